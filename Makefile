@@ -1,0 +1,32 @@
+# The commands the README and CI use. Everything runs inside .venv, made on first use.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+INSTALLED := $(VENV)/.installed
+DEMO_SOURCES := --source demo/articles.jsonl --source demo/putin-victory-alaska-summit.txt
+
+.PHONY: install demo test lint typecheck evaluate clean
+
+$(INSTALLED): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	touch $(INSTALLED)
+
+install: $(INSTALLED)
+
+demo: $(INSTALLED)  ## index the bundled demo corpus and serve it at http://127.0.0.1:8000
+	$(BIN)/recommender reindex $(DEMO_SOURCES)
+	$(BIN)/recommender serve --host 127.0.0.1 --port 8000
+
+test: $(INSTALLED)  ## the whole suite: real model, real Redis
+	$(BIN)/python -m pytest
+
+lint: $(INSTALLED)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+typecheck: $(INSTALLED)
+	$(BIN)/mypy
+
+clean:
+	rm -rf $(VENV) .recommender .pytest_cache .mypy_cache .ruff_cache test-artifacts

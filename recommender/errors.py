@@ -1,0 +1,69 @@
+"""Domain errors. Each is translated at exactly one edge: HTTP (`api.errors`) or the CLI.
+
+    RecommenderError
+    ├── InvalidRecord        one feed record is unusable (reported as file:line: reason)
+    ├── FeedError            a feed source cannot be read at all (missing, unknown format)
+    ├── StrictModeError      --strict and the feeds held bad records: nothing is published
+    ├── ModelError           the embedding model cannot be loaded or does not fit the index
+    ├── ArticleNotFound      no article with that slug in the served catalog
+    ├── InvalidQuery         a query that is well-formed but cannot be answered
+    └── IndexStoreError      the on-disk version store
+        ├── NoIndexError         nothing published yet
+        ├── VersionNotFound      a named version does not exist
+        ├── CorruptVersionError  files missing, truncated or failing their checksums
+        └── ReindexLocked        another reindex holds the lock
+"""
+
+from __future__ import annotations
+
+
+class RecommenderError(Exception):
+    """Base of every error this project raises on purpose."""
+
+
+class InvalidRecord(RecommenderError):
+    """A single feed record cannot become an Article."""
+
+
+class FeedError(RecommenderError):
+    """A whole feed source is unreadable."""
+
+
+class StrictModeError(RecommenderError):
+    """Bad records were found while strict mode was on."""
+
+
+class ModelError(RecommenderError):
+    """The embedding model is missing, unloadable, or incompatible with an index."""
+
+
+class ArticleNotFound(RecommenderError):
+    """No article with the requested slug."""
+
+    def __init__(self, slug: str) -> None:
+        super().__init__(f"no article with slug {slug!r}")
+        self.slug = slug
+
+
+class InvalidQuery(RecommenderError):
+    """A request that passes schema validation but makes no sense."""
+
+
+class IndexStoreError(RecommenderError):
+    """Problems with the versioned index store."""
+
+
+class NoIndexError(IndexStoreError):
+    """No version has been published yet."""
+
+
+class VersionNotFound(IndexStoreError):
+    """A version id that the store does not hold."""
+
+
+class CorruptVersionError(IndexStoreError):
+    """A version whose files are missing, damaged or built for another model."""
+
+
+class ReindexLocked(IndexStoreError):
+    """Another reindex is running against the same data directory."""

