@@ -1,0 +1,255 @@
+"""`recommender`: the command-line face of the service (reindex, related, info, serve, ...).
+
+Exit codes (stable, for schedulers):
+    0   success
+    1   unexpected error
+    2   bad input: unreadable feed, --strict with bad records, bad arguments
+    3   no usable index: nothing published, unknown or corrupt version
+    4   unknown article slug
+    5   the embedding model cannot be loaded
+    75  another reindex holds the lock (try again later; nothing was changed)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import orjson
+import typer
+
+from recommender.errors import (
+    ArticleNotFound,
+    FeedError,
+    IndexStoreError,
+    InvalidQuery,
+    ModelError,
+    RecommenderError,
+    ReindexLocked,
+    StrictModeError,
+)
+from recommender.settings import Settings
+
+EXIT_CODES: list[tuple[type[RecommenderError], int]] = [
+    (ReindexLocked, 75),
+    (StrictModeError, 2),
+    (FeedError, 2),
+    (InvalidQuery, 2),
+    (IndexStoreError, 3),
+    (ArticleNotFound, 4),
+    (ModelError, 5),
+    (RecommenderError, 1),
+]
+
+app = typer.Typer(
+    help=(
+        "Related-article recommendations for news sites.\n\n"
+        "Configuration comes from RECOMMENDER_* environment variables "
+        "(RECOMMENDER_DATA_DIR, RECOMMENDER_MODEL, ...) and REDIS_URL."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+T = TypeVar("T")
+
+
+def _fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"recommender: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Run a command body, turning domain errors into one line and an exit code."""
+    try:
+        return action()
+    except RecommenderError as exc:
+        code = next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
+        raise _fail(str(exc), code) from None
+    except OSError as exc:
+        raise _fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1) from None
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
+def _print_json(value: Any) -> None:
+    typer.echo(orjson.dumps(value).decode())
+
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Data directory (default: RECOMMENDER_DATA_DIR or ./.recommender).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  recommender reindex --source feed.jsonl\n\n"
+        "  recommender reindex --source articles/ --source extra.csv.gz --strict\n\n"
+        "  recommender reindex --source feed.jsonl --full"
+    )
+)
+def reindex(
+    source: Annotated[
+        list[Path],
+        typer.Option(
+            "--source",
+            "-s",
+            help="Feed: a .jsonl/.csv/.txt file (optionally .gz) or a folder. Repeatable.",
+        ),
+    ],
+    strict: Annotated[
+        bool, typer.Option(help="Fail (exit 2, nothing published) on any bad record.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option(help="Re-embed every article instead of reusing cached embeddings.")
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Build a new index version from feeds and publish it; print a one-line JSON summary."""
+    from index.pipeline import reindex as run_reindex
+    from recommender.embedding import load_encoder
+    from recommender.feeds import FeedReport
+
+    settings = _settings(data_dir)
+    report = FeedReport()
+    try:
+        summary = _run(
+            lambda: run_reindex(
+                settings,
+                source,
+                load_encoder(settings),
+                strict=strict,
+                full=full,
+                show_progress=sys.stderr.isatty(),
+                report=report,
+            )
+        )
+    finally:
+        for line in report.summary_lines():
+            typer.echo(line, err=True)
+    typer.echo(summary.to_json())
+
+
+@app.command(
+    epilog="Examples:\n\n  recommender related putin-victory-alaska-summit --limit 3 --json"
+)
+def related(
+    slug: Annotated[str, typer.Argument(help="The article's slug.")],
+    limit: Annotated[int, typer.Option(min=1, max=50, help="How many suggestions.")] = 5,
+    as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Show suggestions for an article from the current index version."""
+    from index.loader import load_current
+    from index.related import Recommender
+    from recommender.ranking import RelatedQuery
+
+    settings = _settings(data_dir)
+    recommender = Recommender(_run(lambda: load_current(settings)))
+    suggestions = _run(lambda: recommender.related(slug, RelatedQuery(limit=limit)))
+    body = recommender.body(slug, suggestions)
+    if as_json:
+        _print_json(body)
+        return
+    for item in body["items"]:
+        date = (item["published_at"] or "")[:10]
+        typer.echo(f"{item['score']:.3f}  {item['slug']}  {item['title']}  {date}".rstrip())
+
+
+@app.command(epilog="Examples:\n\n  recommender info --json")
+def info(as_json: JsonOption = False, data_dir: DataDirOption = None) -> None:
+    """Describe the version being served."""
+    from index.loader import current_manifest
+
+    settings = _settings(data_dir)
+    description = _run(lambda: current_manifest(settings)).describe()
+    if as_json:
+        _print_json(description)
+        return
+    for key, value in description.items():
+        typer.echo(f"{key}: {value}")
+
+
+@app.command(epilog="Examples:\n\n  recommender versions")
+def versions(as_json: JsonOption = False, data_dir: DataDirOption = None) -> None:
+    """List the versions on disk, oldest first; * marks the one being served."""
+    from index.store import VersionStore
+
+    infos = VersionStore(_settings(data_dir).data_dir).list_versions()
+    if as_json:
+        _print_json([asdict(info) for info in infos])
+        return
+    if not infos:
+        typer.echo("no versions yet: run `recommender reindex --source FEED`")
+    for info in infos:
+        mark = "*" if info.current else " "
+        typer.echo(f"{mark} {info.id}  {info.count:>8} articles  {info.created_at}")
+
+
+@app.command(
+    epilog="Examples:\n\n  recommender rollback\n\n  recommender rollback --to 20261124T230500Z-1a2b3c"
+)
+def rollback(
+    to: Annotated[
+        str | None, typer.Option(help="Version to publish (default: the one before the current).")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Publish an earlier version again (the API picks it up by itself)."""
+    from index.store import VersionStore
+
+    store = VersionStore(_settings(data_dir).data_dir)
+    version = _run(lambda: store.rollback(to))
+    typer.echo(f"now serving {version}")
+
+
+@app.command(
+    epilog="Examples:\n\n  recommender serve\n\n  recommender serve --host 0.0.0.0 --port 8080 --workers 2"
+)
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default 1).")] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run the HTTP API (uvicorn)."""
+    import os
+
+    import uvicorn
+
+    if data_dir:
+        os.environ["RECOMMENDER_DATA_DIR"] = str(data_dir)
+    settings = Settings()
+    uvicorn.run(
+        "api.app:create_app_from_environment",
+        factory=True,
+        host=host or settings.host,
+        port=port or settings.port,
+        workers=workers or settings.workers,
+        log_level="info",
+    )
+
+
+def main() -> None:
+    """Console-script entry point."""
+    started = time.monotonic()
+    try:
+        app()
+    except KeyboardInterrupt:
+        typer.echo(f"recommender: interrupted after {time.monotonic() - started:.1f}s", err=True)
+        sys.exit(130)

@@ -1,0 +1,137 @@
+"""The files of one index version: writing them in a staging directory, and loading them.
+
+    vectors.npy            float32 (count, dimension), row i = article i (memory-mapped on load)
+    index.faiss            FAISS index over the same rows
+    cards.jsonl            one article card per row (everything but the body)
+    neighbours.npy         int32 (count, K): precomputed candidate rows, best first (-1 = none)
+    neighbour_scores.npy   float32 (count, K): their similarity to the row's article
+    manifest.json          written last, with the checksum of every file above
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from index.manifest import MANIFEST_NAME, Manifest, describe_files
+from index.store import VersionStore
+from index.vectors import IndexSpec, VectorIndex
+from recommender.errors import CorruptVersionError
+
+VECTORS = "vectors.npy"
+INDEX = "index.faiss"
+CARDS = "cards.jsonl"
+NEIGHBOURS = "neighbours.npy"
+NEIGHBOUR_SCORES = "neighbour_scores.npy"
+DATA_FILES = [VECTORS, INDEX, CARDS, NEIGHBOURS, NEIGHBOUR_SCORES]
+
+
+@dataclass(frozen=True, slots=True)
+class VersionContent:
+    """What a build produced, ready to be written."""
+
+    cards: Sequence[dict[str, Any]]
+    vectors: NDArray[np.float32]
+    index: VectorIndex
+    neighbour_ids: NDArray[np.int32]
+    neighbour_scores: NDArray[np.float32]
+
+
+def write_version(directory: Path, content: VersionContent, manifest: Manifest) -> Manifest:
+    """Write all files into `directory`; the manifest, with checksums, goes last."""
+    np.save(directory / VECTORS, content.vectors, allow_pickle=False)
+    content.index.save(directory / INDEX)
+    with (directory / CARDS).open("wb") as handle:
+        for card in content.cards:
+            handle.write(orjson.dumps(card) + b"\n")
+    np.save(directory / NEIGHBOURS, content.neighbour_ids, allow_pickle=False)
+    np.save(directory / NEIGHBOUR_SCORES, content.neighbour_scores, allow_pickle=False)
+    complete = Manifest(
+        **{**_fields(manifest), "files": describe_files(directory, DATA_FILES)}
+    )
+    (directory / MANIFEST_NAME).write_text(complete.to_json(), encoding="utf-8")
+    return complete
+
+
+def _fields(manifest: Manifest) -> dict[str, Any]:
+    return {name: getattr(manifest, name) for name in manifest.__slots__}
+
+
+def _epoch(card: dict[str, Any]) -> float:
+    value = card.get("published_at")
+    return datetime.fromisoformat(value).timestamp() if value else float("nan")
+
+
+@dataclass(frozen=True)
+class IndexVersion:
+    """A verified version, loaded for serving. Immutable once loaded."""
+
+    path: Path
+    manifest: Manifest
+    cards: list[dict[str, Any]]
+    rows: dict[str, int]
+    vectors: NDArray[np.float32]
+    index: VectorIndex
+    neighbour_ids: NDArray[np.int32]
+    neighbour_scores: NDArray[np.float32]
+    published: NDArray[np.float64]
+    """Publication times as epoch seconds (NaN where unknown), by row."""
+
+    @property
+    def id(self) -> str:
+        return self.manifest.version
+
+    @property
+    def size(self) -> int:
+        return len(self.cards)
+
+    @property
+    def built_at(self) -> datetime:
+        return datetime.fromisoformat(self.manifest.created_at).astimezone(UTC)
+
+    @classmethod
+    def load(cls, store: VersionStore, version: str, *, expected_model: str | None) -> IndexVersion:
+        """Verify checksums and shapes, then load. Raises CorruptVersionError on any mismatch."""
+        path, manifest = store.verified(version)
+        if expected_model is not None and manifest.model != expected_model:
+            raise CorruptVersionError(
+                f"{version} was built with model {manifest.model!r}, "
+                f"but this service is configured for {expected_model!r}"
+            )
+        try:
+            vectors = np.load(path / VECTORS, mmap_mode="r", allow_pickle=False)
+            neighbour_ids = np.load(path / NEIGHBOURS, allow_pickle=False)
+            neighbour_scores = np.load(path / NEIGHBOUR_SCORES, allow_pickle=False)
+            cards = [orjson.loads(line) for line in (path / CARDS).read_bytes().splitlines()]
+        except (OSError, ValueError) as exc:
+            raise CorruptVersionError(f"{version}: cannot read its files ({exc})") from exc
+        index = VectorIndex.load(path / INDEX, IndexSpec.from_dict(manifest.index))
+        count = manifest.count
+        if not (
+            len(cards) == count
+            and vectors.shape == (count, manifest.dimension)
+            and index.size == count
+            and neighbour_ids.shape == neighbour_scores.shape
+            and len(neighbour_ids) == count
+        ):
+            raise CorruptVersionError(f"{version}: its files disagree on the number of articles")
+        rows = {card["slug"]: row for row, card in enumerate(cards)}
+        published = np.array([_epoch(card) for card in cards], dtype=np.float64)
+        return cls(
+            path=path,
+            manifest=manifest,
+            cards=cards,
+            rows=rows,
+            vectors=vectors,
+            index=index,
+            neighbour_ids=neighbour_ids,
+            neighbour_scores=neighbour_scores,
+            published=published,
+        )

@@ -1,0 +1,102 @@
+"""Pure ranking steps over candidate rows: filters, near-duplicate collapse, selection.
+
+Every function takes plain arrays and returns new ones, so the serving path, the evaluation and
+the tests run exactly the same code.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.typing import NDArray
+
+SECONDS_PER_DAY = 86_400.0
+
+#: Cosine above which two articles count as the same text (wire copies, re-published updates).
+NEAR_DUPLICATE = 0.95
+
+
+@dataclass(frozen=True, slots=True)
+class RelatedQuery:
+    """What a caller asks for; `cache_key` is its normalised form."""
+
+    limit: int = 5
+    sections: frozenset[str] = field(default_factory=frozenset)
+    exclude: frozenset[str] = field(default_factory=frozenset)
+    max_age_days: float | None = None
+    language: str | None = None
+
+    def cache_key(self) -> str:
+        parts = [
+            f"l={self.limit}",
+            "s=" + ",".join(sorted(self.sections)),
+            "x=" + ",".join(sorted(self.exclude)),
+            f"a={self.max_age_days if self.max_age_days is not None else ''}",
+            f"g={self.language or ''}",
+        ]
+        return "&".join(parts)
+
+
+@dataclass(frozen=True, slots=True)
+class CandidateFacts:
+    """Per-row facts the filters need, aligned with the catalog's rows."""
+
+    sections: Sequence[str | None]
+    languages: Sequence[str | None]
+    published: NDArray[np.float64]
+    """Epoch seconds, NaN when unknown."""
+
+
+def eligible(
+    rows: NDArray[np.int64],
+    facts: CandidateFacts,
+    query: RelatedQuery,
+    *,
+    excluded_rows: frozenset[int],
+    now: float,
+) -> NDArray[np.bool_]:
+    """Which candidate rows pass the query's filters and the embargo rule.
+
+    An article published in the future (embargoed) is never suggested before its time; with
+    `max_age_days`, articles of unknown date are left out.
+    """
+    keep = rows >= 0
+    if excluded_rows:
+        keep &= ~np.isin(rows, np.fromiter(excluded_rows, dtype=np.int64))
+    safe_rows = np.where(keep, rows, 0)
+    published = facts.published[safe_rows]
+    keep &= ~(published > now)
+    if query.max_age_days is not None:
+        keep &= published >= now - query.max_age_days * SECONDS_PER_DAY
+    if query.sections:
+        keep &= np.array([facts.sections[r] in query.sections for r in safe_rows], dtype=bool)
+    if query.language:
+        keep &= np.array([facts.languages[r] == query.language for r in safe_rows], dtype=bool)
+    return keep
+
+
+def select_distinct(
+    rows: NDArray[np.int64],
+    scores: NDArray[np.float32],
+    vectors: NDArray[np.float32],
+    source: NDArray[np.float32] | None,
+    limit: int,
+    *,
+    near_duplicate: float = NEAR_DUPLICATE,
+) -> list[tuple[int, float]]:
+    """Best-first picks that are neither a copy of the source nor of an earlier pick."""
+    chosen: list[tuple[int, float]] = []
+    chosen_vectors: list[NDArray[np.float32]] = []
+    for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
+        vector = vectors[row]
+        if source is not None and float(vector @ source) >= near_duplicate:
+            continue
+        if any(float(vector @ other) >= near_duplicate for other in chosen_vectors):
+            continue
+        chosen.append((row, score))
+        chosen_vectors.append(vector)
+        if len(chosen) == limit:
+            break
+    return chosen
