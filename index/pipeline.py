@@ -192,7 +192,8 @@ def reindex(
                 seconds=round(time.monotonic() - started, 3), published=False,
             )
         content, recall = _build_content(articles, vectors, settings, show_progress)
-        version = new_version_id()
+        existing = store.version_ids()
+        version = new_version_id(after=existing[-1] if existing else None)
         manifest = Manifest(
             version=version,
             created_at=datetime.now(UTC).isoformat(),

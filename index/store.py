@@ -17,7 +17,7 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from index.manifest import Manifest, read_manifest, verify_files
@@ -25,12 +25,17 @@ from recommender.errors import CorruptVersionError, NoIndexError, VersionNotFoun
 
 CURRENT_NAME = "CURRENT"
 STAGING_PREFIX = ".staging-"
-_VERSION_ID = re.compile(r"^\d{8}T\d{6}Z-[0-9a-f]{6}$")
+_VERSION_ID = re.compile(r"^\d{8}T\d{9}Z-[0-9a-f]{6}$")
 
 
-def new_version_id(now: datetime | None = None) -> str:
-    moment = (now or datetime.now(UTC)).strftime("%Y%m%dT%H%M%SZ")
-    return f"{moment}-{secrets.token_hex(3)}"
+def new_version_id(after: str | None = None) -> str:
+    """A fresh id (UTC time to the millisecond, then random hex) that sorts after `after`."""
+    moment = datetime.now(UTC)
+    if after is not None:
+        previous = datetime.strptime(after[:18], "%Y%m%dT%H%M%S%f").replace(tzinfo=UTC)
+        moment = max(moment, previous + timedelta(milliseconds=1))
+    stamp = moment.strftime("%Y%m%dT%H%M%S") + f"{moment.microsecond // 1000:03d}Z"
+    return f"{stamp}-{secrets.token_hex(3)}"
 
 
 def _fsync_dir(path: Path) -> None:

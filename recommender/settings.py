@@ -60,10 +60,21 @@ class Settings(BaseSettings):
         default=50, ge=1, description="Per-call Redis timeout; a slower Redis is bypassed."
     )
     cache_ttl_seconds: int = Field(default=600, ge=1, description="Result-cache entry lifetime.")
+    cache_namespace: str = Field(
+        default="rec:", min_length=1, description="Prefix of every key this service puts in Redis."
+    )
+    local_cache_ttl_seconds: int = Field(
+        default=5,
+        ge=1,
+        description="With Redis, how long a worker keeps an entry in its own memory tier.",
+    )
     memory_cache_entries: int = Field(default=10_000, ge=1, description="In-process LRU size.")
     http_max_age: int = Field(default=300, ge=0, description="Cache-Control max-age for readers.")
     cors_origins: list[str] = Field(
         default=["*"], description="Origins allowed to call the API from a browser."
+    )
+    max_request_bytes: int = Field(
+        default=1_000_000, ge=1_024, description="Largest request body accepted (else 413)."
     )
     reload_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often the API checks CURRENT for a new version."

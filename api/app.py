@@ -1,0 +1,94 @@
+"""The FastAPI application factory and its lifespan."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from fastapi import FastAPI
+from starlette.middleware.cors import CORSMiddleware
+
+from api.cache import build_cache
+from api.deps import Services
+from api.errors import install_error_handlers
+from api.limits import limit_body_size
+from api.metrics import Metrics
+from api.routes import articles, health, related
+from api.serving import DraftEncoder, IndexHolder, SingleFlight
+from recommender.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings) -> FastAPI:
+    """Build the service for `settings`; everything stateful starts in the lifespan."""
+    metrics = Metrics()
+    services: Services | None = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        nonlocal services
+        holder = IndexHolder(settings)
+        await holder.refresh()
+        if holder.current is None:
+            log.warning("starting without an index: %s", holder.problem)
+        cache = build_cache(settings)
+        services = Services(
+            settings=settings,
+            holder=holder,
+            cache=cache,
+            drafts=DraftEncoder(settings),
+            flights=SingleFlight(),
+            metrics=metrics,
+        )
+        app.state.services = services
+        watcher = asyncio.create_task(holder.watch(settings.reload_interval_seconds))
+        try:
+            yield
+        finally:
+            watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await watcher
+            await cache.close()
+
+    app = FastAPI(
+        title="Related articles",
+        summary="'You Might Also Like' suggestions for news articles.",
+        version="0.1.0",
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    for router in (related.router, articles.router, health.router):
+        app.include_router(router)
+    metrics.watch(
+        lambda: services.cache if services else None, lambda: services.holder if services else None
+    )
+    app.add_middleware(
+        CORSMiddleware,
+        allow_origins=settings.cors_origins,
+        allow_methods=["GET", "POST"],
+        allow_headers=["Content-Type", "If-None-Match"],
+        expose_headers=["ETag"],
+        max_age=600,
+    )
+    app.add_middleware(_Wrap, wrap=lambda inner: limit_body_size(inner, settings.max_request_bytes))
+    app.add_middleware(_Wrap, wrap=metrics.middleware)
+    return app
+
+
+class _Wrap:
+    """Adapts a function `ASGIApp -> ASGIApp` to Starlette's middleware-class interface."""
+
+    def __init__(self, app: object, wrap: object) -> None:
+        self._app = wrap(app)  # type: ignore[operator]
+
+    async def __call__(self, scope: object, receive: object, send: object) -> None:
+        await self._app(scope, receive, send)  # type: ignore[operator]
+
+
+def create_app_from_environment() -> FastAPI:
+    """Factory for `uvicorn --factory` and `recommender serve`: settings from the environment."""
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    return create_app(Settings())

@@ -1,0 +1,33 @@
+"""What routes depend on, as typed `Annotated` aliases."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated
+
+from fastapi import Depends, Request
+
+from api.cache import ResultCache
+from api.metrics import Metrics
+from api.serving import DraftEncoder, IndexHolder, SingleFlight
+from recommender.settings import Settings
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    """Everything one app instance built in its lifespan."""
+
+    settings: Settings
+    holder: IndexHolder
+    cache: ResultCache
+    drafts: DraftEncoder
+    flights: SingleFlight
+    metrics: Metrics
+
+
+def get_services(request: Request) -> Services:
+    services: Services = request.app.state.services
+    return services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]

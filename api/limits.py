@@ -1,0 +1,61 @@
+"""Request-size limit as a plain ASGI middleware (before any body is parsed)."""
+
+from __future__ import annotations
+
+import orjson
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def limit_body_size(app: ASGIApp, max_bytes: int) -> ASGIApp:
+    """Answer 413 to bodies over `max_bytes`, declared or streamed."""
+    refusal = orjson.dumps(
+        {"error": "payload_too_large", "detail": f"request bodies are limited to {max_bytes} bytes"}
+    )
+
+    async def respond_413(send: Send) -> None:
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json"),
+                            (b"content-length", str(len(refusal)).encode())],
+            }
+        )
+        await send({"type": "http.response.body", "body": refusal})
+
+    async def limited(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await app(scope, receive, send)
+            return
+        for name, value in scope["headers"]:
+            if name == b"content-length" and (not value.isdigit() or int(value) > max_bytes):
+                await respond_413(send)
+                return
+        received = 0
+        started = False
+
+        async def counting_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > max_bytes:
+                    raise _TooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await app(scope, counting_receive, tracking_send)
+        except _TooLarge:
+            if not started:
+                await respond_413(send)
+
+    return limited

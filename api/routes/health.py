@@ -1,0 +1,39 @@
+"""Liveness, readiness and metrics for orchestrators and monitoring."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+from starlette.responses import Response
+
+from api.deps import ServicesDep
+from api.responses import json_response
+from api.schemas import Readiness
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/healthz")
+async def healthz() -> Response:
+    """The process is alive."""
+    return json_response({"status": "ok"})
+
+
+@router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
+async def readyz(services: ServicesDep) -> Response:
+    """Ready when an index is loaded; reports the cache as ok or degraded."""
+    current = services.holder.current
+    body = {
+        "status": "ready" if current else "not_ready",
+        "index_version": current.version.id if current else None,
+        "cache": services.cache.status(),
+        "detail": None if current else services.holder.problem,
+    }
+    return json_response(body, 200 if current else 503)
+
+
+@router.get("/metrics", response_class=Response)
+async def metrics(services: ServicesDep) -> Response:
+    """Prometheus metrics of this worker."""
+    return Response(
+        services.metrics.render(), media_type="text/plain; version=0.0.4; charset=utf-8"
+    )

@@ -1,0 +1,125 @@
+"""What a worker serves from: the current index version (hot-reloaded), the draft encoder, and
+single-flight computation of cache misses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from index.loader import load_current
+from index.related import Recommender
+from index.store import VersionStore
+from recommender.embedding import Encoder, load_encoder
+from recommender.errors import ModelError, NoIndexError, RecommenderError
+from recommender.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class IndexHolder:
+    """The recommender over the published version; swapped when `CURRENT` changes.
+
+    A version that fails to load (corrupt, wrong model) is refused and logged once; whatever was
+    serving keeps serving. Requests read `current` once, so a swap never mixes two versions in
+    one answer.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._store = VersionStore(settings.data_dir)
+        self.current: Recommender | None = None
+        self.problem: str | None = None
+        self._refused: str | None = None
+
+    def require(self) -> Recommender:
+        if self.current is None:
+            raise NoIndexError(self.problem or "no index version is loaded yet")
+        return self.current
+
+    def _published_id(self) -> str | None:
+        try:
+            return self._store.current_id()
+        except RecommenderError as exc:
+            self.problem = str(exc)
+            return None
+
+    def _load(self) -> Recommender:
+        return Recommender(load_current(self._settings))
+
+    async def refresh(self) -> bool:
+        """Load the published version if it is not the one served; True if it swapped."""
+        published = self._published_id()
+        loaded = self.current.version.id if self.current else None
+        if published is None or published == loaded or published == self._refused:
+            return False
+        try:
+            recommender = await asyncio.to_thread(self._load)
+        except RecommenderError as exc:
+            self._refused = published
+            self.problem = str(exc)
+            log.error("refusing index version %s: %s; still serving %s", published, exc, loaded)
+            return False
+        self.current = recommender
+        self.problem = None
+        log.info("serving index version %s (%d articles)", published, recommender.version.size)
+        return True
+
+    async def watch(self, interval: float) -> None:
+        """Poll `CURRENT` forever (cancel the task to stop)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.refresh()
+            except Exception:  # a watcher that dies would freeze the service on one version
+                log.exception("index reload failed; will retry")
+
+
+class DraftEncoder:
+    """The embedding model, loaded on first use: the lookup path never needs it."""
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._encoder: Encoder | None = None
+        self._lock = asyncio.Lock()
+
+    async def get(self, expected_model_id: str) -> Encoder:
+        async with self._lock:
+            if self._encoder is None:
+                self._encoder = await asyncio.to_thread(load_encoder, self._settings)
+        if self._encoder.model_id != expected_model_id:
+            raise ModelError(
+                f"the index was built with {expected_model_id}, but the configured model is "
+                f"{self._encoder.model_id}; reindex or change RECOMMENDER_MODEL"
+            )
+        return self._encoder
+
+
+class SingleFlight:
+    """Concurrent callers asking for the same key share one computation."""
+
+    def __init__(self) -> None:
+        self._running: dict[str, asyncio.Future[bytes]] = {}
+
+    async def run(self, key: str, compute: Callable[[], Awaitable[bytes]]) -> bytes:
+        running = self._running.get(key)
+        if running is not None:
+            return await asyncio.shield(running)
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._running[key] = future
+        try:
+            result = await compute()
+        except asyncio.CancelledError:
+            future.cancel()
+            raise
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # mark retrieved: nobody else may be waiting
+            raise
+        else:
+            future.set_result(result)
+            return result
+        finally:
+            del self._running[key]

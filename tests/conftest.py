@@ -1,0 +1,92 @@
+"""Shared fixtures: a Redis for the session, a namespace per test, private Redis servers, a clock.
+
+Tests that need Redis use `REDIS_URL` when it is set; otherwise the session starts its own
+`redis-server` on a free loopback port. Without either they fail (never skip) and say how to
+get Redis.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+import redis
+
+from tests.redis_server import INSTALL_HINT, RedisProcess, RedisUnavailableError
+
+
+@dataclass
+class FakeClock:
+    """A monotonic clock that moves only when told to."""
+
+    now: float = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@pytest.fixture
+def fake_clock() -> FakeClock:
+    return FakeClock()
+
+
+def _start_private_redis(request: pytest.FixtureRequest) -> RedisProcess:
+    failure: RedisUnavailableError | None = None
+    try:
+        server = RedisProcess()
+        # Registered before start(): a server is stopped even if the tests crash mid-way.
+        request.addfinalizer(server.close)
+        server.start()
+    except RedisUnavailableError as exc:
+        failure = exc
+    if failure is not None:  # failing outside `except` keeps the report to one message
+        pytest.fail(f"{failure}\n{INSTALL_HINT}", pytrace=False)
+    return server
+
+
+def _ping(url: str) -> None:
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        client.ping()
+        return
+    except redis.RedisError as exc:
+        failure = exc
+    finally:
+        client.close()
+    pytest.fail(f"REDIS_URL={url} does not answer PING ({failure}). {INSTALL_HINT}", pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def redis_url(request: pytest.FixtureRequest) -> str:
+    """`REDIS_URL` if set, else the URL of a redis-server started for this session."""
+    url = os.environ.get("REDIS_URL")
+    if url:
+        _ping(url)
+        return url
+    return _start_private_redis(request).url
+
+
+@pytest.fixture
+def redis_namespace(redis_url: str) -> Iterator[str]:
+    """A key prefix of this test's own; its keys are deleted afterwards."""
+    namespace = f"test:{uuid.uuid4().hex}:"
+    yield namespace
+    client = redis.Redis.from_url(redis_url)
+    try:
+        keys = list(client.scan_iter(match=namespace + "*", count=500))
+        if keys:
+            client.unlink(*keys)
+    finally:
+        client.close()
+
+
+@pytest.fixture
+def redis_process(request: pytest.FixtureRequest) -> RedisProcess:
+    """A running redis-server of this test's own, which it may kill, pause or restart."""
+    return _start_private_redis(request)

@@ -1,0 +1,63 @@
+"""Shared test helpers: a synthetic corpus whose right answers are known by construction."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from index.pipeline import ReindexSummary, reindex
+from recommender.embedding import FAKE_MODEL, HashingEncoder
+from recommender.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = REPO.parent / "shared"
+
+TOPICS = {
+    "volcano": "volcano eruption lava ash iceland flights grounded magma crater",
+    "election": "election ballot voters senate campaign polls candidate turnout",
+    "football": "football striker goal league match coach stadium transfer",
+    "vaccine": "vaccine trial dose pfizer immunity virus booster approval",
+    "bitcoin": "bitcoin crypto exchange price miners blockchain wallet token",
+    "wildfire": "wildfire blaze firefighters evacuation smoke acres containment drought",
+}
+SECTIONS = {"volcano": "world", "election": "politics", "football": "sport",
+            "vaccine": "health", "bitcoin": "business", "wildfire": "world"}
+
+
+def synthetic_records(per_topic: int = 3) -> list[dict[str, Any]]:
+    """Articles in topical groups: the related articles of each are the rest of its group."""
+    records = []
+    for topic, words in TOPICS.items():
+        for i in range(per_topic):
+            records.append(
+                {
+                    "slug": f"{topic}-{i}",
+                    "title": f"{topic.title()} story number {i}",
+                    "summary": f"Latest on the {topic}: {words}",
+                    "body": f"{words} {words.split()[i % 8]} report {i}",
+                    "section": SECTIONS[topic],
+                    "published_at": f"2024-03-{10 + i:02d}T12:00:00Z",
+                    "labels": {"topic": topic},
+                }
+            )
+    return records
+
+
+def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+    return path
+
+
+def fake_settings(data_dir: Path, **overrides: Any) -> Settings:
+    return Settings(data_dir=data_dir, model=FAKE_MODEL, **overrides)
+
+
+def build_fake_index(
+    data_dir: Path, records: Sequence[dict[str, Any]] | None = None, **overrides: Any
+) -> tuple[Settings, ReindexSummary]:
+    """Index `records` (default: the synthetic corpus) with the hashing encoder."""
+    settings = fake_settings(data_dir, **overrides)
+    feed = write_jsonl(data_dir.parent / f"{data_dir.name}-feed.jsonl", records or synthetic_records())
+    return settings, reindex(settings, [feed], HashingEncoder())

@@ -1,0 +1,137 @@
+"""Reindex pipeline: versions, incremental embedding, strictness, the lock, neighbours."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.loader import load_current
+from index.pipeline import reindex, reindex_lock
+from index.store import VersionStore
+from recommender.embedding import HashingEncoder
+from recommender.errors import FeedError, ReindexLocked, StrictModeError
+from recommender.feeds import FeedReport
+from tests.helpers import build_fake_index, fake_settings, synthetic_records, write_jsonl
+
+
+class CountingEncoder(HashingEncoder):
+    """The hashing encoder, counting how many texts it was asked to embed."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.calls = 0
+
+    def encode(self, texts):  # type: ignore[no-untyped-def]
+        self.calls += len(texts)
+        return super().encode(texts)
+
+
+def test_reindex_publishes_a_verified_version(tmp_path: Path) -> None:
+    settings, summary = build_fake_index(tmp_path / "data")
+    assert summary.published and summary.indexed == summary.read == 18 and summary.bad == 0
+    version = load_current(settings)
+    assert version.id == summary.version
+    assert version.size == 18
+    manifest = version.manifest
+    assert manifest.model == "fake-hashing" and manifest.dimension == 64
+    assert set(manifest.files) >= {"vectors.npy", "index.faiss", "cards.jsonl", "neighbours.npy"}
+    assert np.allclose(np.linalg.norm(version.vectors, axis=1), 1.0, atol=1e-5)
+
+
+def test_neighbours_are_the_topic_group_and_never_self(tmp_path: Path) -> None:
+    settings, _ = build_fake_index(tmp_path / "data")
+    version = load_current(settings)
+    for slug, row in version.rows.items():
+        ids = version.neighbour_ids[row]
+        assert row not in ids.tolist()
+        top_two = {version.cards[i]["slug"].rsplit("-", 1)[0] for i in ids[:2]}
+        assert top_two == {slug.rsplit("-", 1)[0]}
+
+
+def test_second_run_with_nothing_changed_embeds_nothing(tmp_path: Path) -> None:
+    settings = fake_settings(tmp_path / "data")
+    feed = write_jsonl(tmp_path / "feed.jsonl", synthetic_records())
+    encoder = CountingEncoder()
+    first = reindex(settings, [feed], encoder)
+    second = reindex(settings, [feed], encoder)
+    assert encoder.calls == 18
+    assert (second.embedded, second.reused, second.published) == (0, 18, False)
+    assert second.version == first.version
+
+
+def test_incremental_run_embeds_only_changed_articles(tmp_path: Path) -> None:
+    settings = fake_settings(tmp_path / "data")
+    records = synthetic_records()
+    encoder = CountingEncoder()
+    first = reindex(settings, [write_jsonl(tmp_path / "a.jsonl", records)], encoder)
+    records[0]["title"] = "A corrected headline about the volcano"
+    second = reindex(settings, [write_jsonl(tmp_path / "b.jsonl", records)], encoder)
+    assert (second.embedded, second.reused, second.published) == (1, 17, True)
+    assert second.version != first.version
+    assert VersionStore(settings.data_dir).current_id() == second.version
+
+
+def test_full_reembeds_everything_and_publishes(tmp_path: Path) -> None:
+    settings = fake_settings(tmp_path / "data")
+    feed = write_jsonl(tmp_path / "feed.jsonl", synthetic_records())
+    reindex(settings, [feed], HashingEncoder())
+    encoder = CountingEncoder()
+    again = reindex(settings, [feed], encoder, full=True)
+    assert encoder.calls == 18 and again.embedded == 18 and again.published
+
+
+def test_strict_mode_refuses_bad_records_and_publishes_nothing(tmp_path: Path) -> None:
+    settings = fake_settings(tmp_path / "data")
+    feed = write_jsonl(tmp_path / "feed.jsonl", [*synthetic_records(), {"slug": "no-title"}])
+    with pytest.raises(StrictModeError, match="feed.jsonl:19"):
+        reindex(settings, [feed], HashingEncoder(), strict=True)
+    assert VersionStore(settings.data_dir).version_ids() == []
+
+
+def test_bad_records_are_skipped_and_counted(tmp_path: Path) -> None:
+    settings = fake_settings(tmp_path / "data")
+    feed = write_jsonl(tmp_path / "feed.jsonl", [*synthetic_records(), {"slug": "no-title"}])
+    report = FeedReport()
+    summary = reindex(settings, [feed], HashingEncoder(), report=report)
+    assert (summary.read, summary.bad, summary.indexed) == (19, 1, 18)
+    assert str(report.bad[0]).startswith(f"{feed}:19:")
+
+
+def test_empty_feed_publishes_nothing(tmp_path: Path) -> None:
+    settings = fake_settings(tmp_path / "data")
+    feed = tmp_path / "empty.jsonl"
+    feed.write_text("", encoding="utf-8")
+    with pytest.raises(FeedError, match="no valid article"):
+        reindex(settings, [feed], HashingEncoder())
+
+
+def test_a_second_concurrent_reindex_is_refused(tmp_path: Path) -> None:
+    settings = fake_settings(tmp_path / "data")
+    feed = write_jsonl(tmp_path / "feed.jsonl", synthetic_records())
+    with reindex_lock(settings.data_dir), pytest.raises(ReindexLocked, match="nothing was changed"):
+        reindex(settings, [feed], HashingEncoder())
+    assert VersionStore(settings.data_dir).version_ids() == []
+
+
+def test_summary_is_one_json_line_with_the_contract_keys(tmp_path: Path) -> None:
+    _, summary = build_fake_index(tmp_path / "data")
+    line = summary.to_json()
+    assert "\n" not in line
+    assert set(json.loads(line)) >= {
+        "version", "read", "bad", "embedded", "reused", "indexed", "seconds"
+    }
+
+
+def test_large_catalog_uses_hnsw_with_measured_recall(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    words = [f"w{i}" for i in range(400)]
+    records = [
+        {"slug": f"doc-{i}", "title": " ".join(rng.choice(words, 12))} for i in range(300)
+    ]
+    settings, _ = build_fake_index(tmp_path / "data", records, exact_search_max=100)
+    manifest = load_current(settings).manifest
+    assert manifest.index["kind"] == "hnsw"
+    assert manifest.recall_at_10 >= 0.98

@@ -1,0 +1,168 @@
+"""A private `redis-server` process for tests: start, stop, kill, pause with SIGSTOP."""
+
+from __future__ import annotations
+
+import ctypes
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from types import TracebackType
+
+INSTALL_HINT = (
+    "Redis is needed for these tests: install redis-server (e.g. `apt-get install "
+    "redis-server`) so it is on PATH, or set REDIS_URL to a Redis the tests may write to."
+)
+
+
+class RedisUnavailableError(RuntimeError):
+    """No redis-server could be started."""
+
+
+def free_port() -> int:
+    """A loopback TCP port that nothing listens on (now)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:
+    # Runs in the child before exec: a test run killed outright must not leave servers behind.
+    # The signal follows the *thread* that started the server, so start it from the main one.
+    libc = ctypes.CDLL(None, use_errno=True)
+    libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+
+
+class RedisProcess:
+    """A `redis-server` on a fixed loopback port, without persistence, in a temp dir.
+
+    The port is chosen once, so `start()` after `kill()` or `stop()` comes back on the same
+    address, as a restarted Redis would.
+    """
+
+    def __init__(
+        self, port: int | None = None, *, unix_socket: bool = False, executable: str | None = None
+    ) -> None:
+        found = executable or shutil.which("redis-server")
+        if found is None:
+            raise RedisUnavailableError("redis-server is not on PATH.")
+        self.executable = found
+        self.port = port or free_port()
+        self.dir = Path(tempfile.mkdtemp(prefix="redis-test-"))
+        self.socket_path = self.dir / "redis.sock" if unix_socket else None
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    @property
+    def unix_url(self) -> str:
+        if self.socket_path is None:
+            raise RuntimeError("this RedisProcess was made without unix_socket=True")
+        return f"unix://{self.socket_path}?db=0"
+
+    @property
+    def running(self) -> bool:
+        return self._proc is not None and self._proc.poll() is None
+
+    def start(self, timeout: float = 10.0) -> None:
+        """Start the server and wait until it answers PING."""
+        if self.running:
+            raise RuntimeError("redis-server is already running")
+        args = [
+            self.executable,
+            "--port", str(self.port),
+            "--bind", "127.0.0.1",
+            "--save", "",
+            "--appendonly", "no",
+            "--dir", str(self.dir),
+        ]  # fmt: skip
+        if self.socket_path is not None:
+            args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
+        log_path = self.dir / "redis.log"
+        with log_path.open("ab") as log_file:
+            self._proc = subprocess.Popen(
+                args,
+                stdout=log_file,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                preexec_fn=_die_with_parent if sys.platform == "linux" else None,
+            )
+        deadline = time.monotonic() + timeout
+        while not self._answers_ping():
+            if self._proc.poll() is not None or time.monotonic() > deadline:
+                self.kill()
+                log = log_path.read_text(errors="replace")[-2000:]
+                raise RedisUnavailableError(
+                    f"redis-server on port {self.port} did not answer PING:\n{log}"
+                )
+            time.sleep(0.01)
+
+    def stop(self) -> None:
+        """Shut the server down cleanly (SIGTERM), resuming it first if paused."""
+        if self._proc is not None and self._proc.poll() is None:
+            self._proc.send_signal(signal.SIGCONT)
+            self._proc.terminate()
+            try:
+                self._proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self._proc.kill()
+                self._proc.wait()
+        self._proc = None
+
+    def kill(self) -> None:
+        """Kill the server outright (SIGKILL), as a crash would."""
+        if self._proc is not None:
+            if self._proc.poll() is None:
+                self._proc.kill()
+            self._proc.wait()
+        self._proc = None
+
+    def pause(self) -> None:
+        """Freeze the process (SIGSTOP): connections open, nothing answers."""
+        self._signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        self._signal(signal.SIGCONT)
+
+    def close(self) -> None:
+        """Kill the server and remove its directory."""
+        self.kill()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def __enter__(self) -> RedisProcess:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _signal(self, signum: int) -> None:
+        if not self.running:
+            raise RuntimeError("redis-server is not running")
+        assert self._proc is not None
+        os.kill(self._proc.pid, signum)
+
+    def _answers_ping(self) -> bool:
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
+                sock.sendall(b"PING\r\n")
+                return sock.recv(64).startswith(b"+PONG")
+        except OSError:
+            return False
