@@ -160,7 +160,10 @@ def related(
     from recommender.ranking import RelatedQuery
 
     settings = _settings(data_dir)
-    recommender = Recommender(_run(lambda: load_current(settings)))
+    version, warning = _run(lambda: load_current(settings))
+    if warning:
+        typer.echo(f"recommender: warning: {warning}", err=True)
+    recommender = Recommender(version)
     suggestions = _run(lambda: recommender.related(slug, RelatedQuery(limit=limit)))
     body = recommender.body(slug, suggestions)
     if as_json:

@@ -22,9 +22,9 @@ T = TypeVar("T")
 class IndexHolder:
     """The recommender over the published version; swapped when `CURRENT` changes.
 
-    A version that fails to load (corrupt, wrong model) is refused and logged once; whatever was
-    serving keeps serving. Requests read `current` once, so a swap never mixes two versions in
-    one answer.
+    A version that fails to load (corrupt, wrong model) is refused and logged; whatever was
+    serving keeps serving (at start-up: the newest intact older version). Requests read
+    `current` once, so a swap never mixes two versions in one answer.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -32,7 +32,7 @@ class IndexHolder:
         self._store = VersionStore(settings.data_dir)
         self.current: Recommender | None = None
         self.problem: str | None = None
-        self._refused: str | None = None
+        self._attempted: str | None = None
 
     def require(self) -> Recommender:
         if self.current is None:
@@ -43,28 +43,29 @@ class IndexHolder:
         try:
             return self._store.current_id()
         except RecommenderError as exc:
-            self.problem = str(exc)
+            if self.current is None:
+                self.problem = str(exc)
             return None
 
-    def _load(self) -> Recommender:
-        return Recommender(load_current(self._settings))
-
     async def refresh(self) -> bool:
-        """Load the published version if it is not the one served; True if it swapped."""
+        """Load the published version if it was not tried yet; True if the served one changed."""
         published = self._published_id()
-        loaded = self.current.version.id if self.current else None
-        if published is None or published == loaded or published == self._refused:
+        if published is None or published == self._attempted:
             return False
+        self._attempted = published
         try:
-            recommender = await asyncio.to_thread(self._load)
+            version, warning = await asyncio.to_thread(load_current, self._settings)
         except RecommenderError as exc:
-            self._refused = published
             self.problem = str(exc)
-            log.error("refusing index version %s: %s; still serving %s", published, exc, loaded)
+            log.error("cannot load index version %s: %s", published, exc)
             return False
-        self.current = recommender
-        self.problem = None
-        log.info("serving index version %s (%d articles)", published, recommender.version.size)
+        self.problem = warning
+        if warning:
+            log.error("%s", warning)
+        if self.current is not None and self.current.version.id == version.id:
+            return False
+        self.current = Recommender(version)
+        log.info("serving index version %s (%d articles)", version.id, version.size)
         return True
 
     async def watch(self, interval: float) -> None:

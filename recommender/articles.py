@@ -117,7 +117,10 @@ def parse_published_at(raw: object) -> tuple[datetime | None, str | None]:
         raise InvalidRecord(f"published_at must be an ISO-8601 string, not {type(raw).__name__}")
     if value.tzinfo is None:
         return value.replace(tzinfo=UTC), "published_at has no time zone; taken as UTC"
-    return value.astimezone(UTC), None
+    try:
+        return value.astimezone(UTC), None
+    except OverflowError:
+        raise InvalidRecord(f"published_at {raw!r} is outside the supported range") from None
 
 
 def _text(record: Mapping[str, Any], name: str, *, required: bool = False) -> str | None:

@@ -32,7 +32,7 @@ class CountingEncoder(HashingEncoder):
 def test_reindex_publishes_a_verified_version(tmp_path: Path) -> None:
     settings, summary = build_fake_index(tmp_path / "data")
     assert summary.published and summary.indexed == summary.read == 18 and summary.bad == 0
-    version = load_current(settings)
+    version, _ = load_current(settings)
     assert version.id == summary.version
     assert version.size == 18
     manifest = version.manifest
@@ -43,7 +43,7 @@ def test_reindex_publishes_a_verified_version(tmp_path: Path) -> None:
 
 def test_neighbours_are_the_topic_group_and_never_self(tmp_path: Path) -> None:
     settings, _ = build_fake_index(tmp_path / "data")
-    version = load_current(settings)
+    version, _ = load_current(settings)
     for slug, row in version.rows.items():
         ids = version.neighbour_ids[row]
         assert row not in ids.tolist()
@@ -132,6 +132,6 @@ def test_large_catalog_uses_hnsw_with_measured_recall(tmp_path: Path) -> None:
         {"slug": f"doc-{i}", "title": " ".join(rng.choice(words, 12))} for i in range(300)
     ]
     settings, _ = build_fake_index(tmp_path / "data", records, exact_search_max=100)
-    manifest = load_current(settings).manifest
+    manifest = load_current(settings)[0].manifest
     assert manifest.index["kind"] == "hnsw"
     assert manifest.recall_at_10 >= 0.98

@@ -1,0 +1,366 @@
+"""Feed readers: JSON Lines, CSV and plain-text articles, each optionally gzipped.
+
+A source is a file or a directory of them. A record that cannot become an Article is reported in
+the caller's `FeedReport` as `file:line: reason` and skipped; only a source that cannot be read at
+all raises `FeedError`. Files are streamed line by line, so a 37 k-record feed is never held whole.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import json
+import re
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass, field
+from io import BufferedIOBase
+from pathlib import Path
+
+from recommender.articles import Article, validate_record
+from recommender.errors import FeedError, InvalidRecord
+
+_BOM = b"\xef\xbb\xbf"
+#: Lone surrogates that `surrogateescape` leaves in place of bytes that are not UTF-8.
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
+#: Above every limit of validate_record, so that it, not csv's 128 KiB default, refuses long fields.
+_CSV_FIELD_LIMIT = 1 << 20
+#: A .txt article is read whole; a larger file cannot hold a valid one (body <= 500 k characters).
+_MAX_TEXT_BYTES = 4 << 20
+#: Final lines of saved web pages that lead to other articles, not part of this one.
+_TRAILERS = frozenset({"you might also like", "related articles", "read more"})
+_READ_BIO = "read full bio"
+_MAX_NAME_WORDS = 8
+
+#: (line a record starts on, raw record); an InvalidRecord stands for a record that did not parse.
+_Raw = tuple[int, object]
+_Reader = Callable[[BufferedIOBase], Iterator[_Raw]]
+_Located = tuple[str, int, Article]
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something to tell the user about one record, located as `source:line`."""
+
+    source: str
+    line: int
+    message: str
+
+    def __str__(self) -> str:
+        return f"{self.source}:{self.line}: {self.message}"
+
+
+@dataclass
+class FeedReport:
+    """What reading feeds found: counts, skipped records, replaced duplicates and notes."""
+
+    read: int = 0
+    bad: list[Problem] = field(default_factory=list)
+    notes: list[Problem] = field(default_factory=list)
+    duplicates: list[Problem] = field(default_factory=list)
+
+    @property
+    def accepted(self) -> int:
+        """Records that became articles (including ones a later duplicate replaced)."""
+        return self.read - len(self.bad)
+
+    def summary_lines(self, limit_per_kind: int = 5) -> list[str]:
+        """Terminal lines: the counts, then the first few problems of each kind."""
+        lines = [f"read {self.read:,} records: {self.accepted:,} accepted, {len(self.bad):,} bad"]
+        kinds = (
+            ("bad records", self.bad),
+            ("duplicate slugs", self.duplicates),
+            ("notes", self.notes),
+        )
+        for kind, problems in kinds:
+            if problems:
+                lines.append(f"{kind} ({len(problems):,}):")
+                shown = problems[: max(limit_per_kind, 0)]
+                lines.extend(f"  {problem}" for problem in shown)
+                if len(problems) > len(shown):
+                    lines.append(f"  ... and {len(problems) - len(shown):,} more {kind}")
+        return lines
+
+
+def read_feed(path: Path, report: FeedReport) -> Iterator[Article]:
+    """Stream the valid articles of one source (a file or a directory), reporting the rest.
+
+    A missing path or an unsupported file type raises FeedError at once; a file that breaks off
+    while being read (e.g. a truncated .gz) raises FeedError when reading reaches it.
+    """
+    return (article for _, _, article in _read_files(_source_files(path), report))
+
+
+def load_articles(paths: Sequence[Path], report: FeedReport) -> dict[str, Article]:
+    """Read several sources in order into one catalog keyed by slug.
+
+    Every path is checked before any is read. When a slug comes again the later article wins but
+    keeps the dict position where the slug first appeared; each replacement is reported in
+    `report.duplicates` at the later record, naming the location of the record it replaces.
+    """
+    files = [file for path in paths for file in _source_files(path)]
+    articles: dict[str, Article] = {}
+    seen: dict[str, str] = {}
+    for source, line, article in _read_files(files, report):
+        location = f"{source}:{line}"
+        if article.slug in seen:
+            message = f"duplicate slug {article.slug!r} replaces the record at {seen[article.slug]}"
+            report.duplicates.append(Problem(source, line, message))
+        seen[article.slug] = location
+        articles[article.slug] = article
+    return articles
+
+
+def _source_files(path: Path) -> list[tuple[Path, _Reader]]:
+    """The files of a source with their readers; a directory gives its supported files, sorted.
+
+    Hidden entries of a directory (names starting with '.') are left out: editors and macOS put
+    junk there under the same extensions.
+    """
+    if path.is_dir():
+        files = sorted(file for file in path.rglob("*") if file.is_file())
+        return [
+            (file, reader)
+            for file in files
+            if not any(part.startswith(".") for part in file.relative_to(path).parts)
+            and (reader := _reader_for(file)) is not None
+        ]
+    if not path.is_file():
+        raise FeedError(f"{path}: no such feed file or directory")
+    reader = _reader_for(path)
+    if reader is None:
+        raise FeedError(
+            f"{path}: unsupported feed type; expected .jsonl, .ndjson, .json, .csv or .txt, "
+            "optionally followed by .gz"
+        )
+    return [(path, reader)]
+
+
+def _reader_for(path: Path) -> _Reader | None:
+    name = path.name.lower().removesuffix(".gz")
+    return _READERS.get(Path(name).suffix)
+
+
+def _read_files(files: Iterable[tuple[Path, _Reader]], report: FeedReport) -> Iterator[_Located]:
+    for path, reader in files:
+        yield from _read_file(path, reader, report)
+
+
+def _read_file(path: Path, reader: _Reader, report: FeedReport) -> Iterator[_Located]:
+    source = str(path)
+    try:
+        with _open(path) as stream:
+            for line, raw in reader(stream):
+                article = _accept(source, line, raw, report)
+                if article is not None:
+                    yield source, line, article
+    except (OSError, EOFError, zlib.error) as exc:
+        raise FeedError(f"{source}: cannot be read: {exc}") from exc
+
+
+def _open(path: Path) -> BufferedIOBase:
+    if path.name.lower().endswith(".gz"):
+        return gzip.open(path, "rb")
+    return path.open("rb")
+
+
+def _accept(source: str, line: int, raw: object, report: FeedReport) -> Article | None:
+    """Count one record; return its Article, or report why it is skipped."""
+    report.read += 1
+    try:
+        if isinstance(raw, InvalidRecord):
+            raise raw
+        validated = validate_record(raw)
+    except InvalidRecord as exc:
+        report.bad.append(Problem(source, line, str(exc)))
+        return None
+    report.notes.extend(Problem(source, line, note) for note in validated.notes)
+    return validated.article
+
+
+def _lines(stream: BufferedIOBase) -> Iterator[tuple[int, str]]:
+    """Numbered lines, line endings kept; bytes that are not UTF-8 become lone surrogates so that
+    one bad line spoils one record, not the file."""
+    for number, raw in enumerate(stream, start=1):
+        data = raw.removeprefix(_BOM) if number == 1 else raw
+        yield number, data.decode("utf-8", "surrogateescape")
+
+
+def _jsonl_records(stream: BufferedIOBase) -> Iterator[_Raw]:
+    for number, text in _lines(stream):
+        if not text.strip(" \t\r\n"):
+            continue
+        undecodable = _UNDECODABLE.search(text)
+        if undecodable:
+            yield number, InvalidRecord(f"invalid UTF-8 at column {undecodable.start() + 1}")
+        else:
+            yield number, _parse_json(text.rstrip("\r\n"))
+
+
+def _parse_json(text: str) -> object:
+    try:
+        return json.loads(text, parse_constant=_refuse_constant)
+    except json.JSONDecodeError as exc:
+        return InvalidRecord(f"invalid JSON at column {exc.colno}: {exc.msg}")
+    except ValueError as exc:  # NaN/Infinity, or an integer too long to convert
+        return InvalidRecord(f"invalid JSON: {exc}")
+    except RecursionError:
+        return InvalidRecord("invalid JSON: nested too deeply")
+
+
+def _refuse_constant(name: str) -> object:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _csv_records(stream: BufferedIOBase) -> Iterator[_Raw]:
+    """Rows after the header as dicts of text; validate_record splits the ';'-separated tags."""
+    csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
+    rows = _csv_rows(stream)
+    first = next(rows, None)
+    if first is None:
+        return
+    header_line, header = first
+    names, header_problem = _csv_header(header_line, header)
+    for number, row in rows:
+        if isinstance(row, InvalidRecord):
+            yield number, row
+        elif header_problem:
+            yield number, InvalidRecord(header_problem)
+        elif len(row) != len(names):
+            message = f"expected {len(names)} fields as in the header, found {len(row)}"
+            yield number, InvalidRecord(message)
+        else:
+            # A file saved with Windows line endings keeps them inside quoted fields too.
+            values = (value.replace("\r\n", "\n") for value in row)
+            yield number, dict(zip(names, values, strict=True))
+
+
+def _csv_rows(stream: BufferedIOBase) -> Iterator[tuple[int, list[str] | InvalidRecord]]:
+    """Non-empty rows with the line each starts on; a malformed row becomes an InvalidRecord."""
+    reader = csv.reader(text for _, text in _lines(stream))
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            # Drop csv's advice about opening the file, which is ours to follow, not the user's.
+            yield start, InvalidRecord(f"malformed CSV: {str(exc).split(' - ')[0]}")
+            continue
+        undecodable = [index for index, value in enumerate(row, 1) if _UNDECODABLE.search(value)]
+        if undecodable:
+            yield start, InvalidRecord(f"invalid UTF-8 in field {undecodable[0]}")
+        elif row:
+            yield start, row
+
+
+def _csv_header(line: int, header: list[str] | InvalidRecord) -> tuple[list[str], str | None]:
+    """Column names, and why the header cannot name the fields (every row is then skipped)."""
+    if isinstance(header, InvalidRecord):
+        return [], f"unusable CSV header on line {line}: {header}"
+    names = [name.strip() for name in header]
+    if "" in names:
+        return names, f"CSV header on line {line}: column {names.index('') + 1} has no name"
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        return names, f"CSV header on line {line} repeats column {repeated[0]!r}"
+    return names, None
+
+
+def _txt_records(stream: BufferedIOBase) -> Iterator[_Raw]:
+    """One article per file: title, blank line, summary paragraph ending in the slug, body."""
+    data = stream.read(_MAX_TEXT_BYTES + 1)
+    if len(data) > _MAX_TEXT_BYTES:
+        yield 1, InvalidRecord(f"larger than {_MAX_TEXT_BYTES:,} bytes; not one article")
+        return
+    try:
+        text = data.removeprefix(_BOM).decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = exc.object[: exc.start].count(b"\n") + 1
+        yield 1, InvalidRecord(f"invalid UTF-8 on line {line}")
+        return
+    try:
+        yield 1, _article_text_fields(text)
+    except InvalidRecord as exc:
+        yield 1, exc
+
+
+def _article_text_fields(text: str) -> dict[str, str]:
+    """Fields of a plain-text article; raises InvalidRecord when the layout is not followed."""
+    lines = [line.rstrip() for line in text.replace("\r\n", "\n").replace("\r", "\n").split("\n")]
+    start = _skip_blank(lines, 0)
+    if start == len(lines):
+        raise InvalidRecord("empty article: expected a title line")
+    if start + 1 < len(lines) and lines[start + 1]:
+        raise InvalidRecord(f"expected a blank line after the title, on line {start + 2}")
+    first = _skip_blank(lines, start + 1)
+    end = first
+    while end < len(lines) and lines[end]:
+        end += 1
+    if first == end:
+        raise InvalidRecord("expected a summary paragraph ending in a slug line after the title")
+    *summary, slug = (line.strip() for line in lines[first:end])
+    if len(slug.split()) != 1:
+        raise InvalidRecord(f"expected the slug (one word) on line {end}, after the summary")
+    body, author = _split_author_box(lines[end:])
+    fields = {"title": lines[start].strip(), "summary": " ".join(summary), "slug": slug}
+    fields["body"] = "\n".join(body)
+    if author is not None:
+        fields["author"] = author
+    return fields
+
+
+def _skip_blank(lines: list[str], index: int) -> int:
+    while index < len(lines) and not lines[index]:
+        index += 1
+    return index
+
+
+def _split_author_box(lines: list[str]) -> tuple[list[str], str | None]:
+    """Split the body from a closing author box, returning the body lines and the author.
+
+    The box is recognised by its shape, not by a name: after a blank line, a short name line
+    repeated on the next line, then one bio paragraph, optionally "Read full bio"; only trailer
+    lines (e.g. "You Might Also Like") may follow it. Without a box, trailer lines are dropped.
+    """
+    for index in range(len(lines) - 2, -1, -1):
+        name = lines[index].strip()
+        if (
+            name
+            and lines[index + 1].strip() == name
+            and len(name.split()) <= _MAX_NAME_WORDS
+            and (index == 0 or not lines[index - 1])
+            and _is_bio(lines[index + 2 :])
+        ):
+            return lines[:index], name
+    return _drop_furniture(lines, extra=False), None
+
+
+def _is_bio(lines: list[str]) -> bool:
+    """Whether these lines are one paragraph followed only by page furniture."""
+    bio = _drop_furniture(lines, extra=True)
+    return bool(bio) and all(bio)
+
+
+def _drop_furniture(lines: list[str], *, extra: bool) -> list[str]:
+    """Lines without blank edges and closing trailers (and "Read full bio" lines when `extra`)."""
+    end = len(lines)
+    while end and (not lines[end - 1] or _is_furniture(lines[end - 1], extra=extra)):
+        end -= 1
+    start = _skip_blank(lines, 0)
+    return lines[start:end]
+
+
+def _is_furniture(line: str, *, extra: bool) -> bool:
+    text = line.strip().lower()
+    return text in _TRAILERS or (extra and text.startswith(_READ_BIO))
+
+
+_READERS: dict[str, _Reader] = {
+    ".jsonl": _jsonl_records,
+    ".ndjson": _jsonl_records,
+    ".json": _jsonl_records,
+    ".csv": _csv_records,
+    ".txt": _txt_records,
+}
