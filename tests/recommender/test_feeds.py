@@ -294,7 +294,7 @@ def test_jsonl_bad_records_are_reported_at_their_line(tmp_path: Path) -> None:
     assert [article.slug for article in articles] == ["a", "d"]
     assert [str(problem) for problem in report.bad] == [
         f"{path}:3: invalid UTF-8 at column 25",
-        f"{path}:5: date value out of range",
+        f"{path}:5: published_at '0001-01-01T00:00:00+01:00' is outside the supported range",
     ]
 
 
