@@ -256,3 +256,7 @@ def main() -> None:
     except KeyboardInterrupt:
         typer.echo(f"recommender: interrupted after {time.monotonic() - started:.1f}s", err=True)
         sys.exit(130)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,163 @@
+"""The `recommender` CLI end to end, as a scheduler or an operator runs it: real model, real
+subprocesses, the bundled demo corpus."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from index.store import VersionStore
+from recommender.settings import Settings
+from tests.helpers import REPO, SHARED
+
+DEMO = [REPO / "demo" / "articles.jsonl", REPO / "demo" / "putin-victory-alaska-summit.txt"]
+CLI = [sys.executable, "-m", "api.cli"]
+
+pytestmark = pytest.mark.model
+
+
+def run_cli(*args: str | Path, data_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+    env = {**os.environ, "RECOMMENDER_DATA_DIR": str(data_dir)}
+    env.pop("REDIS_URL", None)
+    result = subprocess.run(
+        [*CLI, *map(str, args)], capture_output=True, text=True, env=env, cwd=REPO, timeout=300
+    )
+    if check and result.returncode != 0:
+        raise AssertionError(f"exit {result.returncode}\n{result.stdout}\n{result.stderr}")
+    return result
+
+
+def sources(*paths: Path) -> list[str]:
+    return [arg for path in paths for arg in ("--source", str(path))]
+
+
+@pytest.fixture(scope="session")
+def demo_data(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, object]]:
+    """The demo corpus indexed once with the real model; tests copy it before changing it."""
+    data_dir = tmp_path_factory.mktemp("demo") / "data"
+    result = run_cli("reindex", *sources(*DEMO), data_dir=data_dir)
+    return data_dir, json.loads(result.stdout)
+
+
+@pytest.fixture
+def data_dir(demo_data: tuple[Path, dict[str, object]], tmp_path: Path) -> Path:
+    copy = tmp_path / "data"
+    shutil.copytree(demo_data[0], copy)
+    return copy
+
+
+def test_reindex_prints_the_summary_line(demo_data: tuple[Path, dict[str, object]]) -> None:
+    _, summary = demo_data
+    assert summary["read"] == 301 and summary["bad"] == 0 and summary["indexed"] == 301
+    assert summary["embedded"] == 301 and summary["reused"] == 0
+    assert isinstance(summary["seconds"], float)
+
+
+def test_reindex_again_embeds_nothing(data_dir: Path) -> None:
+    summary = json.loads(run_cli("reindex", *sources(*DEMO), data_dir=data_dir).stdout)
+    assert summary["embedded"] == 0 and summary["reused"] == 301
+
+
+def test_related_shows_same_story_coverage_first(data_dir: Path) -> None:
+    result = run_cli("related", "allsides-5612-left", "--json", "--limit", "2", data_dir=data_dir)
+    body = json.loads(result.stdout)
+    assert {item["slug"] for item in body["items"]} == {"allsides-5612-center", "allsides-5612-right"}
+
+
+def test_related_json_is_the_http_body(data_dir: Path) -> None:
+    cli = json.loads(run_cli("related", "putin-victory-alaska-summit", "--json", data_dir=data_dir).stdout)
+    with TestClient(create_app(Settings(data_dir=data_dir, redis_url=None))) as client:
+        http = client.get("/v1/articles/putin-victory-alaska-summit/related").json()
+    assert cli == http
+    assert len(cli["items"]) == 5
+
+
+def test_info_and_versions(data_dir: Path) -> None:
+    info = json.loads(run_cli("info", "--json", data_dir=data_dir).stdout)
+    assert info["articles"] == 301 and info["model"] == "all-MiniLM-L6-v2" and info["dimension"] == 384
+    listing = run_cli("versions", data_dir=data_dir).stdout
+    assert listing.startswith("* " + info["version"])
+
+
+def test_a_corrupted_index_is_refused_and_the_previous_version_still_served(
+    data_dir: Path,
+) -> None:
+    first = VersionStore(data_dir).current_id()
+    before = run_cli("related", "putin-victory-alaska-summit", "--json", data_dir=data_dir).stdout
+    extra = data_dir.parent / "extra.jsonl"
+    extra.write_text(json.dumps({"slug": "new-story", "title": "Alaska summit aftermath"}) + "\n")
+    run_cli("reindex", *sources(*DEMO, extra), data_dir=data_dir)
+    second = VersionStore(data_dir).current_id()
+    assert second != first
+    index_file = data_dir / "versions" / second / "index.faiss"
+    index_file.write_bytes(index_file.read_bytes()[: index_file.stat().st_size // 2])
+
+    result = run_cli("related", "putin-victory-alaska-summit", "--json", data_dir=data_dir)
+    assert "index.faiss is" in result.stderr and f"serving {first}" in result.stderr
+    assert json.loads(result.stdout) == json.loads(before)
+    refused = run_cli("rollback", "--to", second, data_dir=data_dir, check=False)
+    assert refused.returncode == 3 and "recommender: error:" in refused.stderr
+    assert "Traceback" not in refused.stderr
+
+
+def test_rollback_flips_current_back(data_dir: Path) -> None:
+    first = VersionStore(data_dir).current_id()
+    run_cli("reindex", "--full", *sources(*DEMO), data_dir=data_dir)
+    assert VersionStore(data_dir).current_id() != first
+    assert run_cli("rollback", data_dir=data_dir).stdout.strip() == f"now serving {first}"
+    assert VersionStore(data_dir).current_id() == first
+
+
+def test_strict_mode_exits_2_and_publishes_nothing(tmp_path: Path) -> None:
+    feed = tmp_path / "feed.jsonl"
+    feed.write_text('{"slug": "ok", "title": "Fine"}\n{"slug": "Bad Slug!", "title": "x"}\n')
+    result = run_cli("reindex", "--strict", "--source", feed, data_dir=tmp_path / "d", check=False)
+    assert result.returncode == 2
+    assert f"{feed}:2:" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "d" / "CURRENT").exists()
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (["related", "anything"], 3, "no index has been published"),
+        (["reindex", "--source", "/nonexistent/feed.jsonl"], 2, "/nonexistent/feed.jsonl"),
+        (["rollback"], 3, "no index has been published"),
+    ],
+)
+def test_errors_are_one_line_and_a_documented_exit_code(
+    tmp_path: Path, args: list[str], code: int, message: str
+) -> None:
+    result = run_cli(*args, data_dir=tmp_path / "empty", check=False)
+    assert result.returncode == code
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_unknown_slug_exits_4(data_dir: Path) -> None:
+    result = run_cli("related", "no-such-story", data_dir=data_dir, check=False)
+    assert result.returncode == 4 and "no article with slug 'no-such-story'" in result.stderr
+
+
+def test_help_shows_examples() -> None:
+    for command in ([], ["reindex"], ["related"], ["serve"], ["rollback"]):
+        result = subprocess.run([*CLI, *command, "--help"], capture_output=True, text=True, cwd=REPO)
+        assert result.returncode == 0
+        if command:
+            assert "Examples:" in result.stdout
+
+
+def test_reindex_reads_the_shared_sample_article(tmp_path: Path) -> None:
+    sample = SHARED / "samples" / "article.txt"
+    result = run_cli("reindex", "--source", sample, data_dir=tmp_path / "d")
+    assert json.loads(result.stdout)["indexed"] == 1
+    card = json.loads(run_cli("info", "--json", data_dir=tmp_path / "d").stdout)
+    assert card["articles"] == 1

@@ -1,0 +1,83 @@
+"""Embeddings with the real packaged model, and the deterministic fake."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recommender.embedding import (
+    HashingEncoder,
+    SentenceTransformerEncoder,
+    load_encoder,
+    resolve_model_path,
+)
+from recommender.errors import ModelError
+from recommender.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def encoder() -> SentenceTransformerEncoder:
+    return SentenceTransformerEncoder("all-MiniLM-L6-v2")
+
+
+@pytest.mark.model
+def test_a_paraphrase_scores_above_an_unrelated_article(encoder: SentenceTransformerEncoder) -> None:
+    source, paraphrase, unrelated = encoder.encode(
+        [
+            "Putin claims victory after Alaska summit with Trump; no ceasefire agreed.",
+            "Russian president declares diplomatic win following meeting with US leader in Alaska.",
+            "Local bakery wins award for best sourdough bread in the county fair.",
+        ]
+    )
+    assert float(source @ paraphrase) > float(source @ unrelated) + 0.3
+
+
+@pytest.mark.model
+def test_vectors_are_unit_length_float32_of_the_model_dimension(
+    encoder: SentenceTransformerEncoder,
+) -> None:
+    vectors = encoder.encode(["one", "two words", ""])
+    assert vectors.dtype == np.float32 and vectors.shape == (3, 384)
+    assert np.allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+    assert encoder.dimension == 384
+    assert encoder.model_id.startswith("all-MiniLM-L6-v2@")
+    assert encoder.model_id.endswith("/seq256")
+
+
+@pytest.mark.model
+def test_encoding_is_deterministic_and_batch_independent(
+    encoder: SentenceTransformerEncoder,
+) -> None:
+    texts = ["Markets fall on rate fears", "Storm closes schools across the region"]
+    together = encoder.encode(texts)
+    alone = np.vstack([encoder.encode([t]) for t in texts])
+    assert np.allclose(together, alone, atol=1e-5)
+
+
+def test_the_model_id_changes_with_the_sequence_length() -> None:
+    short = SentenceTransformerEncoder("all-MiniLM-L6-v2", max_seq_length=128)
+    assert short.model_id.endswith("/seq128")  # no model is loaded just to know its id
+
+
+def test_an_unknown_model_is_refused_without_downloading(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="never downloaded"):
+        resolve_model_path("sentence-transformers/some-other-model")
+    with pytest.raises(ModelError, match="never downloaded"):
+        load_encoder(Settings(model=str(tmp_path)))
+
+
+def test_the_packaged_model_is_found_on_disk() -> None:
+    path = resolve_model_path("all-MiniLM-L6-v2")
+    assert (path / "model.safetensors").is_file()
+
+
+def test_the_hashing_encoder_groups_texts_by_shared_words() -> None:
+    vectors = HashingEncoder().encode(
+        ["volcano lava ash eruption", "lava eruption near the volcano", "bitcoin price miners"]
+    )
+    assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2])
+    assert np.array_equal(vectors, HashingEncoder().encode(
+        ["volcano lava ash eruption", "lava eruption near the volcano", "bitcoin price miners"]
+    ))
