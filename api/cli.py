@@ -222,6 +222,95 @@ def rollback(
 
 
 @app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  recommender evaluate --source ../shared/data/allsides-neus-stories/articles.jsonl "
+        "--relevance story_id\n\n"
+        "  recommender evaluate --source feed.jsonl --qrels judged.tsv --k 10 --json\n\n"
+        "  recommender evaluate --source ../shared/data/bbc-news/articles.jsonl "
+        "--relevance category --plot quality.png"
+    )
+)
+def evaluate(
+    source: Annotated[
+        list[Path], typer.Option("--source", "-s", help="Labelled feed(s). Repeatable.")
+    ],
+    relevance: Annotated[
+        str | None,
+        typer.Option(
+            help="Label that makes articles relevant to each other: labels.FIELD or a "
+            "top-level field such as category."
+        ),
+    ] = None,
+    qrels: Annotated[
+        Path | None,
+        typer.Option(help="TSV of judgements: source_slug<TAB>related_slug<TAB>grade."),
+    ] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="List length scored.")] = 5,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(help="Strategies to compare (repeatable; default: all)."),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw the metrics per strategy to this PNG.")
+    ] = None,
+    as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Score ranking strategies leave-one-out on a labelled feed (the served index is untouched)."""
+    from index.evaluation import STRATEGIES, evaluate as run_evaluation, prepare
+    from recommender.embedding import load_encoder
+    from recommender.feeds import FeedReport
+    from recommender.relevance import LabelRelevance, QrelsRelevance, Relevance
+
+    if (relevance is None) == (qrels is None):
+        raise _fail("give exactly one of --relevance FIELD and --qrels FILE", 2)
+    settings = _settings(data_dir)
+    report = FeedReport()
+    data = _run(
+        lambda: prepare(
+            settings, source, load_encoder(settings), show_progress=sys.stderr.isatty(),
+            report=report,
+        )
+    )
+    judgements: Relevance = (
+        LabelRelevance.from_articles(data.articles, relevance)
+        if relevance is not None
+        else _run(lambda: QrelsRelevance.from_file(qrels))  # type: ignore[arg-type]
+    )
+    result = _run(
+        lambda: run_evaluation(data, judgements, k=k, strategies=strategy or list(STRATEGIES))
+    )
+    result = {"dataset": ", ".join(str(s) for s in source), **result}
+    if plot is not None:
+        from api.plots import plot_evaluation
+
+        _run(lambda: plot_evaluation(result, plot))
+    if as_json:
+        _print_json(result)
+        return
+    for line in report.summary_lines(limit_per_kind=0)[:1]:
+        typer.echo(line, err=True)
+    typer.echo(format_evaluation(result))
+
+
+def format_evaluation(result: dict[str, Any]) -> str:
+    """The evaluation as an aligned text table."""
+    names = ["precision_at_k", "recall_at_k", "ndcg_at_k", "mrr", "coverage",
+             "full_list_rate", "intra_list_similarity"]
+    header = ["strategy", *(n.replace("_at_k", f"@{result['k']}") for n in names)]
+    rows = [[name, *(f"{scores[n]:.4f}" for n in names)] for name, scores in result["results"].items()]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        f"{result['dataset']}: {result['articles']} articles, {result['sources']} sources, "
+        f"k={result['k']}",
+        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+    ]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+@app.command(
     epilog="Examples:\n\n  recommender serve\n\n  recommender serve --host 0.0.0.0 --port 8080 --workers 2"
 )
 def serve(

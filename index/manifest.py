@@ -45,6 +45,8 @@ class Manifest:
     source_checksum: str
     sources: list[str]
     files: dict[str, FileEntry] = field(default_factory=dict)
+    ranking: dict[str, float] = field(default_factory=dict)
+    """The fusion weights the neighbours were scored with."""
     format: int = FORMAT
 
     def to_json(self) -> str:
@@ -60,6 +62,7 @@ class Manifest:
             "dimension": self.dimension,
             "index": self.index,
             "recall_at_10": self.recall_at_10,
+            "ranking": self.ranking,
             "built_at": self.created_at,
         }
 

@@ -26,8 +26,8 @@ from index.manifest import Manifest, read_manifest
 from index.neighbours import precompute_neighbours
 from index.store import VersionStore, new_version_id
 from index.vectors import VectorIndex, choose_spec, recall_at_k
-from index.version import VersionContent, write_version
-from recommender.articles import Article, embedding_text, text_hash
+from index.version import VersionContent, publication_times, write_version
+from recommender.articles import Article, embedding_text, lexical_text, text_hash
 from recommender.embedding import Encoder
 from recommender.errors import (
     CorruptVersionError,
@@ -38,6 +38,7 @@ from recommender.errors import (
 )
 from recommender.feeds import FeedReport, load_articles
 from recommender.settings import Settings
+from recommender.tfidf import TfidfModel
 
 #: Texts encoded (and committed to the cache) per step; small enough to lose little on a kill.
 ENCODE_CHUNK = 256
@@ -86,8 +87,12 @@ def _source_checksum(
     articles: Sequence[Article], hashes: Sequence[str], model_id: str, settings: Settings
 ) -> str:
     digest = hashlib.sha256()
-    build = {"model_id": model_id, "neighbours": settings.neighbours,
-             "exact_search_max": settings.exact_search_max}
+    build = {
+        "model_id": model_id,
+        "neighbours": settings.neighbours,
+        "exact_search_max": settings.exact_search_max,
+        "ranking": asdict(settings.fusion),
+    }
     digest.update(orjson.dumps(build, option=orjson.OPT_SORT_KEYS))
     for article, hashed in zip(articles, hashes, strict=True):
         digest.update(hashed.encode())
@@ -102,16 +107,19 @@ def _current_manifest(store: VersionStore) -> Manifest | None:
         return None
 
 
-def _embed(
+def embed_texts(
     texts: Sequence[str],
     hashes: Sequence[str],
     encoder: Encoder,
     cache: EmbeddingCache,
     *,
-    full: bool,
-    show_progress: bool,
+    full: bool = False,
+    show_progress: bool = False,
 ) -> tuple[NDArray[np.float32], int]:
-    """Vectors for all texts in order, encoding only what the cache lacks; returns (vectors, n)."""
+    """Vectors for all texts in order, encoding only what the cache lacks (all with `full`).
+
+    Returns the vectors and how many texts were encoded.
+    """
     known = {} if full else cache.get_many(encoder.model_id, hashes)
     missing = list(dict.fromkeys(h for h in hashes if h not in known))
     text_of = dict(zip(hashes, texts, strict=True))
@@ -129,20 +137,31 @@ def _embed(
     return np.ascontiguousarray(np.stack([known[h] for h in hashes]), dtype=np.float32), len(missing)
 
 
-def _build_content(
-    articles: Sequence[Article], vectors: NDArray[np.float32], settings: Settings, show_progress: bool
+def build_content(
+    articles: Sequence[Article],
+    vectors: NDArray[np.float32],
+    settings: Settings,
+    show_progress: bool = False,
 ) -> tuple[VersionContent, float]:
+    """The index, neighbours and cards of a version; also returns the index's recall@10."""
     spec = choose_spec(len(vectors), settings.exact_search_max)
     index = VectorIndex.build(vectors, spec)
     recall = recall_at_k(index, vectors)
+    tfidf, lexical = TfidfModel.fit([lexical_text(article) for article in articles])
+    cards = [article.card() for article in articles]
+    published = publication_times(cards)
     with tqdm(total=len(vectors), desc="neighbours", unit="article", disable=not show_progress) as bar:
-        ids, scores = precompute_neighbours(index, vectors, settings.neighbours, bar.update)
+        ids, scores = precompute_neighbours(
+            index, vectors, lexical, published, settings.fusion, settings.neighbours, bar.update
+        )
     content = VersionContent(
-        cards=[article.card() for article in articles],
+        cards=cards,
         vectors=vectors,
         index=index,
         neighbour_ids=ids,
         neighbour_scores=scores,
+        lexical=lexical,
+        tfidf=tfidf,
     )
     return content, recall
 
@@ -180,7 +199,7 @@ def reindex(
         current = _current_manifest(store)
         cache = EmbeddingCache(settings.embedding_cache_path)
         try:
-            vectors, embedded = _embed(
+            vectors, embedded = embed_texts(
                 texts, hashes, encoder, cache, full=full, show_progress=show_progress
             )
         finally:
@@ -191,7 +210,7 @@ def reindex(
                 embedded=embedded, reused=len(articles) - embedded, indexed=current.count,
                 seconds=round(time.monotonic() - started, 3), published=False,
             )
-        content, recall = _build_content(articles, vectors, settings, show_progress)
+        content, recall = build_content(articles, vectors, settings, show_progress)
         existing = store.version_ids()
         version = new_version_id(after=existing[-1] if existing else None)
         manifest = Manifest(
@@ -206,6 +225,7 @@ def reindex(
             neighbours=int(content.neighbour_ids.shape[1]),
             source_checksum=checksum,
             sources=[str(source) for source in sources],
+            ranking=asdict(settings.fusion),
         )
         with store.staging() as staging:
             write_version(staging, content, manifest)

@@ -11,14 +11,34 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
+import scipy.sparse as sp  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 
+from index.neighbours import rank_by_fusion
 from index.version import IndexVersion
 from recommender.errors import ArticleNotFound
-from recommender.ranking import CandidateFacts, RelatedQuery, eligible, select_distinct
+from recommender.ranking import (
+    CandidateFacts,
+    FusionWeights,
+    RelatedQuery,
+    eligible,
+    select_distinct,
+)
+from recommender.tfidf import query_similarities
 
 #: How many nearest rows a fallback search considers when filters starve the precomputed list.
 FALLBACK_SEARCH = 1_000
+
+
+@dataclass(frozen=True, slots=True)
+class _Source:
+    """What ranking needs to know about the article suggestions are for."""
+
+    vector: NDArray[np.float32]
+    lexical: sp.csr_matrix
+    published: float
+    rows: frozenset[int]
+    """Its own rows in the catalog (none for a draft)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,33 +73,53 @@ class Recommender:
             raise ArticleNotFound(slug)
         return row
 
+    @cached_property
+    def weights(self) -> FusionWeights:
+        """The fusion weights this version's neighbours were scored with."""
+        return FusionWeights(**self.version.manifest.ranking)
+
     def related(self, slug: str, query: RelatedQuery, now: float | None = None) -> list[Suggestion]:
         """Suggestions for an indexed article; never the article itself."""
         row = self.row_of(slug)
+        source = _Source(
+            vector=np.asarray(self.version.vectors[row]),
+            lexical=self.version.lexical[row],
+            published=float(self.version.published[row]),
+            rows=frozenset({row}),
+        )
         ids = self.version.neighbour_ids[row].astype(np.int64)
-        scores = self.version.neighbour_scores[row]
-        source = np.asarray(self.version.vectors[row])
-        return self._rank(ids, scores, source, query, {row}, now)
+        return self._rank(source, ids, self.version.neighbour_scores[row], query, now)
 
-    def related_to_vector(
-        self, vector: NDArray[np.float32], query: RelatedQuery, now: float | None = None
+    def related_to_draft(
+        self, vector: NDArray[np.float32], text: str, query: RelatedQuery, now: float | None = None
     ) -> list[Suggestion]:
-        """Suggestions for text that is not in the index (an unsaved draft)."""
-        scores, ids = self.version.index.search(vector[None, :], self.version.manifest.neighbours)
-        return self._rank(ids[0], scores[0], vector, query, set(), now)
+        """Suggestions for text that is not in the index (an unsaved draft, dated now)."""
+        moment = time.time() if now is None else now
+        source = _Source(vector, self.version.tfidf.transform([text]), moment, frozenset())
+        ids, scores = self._search(source, self.version.manifest.neighbours)
+        return self._rank(source, ids, scores, query, moment)
+
+    def _search(self, source: _Source, size: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """The `size` nearest rows by vector, re-scored with the hybrid score."""
+        semantic, ids = self.version.index.search(source.vector[None, :], size)
+        lexical = query_similarities(self.version.lexical, source.lexical, ids[0])
+        return rank_by_fusion(
+            ids[0], semantic[0], lexical, np.float64(source.published), self.version.published,
+            self.weights, size,
+        )
 
     def _rank(
         self,
+        source: _Source,
         ids: NDArray[np.int64],
         scores: NDArray[np.float32],
-        source: NDArray[np.float32],
         query: RelatedQuery,
-        own_rows: set[int],
         now: float | None,
     ) -> list[Suggestion]:
         moment = time.time() if now is None else now
-        excluded = frozenset(own_rows | {self.version.rows[s] for s in query.exclude if s in self.version.rows})
-        picks = self._pick(ids, scores, source, query, excluded, moment)
+        rows = self.version.rows
+        excluded = source.rows | {rows[slug] for slug in query.exclude if slug in rows}
+        picks = self._pick(ids, scores, source.vector, query, excluded, moment)
         if len(picks) < query.limit:
             picks = self._fill(picks, source, query, excluded, moment)
         return [Suggestion(row, score) for row, score in picks]
@@ -101,23 +141,23 @@ class Recommender:
     def _fill(
         self,
         picks: list[tuple[int, float]],
-        source: NDArray[np.float32],
+        source: _Source,
         query: RelatedQuery,
         excluded: frozenset[int],
         now: float,
     ) -> list[tuple[int, float]]:
         """Keep a list full when filters starve it: a wider search, then the newest articles."""
         taken = excluded | {row for row, _ in picks}
-        wide_scores, wide_ids = self.version.index.search(source[None, :], FALLBACK_SEARCH)
+        wide_ids, wide_scores = self._search(source, FALLBACK_SEARCH)
         picks = picks + self._pick(
-            wide_ids[0], wide_scores[0], source, query, frozenset(taken), now
+            wide_ids, wide_scores, source.vector, query, frozenset(taken), now
         )[: query.limit - len(picks)]
         if len(picks) < query.limit:
             taken = excluded | {row for row, _ in picks}
             newest = self._newest_first
             keep = eligible(newest, self.facts, query, excluded_rows=frozenset(taken), now=now)
             for row in newest[keep][: query.limit - len(picks)].tolist():
-                picks.append((row, float(self.version.vectors[row] @ source)))
+                picks.append((row, float(self.version.vectors[row] @ source.vector)))
         return picks
 
     def item(self, suggestion: Suggestion) -> dict[str, Any]:

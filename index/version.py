@@ -4,7 +4,9 @@
     index.faiss            FAISS index over the same rows
     cards.jsonl            one article card per row (everything but the body)
     neighbours.npy         int32 (count, K): precomputed candidate rows, best first (-1 = none)
-    neighbour_scores.npy   float32 (count, K): their similarity to the row's article
+    neighbour_scores.npy   float32 (count, K): their hybrid score for the row's article
+    lexical.npz            float32 CSR (count, terms): TF-IDF rows of the articles
+    vocabulary.json        the TF-IDF terms and idf weights (to weigh drafts and new articles)
     manifest.json          written last, with the checksum of every file above
 """
 
@@ -18,19 +20,23 @@ from typing import Any
 
 import numpy as np
 import orjson
+import scipy.sparse as sp  # type: ignore[import-untyped]
 from numpy.typing import NDArray
 
 from index.manifest import MANIFEST_NAME, Manifest, describe_files
 from index.store import VersionStore
 from index.vectors import IndexSpec, VectorIndex
 from recommender.errors import CorruptVersionError
+from recommender.tfidf import TfidfModel, load_matrix, save_matrix
 
 VECTORS = "vectors.npy"
 INDEX = "index.faiss"
 CARDS = "cards.jsonl"
 NEIGHBOURS = "neighbours.npy"
 NEIGHBOUR_SCORES = "neighbour_scores.npy"
-DATA_FILES = [VECTORS, INDEX, CARDS, NEIGHBOURS, NEIGHBOUR_SCORES]
+LEXICAL = "lexical.npz"
+VOCABULARY = "vocabulary.json"
+DATA_FILES = [VECTORS, INDEX, CARDS, NEIGHBOURS, NEIGHBOUR_SCORES, LEXICAL, VOCABULARY]
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,6 +48,8 @@ class VersionContent:
     index: VectorIndex
     neighbour_ids: NDArray[np.int32]
     neighbour_scores: NDArray[np.float32]
+    lexical: sp.csr_matrix
+    tfidf: TfidfModel
 
 
 def write_version(directory: Path, content: VersionContent, manifest: Manifest) -> Manifest:
@@ -53,6 +61,8 @@ def write_version(directory: Path, content: VersionContent, manifest: Manifest) 
             handle.write(orjson.dumps(card) + b"\n")
     np.save(directory / NEIGHBOURS, content.neighbour_ids, allow_pickle=False)
     np.save(directory / NEIGHBOUR_SCORES, content.neighbour_scores, allow_pickle=False)
+    save_matrix(content.lexical, directory / LEXICAL)
+    content.tfidf.save(directory / VOCABULARY)
     complete = Manifest(
         **{**_fields(manifest), "files": describe_files(directory, DATA_FILES)}
     )
@@ -64,16 +74,25 @@ def _fields(manifest: Manifest) -> dict[str, Any]:
     return {name: getattr(manifest, name) for name in manifest.__slots__}
 
 
-def _epoch(card: dict[str, Any]) -> float:
-    value = card.get("published_at")
-    return datetime.fromisoformat(value).timestamp() if value else float("nan")
+def publication_times(cards: Sequence[dict[str, Any]]) -> NDArray[np.float64]:
+    """Epoch seconds of each card's `published_at` (NaN where unknown)."""
+    return np.array(
+        [
+            datetime.fromisoformat(card["published_at"]).timestamp()
+            if card.get("published_at")
+            else np.nan
+            for card in cards
+        ],
+        dtype=np.float64,
+    )
 
 
 @dataclass(frozen=True)
 class IndexVersion:
     """A verified version, loaded for serving. Immutable once loaded."""
 
-    path: Path
+    path: Path | None
+    """None for a version built in memory."""
     manifest: Manifest
     cards: list[dict[str, Any]]
     rows: dict[str, int]
@@ -81,6 +100,8 @@ class IndexVersion:
     index: VectorIndex
     neighbour_ids: NDArray[np.int32]
     neighbour_scores: NDArray[np.float32]
+    lexical: sp.csr_matrix
+    tfidf: TfidfModel
     published: NDArray[np.float64]
     """Publication times as epoch seconds (NaN where unknown), by row."""
 
@@ -110,9 +131,14 @@ class IndexVersion:
             neighbour_ids = np.load(path / NEIGHBOURS, allow_pickle=False)
             neighbour_scores = np.load(path / NEIGHBOUR_SCORES, allow_pickle=False)
             cards = [orjson.loads(line) for line in (path / CARDS).read_bytes().splitlines()]
-        except (OSError, ValueError) as exc:
+            lexical = load_matrix(path / LEXICAL)
+            tfidf = TfidfModel.load(path / VOCABULARY)
+        except (OSError, ValueError, KeyError) as exc:
             raise CorruptVersionError(f"{version}: cannot read its files ({exc})") from exc
         index = VectorIndex.load(path / INDEX, IndexSpec.from_dict(manifest.index))
+        content = VersionContent(
+            cards, vectors, index, neighbour_ids, neighbour_scores, lexical, tfidf
+        )
         count = manifest.count
         if not (
             len(cards) == count
@@ -120,18 +146,27 @@ class IndexVersion:
             and index.size == count
             and neighbour_ids.shape == neighbour_scores.shape
             and len(neighbour_ids) == count
+            and lexical.shape == (count, len(tfidf.vocabulary))
         ):
             raise CorruptVersionError(f"{version}: its files disagree on the number of articles")
-        rows = {card["slug"]: row for row, card in enumerate(cards)}
-        published = np.array([_epoch(card) for card in cards], dtype=np.float64)
+        return cls.from_content(content, manifest, path)
+
+    @classmethod
+    def from_content(
+        cls, content: VersionContent, manifest: Manifest, path: Path | None = None
+    ) -> IndexVersion:
+        """A version straight from a build, without files (used by the offline evaluation)."""
+        cards = list(content.cards)
         return cls(
             path=path,
             manifest=manifest,
             cards=cards,
-            rows=rows,
-            vectors=vectors,
-            index=index,
-            neighbour_ids=neighbour_ids,
-            neighbour_scores=neighbour_scores,
-            published=published,
+            rows={card["slug"]: row for row, card in enumerate(cards)},
+            vectors=content.vectors,
+            index=content.index,
+            neighbour_ids=content.neighbour_ids,
+            neighbour_scores=content.neighbour_scores,
+            lexical=content.lexical,
+            tfidf=content.tfidf,
+            published=publication_times(cards),
         )

@@ -214,6 +214,11 @@ def embedding_text(article: Article) -> str:
     return "\n".join(part for part in parts if part)
 
 
+def lexical_text(article: Article) -> str:
+    """The whole text, for word-level signals (TF-IDF, More-Like-This)."""
+    return "\n".join(part for part in (article.title, article.summary, article.body) if part)
+
+
 def text_hash(text: str) -> str:
     """Stable content hash of an embedded text (the embedding cache's key)."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()

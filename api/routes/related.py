@@ -14,7 +14,13 @@ from api.deps import Services, ServicesDep
 from api.responses import JSON, json_response
 from api.schemas import DraftRequest, ErrorBody, RelatedResponse
 from index.related import Recommender
-from recommender.articles import Article, MAX_SLUG_LENGTH, SLUG_PATTERN, embedding_text
+from recommender.articles import (
+    MAX_SLUG_LENGTH,
+    SLUG_PATTERN,
+    Article,
+    embedding_text,
+    lexical_text,
+)
 from recommender.ranking import RelatedQuery
 
 router = APIRouter(tags=["related"])
@@ -114,9 +120,9 @@ async def related_to_draft(draft: DraftRequest, services: ServicesDep) -> Respon
     """Suggestions for text that is not in the index (e.g. a story being written)."""
     recommender = services.holder.require()
     encoder = await services.drafts.get(recommender.version.manifest.model_id)
-    text = embedding_text(
-        Article(slug="draft", title=draft.title, summary=draft.summary, body=draft.body)
+    article = Article(slug="draft", title=draft.title, summary=draft.summary, body=draft.body)
+    vector = (await asyncio.to_thread(encoder.encode, [embedding_text(article)]))[0]
+    suggestions = recommender.related_to_draft(
+        vector, lexical_text(article), RelatedQuery(limit=draft.limit)
     )
-    vector = (await asyncio.to_thread(encoder.encode, [text]))[0]
-    suggestions = recommender.related_to_vector(vector, RelatedQuery(limit=draft.limit))
     return json_response(recommender.body(None, suggestions))

@@ -1,0 +1,165 @@
+"""Offline evaluation: leave-one-out ranking quality of several strategies on one labelled feed.
+
+Every article is a candidate; every article with at least one relevant other article is a
+source, and is never counted as its own suggestion. The index is built in memory (the served
+one is never touched); embeddings come from, and go to, the data directory's cache.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from index.embedding_cache import EmbeddingCache
+from index.manifest import Manifest
+from index.neighbours import drop_self
+from index.pipeline import build_content, embed_texts
+from index.related import Recommender
+from index.vectors import IndexSpec, VectorIndex
+from index.version import IndexVersion
+from recommender import metrics
+from recommender.articles import Article, embedding_text, lexical_text, text_hash
+from recommender.embedding import Encoder
+from recommender.errors import FeedError, InvalidQuery
+from recommender.feeds import FeedReport, load_articles
+from recommender.lexical import LexicalIndex
+from recommender.ranking import RelatedQuery
+from recommender.relevance import Relevance
+from recommender.settings import Settings
+
+Ranked = list[list[int]]
+
+
+@dataclass
+class EvaluationData:
+    """A feed, embedded and indexed in memory, with what each strategy needs."""
+
+    articles: list[Article]
+    vectors: NDArray[np.float32]
+    version: IndexVersion
+    show_progress: bool = False
+
+    @cached_property
+    def lexical(self) -> LexicalIndex:
+        return LexicalIndex.build([lexical_text(a) for a in self.articles])
+
+    @cached_property
+    def recommender(self) -> Recommender:
+        return Recommender(self.version)
+
+
+def _semantic(data: EvaluationData, sources: NDArray[np.int64], k: int) -> Ranked:
+    index = VectorIndex.build(data.vectors, IndexSpec("flat"))
+    scores, ids = index.search(data.vectors[sources], k + 1)
+    kept, _ = drop_self(sources, ids, scores, k)
+    return [[int(i) for i in row if i >= 0] for row in kept]
+
+
+def _lexical(data: EvaluationData, sources: NDArray[np.int64], k: int) -> Ranked:
+    ids, _ = data.lexical.more_like_this_all(k, rows=sources)
+    return [[int(i) for i in row if i >= 0] for row in ids]
+
+
+def _default(data: EvaluationData, sources: NDArray[np.int64], k: int) -> Ranked:
+    recommender = data.recommender
+    query = RelatedQuery(limit=k)
+    slugs = [card["slug"] for card in data.version.cards]
+    return [
+        [s.row for s in recommender.related(slugs[row], query)]
+        for row in tqdm(sources.tolist(), desc="default", disable=not data.show_progress)
+    ]
+
+
+#: Strategy name → ranked suggestion rows for each source row.
+STRATEGIES: dict[str, Callable[[EvaluationData, NDArray[np.int64], int], Ranked]] = {
+    "lexical": _lexical,
+    "semantic": _semantic,
+    "default": _default,
+}
+
+
+def prepare(
+    settings: Settings,
+    sources: Sequence[Path],
+    encoder: Encoder,
+    *,
+    show_progress: bool = False,
+    report: FeedReport | None = None,
+) -> EvaluationData:
+    """Read, embed (through the cache) and index a feed in memory."""
+    report = report if report is not None else FeedReport()
+    articles = list(load_articles(sources, report).values())
+    if len(articles) < 2:
+        raise FeedError("an evaluation needs at least two valid articles")
+    texts = [embedding_text(article) for article in articles]
+    hashes = [text_hash(text) for text in texts]
+    cache = EmbeddingCache(settings.embedding_cache_path)
+    try:
+        vectors, _ = embed_texts(texts, hashes, encoder, cache, show_progress=show_progress)
+    finally:
+        cache.close()
+    content, recall = build_content(articles, vectors, settings, show_progress)
+    manifest = Manifest(
+        version="evaluation",
+        created_at=datetime.now(UTC).isoformat(),
+        model=settings.model,
+        model_id=encoder.model_id,
+        dimension=int(vectors.shape[1]),
+        count=len(articles),
+        index=content.index.spec.to_dict(),
+        recall_at_10=recall,
+        neighbours=int(content.neighbour_ids.shape[1]),
+        source_checksum="",
+        sources=[str(s) for s in sources],
+        ranking=asdict(settings.fusion),
+    )
+    version = IndexVersion.from_content(content, manifest)
+    return EvaluationData(articles, vectors, version, show_progress)
+
+
+def evaluate(
+    data: EvaluationData,
+    relevance: Relevance,
+    *,
+    k: int = 5,
+    strategies: Sequence[str] = tuple(STRATEGIES),
+) -> dict[str, Any]:
+    """Score each strategy; returns {"k", "articles", "sources", "results": {name: metrics}}."""
+    unknown = [name for name in strategies if name not in STRATEGIES]
+    if unknown:
+        raise InvalidQuery(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
+    slugs = [article.slug for article in data.articles]
+    judged = [(row, relevance.relevant(slug)) for row, slug in enumerate(slugs)]
+    judged = [(row, rel) for row, rel in judged if rel]
+    if not judged:
+        raise InvalidQuery("no article has a relevant other article: check the label or qrels")
+    sources = np.array([row for row, _ in judged], dtype=np.int64)
+    results = {}
+    for name in strategies:
+        ranked = STRATEGIES[name](data, sources, k)
+        results[name] = _score(data, judged, ranked, slugs, k)
+    return {"k": k, "articles": len(slugs), "sources": len(judged), "results": results}
+
+
+def _score(
+    data: EvaluationData,
+    judged: list[tuple[int, dict[str, float]]],
+    ranked: Ranked,
+    slugs: list[str],
+    k: int,
+) -> dict[str, float]:
+    per_source: list[metrics.SourceScores] = []
+    for (_, relevant), rows in zip(judged, ranked, strict=True):
+        suggested = [slugs[row] for row in rows[:k]]
+        per_source.append(
+            metrics.score_source(suggested, relevant, k, data.vectors[rows[:k]])
+        )
+    return metrics.aggregate(per_source, [r[:k] for r in ranked], len(slugs))

@@ -1,0 +1,137 @@
+"""TF-IDF vectors: the lexical signal of the hybrid ranker (names, places and numbers that an
+embedding model blurs).
+
+Weights are sublinear (`1 + ln tf`) times smoothed idf (`1 + ln((n + 1) / (df + 1))`), rows are
+L2-normalised, so the dot product of two rows is their cosine.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import orjson
+import scipy.sparse as sp  # type: ignore[import-untyped]
+from numpy.typing import NDArray
+
+from recommender.lexical import Analyzer
+
+# fmt: off
+#: Common English function words, which carry no topic.
+STOP_WORDS: frozenset[str] = frozenset("""
+a about above after again against all almost also although always am among an and another any
+anyone anything are around as at be became because become been before being below between both
+but by can cannot could did do does doing done down during each either else enough even ever
+every few for from further get gets got had has have having he her here hers herself him
+himself his how however i if in into is it its itself just least less like made make many may
+me might more most much must my myself neither never no nor not now of off often on once one
+only or other others our ours ourselves out over own per perhaps rather said same say says she
+should since so some still such than that the their theirs them themselves then there these
+they this those though through thus to too under until up upon us very was we well were what
+when where whether which while who whom whose why will with within without would yet you your
+yours yourself yourselves s t
+""".split())
+# fmt: on
+
+ANALYZER = Analyzer(STOP_WORDS)
+MIN_TOKEN_LENGTH = 2
+
+
+def _terms(text: str) -> Counter[str]:
+    return Counter(t for t in ANALYZER.tokens(text) if len(t) >= MIN_TOKEN_LENGTH)
+
+
+@dataclass(frozen=True)
+class TfidfModel:
+    """A vocabulary with idf weights, fitted on one catalog."""
+
+    vocabulary: dict[str, int]
+    idf: NDArray[np.float32]
+
+    @classmethod
+    def fit(cls, texts: Sequence[str]) -> tuple[TfidfModel, sp.csr_matrix]:
+        """Fit on `texts` and return the model with their (n, vocabulary) matrix."""
+        counts = [_terms(text) for text in texts]
+        vocabulary: dict[str, int] = {}
+        for terms in counts:
+            for term in terms:
+                vocabulary.setdefault(term, len(vocabulary))
+        document_frequency = np.zeros(len(vocabulary), dtype=np.float64)
+        for terms in counts:
+            document_frequency[[vocabulary[t] for t in terms]] += 1
+        idf = (1.0 + np.log((len(texts) + 1.0) / (document_frequency + 1.0))).astype(np.float32)
+        model = cls(vocabulary, idf)
+        return model, model._matrix(counts)
+
+    def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
+        """Rows for texts outside the fitted catalog (unknown terms are ignored)."""
+        return self._matrix([_terms(text) for text in texts])
+
+    def _matrix(self, counts: Sequence[Counter[str]]) -> sp.csr_matrix:
+        indptr = [0]
+        indices: list[int] = []
+        values: list[float] = []
+        for terms in counts:
+            known = [(self.vocabulary[t], c) for t, c in terms.items() if t in self.vocabulary]
+            indices.extend(column for column, _ in known)
+            values.extend(1.0 + np.log(count) for _, count in known)
+            indptr.append(len(indices))
+        matrix = sp.csr_matrix(
+            (np.asarray(values, dtype=np.float32), indices, indptr),
+            shape=(len(counts), len(self.vocabulary)),
+            dtype=np.float32,
+        )
+        matrix = matrix.multiply(self.idf[np.newaxis, :]).tocsr()
+        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+        norms[norms == 0] = 1.0
+        return sp.csr_matrix(sp.diags(1.0 / norms) @ matrix, dtype=np.float32)
+
+    def save(self, vocabulary_path: Path) -> None:
+        terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
+        vocabulary_path.write_bytes(orjson.dumps({"terms": terms, "idf": self.idf.tolist()}))
+
+    @classmethod
+    def load(cls, vocabulary_path: Path) -> TfidfModel:
+        data = orjson.loads(vocabulary_path.read_bytes())
+        return cls(
+            {term: i for i, term in enumerate(data["terms"])},
+            np.asarray(data["idf"], dtype=np.float32),
+        )
+
+
+def pair_similarities(
+    matrix: sp.csr_matrix, sources: NDArray[np.int64], candidates: NDArray[np.int64]
+) -> NDArray[np.float32]:
+    """Cosine of each source row with each of its candidate rows, shape candidates.shape.
+
+    Candidate ids below 0 (padding) get 0.
+    """
+    out = np.zeros(candidates.shape, dtype=np.float32)
+    for i, source in enumerate(sources.tolist()):
+        row = candidates[i]
+        valid = row >= 0
+        if valid.any():
+            out[i, valid] = (matrix[row[valid]] @ matrix[source].T).toarray().ravel()
+    return out
+
+
+def query_similarities(
+    matrix: sp.csr_matrix, query: sp.csr_matrix, candidates: NDArray[np.int64]
+) -> NDArray[np.float32]:
+    """Cosine of one outside query row (e.g. a draft) with each candidate row."""
+    valid = candidates >= 0
+    out = np.zeros(candidates.shape, dtype=np.float32)
+    if valid.any():
+        out[valid] = (matrix[candidates[valid]] @ query.T).toarray().ravel()
+    return out
+
+
+def save_matrix(matrix: sp.csr_matrix, path: Path) -> None:
+    sp.save_npz(path, matrix, compressed=False)
+
+
+def load_matrix(path: Path) -> sp.csr_matrix:
+    return sp.csr_matrix(sp.load_npz(path), dtype=np.float32)
