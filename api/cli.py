@@ -205,7 +205,10 @@ def versions(as_json: JsonOption = False, data_dir: DataDirOption = None) -> Non
 
 
 @app.command(
-    epilog="Examples:\n\n  recommender rollback\n\n  recommender rollback --to 20261124T230500Z-1a2b3c"
+    epilog=(
+        "Examples:\n\n  recommender rollback\n\n"
+        "  recommender rollback --to 20261124T230500123Z-1a2b3c"
+    )
 )
 def rollback(
     to: Annotated[
@@ -258,7 +261,8 @@ def evaluate(
     data_dir: DataDirOption = None,
 ) -> None:
     """Score ranking strategies leave-one-out on a labelled feed (the served index is untouched)."""
-    from index.evaluation import STRATEGIES, evaluate as run_evaluation, prepare
+    from index.evaluation import STRATEGIES, prepare
+    from index.evaluation import evaluate as run_evaluation
     from recommender.embedding import load_encoder
     from recommender.feeds import FeedReport
     from recommender.relevance import LabelRelevance, QrelsRelevance, Relevance
@@ -269,7 +273,10 @@ def evaluate(
     report = FeedReport()
     data = _run(
         lambda: prepare(
-            settings, source, load_encoder(settings), show_progress=sys.stderr.isatty(),
+            settings,
+            source,
+            load_encoder(settings),
+            show_progress=sys.stderr.isatty(),
             report=report,
         )
     )
@@ -296,10 +303,19 @@ def evaluate(
 
 def format_evaluation(result: dict[str, Any]) -> str:
     """The evaluation as an aligned text table."""
-    names = ["precision_at_k", "recall_at_k", "ndcg_at_k", "mrr", "coverage",
-             "full_list_rate", "intra_list_similarity"]
+    names = [
+        "precision_at_k",
+        "recall_at_k",
+        "ndcg_at_k",
+        "mrr",
+        "coverage",
+        "full_list_rate",
+        "intra_list_similarity",
+    ]
     header = ["strategy", *(n.replace("_at_k", f"@{result['k']}") for n in names)]
-    rows = [[name, *(f"{scores[n]:.4f}" for n in names)] for name, scores in result["results"].items()]
+    rows = [
+        [name, *(f"{scores[n]:.4f}" for n in names)] for name, scores in result["results"].items()
+    ]
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines = [
         f"{result['dataset']}: {result['articles']} articles, {result['sources']} sources, "
@@ -311,7 +327,10 @@ def format_evaluation(result: dict[str, Any]) -> str:
 
 
 @app.command(
-    epilog="Examples:\n\n  recommender serve\n\n  recommender serve --host 0.0.0.0 --port 8080 --workers 2"
+    epilog=(
+        "Examples:\n\n  recommender serve\n\n"
+        "  recommender serve --host 0.0.0.0 --port 8080 --workers 2"
+    )
 )
 def serve(
     host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,

@@ -14,7 +14,6 @@ from starlette.exceptions import HTTPException
 from starlette.responses import Response
 
 from api.responses import json_response
-
 from recommender.errors import (
     ArticleNotFound,
     CorruptVersionError,

@@ -10,7 +10,5 @@ from starlette.responses import Response
 JSON = "application/json"
 
 
-def json_response(
-    value: Any, status: int = 200, headers: dict[str, str] | None = None
-) -> Response:
+def json_response(value: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
     return Response(orjson.dumps(value), status_code=status, headers=headers, media_type=JSON)

@@ -43,16 +43,15 @@ class EmbeddingCache:
             chunk = unique[start : start + _LOOKUP_CHUNK]
             marks = ",".join("?" * len(chunk))
             rows = self._db.execute(
-                f"SELECT text_hash, vector FROM embeddings WHERE model_id = ? AND text_hash IN ({marks})",
+                "SELECT text_hash, vector FROM embeddings"
+                f" WHERE model_id = ? AND text_hash IN ({marks})",
                 (model_id, *chunk),
             )
             for text_hash, blob in rows:
                 found[text_hash] = np.frombuffer(blob, dtype=np.float32)
         return found
 
-    def put_many(
-        self, model_id: str, items: Iterable[tuple[str, NDArray[np.float32]]]
-    ) -> None:
+    def put_many(self, model_id: str, items: Iterable[tuple[str, NDArray[np.float32]]]) -> None:
         """Store vectors and commit, so they survive an interruption right after."""
         self._db.executemany(
             "INSERT OR REPLACE INTO embeddings (model_id, text_hash, vector) VALUES (?, ?, ?)",

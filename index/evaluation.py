@@ -159,7 +159,5 @@ def _score(
     per_source: list[metrics.SourceScores] = []
     for (_, relevant), rows in zip(judged, ranked, strict=True):
         suggested = [slugs[row] for row in rows[:k]]
-        per_source.append(
-            metrics.score_source(suggested, relevant, k, data.vectors[rows[:k]])
-        )
+        per_source.append(metrics.score_source(suggested, relevant, k, data.vectors[rows[:k]]))
     return metrics.aggregate(per_source, [r[:k] for r in ranked], len(slugs))

@@ -76,7 +76,9 @@ class Manifest:
 def describe_files(directory: Path, names: list[str]) -> dict[str, FileEntry]:
     """Checksums and sizes of the named files, for the manifest."""
     return {
-        name: FileEntry(sha256=file_sha256(directory / name), bytes=(directory / name).stat().st_size)
+        name: FileEntry(
+            sha256=file_sha256(directory / name), bytes=(directory / name).stat().st_size
+        )
         for name in names
     }
 
@@ -88,7 +90,9 @@ def read_manifest(directory: Path) -> Manifest:
     except FileNotFoundError:
         raise CorruptVersionError(f"{directory.name}: {MANIFEST_NAME} is missing") from None
     except (ValueError, TypeError, KeyError) as exc:
-        raise CorruptVersionError(f"{directory.name}: {MANIFEST_NAME} is unreadable ({exc})") from exc
+        raise CorruptVersionError(
+            f"{directory.name}: {MANIFEST_NAME} is unreadable ({exc})"
+        ) from exc
     if manifest.format != FORMAT:
         raise CorruptVersionError(
             f"{directory.name}: format {manifest.format} is not supported (expected {FORMAT})"

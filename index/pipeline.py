@@ -134,7 +134,9 @@ def embed_texts(
             bar.update(len(chunk))
     if not hashes:
         return np.zeros((0, 0), dtype=np.float32), 0
-    return np.ascontiguousarray(np.stack([known[h] for h in hashes]), dtype=np.float32), len(missing)
+    return np.ascontiguousarray(np.stack([known[h] for h in hashes]), dtype=np.float32), len(
+        missing
+    )
 
 
 def build_content(
@@ -150,7 +152,9 @@ def build_content(
     tfidf, lexical = TfidfModel.fit([lexical_text(article) for article in articles])
     cards = [article.card() for article in articles]
     published = publication_times(cards)
-    with tqdm(total=len(vectors), desc="neighbours", unit="article", disable=not show_progress) as bar:
+    with tqdm(
+        total=len(vectors), desc="neighbours", unit="article", disable=not show_progress
+    ) as bar:
         ids, scores = precompute_neighbours(
             index, vectors, lexical, published, settings.fusion, settings.neighbours, bar.update
         )
@@ -206,9 +210,14 @@ def reindex(
             cache.close()
         if current is not None and current.source_checksum == checksum and not full:
             return ReindexSummary(
-                version=current.version, read=report.read, bad=len(report.bad),
-                embedded=embedded, reused=len(articles) - embedded, indexed=current.count,
-                seconds=round(time.monotonic() - started, 3), published=False,
+                version=current.version,
+                read=report.read,
+                bad=len(report.bad),
+                embedded=embedded,
+                reused=len(articles) - embedded,
+                indexed=current.count,
+                seconds=round(time.monotonic() - started, 3),
+                published=False,
             )
         content, recall = build_content(articles, vectors, settings, show_progress)
         existing = store.version_ids()
@@ -233,7 +242,12 @@ def reindex(
         store.publish(version)
         store.prune(settings.keep_versions)
         return ReindexSummary(
-            version=version, read=report.read, bad=len(report.bad), embedded=embedded,
-            reused=len(articles) - embedded, indexed=len(articles),
-            seconds=round(time.monotonic() - started, 3), published=True,
+            version=version,
+            read=report.read,
+            bad=len(report.bad),
+            embedded=embedded,
+            reused=len(articles) - embedded,
+            indexed=len(articles),
+            seconds=round(time.monotonic() - started, 3),
+            published=True,
         )

@@ -11,7 +11,7 @@ from functools import cached_property
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp  # type: ignore[import-untyped]
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from index.neighbours import rank_by_fusion
@@ -104,8 +104,13 @@ class Recommender:
         semantic, ids = self.version.index.search(source.vector[None, :], size)
         lexical = query_similarities(self.version.lexical, source.lexical, ids[0])
         return rank_by_fusion(
-            ids[0], semantic[0], lexical, np.float64(source.published), self.version.published,
-            self.weights, size,
+            ids[0],
+            semantic[0],
+            lexical,
+            np.asarray(source.published),
+            self.version.published,
+            self.weights,
+            size,
         )
 
     def _rank(
@@ -134,9 +139,7 @@ class Recommender:
         now: float,
     ) -> list[tuple[int, float]]:
         keep = eligible(ids, self.facts, query, excluded_rows=excluded, now=now)
-        return select_distinct(
-            ids[keep], scores[keep], self.version.vectors, source, query.limit
-        )
+        return select_distinct(ids[keep], scores[keep], self.version.vectors, source, query.limit)
 
     def _fill(
         self,
@@ -149,9 +152,12 @@ class Recommender:
         """Keep a list full when filters starve it: a wider search, then the newest articles."""
         taken = excluded | {row for row, _ in picks}
         wide_ids, wide_scores = self._search(source, FALLBACK_SEARCH)
-        picks = picks + self._pick(
-            wide_ids, wide_scores, source.vector, query, frozenset(taken), now
-        )[: query.limit - len(picks)]
+        picks = (
+            picks
+            + self._pick(wide_ids, wide_scores, source.vector, query, frozenset(taken), now)[
+                : query.limit - len(picks)
+            ]
+        )
         if len(picks) < query.limit:
             taken = excluded | {row for row, _ in picks}
             newest = self._newest_first

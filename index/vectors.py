@@ -58,6 +58,7 @@ class VectorIndex:
     @classmethod
     def build(cls, vectors: Vectors, spec: IndexSpec) -> VectorIndex:
         dimension = vectors.shape[1]
+        index: Any
         if spec.kind == "flat":
             index = faiss.IndexFlatIP(dimension)
         else:
@@ -78,7 +79,8 @@ class VectorIndex:
             except RuntimeError as exc:
                 raise CorruptVersionError(f"cannot read FAISS index {path}: {exc}") from exc
         if spec.kind == "hnsw":
-            faiss.downcast_index(index).hnsw.efSearch = spec.ef_search
+            hnsw: Any = faiss.downcast_index(index)
+            hnsw.hnsw.efSearch = spec.ef_search
         return cls(index, spec)
 
     def save(self, path: Path) -> None:

@@ -1,13 +1,13 @@
 """The files of one index version: writing them in a staging directory, and loading them.
 
-    vectors.npy            float32 (count, dimension), row i = article i (memory-mapped on load)
-    index.faiss            FAISS index over the same rows
-    cards.jsonl            one article card per row (everything but the body)
-    neighbours.npy         int32 (count, K): precomputed candidate rows, best first (-1 = none)
-    neighbour_scores.npy   float32 (count, K): their hybrid score for the row's article
-    lexical.npz            float32 CSR (count, terms): TF-IDF rows of the articles
-    vocabulary.json        the TF-IDF terms and idf weights (to weigh drafts and new articles)
-    manifest.json          written last, with the checksum of every file above
+vectors.npy            float32 (count, dimension), row i = article i (memory-mapped on load)
+index.faiss            FAISS index over the same rows
+cards.jsonl            one article card per row (everything but the body)
+neighbours.npy         int32 (count, K): precomputed candidate rows, best first (-1 = none)
+neighbour_scores.npy   float32 (count, K): their hybrid score for the row's article
+lexical.npz            float32 CSR (count, terms): TF-IDF rows of the articles
+vocabulary.json        the TF-IDF terms and idf weights (to weigh drafts and new articles)
+manifest.json          written last, with the checksum of every file above
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 import orjson
-import scipy.sparse as sp  # type: ignore[import-untyped]
+import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from index.manifest import MANIFEST_NAME, Manifest, describe_files
@@ -63,9 +63,7 @@ def write_version(directory: Path, content: VersionContent, manifest: Manifest) 
     np.save(directory / NEIGHBOUR_SCORES, content.neighbour_scores, allow_pickle=False)
     save_matrix(content.lexical, directory / LEXICAL)
     content.tfidf.save(directory / VOCABULARY)
-    complete = Manifest(
-        **{**_fields(manifest), "files": describe_files(directory, DATA_FILES)}
-    )
+    complete = Manifest(**{**_fields(manifest), "files": describe_files(directory, DATA_FILES)})
     (directory / MANIFEST_NAME).write_text(complete.to_json(), encoding="utf-8")
     return complete
 

@@ -28,8 +28,18 @@ MAX_TAGS = 100
 MAX_TAG_LENGTH = 200
 
 KNOWN_FIELDS = frozenset(
-    {"slug", "title", "summary", "body", "url", "section", "tags", "author", "published_at",
-     "language"}
+    {
+        "slug",
+        "title",
+        "summary",
+        "body",
+        "url",
+        "section",
+        "tags",
+        "author",
+        "published_at",
+        "language",
+    }
 )
 
 #: Characters of body text that follow title and summary in the embedded text. The model keeps
@@ -110,7 +120,9 @@ def parse_published_at(raw: object) -> tuple[datetime | None, str | None]:
     elif isinstance(raw, str):
         text = raw.strip()
         try:
-            value = datetime.fromisoformat(text.replace("Z", "+00:00") if text.endswith("Z") else text)
+            value = datetime.fromisoformat(
+                text.replace("Z", "+00:00") if text.endswith("Z") else text
+            )
         except ValueError:
             raise InvalidRecord(f"published_at {raw!r} is not an ISO-8601 date or time") from None
     else:
@@ -148,7 +160,9 @@ def _tags(raw: object) -> tuple[str, ...]:
     elif isinstance(raw, list | tuple):
         items = list(raw)
     else:
-        raise InvalidRecord(f"tags must be a list or a ';'-separated string, not {type(raw).__name__}")
+        raise InvalidRecord(
+            f"tags must be a list or a ';'-separated string, not {type(raw).__name__}"
+        )
     tags: list[str] = []
     for item in items:
         if not isinstance(item, str):

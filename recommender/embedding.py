@@ -8,6 +8,7 @@ models from a local directory, and the Hugging Face hub is forced offline.
 from __future__ import annotations
 
 import hashlib
+import itertools
 import os
 import re
 from collections.abc import Sequence
@@ -108,8 +109,9 @@ class SentenceTransformerEncoder:
 
     @property
     def dimension(self) -> int:
-        dimension_of = getattr(self._loaded(), "get_embedding_dimension", None) or getattr(
-            self._loaded(), "get_sentence_embedding_dimension"
+        dimension_of = (
+            getattr(self._loaded(), "get_embedding_dimension", None)
+            or self._loaded().get_sentence_embedding_dimension
         )
         dimension = dimension_of()
         if not dimension:
@@ -124,7 +126,7 @@ class SentenceTransformerEncoder:
             import transformers
             from sentence_transformers import SentenceTransformer
 
-            transformers.logging.disable_progress_bar()
+            transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
             if self._threads:
                 torch.set_num_threads(self._threads)
             try:
@@ -175,7 +177,7 @@ class HashingEncoder:
         out = np.zeros((len(texts), self._dimension), dtype=np.float32)
         for row, text in enumerate(texts):
             words = _TOKEN.findall(text.lower())
-            for feature in words + [f"{a} {b}" for a, b in zip(words, words[1:], strict=False)]:
+            for feature in words + [f"{a} {b}" for a, b in itertools.pairwise(words)]:
                 digest = hashlib.blake2b(feature.encode(), digest_size=8).digest()
                 value = int.from_bytes(digest, "little")
                 sign = 1.0 if value & 1 else -1.0

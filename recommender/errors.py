@@ -1,17 +1,17 @@
 """Domain errors. Each is translated at exactly one edge: HTTP (`api.errors`) or the CLI.
 
-    RecommenderError
-    ├── InvalidRecord        one feed record is unusable (reported as file:line: reason)
-    ├── FeedError            a feed source cannot be read at all (missing, unknown format)
-    ├── StrictModeError      --strict and the feeds held bad records: nothing is published
-    ├── ModelError           the embedding model cannot be loaded or does not fit the index
-    ├── ArticleNotFound      no article with that slug in the served catalog
-    ├── InvalidQuery         a query that is well-formed but cannot be answered
-    └── IndexStoreError      the on-disk version store
-        ├── NoIndexError         nothing published yet
-        ├── VersionNotFound      a named version does not exist
-        ├── CorruptVersionError  files missing, truncated or failing their checksums
-        └── ReindexLocked        another reindex holds the lock
+RecommenderError
+├── InvalidRecord        one feed record is unusable (reported as file:line: reason)
+├── FeedError            a feed source cannot be read at all (missing, unknown format)
+├── StrictModeError      --strict and the feeds held bad records: nothing is published
+├── ModelError           the embedding model cannot be loaded or does not fit the index
+├── ArticleNotFound      no article with that slug in the served catalog
+├── InvalidQuery         a query that is well-formed but cannot be answered
+└── IndexStoreError      the on-disk version store
+    ├── NoIndexError         nothing published yet
+    ├── VersionNotFound      a named version does not exist
+    ├── CorruptVersionError  files missing, truncated or failing their checksums
+    └── ReindexLocked        another reindex holds the lock
 """
 
 from __future__ import annotations

@@ -22,7 +22,8 @@ NEAR_DUPLICATE = 0.95
 class FusionWeights:
     """How the hybrid score mixes its signals (recorded in each index version's manifest).
 
-    score = semantic cosine + `lexical` x TF-IDF cosine + `time` x exp(-|days apart| / `time_scale_days`)
+    score = semantic cosine + `lexical` x TF-IDF cosine
+            + `time` x exp(-|days apart| / `time_scale_days`)
 
     Coverage of one story clusters within days, so publication-time proximity to the source is
     evidence of relatedness; it adds nothing when either date is unknown.

@@ -22,8 +22,14 @@ TOPICS = {
     "bitcoin": "bitcoin crypto exchange price miners blockchain wallet token",
     "wildfire": "wildfire blaze firefighters evacuation smoke acres containment drought",
 }
-SECTIONS = {"volcano": "world", "election": "politics", "football": "sport",
-            "vaccine": "health", "bitcoin": "business", "wildfire": "world"}
+SECTIONS = {
+    "volcano": "world",
+    "election": "politics",
+    "football": "sport",
+    "vaccine": "health",
+    "bitcoin": "business",
+    "wildfire": "world",
+}
 
 
 def synthetic_records(per_topic: int = 3) -> list[dict[str, Any]]:
@@ -59,5 +65,7 @@ def build_fake_index(
 ) -> tuple[Settings, ReindexSummary]:
     """Index `records` (default: the synthetic corpus) with the hashing encoder."""
     settings = fake_settings(data_dir, **overrides)
-    feed = write_jsonl(data_dir.parent / f"{data_dir.name}-feed.jsonl", records or synthetic_records())
+    feed = write_jsonl(
+        data_dir.parent / f"{data_dir.name}-feed.jsonl", records or synthetic_records()
+    )
     return settings, reindex(settings, [feed], HashingEncoder())

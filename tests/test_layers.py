@@ -39,4 +39,7 @@ def test_faiss_and_sentence_transformers_are_each_touched_by_one_module() -> Non
         for module in (REPO / package).rglob("*.py"):
             for name in imported_packages(module) & set(users):
                 users[name].append(str(module.relative_to(REPO)))
-    assert users == {"faiss": ["index/vectors.py"], "sentence_transformers": ["recommender/embedding.py"]}
+    assert users == {
+        "faiss": ["index/vectors.py"],
+        "sentence_transformers": ["recommender/embedding.py"],
+    }

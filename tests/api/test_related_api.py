@@ -71,9 +71,8 @@ def test_embargoed_articles_are_never_suggested(client: TestClient) -> None:
 
 
 def test_section_filter_is_repeatable(client: TestClient) -> None:
-    got = client.get(
-        RELATED.format("volcano-0"), params=[("section", "sport"), ("section", "health"), ("limit", 6)]
-    ).json()["items"]
+    params = [("section", "sport"), ("section", "health"), ("limit", 6)]
+    got = client.get(RELATED.format("volcano-0"), params=params).json()["items"]
     assert len(got) == 6
     assert {item["section"] for item in got} == {"sport", "health"}
 
@@ -190,8 +189,15 @@ def test_health_readiness_and_metrics(client: TestClient) -> None:
 
 def test_openapi_documents_every_endpoint(client: TestClient) -> None:
     paths = client.get("/openapi.json").json()["paths"]
-    for path in ("/v1/articles/{slug}/related", "/v1/related", "/v1/articles/{slug}",
-                 "/v1/index", "/healthz", "/readyz", "/metrics"):
+    for path in (
+        "/v1/articles/{slug}/related",
+        "/v1/related",
+        "/v1/articles/{slug}",
+        "/v1/index",
+        "/healthz",
+        "/readyz",
+        "/metrics",
+    ):
         assert path in paths
     assert client.get("/docs").status_code == 200
 

@@ -24,7 +24,9 @@ CLI = [sys.executable, "-m", "api.cli"]
 pytestmark = pytest.mark.model
 
 
-def run_cli(*args: str | Path, data_dir: Path, check: bool = True) -> subprocess.CompletedProcess[str]:
+def run_cli(
+    *args: str | Path, data_dir: Path, check: bool = True
+) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "RECOMMENDER_DATA_DIR": str(data_dir)}
     env.pop("REDIS_URL", None)
     result = subprocess.run(
@@ -69,11 +71,16 @@ def test_reindex_again_embeds_nothing(data_dir: Path) -> None:
 def test_related_shows_same_story_coverage_first(data_dir: Path) -> None:
     result = run_cli("related", "allsides-5612-left", "--json", "--limit", "2", data_dir=data_dir)
     body = json.loads(result.stdout)
-    assert {item["slug"] for item in body["items"]} == {"allsides-5612-center", "allsides-5612-right"}
+    assert {item["slug"] for item in body["items"]} == {
+        "allsides-5612-center",
+        "allsides-5612-right",
+    }
 
 
 def test_related_json_is_the_http_body(data_dir: Path) -> None:
-    cli = json.loads(run_cli("related", "putin-victory-alaska-summit", "--json", data_dir=data_dir).stdout)
+    cli = json.loads(
+        run_cli("related", "putin-victory-alaska-summit", "--json", data_dir=data_dir).stdout
+    )
     with TestClient(create_app(Settings(data_dir=data_dir, redis_url=None))) as client:
         http = client.get("/v1/articles/putin-victory-alaska-summit/related").json()
     assert cli == http
@@ -82,7 +89,9 @@ def test_related_json_is_the_http_body(data_dir: Path) -> None:
 
 def test_info_and_versions(data_dir: Path) -> None:
     info = json.loads(run_cli("info", "--json", data_dir=data_dir).stdout)
-    assert info["articles"] == 301 and info["model"] == "all-MiniLM-L6-v2" and info["dimension"] == 384
+    assert (
+        info["articles"] == 301 and info["model"] == "all-MiniLM-L6-v2" and info["dimension"] == 384
+    )
     listing = run_cli("versions", data_dir=data_dir).stdout
     assert listing.startswith("* " + info["version"])
 
@@ -149,7 +158,9 @@ def test_unknown_slug_exits_4(data_dir: Path) -> None:
 
 def test_help_shows_examples() -> None:
     for command in ([], ["reindex"], ["related"], ["serve"], ["rollback"]):
-        result = subprocess.run([*CLI, *command, "--help"], capture_output=True, text=True, cwd=REPO)
+        result = subprocess.run(
+            [*CLI, *command, "--help"], capture_output=True, text=True, cwd=REPO
+        )
         assert result.returncode == 0
         if command:
             assert "Examples:" in result.stdout

@@ -86,7 +86,7 @@ def test_full_reembeds_everything_and_publishes(tmp_path: Path) -> None:
 def test_strict_mode_refuses_bad_records_and_publishes_nothing(tmp_path: Path) -> None:
     settings = fake_settings(tmp_path / "data")
     feed = write_jsonl(tmp_path / "feed.jsonl", [*synthetic_records(), {"slug": "no-title"}])
-    with pytest.raises(StrictModeError, match="feed.jsonl:19"):
+    with pytest.raises(StrictModeError, match=r"feed\.jsonl:19"):
         reindex(settings, [feed], HashingEncoder(), strict=True)
     assert VersionStore(settings.data_dir).version_ids() == []
 
@@ -121,16 +121,20 @@ def test_summary_is_one_json_line_with_the_contract_keys(tmp_path: Path) -> None
     line = summary.to_json()
     assert "\n" not in line
     assert set(json.loads(line)) >= {
-        "version", "read", "bad", "embedded", "reused", "indexed", "seconds"
+        "version",
+        "read",
+        "bad",
+        "embedded",
+        "reused",
+        "indexed",
+        "seconds",
     }
 
 
 def test_large_catalog_uses_hnsw_with_measured_recall(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     words = [f"w{i}" for i in range(400)]
-    records = [
-        {"slug": f"doc-{i}", "title": " ".join(rng.choice(words, 12))} for i in range(300)
-    ]
+    records = [{"slug": f"doc-{i}", "title": " ".join(rng.choice(words, 12))} for i in range(300)]
     settings, _ = build_fake_index(tmp_path / "data", records, exact_search_max=100)
     manifest = load_current(settings)[0].manifest
     assert manifest.index["kind"] == "hnsw"

@@ -97,7 +97,7 @@ def test_a_damaged_file_is_refused_and_not_published(tmp_path: Path, damage: str
 def test_loading_a_corrupt_current_version_fails_clearly(tmp_path: Path) -> None:
     settings, summary = build_fake_index(tmp_path / "data")
     (settings.data_dir / "versions" / summary.version / "manifest.json").write_text("{oops")
-    with pytest.raises(CorruptVersionError, match="manifest.json is unreadable"):
+    with pytest.raises(CorruptVersionError, match=r"manifest\.json is unreadable"):
         load_current(settings)
 
 

@@ -23,7 +23,9 @@ def encoder() -> SentenceTransformerEncoder:
 
 
 @pytest.mark.model
-def test_a_paraphrase_scores_above_an_unrelated_article(encoder: SentenceTransformerEncoder) -> None:
+def test_a_paraphrase_scores_above_an_unrelated_article(
+    encoder: SentenceTransformerEncoder,
+) -> None:
     source, paraphrase, unrelated = encoder.encode(
         [
             "Putin claims victory after Alaska summit with Trump; no ceasefire agreed.",
@@ -78,6 +80,9 @@ def test_the_hashing_encoder_groups_texts_by_shared_words() -> None:
         ["volcano lava ash eruption", "lava eruption near the volcano", "bitcoin price miners"]
     )
     assert float(vectors[0] @ vectors[1]) > float(vectors[0] @ vectors[2])
-    assert np.array_equal(vectors, HashingEncoder().encode(
-        ["volcano lava ash eruption", "lava eruption near the volcano", "bitcoin price miners"]
-    ))
+    assert np.array_equal(
+        vectors,
+        HashingEncoder().encode(
+            ["volcano lava ash eruption", "lava eruption near the volcano", "bitcoin price miners"]
+        ),
+    )
