@@ -163,7 +163,7 @@ def related(
     version, warning = _run(lambda: load_current(settings))
     if warning:
         typer.echo(f"recommender: warning: {warning}", err=True)
-    recommender = Recommender(version)
+    recommender = Recommender(version, settings.serving)
     suggestions = _run(lambda: recommender.related(slug, RelatedQuery(limit=limit)))
     body = recommender.body(slug, suggestions)
     if as_json:

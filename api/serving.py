@@ -64,7 +64,7 @@ class IndexHolder:
             log.error("%s", warning)
         if self.current is not None and self.current.version.id == version.id:
             return False
-        self.current = Recommender(version)
+        self.current = Recommender(version, self._settings.serving)
         log.info("serving index version %s (%d articles)", version.id, version.size)
         return True
 

@@ -31,7 +31,7 @@ from recommender.embedding import Encoder
 from recommender.errors import FeedError, InvalidQuery
 from recommender.feeds import FeedReport, load_articles
 from recommender.lexical import LexicalIndex
-from recommender.ranking import RelatedQuery
+from recommender.ranking import RelatedQuery, ServingPolicy
 from recommender.relevance import Relevance
 from recommender.settings import Settings
 
@@ -45,6 +45,7 @@ class EvaluationData:
     articles: list[Article]
     vectors: NDArray[np.float32]
     version: IndexVersion
+    policy: ServingPolicy
     show_progress: bool = False
 
     @cached_property
@@ -53,7 +54,7 @@ class EvaluationData:
 
     @cached_property
     def recommender(self) -> Recommender:
-        return Recommender(self.version)
+        return Recommender(self.version, self.policy)
 
 
 def _semantic(data: EvaluationData, sources: NDArray[np.int64], k: int) -> Ranked:
@@ -122,7 +123,7 @@ def prepare(
         ranking=asdict(settings.fusion),
     )
     version = IndexVersion.from_content(content, manifest)
-    return EvaluationData(articles, vectors, version, show_progress)
+    return EvaluationData(articles, vectors, version, settings.serving, show_progress)
 
 
 def evaluate(

@@ -21,8 +21,10 @@ from recommender.ranking import (
     CandidateFacts,
     FusionWeights,
     RelatedQuery,
+    ServingPolicy,
     eligible,
-    select_distinct,
+    freshness_penalty,
+    select,
 )
 from recommender.tfidf import query_similarities
 
@@ -50,8 +52,9 @@ class Suggestion:
 class Recommender:
     """Ranks suggestions over one immutable index version."""
 
-    def __init__(self, version: IndexVersion) -> None:
+    def __init__(self, version: IndexVersion, policy: ServingPolicy | None = None) -> None:
         self.version = version
+        self.policy = policy or ServingPolicy()
 
     @cached_property
     def facts(self) -> CandidateFacts:
@@ -61,6 +64,14 @@ class Recommender:
             languages=[card.get("language") for card in cards],
             published=self.version.published,
         )
+
+    @cached_property
+    def _half_lives(self) -> NDArray[np.float64]:
+        """Each row's freshness half-life in days (NaN: no freshness penalty)."""
+        default = self.policy.freshness_half_life_days
+        by_section = self.policy.section_half_life_days
+        values = [by_section.get(section or "", default) for section in self.facts.sections]
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
 
     @cached_property
     def _newest_first(self) -> NDArray[np.int64]:
@@ -139,7 +150,23 @@ class Recommender:
         now: float,
     ) -> list[tuple[int, float]]:
         keep = eligible(ids, self.facts, query, excluded_rows=excluded, now=now)
-        return select_distinct(ids[keep], scores[keep], self.version.vectors, source, query.limit)
+        rows, ranked = ids[keep], scores[keep]
+        if self.policy.freshness_half_life_days or self.policy.section_half_life_days:
+            ranked = ranked - freshness_penalty(
+                self.version.published[rows],
+                self._half_lives[rows],
+                now,
+                self.policy.freshness_weight,
+            )
+        return select(
+            rows,
+            ranked,
+            self.version.vectors,
+            source,
+            query.limit,
+            diversity=self.policy.diversity,
+            near_duplicate=self.policy.near_duplicate,
+        )
 
     def _fill(
         self,

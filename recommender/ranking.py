@@ -6,7 +6,7 @@ the tests run exactly the same code.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -45,6 +45,20 @@ def fused_scores(
     days_apart = np.abs(candidate_times - source_times) / SECONDS_PER_DAY
     proximity = np.nan_to_num(np.exp(-days_apart / weights.time_scale_days), nan=0.0)
     return (semantic + weights.lexical * lexical + weights.time * proximity).astype(np.float32)
+
+
+@dataclass(frozen=True, slots=True)
+class ServingPolicy:
+    """Ranking applied when a list is served (on top of the precomputed hybrid scores)."""
+
+    diversity: float = 0.0
+    """Maximal-marginal-relevance weight: 0 ranks by score alone."""
+    near_duplicate: float = NEAR_DUPLICATE
+    freshness_half_life_days: float | None = None
+    """Age at which the freshness penalty reaches half its weight; None turns it off."""
+    freshness_weight: float = 0.2
+    section_half_life_days: Mapping[str, float] = field(default_factory=dict)
+    """Per-section half-lives (e.g. breaking news decays faster than features)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -106,26 +120,51 @@ def eligible(
     return keep
 
 
-def select_distinct(
+def freshness_penalty(
+    published: NDArray[np.float64],
+    half_lives: NDArray[np.float64],
+    now: float,
+    weight: float,
+) -> NDArray[np.float32]:
+    """Score to subtract for age: 0 when new, `weight` / 2 after one half-life, up to `weight`.
+
+    Articles of unknown date and candidates with no half-life (NaN) are not penalised.
+    """
+    age_days = np.clip((now - published) / SECONDS_PER_DAY, 0.0, None)
+    penalty = weight * (1.0 - np.power(0.5, age_days / half_lives))
+    return np.nan_to_num(penalty, nan=0.0).astype(np.float32)
+
+
+def select(
     rows: NDArray[np.int64],
     scores: NDArray[np.float32],
     vectors: NDArray[np.float32],
     source: NDArray[np.float32] | None,
     limit: int,
     *,
+    diversity: float = 0.0,
     near_duplicate: float = NEAR_DUPLICATE,
 ) -> list[tuple[int, float]]:
-    """Best-first picks that are neither a copy of the source nor of an earlier pick."""
+    """Greedy picks by maximal marginal relevance, skipping near-duplicates.
+
+    Each pick maximises `score - diversity x (highest cosine to an earlier pick)`; a candidate
+    that is a near-copy of the source or of an earlier pick is never taken. Returns
+    (row, score) pairs with the candidates' own scores.
+    """
+    if len(rows) == 0 or limit < 1:
+        return []
+    candidates = np.asarray(vectors[rows], dtype=np.float32)
+    open_ = np.ones(len(rows), dtype=bool)
+    if source is not None:
+        open_ &= candidates @ source < near_duplicate
+    closest = np.zeros(len(rows), dtype=np.float32)
     chosen: list[tuple[int, float]] = []
-    chosen_vectors: list[NDArray[np.float32]] = []
-    for row, score in zip(rows.tolist(), scores.tolist(), strict=True):
-        vector = vectors[row]
-        if source is not None and float(vector @ source) >= near_duplicate:
-            continue
-        if any(float(vector @ other) >= near_duplicate for other in chosen_vectors):
-            continue
-        chosen.append((row, score))
-        chosen_vectors.append(vector)
-        if len(chosen) == limit:
-            break
+    while len(chosen) < limit and open_.any():
+        adjusted = np.where(open_, scores - diversity * closest, -np.inf)
+        best = int(np.argmax(adjusted))
+        chosen.append((int(rows[best]), float(scores[best])))
+        similarity = candidates @ candidates[best]
+        open_ &= similarity < near_duplicate
+        open_[best] = False
+        np.maximum(closest, similarity, out=closest)
     return chosen

