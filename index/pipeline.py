@@ -25,7 +25,7 @@ from index.embedding_cache import EmbeddingCache
 from index.manifest import Manifest, read_manifest
 from index.neighbours import precompute_neighbours
 from index.store import VersionStore, new_version_id
-from index.vectors import VectorIndex, choose_spec, recall_at_k
+from index.vectors import VectorIndex, choose_spec, tune_recall
 from index.version import VersionContent, publication_times, write_version
 from recommender.articles import Article, embedding_text, lexical_text, text_hash
 from recommender.embedding import Encoder
@@ -148,7 +148,7 @@ def build_content(
     """The index, neighbours and cards of a version; also returns the index's recall@10."""
     spec = choose_spec(len(vectors), settings.exact_search_max)
     index = VectorIndex.build(vectors, spec)
-    recall = recall_at_k(index, vectors)
+    recall = tune_recall(index, vectors)
     tfidf, lexical = TfidfModel.fit([lexical_text(article) for article in articles])
     cards = [article.card() for article in articles]
     published = publication_times(cards)

@@ -7,7 +7,7 @@ exact search is measured at build time and recorded in the version's manifest.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -78,10 +78,16 @@ class VectorIndex:
                 index = faiss.read_index(str(path))
             except RuntimeError as exc:
                 raise CorruptVersionError(f"cannot read FAISS index {path}: {exc}") from exc
+        loaded = cls(index, spec)
         if spec.kind == "hnsw":
-            hnsw: Any = faiss.downcast_index(index)
-            hnsw.hnsw.efSearch = spec.ef_search
-        return cls(index, spec)
+            loaded.set_ef_search(spec.ef_search)
+        return loaded
+
+    def set_ef_search(self, ef_search: int) -> None:
+        """Search breadth of an HNSW index (larger: slower and more exact)."""
+        self.spec = replace(self.spec, ef_search=ef_search)
+        hnsw: Any = faiss.downcast_index(self._index)
+        hnsw.hnsw.efSearch = ef_search
 
     def save(self, path: Path) -> None:
         faiss.write_index(self._index, str(path))
@@ -107,6 +113,23 @@ class VectorIndex:
         for start in range(0, len(queries), batch):
             scores, ids = self.search(queries[start : start + batch], k)
             yield start, scores, ids
+
+
+#: Approximate indexes must find at least this share of the exact top 10.
+RECALL_TARGET = 0.98
+MAX_EF_SEARCH = 2048
+
+
+def tune_recall(index: VectorIndex, vectors: Vectors, target: float = RECALL_TARGET) -> float:
+    """Raise an HNSW index's efSearch until recall@10 against exact search reaches `target`.
+
+    Returns the recall reached (recorded in the manifest with the efSearch chosen).
+    """
+    recall = recall_at_k(index, vectors)
+    while recall < target and index.spec.kind == "hnsw" and index.spec.ef_search < MAX_EF_SEARCH:
+        index.set_ef_search(index.spec.ef_search * 2)
+        recall = recall_at_k(index, vectors)
+    return recall
 
 
 def recall_at_k(index: VectorIndex, vectors: Vectors, k: int = 10, sample: int = 1000) -> float:
