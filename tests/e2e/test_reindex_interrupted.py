@@ -1,0 +1,137 @@
+"""A reindex killed at any moment leaves the served version intact; the next run completes.
+A second concurrent run is refused. Real subprocesses, SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from index.loader import load_current
+from index.store import VersionStore
+from tests.helpers import REPO, fake_settings, write_jsonl
+
+CLI = [sys.executable, "-m", "api.cli"]
+
+
+def big_feed(path: Path, count: int, revision: int = 0) -> Path:
+    words = [f"term{i}" for i in range(500)]
+    return write_jsonl(
+        path,
+        [
+            {
+                "slug": f"article-{i}",
+                "title": f"Article {i} revision {revision}",
+                "body": " ".join(words[(i * 7 + j) % 500] for j in range(60)),
+            }
+            for i in range(count)
+        ],
+    )
+
+
+def start_reindex(feed: Path, data_dir: Path, *extra: str) -> subprocess.Popen[str]:
+    env = {**os.environ, "RECOMMENDER_MODEL": "fake-hashing", "RECOMMENDER_DATA_DIR": str(data_dir)}
+    env.pop("REDIS_URL", None)
+    return subprocess.Popen(
+        [*CLI, "reindex", "--source", str(feed), *extra],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def cached_embeddings(data_dir: Path) -> int:
+    path = data_dir / "embeddings.sqlite3"
+    if not path.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{path}?mode=ro", uri=True, timeout=0.1) as db:
+            return int(db.execute("SELECT count(*) FROM embeddings").fetchone()[0])
+    except sqlite3.Error:
+        return 0
+
+
+def staging_exists(data_dir: Path) -> bool:
+    versions = data_dir / "versions"
+    return versions.is_dir() and any(p.name.startswith(".staging-") for p in versions.iterdir())
+
+
+def wait_for(
+    condition: Callable[[], bool], process: subprocess.Popen[str], limit: float = 60
+) -> None:
+    deadline = time.monotonic() + limit
+    while not condition():
+        if process.poll() is not None:
+            _, err = process.communicate()
+            raise AssertionError(f"reindex ended before the kill point: {err}")
+        if time.monotonic() > deadline:
+            raise AssertionError("kill point not reached in time")
+        time.sleep(0.005)
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> tuple[Path, str]:
+    """A data dir already serving a version built from a small feed."""
+    data_dir = tmp_path / "data"
+    first = start_reindex(big_feed(tmp_path / "small.jsonl", 50), data_dir)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    return data_dir, VersionStore(data_dir).current_id()
+
+
+@pytest.mark.parametrize("kill_point", ["mid-embedding", "mid-write"])
+def test_killed_reindex_keeps_the_served_version_and_the_next_run_completes(
+    served: tuple[Path, str], tmp_path: Path, kill_point: str
+) -> None:
+    data_dir, before = served
+    feed = big_feed(tmp_path / "big.jsonl", 10_000, revision=1)
+    process = start_reindex(feed, data_dir)
+    if kill_point == "mid-embedding":
+        wait_for(lambda: cached_embeddings(data_dir) > 50 + 256, process)
+    else:
+        wait_for(lambda: staging_exists(data_dir), process)
+    process.send_signal(signal.SIGKILL)
+    process.communicate(timeout=30)
+
+    store = VersionStore(data_dir)
+    assert store.current_id() == before
+    version, warning = load_current(fake_settings(data_dir))
+    assert warning is None and version.id == before and version.size == 50
+
+    again = start_reindex(feed, data_dir)
+    out, err = again.communicate(timeout=300)
+    assert again.returncode == 0, err
+    summary = json.loads(out)
+    assert summary["indexed"] == 10_000 and summary["published"]
+    if kill_point == "mid-embedding":
+        assert summary["reused"] > 0  # work committed before the kill was kept
+    else:
+        assert summary["embedded"] == 0
+    assert store.current_id() == summary["version"] != before
+    assert not staging_exists(data_dir)  # leftovers of the killed run were cleaned up
+
+
+def test_a_second_concurrent_reindex_exits_75_and_changes_nothing(
+    served: tuple[Path, str], tmp_path: Path
+) -> None:
+    data_dir, before = served
+    feed = big_feed(tmp_path / "big.jsonl", 10_000, revision=2)
+    first = start_reindex(feed, data_dir)
+    wait_for(lambda: cached_embeddings(data_dir) > 50, first)
+    second = start_reindex(feed, data_dir)
+    out, err = second.communicate(timeout=60)
+    assert second.returncode == 75
+    assert "another reindex is running" in err and out == ""
+    assert VersionStore(data_dir).current_id() == before
+    first.send_signal(signal.SIGKILL)
+    first.communicate(timeout=30)
