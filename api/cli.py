@@ -155,15 +155,13 @@ def related(
     data_dir: DataDirOption = None,
 ) -> None:
     """Show suggestions for an article from the current index version."""
-    from index.loader import load_current
-    from index.related import Recommender
+    from index.loader import load_recommender
     from recommender.ranking import RelatedQuery
 
     settings = _settings(data_dir)
-    version, warning = _run(lambda: load_current(settings))
+    recommender, warning = _run(lambda: load_recommender(settings))
     if warning:
         typer.echo(f"recommender: warning: {warning}", err=True)
-    recommender = Recommender(version, settings.serving)
     suggestions = _run(lambda: recommender.related(slug, RelatedQuery(limit=limit)))
     body = recommender.body(slug, suggestions)
     if as_json:

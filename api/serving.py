@@ -8,8 +8,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-from index.loader import load_current
+from index.live import LiveStore
+from index.loader import load_current, with_live_changes
 from index.related import Recommender
+from index.version import IndexVersion
 from index.store import VersionStore
 from recommender.embedding import Encoder, load_encoder
 from recommender.errors import ModelError, NoIndexError, RecommenderError
@@ -30,13 +32,26 @@ class IndexHolder:
     def __init__(self, settings: Settings) -> None:
         self._settings = settings
         self._store = VersionStore(settings.data_dir)
+        self.live = LiveStore(settings.data_dir)
         self.current: Recommender | None = None
         self.problem: str | None = None
         self._attempted: str | None = None
 
+    def close(self) -> None:
+        self.live.close()
+
     def require(self) -> Recommender:
-        if self.current is None:
+        """The recommender to answer with, live changes applied (one `stat` to check)."""
+        current = self.current
+        if current is None:
             raise NoIndexError(self.problem or "no index version is loaded yet")
+        if self.live.generation() != current.overlay.generation:
+            current = self.apply_live_changes(current.version)
+        return current
+
+    def apply_live_changes(self, version: IndexVersion) -> Recommender:
+        """Rebuild the overlay of `version` from the live store and serve it."""
+        self.current = with_live_changes(version, self.live, self._settings)
         return self.current
 
     def _published_id(self) -> str | None:
@@ -55,6 +70,9 @@ class IndexHolder:
         self._attempted = published
         try:
             version, warning = await asyncio.to_thread(load_current, self._settings)
+            recommender = await asyncio.to_thread(
+                with_live_changes, version, self.live, self._settings
+            )
         except RecommenderError as exc:
             self.problem = str(exc)
             log.error("cannot load index version %s: %s", published, exc)
@@ -64,7 +82,7 @@ class IndexHolder:
             log.error("%s", warning)
         if self.current is not None and self.current.version.id == version.id:
             return False
-        self.current = Recommender(version, self._settings.serving)
+        self.current = recommender
         log.info("serving index version %s (%d articles)", version.id, version.size)
         return True
 

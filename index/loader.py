@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from index.live import LiveStore
 from index.manifest import Manifest, read_manifest
+from index.overlay import LiveOverlay
+from index.related import Recommender
 from index.store import VersionStore
 from index.version import IndexVersion
 from recommender.errors import CorruptVersionError
@@ -28,6 +31,23 @@ def load_current(settings: Settings) -> tuple[IndexVersion, str | None]:
                 continue
             return version, f"refused published version: {refusal}; serving {older} instead"
         raise
+
+
+def with_live_changes(version: IndexVersion, live: LiveStore, settings: Settings) -> Recommender:
+    """A recommender over `version` with the live upserts and retractions applied."""
+    generation = live.generation()
+    overlay = LiveOverlay.build(version, live.entries(), generation)
+    return Recommender(version, settings.serving, overlay)
+
+
+def load_recommender(settings: Settings) -> tuple[Recommender, str | None]:
+    """What the API would serve right now (the CLI's view), and any warning."""
+    version, warning = load_current(settings)
+    live = LiveStore(settings.data_dir)
+    try:
+        return with_live_changes(version, live, settings), warning
+    finally:
+        live.close()
 
 
 def current_manifest(settings: Settings) -> Manifest:

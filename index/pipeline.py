@@ -22,12 +22,19 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from index.embedding_cache import EmbeddingCache
+from index.live import LiveEntry, LiveStore
 from index.manifest import Manifest, read_manifest
 from index.neighbours import precompute_neighbours
 from index.store import VersionStore, new_version_id
 from index.vectors import VectorIndex, choose_spec, tune_recall
 from index.version import VersionContent, publication_times, write_version
-from recommender.articles import Article, embedding_text, lexical_text, text_hash
+from recommender.articles import (
+    Article,
+    embedding_text,
+    lexical_text,
+    text_hash,
+    validate_record,
+)
 from recommender.embedding import Encoder
 from recommender.errors import (
     CorruptVersionError,
@@ -189,65 +196,117 @@ def reindex(
     report = report if report is not None else FeedReport()
     store = VersionStore(settings.data_dir)
     with reindex_lock(settings.data_dir):
-        articles = list(load_articles(sources, report).values())
-        if strict and report.bad:
-            raise StrictModeError(
-                f"{len(report.bad)} bad record(s) and --strict is on; nothing was published "
-                f"(first: {report.bad[0]})"
-            )
-        if not articles:
-            raise FeedError("the feeds hold no valid article; nothing was published")
-        texts = [embedding_text(article) for article in articles]
-        hashes = [text_hash(text) for text in texts]
-        checksum = _source_checksum(articles, hashes, encoder.model_id, settings)
-        current = _current_manifest(store)
-        cache = EmbeddingCache(settings.embedding_cache_path)
+        live = LiveStore(settings.data_dir)
         try:
-            vectors, embedded = embed_texts(
-                texts, hashes, encoder, cache, full=full, show_progress=show_progress
+            return _reindex_locked(
+                settings,
+                sources,
+                encoder,
+                live,
+                store,
+                strict=strict,
+                full=full,
+                show_progress=show_progress,
+                report=report,
+                started=started,
             )
         finally:
-            cache.close()
-        if current is not None and current.source_checksum == checksum and not full:
-            return ReindexSummary(
-                version=current.version,
-                read=report.read,
-                bad=len(report.bad),
-                embedded=embedded,
-                reused=len(articles) - embedded,
-                indexed=current.count,
-                seconds=round(time.monotonic() - started, 3),
-                published=False,
-            )
-        content, recall = build_content(articles, vectors, settings, show_progress)
-        existing = store.version_ids()
-        version = new_version_id(after=existing[-1] if existing else None)
-        manifest = Manifest(
-            version=version,
-            created_at=datetime.now(UTC).isoformat(),
-            model=settings.model,
-            model_id=encoder.model_id,
-            dimension=int(vectors.shape[1]),
-            count=len(articles),
-            index=content.index.spec.to_dict(),
-            recall_at_10=round(recall, 4),
-            neighbours=int(content.neighbour_ids.shape[1]),
-            source_checksum=checksum,
-            sources=[str(source) for source in sources],
-            ranking=asdict(settings.fusion),
+            live.close()
+
+
+def merge_live(feed: dict[str, Article], entries: Sequence[LiveEntry]) -> list[str]:
+    """Apply live changes to a feed's articles in place (see `index.live` for the rule).
+
+    Retracted slugs are removed; live upserts the feed lacks are added. Returns the slugs of
+    live upserts the feed now carries, which the caller retires once the build is published.
+    """
+    absorbed = []
+    for entry in entries:
+        if entry.retracted:
+            feed.pop(entry.slug, None)
+        elif entry.slug in feed:
+            absorbed.append(entry.slug)
+        elif entry.record is not None:
+            feed[entry.slug] = validate_record(entry.record).article
+    return absorbed
+
+
+def _reindex_locked(
+    settings: Settings,
+    sources: Sequence[Path],
+    encoder: Encoder,
+    live: LiveStore,
+    store: VersionStore,
+    *,
+    strict: bool,
+    full: bool,
+    show_progress: bool,
+    report: FeedReport,
+    started: float,
+) -> ReindexSummary:
+    feed = load_articles(sources, report)
+    absorbed = merge_live(feed, live.entries())
+    articles = list(feed.values())
+    if strict and report.bad:
+        raise StrictModeError(
+            f"{len(report.bad)} bad record(s) and --strict is on; nothing was published "
+            f"(first: {report.bad[0]})"
         )
-        with store.staging() as staging:
-            write_version(staging, content, manifest)
-            store.commit(staging, version)
-        store.publish(version)
-        store.prune(settings.keep_versions)
+    if not articles:
+        raise FeedError("the feeds hold no valid article; nothing was published")
+    texts = [embedding_text(article) for article in articles]
+    hashes = [text_hash(text) for text in texts]
+    checksum = _source_checksum(articles, hashes, encoder.model_id, settings)
+    current = _current_manifest(store)
+    cache = EmbeddingCache(settings.embedding_cache_path)
+    try:
+        vectors, embedded = embed_texts(
+            texts, hashes, encoder, cache, full=full, show_progress=show_progress
+        )
+    finally:
+        cache.close()
+    if current is not None and current.source_checksum == checksum and not full:
+        live.retire_upserts(absorbed)
         return ReindexSummary(
-            version=version,
+            version=current.version,
             read=report.read,
             bad=len(report.bad),
             embedded=embedded,
             reused=len(articles) - embedded,
-            indexed=len(articles),
+            indexed=current.count,
             seconds=round(time.monotonic() - started, 3),
-            published=True,
+            published=False,
         )
+    content, recall = build_content(articles, vectors, settings, show_progress)
+    existing = store.version_ids()
+    version = new_version_id(after=existing[-1] if existing else None)
+    manifest = Manifest(
+        version=version,
+        created_at=datetime.now(UTC).isoformat(),
+        model=settings.model,
+        model_id=encoder.model_id,
+        dimension=int(vectors.shape[1]),
+        count=len(articles),
+        index=content.index.spec.to_dict(),
+        recall_at_10=round(recall, 4),
+        neighbours=int(content.neighbour_ids.shape[1]),
+        source_checksum=checksum,
+        sources=[str(source) for source in sources],
+        ranking=asdict(settings.fusion),
+    )
+    with store.staging() as staging:
+        write_version(staging, content, manifest)
+        store.commit(staging, version)
+    store.publish(version)
+    live.retire_upserts(absorbed)
+    store.prune(settings.keep_versions)
+    return ReindexSummary(
+        version=version,
+        read=report.read,
+        bad=len(report.bad),
+        embedded=embedded,
+        reused=len(articles) - embedded,
+        indexed=len(articles),
+        seconds=round(time.monotonic() - started, 3),
+        published=True,
+    )

@@ -1,4 +1,5 @@
-"""Related articles from a loaded version: a lookup of precomputed candidates, then ranking.
+"""Related articles from a loaded version and its live overlay: a lookup of precomputed
+candidates (plus the few live articles, scored on the spot), then ranking.
 
 The same code serves the HTTP API, the CLI and the offline evaluation's `default` strategy.
 """
@@ -15,6 +16,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from index.neighbours import rank_by_fusion
+from index.overlay import LiveOverlay
 from index.version import IndexVersion
 from recommender.errors import ArticleNotFound
 from recommender.ranking import (
@@ -49,20 +51,59 @@ class Suggestion:
     score: float
 
 
-class Recommender:
-    """Ranks suggestions over one immutable index version."""
+class _Vectors:
+    """Vectors by catalog row, across the version and the live overlay."""
 
-    def __init__(self, version: IndexVersion, policy: ServingPolicy | None = None) -> None:
+    def __init__(self, version: NDArray[np.float32], live: NDArray[np.float32]) -> None:
+        self._version = version
+        self._live = live
+        self._offset = len(version)
+
+    def __getitem__(self, rows: NDArray[np.int64]) -> NDArray[np.float32]:
+        if not len(self._live) or (len(rows) and rows.max() < self._offset):
+            return np.asarray(self._version[rows])
+        out = np.empty((len(rows), self._version.shape[1]), dtype=np.float32)
+        old = rows < self._offset
+        out[old] = self._version[rows[old]]
+        out[~old] = self._live[rows[~old] - self._offset]
+        return out
+
+
+class Recommender:
+    """Ranks suggestions over one immutable index version seen through a live overlay."""
+
+    def __init__(
+        self,
+        version: IndexVersion,
+        policy: ServingPolicy | None = None,
+        overlay: LiveOverlay | None = None,
+    ) -> None:
         self.version = version
         self.policy = policy or ServingPolicy()
+        self.overlay = overlay or LiveOverlay.empty(version)
+        self.vectors = _Vectors(version.vectors, self.overlay.vectors)
+
+    @property
+    def cache_tag(self) -> str:
+        """Changes whenever any answer may change: part of every cache key and ETag."""
+        return f"{self.version.id}.{self.overlay.generation}"
+
+    @cached_property
+    def cards(self) -> list[dict[str, Any]]:
+        return self.version.cards + self.overlay.cards if self.overlay.size else self.version.cards
+
+    @cached_property
+    def published(self) -> NDArray[np.float64]:
+        if not self.overlay.size:
+            return self.version.published
+        return np.concatenate([self.version.published, self.overlay.published])
 
     @cached_property
     def facts(self) -> CandidateFacts:
-        cards = self.version.cards
         return CandidateFacts(
-            sections=[card.get("section") for card in cards],
-            languages=[card.get("language") for card in cards],
-            published=self.version.published,
+            sections=[card.get("section") for card in self.cards],
+            languages=[card.get("language") for card in self.cards],
+            published=self.published,
         )
 
     @cached_property
@@ -75,14 +116,22 @@ class Recommender:
 
     @cached_property
     def _newest_first(self) -> NDArray[np.int64]:
-        published = np.nan_to_num(self.version.published, nan=-np.inf)
+        published = np.nan_to_num(self.published, nan=-np.inf)
         return np.argsort(-published, kind="stable").astype(np.int64)
 
     def row_of(self, slug: str) -> int:
-        row = self.version.rows.get(slug)
+        """The article's catalog row; retracted and unknown slugs are not found."""
+        row = self.overlay.rows.get(slug)
+        if row is None and slug not in self.overlay.retracted:
+            row = self.version.rows.get(slug)
+            if row in self.overlay.hidden:
+                row = None
         if row is None:
             raise ArticleNotFound(slug)
         return row
+
+    def card(self, row: int) -> dict[str, Any]:
+        return self.cards[row]
 
     @cached_property
     def weights(self) -> FusionWeights:
@@ -92,14 +141,21 @@ class Recommender:
     def related(self, slug: str, query: RelatedQuery, now: float | None = None) -> list[Suggestion]:
         """Suggestions for an indexed article; never the article itself."""
         row = self.row_of(slug)
+        offset = self.overlay.offset
         source = _Source(
-            vector=np.asarray(self.version.vectors[row]),
-            lexical=self.version.lexical[row],
-            published=float(self.version.published[row]),
+            vector=self.vectors[np.array([row])][0],
+            lexical=self.version.lexical[row]
+            if row < offset
+            else self.overlay.lexical[row - offset],
+            published=float(self.published[row]),
             rows=frozenset({row}),
         )
-        ids = self.version.neighbour_ids[row].astype(np.int64)
-        return self._rank(source, ids, self.version.neighbour_scores[row], query, now)
+        if row < offset:
+            ids = self.version.neighbour_ids[row].astype(np.int64)
+            scores = self.version.neighbour_scores[row]
+        else:
+            ids, scores = self._search(source, self.version.manifest.neighbours)
+        return self._rank(source, *self._with_live(source, ids, scores), query, now)
 
     def related_to_draft(
         self, vector: NDArray[np.float32], text: str, query: RelatedQuery, now: float | None = None
@@ -108,7 +164,28 @@ class Recommender:
         moment = time.time() if now is None else now
         source = _Source(vector, self.version.tfidf.transform([text]), moment, frozenset())
         ids, scores = self._search(source, self.version.manifest.neighbours)
-        return self._rank(source, ids, scores, query, moment)
+        return self._rank(source, *self._with_live(source, ids, scores), query, moment)
+
+    def _with_live(
+        self, source: _Source, ids: NDArray[np.int64], scores: NDArray[np.float32]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Merge the live articles, scored against the source, into its candidate list."""
+        if not self.overlay.size:
+            return ids, scores
+        live = np.arange(self.overlay.offset, self.overlay.offset + self.overlay.size)
+        live_ids, live_scores = rank_by_fusion(
+            live,
+            self.overlay.vectors @ source.vector,
+            query_similarities(self.overlay.lexical, source.lexical, live - self.overlay.offset),
+            np.asarray(source.published),
+            self.published,
+            self.weights,
+            len(live),
+        )
+        merged_ids = np.concatenate([ids, live_ids])
+        merged_scores = np.concatenate([scores, live_scores])
+        order = np.argsort(-merged_scores, kind="stable")
+        return merged_ids[order], merged_scores[order]
 
     def _search(self, source: _Source, size: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """The `size` nearest rows by vector, re-scored with the hybrid score."""
@@ -119,7 +196,7 @@ class Recommender:
             semantic[0],
             lexical,
             np.asarray(source.published),
-            self.version.published,
+            self.published,
             self.weights,
             size,
         )
@@ -133,12 +210,20 @@ class Recommender:
         now: float | None,
     ) -> list[Suggestion]:
         moment = time.time() if now is None else now
-        rows = self.version.rows
-        excluded = source.rows | {rows[slug] for slug in query.exclude if slug in rows}
+        excluded = source.rows | self.overlay.hidden | set(self._rows_of(query.exclude))
         picks = self._pick(ids, scores, source.vector, query, excluded, moment)
         if len(picks) < query.limit:
             picks = self._fill(picks, source, query, excluded, moment)
         return [Suggestion(row, score) for row, score in picks]
+
+    def _rows_of(self, slugs: frozenset[str]) -> list[int]:
+        rows = []
+        for slug in slugs:
+            try:
+                rows.append(self.row_of(slug))
+            except ArticleNotFound:
+                continue
+        return rows
 
     def _pick(
         self,
@@ -153,7 +238,7 @@ class Recommender:
         rows, ranked = ids[keep], scores[keep]
         if self.policy.freshness_half_life_days or self.policy.section_half_life_days:
             ranked = ranked - freshness_penalty(
-                self.version.published[rows],
+                self.published[rows],
                 self._half_lives[rows],
                 now,
                 self.policy.freshness_weight,
@@ -161,7 +246,7 @@ class Recommender:
         return select(
             rows,
             ranked,
-            self.version.vectors,
+            self.vectors,
             source,
             query.limit,
             diversity=self.policy.diversity,
@@ -178,7 +263,7 @@ class Recommender:
     ) -> list[tuple[int, float]]:
         """Keep a list full when filters starve it: a wider search, then the newest articles."""
         taken = excluded | {row for row, _ in picks}
-        wide_ids, wide_scores = self._search(source, FALLBACK_SEARCH)
+        wide_ids, wide_scores = self._with_live(source, *self._search(source, FALLBACK_SEARCH))
         picks = (
             picks
             + self._pick(wide_ids, wide_scores, source.vector, query, frozenset(taken), now)[
@@ -190,12 +275,12 @@ class Recommender:
             newest = self._newest_first
             keep = eligible(newest, self.facts, query, excluded_rows=frozenset(taken), now=now)
             for row in newest[keep][: query.limit - len(picks)].tolist():
-                picks.append((row, float(self.version.vectors[row] @ source.vector)))
+                picks.append((row, float(self.vectors[np.array([row])][0] @ source.vector)))
         return picks
 
     def item(self, suggestion: Suggestion) -> dict[str, Any]:
         """The public JSON shape of one suggestion."""
-        card = self.version.cards[suggestion.row]
+        card = self.cards[suggestion.row]
         return {
             "slug": card["slug"],
             "title": card["title"],

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 import numpy as np
 from numpy.typing import NDArray
@@ -135,10 +136,16 @@ def freshness_penalty(
     return np.nan_to_num(penalty, nan=0.0).astype(np.float32)
 
 
+class RowVectors(Protocol):
+    """Anything that returns the vectors of catalog rows (an array does)."""
+
+    def __getitem__(self, rows: NDArray[np.int64], /) -> NDArray[np.float32]: ...
+
+
 def select(
     rows: NDArray[np.int64],
     scores: NDArray[np.float32],
-    vectors: NDArray[np.float32],
+    vectors: NDArray[np.float32] | RowVectors,
     source: NDArray[np.float32] | None,
     limit: int,
     *,
