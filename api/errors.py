@@ -18,6 +18,7 @@ from recommender.errors import (
     ArticleNotFound,
     CorruptVersionError,
     InvalidQuery,
+    InvalidRecord,
     ModelError,
     NoIndexError,
     RecommenderError,
@@ -28,6 +29,7 @@ log = logging.getLogger(__name__)
 #: Domain error → (HTTP status, stable error code). The first matching class wins.
 DOMAIN_ERRORS: list[tuple[type[RecommenderError], int, str]] = [
     (ArticleNotFound, 404, "article_not_found"),
+    (InvalidRecord, 422, "invalid_article"),
     (InvalidQuery, 422, "invalid_request"),
     (NoIndexError, 503, "index_not_ready"),
     (CorruptVersionError, 503, "index_not_ready"),

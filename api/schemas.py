@@ -71,3 +71,11 @@ class Readiness(BaseModel):
     index_version: str | None
     cache: str = Field(description="ok or degraded (Redis unreachable: answers are uncached)")
     detail: str | None = None
+
+
+class LiveChange(BaseModel):
+    slug: str
+    status: str = Field(description="upserted")
+    sequence: int = Field(description="Order of this change among all live changes.")
+    index_version: str
+    articles: int = Field(description="Articles served now, live changes included.")

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field
+from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recommender.ranking import FusionWeights, ServingPolicy
@@ -104,6 +104,11 @@ class Settings(BaseSettings):
     )
     reload_interval_seconds: float = Field(
         default=1.0, gt=0, description="How often the API checks CURRENT for a new version."
+    )
+
+    admin_token: SecretStr | None = Field(
+        default=None,
+        description="Bearer token for the admin API (live upserts, retractions); unset = disabled.",
     )
 
     host: str = Field(default="127.0.0.1", description="Address `recommender serve` binds to.")
