@@ -301,15 +301,8 @@ def evaluate(
 
 def format_evaluation(result: dict[str, Any]) -> str:
     """The evaluation as an aligned text table."""
-    names = [
-        "precision_at_k",
-        "recall_at_k",
-        "ndcg_at_k",
-        "mrr",
-        "coverage",
-        "full_list_rate",
-        "intra_list_similarity",
-    ]
+    from recommender.metrics import METRIC_NAMES as names
+
     header = ["strategy", *(n.replace("_at_k", f"@{result['k']}") for n in names)]
     rows = [
         [name, *(f"{scores[n]:.4f}" for n in names)] for name, scores in result["results"].items()

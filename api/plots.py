@@ -7,16 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from recommender.errors import RecommenderError
-
-METRICS = [
-    "precision_at_k",
-    "recall_at_k",
-    "ndcg_at_k",
-    "mrr",
-    "coverage",
-    "full_list_rate",
-    "intra_list_similarity",
-]
+from recommender.metrics import METRIC_NAMES as METRICS
 
 
 def plot_evaluation(result: dict[str, Any], path: Path) -> None:

@@ -28,6 +28,17 @@ from numpy.typing import NDArray
 
 Id = TypeVar("Id", bound=Hashable)
 
+#: The keys of `aggregate`'s result, in display order.
+METRIC_NAMES = (
+    "precision_at_k",
+    "recall_at_k",
+    "ndcg_at_k",
+    "mrr",
+    "coverage",
+    "full_list_rate",
+    "intra_list_similarity",
+)
+
 #: Ground truth of one source: relevant ids, or ids with their graded gains.
 Relevance = Collection[Id] | Mapping[Id, float]
 

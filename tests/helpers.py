@@ -7,6 +7,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pytest
+
 from index.pipeline import ReindexSummary, reindex
 from recommender.embedding import FAKE_MODEL, HashingEncoder
 from recommender.settings import Settings
@@ -54,6 +56,16 @@ def synthetic_records(per_topic: int = 3) -> list[dict[str, Any]]:
 def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> Path:
     path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
     return path
+
+
+def cache_options(request: pytest.FixtureRequest) -> dict[str, Any]:
+    """Settings for the cache backend a test is parametrised with ("memory" or "redis")."""
+    if request.param == "redis":
+        return {
+            "redis_url": request.getfixturevalue("redis_url"),
+            "cache_namespace": request.getfixturevalue("redis_namespace"),
+        }
+    return {"redis_url": None}
 
 
 def fake_settings(data_dir: Path, **overrides: Any) -> Settings:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.helpers import build_fake_index
+from tests.helpers import build_fake_index, cache_options
 
 TOKEN = "s3cret-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -28,13 +28,7 @@ NEW_VOLCANO = {
 
 @pytest.fixture(params=["memory", "redis"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    redis: dict[str, Any] = {"redis_url": None}
-    if request.param == "redis":
-        redis = {
-            "redis_url": request.getfixturevalue("redis_url"),
-            "cache_namespace": request.getfixturevalue("redis_namespace"),
-        }
-    built, _ = build_fake_index(tmp_path / "data", admin_token=TOKEN, **redis)
+    built, _ = build_fake_index(tmp_path / "data", admin_token=TOKEN, **cache_options(request))
     return built
 
 

@@ -12,23 +12,17 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, synthetic_records
+from tests.helpers import build_fake_index, cache_options, synthetic_records
 
 RELATED = "/v1/articles/{}/related"
 
 
 @pytest.fixture(params=["memory", "redis"])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    redis: dict[str, Any] = {"redis_url": None}
-    if request.param == "redis":
-        redis = {
-            "redis_url": request.getfixturevalue("redis_url"),
-            "cache_namespace": request.getfixturevalue("redis_namespace"),
-        }
     records = synthetic_records()
     future = (datetime.now(UTC) + timedelta(days=3)).isoformat()
     records.append({**records[0], "slug": "volcano-embargoed", "published_at": future})
-    built, _ = build_fake_index(tmp_path / "data", records, **redis)
+    built, _ = build_fake_index(tmp_path / "data", records, **cache_options(request))
     return built
 
 

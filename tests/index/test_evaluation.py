@@ -14,18 +14,11 @@ from index.evaluation import evaluate, prepare
 from recommender.embedding import HashingEncoder
 from recommender.errors import FeedError, InvalidQuery
 from recommender.feeds import FeedReport, load_articles
+from recommender.metrics import METRIC_NAMES
 from recommender.relevance import LabelRelevance, QrelsRelevance
 from tests.helpers import REPO, fake_settings, synthetic_records, write_jsonl
 
-METRICS = {
-    "precision_at_k",
-    "recall_at_k",
-    "ndcg_at_k",
-    "mrr",
-    "coverage",
-    "full_list_rate",
-    "intra_list_similarity",
-}
+METRICS = set(METRIC_NAMES)
 
 
 @pytest.fixture

@@ -1,0 +1,318 @@
+"""Redis dies, freezes or pauses while readers keep asking: every answer is still a fast 200.
+
+The real app is served by a real uvicorn server (in a thread, on a loopback socket of its
+own) and driven by a few client threads that send requests continuously, while the test
+breaks the test's own redis-server for real (SIGKILL, SIGSTOP, `CLIENT PAUSE`) and then
+heals it. Nothing helps the cache recover: the app must notice by itself.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+import redis
+import uvicorn
+
+from api.app import create_app
+from recommender.settings import Settings
+from tests.helpers import build_fake_index, synthetic_records
+from tests.redis_server import RedisProcess
+
+pytestmark = pytest.mark.redis
+
+#: Most seconds one request may take, outage or not (the Redis bound is 50 ms; CI is slow).
+BOUND = 0.5
+#: How long Redis stays broken while requests flow.
+OUTAGE = 1.0
+#: Time for the app to notice that Redis is back; its backoff starts at 0.5 s and doubles.
+RECOVERY = 12.0
+CLIENTS = 4
+NAMESPACE = "outage:"
+
+PATHS = [
+    f"/v1/articles/{record['slug']}/related?limit={limit}"
+    for record in synthetic_records()
+    for limit in range(1, 11)
+]
+
+
+@pytest.fixture
+def settings(tmp_path: Path, redis_process: RedisProcess) -> Settings:
+    built, _ = build_fake_index(
+        tmp_path / "data",
+        redis_url=redis_process.url,
+        cache_namespace=NAMESPACE,
+        # A one-entry, one-second memory tier: nearly every request goes to Redis, so the
+        # outage is felt by the requests rather than hidden by process memory.
+        memory_cache_entries=1,
+        local_cache_ttl_seconds=1,
+    )
+    return built
+
+
+@pytest.fixture
+def server(settings: Settings) -> Iterator[str]:
+    """The app under uvicorn on a free loopback port; yields its base URL."""
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        ws="none",
+        lifespan="on",
+        log_config=None,  # keep pytest's log capture in charge
+        access_log=False,
+        timeout_graceful_shutdown=5,
+    )
+    app_server = uvicorn.Server(config)
+    failure: list[BaseException] = []
+
+    def serve() -> None:
+        try:
+            app_server.run(sockets=[sock])
+        except BaseException as exc:  # reported by the test, not lost in the thread
+            failure.append(exc)
+
+    thread = threading.Thread(target=serve, name="uvicorn", daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 10
+        while not app_server.started:
+            assert thread.is_alive() and not failure, f"uvicorn did not start: {failure}"
+            assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
+            time.sleep(0.01)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        app_server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
+    assert not thread.is_alive(), "uvicorn did not stop within 15 s"
+    assert not failure, f"uvicorn failed: {failure}"
+
+
+@dataclass(frozen=True)
+class Answer:
+    path: str
+    started: float
+    seconds: float
+    status: int
+    body: bytes
+
+
+@dataclass
+class Load:
+    """Client threads that each send requests one after another until stopped."""
+
+    base_url: str
+    clients: int = CLIENTS
+    max_seconds: float = 25.0
+    answers: list[Answer] = field(default_factory=list)
+    failures: list[str] = field(default_factory=list)
+    _stop: threading.Event = field(default_factory=threading.Event)
+    _threads: list[threading.Thread] = field(default_factory=list)
+    _lock: threading.Lock = field(default_factory=threading.Lock)
+
+    def start(self) -> None:
+        for n in range(self.clients):
+            thread = threading.Thread(target=self._run, args=(n,), name=f"load-{n}", daemon=True)
+            self._threads.append(thread)
+            thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        for thread in self._threads:
+            thread.join(timeout=10)
+        assert not any(t.is_alive() for t in self._threads), "a client thread hung"
+
+    def _run(self, n: int) -> None:
+        give_up_at = time.monotonic() + self.max_seconds
+        i = n * len(PATHS) // self.clients
+        with httpx.Client(base_url=self.base_url, timeout=5.0) as client:
+            while not self._stop.is_set() and time.monotonic() < give_up_at:
+                path = PATHS[i % len(PATHS)]
+                i += 1
+                started = time.monotonic()
+                try:
+                    response = client.get(path)
+                except httpx.HTTPError as exc:
+                    with self._lock:
+                        self.failures.append(f"{path}: {type(exc).__name__}: {exc}")
+                    continue
+                seconds = time.monotonic() - started
+                answer = Answer(path, started, seconds, response.status_code, response.content)
+                with self._lock:
+                    self.answers.append(answer)
+
+    def between(self, start: float, end: float) -> list[Answer]:
+        return [a for a in self.answers if start <= a.started < end]
+
+
+def metric(client: httpx.Client, name: str) -> float:
+    for line in client.get("/metrics").text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.split()[1])
+    raise AssertionError(f"{name} not in /metrics")
+
+
+def cache_state(client: httpx.Client) -> str:
+    response = client.get("/readyz")
+    assert response.status_code == 200, response.text
+    state: str = response.json()["cache"]
+    return state
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} within {timeout} s", pytrace=False)
+        time.sleep(0.05)
+
+
+def namespace_keys(url: str) -> int:
+    client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
+    try:
+        return sum(1 for _ in client.scan_iter(match=NAMESPACE + "*", count=500))
+    finally:
+        client.close()
+
+
+def forget_namespace(url: str) -> None:
+    """Delete the app's keys, so that new ones can only come from writes after the outage."""
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=2)
+    try:
+        keys = list(client.scan_iter(match=NAMESPACE + "*", count=500))
+        if keys:
+            client.unlink(*keys)
+    finally:
+        client.close()
+
+
+def run_outage(
+    base_url: str,
+    redis_process: RedisProcess,
+    caplog: pytest.LogCaptureFixture,
+    *,
+    break_redis: Callable[[], None],
+    heal_redis: Callable[[], None],
+) -> None:
+    """Requests before, during and after an outage: all 200, identical, fast; caching resumes."""
+    caplog.set_level(logging.INFO, logger="api.cache")
+    with httpx.Client(base_url=base_url, timeout=5.0) as probe:
+        expected = {}
+        for path in PATHS:
+            response = probe.get(path)
+            assert response.status_code == 200, response.text
+            expected[path] = response.content
+        assert cache_state(probe) == "ok"
+        assert namespace_keys(redis_process.url) > 0, "the app did not write to Redis at all"
+        errors_before = metric(probe, "recommender_cache_errors_total")
+
+        load = Load(base_url)
+        load.start()
+        try:
+            time.sleep(0.3)
+            outage_start = time.monotonic()
+            break_redis()
+            wait_for(lambda: cache_state(probe) == "degraded", 3.0, "/readyz never said degraded")
+            time.sleep(max(0.0, outage_start + OUTAGE - time.monotonic()))
+            assert cache_state(probe) == "degraded"
+            assert metric(probe, "recommender_cache_degraded") == 1.0
+            assert metric(probe, "recommender_cache_errors_total") > errors_before
+            outage_end = time.monotonic()
+            heal_redis()
+            forget_namespace(redis_process.url)
+            wait_for(lambda: cache_state(probe) == "ok", RECOVERY, "the cache did not recover")
+            wait_for(
+                lambda: namespace_keys(redis_process.url) > 0,
+                RECOVERY,
+                "no entries were written to Redis after it came back",
+            )
+            time.sleep(0.3)
+        finally:
+            load.stop()
+        # Pooled connections from before a restart may each fail once more (and back off)
+        # before the pool is all new: what matters is that the cache settles on ok by itself.
+        touches = itertools.cycle(PATHS)
+        wait_for(
+            lambda: probe.get(next(touches)).status_code == 200 and cache_state(probe) == "ok",
+            RECOVERY,
+            "the cache did not settle on ok",
+        )
+        assert metric(probe, "recommender_cache_degraded") == 0.0
+
+    assert not load.failures, f"{len(load.failures)} requests failed: {load.failures[:5]}"
+    during = load.between(outage_start, outage_end)
+    assert len(during) >= 20, f"only {len(during)} requests were sent during the outage"
+    assert len(load.answers) > len(during)
+    bad = [(a.path, a.status) for a in load.answers if a.status != 200]
+    assert not bad, f"{len(bad)} of {len(load.answers)} answers were not 200: {bad[:5]}"
+    changed = [a.path for a in load.answers if a.body != expected[a.path]]
+    assert not changed, f"{len(changed)} answers differ from before the outage: {changed[:5]}"
+    import statistics, sys
+    ds = sorted(a.seconds for a in during); al = sorted(a.seconds for a in load.answers if a not in during)
+    q = lambda xs, p: xs[int(p*(len(xs)-1))]
+    sys.__stderr__.write(f"LAT during n={len(ds)} p50={q(ds,.5):.3f} p90={q(ds,.9):.3f} p99={q(ds,.99):.3f} max={ds[-1]:.3f} | rest n={len(al)} p50={q(al,.5):.3f} p90={q(al,.9):.3f} max={al[-1]:.3f}\n")
+    slowest = max(load.answers, key=lambda a: a.seconds)
+    assert slowest.seconds < BOUND, f"{slowest.path} took {slowest.seconds:.3f} s"
+    # One warning for the outage however many requests hit it, then one line for the recovery.
+    cache_logs = [r.levelno for r in caplog.records if r.name == "api.cache"]
+    assert cache_logs == [logging.WARNING, logging.INFO], caplog.text
+
+
+def test_killed_redis_is_bypassed_and_used_again_after_a_restart(
+    server: str, redis_process: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    run_outage(
+        server,
+        redis_process,
+        caplog,
+        break_redis=redis_process.kill,  # SIGKILL: connections reset, then refused
+        heal_redis=redis_process.start,  # same port, empty
+    )
+
+
+def test_frozen_redis_costs_no_more_than_its_timeout(
+    server: str, redis_process: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    run_outage(
+        server,
+        redis_process,
+        caplog,
+        break_redis=redis_process.pause,  # SIGSTOP: connections accepted, nothing answers
+        heal_redis=redis_process.resume,
+    )
+
+
+def test_client_pause_costs_no_more_than_its_timeout(
+    server: str, redis_process: RedisProcess, caplog: pytest.LogCaptureFixture
+) -> None:
+    pause_ms = int(OUTAGE * 1000) + 200
+
+    def pause_clients() -> None:
+        admin = redis.Redis.from_url(redis_process.url, socket_timeout=2)
+        try:
+            admin.client_pause(pause_ms, all=True)  # CLIENT PAUSE <ms> ALL
+        finally:
+            admin.close()
+
+    run_outage(
+        server,
+        redis_process,
+        caplog,
+        break_redis=pause_clients,
+        heal_redis=lambda: None,  # the pause ends by itself (forget_namespace waits for it)
+    )
