@@ -255,6 +255,10 @@ class RedisCache:
             self._probing = True
         try:
             async with asyncio.timeout(self._timeout):
+                if probe:
+                    # Connections opened before the outage may be dead (a restarted Redis
+                    # closed them): the probe, and every call after it, starts on new ones.
+                    await self._client.connection_pool.disconnect()
                 result = await op()
         # Any failure of the optional tier, redis-py's own bugs included, means "no cache".
         except Exception as exc:

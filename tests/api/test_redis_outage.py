@@ -29,8 +29,12 @@ from tests.redis_server import RedisProcess
 
 pytestmark = pytest.mark.redis
 
-#: Most seconds one request may take, outage or not (the Redis bound is 50 ms; CI is slow).
-BOUND = 0.5
+#: Most seconds any request may take, outage or not. Redis calls are bounded by 50 ms, but a
+#: loaded 2-core CI box stalls a thread now and then; an unbounded call to a frozen Redis
+#: would take seconds.
+BOUND = 1.0
+#: Most seconds nine requests in ten may take during the outage (they take ~10 ms).
+TYPICAL = 0.25
 #: How long Redis stays broken while requests flow.
 OUTAGE = 1.0
 #: Time for the app to notice that Redis is back; its backoff starts at 0.5 s and doubles.
@@ -234,8 +238,9 @@ def run_outage(
             assert metric(probe, "recommender_cache_errors_total") > errors_before
             outage_end = time.monotonic()
             heal_redis()
-            forget_namespace(redis_process.url)
             wait_for(lambda: cache_state(probe) == "ok", RECOVERY, "the cache did not recover")
+            # A frozen Redis runs the writes it had buffered when it thaws: start from nothing.
+            forget_namespace(redis_process.url)
             wait_for(
                 lambda: namespace_keys(redis_process.url) > 0,
                 RECOVERY,
@@ -262,12 +267,10 @@ def run_outage(
     assert not bad, f"{len(bad)} of {len(load.answers)} answers were not 200: {bad[:5]}"
     changed = [a.path for a in load.answers if a.body != expected[a.path]]
     assert not changed, f"{len(changed)} answers differ from before the outage: {changed[:5]}"
-    import statistics, sys
-    ds = sorted(a.seconds for a in during); al = sorted(a.seconds for a in load.answers if a not in during)
-    q = lambda xs, p: xs[int(p*(len(xs)-1))]
-    sys.__stderr__.write(f"LAT during n={len(ds)} p50={q(ds,.5):.3f} p90={q(ds,.9):.3f} p99={q(ds,.99):.3f} max={ds[-1]:.3f} | rest n={len(al)} p50={q(al,.5):.3f} p90={q(al,.9):.3f} max={al[-1]:.3f}\n")
     slowest = max(load.answers, key=lambda a: a.seconds)
     assert slowest.seconds < BOUND, f"{slowest.path} took {slowest.seconds:.3f} s"
+    p90 = sorted(a.seconds for a in during)[len(during) * 9 // 10]
+    assert p90 < TYPICAL, f"9 in 10 requests during the outage took up to {p90:.3f} s"
     # One warning for the outage however many requests hit it, then one line for the recovery.
     cache_logs = [r.levelno for r in caplog.records if r.name == "api.cache"]
     assert cache_logs == [logging.WARNING, logging.INFO], caplog.text
@@ -314,5 +317,5 @@ def test_client_pause_costs_no_more_than_its_timeout(
         redis_process,
         caplog,
         break_redis=pause_clients,
-        heal_redis=lambda: None,  # the pause ends by itself (forget_namespace waits for it)
+        heal_redis=lambda: None,  # the pause ends by itself
     )

@@ -1,0 +1,269 @@
+"""The container setup, checked without Docker: docker-compose.yml, Dockerfile, .dockerignore.
+
+Docker cannot run where the suite runs, so these tests read the files and check what a
+broken deployment would get wrong first: the services and their healthchecks, the shared
+data volume, start-up order, the job's profile, and that every command the containers run
+is a command of this project's CLI with options it accepts.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import json
+import re
+import shlex
+import tomllib
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer.core
+import typer.main
+import yaml
+
+from api.cli import app as cli_app
+from tests.helpers import REPO
+
+COMPOSE = REPO / "docker-compose.yml"
+DOCKERFILE = REPO / "Dockerfile"
+DOCKERIGNORE = REPO / ".dockerignore"
+TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
+
+
+def project() -> dict[str, Any]:
+    """The [project] table of pyproject.toml."""
+    found: dict[str, Any] = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))[
+        "project"
+    ]
+    return found
+
+
+@pytest.fixture(scope="module")
+def compose() -> dict[str, Any]:
+    loaded: dict[str, Any] = yaml.safe_load(COMPOSE.read_text(encoding="utf-8"))
+    return loaded
+
+
+@pytest.fixture(scope="module")
+def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = compose["services"]
+    return found
+
+
+def dockerfile_instructions(text: str) -> list[tuple[str, str]]:
+    """(INSTRUCTION, arguments) pairs, with continuation lines joined and comments dropped."""
+    instructions: list[tuple[str, str]] = []
+    pending = ""
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not pending and (not stripped or stripped.startswith("#")):
+            continue
+        if stripped.startswith("#"):  # a comment inside a continued instruction
+            continue
+        if stripped.endswith("\\"):
+            pending += stripped[:-1] + " "
+            continue
+        keyword, _, arguments = (pending + stripped).partition(" ")
+        instructions.append((keyword.upper(), arguments.strip()))
+        pending = ""
+    assert not pending, "the Dockerfile ends inside a continued instruction"
+    return instructions
+
+
+@pytest.fixture(scope="module")
+def dockerfile() -> list[tuple[str, str]]:
+    return dockerfile_instructions(DOCKERFILE.read_text(encoding="utf-8"))
+
+
+def arguments_of(instructions: list[tuple[str, str]], keyword: str) -> list[str]:
+    return [arguments for name, arguments in instructions if name == keyword]
+
+
+def image_command(instructions: list[tuple[str, str]]) -> list[str]:
+    (cmd,) = arguments_of(instructions, "CMD")
+    command: list[str] = json.loads(cmd)  # exec form: no shell between Docker and the app
+    return command
+
+
+def command_of(service: dict[str, Any], instructions: list[tuple[str, str]]) -> list[str]:
+    """What the service's container runs: its own command, else the image's CMD."""
+    command = service.get("command")
+    if command is None:
+        return image_command(instructions)
+    return shlex.split(command) if isinstance(command, str) else [str(c) for c in command]
+
+
+def mounts(service: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The service's volumes by target, short syntax turned into the long one."""
+    found = {}
+    for volume in service.get("volumes", []):
+        if isinstance(volume, str):
+            source, target, *options = volume.split(":")
+            mode = options[0].split(",") if options else []
+            volume = {"source": source, "target": target, "read_only": "ro" in mode}
+        found[volume["target"]] = volume
+    return found
+
+
+def check_cli_command(argv: list[str]) -> dict[str, Any]:
+    """Parse `argv` with the real CLI, as the console script would; return the parameters."""
+    scripts = project()["scripts"]
+    assert argv[0] in scripts, f"{argv[0]!r} is not a console script of this project"
+    assert scripts[argv[0]] == "api.cli:main"
+    group = typer.main.get_command(cli_app)
+    assert isinstance(group, typer.core.TyperGroup)
+    name, *rest = argv[1:]
+    commands = group.commands
+    assert name in commands, f"`{argv[0]} {name}` is not a command (have {sorted(commands)})"
+    # Unknown options, missing required ones and bad values raise here, as they would at run time.
+    context = commands[name].make_context(name, rest)
+    params: dict[str, Any] = context.params
+    return params
+
+
+def test_compose_has_the_three_services(services: dict[str, dict[str, Any]]) -> None:
+    assert set(services) == {"redis", "api", "reindex"}
+    assert services["redis"]["image"].startswith("redis:7")
+
+
+def test_redis_has_a_healthcheck_that_pings(services: dict[str, dict[str, Any]]) -> None:
+    test = services["redis"]["healthcheck"]["test"]
+    assert test[0] in {"CMD", "CMD-SHELL"}
+    assert "redis-cli" in test[1] and "ping" in " ".join(test[1:])
+
+
+def test_api_starts_after_a_healthy_redis_and_uses_it(services: dict[str, dict[str, Any]]) -> None:
+    api = services["api"]
+    assert api["depends_on"]["redis"]["condition"] == "service_healthy"
+    assert api["environment"]["REDIS_URL"] == "redis://redis:6379/0"
+    assert api["build"] == "."
+    assert any(str(port).endswith(":8000") for port in api["ports"])
+
+
+def test_api_healthcheck_asks_readyz_without_curl(services: dict[str, dict[str, Any]]) -> None:
+    healthcheck = services["api"]["healthcheck"]
+    test = healthcheck["test"]
+    assert test[0] == "CMD", "exec form: a failing probe must not depend on a shell"
+    assert test[1] == "python", "python:slim images have no curl or wget"
+    assert "http://127.0.0.1:8000/readyz" in test[-1]
+    assert "curl" not in json.dumps(test) and "wget" not in json.dumps(test)
+    compile(test[-1], "<healthcheck>", "exec")  # the probe is valid Python
+    # Loading an index takes a while: give it a start period before failures count.
+    assert "start_period" in healthcheck
+
+
+def test_api_and_reindex_share_the_data_volume(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]], dockerfile: list[tuple[str, str]]
+) -> None:
+    assert "data" in compose["volumes"]
+    data_dir = next(
+        value.split("=", 1)[1]
+        for env in arguments_of(dockerfile, "ENV")
+        for value in env.split()
+        if value.startswith("RECOMMENDER_DATA_DIR=")
+    )
+    for name in ("api", "reindex"):
+        service = services[name]
+        assert mounts(service)[data_dir]["source"] == "data", f"{name} does not mount data"
+        assert service["environment"].get("RECOMMENDER_DATA_DIR", data_dir) == data_dir
+        assert service["image"] == services["api"]["image"], "one image for api and job"
+
+
+def test_reindex_is_a_one_shot_job_under_a_profile(services: dict[str, dict[str, Any]]) -> None:
+    job = services["reindex"]
+    assert job["profiles"] == ["jobs"], "`docker compose up` must not start the job"
+    assert job["restart"] == "no"
+    assert "ports" not in job and "healthcheck" not in job
+    feeds = mounts(job)["/feeds"]
+    assert feeds["read_only"] is True, "the job only reads the feeds"
+
+
+def test_reindex_command_is_the_cli_reindex_of_the_mounted_feeds(
+    services: dict[str, dict[str, Any]], dockerfile: list[tuple[str, str]]
+) -> None:
+    argv = command_of(services["reindex"], dockerfile)
+    assert argv[:2] == ["recommender", "reindex"]
+    params = check_cli_command(argv)
+    feeds = mounts(services["reindex"])["/feeds"]["target"]
+    assert params["source"], "reindex needs --source"
+    for source in params["source"]:
+        assert Path(feeds) in [Path(source), *Path(source).parents], f"{source} is not in {feeds}"
+
+
+def test_api_command_is_the_cli_serve_on_all_interfaces(
+    services: dict[str, dict[str, Any]], dockerfile: list[tuple[str, str]]
+) -> None:
+    argv = command_of(services["api"], dockerfile)
+    assert argv[:2] == ["recommender", "serve"]
+    params = check_cli_command(argv)
+    assert params["host"] == "0.0.0.0", "inside a container, 127.0.0.1 is unreachable"
+    assert params["port"] == 8000
+    assert "8000" in arguments_of(dockerfile, "EXPOSE")
+
+
+def test_the_cli_check_refuses_what_the_cli_refuses() -> None:
+    with pytest.raises(AssertionError, match="not a command"):
+        check_cli_command(["recommender", "index", "--source", "/feeds"])
+    with pytest.raises(Exception, match="--sources"):
+        check_cli_command(["recommender", "reindex", "--sources", "/feeds"])
+    with pytest.raises(Exception, match="integer"):
+        check_cli_command(["recommender", "serve", "--port", "http"])
+
+
+def test_dockerfile_installs_the_pinned_cpu_torch_before_the_project(
+    dockerfile: list[tuple[str, str]],
+) -> None:
+    (base,) = arguments_of(dockerfile, "FROM")
+    assert base == "python:3.11-slim"
+    (torch_pin,) = [d for d in project()["dependencies"] if re.match(r"torch\s*==", d)]
+    runs = arguments_of(dockerfile, "RUN")
+    torch_step = next(i for i, run in enumerate(runs) if "torch==" in run)
+    project_step = next(i for i, run in enumerate(runs) if re.search(r"pip install \.(\s|$)", run))
+    assert torch_step < project_step, "torch must come from the CPU index, before the project"
+    assert f"--index-url {TORCH_CPU_INDEX}" in runs[torch_step]
+    assert torch_pin.replace(" ", "") in runs[torch_step].split(), "the same torch as pyproject"
+
+
+def test_dockerfile_bakes_the_model_in_and_checks_it_offline(
+    dockerfile: list[tuple[str, str]],
+) -> None:
+    runs = arguments_of(dockerfile, "RUN")
+    project_step = next(i for i, run in enumerate(runs) if re.search(r"pip install \.(\s|$)", run))
+    check_step = next(i for i, run in enumerate(runs) if "SentenceTransformerEncoder" in run)
+    assert check_step > project_step
+    check = runs[check_step]
+    assert check.startswith("HF_HUB_OFFLINE=1 python -c")
+    assert "'all-MiniLM-L6-v2'" in check and ".encode(" in check
+
+
+def test_dockerfile_runs_the_api_as_a_user_with_data_in_a_volume(
+    dockerfile: list[tuple[str, str]],
+) -> None:
+    users = arguments_of(dockerfile, "USER")
+    assert users and users[-1] not in {"root", "0", "0:0"}
+    envs = " ".join(arguments_of(dockerfile, "ENV")).split()
+    assert "RECOMMENDER_DATA_DIR=/data" in envs
+    serve = ["recommender", "serve", "--host", "0.0.0.0", "--port", "8000"]
+    assert image_command(dockerfile) == serve
+
+
+def test_build_context_has_what_the_dockerfile_copies_and_no_local_state(
+    dockerfile: list[tuple[str, str]],
+) -> None:
+    patterns = [
+        line.strip()
+        for line in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+        if line.strip() and not line.startswith("#")
+    ]
+
+    def ignored(path: str) -> bool:
+        return any(fnmatch.fnmatch(path, p) or path.startswith(p + "/") for p in patterns)
+
+    for must_stay_out in (".venv", ".git", ".recommender"):
+        assert ignored(must_stay_out), f"{must_stay_out} would be sent to the Docker daemon"
+    for copy in arguments_of(dockerfile, "COPY"):
+        *sources, _target = copy.split()
+        for source in sources:
+            assert (REPO / source).exists(), f"COPY {source}: no such file"
+            assert not ignored(source), f"COPY {source}: excluded by .dockerignore"
+    assert not ignored(project()["readme"]), "pip install . needs the readme pyproject names"
