@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import itertools
 import logging
-import socket
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -20,12 +19,12 @@ from pathlib import Path
 import httpx
 import pytest
 import redis
-import uvicorn
 
 from api.app import create_app
 from recommender.settings import Settings
 from tests.helpers import build_fake_index, synthetic_records
 from tests.redis_server import RedisProcess
+from tests.servers import running_server
 
 pytestmark = pytest.mark.redis
 
@@ -66,45 +65,8 @@ def settings(tmp_path: Path, redis_process: RedisProcess) -> Settings:
 @pytest.fixture
 def server(settings: Settings) -> Iterator[str]:
     """The app under uvicorn on a free loopback port; yields its base URL."""
-    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind(("127.0.0.1", 0))
-    sock.listen(128)
-    port = sock.getsockname()[1]
-    config = uvicorn.Config(
-        create_app(settings),
-        host="127.0.0.1",
-        port=port,
-        ws="none",
-        lifespan="on",
-        log_config=None,  # keep pytest's log capture in charge
-        access_log=False,
-        timeout_graceful_shutdown=5,
-    )
-    app_server = uvicorn.Server(config)
-    failure: list[BaseException] = []
-
-    def serve() -> None:
-        try:
-            app_server.run(sockets=[sock])
-        except BaseException as exc:  # reported by the test, not lost in the thread
-            failure.append(exc)
-
-    thread = threading.Thread(target=serve, name="uvicorn", daemon=True)
-    thread.start()
-    try:
-        deadline = time.monotonic() + 10
-        while not app_server.started:
-            assert thread.is_alive() and not failure, f"uvicorn did not start: {failure}"
-            assert time.monotonic() < deadline, "uvicorn did not start within 10 s"
-            time.sleep(0.01)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        app_server.should_exit = True
-        thread.join(timeout=15)
-        sock.close()
-    assert not thread.is_alive(), "uvicorn did not stop within 15 s"
-    assert not failure, f"uvicorn failed: {failure}"
+    with running_server(create_app(settings)) as url:
+        yield url
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,60 @@
+"""The running API picks up a newly published version by itself, with zero failed requests."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import httpx
+
+from api.app import create_app
+from index.pipeline import reindex
+from recommender.embedding import HashingEncoder
+from tests.helpers import build_fake_index, synthetic_records, write_jsonl
+from tests.servers import running_server
+
+
+def test_requests_flow_without_error_across_a_version_swap(tmp_path: Path) -> None:
+    records = synthetic_records()
+    settings, first = build_fake_index(
+        tmp_path / "data", records, redis_url=None, reload_interval_seconds=0.1
+    )
+    records.append({**records[0], "slug": "volcano-new", "title": "Volcano: a new eruption"})
+    statuses: list[int] = []
+    versions: set[str] = set()
+    stop = threading.Event()
+
+    def reader(base: str) -> None:
+        with httpx.Client(base_url=base, timeout=5) as client:
+            for n in range(100_000):
+                if stop.is_set():
+                    return
+                slug = records[n % 18]["slug"]
+                response = client.get(f"/v1/articles/{slug}/related", params={"limit": 4})
+                statuses.append(response.status_code)
+                if response.status_code == 200:
+                    versions.add(response.json()["index_version"])
+
+    with running_server(create_app(settings)) as base:
+        threads = [threading.Thread(target=reader, args=(base,)) for _ in range(3)]
+        for thread in threads:
+            thread.start()
+        time.sleep(0.5)
+        second = reindex(
+            settings, [write_jsonl(tmp_path / "next.jsonl", records)], HashingEncoder()
+        )
+        deadline = time.monotonic() + 10
+        while second.version not in versions and time.monotonic() < deadline:
+            time.sleep(0.05)
+        time.sleep(0.3)
+        stop.set()
+        for thread in threads:
+            thread.join(timeout=10)
+        with httpx.Client(base_url=base) as client:
+            assert client.get("/v1/index").json()["version"] == second.version
+            assert client.get("/v1/articles/volcano-new/related").status_code == 200
+
+    assert versions == {first.version, second.version}
+    assert len(statuses) > 50
+    assert set(statuses) == {200}
