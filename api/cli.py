@@ -172,6 +172,48 @@ def related(
         typer.echo(f"{item['score']:.3f}  {item['slug']}  {item['title']}  {date}".rstrip())
 
 
+@app.command(
+    "export-neighbours",
+    epilog=(
+        "Examples:\n\n  recommender export-neighbours > related.jsonl\n\n"
+        "  recommender export-neighbours --limit 8 --output related.jsonl"
+    ),
+)
+def export_neighbours(
+    limit: Annotated[int, typer.Option(min=1, max=50, help="Suggestions per article.")] = 5,
+    output: Annotated[
+        Path | None, typer.Option(help="File to write (default: standard output).")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Write every article's suggestions as JSON Lines, for sites that render them statically.
+
+    Each line is the body `GET /v1/articles/{slug}/related?limit=N` would answer now.
+    """
+    from index.loader import load_recommender
+    from recommender.ranking import RelatedQuery
+
+    settings = _settings(data_dir)
+    recommender, warning = _run(lambda: load_recommender(settings))
+    if warning:
+        typer.echo(f"recommender: warning: {warning}", err=True)
+    query = RelatedQuery(limit=limit)
+    now = time.time()
+    handle = output.open("wb") if output else sys.stdout.buffer
+    try:
+        for card in recommender.cards:
+            try:
+                suggestions = recommender.related(card["slug"], query, now)
+            except ArticleNotFound:  # retracted or replaced since the build
+                continue
+            handle.write(orjson.dumps(recommender.body(card["slug"], suggestions)) + b"\n")
+    finally:
+        if output:
+            handle.close()
+        else:
+            handle.flush()
+
+
 @app.command(epilog="Examples:\n\n  recommender info --json")
 def info(as_json: JsonOption = False, data_dir: DataDirOption = None) -> None:
     """Describe the version being served."""

@@ -172,3 +172,16 @@ def test_reindex_reads_the_shared_sample_article(tmp_path: Path) -> None:
     assert json.loads(result.stdout)["indexed"] == 1
     card = json.loads(run_cli("info", "--json", data_dir=tmp_path / "d").stdout)
     assert card["articles"] == 1
+
+
+def test_export_neighbours_writes_every_list_as_the_api_would(data_dir: Path) -> None:
+    out = data_dir.parent / "related.jsonl"
+    run_cli("export-neighbours", "--limit", "3", "--output", out, data_dir=data_dir)
+    lines = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(lines) == 301
+    assert all(len(line["items"]) == 3 for line in lines)
+    by_slug = {line["slug"]: line for line in lines}
+    single = run_cli(
+        "related", "putin-victory-alaska-summit", "--json", "--limit", "3", data_dir=data_dir
+    )
+    assert by_slug["putin-victory-alaska-summit"] == json.loads(single.stdout)
