@@ -28,5 +28,11 @@ lint: $(INSTALLED)
 typecheck: $(INSTALLED)
 	$(BIN)/mypy
 
+.PHONY: bench-api
+BENCH_ARGS ?=
+# e.g. make bench-api BENCH_ARGS="--rounds 3 --duration 5 --json"
+bench-api: $(INSTALLED)  ## requests/s and p50/p99 of the related endpoint vs a bare FastAPI ceiling (needs wrk)
+	$(BIN)/recommender bench api $(BENCH_ARGS)
+
 clean:
 	rm -rf $(VENV) .recommender .pytest_cache .mypy_cache .ruff_cache test-artifacts

@@ -5,17 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
+from starlette.types import ASGIApp
 
 from api.cache import build_cache
 from api.deps import Services
 from api.errors import install_error_handlers
 from api.limits import limit_body_size
 from api.metrics import Metrics
-from api.routes import articles, health, related
+from api.routes import admin, articles, health, related
 from api.serving import DraftEncoder, IndexHolder, SingleFlight
 from recommender.settings import Settings
 
@@ -52,15 +54,18 @@ def create_app(settings: Settings) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await cache.close()
+            holder.close()
 
     app = FastAPI(
         title="Related articles",
         summary="'You Might Also Like' suggestions for news articles.",
         version="0.1.0",
         lifespan=lifespan,
+        # First, so that plain related requests skip FastAPI's parameter handling.
+        routes=[related.RelatedFastRoute()],
     )
     install_error_handlers(app)
-    for router in (related.router, articles.router, health.router):
+    for router in (related.router, articles.router, admin.router, health.router):
         app.include_router(router)
     metrics.watch(
         lambda: services.cache if services else None, lambda: services.holder if services else None
@@ -79,13 +84,14 @@ def create_app(settings: Settings) -> FastAPI:
 
 
 class _Wrap:
-    """Adapts a function `ASGIApp -> ASGIApp` to Starlette's middleware-class interface."""
+    """Adapts a function `ASGIApp -> ASGIApp` to Starlette's middleware-class interface.
 
-    def __init__(self, app: object, wrap: object) -> None:
-        self._app = wrap(app)  # type: ignore[operator]
+    Starlette builds each middleware as `cls(app, **options)`; constructing this class returns
+    the wrapped app itself, so the adapter adds no call layer to every request.
+    """
 
-    async def __call__(self, scope: object, receive: object, send: object) -> None:
-        await self._app(scope, receive, send)  # type: ignore[operator]
+    def __new__(cls, app: ASGIApp, wrap: Callable[[ASGIApp], ASGIApp]) -> Any:
+        return wrap(app)
 
 
 def create_app_from_environment() -> FastAPI:

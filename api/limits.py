@@ -21,8 +21,10 @@ def limit_body_size(app: ASGIApp, max_bytes: int) -> ASGIApp:
             {
                 "type": "http.response.start",
                 "status": 413,
-                "headers": [(b"content-type", b"application/json"),
-                            (b"content-length", str(len(refusal)).encode())],
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(refusal)).encode()),
+                ],
             }
         )
         await send({"type": "http.response.body", "body": refusal})
@@ -31,10 +33,20 @@ def limit_body_size(app: ASGIApp, max_bytes: int) -> ASGIApp:
         if scope["type"] != "http":
             await app(scope, receive, send)
             return
+        may_have_body = scope.get("http_version") not in ("1.0", "1.1")
         for name, value in scope["headers"]:
-            if name == b"content-length" and (not value.isdigit() or int(value) > max_bytes):
-                await respond_413(send)
-                return
+            if name == b"content-length":
+                if not value.isdigit() or int(value) > max_bytes:
+                    await respond_413(send)
+                    return
+                may_have_body = True
+            elif name == b"transfer-encoding":
+                may_have_body = True
+        if not may_have_body:
+            # HTTP/1.x frames a body only by Content-Length or Transfer-Encoding: without
+            # either there is nothing to count (most GETs), so skip the wrappers below.
+            await app(scope, receive, send)
+            return
         received = 0
         started = False
 

@@ -11,8 +11,8 @@ from typing import TypeVar
 from index.live import LiveStore
 from index.loader import load_current, with_live_changes
 from index.related import Recommender
-from index.version import IndexVersion
 from index.store import VersionStore
+from index.version import IndexVersion
 from recommender.embedding import Encoder, load_encoder
 from recommender.errors import ModelError, NoIndexError, RecommenderError
 from recommender.settings import Settings

@@ -7,6 +7,7 @@ The same code serves the HTTP API, the CLI and the offline evaluation's `default
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -34,15 +35,29 @@ from recommender.tfidf import query_similarities
 FALLBACK_SEARCH = 1_000
 
 
-@dataclass(frozen=True, slots=True)
 class _Source:
-    """What ranking needs to know about the article suggestions are for."""
+    """What ranking needs to know about the article suggestions are for.
 
-    vector: NDArray[np.float32]
-    lexical: sp.csr_matrix
-    published: float
-    rows: frozenset[int]
-    """Its own rows in the catalog (none for a draft)."""
+    Its TF-IDF row is taken only when needed (live articles, fallback search): the precomputed
+    path does not use it.
+    """
+
+    def __init__(
+        self,
+        vector: NDArray[np.float32],
+        lexical: Callable[[], sp.csr_matrix],
+        published: float,
+        rows: frozenset[int],
+    ) -> None:
+        self.vector = vector
+        self._lexical = lexical
+        self.published = published
+        self.rows = rows
+        """Its own rows in the catalog (none for a draft)."""
+
+    @cached_property
+    def lexical(self) -> sp.csr_matrix:
+        return self._lexical()
 
 
 @dataclass(frozen=True, slots=True)
@@ -142,11 +157,12 @@ class Recommender:
         """Suggestions for an indexed article; never the article itself."""
         row = self.row_of(slug)
         offset = self.overlay.offset
+        matrix, position = (
+            (self.version.lexical, row) if row < offset else (self.overlay.lexical, row - offset)
+        )
         source = _Source(
             vector=self.vectors[np.array([row])][0],
-            lexical=self.version.lexical[row]
-            if row < offset
-            else self.overlay.lexical[row - offset],
+            lexical=lambda: matrix[position],
             published=float(self.published[row]),
             rows=frozenset({row}),
         )
@@ -162,7 +178,7 @@ class Recommender:
     ) -> list[Suggestion]:
         """Suggestions for text that is not in the index (an unsaved draft, dated now)."""
         moment = time.time() if now is None else now
-        source = _Source(vector, self.version.tfidf.transform([text]), moment, frozenset())
+        source = _Source(vector, lambda: self.version.tfidf.transform([text]), moment, frozenset())
         ids, scores = self._search(source, self.version.manifest.neighbours)
         return self._rank(source, *self._with_live(source, ids, scores), query, moment)
 

@@ -107,7 +107,10 @@ def eligible(
     `max_age_days`, articles of unknown date are left out.
     """
     keep = rows >= 0
-    if excluded_rows:
+    if len(excluded_rows) <= 8:  # the usual case: the source alone; isin costs more
+        for row in excluded_rows:
+            keep &= rows != row
+    else:
         keep &= ~np.isin(rows, np.fromiter(excluded_rows, dtype=np.int64))
     safe_rows = np.where(keep, rows, 0)
     published = facts.published[safe_rows]
@@ -160,6 +163,8 @@ def select(
     """
     if len(rows) == 0 or limit < 1:
         return []
+    if diversity == 0:
+        return _select_by_score(rows, scores, vectors, source, limit, near_duplicate)
     candidates = np.asarray(vectors[rows], dtype=np.float32)
     open_ = np.ones(len(rows), dtype=bool)
     if source is not None:
@@ -174,4 +179,36 @@ def select(
         open_ &= similarity < near_duplicate
         open_[best] = False
         np.maximum(closest, similarity, out=closest)
+    return chosen
+
+
+def _select_by_score(
+    rows: NDArray[np.int64],
+    scores: NDArray[np.float32],
+    vectors: NDArray[np.float32] | RowVectors,
+    source: NDArray[np.float32] | None,
+    limit: int,
+    near_duplicate: float,
+) -> list[tuple[int, float]]:
+    """`select` without diversity: walk candidates best first, fetching vectors in small blocks
+    (most lists fill from the first few candidates)."""
+    order = np.argsort(-scores, kind="stable")
+    chosen: list[tuple[int, float]] = []
+    picked = np.empty((limit, 0), dtype=np.float32)
+    step = max(8, 2 * limit)
+    for start in range(0, len(order), step):
+        block_order = order[start : start + step]
+        block = np.asarray(vectors[rows[block_order]], dtype=np.float32)
+        if picked.shape[1] == 0:
+            picked = np.empty((limit, block.shape[1]), dtype=np.float32)
+        copies = block @ source >= near_duplicate if source is not None else None
+        for j, position in enumerate(block_order.tolist()):
+            if copies is not None and copies[j]:
+                continue
+            if chosen and bool((picked[: len(chosen)] @ block[j] >= near_duplicate).any()):
+                continue
+            picked[len(chosen)] = block[j]
+            chosen.append((int(rows[position]), float(scores[position])))
+            if len(chosen) == limit:
+                return chosen
     return chosen

@@ -54,8 +54,13 @@ async def upsert_article(
     seq = holder.live.upsert(slug, record, encoder.model_id, vector)
     recommender = holder.apply_live_changes(version)
     return json_response(
-        {"slug": slug, "status": "upserted", "sequence": seq, "index_version": version.id,
-         "articles": version.size - len(recommender.overlay.hidden) + recommender.overlay.size}
+        {
+            "slug": slug,
+            "status": "upserted",
+            "sequence": seq,
+            "index_version": version.id,
+            "articles": version.size - len(recommender.overlay.hidden) + recommender.overlay.size,
+        }
     )
 
 

@@ -17,7 +17,7 @@ router = APIRouter(tags=["catalog"])
 async def article(slug: SlugPath, services: ServicesDep) -> Response:
     """The article's card as indexed (everything but the body)."""
     recommender = services.holder.require()
-    card = recommender.version.cards[recommender.row_of(slug)]
+    card = recommender.card(recommender.row_of(slug))
     return json_response({**card, "index_version": recommender.version.id})
 
 

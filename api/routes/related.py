@@ -1,14 +1,25 @@
-"""The readers' endpoints that widgets call on every article page view."""
+"""The readers' endpoints that widgets call on every article page view.
+
+`GET /v1/articles/{slug}/related` is answered by the FastAPI route below, and, for its plain
+form (a valid slug, at most `limit=`), by `RelatedFastRoute`, a bare Starlette route placed in
+front of it: FastAPI's per-request parameter handling costs several times more than answering
+from the result cache. Both build the response with `related_response`.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-from typing import Annotated
+import re
+from typing import Annotated, Any
+from urllib.parse import parse_qsl
 
 import orjson
 from fastapi import APIRouter, Path, Query, Request
+from starlette.datastructures import URLPath
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, NoMatchFound
+from starlette.types import Receive, Scope, Send
 
 from api.deps import Services, ServicesDep
 from api.responses import JSON, json_response
@@ -33,22 +44,29 @@ SlugPath = Annotated[
         description="The article's slug: lowercase letters, digits and '-'.",
     ),
 ]
-ERRORS = {404: {"model": ErrorBody}, 422: {"model": ErrorBody}, 503: {"model": ErrorBody}}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    404: {"model": ErrorBody},
+    422: {"model": ErrorBody},
+    503: {"model": ErrorBody},
+}
 
 
-def related_cache_key(version: str, slug: str, query: RelatedQuery) -> str:
-    return f"related:{version}:{slug}:{query.cache_key()}"
+def related_cache_key(tag: str, slug: str, query: RelatedQuery) -> str:
+    """Carries the version and the live-change generation: a change never serves old lists."""
+    return f"related:{tag}:{slug}:{query.cache_key()}"
 
 
 def etag_for(key: str) -> str:
     return '"' + hashlib.blake2b(key.encode(), digest_size=12).hexdigest() + '"'
 
 
-def _not_modified(request: Request, etag: str) -> bool:
-    header = request.headers.get("if-none-match")
+def _not_modified(header: str | None, etag: str) -> bool:
+    """Whether an `If-None-Match` header value matches `etag`."""
     if not header:
         return False
-    return header.strip() == "*" or etag in {tag.strip().removeprefix("W/") for tag in header.split(",")}
+    return header.strip() == "*" or etag in {
+        tag.strip().removeprefix("W/") for tag in header.split(",")
+    }
 
 
 async def _related_bytes(
@@ -64,6 +82,24 @@ async def _related_bytes(
         return body
 
     return await services.flights.run(key, compute)
+
+
+async def related_response(
+    services: Services, slug: str, query: RelatedQuery, if_none_match: str | None
+) -> Response:
+    """The answer to `GET /v1/articles/{slug}/related` for a validated request."""
+    recommender = services.holder.require()
+    key = related_cache_key(recommender.cache_tag, slug, query)
+    etag = etag_for(key)
+    headers = {
+        "ETag": etag,
+        "Cache-Control": f"public, max-age={services.settings.http_max_age}",
+    }
+    if _not_modified(if_none_match, etag):
+        recommender.row_of(slug)  # an unknown slug is a 404 even with a matching tag
+        return Response(status_code=304, headers=headers)
+    body = await _related_bytes(services, recommender, slug, query, key)
+    return Response(body, media_type=JSON, headers=headers)
 
 
 @router.get(
@@ -89,7 +125,6 @@ async def related(
     language: Annotated[str | None, Query(max_length=35, description="Only this language.")] = None,
 ) -> Response:
     """Suggestions for an indexed article, best first; never the article itself."""
-    recommender = services.holder.require()
     query = RelatedQuery(
         limit=limit,
         sections=frozenset(section),
@@ -97,17 +132,7 @@ async def related(
         max_age_days=max_age_days,
         language=language.lower() if language else None,
     )
-    key = related_cache_key(recommender.version.id, slug, query)
-    etag = etag_for(key)
-    headers = {
-        "ETag": etag,
-        "Cache-Control": f"public, max-age={services.settings.http_max_age}",
-    }
-    if _not_modified(request, etag):
-        recommender.row_of(slug)  # an unknown slug is a 404 even with a matching tag
-        return Response(status_code=304, headers=headers)
-    body = await _related_bytes(services, recommender, slug, query, key)
-    return Response(body, media_type=JSON, headers=headers)
+    return await related_response(services, slug, query, request.headers.get("if-none-match"))
 
 
 @router.post(
@@ -126,3 +151,99 @@ async def related_to_draft(draft: DraftRequest, services: ServicesDep) -> Respon
         vector, lexical_text(article), RelatedQuery(limit=draft.limit)
     )
     return json_response(recommender.body(None, suggestions))
+
+
+RELATED_PATH = "/v1/articles/{slug}/related"
+_RELATED_PREFIX, _RELATED_SUFFIX = RELATED_PATH.split("{slug}")
+#: Stricter than `SlugPath` (no `$`-before-newline leniency): what passes here passes there.
+_PLAIN_SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
+_PLAIN_LIMIT = re.compile(r"[1-9][0-9]?")
+#: The route's query parameters; others are ignored by both routes.
+_QUERY_PARAMETERS = frozenset({"limit", "section", "exclude", "max_age_days", "language"})
+_PLAIN_QUERIES = {limit: RelatedQuery(limit=limit) for limit in range(1, 51)}
+_DEFAULT_QUERY = RelatedQuery()
+#: Where `RelatedFastRoute.matches` leaves the parsed query for `handle`.
+_QUERY_SCOPE_KEY = "recommender.related_query"
+
+
+def plain_related_request(scope: Scope) -> tuple[str, RelatedQuery] | None:
+    """(slug, query) when `scope` is a related request the fast route fully validates.
+
+    That is a GET of `RELATED_PATH` with a valid slug and no query parameter of the route
+    other than one `limit` written as a plain number in range; parameters the route does not
+    know are ignored, as FastAPI ignores them. Anything else is None: the FastAPI route
+    answers it (422s and their error bodies included).
+    """
+    if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
+        return None
+    path: str = scope["path"]
+    if not (path.startswith(_RELATED_PREFIX) and path.endswith(_RELATED_SUFFIX)):
+        return None
+    slug = path[len(_RELATED_PREFIX) : len(path) - len(_RELATED_SUFFIX)]
+    if len(slug) > MAX_SLUG_LENGTH or not _PLAIN_SLUG.fullmatch(slug):
+        return None
+    raw_query: bytes = scope["query_string"]
+    if not raw_query:
+        return slug, _DEFAULT_QUERY
+    query = _DEFAULT_QUERY
+    seen_limit = False
+    # Parsed as Starlette parses it for FastAPI.
+    for name, value in parse_qsl(raw_query.decode("latin-1"), keep_blank_values=True):
+        if name not in _QUERY_PARAMETERS:
+            continue
+        if name != "limit" or seen_limit or not _PLAIN_LIMIT.fullmatch(value):
+            return None
+        seen_limit = True
+        plain = _PLAIN_QUERIES.get(int(value))
+        if plain is None:
+            return None
+        query = plain
+    return slug, query
+
+
+def _header(scope: Scope, name: bytes) -> str | None:
+    """The first value of a request header, as Starlette's `Headers.get` returns it."""
+    for key, value in scope["headers"]:
+        if key == name:
+            return str(value.decode("latin-1"))
+    return None
+
+
+class RelatedFastRoute(BaseRoute):
+    """`RELATED_PATH` for plain requests, as a bare ASGI route in front of the FastAPI one.
+
+    It matches only requests `plain_related_request` accepts; every other request goes on to
+    the FastAPI route. Everything around routes (CORS, metrics, body limit, the error
+    handlers) applies to it unchanged, and it answers with `related_response`, as the route
+    does. It is not in the OpenAPI document: the route it stands in for is.
+    """
+
+    path = RELATED_PATH
+    path_format = RELATED_PATH
+    name = "related_fast"
+    include_in_schema = False
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        plain = plain_related_request(scope)
+        if plain is None:
+            return Match.NONE, {}
+        slug, query = plain
+        return Match.FULL, {
+            "endpoint": self.handle,
+            "path_params": {"slug": slug},
+            "route": self,
+            _QUERY_SCOPE_KEY: query,
+        }
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> URLPath:
+        raise NoMatchFound(name, path_params)  # URLs are built from the FastAPI route
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        services: Services = scope["app"].state.services
+        response = await related_response(
+            services,
+            scope["path_params"]["slug"],
+            scope[_QUERY_SCOPE_KEY],
+            _header(scope, b"if-none-match"),
+        )
+        await response(scope, receive, send)

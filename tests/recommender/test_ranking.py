@@ -102,3 +102,17 @@ def test_diversity_trades_score_for_variety() -> None:
     assert [r for r, _ in plain] == [0, 1]
     assert [r for r, _ in diverse] == [0, 2]
     assert diverse[1][1] == np.float32(0.8)  # reported scores are the candidates' own
+
+
+def test_the_score_order_walk_matches_mmr_without_diversity() -> None:
+    rng = np.random.default_rng(3)
+    for trial in range(50):
+        base = rng.normal(size=(1, 16))
+        vectors = base + rng.normal(scale=0.15 + trial % 5 * 0.1, size=(60, 16))
+        vectors = (vectors / np.linalg.norm(vectors, axis=1, keepdims=True)).astype(np.float32)
+        rows = rng.permutation(60)[:40].astype(np.int64)
+        scores = rng.random(40).astype(np.float32)
+        source = vectors[int(rng.integers(60))]
+        fast = select(rows, scores, vectors, source, 6, near_duplicate=0.97)
+        mmr = select(rows, scores, vectors, source, 6, diversity=1e-9, near_duplicate=0.97)
+        assert fast == mmr
