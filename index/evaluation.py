@@ -8,8 +8,7 @@ one is never touched); embeddings come from, and go to, the data directory's cac
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
-from datetime import UTC, datetime
+from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -19,9 +18,8 @@ from numpy.typing import NDArray
 from tqdm import tqdm
 
 from index.embedding_cache import EmbeddingCache
-from index.manifest import Manifest
 from index.neighbours import drop_self
-from index.pipeline import build_content, embed_texts
+from index.pipeline import build_content, build_manifest, embed_texts
 from index.related import Recommender
 from index.vectors import IndexSpec, VectorIndex
 from index.version import IndexVersion
@@ -108,19 +106,8 @@ def prepare(
     finally:
         cache.close()
     content, recall = build_content(articles, vectors, settings, show_progress)
-    manifest = Manifest(
-        version="evaluation",
-        created_at=datetime.now(UTC).isoformat(),
-        model=settings.model,
-        model_id=encoder.model_id,
-        dimension=int(vectors.shape[1]),
-        count=len(articles),
-        index=content.index.spec.to_dict(),
-        recall_at_10=recall,
-        neighbours=int(content.neighbour_ids.shape[1]),
-        source_checksum="",
-        sources=[str(s) for s in sources],
-        ranking=asdict(settings.fusion),
+    manifest = build_manifest(
+        "evaluation", settings, encoder.model_id, content, recall, "", sources
     )
     version = IndexVersion.from_content(content, manifest)
     return EvaluationData(articles, vectors, version, settings.serving, show_progress)

@@ -177,6 +177,32 @@ def build_content(
     return content, recall
 
 
+def build_manifest(
+    version: str,
+    settings: Settings,
+    model_id: str,
+    content: VersionContent,
+    recall: float,
+    checksum: str,
+    sources: Sequence[Path],
+) -> Manifest:
+    """The manifest of a build (its files' checksums are added when they are written)."""
+    return Manifest(
+        version=version,
+        created_at=datetime.now(UTC).isoformat(),
+        model=settings.model,
+        model_id=model_id,
+        dimension=int(content.vectors.shape[1]),
+        count=len(content.cards),
+        index=content.index.spec.to_dict(),
+        recall_at_10=round(recall, 4),
+        neighbours=int(content.neighbour_ids.shape[1]),
+        source_checksum=checksum,
+        sources=[str(source) for source in sources],
+        ranking=asdict(settings.fusion),
+    )
+
+
 def reindex(
     settings: Settings,
     sources: Sequence[Path],
@@ -280,19 +306,8 @@ def _reindex_locked(
     content, recall = build_content(articles, vectors, settings, show_progress)
     existing = store.version_ids()
     version = new_version_id(after=existing[-1] if existing else None)
-    manifest = Manifest(
-        version=version,
-        created_at=datetime.now(UTC).isoformat(),
-        model=settings.model,
-        model_id=encoder.model_id,
-        dimension=int(vectors.shape[1]),
-        count=len(articles),
-        index=content.index.spec.to_dict(),
-        recall_at_10=round(recall, 4),
-        neighbours=int(content.neighbour_ids.shape[1]),
-        source_checksum=checksum,
-        sources=[str(source) for source in sources],
-        ranking=asdict(settings.fusion),
+    manifest = build_manifest(
+        version, settings, encoder.model_id, content, recall, checksum, sources
     )
     with store.staging() as staging:
         write_version(staging, content, manifest)
