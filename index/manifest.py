@@ -11,7 +11,7 @@ from typing import Any
 from recommender.errors import CorruptVersionError
 
 MANIFEST_NAME = "manifest.json"
-FORMAT = 1
+FORMAT = 2
 _CHUNK = 1 << 20
 
 

@@ -125,7 +125,9 @@ class IndexVersion:
                 f"but this service is configured for {expected_model!r}"
             )
         try:
-            vectors = np.load(path / VECTORS, mmap_mode="r", allow_pickle=False)
+            # A plain ndarray view of the memory map: same pages, without np.memmap's
+            # per-indexing overhead on the serving path.
+            vectors = np.asarray(np.load(path / VECTORS, mmap_mode="r", allow_pickle=False))
             neighbour_ids = np.load(path / NEIGHBOURS, allow_pickle=False)
             neighbour_scores = np.load(path / NEIGHBOUR_SCORES, allow_pickle=False)
             cards = [orjson.loads(line) for line in (path / CARDS).read_bytes().splitlines()]

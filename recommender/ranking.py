@@ -190,25 +190,29 @@ def _select_by_score(
     limit: int,
     near_duplicate: float,
 ) -> list[tuple[int, float]]:
-    """`select` without diversity: walk candidates best first, fetching vectors in small blocks
-    (most lists fill from the first few candidates)."""
+    """`select` without diversity: walk candidates best first, a block at a time (most lists
+    fill from the first block), with the block's similarities computed in one go."""
     order = np.argsort(-scores, kind="stable")
     chosen: list[tuple[int, float]] = []
-    picked = np.empty((limit, 0), dtype=np.float32)
+    picked: list[NDArray[np.float32]] = []
     step = max(8, 2 * limit)
     for start in range(0, len(order), step):
         block_order = order[start : start + step]
         block = np.asarray(vectors[rows[block_order]], dtype=np.float32)
-        if picked.shape[1] == 0:
-            picked = np.empty((limit, block.shape[1]), dtype=np.float32)
-        copies = block @ source >= near_duplicate if source is not None else None
+        to_source = (block @ source).tolist() if source is not None else None
+        to_earlier = (block @ np.stack(picked).T).tolist() if picked else None
+        within = (block @ block.T).tolist()
+        taken: list[int] = []
         for j, position in enumerate(block_order.tolist()):
-            if copies is not None and copies[j]:
+            if to_source is not None and to_source[j] >= near_duplicate:
                 continue
-            if chosen and bool((picked[: len(chosen)] @ block[j] >= near_duplicate).any()):
+            if to_earlier is not None and max(to_earlier[j]) >= near_duplicate:
                 continue
-            picked[len(chosen)] = block[j]
+            if any(within[j][k] >= near_duplicate for k in taken):
+                continue
+            taken.append(j)
             chosen.append((int(rows[position]), float(scores[position])))
             if len(chosen) == limit:
                 return chosen
+        picked.extend(block[k] for k in taken)
     return chosen
