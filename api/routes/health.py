@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 from fastapi import APIRouter
 from starlette.responses import Response
 
@@ -14,8 +16,8 @@ router = APIRouter(tags=["operations"])
 
 @router.get("/healthz")
 async def healthz() -> Response:
-    """The process is alive."""
-    return json_response({"status": "ok"})
+    """The process is alive; `worker` is its process id (which worker answered)."""
+    return json_response({"status": "ok", "worker": os.getpid()})
 
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})

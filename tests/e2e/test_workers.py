@@ -1,0 +1,101 @@
+"""`recommender serve --workers 2`: every worker serves the published version and live changes.
+
+Real uvicorn worker processes; each request opens a fresh connection, so the kernel spreads
+them over both workers.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from index.pipeline import reindex
+from recommender.embedding import HashingEncoder
+from recommender.settings import Settings
+from tests.helpers import REPO, build_fake_index, synthetic_records, write_jsonl
+
+TOKEN = "workers-test-token"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
+    settings, _ = build_fake_index(tmp_path / "data", redis_url=None)
+    port = free_port()
+    env = {
+        **os.environ,
+        "RECOMMENDER_MODEL": "fake-hashing",
+        "RECOMMENDER_DATA_DIR": str(settings.data_dir),
+        "RECOMMENDER_ADMIN_TOKEN": TOKEN,
+        "RECOMMENDER_RELOAD_INTERVAL_SECONDS": "0.2",
+    }
+    env.pop("REDIS_URL", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "api.cli", "serve", "--workers", "2", "--port", str(port)],
+        cwd=REPO,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert process.poll() is None, process.stderr.read() if process.stderr else ""
+            try:
+                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not become ready"
+            time.sleep(0.1)
+        yield base, settings
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.communicate(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.communicate()
+
+
+def fresh_get(base: str, path: str) -> httpx.Response:
+    with httpx.Client(base_url=base, timeout=5, headers={"Connection": "close"}) as client:
+        return client.get(path)
+
+
+def test_every_worker_serves_a_new_version_and_live_changes(
+    served: tuple[str, Settings], tmp_path: Path
+) -> None:
+    base, settings = served
+    workers = {fresh_get(base, "/healthz").json()["worker"] for _ in range(40)}
+    assert len(workers) == 2  # fresh connections do reach both workers
+    records = synthetic_records()
+    records.append({**records[0], "slug": "volcano-new", "title": "Volcano: fresh eruption"})
+    published = reindex(settings, [write_jsonl(tmp_path / "next.jsonl", records)], HashingEncoder())
+    time.sleep(1.0)  # both workers poll CURRENT every 0.2 s
+    versions = {fresh_get(base, "/v1/index").json()["version"] for _ in range(30)}
+    assert versions == {published.version}
+
+    path = "/v1/articles/volcano-0/related?limit=3"
+    assert all("volcano-1" in fresh_get(base, path).text for _ in range(10))  # now cached
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {TOKEN}"}) as admin:
+        assert admin.delete("/v1/articles/volcano-1").status_code == 204
+    answers = [fresh_get(base, path) for _ in range(30)]
+    assert all(a.status_code == 200 and "volcano-1" not in a.text for a in answers)
