@@ -39,15 +39,10 @@ from typing import Annotated, Any
 
 import orjson
 import typer
-from fastapi import FastAPI
-from starlette.responses import Response
-from starlette.types import ASGIApp, Receive, Scope, Send
-
-from api.responses import JSON
-from recommender.settings import Settings
 
 #: The ceiling route, served by a bare FastAPI app beside the service (benchmark mode only).
 CEILING_PATH = "/__bench/ceiling"
+
 RELATED = "/v1/articles/{}/related"
 REPO = Path(__file__).resolve().parents[1]
 DEMO_SOURCES = (REPO / "demo" / "articles.jsonl", REPO / "demo" / "putin-victory-alaska-summit.txt")
@@ -57,57 +52,6 @@ WRK_INSTALL_HINT = (
     "`apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk` (macOS), "
     "or pass --wrk PATH."
 )
-
-
-# --- the server side: the service plus a bare ceiling route ---------------------------------
-
-
-def ceiling_body(service: FastAPI) -> bytes:
-    """The bytes of `GET /v1/articles/{slug}/related` for the index's first article.
-
-    Built by the same calls the related route makes on a cache miss; the driver checks that
-    they equal the route's own answer before measuring.
-    """
-    from recommender.ranking import RelatedQuery
-
-    recommender = service.state.services.holder.require()
-    slug = recommender.version.cards[0]["slug"]
-    return orjson.dumps(recommender.body(slug, recommender.related(slug, RelatedQuery())))
-
-
-def create_ceiling_app(service: FastAPI) -> FastAPI:
-    """A bare FastAPI app with one route returning a cached related response's bytes."""
-    ceiling = FastAPI(openapi_url=None, docs_url=None, redoc_url=None)
-    body: list[bytes] = []
-
-    @ceiling.get(CEILING_PATH)
-    async def bare() -> Response:
-        if not body:
-            body.append(ceiling_body(service))
-        return Response(body[0], media_type=JSON)
-
-    return ceiling
-
-
-def create_bench_app(settings: Settings) -> ASGIApp:
-    """The service for `settings`, with the ceiling app answering `CEILING_PATH`."""
-    from api.app import create_app
-
-    service = create_app(settings)
-    ceiling = create_ceiling_app(service)
-
-    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope["path"] == CEILING_PATH:
-            await ceiling(scope, receive, send)
-        else:
-            await service(scope, receive, send)
-
-    return dispatch
-
-
-def create_bench_app_from_environment() -> ASGIApp:
-    """Factory for `uvicorn --factory` in benchmark mode: settings from the environment."""
-    return create_bench_app(Settings())
 
 
 # --- the driver ------------------------------------------------------------------------------
@@ -435,7 +379,8 @@ def run_server(
         env["RECOMMENDER_CACHE_NAMESPACE"] = f"bench:{uuid.uuid4().hex[:12]}:"
     env.update(extra_env or {})
     command = [
-        sys.executable, "-m", "uvicorn", "--factory", "api.bench:create_bench_app_from_environment",
+        sys.executable, "-m", "uvicorn", "--factory",
+        "api.bench_app:create_bench_app_from_environment",
         "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
         "--log-level", "info" if access_log else "warning",
     ]  # fmt: skip
@@ -530,6 +475,7 @@ def index_corpus(sources: Sequence[Path], data_dir: Path) -> None:
 def index_slugs(data_dir: Path) -> list[str]:
     """Slugs of the published version, in row order."""
     from index.loader import load_current
+    from recommender.settings import Settings
 
     version, _ = load_current(Settings(data_dir=data_dir))
     return [card["slug"] for card in version.cards]

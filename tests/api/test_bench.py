@@ -24,7 +24,6 @@ from api.bench import (
     Load,
     Sample,
     app,
-    create_bench_app,
     format_table,
     parse_wrk_output,
     process_tree_cpu_seconds,
@@ -33,6 +32,7 @@ from api.bench import (
     target_lines,
     wrk_script,
 )
+from api.bench_app import create_bench_app
 from recommender.embedding import FAKE_MODEL
 from recommender.settings import Settings
 from tests.helpers import build_fake_index
