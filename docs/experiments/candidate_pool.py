@@ -4,38 +4,19 @@ Usage: python docs/experiments/candidate_pool.py FEED LABEL
 """
 
 import sys
-from pathlib import Path
 
 import numpy as np
+from common import load
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from pathlib import Path
-
-from sklearn.feature_extraction.text import TfidfVectorizer
-
-from index.evaluation import prepare
 from recommender import metrics
-from recommender.articles import lexical_text
-from recommender.embedding import load_encoder
-from recommender.relevance import LabelRelevance
-from recommender.settings import Settings
 
-ds = sys.argv[1]
-field = sys.argv[2]
-s = Settings()
-data = prepare(s, [Path(ds)], load_encoder(s))
-arts = data.articles
-V = data.vectors
-n = len(arts)
-rel = LabelRelevance.from_articles(arts, field)
-slugs = [a.slug for a in arts]
-judged = [(i, rel.relevant(sl)) for i, sl in enumerate(slugs)]
-judged = [(i, r) for i, r in judged if r]
-src = np.array([i for i, _ in judged])
-X = TfidfVectorizer(sublinear_tf=True, stop_words="english").fit_transform(
-    [lexical_text(a) for a in arts]
-)
-dates = np.array([a.published_at.timestamp() if a.published_at else np.nan for a in arts])
+experiment = load(sys.argv[1], sys.argv[2])
+V = experiment.data.vectors
+X = experiment.tfidf
+dates = experiment.dates
+src = experiment.sources
+slugs = experiment.slugs
+rel = experiment.relevance
 
 
 def fused(rows):

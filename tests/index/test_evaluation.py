@@ -93,65 +93,34 @@ def test_evaluation_never_touches_the_served_index(feed: Path, tmp_path: Path) -
     assert settings.embedding_cache_path.exists()  # but the embedding cache is shared
 
 
-def test_cli_prints_one_json_object_and_a_plot(feed: Path, tmp_path: Path) -> None:
+def evaluate_cli(tmp_path: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:
     env = {
         **os.environ,
         "RECOMMENDER_MODEL": "fake-hashing",
         "RECOMMENDER_DATA_DIR": str(tmp_path / "data"),
     }
-    plot = tmp_path / "quality.png"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "api.cli",
-            "evaluate",
-            "--source",
-            str(feed),
-            "--relevance",
-            "topic",
-            "--k",
-            "2",
-            "--json",
-            "--plot",
-            str(plot),
-        ],
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", "evaluate", *map(str, args)],
         capture_output=True,
         text=True,
         env=env,
         cwd=REPO,
         timeout=120,
-        check=True,
     )
+
+
+def test_cli_prints_one_json_object_and_a_plot(feed: Path, tmp_path: Path) -> None:
+    plot = tmp_path / "quality.png"
+    result = evaluate_cli(
+        tmp_path, "--source", feed, "--relevance", "topic", "--k", "2", "--json", "--plot", plot
+    )
+    assert result.returncode == 0, result.stderr
     body = json.loads(result.stdout)
     assert body["k"] == 2 and body["dataset"] == str(feed)
     assert set(body["results"]["default"]) == METRICS
     assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    table = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "api.cli",
-            "evaluate",
-            "--source",
-            str(feed),
-            "--relevance",
-            "topic",
-        ],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
-        check=True,
-    ).stdout
-    assert "ndcg@5" in table and "default" in table
-    usage = subprocess.run(
-        [sys.executable, "-m", "api.cli", "evaluate", "--source", str(feed)],
-        capture_output=True,
-        text=True,
-        env=env,
-        cwd=REPO,
-        timeout=120,
-    )
+    table = evaluate_cli(tmp_path, "--source", feed, "--relevance", "topic")
+    assert table.returncode == 0, table.stderr
+    assert "ndcg@5" in table.stdout and "default" in table.stdout
+    usage = evaluate_cli(tmp_path, "--source", feed)
     assert usage.returncode == 2 and "exactly one of --relevance" in usage.stderr
