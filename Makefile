@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
+CHROMIUM := /usr/bin/chromium
+AS_ROOT := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_SOURCES := --source demo/articles.jsonl --source demo/putin-victory-alaska-summit.txt
 
 .PHONY: install demo test lint typecheck evaluate clean
@@ -14,11 +16,15 @@ $(INSTALLED): pyproject.toml
 
 install: $(INSTALLED)
 
+# Debian's Chromium drives the browser tests through Playwright; no browser is ever downloaded.
+$(CHROMIUM):
+	$(AS_ROOT) apt-get update -qq && $(AS_ROOT) apt-get install -y -qq chromium
+
 demo: $(INSTALLED)  ## index the bundled demo corpus and serve it at http://127.0.0.1:8000
 	$(BIN)/recommender reindex $(DEMO_SOURCES)
 	$(BIN)/recommender serve --host 127.0.0.1 --port 8000
 
-test: $(INSTALLED)  ## the whole suite: real model, real Redis
+test: $(INSTALLED) $(CHROMIUM)  ## the whole suite: real model, real Redis, real Chromium
 	$(BIN)/python -m pytest
 
 lint: $(INSTALLED)
