@@ -4,6 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
+WRK := /usr/bin/wrk
 AS_ROOT := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_SOURCES := --source demo/articles.jsonl --source demo/putin-victory-alaska-summit.txt
 
@@ -20,11 +21,20 @@ install: $(INSTALLED)
 $(CHROMIUM):
 	$(AS_ROOT) apt-get update -qq && $(AS_ROOT) apt-get install -y -qq chromium
 
-demo: $(INSTALLED)  ## index the bundled demo corpus and serve it at http://127.0.0.1:8000
+# wrk, the HTTP load generator of the benchmarks and the soak (tested by `make test` too).
+$(WRK):
+	$(AS_ROOT) apt-get update -qq && $(AS_ROOT) apt-get install -y -qq wrk
+
+# The API on :8000, and on :8001 (another origin) a publisher's page that embeds the widget;
+# the page's server stops with the API. The editors' pages take the password `demo`.
+demo: $(INSTALLED)  ## index the bundled demo corpus; serve it at http://127.0.0.1:8000 and a demo page at http://127.0.0.1:8001
 	$(BIN)/recommender reindex $(DEMO_SOURCES)
+	$(BIN)/python -m http.server --directory demo/site --bind 127.0.0.1 8001 & site=$$!; \
+	trap 'kill $$site 2>/dev/null' EXIT INT TERM; \
+	RECOMMENDER_EDITOR_PASSWORD="$${RECOMMENDER_EDITOR_PASSWORD:-demo}" \
 	$(BIN)/recommender serve --host 127.0.0.1 --port 8000
 
-test: $(INSTALLED) $(CHROMIUM)  ## the whole suite: real model, real Redis, real Chromium
+test: $(INSTALLED) $(CHROMIUM) $(WRK)  ## the whole suite: real model, real Redis, real Chromium
 	$(BIN)/python -m pytest
 
 lint: $(INSTALLED)
@@ -39,6 +49,17 @@ BENCH_ARGS ?=
 # e.g. make bench-api BENCH_ARGS="--rounds 3 --duration 5 --json"
 bench-api: $(INSTALLED)  ## requests/s and p50/p99 of the related endpoint vs a bare FastAPI ceiling (needs wrk)
 	$(BIN)/recommender bench api $(BENCH_ARGS)
+
+.PHONY: bench
+# e.g. make bench BENCH_ARGS="--texts 500 --catalog-size 100000 --api-duration 5"
+bench: $(INSTALLED)  ## API, reindex vs encode, incremental vs full, 1 M-vector catalog: one table (needs wrk; ~30 min on 2 cores)
+	$(BIN)/recommender bench all $(BENCH_ARGS)
+
+.PHONY: soak
+SOAK_ARGS ?=
+# e.g. make soak SOAK_ARGS="--duration 30 --data-dir /tmp/soak"; Redis: REDIS_URL or 127.0.0.1:6379
+soak: $(INSTALLED) $(WRK)  ## 5 minutes at 64 connections with Redis, a reindex and a swap midway: errors, p50/p99, memory
+	$(BIN)/recommender bench soak $(SOAK_ARGS)
 
 clean:
 	rm -rf $(VENV) .recommender .pytest_cache .mypy_cache .ruff_cache test-artifacts

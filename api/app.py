@@ -15,9 +15,12 @@ from starlette.types import ASGIApp
 from api.cache import build_cache
 from api.deps import Services
 from api.errors import install_error_handlers
+from api.events import EventMetrics, build_event_store
 from api.limits import limit_body_size
 from api.metrics import Metrics
-from api.routes import admin, articles, health, related
+from api.ratelimit import RateLimiter
+from api.routes import admin, articles, curation, editor, events, health, related, widget
+from api.security import security_headers
 from api.serving import DraftEncoder, IndexHolder, SingleFlight
 from recommender.settings import Settings
 
@@ -27,6 +30,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> FastAPI:
     """Build the service for `settings`; everything stateful starts in the lifespan."""
     metrics = Metrics()
+    limiter = RateLimiter(settings)
     services: Services | None = None
 
     @contextlib.asynccontextmanager
@@ -37,6 +41,7 @@ def create_app(settings: Settings) -> FastAPI:
         if holder.current is None:
             log.warning("starting without an index: %s", holder.problem)
         cache = build_cache(settings)
+        event_store = build_event_store(settings)
         services = Services(
             settings=settings,
             holder=holder,
@@ -44,8 +49,10 @@ def create_app(settings: Settings) -> FastAPI:
             drafts=DraftEncoder(settings),
             flights=SingleFlight(),
             metrics=metrics,
+            events=event_store,
         )
         app.state.services = services
+        limiter.start()
         watcher = asyncio.create_task(holder.watch(settings.reload_interval_seconds))
         try:
             yield
@@ -54,6 +61,8 @@ def create_app(settings: Settings) -> FastAPI:
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
             await cache.close()
+            await limiter.stop()
+            await event_store.close()
             holder.close()
 
     app = FastAPI(
@@ -65,11 +74,24 @@ def create_app(settings: Settings) -> FastAPI:
         routes=[related.RelatedFastRoute()],
     )
     install_error_handlers(app)
-    for router in (related.router, articles.router, admin.router, health.router):
+    for router in (
+        related.router,
+        articles.router,
+        admin.router,
+        curation.router,
+        editor.router,
+        health.router,
+        widget.router,
+        events.router,
+    ):
         app.include_router(router)
     metrics.watch(
         lambda: services.cache if services else None, lambda: services.holder if services else None
     )
+    metrics.registry.register(EventMetrics(lambda: services.events if services else None))
+    limiter.document(app)
+    # Inside CORS, so that browsers can read a 429.
+    app.add_middleware(_Wrap, wrap=limiter.middleware)
     app.add_middleware(
         CORSMiddleware,
         allow_origins=settings.cors_origins,
@@ -79,6 +101,8 @@ def create_app(settings: Settings) -> FastAPI:
         max_age=600,
     )
     app.add_middleware(_Wrap, wrap=lambda inner: limit_body_size(inner, settings.max_request_bytes))
+    docs = [url for url in (app.docs_url, app.redoc_url) if url]
+    app.add_middleware(_Wrap, wrap=lambda inner: security_headers(inner, docs))
     app.add_middleware(_Wrap, wrap=metrics.middleware)
     return app
 

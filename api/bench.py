@@ -205,6 +205,11 @@ def format_table(results: Sequence[Result]) -> str:
         ]
         for r in results
     ]
+    return format_rows(header, rows)
+
+
+def format_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """An aligned text table: the first column left-aligned, the others right-aligned."""
     widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
     return "\n".join(
         "  ".join(
@@ -284,13 +289,13 @@ def parse_wrk_output(output: str) -> dict[str, int]:
     raise BenchError(f"wrk printed no result:\n{output.strip()}")
 
 
-def process_tree_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of `pid` and its descendants (Linux /proc; else None)."""
+def _process_table() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, user + system CPU seconds) of every process (Linux /proc; else {})."""
     stats: dict[int, tuple[int, float]] = {}
     try:
         entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
     except OSError:
-        return None
+        return stats
     ticks = os.sysconf("SC_CLK_TCK")
     for entry in entries:
         try:
@@ -300,15 +305,31 @@ def process_tree_cpu_seconds(pid: int) -> float | None:
         fields = text[text.rindex(")") + 2 :].split()
         # fields[0] is the state (stat field 3): ppid is field 4, utime/stime 14/15
         stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    return stats
+
+
+def _tree(stats: dict[int, tuple[int, float]], pid: int) -> set[int]:
     if pid not in stats:
-        return None
+        return set()
     tree, frontier = {pid}, [pid]
     while frontier:
         parent = frontier.pop()
         children = [child for child, (ppid, _) in stats.items() if ppid == parent]
         tree.update(children)
         frontier += children
-    return sum(stats[member][1] for member in tree)
+    return tree
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants, e.g. a server and its workers (Linux /proc; else [])."""
+    return sorted(_tree(_process_table(), pid))
+
+
+def process_tree_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of `pid` and its descendants (Linux /proc; else None)."""
+    stats = _process_table()
+    tree = _tree(stats, pid)
+    return sum(stats[member][1] for member in tree) if tree else None
 
 
 def free_port() -> int:
@@ -364,8 +385,12 @@ def run_server(
     redis_url: str | None,
     access_log: bool,
     extra_env: dict[str, str] | None = None,
+    cli_serve: bool = False,
 ) -> Iterator[Server]:
-    """Start uvicorn as `recommender serve` does (plus the ceiling) and wait until ready."""
+    """Start uvicorn as `recommender serve` does (plus the ceiling) and wait until ready.
+
+    With `cli_serve`, the process is `recommender serve` itself, without the ceiling.
+    """
     port = free_port()
     env = {
         key: value
@@ -378,14 +403,19 @@ def run_server(
         # keys of their own, which expire with the cache TTL
         env["RECOMMENDER_CACHE_NAMESPACE"] = f"bench:{uuid.uuid4().hex[:12]}:"
     env.update(extra_env or {})
-    command = [
-        sys.executable, "-m", "uvicorn", "--factory",
-        "api.bench_app:create_bench_app_from_environment",
-        "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-        "--log-level", "info" if access_log else "warning",
-    ]  # fmt: skip
-    if not access_log:
-        command.append("--no-access-log")
+    if cli_serve:
+        command = [sys.executable, "-m", "api.cli", "serve", "--host", "127.0.0.1",
+                   "--port", str(port), "--workers", str(workers)]  # fmt: skip
+        command += ["--access-log"] if access_log else []
+    else:
+        command = [
+            sys.executable, "-m", "uvicorn", "--factory",
+            "api.bench_app:create_bench_app_from_environment",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--log-level", "info" if access_log else "warning",
+        ]  # fmt: skip
+        if not access_log:
+            command.append("--no-access-log")
     log = log_dir / f"server-{name}.log"
     with log.open("wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)

@@ -19,10 +19,14 @@ from dataclasses import dataclass
 from functools import partial
 from typing import Literal, Protocol, TypeVar
 
-from redis.asyncio import Redis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
-
+from api.redis_client import (
+    RedisEndpoint,
+    ScanNode,
+    connect,
+    reset_connections,
+    scan_nodes,
+    scan_page,
+)
 from recommender.settings import Settings
 
 __all__ = [
@@ -145,11 +149,12 @@ class RedisCache:
 
     Writes, deletes and clears made while degraded are lost: entries stay until their TTL.
     Use an instance from one event loop only (redis-py connections belong to a loop).
+    `endpoint` is a URL or a `RedisEndpoint` (TLS options, Redis Cluster).
     """
 
     def __init__(
         self,
-        url: str,
+        endpoint: str | RedisEndpoint,
         timeout_ms: int,
         *,
         namespace: str = "rec:",
@@ -158,15 +163,10 @@ class RedisCache:
         log_interval: float = 60.0,
         clock: Clock = time.monotonic,
     ) -> None:
-        timeout = timeout_ms / 1000
-        # One attempt per call: redis-py's own retries would multiply the latency bound.
-        self._client = Redis.from_url(
-            url,
-            socket_timeout=timeout,
-            socket_connect_timeout=timeout,
-            retry=Retry(NoBackoff(), 0),
-        )
-        self._timeout = timeout
+        if isinstance(endpoint, str):
+            endpoint = RedisEndpoint(endpoint)
+        self._client = connect(endpoint, timeout_ms)
+        self._timeout = timeout_ms / 1000
         self._namespace = namespace
         self._backoff_initial = backoff_initial
         self._backoff_max = backoff_max
@@ -217,21 +217,25 @@ class RedisCache:
         await self._call(op)
 
     async def clear(self) -> None:
-        """Delete this namespace's keys, one bounded SCAN + UNLINK batch per round."""
+        """Delete this namespace's keys, one bounded SCAN + UNLINK batch per round and node."""
         pattern = _glob_escape(self._namespace) + "*"
-        cursor = 0
-        while True:
-            # 0 means the scan is complete, None that Redis failed or is bypassed.
-            next_cursor = await self._call(partial(self._clear_batch, pattern, cursor))
-            if not next_cursor:
-                return
-            cursor = next_cursor
+        nodes = await self._call(partial(scan_nodes, self._client))
+        for node in nodes or []:
+            cursor = 0
+            while True:
+                # 0 means the node's scan is complete, None that Redis failed or is bypassed.
+                next_cursor = await self._call(partial(self._clear_batch, pattern, node, cursor))
+                if next_cursor is None:
+                    return
+                if next_cursor == 0:
+                    break
+                cursor = next_cursor
 
-    async def _clear_batch(self, pattern: str, cursor: int) -> int:
-        next_cursor, names = await self._client.scan(cursor, match=pattern, count=500)
+    async def _clear_batch(self, pattern: str, node: ScanNode, cursor: int) -> int:
+        next_cursor, names = await scan_page(self._client, node, cursor, match=pattern, count=500)
         if names:
             await self._client.unlink(*names)
-        return int(next_cursor)
+        return next_cursor
 
     def status(self) -> CacheStatus:
         return self._status
@@ -258,7 +262,7 @@ class RedisCache:
                 if probe:
                     # Connections opened before the outage may be dead (a restarted Redis
                     # closed them): the probe, and every call after it, starts on new ones.
-                    await self._client.connection_pool.disconnect()
+                    await reset_connections(self._client)
                 result = await op()
         # Any failure of the optional tier, redis-py's own bugs included, means "no cache".
         except Exception as exc:
@@ -372,7 +376,9 @@ def build_cache(settings: Settings) -> ResultCache:
     if settings.redis_url is None:
         return local
     shared = RedisCache(
-        settings.redis_url, settings.redis_timeout_ms, namespace=settings.cache_namespace
+        RedisEndpoint.from_settings(settings),
+        settings.redis_timeout_ms,
+        namespace=settings.cache_namespace,
     )
     local_ttl = min(settings.local_cache_ttl_seconds, settings.cache_ttl_seconds)
     return TieredCache(local, shared, local_ttl=local_ttl)

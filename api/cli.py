@@ -7,6 +7,7 @@ Exit codes (stable, for schedulers):
     3   no usable index: nothing published, unknown or corrupt version
     4   unknown article slug
     5   the embedding model cannot be loaded
+    74  the data directory cannot be written (disk full?); nothing was published
     75  another reindex holds the lock (try again later; nothing was changed)
 """
 
@@ -30,12 +31,14 @@ from recommender.errors import (
     ModelError,
     RecommenderError,
     ReindexLocked,
+    StorageError,
     StrictModeError,
 )
-from recommender.settings import Settings
+from recommender.settings import Settings, settings_with
 
 EXIT_CODES: list[tuple[type[RecommenderError], int]] = [
     (ReindexLocked, 75),
+    (StorageError, 74),
     (StrictModeError, 2),
     (FeedError, 2),
     (InvalidQuery, 2),
@@ -93,6 +96,26 @@ DataDirOption = Annotated[
     ),
 ]
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option(help="Torch device for embedding: cpu, cuda, mps (default: RECOMMENDER_DEVICE)."),
+]
+BatchSizeOption = Annotated[
+    int | None,
+    typer.Option(min=1, max=1024, help="Texts per encode call (default: RECOMMENDER_BATCH_SIZE)."),
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(min=0, help="Torch threads, per process; 0 = all cores (RECOMMENDER_THREADS)."),
+]
+ProcessesOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="Embedding worker processes, each with a model copy; 0 = in process "
+        "(RECOMMENDER_ENCODE_PROCESSES).",
+    ),
+]
 
 
 @app.command(
@@ -100,7 +123,8 @@ JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of 
         "Examples:\n\n"
         "  recommender reindex --source feed.jsonl\n\n"
         "  recommender reindex --source articles/ --source extra.csv.gz --strict\n\n"
-        "  recommender reindex --source feed.jsonl --full"
+        "  recommender reindex --source feed.jsonl --full\n\n"
+        "  recommender reindex --source feed.jsonl --full --device cuda --batch-size 64"
     )
 )
 def reindex(
@@ -118,6 +142,10 @@ def reindex(
     full: Annotated[
         bool, typer.Option(help="Re-embed every article instead of reusing cached embeddings.")
     ] = False,
+    device: DeviceOption = None,
+    batch_size: BatchSizeOption = None,
+    threads: ThreadsOption = None,
+    processes: ProcessesOption = None,
     data_dir: DataDirOption = None,
 ) -> None:
     """Build a new index version from feeds and publish it; print a one-line JSON summary."""
@@ -125,7 +153,13 @@ def reindex(
     from recommender.embedding import load_encoder
     from recommender.feeds import FeedReport
 
-    settings = _settings(data_dir)
+    settings = settings_with(
+        data_dir=data_dir,
+        device=device,
+        batch_size=batch_size,
+        threads=threads,
+        encode_processes=processes,
+    )
     report = FeedReport()
     try:
         summary = _run(
@@ -256,11 +290,18 @@ def rollback(
     ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
-    """Publish an earlier version again (the API picks it up by itself)."""
+    """Publish an earlier version again (the API picks it up by itself).
+
+    With RECOMMENDER_STORE_URL set, it becomes the shared store's CURRENT too, for every replica.
+    """
+    from index.remote_store import RemoteStore
     from index.store import VersionStore
 
-    store = VersionStore(_settings(data_dir).data_dir)
+    settings = _settings(data_dir)
+    store = VersionStore(settings.data_dir)
     version = _run(lambda: store.rollback(to))
+    if (url := settings.store_url) is not None:
+        _run(lambda: RemoteStore(url).publish(store, version, settings.keep_versions))
     typer.echo(f"now serving {version}")
 
 
@@ -390,13 +431,92 @@ def serve(
         workers=workers or settings.workers,
         log_level="info",
         access_log=access_log,
+        # X-Forwarded-For is believed from these proxies only (uvicorn's default: loopback).
+        forwarded_allow_ips=settings.trusted_proxies,
     )
 
 
+BENCH_ALL_EXAMPLES = (
+    "Examples:\n\n  recommender bench all   (make bench; about half an hour on 2 cores)\n\n"
+    "  recommender bench all --texts 500 --catalog-size 100000 --api-duration 5"
+)
+
+
+def bench_all(
+    texts: Annotated[
+        int, typer.Option(min=1, help="Articles of the reindex benchmark (bench reindex --limit).")
+    ] = 2000,
+    source: Annotated[
+        Path | None,
+        typer.Option(help="Feed of the reindex benchmark (default: its own default)."),
+    ] = None,
+    catalog_size: Annotated[
+        int, typer.Option(min=2, help="Vectors of the synthetic catalog (bench catalog --size).")
+    ] = 1_000_000,
+    catalog_queries: Annotated[
+        int, typer.Option(min=1, help="Held-out catalog queries (bench catalog --queries).")
+    ] = 1000,
+    api_duration: Annotated[
+        int, typer.Option(min=2, help="Seconds per API variant (bench api --duration).")
+    ] = 10,
+    api_rounds: Annotated[int, typer.Option(min=1, help="API rounds (bench api --rounds).")] = 1,
+    wrk: Annotated[str, typer.Option(help="The wrk executable (bench api --wrk).")] = "wrk",
+    as_json: JsonOption = False,
+) -> None:
+    """Run the API, reindex and catalog benchmarks, each in its own process; print one table."""
+    from api import bench_catalog, bench_reindex
+    from api.bench import TARGETS, Result, format_rows
+
+    reindex_args = ["--limit", str(texts), *(["--source", str(source)] if source else [])]
+    reports = {
+        "api": _bench_child(["api", "--duration", str(api_duration), "--rounds",
+                             str(api_rounds), "--wrk", wrk]),
+        "reindex": _bench_child(["reindex", *reindex_args]),
+        "catalog": _bench_child(["catalog", "--size", str(catalog_size), "--queries",
+                                 str(catalog_queries)]),
+    }  # fmt: skip
+    if as_json:
+        _print_json(reports)
+        return
+    rows = []
+    for result in (Result(**r) for r in reports["api"]["results"]):
+        target = TARGETS.get(result.variant)
+        ratio = result.ratio_to_ceiling or 0.0
+        rows.append(
+            ["api", f"{result.variant} req/s (p50 / p99 ms)",
+             f"{result.requests_per_second:,.0f} ({result.p50_ms:.2f} / {result.p99_ms:.2f})",
+             "-" if target is None else f">= {target:g} x ceiling: "
+             f"{'met' if ratio >= target else 'NOT met'} ({ratio:.2f})"]
+        )  # fmt: skip
+    reindexed = bench_reindex.ReindexResult(**reports["reindex"]["result"])
+    rows += [["reindex", *row] for row in bench_reindex.table_rows(reindexed)]
+    catalog = bench_catalog.CatalogResult(**reports["catalog"]["result"])
+    rows += [["catalog", *row] for row in bench_catalog.table_rows(catalog)]
+    typer.echo(format_rows(["bench", "measure", "value", "target"], rows))
+
+
+def _bench_child(args: list[str]) -> Any:
+    """`recommender bench ARGS --json` in a child process (its progress goes to stderr)."""
+    import subprocess
+
+    command = [sys.executable, "-m", "api.cli", "bench", *args, "--json"]
+    completed = subprocess.run(command, stdout=subprocess.PIPE, check=False)
+    if completed.returncode != 0:
+        raise _fail(f"recommender bench {args[0]} failed (exit {completed.returncode})", 1)
+    return orjson.loads(completed.stdout)
+
+
 def _add_benchmarks() -> None:
+    from api import bench_catalog, bench_reindex, soak
     from api.bench import app as bench_app
 
-    app.add_typer(bench_app, name="bench", help="Benchmarks: `recommender bench api`.")
+    bench_app.command("reindex", epilog=bench_reindex.EXAMPLES)(bench_reindex.bench_reindex)
+    bench_app.command("catalog", epilog=bench_catalog.EXAMPLES)(bench_catalog.bench_catalog)
+    bench_app.command("all", epilog=BENCH_ALL_EXAMPLES)(bench_all)
+    bench_app.command("soak", epilog=soak.EXAMPLES)(soak.bench_soak)
+    app.add_typer(
+        bench_app, name="bench", help="Benchmarks: `recommender bench api|reindex|catalog|all`."
+    )
 
 
 _add_benchmarks()

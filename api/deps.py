@@ -8,6 +8,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 
 from api.cache import ResultCache
+from api.events import EventStore
 from api.metrics import Metrics
 from api.serving import DraftEncoder, IndexHolder, SingleFlight
 from recommender.settings import Settings
@@ -23,6 +24,7 @@ class Services:
     drafts: DraftEncoder
     flights: SingleFlight
     metrics: Metrics
+    events: EventStore
 
 
 async def get_services(request: Request) -> Services:

@@ -6,14 +6,18 @@ Clients branch on `error`, never on `detail`. No response ever carries a stack t
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlencode
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import Response
+from starlette.responses import RedirectResponse, Response
 
-from api.responses import json_response
+from api.editor_session import CsrfRejected, EditorsDisabled, LoginRequired
+from api.responses import JSON, json_response
+from api.security import NOSNIFF_HEADERS
 from recommender.errors import (
     ArticleNotFound,
     CorruptVersionError,
@@ -21,7 +25,9 @@ from recommender.errors import (
     InvalidRecord,
     ModelError,
     NoIndexError,
+    OverrideNotFound,
     RecommenderError,
+    UndoConflict,
 )
 
 log = logging.getLogger(__name__)
@@ -31,6 +37,8 @@ DOMAIN_ERRORS: list[tuple[type[RecommenderError], int, str]] = [
     (ArticleNotFound, 404, "article_not_found"),
     (InvalidRecord, 422, "invalid_article"),
     (InvalidQuery, 422, "invalid_request"),
+    (OverrideNotFound, 404, "override_not_found"),
+    (UndoConflict, 409, "already_undone"),
     (NoIndexError, 503, "index_not_ready"),
     (CorruptVersionError, 503, "index_not_ready"),
     (ModelError, 503, "model_unavailable"),
@@ -44,6 +52,7 @@ STATUS_CODES: dict[int, str] = {
     403: "forbidden",
     404: "not_found",
     405: "method_not_allowed",
+    409: "conflict",
     413: "payload_too_large",
     415: "unsupported_media_type",
     422: "invalid_request",
@@ -86,10 +95,72 @@ async def _http(_: Request, exc: Exception) -> Response:
 
 async def _unexpected(_: Request, exc: Exception) -> Response:
     log.exception("unhandled error", exc_info=exc)
-    return problem(500, "internal_error", "the server failed to answer; it has been logged")
+    # Sent by Starlette's outermost middleware, past ours: the headers are added here.
+    return problem(
+        500, "internal_error", "the server failed to answer; it has been logged", NOSNIFF_HEADERS
+    )
+
+
+async def _login_required(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    return RedirectResponse(f"/editor/login?{urlencode({'next': exc.next_path})}", 303)
+
+
+async def _csrf_rejected(_: Request, __: Exception) -> Response:
+    return problem(403, "csrf_rejected", "the form is stale or forged: reload the page and retry")
+
+
+async def _editors_disabled(_: Request, __: Exception) -> Response:
+    return problem(
+        503, "unavailable", "the editor pages are disabled: set RECOMMENDER_EDITOR_PASSWORD"
+    )
+
+
+def error_response(description: str, **extra: Any) -> dict[str, Any]:
+    """An OpenAPI response of the error body (`extra`: e.g. `headers`)."""
+    body = {
+        "type": "object",
+        "required": ["error", "detail"],
+        "properties": {"error": {"type": "string"}, "detail": {}},
+    }
+    return {"description": description, "content": {JSON: {"schema": body}}, **extra}
+
+
+def document_errors(
+    app: FastAPI,
+    responses: dict[str, dict[str, Any]],
+    applies: Callable[[str, str, dict[str, Any]], bool],
+) -> None:
+    """Declare `responses` in `app`'s OpenAPI document on each operation (path, method,
+    operation) that `applies` accepts: answers of middleware or the framework, which no route
+    declares by itself."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                if applies(path, method, operation):
+                    for status, response in responses.items():
+                        operation["responses"].setdefault(status, response)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+#: What any request body may get before a route sees it (FastAPI parses the JSON, limits.py
+#: counts the bytes).
+BODY_ERRORS = {
+    "400": error_response("The body is not UTF-8 JSON, or is nested too deeply."),
+    "413": error_response("The body is larger than RECOMMENDER_MAX_REQUEST_BYTES."),
+}
 
 
 def install_error_handlers(app: FastAPI) -> None:
+    document_errors(app, BODY_ERRORS, lambda _path, _method, operation: "requestBody" in operation)
+    app.add_exception_handler(LoginRequired, _login_required)
+    app.add_exception_handler(CsrfRejected, _csrf_rejected)
+    app.add_exception_handler(EditorsDisabled, _editors_disabled)
     app.add_exception_handler(RecommenderError, _domain)
     app.add_exception_handler(RequestValidationError, _validation)
     app.add_exception_handler(HTTPException, _http)

@@ -3,18 +3,19 @@
 from __future__ import annotations
 
 import orjson
+from starlette.exceptions import HTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 
-class _TooLarge(Exception):
-    pass
+class _TooLarge(HTTPException):
+    """A streamed body went over the limit. An HTTPException, so that FastAPI, which turns
+    other errors met while reading a body into 400s, lets the error handlers answer 413."""
 
 
 def limit_body_size(app: ASGIApp, max_bytes: int) -> ASGIApp:
     """Answer 413 to bodies over `max_bytes`, declared or streamed."""
-    refusal = orjson.dumps(
-        {"error": "payload_too_large", "detail": f"request bodies are limited to {max_bytes} bytes"}
-    )
+    detail = f"request bodies are limited to {max_bytes} bytes"
+    refusal = orjson.dumps({"error": "payload_too_large", "detail": detail})
 
     async def respond_413(send: Send) -> None:
         await send(
@@ -56,7 +57,7 @@ def limit_body_size(app: ASGIApp, max_bytes: int) -> ASGIApp:
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > max_bytes:
-                    raise _TooLarge
+                    raise _TooLarge(413, detail)
             return message
 
         async def tracking_send(message: Message) -> None:

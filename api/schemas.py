@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recommender.articles import FIELD_LIMITS
+from recommender.articles import FIELD_LIMITS, MAX_SLUG_LENGTH, SLUG_PATTERN
+from recommender.curation import MAX_SLOT
 
 
 class ErrorBody(BaseModel):
@@ -79,3 +81,63 @@ class LiveChange(BaseModel):
     sequence: int = Field(description="Order of this change among all live changes.")
     index_version: str
     articles: int = Field(description="Articles served now, live changes included.")
+
+
+class PinRequest(BaseModel):
+    """Pin `target` into a slot of the article's list."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(pattern=SLUG_PATTERN.pattern, max_length=MAX_SLUG_LENGTH)
+    slot: int = Field(default=1, ge=1, le=MAX_SLOT, description="1 = first suggestion.")
+    until: datetime | None = Field(
+        default=None, description="When the pin stops applying (ISO 8601); null = until removed."
+    )
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class BlockRequest(BaseModel):
+    """Never suggest `target` (in one article's list, or anywhere for a global block)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    target: str = Field(pattern=SLUG_PATTERN.pattern, max_length=MAX_SLUG_LENGTH)
+    reason: str | None = Field(default=None, max_length=500)
+
+
+class PinBody(BaseModel):
+    source: str
+    target: str
+    slot: int
+    until: str | None
+    reason: str | None
+    actor: str
+    created_at: str
+    active: bool = Field(description="False once `until` has passed.")
+
+
+class BlockBody(BaseModel):
+    source: str | None = Field(description="null for a global block.")
+    target: str
+    reason: str | None
+    actor: str
+    created_at: str
+
+
+class AuditBody(BaseModel):
+    id: int
+    at: str
+    actor: str
+    action: str = Field(description="pin, unpin, block or unblock (source null: global).")
+    source: str | None
+    target: str
+    reason: str | None
+    undone_by: int | None = Field(description="The record that undid this change, if any.")
+
+
+class PinCreated(PinBody):
+    audit_id: int
+
+
+class BlockCreated(BlockBody):
+    audit_id: int

@@ -8,9 +8,11 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
+from index.curation import CurationStore
 from index.live import LiveStore
 from index.loader import load_current, with_live_changes
 from index.related import Recommender
+from index.replica import ReplicaSync
 from index.store import VersionStore
 from index.version import IndexVersion
 from recommender.embedding import Encoder, load_encoder
@@ -33,25 +35,38 @@ class IndexHolder:
         self._settings = settings
         self._store = VersionStore(settings.data_dir)
         self.live = LiveStore(settings.data_dir)
+        self.curation = CurationStore(settings.data_dir)
         self.current: Recommender | None = None
         self.problem: str | None = None
         self._attempted: str | None = None
+        self._replica = ReplicaSync(settings, settings.store_url) if settings.store_url else None
 
     def close(self) -> None:
         self.live.close()
+        self.curation.close()
 
     def require(self) -> Recommender:
-        """The recommender to answer with, live changes applied (one `stat` to check)."""
+        """The recommender to answer with, live changes and overrides applied (two `stat`s)."""
         current = self.current
         if current is None:
             raise NoIndexError(self.problem or "no index version is loaded yet")
         if self.live.generation() != current.overlay.generation:
             current = self.apply_live_changes(current.version)
+        if self.curation.generation() != current.overrides.generation:
+            current = self.apply_overrides()
         return current
 
     def apply_live_changes(self, version: IndexVersion) -> Recommender:
         """Rebuild the overlay of `version` from the live store and serve it."""
-        self.current = with_live_changes(version, self.live, self._settings)
+        recommender = with_live_changes(version, self.live, self._settings)
+        overrides = self.current.overrides if self.current else self.curation.snapshot()
+        self.current = recommender.with_overrides(overrides)
+        return self.current
+
+    def apply_overrides(self) -> Recommender:
+        """Serve the editors' overrides as they are now."""
+        assert self.current is not None
+        self.current = self.current.with_overrides(self.curation.snapshot())
         return self.current
 
     def _published_id(self) -> str | None:
@@ -64,6 +79,8 @@ class IndexHolder:
 
     async def refresh(self) -> bool:
         """Load the published version if it was not tried yet; True if the served one changed."""
+        if self._replica is not None:  # first follow the shared store's CURRENT, if any
+            await asyncio.to_thread(self._replica.pull)
         published = self._published_id()
         if published is None or published == self._attempted:
             return False
@@ -73,6 +90,7 @@ class IndexHolder:
             recommender = await asyncio.to_thread(
                 with_live_changes, version, self.live, self._settings
             )
+            recommender = recommender.with_overrides(self.curation.snapshot())
         except RecommenderError as exc:
             self.problem = str(exc)
             log.error("cannot load index version %s: %s", published, exc)

@@ -13,6 +13,9 @@ from pathlib import Path
 import numpy as np
 from numpy.typing import NDArray
 
+from index.sqlite import open_database
+from recommender.errors import StorageError
+
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS embeddings (
     model_id TEXT NOT NULL,
@@ -28,12 +31,10 @@ class EmbeddingCache:
     """Vectors by (model id, text hash). Not shared across threads."""
 
     def __init__(self, path: Path) -> None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30.0)
-        self._db.execute("PRAGMA journal_mode=WAL")
+        self._path = path
+        self._db = open_database(path, _SCHEMA)
+        # A lost write costs one re-embedding: no need to sync every commit.
         self._db.execute("PRAGMA synchronous=NORMAL")
-        self._db.execute(_SCHEMA)
-        self._db.commit()
 
     def get_many(self, model_id: str, hashes: Sequence[str]) -> dict[str, NDArray[np.float32]]:
         """The cached vectors among `hashes` (missing ones are absent from the result)."""
@@ -52,15 +53,24 @@ class EmbeddingCache:
         return found
 
     def put_many(self, model_id: str, items: Iterable[tuple[str, NDArray[np.float32]]]) -> None:
-        """Store vectors and commit, so they survive an interruption right after."""
-        self._db.executemany(
-            "INSERT OR REPLACE INTO embeddings (model_id, text_hash, vector) VALUES (?, ?, ?)",
-            (
-                (model_id, text_hash, np.asarray(vector, dtype=np.float32).tobytes())
-                for text_hash, vector in items
-            ),
-        )
-        self._db.commit()
+        """Store vectors and commit, so they survive an interruption right after.
+
+        Raises StorageError when the write fails (a full disk); earlier batches stay stored.
+        """
+        try:
+            self._db.executemany(
+                "INSERT OR REPLACE INTO embeddings (model_id, text_hash, vector) VALUES (?, ?, ?)",
+                (
+                    (model_id, text_hash, np.asarray(vector, dtype=np.float32).tobytes())
+                    for text_hash, vector in items
+                ),
+            )
+            self._db.commit()
+        except sqlite3.OperationalError as exc:
+            self._db.rollback()
+            raise StorageError(
+                f"cannot write the embedding cache {self._path} ({exc}): is the disk full?"
+            ) from exc
 
     def close(self) -> None:
         self._db.close()

@@ -12,9 +12,6 @@ slug is upserted again, whatever the feed says.
 
 from __future__ import annotations
 
-import os
-import secrets
-import sqlite3
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -24,6 +21,9 @@ from typing import Any
 import numpy as np
 import orjson
 from numpy.typing import NDArray
+
+from index.generation import GenerationFile
+from index.sqlite import open_database
 
 LIVE_DB = "live.sqlite3"
 GENERATION_FILE = "live.generation"
@@ -60,27 +60,15 @@ class LiveStore:
     """Upserts and retractions made through the admin API, shared by all processes on a host."""
 
     def __init__(self, data_dir: Path) -> None:
-        data_dir.mkdir(parents=True, exist_ok=True)
-        self._generation = data_dir / GENERATION_FILE
-        self._db = sqlite3.connect(data_dir / LIVE_DB, timeout=30.0, check_same_thread=False)
-        self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.executescript(_SCHEMA)
-        self._db.commit()
+        self._db = open_database(data_dir / LIVE_DB, _SCHEMA)
+        self._generation = GenerationFile(data_dir / GENERATION_FILE)
 
     def close(self) -> None:
         self._db.close()
 
     def generation(self) -> str:
         """Changes whenever the live state changes (cheap: one stat)."""
-        try:
-            return str(self._generation.stat().st_mtime_ns)
-        except FileNotFoundError:
-            return "0"
-
-    def _touch(self) -> None:
-        temporary = self._generation.with_name(f".{GENERATION_FILE}.{secrets.token_hex(4)}")
-        temporary.write_text(secrets.token_hex(8), encoding="utf-8")
-        os.replace(temporary, self._generation)
+        return self._generation.current()
 
     def _next_seq(self) -> int:
         self._db.execute("UPDATE counter SET seq = seq + 1 WHERE id = 1")
@@ -104,7 +92,7 @@ class LiveStore:
                     _now(),
                 ),
             )
-        self._touch()
+        self._generation.touch()
         return seq
 
     def retract(self, slug: str) -> int:
@@ -115,7 +103,7 @@ class LiveStore:
                 "INSERT OR REPLACE INTO live VALUES (?, ?, 1, NULL, NULL, NULL, ?)",
                 (slug, seq, _now()),
             )
-        self._touch()
+        self._generation.touch()
         return seq
 
     def retire_upserts(self, slugs: Iterable[str]) -> None:
@@ -127,7 +115,7 @@ class LiveStore:
             self._db.executemany(
                 "DELETE FROM live WHERE slug = ? AND retracted = 0", ((s,) for s in slugs)
             )
-        self._touch()
+        self._generation.touch()
 
     def entries(self) -> list[LiveEntry]:
         """Every live entry, oldest change first."""

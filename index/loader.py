@@ -8,14 +8,14 @@ from index.overlay import LiveOverlay
 from index.related import Recommender
 from index.store import VersionStore
 from index.version import IndexVersion
-from recommender.errors import CorruptVersionError
+from recommender.errors import CorruptVersionError, VersionNotFound
 from recommender.settings import Settings
 
 
 def load_current(settings: Settings) -> tuple[IndexVersion, str | None]:
     """The version to serve, and a warning when it is not the published one.
 
-    A published version that is damaged or built for another model is refused; the newest
+    A published version that is damaged, missing or built for another model is refused; the newest
     intact older version is served instead, so what was serving keeps serving. Raises
     NoIndexError if nothing was published, CorruptVersionError if no version is usable.
     """
@@ -23,7 +23,7 @@ def load_current(settings: Settings) -> tuple[IndexVersion, str | None]:
     published = store.current_id()
     try:
         return IndexVersion.load(store, published, expected_model=settings.model), None
-    except CorruptVersionError as refusal:
+    except (CorruptVersionError, VersionNotFound) as refusal:
         for older in reversed([v for v in store.version_ids() if v < published]):
             try:
                 version = IndexVersion.load(store, older, expected_model=settings.model)

@@ -25,6 +25,7 @@ from index.embedding_cache import EmbeddingCache
 from index.live import LiveEntry, LiveStore
 from index.manifest import Manifest, read_manifest
 from index.neighbours import precompute_neighbours
+from index.remote_store import RemoteStore
 from index.store import VersionStore, new_version_id
 from index.vectors import VectorIndex, choose_spec, tune_recall
 from index.version import VersionContent, publication_times, write_version
@@ -217,14 +218,17 @@ def reindex(
 
     Incremental by default: cached embeddings are reused and, when nothing that affects the
     build changed, no new version is written. `full` re-embeds everything and always publishes.
+    With `settings.store_url`, the version is then uploaded there (unless it is already) and
+    becomes the shared store's CURRENT, which every replica follows.
     """
     started = time.monotonic()
     report = report if report is not None else FeedReport()
     store = VersionStore(settings.data_dir)
+    remote = RemoteStore(settings.store_url) if settings.store_url is not None else None
     with reindex_lock(settings.data_dir):
         live = LiveStore(settings.data_dir)
         try:
-            return _reindex_locked(
+            summary = _reindex_locked(
                 settings,
                 sources,
                 encoder,
@@ -238,6 +242,9 @@ def reindex(
             )
         finally:
             live.close()
+        if remote is not None:
+            remote.publish(store, summary.version, settings.keep_versions)
+        return summary
 
 
 def merge_live(feed: dict[str, Article], entries: Sequence[LiveEntry]) -> list[str]:

@@ -6,6 +6,8 @@ The same code serves the HTTP API, the CLI and the offline evaluation's `default
 
 from __future__ import annotations
 
+import copy
+import re
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -19,6 +21,7 @@ from numpy.typing import NDArray
 from index.neighbours import rank_by_fusion
 from index.overlay import LiveOverlay
 from index.version import IndexVersion
+from recommender.curation import Overrides, Pin, apply_pins
 from recommender.errors import ArticleNotFound
 from recommender.ranking import (
     CandidateFacts,
@@ -31,6 +34,7 @@ from recommender.ranking import (
 )
 from recommender.tfidf import query_similarities
 
+_WORD = re.compile(r"\w+")
 #: How many nearest rows a fallback search considers when filters starve the precomputed list.
 FALLBACK_SEARCH = 1_000
 
@@ -44,11 +48,14 @@ class _Source:
 
     def __init__(
         self,
+        slug: str | None,
         vector: NDArray[np.float32],
         lexical: Callable[[], sp.csr_matrix],
         published: float,
         rows: frozenset[int],
     ) -> None:
+        self.slug = slug
+        """None for a draft."""
         self.vector = vector
         self._lexical = lexical
         self.published = published
@@ -85,23 +92,39 @@ class _Vectors:
 
 
 class Recommender:
-    """Ranks suggestions over one immutable index version seen through a live overlay."""
+    """Ranks suggestions over one immutable index version seen through a live overlay, with
+    the editors' overrides applied."""
 
     def __init__(
         self,
         version: IndexVersion,
         policy: ServingPolicy | None = None,
         overlay: LiveOverlay | None = None,
+        overrides: Overrides | None = None,
     ) -> None:
         self.version = version
         self.policy = policy or ServingPolicy()
         self.overlay = overlay or LiveOverlay.empty(version)
+        self.overrides = overrides or Overrides()
         self.vectors = _Vectors(version.vectors, self.overlay.vectors)
+
+    def with_overrides(self, overrides: Overrides) -> Recommender:
+        """The same recommender (sharing everything it computed) with other overrides."""
+        changed = copy.copy(self)
+        changed.overrides = overrides
+        return changed
 
     @property
     def cache_tag(self) -> str:
-        """Changes whenever any answer may change: part of every cache key and ETag."""
-        return f"{self.version.id}.{self.overlay.generation}"
+        """Changes whenever any answer may change: part of every cache key and ETag.
+
+        That is a new version, a live change, an editor's override, or a pin expiring.
+        """
+        overrides = self.overrides
+        return (
+            f"{self.version.id}.{self.overlay.generation}."
+            f"{overrides.generation}.{overrides.epoch(time.time())}"
+        )
 
     @cached_property
     def cards(self) -> list[dict[str, Any]]:
@@ -148,6 +171,25 @@ class Recommender:
     def card(self, row: int) -> dict[str, Any]:
         return self.cards[row]
 
+    def search(self, text: str, limit: int = 50) -> list[int]:
+        """Rows of served articles whose slug starts with `text`, or whose title has a word
+        starting with each word of `text`; newest first (no text: the newest articles)."""
+        words = _WORD.findall(text.lower())
+        prefix = "-".join(words)
+        found: list[int] = []
+        for row in self._newest_first.tolist():
+            if row in self.overlay.hidden:
+                continue
+            card = self.cards[row]
+            title = _WORD.findall(card["title"].lower())
+            if card["slug"].startswith(prefix) or all(
+                any(t.startswith(w) for t in title) for w in words
+            ):
+                found.append(row)
+                if len(found) == limit:
+                    break
+        return found
+
     @cached_property
     def weights(self) -> FusionWeights:
         """The fusion weights this version's neighbours were scored with."""
@@ -157,12 +199,10 @@ class Recommender:
         """Suggestions for an indexed article; never the article itself."""
         row = self.row_of(slug)
         offset = self.overlay.offset
-        matrix, position = (
-            (self.version.lexical, row) if row < offset else (self.overlay.lexical, row - offset)
-        )
         source = _Source(
+            slug=slug,
             vector=self.vectors[np.array([row])][0],
-            lexical=lambda: matrix[position],
+            lexical=lambda: self._lexical_row(row),
             published=float(self.published[row]),
             rows=frozenset({row}),
         )
@@ -173,12 +213,44 @@ class Recommender:
             ids, scores = self._search(source, self.version.manifest.neighbours)
         return self._rank(source, *self._with_live(source, ids, scores), query, now)
 
+    def _lexical_row(self, row: int) -> sp.csr_matrix:
+        offset = self.overlay.offset
+        if row < offset:
+            return self.version.lexical[row]
+        return self.overlay.lexical[row - offset]
+
+    @cached_property
+    def _terms(self) -> list[str]:
+        """TF-IDF column number -> term."""
+        terms = [""] * len(self.version.tfidf.vocabulary)
+        for term, column in self.version.tfidf.vocabulary.items():
+            terms[column] = term
+        return terms
+
+    def explain(self, source_row: int, target_row: int, terms: int = 5) -> dict[str, Any]:
+        """Why `target_row` is related to `source_row`: the parts of the hybrid score and the
+        shared terms that weigh most in the lexical part."""
+        rows = np.array([source_row, target_row])
+        source_vector, target_vector = self.vectors[rows]
+        source_terms, target_terms = self._lexical_row(source_row), self._lexical_row(target_row)
+        shared = source_terms.multiply(target_terms).tocoo()
+        strongest = np.argsort(-shared.data, kind="stable")[:terms]
+        days = abs(self.published[source_row] - self.published[target_row]) / 86_400
+        return {
+            "semantic": round(float(source_vector @ target_vector), 4),
+            "lexical": round(float(shared.data.sum()), 4),
+            "days_apart": None if np.isnan(days) else round(float(days), 1),
+            "shared_terms": [self._terms[int(shared.col[i])] for i in strongest],
+        }
+
     def related_to_draft(
         self, vector: NDArray[np.float32], text: str, query: RelatedQuery, now: float | None = None
     ) -> list[Suggestion]:
         """Suggestions for text that is not in the index (an unsaved draft, dated now)."""
         moment = time.time() if now is None else now
-        source = _Source(vector, lambda: self.version.tfidf.transform([text]), moment, frozenset())
+        source = _Source(
+            None, vector, lambda: self.version.tfidf.transform([text]), moment, frozenset()
+        )
         ids, scores = self._search(source, self.version.manifest.neighbours)
         return self._rank(source, *self._with_live(source, ids, scores), query, moment)
 
@@ -226,11 +298,43 @@ class Recommender:
         now: float | None,
     ) -> list[Suggestion]:
         moment = time.time() if now is None else now
-        excluded = source.rows | self.overlay.hidden | set(self._rows_of(query.exclude))
+        excluded = (
+            source.rows
+            | self.overlay.hidden
+            | set(self._rows_of(query.exclude))
+            | set(self._rows_of(self.overrides.blocked(source.slug)))
+        )
         picks = self._pick(ids, scores, source.vector, query, excluded, moment)
         if len(picks) < query.limit:
             picks = self._fill(picks, source, query, excluded, moment)
+        if source.slug is not None:
+            pins = self.overrides.pins_for(source.slug, moment)
+            if pins:
+                picks = self._with_pins(picks, pins, source, query, excluded, moment)
         return [Suggestion(row, score) for row, score in picks]
+
+    def _with_pins(
+        self,
+        picks: list[tuple[int, float]],
+        pins: list[Pin],
+        source: _Source,
+        query: RelatedQuery,
+        excluded: frozenset[int],
+        now: float,
+    ) -> list[tuple[int, float]]:
+        """Pinned articles in their slots, unless blocked, gone, or outside the filters."""
+        scores = dict(picks)
+        pinned: list[tuple[int, tuple[int, float]]] = []
+        for pin in pins:
+            rows = np.array(self._rows_of(frozenset({pin.target})), dtype=np.int64)
+            if not eligible(rows, self.facts, query, excluded_rows=excluded, now=now).any():
+                continue
+            row = int(rows[0])
+            score = scores.get(row)
+            if score is None:
+                score = float(self.vectors[rows][0] @ source.vector)
+            pinned.append((pin.slot, (row, score)))
+        return apply_pins(picks, pinned, query.limit, key=lambda pick: pick[0])
 
     def _rows_of(self, slugs: frozenset[str]) -> list[int]:
         rows = []

@@ -21,11 +21,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from index.manifest import Manifest, read_manifest, verify_files
-from recommender.errors import CorruptVersionError, NoIndexError, VersionNotFound
+from recommender.errors import CorruptVersionError, NoIndexError, StorageError, VersionNotFound
 
 CURRENT_NAME = "CURRENT"
 STAGING_PREFIX = ".staging-"
 _VERSION_ID = re.compile(r"^\d{8}T\d{9}Z-[0-9a-f]{6}$")
+
+
+def is_version_id(text: str) -> bool:
+    """Whether `text` has the form of a version id (as `new_version_id` makes them)."""
+    return _VERSION_ID.match(text) is not None
 
 
 def new_version_id(after: str | None = None) -> str:
@@ -126,12 +131,20 @@ class VersionStore:
 
     @contextmanager
     def staging(self) -> Iterator[Path]:
-        """A fresh directory to build a version in; removed unless `commit` took it."""
+        """A fresh directory to build a version in; removed unless `commit` took it.
+
+        A failed write in the block (a full disk) is raised as StorageError.
+        """
         self.versions_dir.mkdir(parents=True, exist_ok=True)
         path = self.versions_dir / f"{STAGING_PREFIX}{secrets.token_hex(4)}"
         path.mkdir()
         try:
             yield path
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write a new version in {self.versions_dir} ({exc}): is the disk full? "
+                "Nothing was published"
+            ) from exc
         finally:
             shutil.rmtree(path, ignore_errors=True)
 

@@ -38,6 +38,12 @@ class IndexSpec:
         return cls(**data)
 
 
+#: Zero-copy memory map of the stored vectors, for flat and HNSW indexes alike: a load reads only
+#: the graph, and processes serving one version share its pages. (IO_FLAG_MMAP alone reads every
+#: byte into private memory; measured in docs/scaling.md.) Older faiss builds lack the flag.
+MMAP_FLAGS: int = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+
+
 def choose_spec(count: int, exact_search_max: int) -> IndexSpec:
     """Exact search while the catalog is small enough to scan; HNSW beyond."""
     return IndexSpec("flat") if count <= exact_search_max else IndexSpec("hnsw")
@@ -72,7 +78,7 @@ class VectorIndex:
     @classmethod
     def load(cls, path: Path, spec: IndexSpec) -> VectorIndex:
         try:
-            index = faiss.read_index(str(path), faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+            index = faiss.read_index(str(path), MMAP_FLAGS)
         except RuntimeError:
             try:
                 index = faiss.read_index(str(path))
@@ -90,7 +96,11 @@ class VectorIndex:
         hnsw.hnsw.efSearch = ef_search
 
     def save(self, path: Path) -> None:
-        faiss.write_index(self._index, str(path))
+        try:
+            faiss.write_index(self._index, str(path))
+        except RuntimeError as exc:  # faiss reports a failed write (a full disk) this way
+            detail = str(exc).rsplit("failed: ", 1)[-1]  # drop faiss's C++ source location
+            raise OSError(detail if str(path) in detail else f"{path}: {detail}") from exc
 
     @property
     def size(self) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -26,6 +27,8 @@ FIELD_LIMITS: dict[str, int] = {
 }
 MAX_TAGS = 100
 MAX_TAG_LENGTH = 200
+#: Deepest nesting of containers in one field: records and cards are stored as JSON.
+MAX_FIELD_DEPTH = 32
 
 KNOWN_FIELDS = frozenset(
     {
@@ -177,6 +180,33 @@ def _tags(raw: object) -> tuple[str, ...]:
     return tuple(tags)
 
 
+def _check_json(name: str, value: object, depth: int = 0) -> None:
+    """Refuse a field value that JSON storage cannot keep as it is: text that is not valid
+    Unicode (lone surrogates from `\\ud800`-style escapes), a non-finite number, an integer
+    beyond 64 bits, or containers nested deeper than `MAX_FIELD_DEPTH`."""
+    if isinstance(value, str):
+        if not value.isascii() and not _is_unicode(value):
+            raise InvalidRecord(f"{name} is not valid Unicode (it holds a lone surrogate)")
+    elif isinstance(value, float) and not math.isfinite(value):
+        raise InvalidRecord(f"{name} holds {value}, which is not a JSON number")
+    elif isinstance(value, int) and not -(2**63) <= value < 2**64:
+        raise InvalidRecord(f"{name} holds an integer beyond 64 bits")
+    elif isinstance(value, Mapping | list | tuple):
+        if depth == MAX_FIELD_DEPTH:
+            raise InvalidRecord(f"{name} is nested deeper than {MAX_FIELD_DEPTH} levels")
+        items = [*value.keys(), *value.values()] if isinstance(value, Mapping) else value
+        for item in items:
+            _check_json(name, item, depth + 1)
+
+
+def _is_unicode(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def validate_record(record: object) -> Validated:
     """Turn one raw feed record (a mapping of field names) into a valid Article.
 
@@ -185,6 +215,9 @@ def validate_record(record: object) -> Validated:
     """
     if not isinstance(record, Mapping):
         raise InvalidRecord(f"a record must be an object, not {type(record).__name__}")
+    for name, value in record.items():
+        _check_json(f"field {name!r}", name)
+        _check_json(str(name), value)
     notes: list[str] = []
     slug, slug_note = canonical_slug(record.get("slug"))
     if slug_note:

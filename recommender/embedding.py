@@ -11,6 +11,7 @@ import hashlib
 import itertools
 import os
 import re
+import weakref
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -93,15 +94,18 @@ class SentenceTransformerEncoder:
         batch_size: int = 16,
         max_seq_length: int = 256,
         threads: int = 0,
+        processes: int = 0,
     ) -> None:
         self._path = resolve_model_path(model)
         self._device = device
         self._batch_size = batch_size
         self._max_seq_length = max_seq_length
         self._threads = threads
+        self._processes = processes
         name = model if model == PACKAGED_MODEL else self._path.name
         self._model_id = f"{name}@{_fingerprint(self._path, max_seq_length)}"
         self._model: Any = None
+        self._pool: Any = None
 
     @property
     def model_id(self) -> str:
@@ -127,6 +131,7 @@ class SentenceTransformerEncoder:
             from sentence_transformers import SentenceTransformer
 
             transformers.logging.disable_progress_bar()  # type: ignore[no-untyped-call]
+            _check_device(torch, self._device)
             if self._threads:
                 torch.set_num_threads(self._threads)
             try:
@@ -148,8 +153,40 @@ class SentenceTransformerEncoder:
             convert_to_numpy=True,
             normalize_embeddings=True,
             show_progress_bar=False,
+            pool=self._worker_pool(),
         )
         return normalise_rows(vectors)
+
+    def _worker_pool(self) -> Any:
+        """With `processes`, sentence-transformers' pool of worker processes (each with a copy
+        of the model), started on first use and stopped with the encoder; else None."""
+        if self._processes and self._pool is None:
+            model = self._loaded()
+            # Each worker gets its share of the cores: torch reads this as the worker starts.
+            per_worker = self._threads or max(1, (os.cpu_count() or 1) // self._processes)
+            inherited = os.environ.get("OMP_NUM_THREADS")
+            os.environ["OMP_NUM_THREADS"] = str(per_worker)
+            try:
+                self._pool = model.start_multi_process_pool([self._device] * self._processes)
+            finally:
+                if inherited is None:
+                    del os.environ["OMP_NUM_THREADS"]
+                else:
+                    os.environ["OMP_NUM_THREADS"] = inherited
+            weakref.finalize(self, model.stop_multi_process_pool, self._pool)
+        return self._pool
+
+
+def _check_device(torch: Any, device: str) -> None:
+    """Refuse a cuda or mps device this machine lacks, in one line (not torch's traceback)."""
+    kind = device.split(":")[0]
+    available = {"cuda": torch.cuda.is_available, "mps": torch.backends.mps.is_available}
+    if kind in available and not available[kind]():
+        build = "" if kind != "cuda" or torch.version.cuda else ", a build without CUDA"
+        raise ModelError(
+            f"device {device!r} is not available on this machine (torch {torch.__version__}"
+            f"{build}); use --device cpu (RECOMMENDER_DEVICE=cpu)"
+        )
 
 
 _TOKEN = re.compile(r"\w+", re.UNICODE)
@@ -195,4 +232,5 @@ def load_encoder(settings: Settings) -> Encoder:
         batch_size=settings.batch_size,
         max_seq_length=settings.max_seq_length,
         threads=settings.threads,
+        processes=settings.encode_processes,
     )

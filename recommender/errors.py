@@ -7,6 +7,10 @@ RecommenderError
 ├── ModelError           the embedding model cannot be loaded or does not fit the index
 ├── ArticleNotFound      no article with that slug in the served catalog
 ├── InvalidQuery         a query that is well-formed but cannot be answered
+├── OverrideNotFound     no such pin, block or audit record
+├── UndoConflict         an audit record that was already undone
+├── StorageError         the data directory cannot be written (a full disk): nothing published
+├── RemoteStoreError     the shared version store (RECOMMENDER_STORE_URL) cannot be used
 └── IndexStoreError      the on-disk version store
     ├── NoIndexError         nothing published yet
     ├── VersionNotFound      a named version does not exist
@@ -47,6 +51,22 @@ class ArticleNotFound(RecommenderError):
 
 class InvalidQuery(RecommenderError):
     """A request that passes schema validation but makes no sense."""
+
+
+class OverrideNotFound(RecommenderError):
+    """No pin, block or audit record matches the request."""
+
+
+class UndoConflict(RecommenderError):
+    """The change was already undone."""
+
+
+class StorageError(RecommenderError):
+    """A write to the data directory failed (disk full, file-size limit, permissions)."""
+
+
+class RemoteStoreError(RecommenderError):
+    """The shared version store cannot be read or written (network, credentials, a bad URL)."""
 
 
 class IndexStoreError(RecommenderError):

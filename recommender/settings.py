@@ -8,6 +8,7 @@ Every setting is read from a `RECOMMENDER_*` variable (e.g. `RECOMMENDER_DATA_DI
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -39,6 +40,11 @@ class Settings(BaseSettings):
     batch_size: int = Field(default=16, ge=1, le=1024, description="Texts per encode call.")
     max_seq_length: int = Field(default=256, ge=16, le=512, description="Tokens kept per text.")
     threads: int = Field(default=0, ge=0, description="Torch threads for embedding; 0 = all cores.")
+    encode_processes: int = Field(
+        default=0,
+        ge=0,
+        description="Embedding worker processes (each with its own model copy); 0 = in process.",
+    )
 
     keep_versions: int = Field(default=5, ge=1, description="Index versions kept on disk.")
     exact_search_max: int = Field(
@@ -82,12 +88,45 @@ class Settings(BaseSettings):
         validation_alias=AliasChoices("REDIS_URL", "RECOMMENDER_REDIS_URL"),
         description="Redis for the shared result cache; unset = an in-process cache only.",
     )
+    redis_cluster: bool = Field(
+        default=False, description="REDIS_URL names one node of a Redis Cluster (any node)."
+    )
+    redis_tls_ca_file: Path | None = Field(
+        default=None, description="CA bundle that signed the Redis server's certificate."
+    )
+    redis_tls_cert_file: Path | None = Field(
+        default=None, description="Client certificate, for a Redis that checks clients."
+    )
+    redis_tls_key_file: Path | None = Field(
+        default=None, description="Private key of the client certificate."
+    )
+    redis_tls_verify: Literal["required", "optional", "none"] = Field(
+        default="required", description="Whether the Redis server's certificate is checked."
+    )
+    store_url: str | None = Field(
+        default=None,
+        description=(
+            "fsspec URL (file:///shared/dir, s3://bucket/prefix) where reindex publishes versions "
+            "and every replica fetches them from; unset = the data directory alone."
+        ),
+    )
     redis_timeout_ms: int = Field(
         default=50, ge=1, description="Per-call Redis timeout; a slower Redis is bypassed."
     )
     cache_ttl_seconds: int = Field(default=600, ge=1, description="Result-cache entry lifetime.")
     cache_namespace: str = Field(
         default="rec:", min_length=1, description="Prefix of every key this service puts in Redis."
+    )
+    events_namespace: str = Field(
+        default="rec-events:",
+        min_length=1,
+        description="Prefix of the widget's impression and click counters in Redis (kept apart "
+        "from the cache's, which may be cleared).",
+    )
+    events_timeout_ms: int = Field(
+        default=500,
+        ge=1,
+        description="Per-call Redis bound for event counters (not on a reader's path).",
     )
     local_cache_ttl_seconds: int = Field(
         default=5,
@@ -109,6 +148,40 @@ class Settings(BaseSettings):
     admin_token: SecretStr | None = Field(
         default=None,
         description="Bearer token for the admin API (live upserts, retractions); unset = disabled.",
+    )
+    editor_password: SecretStr | None = Field(
+        default=None,
+        description="Password of the editors' pages (/editor); unset = the admin token.",
+    )
+    session_secret: SecretStr | None = Field(
+        default=None,
+        description="Key that signs editors' session cookies; unset = derived from the password.",
+    )
+    session_hours: float = Field(
+        default=12, gt=0, le=24 * 30, description="How long an editor stays logged in."
+    )
+    draft_rate_per_second: float = Field(
+        default=5.0,
+        ge=0,
+        description="Per-client rate of POST /v1/related (each is a model encode); 0 = unlimited.",
+    )
+    draft_burst: int = Field(default=20, ge=1, description="Per-client burst of POST /v1/related.")
+    event_rate_per_second: float = Field(
+        default=20.0, ge=0, description="Per-client rate of POST /v1/events; 0 = unlimited."
+    )
+    event_burst: int = Field(default=60, ge=1, description="Per-client burst of POST /v1/events.")
+    login_rate_per_second: float = Field(
+        default=0.2,
+        ge=0,
+        description="Per-client rate of editors' login attempts (guessing); 0 = unlimited.",
+    )
+    login_burst: int = Field(default=10, ge=1, description="Per-client burst of login attempts.")
+    trusted_proxies: list[str] = Field(
+        default=[],
+        description=(
+            "Addresses or networks (CIDR) of reverse proxies whose X-Forwarded-For names the "
+            "client; empty = the connection's address is the client."
+        ),
     )
 
     host: str = Field(default="127.0.0.1", description="Address `recommender serve` binds to.")
@@ -132,3 +205,8 @@ class Settings(BaseSettings):
     @property
     def embedding_cache_path(self) -> Path:
         return self.data_dir / "embeddings.sqlite3"
+
+
+def settings_with(**given: Any) -> Settings:
+    """Settings from the environment, overridden by the values given (None = not given)."""
+    return Settings(**{name: value for name, value in given.items() if value is not None})

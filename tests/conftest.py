@@ -9,13 +9,18 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import TypeVar
 
 import pytest
 import redis
 
+from tests.redis_cluster import RedisClusterProcesses
 from tests.redis_server import INSTALL_HINT, RedisProcess, RedisUnavailableError
+from tests.tls_files import TlsFiles, make_tls_files
+
+Server = TypeVar("Server", RedisProcess, RedisClusterProcesses)
 
 
 @dataclass
@@ -36,10 +41,10 @@ def fake_clock() -> FakeClock:
     return FakeClock()
 
 
-def _start_private_redis(request: pytest.FixtureRequest) -> RedisProcess:
+def _start_private_redis(request: pytest.FixtureRequest, make: Callable[[], Server]) -> Server:
     failure: RedisUnavailableError | None = None
     try:
-        server = RedisProcess()
+        server = make()
         # Registered before start(): a server is stopped even if the tests crash mid-way.
         request.addfinalizer(server.close)
         server.start()
@@ -69,7 +74,7 @@ def redis_url(request: pytest.FixtureRequest) -> str:
     if url:
         _ping(url)
         return url
-    return _start_private_redis(request).url
+    return _start_private_redis(request, RedisProcess).url
 
 
 @pytest.fixture
@@ -89,4 +94,22 @@ def redis_namespace(redis_url: str) -> Iterator[str]:
 @pytest.fixture
 def redis_process(request: pytest.FixtureRequest) -> RedisProcess:
     """A running redis-server of this test's own, which it may kill, pause or restart."""
-    return _start_private_redis(request)
+    return _start_private_redis(request, RedisProcess)
+
+
+@pytest.fixture(scope="session")
+def tls_files(tmp_path_factory: pytest.TempPathFactory) -> TlsFiles:
+    """A test CA with a server and a client certificate (made with `openssl`)."""
+    return make_tls_files(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture(scope="session")
+def tls_redis(request: pytest.FixtureRequest, tls_files: TlsFiles) -> RedisProcess:
+    """The session's redis-server that speaks TLS only and wants client certificates."""
+    return _start_private_redis(request, lambda: RedisProcess(tls=tls_files))
+
+
+@pytest.fixture(scope="session")
+def redis_cluster(request: pytest.FixtureRequest) -> RedisClusterProcesses:
+    """The session's Redis Cluster: three primaries on loopback ports."""
+    return _start_private_redis(request, RedisClusterProcesses)

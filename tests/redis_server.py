@@ -11,8 +11,11 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
+
+from tests.tls_files import TlsFiles
 
 INSTALL_HINT = (
     "Redis is needed for these tests: install redis-server (e.g. `apt-get install "
@@ -43,11 +46,18 @@ class RedisProcess:
     """A `redis-server` on a fixed loopback port, without persistence, in a temp dir.
 
     The port is chosen once, so `start()` after `kill()` or `stop()` comes back on the same
-    address, as a restarted Redis would.
+    address, as a restarted Redis would. With `tls` the port speaks TLS only, and clients must
+    present a certificate signed by the test CA. `extra_args` are more server options.
     """
 
     def __init__(
-        self, port: int | None = None, *, unix_socket: bool = False, executable: str | None = None
+        self,
+        port: int | None = None,
+        *,
+        unix_socket: bool = False,
+        executable: str | None = None,
+        tls: TlsFiles | None = None,
+        extra_args: Sequence[str] = (),
     ) -> None:
         found = executable or shutil.which("redis-server")
         if found is None:
@@ -56,11 +66,14 @@ class RedisProcess:
         self.port = port or free_port()
         self.dir = Path(tempfile.mkdtemp(prefix="redis-test-"))
         self.socket_path = self.dir / "redis.sock" if unix_socket else None
+        self.tls = tls
+        self.extra_args = list(extra_args)
         self._proc: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        scheme = "redis" if self.tls is None else "rediss"
+        return f"{scheme}://127.0.0.1:{self.port}/0"
 
     @property
     def unix_url(self) -> str:
@@ -83,7 +96,17 @@ class RedisProcess:
             "--save", "",
             "--appendonly", "no",
             "--dir", str(self.dir),
+            *self.extra_args,
         ]  # fmt: skip
+        if self.tls is not None:
+            args += [
+                "--port", "0",
+                "--tls-port", str(self.port),
+                "--tls-cert-file", str(self.tls.server_cert),
+                "--tls-key-file", str(self.tls.server_key),
+                "--tls-ca-cert-file", str(self.tls.ca_cert),
+                "--tls-auth-clients", "yes",
+            ]  # fmt: skip
         if self.socket_path is not None:
             args += ["--unixsocket", str(self.socket_path), "--unixsocketperm", "700"]
         log_path = self.dir / "redis.log"
@@ -161,8 +184,16 @@ class RedisProcess:
 
     def _answers_ping(self) -> bool:
         try:
-            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as sock:
-                sock.sendall(b"PING\r\n")
-                return sock.recv(64).startswith(b"+PONG")
+            with socket.create_connection(("127.0.0.1", self.port), timeout=0.5) as raw:
+                if self.tls is None:
+                    return _ping(raw)
+                context = self.tls.client_context()
+                with context.wrap_socket(raw, server_hostname="127.0.0.1") as wrapped:
+                    return _ping(wrapped)
         except OSError:
             return False
+
+
+def _ping(sock: socket.socket) -> bool:
+    sock.sendall(b"PING\r\n")
+    return sock.recv(64).startswith(b"+PONG")

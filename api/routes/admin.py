@@ -52,7 +52,9 @@ async def upsert_article(
     vector = (await asyncio.to_thread(encoder.encode, [text]))[0]
     await asyncio.to_thread(_remember_embedding, services, encoder.model_id, text, vector)
     seq = holder.live.upsert(slug, record, encoder.model_id, vector)
-    recommender = holder.apply_live_changes(version)
+    # Not `version`: a new one may have been swapped in while this request was encoding.
+    recommender = holder.require()
+    version = recommender.version
     return json_response(
         {
             "slug": slug,

@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
@@ -60,7 +62,7 @@ def etag_for(key: str) -> str:
     return '"' + hashlib.blake2b(key.encode(), digest_size=12).hexdigest() + '"'
 
 
-def _not_modified(header: str | None, etag: str) -> bool:
+def not_modified(header: str | None, etag: str) -> bool:
     """Whether an `If-None-Match` header value matches `etag`."""
     if not header:
         return False
@@ -69,15 +71,33 @@ def _not_modified(header: str | None, etag: str) -> bool:
     }
 
 
+@dataclass(frozen=True, slots=True)
+class Representation:
+    """One form of a related list: its media type, its encoder, and a cache-key suffix that
+    keeps each form's bytes and ETag apart."""
+
+    media_type: str
+    encode: Callable[[dict[str, Any]], bytes]
+    key_suffix: str = ""
+
+
+AS_JSON = Representation(JSON, orjson.dumps)
+
+
 async def _related_bytes(
-    services: Services, recommender: Recommender, slug: str, query: RelatedQuery, key: str
+    services: Services,
+    recommender: Recommender,
+    slug: str,
+    query: RelatedQuery,
+    key: str,
+    encode: Callable[[dict[str, Any]], bytes],
 ) -> bytes:
     cached = await services.cache.get(key)
     if cached is not None:
         return cached
 
     async def compute() -> bytes:
-        body = orjson.dumps(recommender.body(slug, recommender.related(slug, query)))
+        body = encode(recommender.body(slug, recommender.related(slug, query)))
         await services.cache.set(key, body, services.settings.cache_ttl_seconds)
         return body
 
@@ -85,21 +105,26 @@ async def _related_bytes(
 
 
 async def related_response(
-    services: Services, slug: str, query: RelatedQuery, if_none_match: str | None
+    services: Services,
+    slug: str,
+    query: RelatedQuery,
+    if_none_match: str | None,
+    representation: Representation = AS_JSON,
 ) -> Response:
-    """The answer to `GET /v1/articles/{slug}/related` for a validated request."""
+    """The answer to `GET /v1/articles/{slug}/related` (or another `representation` of the
+    same list) for a validated request."""
     recommender = services.holder.require()
-    key = related_cache_key(recommender.cache_tag, slug, query)
+    key = related_cache_key(recommender.cache_tag, slug, query) + representation.key_suffix
     etag = etag_for(key)
     headers = {
         "ETag": etag,
         "Cache-Control": f"public, max-age={services.settings.http_max_age}",
     }
-    if _not_modified(if_none_match, etag):
+    if not_modified(if_none_match, etag):
         recommender.row_of(slug)  # an unknown slug is a 404 even with a matching tag
         return Response(status_code=304, headers=headers)
-    body = await _related_bytes(services, recommender, slug, query, key)
-    return Response(body, media_type=JSON, headers=headers)
+    body = await _related_bytes(services, recommender, slug, query, key, representation.encode)
+    return Response(body, media_type=representation.media_type, headers=headers)
 
 
 @router.get(

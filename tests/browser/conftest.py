@@ -29,8 +29,13 @@ CHROMIUM_ARGS = [
 ]
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    """One Chromium per test module.
+
+    Not per session: the sync API keeps an event loop running in the main thread while it
+    is open, and tests elsewhere that call `asyncio.run` must not run inside it.
+    """
     if not CHROMIUM.exists() or shutil.which(str(CHROMIUM)) is None:
         pytest.fail(
             f"{CHROMIUM} is missing: install Debian's chromium (`apt-get install chromium`; "

@@ -1,5 +1,8 @@
 """One behaviour for every `ResultCache`: the same calls on memory, Redis and both tiers.
 
+Redis runs as a plain server, as a TLS-only server that checks client certificates, and as a
+three-node Redis Cluster (private servers started for the session).
+
 Memory entries expire on a fake clock; Redis entries on Redis's own clock, so the Redis
 kinds wait real (short) time. Every case also checks that no backend error happened, so a
 broken Redis cannot pass as a string of cache misses.
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -17,6 +21,7 @@ import pytest
 import redis
 
 from api.cache import MemoryCache, RedisCache, ResultCache, TieredCache, build_cache
+from api.redis_client import RedisEndpoint
 from recommender.settings import Settings
 from tests.redis_server import RedisProcess
 
@@ -49,6 +54,8 @@ Runner = Callable[[Body], None]
         "memory",
         pytest.param("redis", marks=pytest.mark.redis),
         pytest.param("tiered", marks=pytest.mark.redis),
+        pytest.param("redis-tls", marks=pytest.mark.redis),
+        pytest.param("redis-cluster", marks=pytest.mark.redis),
     ]
 )
 def kind(request: pytest.FixtureRequest) -> str:
@@ -59,16 +66,19 @@ def kind(request: pytest.FixtureRequest) -> str:
 @pytest.fixture
 def run(kind: str, request: pytest.FixtureRequest, fake_clock: FakeClock) -> Runner:
     """Runs an async test body against a fresh cache of `kind`, then closes it."""
-    if kind != "memory":
-        url: str = request.getfixturevalue("redis_url")
+    if kind in ("redis", "tiered"):
+        endpoint = RedisEndpoint(request.getfixturevalue("redis_url"))
         namespace: str = request.getfixturevalue("redis_namespace") + "cache:"
+    elif kind != "memory":
+        endpoint = private_endpoint(kind, request)
+        namespace = f"test:{uuid.uuid4().hex}:cache:"  # the server is the session's own
 
     def build() -> ResultCache:
         memory = MemoryCache(100, clock=fake_clock)
         if kind == "memory":
             return memory
-        shared = RedisCache(url, TIMEOUT_MS, namespace=namespace)
-        return shared if kind == "redis" else TieredCache(memory, shared)
+        shared = RedisCache(endpoint, TIMEOUT_MS, namespace=namespace)
+        return TieredCache(memory, shared) if kind == "tiered" else shared
 
     async def main(body: Body) -> None:
         cache = build()
@@ -80,6 +90,20 @@ def run(kind: str, request: pytest.FixtureRequest, fake_clock: FakeClock) -> Run
             await cache.close()
 
     return lambda body: asyncio.run(main(body))
+
+
+def private_endpoint(kind: str, request: pytest.FixtureRequest) -> RedisEndpoint:
+    """The TLS server (with the client certificate) or the cluster of the session."""
+    if kind == "redis-cluster":
+        return RedisEndpoint(request.getfixturevalue("redis_cluster").url, cluster=True)
+    assert kind == "redis-tls", kind
+    tls = request.getfixturevalue("tls_files")
+    return RedisEndpoint(
+        request.getfixturevalue("tls_redis").url,
+        tls_ca_file=tls.ca_cert,
+        tls_cert_file=tls.client_cert,
+        tls_key_file=tls.client_key,
+    )
 
 
 @pytest.fixture

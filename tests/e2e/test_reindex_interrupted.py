@@ -1,10 +1,12 @@
-"""A reindex killed at any moment leaves the served version intact; the next run completes.
-A second concurrent run is refused. Real subprocesses, SIGKILL."""
+"""A reindex killed at any moment (at chosen points, and at random ones spread over a run)
+leaves the served version intact; the next run completes. A second concurrent run is refused.
+Real subprocesses, SIGKILL."""
 
 from __future__ import annotations
 
 import json
 import os
+import random
 import signal
 import sqlite3
 import subprocess
@@ -135,3 +137,73 @@ def test_a_second_concurrent_reindex_exits_75_and_changes_nothing(
     assert VersionStore(data_dir).current_id() == before
     first.send_signal(signal.SIGKILL)
     first.communicate(timeout=30)
+
+
+def served_titles(data_dir: Path) -> dict[str, str]:
+    """Slug -> title of the published version, after verifying every file's checksum."""
+    version, warning = load_current(fake_settings(data_dir))
+    assert warning is None, warning
+    return {card["slug"]: card["title"] for card in version.cards}
+
+
+def feed_titles(count: int, revision: int) -> set[str]:
+    """The titles of `big_feed(..., count, revision)`."""
+    return {f"Article {i} revision {revision}" for i in range(count)}
+
+
+def test_reindex_killed_at_random_points_never_damages_the_served_version(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL at random moments spread over a whole run (start-up, reading, embedding,
+    building, writing, publishing); after each, what is served is a complete verified version
+    and the next run completes."""
+    data_dir = tmp_path / "data"
+    count = 1000
+    started = time.monotonic()
+    first = start_reindex(big_feed(tmp_path / "feed-0.jsonl", count), data_dir)
+    _, err = first.communicate(timeout=120)
+    assert first.returncode == 0, err
+    run_seconds = time.monotonic() - started
+    rng = random.Random()
+    points = 5
+    delays = [run_seconds * (n + rng.random()) / points for n in range(points)]
+    for revision, delay in enumerate(delays, start=1):
+        where = f"killed after {delay:.2f} s of a {run_seconds:.2f} s run (points {delays})"
+        feed = big_feed(tmp_path / f"feed-{revision}.jsonl", count, revision)
+        before = VersionStore(data_dir).current_id()
+        process = start_reindex(feed, data_dir)
+        time.sleep(delay)
+        process.send_signal(signal.SIGKILL)
+        process.communicate(timeout=30)
+
+        # Checksums verified: never half a version, whether or not the run had published.
+        served = revision if VersionStore(data_dir).current_id() != before else revision - 1
+        assert set(served_titles(data_dir).values()) == feed_titles(count, served), where
+
+        again = start_reindex(feed, data_dir)
+        out, err = again.communicate(timeout=120)
+        assert again.returncode == 0, f"{where}: {err}"
+        assert json.loads(out)["indexed"] == count
+        assert set(served_titles(data_dir).values()) == feed_titles(count, revision), where
+        assert not staging_exists(data_dir), where
+
+
+def test_two_reindexes_started_together_publish_one_complete_version(tmp_path: Path) -> None:
+    data_dir = tmp_path / "data"
+    count = 1000
+    feeds = [big_feed(tmp_path / f"feed-{n}.jsonl", count, revision=n) for n in (1, 2)]
+    runs = [start_reindex(feed, data_dir) for feed in feeds]
+    results = [(run, *run.communicate(timeout=120)) for run in runs]
+    codes = [run.returncode for run, _, _ in results]
+    assert set(codes) <= {0, 75} and 0 in codes, [err for _, _, err in results]
+    for run, out, err in results:
+        if run.returncode == 75:
+            assert out == "" and "another reindex is running" in err
+    winners = {
+        json.loads(out)["version"]: n + 1
+        for n, (run, out, _) in enumerate(results)
+        if run.returncode == 0
+    }
+    current = VersionStore(data_dir).current_id()
+    assert current in winners
+    assert set(served_titles(data_dir).values()) == feed_titles(count, winners[current])

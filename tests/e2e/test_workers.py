@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -32,20 +33,13 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
-    settings, _ = build_fake_index(tmp_path / "data", redis_url=None)
+@contextmanager
+def running_server(env: dict[str, str], *args: str, ready_path: str = "/readyz") -> Iterator[str]:
+    """`recommender serve ARGS` on a free loopback port with `env`; yields its base URL once
+    `ready_path` answers 200, and stops the server (all its workers) afterwards."""
     port = free_port()
-    env = {
-        **os.environ,
-        "RECOMMENDER_MODEL": "fake-hashing",
-        "RECOMMENDER_DATA_DIR": str(settings.data_dir),
-        "RECOMMENDER_ADMIN_TOKEN": TOKEN,
-        "RECOMMENDER_RELOAD_INTERVAL_SECONDS": "0.2",
-    }
-    env.pop("REDIS_URL", None)
     process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", "--workers", "2", "--port", str(port)],
+        [sys.executable, "-m", "api.cli", "serve", *args, "--port", str(port)],
         cwd=REPO,
         env=env,
         stdout=subprocess.DEVNULL,
@@ -59,13 +53,13 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
         while True:
             assert process.poll() is None, process.stderr.read() if process.stderr else ""
             try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{base}{ready_path}", timeout=1).status_code == 200:
                     break
             except httpx.TransportError:
                 pass
             assert time.monotonic() < deadline, "the server did not become ready"
             time.sleep(0.1)
-        yield base, settings
+        yield base
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         try:
@@ -73,6 +67,21 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.communicate()
+
+
+@pytest.fixture
+def served(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
+    settings, _ = build_fake_index(tmp_path / "data", redis_url=None)
+    env = {
+        **os.environ,
+        "RECOMMENDER_MODEL": "fake-hashing",
+        "RECOMMENDER_DATA_DIR": str(settings.data_dir),
+        "RECOMMENDER_ADMIN_TOKEN": TOKEN,
+        "RECOMMENDER_RELOAD_INTERVAL_SECONDS": "0.2",
+    }
+    env.pop("REDIS_URL", None)
+    with running_server(env, "--workers", "2") as base:
+        yield base, settings
 
 
 def fresh_get(base: str, path: str) -> httpx.Response:

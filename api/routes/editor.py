@@ -1,0 +1,279 @@
+"""The editors' desk: search, preview an article's suggestions exactly as readers get them,
+pin and block with an audit trail, try a draft. Server-rendered pages behind a login."""
+
+from __future__ import annotations
+
+import hmac
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from typing import Annotated, Any
+from urllib.parse import urlencode
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+
+from api import editor_session
+from api.curation import add_block, add_pin, audit_json, block_json, pin_json
+from api.deps import ServicesDep
+from api.editor_session import COOKIE, LOGIN_COOKIE, EditorDep, EditorFormDep
+from api.events import ctr_report
+from api.routes.related import SlugPath
+from api.templating import STATIC, render
+from recommender.articles import MAX_SLUG_LENGTH
+from recommender.curation import MAX_SLOT
+from recommender.errors import InvalidQuery, RecommenderError
+from recommender.ranking import RelatedQuery
+
+router = APIRouter(prefix="/editor", include_in_schema=False)
+
+#: The only files /editor/static serves.
+STATIC_FILES = {"editor.css": "text/css", "editor.js": "text/javascript"}
+TargetForm = Annotated[str, Form(max_length=MAX_SLUG_LENGTH)]
+ReasonForm = Annotated[str, Form(max_length=500)]
+
+
+def _page(template: str, status: int = 200, **context: Any) -> HTMLResponse:
+    return HTMLResponse(render(template, **context), status, headers={"Cache-Control": "no-store"})
+
+
+def _back(slug: str, *, notice: str = "", error: str = "") -> RedirectResponse:
+    """Post/redirect/get: back to the article page with what happened."""
+    query = urlencode({k: v for k, v in (("notice", notice), ("error", error)) if v})
+    return RedirectResponse(f"/editor/articles/{slug}" + (f"?{query}" if query else ""), 303)
+
+
+def _ago(published: float, now: float) -> str:
+    if published != published:  # NaN: unknown date
+        return "date unknown"
+    days = (now - published) / 86_400
+    if days < 0:
+        return "scheduled"
+    if days < 1:
+        return f"{max(1, round(days * 24))} h ago"
+    return f"{round(days)} days ago"
+
+
+@router.get("/static/{name}")
+async def static_file(name: str) -> Response:
+    media_type = STATIC_FILES.get(name)
+    if media_type is None:
+        return Response(status_code=404)
+    return FileResponse(STATIC / name, media_type=media_type)
+
+
+@router.get("/login")
+async def login_page(request: Request, services: ServicesDep, next: str = "/editor") -> Response:
+    editor_session.password(services.settings)
+    token = editor_session.issue(services.settings, "login")[0].csrf
+    response = _page("editor_login.html", next=_safe_next(next), csrf=token, error=None)
+    editor_session.set_cookie(response, request, LOGIN_COOKIE, token, 600)
+    return response
+
+
+def _safe_next(target: str) -> str:
+    """Only a path of the editor pages: never an open redirect."""
+    return target if target.startswith("/editor") and "//" not in target else "/editor"
+
+
+@router.post("/login")
+async def login(
+    request: Request,
+    services: ServicesDep,
+    name: Annotated[str, Form(min_length=1, max_length=60)],
+    password: Annotated[str, Form(max_length=500)],
+    csrf: Annotated[str, Form(max_length=100)] = "",
+    next: Annotated[str, Form(max_length=500)] = "/editor",
+) -> Response:
+    settings = services.settings
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
+        raise editor_session.CsrfRejected
+    if not editor_session.password_matches(settings, password):
+        return _page(
+            "editor_login.html", 401, next=_safe_next(next), csrf=csrf, error="Wrong password."
+        )
+    session, cookie = editor_session.issue(settings, name.strip())
+    response = RedirectResponse(_safe_next(next), 303)
+    editor_session.set_cookie(response, request, COOKIE, cookie, int(session.expires - time.time()))
+    response.delete_cookie(LOGIN_COOKIE, path=editor_session.PATH)
+    return response
+
+
+@router.post("/logout")
+async def logout(_: EditorFormDep) -> Response:
+    response = RedirectResponse("/editor/login", 303)
+    response.delete_cookie(COOKIE, path=editor_session.PATH)
+    return response
+
+
+@router.get("")
+async def search_page(
+    editor: EditorDep,
+    services: ServicesDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+) -> Response:
+    recommender = services.holder.require()
+    now = time.time()
+    results = [
+        {**recommender.card(row), "age": _ago(float(recommender.published[row]), now)}
+        for row in recommender.search(q)
+    ]
+    return _page(
+        "editor_search.html",
+        editor=editor,
+        q=q,
+        results=results,
+        index_version=recommender.version.id,
+    )
+
+
+@router.get("/articles/{slug}")
+async def article_page(
+    slug: SlugPath,
+    editor: EditorDep,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=50)] = 5,
+    section: Annotated[str, Query(max_length=100)] = "",
+    notice: Annotated[str, Query(max_length=300)] = "",
+    error: Annotated[str, Query(max_length=300)] = "",
+) -> Response:
+    """The article's suggestions exactly as readers get them (same code, version, overrides)."""
+    recommender = services.holder.require()
+    row = recommender.row_of(slug)
+    query = RelatedQuery(limit=limit, sections=frozenset({section}) if section else frozenset())
+    now = time.time()
+    curation = services.holder.curation
+    pins = {pin.target: pin for pin in recommender.overrides.pins_for(slug, now)}
+    suggestions = [
+        {
+            **recommender.item(suggestion),
+            "slot": slot,
+            "age": _ago(float(recommender.published[suggestion.row]), now),
+            "why": recommender.explain(row, suggestion.row),
+            "pinned": recommender.card(suggestion.row)["slug"] in pins,
+        }
+        for slot, suggestion in enumerate(recommender.related(slug, query, now), start=1)
+    ]
+    blocked_everywhere = [block_json(b) for b in curation.blocks(global_only=True)]
+    ctr = await ctr_report(services.events, slug)
+    return _page(
+        "editor_article.html",
+        editor=editor,
+        article=recommender.card(row),
+        age=_ago(float(recommender.published[row]), now),
+        index_version=recommender.version.id,
+        limit=limit,
+        section=section,
+        suggestions=suggestions,
+        pins=[pin_json(pin, now) for pin in curation.pins(slug)],
+        blocks=[block_json(b) for b in curation.blocks(slug)],
+        global_blocks=blocked_everywhere,
+        audit=[audit_json(r) for r in curation.audit(slug, 100)],
+        notice=notice,
+        error=error,
+        max_slot=MAX_SLOT,
+        ctr=ctr,
+    )
+
+
+@router.get("/draft")
+async def draft_page(editor: EditorDep, services: ServicesDep) -> Response:
+    recommender = services.holder.require()
+    return _page("editor_draft.html", editor=editor, index_version=recommender.version.id)
+
+
+# Forms. Each applies one change through the same code as the JSON API, then redirects back.
+
+
+def _until(value: str) -> datetime | None:
+    """A `datetime-local` field, read as UTC (the page says so)."""
+    if not value:
+        return None
+    try:
+        moment = datetime.fromisoformat(value)
+    except ValueError as exc:
+        raise InvalidQuery(f"`until` is not a date and time: {value!r}") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def _change(slug: str, apply: Callable[[], str]) -> RedirectResponse:
+    """Make one form's change; back to the article page saying what was done, or why not."""
+    try:
+        notice = apply()
+    except RecommenderError as exc:
+        return _back(slug, error=str(exc))
+    return _back(slug, notice=notice)
+
+
+@router.post("/articles/{slug}/pins")
+async def pin_form(
+    slug: SlugPath,
+    actor: EditorFormDep,
+    services: ServicesDep,
+    target: TargetForm,
+    slot: Annotated[int, Form(ge=1, le=MAX_SLOT)] = 1,
+    until: Annotated[str, Form(max_length=40)] = "",
+    reason: ReasonForm = "",
+) -> Response:
+    def pin() -> str:
+        add_pin(services.holder, slug, target.strip(), slot, _until(until), reason, actor)
+        return f"Pinned {target} to slot {slot}."
+
+    return _change(slug, pin)
+
+
+@router.post("/articles/{slug}/blocks")
+async def block_form(
+    slug: SlugPath,
+    actor: EditorFormDep,
+    services: ServicesDep,
+    target: TargetForm,
+    reason: ReasonForm = "",
+    everywhere: Annotated[bool, Form()] = False,
+) -> Response:
+    def block() -> str:
+        add_block(services.holder, None if everywhere else slug, target.strip(), reason, actor)
+        return f"Blocked {target} {'everywhere' if everywhere else 'from this list'}."
+
+    return _change(slug, block)
+
+
+@router.post("/articles/{slug}/unpin")
+async def unpin_form(
+    slug: SlugPath, actor: EditorFormDep, services: ServicesDep, target: TargetForm
+) -> Response:
+    def unpin() -> str:
+        services.holder.curation.unpin(slug, target, actor)
+        return f"Unpinned {target}."
+
+    return _change(slug, unpin)
+
+
+@router.post("/articles/{slug}/unblock")
+async def unblock_form(
+    slug: SlugPath,
+    actor: EditorFormDep,
+    services: ServicesDep,
+    target: TargetForm,
+    everywhere: Annotated[bool, Form()] = False,
+) -> Response:
+    def unblock() -> str:
+        services.holder.curation.unblock(None if everywhere else slug, target, actor)
+        return f"Unblocked {target}."
+
+    return _change(slug, unblock)
+
+
+@router.post("/articles/{slug}/undo/{audit_id}")
+async def undo_form(
+    slug: SlugPath,
+    audit_id: Annotated[int, Path(ge=1)],
+    actor: EditorFormDep,
+    services: ServicesDep,
+) -> Response:
+    def undo() -> str:
+        record = services.holder.curation.undo(audit_id, actor)
+        return f"Undone: {record.action} of {record.target} recorded."
+
+    return _change(slug, undo)

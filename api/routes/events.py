@@ -1,0 +1,112 @@
+"""Impressions and clicks from the widget, and the click-through rates they add up to."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, HTTPException, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
+from starlette.responses import Response
+
+from api.auth import AdminDep
+from api.deps import Services, ServicesDep
+from api.events import MAX_EVENT_BYTES, CtrReport, EventBatch, EventReceipt, ctr_report
+from api.responses import json_response
+from api.schemas import ErrorBody
+from recommender.articles import MAX_SLUG_LENGTH, SLUG_PATTERN
+from recommender.errors import ArticleNotFound, NoIndexError
+
+router = APIRouter(tags=["events"])
+
+#: sendBeacon posts its JSON as text/plain: a CORS-safelisted type, so no preflight is needed.
+BODY_TYPES = frozenset({"application/json", "text/plain"})
+
+
+def _batch_schema() -> dict[str, Any]:
+    """`EventBatch`'s JSON schema with its one definition inlined, for the OpenAPI document."""
+    schema = EventBatch.model_json_schema()
+    schema["properties"]["events"]["items"] = schema.pop("$defs")["Event"]
+    return schema
+
+
+async def _read_body(request: Request) -> bytes:
+    """The request body, refused with 413 beyond `MAX_EVENT_BYTES` (declared or streamed)."""
+    too_large = HTTPException(413, f"event batches are limited to {MAX_EVENT_BYTES} bytes")
+    declared = request.headers.get("content-length", "")
+    if declared.isdigit() and int(declared) > MAX_EVENT_BYTES:
+        raise too_large
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_EVENT_BYTES:
+            raise too_large
+    return bytes(body)
+
+
+def _indexed(services: Services, slugs: set[str]) -> set[str]:
+    """The `slugs` the index serves now (live changes applied); none while there is no index."""
+    try:
+        recommender = services.holder.require()
+    except NoIndexError:
+        return set()
+    known = set()
+    for slug in slugs:
+        try:
+            recommender.row_of(slug)
+        except ArticleNotFound:
+            continue
+        known.add(slug)
+    return known
+
+
+@router.post(
+    "/v1/events",
+    status_code=202,
+    response_model=EventReceipt,
+    responses={code: {"model": ErrorBody} for code in (413, 415, 422)},
+    summary="Record widget impressions and clicks",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {media: {"schema": _batch_schema()} for media in sorted(BODY_TYPES)},
+        }
+    },
+)
+async def record_events(request: Request, services: ServicesDep) -> Response:
+    """Count impressions and clicks (JSON, sent as text/plain by sendBeacon); events about
+    articles the index does not hold are accepted and ignored."""
+    media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
+    if media_type not in BODY_TYPES:
+        raise HTTPException(415, "send the events as application/json or text/plain JSON")
+    try:
+        batch = EventBatch.model_validate_json(await _read_body(request))
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+    known = _indexed(services, {slug for e in batch.events for slug in (e.source, e.target)})
+    accepted = [e for e in batch.events if e.source in known and e.target in known]
+    await services.events.record(accepted)
+    receipt = {"accepted": len(accepted), "ignored": len(batch.events) - len(accepted)}
+    return json_response(receipt, 202)
+
+
+@router.get(
+    "/v1/stats/ctr",
+    response_model=CtrReport,
+    responses={code: {"model": ErrorBody} for code in (401, 403, 422, 503)},
+    summary="Click-through rates of the widget",
+)
+async def ctr_stats(
+    _: AdminDep,
+    services: ServicesDep,
+    slug: Annotated[
+        str | None,
+        Query(
+            pattern=SLUG_PATTERN.pattern,
+            max_length=MAX_SLUG_LENGTH,
+            description="The article whose box to report; omitted: every article's.",
+        ),
+    ] = None,
+) -> Response:
+    """Impressions, clicks and CTR by slot, by target and by source (admin token)."""
+    return json_response(await ctr_report(services.events, slug))

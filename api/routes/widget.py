@@ -1,0 +1,156 @@
+"""The "You Might Also Like" box for publishers' pages, from one template.
+
+`GET /v1/articles/{slug}/related.html` is the related list as an HTML fragment (for ESI/SSI
+includes and search engines), answered like the JSON list: same ranking, result cache (its own
+keys), ETag, Cache-Control and 304s. `GET /widget.js` is the drop-in script that fetches that
+fragment into `data-related-slug` boxes and reports impressions and clicks.
+"""
+
+from __future__ import annotations
+
+import gzip
+from dataclasses import dataclass
+from datetime import datetime
+from functools import cache, partial
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from fastapi import APIRouter, Query, Request
+from starlette.responses import HTMLResponse, Response
+
+from api.deps import ServicesDep
+from api.errors import error_response
+from api.routes.related import (
+    ERRORS,
+    Representation,
+    SlugPath,
+    etag_for,
+    not_modified,
+    related_response,
+)
+from api.templating import STATIC, render
+from recommender.ranking import RelatedQuery
+
+router = APIRouter(tags=["widget"])
+
+DEFAULT_HEADING = "You Might Also Like"
+#: Readers' caches keep the script a day and may serve it a week longer while revalidating.
+WIDGET_CACHE_CONTROL = "public, max-age=86400, stale-while-revalidate=604800"
+#: Only these URLs become links; any other (`javascript:`, `data:` ...) leaves the title unlinked.
+_LINKABLE_SCHEMES = frozenset({"http", "https", ""})
+#: The fragment's errors are the usual JSON, not HTML: declared so in the OpenAPI document.
+FRAGMENT_ERRORS: dict[int | str, dict[str, Any]] = {
+    status: error_response("The error JSON.") for status in ERRORS
+}
+
+
+def safe_href(url: str | None) -> str | None:
+    """`url` when it is an http(s) or relative URL a reader may follow, else None."""
+    # Browsers drop whitespace and control characters inside schemes ("java\tscript:").
+    if not url or any(char <= " " or char == "\x7f" for char in url):
+        return None
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        return None
+    return url if scheme.lower() in _LINKABLE_SCHEMES else None
+
+
+def _display_date(published_at: str | None) -> str | None:
+    if published_at is None:
+        return None
+    moment = datetime.fromisoformat(published_at)
+    return f"{moment.day} {moment:%b %Y}"
+
+
+def render_fragment(body: dict[str, Any], *, heading: str) -> bytes:
+    """A related list `body` (as `Recommender.body` builds it) as `related_fragment.html`."""
+    items = [
+        {
+            **item,
+            "slot": slot,
+            "href": safe_href(item["url"]),
+            "date": _display_date(item["published_at"]),
+        }
+        for slot, item in enumerate(body["items"], start=1)
+    ]
+    html = render("related_fragment.html", source=body["slug"], heading=heading, items=items)
+    return html.encode()
+
+
+@router.get(
+    "/v1/articles/{slug}/related.html",
+    response_class=HTMLResponse,
+    responses=FRAGMENT_ERRORS,
+    summary="Related articles as an HTML fragment",
+)
+async def related_fragment(
+    slug: SlugPath,
+    request: Request,
+    services: ServicesDep,
+    limit: Annotated[int, Query(ge=1, le=50, description="How many suggestions.")] = 5,
+    heading: Annotated[
+        str, Query(min_length=1, max_length=100, description="The box's heading.")
+    ] = DEFAULT_HEADING,
+) -> Response:
+    """The related list as escaped HTML, for server-side includes (ESI/SSI) and the widget."""
+    fragment = Representation(
+        media_type="text/html",
+        encode=partial(render_fragment, heading=heading),
+        key_suffix=f":html:{heading}",
+    )
+    return await related_response(
+        services, slug, RelatedQuery(limit=limit), request.headers.get("if-none-match"), fragment
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class _Script:
+    """widget.js as served: plain and gzipped, each with its own ETag."""
+
+    plain: bytes
+    gzipped: bytes
+    etag: str
+    gzip_etag: str
+
+
+@cache
+def _script() -> _Script:
+    plain = (STATIC / "widget.js").read_bytes()
+    text = plain.decode()
+    return _Script(plain, gzip.compress(plain, mtime=0), etag_for(text), etag_for("gzip:" + text))
+
+
+def accepts_gzip(accept_encoding: str) -> bool:
+    """Whether an Accept-Encoding value allows gzip (`gzip`, `gzip;q=0.5`; not `gzip;q=0`)."""
+    for coding in accept_encoding.split(","):
+        name, _, weight = coding.partition(";")
+        if name.strip().lower() == "gzip":
+            try:
+                return float(weight.strip().lower().removeprefix("q=") or 1) > 0
+            except ValueError:
+                return False
+    return False
+
+
+@router.get(
+    "/widget.js",
+    response_class=Response,
+    responses={200: {"content": {"text/javascript": {}}, "description": "The script."}},
+    summary="The drop-in widget script",
+)
+async def widget_script(request: Request) -> Response:
+    """The script that fills `<div data-related-slug="...">` boxes on a publisher's page."""
+    script = _script()
+    gzipped = accepts_gzip(request.headers.get("accept-encoding", ""))
+    headers = {
+        "ETag": script.gzip_etag if gzipped else script.etag,
+        "Cache-Control": WIDGET_CACHE_CONTROL,
+        "Vary": "Accept-Encoding",
+    }
+    if not_modified(request.headers.get("if-none-match"), headers["ETag"]):
+        return Response(status_code=304, headers=headers)
+    if gzipped:
+        headers["Content-Encoding"] = "gzip"
+    body = script.gzipped if gzipped else script.plain
+    return Response(body, media_type="text/javascript", headers=headers)

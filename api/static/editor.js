@@ -1,0 +1,54 @@
+// The editors' desk: confirmations for sweeping actions, and the draft page's lookup.
+"use strict";
+
+document.addEventListener("click", (event) => {
+  const button = event.target.closest("[data-confirm]");
+  if (button && !window.confirm(button.dataset.confirm)) event.preventDefault();
+});
+
+function renderDraftResults(list, items) {
+  list.replaceChildren();
+  for (const item of items) {
+    const entry = document.createElement("li");
+    const link = document.createElement("a");
+    link.href = "/editor/articles/" + encodeURIComponent(item.slug);
+    link.textContent = item.title;
+    const meta = document.createElement("span");
+    meta.className = "hint";
+    meta.textContent = " · " + (item.section || "no section") + " · score " + item.score.toFixed(3);
+    entry.append(link, meta);
+    list.append(entry);
+  }
+}
+
+const draft = document.getElementById("draft");
+if (draft) {
+  draft.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const status = document.getElementById("draft-status");
+    const list = document.getElementById("draft-results");
+    const form = new FormData(draft);
+    status.textContent = "Looking…";
+    try {
+      const response = await fetch("/v1/related", {
+        method: "POST",
+        headers: { "Content-Type": "application/json" },
+        body: JSON.stringify({
+          title: form.get("title"),
+          body: form.get("body"),
+          limit: Number(form.get("limit")) || 5,
+        }),
+      });
+      const answer = await response.json();
+      if (!response.ok) {
+        status.textContent = "Refused: " + JSON.stringify(answer.detail);
+        list.replaceChildren();
+        return;
+      }
+      renderDraftResults(list, answer.items);
+      status.textContent = answer.items.length + " suggestions from index version " + answer.index_version;
+    } catch (error) {
+      status.textContent = "The service did not answer: " + error;
+    }
+  });
+}

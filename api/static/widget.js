@@ -1,0 +1,160 @@
+/* "You Might Also Like" widget of the related-articles service (no dependencies).
+ *
+ * Fills each <div data-related-slug="SLUG" data-limit="4" data-heading="..."> on the page with
+ * GET {api}/v1/articles/SLUG/related.html when the box comes near the viewport, and tells
+ * POST {api}/v1/events (navigator.sendBeacon) which suggestions were seen and which was
+ * clicked; it does the same for fragments already included by the server (ESI/SSI). {api} is
+ * where this script was loaded from, or the data-api of the box or of the script tag.
+ * The box keeps its height from the moment the script runs (no layout shift); on any failure
+ * it is removed. Theme it with CSS custom properties: --related-accent, --related-text,
+ * --related-muted, --related-bg, --related-border, --related-font, --related-item-height.
+ */
+(() => {
+  "use strict";
+  const BOX = "[data-related-slug]";
+  const FRAGMENT = "section[data-related-source]";
+  const SLUG = /^[a-z0-9][a-z0-9-]*$/;
+  const LIMIT = /^[1-9][0-9]?$/;
+  const MAX_LIMIT = 50;
+  const DEFAULT_LIMIT = 4;
+  const C = ".related-articles";
+  const script = document.currentScript;
+  let headings = 0;
+
+  // A box of N suggestions is exactly 3.9em + N item heights tall (see the rules below).
+  let css =
+    `${BOX}{display:block;min-height:calc(3.9em + var(--related-rows,${DEFAULT_LIMIT})*var(--related-item-height,4.5em))}` +
+    `${C}{box-sizing:border-box;margin:0;padding:.8em 1em;border-top:.2em solid var(--related-accent,#b00020);background:var(--related-bg,transparent);color:var(--related-text,inherit);font-family:var(--related-font,inherit)}` +
+    `${C} ${C}-heading{margin:0 0 .5em;padding:0;font-size:1.2em;line-height:1.25;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}` +
+    `${C} ${C}-list{list-style:none;margin:0;padding:0}` +
+    `${C} ${C}-item{box-sizing:border-box;height:var(--related-item-height,4.5em);margin:0;padding:.35em 0;overflow:hidden;border-top:1px solid var(--related-border,#0002)}` +
+    `${C} ${C}-link{display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:2;overflow:hidden;line-height:1.3;font-weight:600;color:var(--related-accent,#b00020);text-decoration:none}` +
+    `${C} a${C}-link:hover,${C} a${C}-link:focus{text-decoration:underline}` +
+    `${C} ${C}-meta{margin:0;font-size:.85em;line-height:1.3;color:var(--related-muted,#666)}` +
+    `${C} ${C}-section+${C}-date:before{content:" · "}`;
+  for (let rows = 1; rows <= MAX_LIMIT; rows++) {
+    css += `${BOX}[data-limit="${rows}"]{--related-rows:${rows}}`;
+  }
+
+  const apiOf = (element) => {
+    const api = element && element.getAttribute("data-api");
+    return api ? new URL(api.replace(/\/?$/, "/"), location.href) : null;
+  };
+  const scriptApi = apiOf(script) || new URL(".", script ? script.src : location.href);
+
+  // Calls `then` once, when `element` is `ratio` visible (`margin` widens the viewport).
+  const whenVisible = (element, ratio, margin, then) => {
+    if (!window.IntersectionObserver) return then();
+    const observer = new IntersectionObserver(
+      (entries) => {
+        if (entries.some((e) => e.isIntersecting && e.intersectionRatio >= ratio)) {
+          observer.disconnect();
+          then();
+        }
+      },
+      { threshold: ratio, rootMargin: margin },
+    );
+    observer.observe(element);
+  };
+
+  const UNITS = [
+    ["year", 31536000],
+    ["month", 2592000],
+    ["week", 604800],
+    ["day", 86400],
+    ["hour", 3600],
+    ["minute", 60],
+  ];
+  const relative = (time, format) => {
+    const seconds = (Date.parse(time.dateTime) - Date.now()) / 1000;
+    if (!format || Number.isNaN(seconds)) return;
+    const [unit, size] = UNITS.find(([, s]) => Math.abs(seconds) >= s) || UNITS[5];
+    time.title = time.textContent;
+    time.textContent = format.format(Math.round(seconds / size), unit);
+  };
+
+  // Relative dates, unique heading ids, impressions once seen, clicks.
+  const enhance = (section, api) => {
+    if (section.hasAttribute("data-related-tracked")) return;
+    section.setAttribute("data-related-tracked", "");
+    const source = section.getAttribute("data-related-source");
+    const items = [...section.querySelectorAll("li[data-slot]")];
+    const event = (type, item) => ({
+      type,
+      source,
+      target: item.getAttribute("data-slug"),
+      slot: Number(item.getAttribute("data-slot")),
+    });
+    const send = (events) => {
+      if (navigator.sendBeacon) {
+        // A string goes as text/plain: CORS-safelisted, so no preflight (a JSON Blob is refused).
+        navigator.sendBeacon(new URL("v1/events", api), JSON.stringify({ events }));
+      }
+    };
+    const heading = section.querySelector("h2[id]");
+    if (heading) {
+      heading.id += `-${++headings}`;
+      section.setAttribute("aria-labelledby", heading.id);
+    }
+    const format =
+      window.Intl && Intl.RelativeTimeFormat
+        ? new Intl.RelativeTimeFormat(document.documentElement.lang || undefined, {
+            numeric: "auto",
+          })
+        : null;
+    section.querySelectorAll("time[datetime]").forEach((time) => relative(time, format));
+    whenVisible(section, 0.5, "0px", () => send(items.map((item) => event("impression", item))));
+    const clicked = (e) => {
+      const link = e.target.closest && e.target.closest("a[href]");
+      const item = link && link.closest("li[data-slot]");
+      if (item && section.contains(item)) send([event("click", item)]);
+    };
+    section.addEventListener("click", clicked);
+    section.addEventListener("auxclick", clicked);
+  };
+
+  const load = (box) => {
+    const slug = box.getAttribute("data-related-slug");
+    const limit = box.getAttribute("data-limit");
+    const heading = box.getAttribute("data-heading");
+    const api = apiOf(box) || scriptApi;
+    const fail = () => box.remove();
+    if (!SLUG.test(slug)) return fail();
+    const url = new URL(`v1/articles/${slug}/related.html`, api);
+    const rows = LIMIT.test(limit || "") && Number(limit) <= MAX_LIMIT ? limit : DEFAULT_LIMIT;
+    url.searchParams.set("limit", rows);
+    if (heading) url.searchParams.set("heading", heading.slice(0, 100));
+    fetch(url, { credentials: "omit" })
+      .then((response) => (response.ok ? response.text() : Promise.reject(response.status)))
+      .then((html) => {
+        const template = document.createElement("template");
+        template.innerHTML = html;
+        const section = template.content.querySelector(FRAGMENT);
+        if (!section) throw new Error("no suggestions");
+        box.replaceChildren(section);
+        box.setAttribute("data-related-state", "ready");
+        enhance(section, api);
+      })
+      .catch(fail);
+  };
+
+  const start = () => {
+    document.querySelectorAll(FRAGMENT).forEach((section) => enhance(section, scriptApi));
+    document.querySelectorAll(`${BOX}:not([data-related-state])`).forEach((box) => {
+      box.setAttribute("data-related-state", "loading");
+      whenVisible(box, 0, "400px 0px", () => load(box));
+    });
+  };
+
+  if (!document.getElementById("related-articles-style")) {
+    const style = document.createElement("style");
+    style.id = "related-articles-style";
+    style.textContent = css;
+    document.head.appendChild(style);
+  }
+  if (document.readyState === "loading") {
+    document.addEventListener("DOMContentLoaded", start);
+  } else {
+    start();
+  }
+})();

@@ -1,0 +1,177 @@
+"""The editors' pages over HTTP: login, session cookie, CSRF, search, article page, forms."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from recommender.settings import Settings
+from tests.helpers import build_fake_index
+
+PASSWORD = "correct horse"
+TOKEN = "admin-token"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    built, _ = build_fake_index(
+        tmp_path / "data", admin_token=TOKEN, editor_password=PASSWORD, redis_url=None
+    )
+    return built
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    with TestClient(create_app(settings), follow_redirects=False) as test_client:
+        yield test_client
+
+
+def csrf_of(html: str) -> str:
+    found = re.search(r'name="csrf" value="([^"]+)"', html)
+    assert found, "the page has no CSRF field"
+    return found.group(1)
+
+
+def log_in(client: TestClient, name: str = "Ana", password: str = PASSWORD) -> str:
+    page = client.get("/editor/login")
+    response = client.post(
+        "/editor/login",
+        data={"name": name, "password": password, "csrf": csrf_of(page.text), "next": "/editor"},
+    )
+    assert response.status_code == 303, response.text
+    return csrf_of(client.get("/editor").text)
+
+
+def test_pages_send_strangers_to_the_login_page(client: TestClient) -> None:
+    for path in ("/editor", "/editor/articles/volcano-0", "/editor/draft"):
+        response = client.get(path)
+        assert response.status_code == 303
+        assert response.headers["location"].startswith("/editor/login?next=")
+
+
+def test_the_session_cookie_is_httponly_and_samesite(client: TestClient) -> None:
+    page = client.get("/editor/login")
+    response = client.post(
+        "/editor/login",
+        data={"name": "Ana", "password": PASSWORD, "csrf": csrf_of(page.text)},
+    )
+    cookie = next(
+        h for h in response.headers.get_list("set-cookie") if h.startswith("editor_session=")
+    )
+    assert "HttpOnly" in cookie and "SameSite=strict" in cookie and "Path=/editor" in cookie
+
+
+def test_a_wrong_password_is_refused(client: TestClient) -> None:
+    page = client.get("/editor/login")
+    response = client.post(
+        "/editor/login", data={"name": "Ana", "password": "guess", "csrf": csrf_of(page.text)}
+    )
+    assert response.status_code == 401 and "Wrong password" in response.text
+    assert client.get("/editor").status_code == 303
+
+
+def test_a_login_without_its_csrf_cookie_is_refused(settings: Settings) -> None:
+    with TestClient(create_app(settings), follow_redirects=False) as fresh:
+        response = fresh.post(
+            "/editor/login", data={"name": "Ana", "password": PASSWORD, "csrf": "x"}
+        )
+        assert response.status_code == 403 and response.json()["error"] == "csrf_rejected"
+
+
+def test_a_forged_cookie_is_not_a_session(client: TestClient) -> None:
+    log_in(client)
+    value = client.cookies["editor_session"]
+    assert client.get("/editor").status_code == 200
+    client.cookies.clear()
+    client.cookies.set("editor_session", value[:-4] + "0000")
+    assert client.get("/editor").status_code == 303
+
+
+def test_forms_without_the_csrf_token_change_nothing(client: TestClient) -> None:
+    log_in(client)
+    response = client.post(
+        "/editor/articles/volcano-0/blocks", data={"target": "volcano-1", "csrf": "forged"}
+    )
+    assert response.status_code == 403 and response.json()["error"] == "csrf_rejected"
+    response = client.post("/editor/articles/volcano-0/blocks", data={"target": "volcano-1"})
+    assert response.status_code == 403
+    assert "No changes yet" in client.get("/editor/articles/volcano-0").text
+
+
+def test_search_finds_by_title_words_and_slug_prefix_newest_first(client: TestClient) -> None:
+    log_in(client)
+    by_words = client.get("/editor", params={"q": "volc stor"}).text
+    found = re.findall(r'href="/editor/articles/([a-z0-9-]+)"', by_words)
+    assert found == ["volcano-2", "volcano-1", "volcano-0"]
+    by_slug = re.findall(
+        r'href="/editor/articles/([a-z0-9-]+)"',
+        client.get("/editor", params={"q": "bitcoin-1"}).text,
+    )
+    assert by_slug == ["bitcoin-1"]
+
+
+def test_the_article_page_shows_what_readers_get_and_why(client: TestClient) -> None:
+    log_in(client)
+    page = client.get("/editor/articles/volcano-0", params={"limit": 3}).text
+    shown = re.findall(r'<tr data-slug="([a-z0-9-]+)">\s*<td>\d', page)
+    api = client.get("/v1/articles/volcano-0/related", params={"limit": 3}).json()
+    assert shown == [item["slug"] for item in api["items"]]
+    assert api["index_version"] in page
+    assert "semantic" in page and "lava" in page  # the strongest shared terms
+
+
+def test_a_form_change_is_audited_under_the_editors_name_and_undone(client: TestClient) -> None:
+    csrf = log_in(client, name="Ana Editor")
+    response = client.post(
+        "/editor/articles/volcano-0/pins",
+        data={"target": "bitcoin-1", "slot": "1", "reason": "follow-up", "csrf": csrf},
+    )
+    assert response.status_code == 303 and "notice=" in response.headers["location"]
+    api = client.get("/v1/articles/volcano-0/related").json()
+    assert api["items"][0]["slug"] == "bitcoin-1"
+    trail = client.get("/v1/audit", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert [(r["actor"], r["action"], r["reason"]) for r in trail] == [
+        ("Ana Editor", "pin", "follow-up")
+    ]
+    client.post(f"/editor/articles/volcano-0/undo/{trail[0]['id']}", data={"csrf": csrf})
+    assert client.get("/v1/articles/volcano-0/related").json()["items"][0]["slug"] != "bitcoin-1"
+
+
+def test_a_refused_form_comes_back_with_the_reason(client: TestClient) -> None:
+    csrf = log_in(client)
+    response = client.post(
+        "/editor/articles/volcano-0/pins",
+        data={"target": "no-such-article", "slot": "1", "csrf": csrf},
+    )
+    assert response.status_code == 303 and "error=" in response.headers["location"]
+    page = client.get(response.headers["location"]).text
+    assert "no article with slug" in page
+
+
+def test_logging_out_ends_the_session(client: TestClient) -> None:
+    csrf = log_in(client)
+    assert client.post("/editor/logout", data={"csrf": csrf}).status_code == 303
+    assert client.get("/editor").status_code == 303
+
+
+def test_login_never_redirects_off_the_editor_pages(client: TestClient) -> None:
+    page = client.get("/editor/login", params={"next": "https://evil.example/"})
+    assert 'name="next" value="/editor"' in page.text
+
+
+def test_the_article_page_shows_what_readers_clicked(client: TestClient) -> None:
+    log_in(client)
+    shown = [
+        {"type": "impression", "source": "volcano-0", "target": target, "slot": slot}
+        for slot, target in enumerate(("volcano-1", "volcano-2"), start=1)
+    ]
+    click = {"type": "click", "source": "volcano-0", "target": "volcano-2", "slot": 2}
+    assert client.post("/v1/events", json={"events": [*shown, click]}).status_code == 202
+    page = client.get("/editor/articles/volcano-0").text
+    assert "Impressions 2 · clicks 1 · CTR 50.0 %" in page
+    assert re.search(r"<th scope=\"row\">volcano-2</th><td>1</td><td>1</td><td>100.0 %", page)

@@ -1,0 +1,225 @@
+"""The widget in Debian's Chromium, on a publisher's page served from another loopback origin.
+
+The API (a real index built with the hashing encoder) runs on one port; a tiny publisher site
+that embeds `<script src="{api}/widget.js">` runs on another, so every call of the widget is
+cross-origin, as on a real news site.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import socket
+import time
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+from fastapi.responses import HTMLResponse
+from playwright.sync_api import Page, expect
+
+from api.app import create_app
+from recommender.settings import Settings
+from tests.helpers import build_fake_index, cache_options, synthetic_records
+from tests.servers import running_server
+
+TOKEN = "s3cret-admin-token"
+SOURCE = "volcano-0"
+ITEMS = "li.related-articles-item"
+ACCENT = "rgb(0, 102, 51)"
+DAYS_AGO = re.compile(r"^\d+ days ago$")
+
+
+def widget_records() -> list[dict[str, Any]]:
+    """The synthetic corpus with links on the publisher's site and dates a few days back."""
+    now = datetime.now(UTC)
+    records = []
+    for record in synthetic_records():
+        number = int(record["slug"].rsplit("-", 1)[1])
+        published = now - timedelta(days=2 + number, hours=1)
+        records.append(
+            {**record, "url": f"/read/{record['slug']}", "published_at": published.isoformat()}
+        )
+    return records
+
+
+def days_ago(published_at: str) -> str:
+    age = datetime.now(UTC) - datetime.fromisoformat(published_at)
+    return f"{round(age / timedelta(days=1))} days ago"
+
+
+def publisher_page(head: str, body: str) -> str:
+    return (
+        '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>The Gazette</title>'
+        f'{head}</head><body style="margin:0;font:16px/1.5 sans-serif;--related-accent:{ACCENT}">'
+        f"<h1>Volcano erupts again</h1><p>The story so far.</p>{body}"
+        '<p id="after">The story continues below the box.</p></body></html>'
+    )
+
+
+def publisher(page: Callable[[], str]) -> FastAPI:
+    """A publisher's site: an article page (`page()` at each request) and pages it links to."""
+    site = FastAPI()
+
+    @site.get("/", response_class=HTMLResponse)
+    async def article() -> str:
+        return page()
+
+    @site.get("/read/{slug}", response_class=HTMLResponse)
+    async def read(slug: str) -> str:
+        return publisher_page("", f"<h2>{html.escape(slug)}</h2>")
+
+    return site
+
+
+@pytest.fixture(params=["memory", "redis"])
+def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+    options = cache_options(request)
+    if request.param == "redis":
+        options["events_namespace"] = options["cache_namespace"] + "events:"
+    built, _ = build_fake_index(tmp_path / "data", widget_records(), admin_token=TOKEN, **options)
+    return built
+
+
+@pytest.fixture
+def api(settings: Settings) -> Iterator[str]:
+    with running_server(create_app(settings)) as base:
+        yield base
+
+
+def serve_page(head: str, body: str) -> Any:
+    return running_server(publisher(lambda: publisher_page(head, body)))
+
+
+def ctr(api: str, until: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
+    """The CTR report of SOURCE once `until` holds (beacons land a moment after they are sent)."""
+    deadline = time.monotonic() + 10
+    while True:
+        response = httpx.get(
+            f"{api}/v1/stats/ctr",
+            params={"slug": SOURCE},
+            headers={"Authorization": f"Bearer {TOKEN}"},
+        )
+        report: dict[str, Any] = response.raise_for_status().json()
+        if until(report) or time.monotonic() > deadline:
+            return report
+        time.sleep(0.05)
+
+
+def test_cards_match_the_api_and_clicks_are_counted(
+    api: str, page: Page, artifacts: Path, settings: Settings
+) -> None:
+    backend = "redis" if settings.redis_url else "memory"
+    box = f'<div data-related-slug="{SOURCE}" data-limit="4" data-heading="Read next"></div>'
+    with serve_page(f'<script src="{api}/widget.js" async></script>', box) as site:
+        assert site.split(":")[-1] != api.split(":")[-1]  # two origins
+        page.goto(site)
+        region = page.get_by_role("region", name="Read next")
+        expect(region.locator(ITEMS)).to_have_count(4)
+
+        expected = httpx.get(f"{api}/v1/articles/{SOURCE}/related", params={"limit": 4}).json()
+        items = expected["items"]
+        links = region.get_by_role("link")
+        assert links.all_inner_texts() == [item["title"] for item in items]
+        assert [links.nth(i).get_attribute("href") for i in range(4)] == [i["url"] for i in items]
+        sections = region.locator(".related-articles-section").all_inner_texts()
+        assert sections == [item["section"] for item in items]
+        dates = region.locator("time")
+        assert dates.all_inner_texts() == [days_ago(item["published_at"]) for item in items]
+        assert dates.first.get_attribute("datetime") == items[0]["published_at"]
+        assert links.first.evaluate("link => getComputedStyle(link).color") == ACCENT
+
+        shown = ctr(api, lambda report: report["totals"]["impressions"] >= 4)
+        assert [(row["slot"], row["impressions"]) for row in shown["by_slot"]] == [
+            (1, 1),
+            (2, 1),
+            (3, 1),
+            (4, 1),
+        ]
+        page.screenshot(path=artifacts / f"widget-{backend}.png", full_page=True)
+
+        target = items[1]["slug"]
+        links.nth(1).click()
+        page.wait_for_url(f"{site}/read/{target}")
+        report = ctr(api, lambda report: report["totals"]["clicks"] >= 1)
+    assert report["totals"] == {"impressions": 4, "clicks": 1, "ctr": 0.25}
+    assert report["by_slot"][1] == {"slot": 2, "impressions": 1, "clicks": 1, "ctr": 1.0}
+    assert report["by_target"][0] == {"target": target, "impressions": 1, "clicks": 1, "ctr": 1.0}
+    assert sorted(row["target"] for row in report["by_target"]) == sorted(i["slug"] for i in items)
+
+
+def closed_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("failure", ["api-down", "unknown-article"])
+@pytest.mark.parametrize("settings", ["memory"], indirect=True)
+def test_the_box_renders_nothing_when_the_api_fails(
+    api: str, page: Page, artifacts: Path, failure: str
+) -> None:
+    if failure == "api-down":
+        box = f'<div data-related-slug="{SOURCE}" data-api="http://127.0.0.1:{closed_port()}">'
+    else:
+        box = '<div data-related-slug="no-such-article">'
+    with serve_page(f'<script src="{api}/widget.js" async></script>', box + "</div>") as site:
+        page.goto(site)
+        expect(page.locator("[data-related-slug]")).to_have_count(0)
+        assert page.locator("h2").count() == 0
+        assert page.locator("#after").is_visible()
+        page.screenshot(path=artifacts / f"widget-{failure}.png", full_page=True)
+
+
+@pytest.mark.parametrize("settings", ["memory"], indirect=True)
+def test_the_box_height_is_reserved_before_the_suggestions_arrive(api: str, page: Page) -> None:
+    # In <head>, without async: the box is reserved from the first paint.
+    head = (
+        f'<script src="{api}/widget.js"></script><script>document.addEventListener('
+        '"DOMContentLoaded", () => { window.before = [document.getElementById("after")'
+        ".getBoundingClientRect().top, document.querySelector('[data-related-slug]')"
+        ".getBoundingClientRect().height] })</script>"
+    )
+    box = f'<div data-related-slug="{SOURCE}" data-limit="3"></div>'
+    with serve_page(head, box) as site:
+        page.goto(site)
+        expect(page.locator(ITEMS)).to_have_count(3)
+        after_top, reserved = page.evaluate("window.before")
+        assert reserved > 100  # empty while loading, but as tall as three suggestions
+        assert page.locator("#after").bounding_box()["y"] == after_top  # type: ignore[index]
+
+
+@pytest.mark.parametrize("settings", ["memory"], indirect=True)
+def test_boxes_load_only_near_the_viewport(api: str, page: Page, artifacts: Path) -> None:
+    boxes = (
+        f'<div data-related-slug="{SOURCE}" data-limit="2"></div>'
+        '<div style="height:3000px"></div>'
+        '<div id="far" data-related-slug="bitcoin-0" data-limit="2"></div>'
+    )
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    with serve_page(f'<script src="{api}/widget.js" async></script>', boxes) as site:
+        page.goto(site)
+        expect(page.locator(f'[data-related-slug="{SOURCE}"] {ITEMS}')).to_have_count(2)
+        assert not [url for url in requested if "/bitcoin-0/" in url]
+        page.locator("#far").scroll_into_view_if_needed()
+        expect(page.locator(f"#far {ITEMS}")).to_have_count(2)
+        assert [url for url in requested if "/bitcoin-0/related.html" in url]
+        page.screenshot(path=artifacts / "widget-lazy.png")
+
+
+@pytest.mark.parametrize("settings", ["memory"], indirect=True)
+def test_server_included_fragments_are_tracked_too(api: str, page: Page) -> None:
+    """As an ESI/SSI include would: the publisher's server puts the fragment in its page."""
+    fragment = httpx.get(f"{api}/v1/articles/{SOURCE}/related.html", params={"limit": 3}).text
+    script = f'<script src="{api}/widget.js" async></script>'
+    with serve_page(script, fragment) as site:
+        page.goto(site)
+        expect(page.locator("time").first).to_have_text(DAYS_AGO)
+        report = ctr(api, lambda report: report["totals"]["impressions"] >= 3)
+    assert [row["impressions"] for row in report["by_slot"]] == [1, 1, 1]

@@ -1,0 +1,104 @@
+"""The durable store of pins, blocks and their audit trail."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from index.curation import CurationStore
+from recommender.errors import OverrideNotFound, UndoConflict
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Iterator[CurationStore]:
+    opened = CurationStore(tmp_path)
+    yield opened
+    opened.close()
+
+
+def test_changes_survive_reopening_the_store(tmp_path: Path) -> None:
+    first = CurationStore(tmp_path)
+    first.pin("a", "b", 2, None, "editor's choice", "ana")
+    first.block(None, "c", "legal hold", "ben")
+    first.close()
+    again = CurationStore(tmp_path)
+    snapshot = again.snapshot()
+    again.close()
+    assert [(p.source, p.target, p.slot, p.reason, p.actor) for p in snapshot.pins] == [
+        ("a", "b", 2, "editor's choice", "ana")
+    ]
+    assert snapshot.blocked("anything") == {"c"}
+
+
+def test_every_change_moves_the_generation(store: CurationStore) -> None:
+    seen = {store.generation()}
+    store.pin("a", "b", 1, None, None, "ana")
+    seen.add(store.generation())
+    store.block("a", "c", None, "ana")
+    seen.add(store.generation())
+    store.unpin("a", "b", "ana")
+    seen.add(store.generation())
+    assert len(seen) == 4
+    assert store.snapshot().generation == store.generation()
+
+
+def test_the_audit_trail_says_who_did_what_when_and_why(store: CurationStore) -> None:
+    store.pin("a", "b", 1, None, "best follow-up", "ana")
+    store.block("a", "c", "off topic", "ben")
+    store.block(None, "d", "legal hold", "cy")
+    records = store.audit()
+    assert [(r.action, r.actor, r.source, r.target, r.reason) for r in records] == [
+        ("block", "cy", None, "d", "legal hold"),
+        ("block", "ben", "a", "c", "off topic"),
+        ("pin", "ana", "a", "b", "best follow-up"),
+    ]
+    assert records[0].at >= records[-1].at
+    assert [r.target for r in store.audit("a")] == ["c", "b"]
+    assert [r.action for r in store.audit("d")] == ["block"]
+
+
+def test_undo_reverses_each_kind_of_change(store: CurationStore) -> None:
+    _, pinned = store.pin("a", "b", 1, None, None, "ana")
+    store.undo(pinned.id, "ana")
+    assert store.pins("a") == []
+
+    store.pin("a", "b", 3, None, None, "ana")
+    unpinned = store.unpin("a", "b", "ana")
+    store.undo(unpinned.id, "ben")
+    assert [(p.target, p.slot) for p in store.pins("a")] == [("b", 3)]
+
+    _, blocked = store.block(None, "c", "hold", "ana")
+    undo = store.undo(blocked.id, "ben")
+    assert store.blocks(global_only=True) == []
+    assert (undo.action, undo.actor, undo.source, undo.target) == ("unblock", "ben", None, "c")
+    assert store.record(blocked.id).undone_by == undo.id
+    store.undo(undo.id, "ana")  # an undo can itself be undone
+    assert [b.target for b in store.blocks(global_only=True)] == ["c"]
+
+
+def test_undoing_a_replacing_pin_restores_the_pin_it_replaced(store: CurationStore) -> None:
+    store.pin("a", "b", 1, None, "first", "ana")
+    _, moved = store.pin("a", "b", 4, None, "second", "ben")
+    store.undo(moved.id, "ana")
+    assert [(p.slot, p.reason) for p in store.pins("a")] == [(1, "first")]
+
+
+def test_a_change_is_undone_once(store: CurationStore) -> None:
+    _, pinned = store.pin("a", "b", 1, None, None, "ana")
+    store.undo(pinned.id, "ana")
+    with pytest.raises(UndoConflict):
+        store.undo(pinned.id, "ana")
+    with pytest.raises(OverrideNotFound):
+        store.undo(9999, "ana")
+
+
+def test_removing_what_is_not_there_is_an_error(store: CurationStore) -> None:
+    with pytest.raises(OverrideNotFound):
+        store.unpin("a", "b", "ana")
+    with pytest.raises(OverrideNotFound):
+        store.unblock(None, "b", "ana")
+    store.block("a", "b", None, "ana")
+    with pytest.raises(OverrideNotFound):  # a block for one source is not a global block
+        store.unblock(None, "b", "ana")

@@ -1,0 +1,98 @@
+"""`recommender serve` as a real child process that a test may kill, stop and start again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+import httpx
+
+from tests.helpers import REPO
+from tests.redis_server import _die_with_parent, free_port
+
+
+class ServeProcess:
+    """`recommender serve` on a fixed loopback port (kept across restarts), in its own session.
+
+    `env` is added to this process's environment (REDIS_URL is dropped unless given); the
+    server's output goes to `log`. It dies with the test run, even one killed outright.
+    """
+
+    def __init__(self, env: dict[str, str], log: Path, *, workers: int = 1) -> None:
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
+        self._env.update(env)
+        self._workers = workers
+        self._log = log
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def pid(self) -> int:
+        assert self._process is not None, "the server is not running"
+        return self._process.pid
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the server and wait until /readyz answers 200."""
+        assert self._process is None, "the server is already running"
+        command = [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port),
+                   "--workers", str(self._workers)]  # fmt: skip
+        with self._log.open("ab") as log:
+            self._process = subprocess.Popen(
+                command, cwd=REPO, env=self._env, stdout=log, stderr=subprocess.STDOUT,
+                start_new_session=True,  # its workers are signalled with it
+                preexec_fn=_die_with_parent,
+            )  # fmt: skip
+        deadline = time.monotonic() + timeout
+        while True:
+            assert self._process.poll() is None, f"the server exited:\n{self.log_tail()}"
+            try:
+                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, f"not ready within {timeout} s:\n{self.log_tail()}"
+            time.sleep(0.05)
+
+    def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer would: no request is finished."""
+        self._end(signal.SIGKILL)
+
+    def stop(self) -> None:
+        """SIGTERM, as an orchestrator's restart would: uvicorn finishes open requests."""
+        self._end(signal.SIGTERM)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
+
+    def _end(self, signum: int) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        os.killpg(process.pid, signum)
+        try:
+            process.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait()
+
+    def __enter__(self) -> ServeProcess:
+        try:
+            self.start()
+        except BaseException:
+            self.kill()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.kill()

@@ -1,0 +1,97 @@
+"""A private Redis Cluster for tests: three primaries on loopback ports, no replicas."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+from types import TracebackType
+
+import redis
+
+from tests.redis_server import RedisProcess, RedisUnavailableError, free_port
+
+
+class RedisClusterProcesses:
+    """`size` cluster-enabled redis-servers that `start()` joins into one cluster.
+
+    Each node keeps its cluster state (`nodes.conf`) in its own directory, so after `stop()`,
+    `start()` brings the same cluster back on the same ports, as a restarted cluster would.
+    """
+
+    def __init__(self, size: int = 3) -> None:
+        self.nodes = [RedisProcess(extra_args=self._node_options()) for _ in range(size)]
+        self._created = False
+
+    @staticmethod
+    def _node_options() -> list[str]:
+        bus_port = str(free_port())  # the default, port + 10000, may be taken or out of range
+        return ["--cluster-enabled", "yes", "--cluster-port", bus_port,
+                "--cluster-node-timeout", "2000"]  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        """One node's URL: a cluster client discovers the others from it."""
+        return self.nodes[0].url
+
+    def start(self, timeout: float = 30.0) -> None:
+        """Start every node, create the cluster the first time, and wait until it serves."""
+        deadline = time.monotonic() + timeout
+        for node in self.nodes:
+            node.start()
+        if not self._created:
+            self._create(timeout)
+            self._created = True
+        while not all(self._state_ok(node) for node in self.nodes):
+            if time.monotonic() > deadline:
+                raise RedisUnavailableError("the Redis Cluster did not reach cluster_state:ok")
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        for node in self.nodes:
+            node.stop()
+
+    def close(self) -> None:
+        for node in self.nodes:
+            node.close()
+
+    def __enter__(self) -> RedisClusterProcesses:
+        try:
+            self.start()
+        except BaseException:
+            self.close()
+            raise
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def _create(self, timeout: float) -> None:
+        cli = shutil.which("redis-cli")
+        if cli is None:
+            raise RedisUnavailableError("redis-cli is not on PATH (it creates the cluster).")
+        addresses = [f"127.0.0.1:{node.port}" for node in self.nodes]
+        result = subprocess.run(
+            [cli, "--cluster", "create", *addresses, "--cluster-replicas", "0", "--cluster-yes"],
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if result.returncode != 0:
+            raise RedisUnavailableError(f"redis-cli --cluster create failed:\n{result.stdout}")
+
+    @staticmethod
+    def _state_ok(node: RedisProcess) -> bool:
+        client = redis.Redis(port=node.port, socket_timeout=1)
+        try:
+            info = client.cluster("INFO")
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+        return bool(info.get("cluster_state") == "ok")
