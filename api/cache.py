@@ -115,8 +115,16 @@ class MemoryCache:
 
     async def set(self, key: str, value: bytes, ttl: int) -> None:
         _check_ttl(ttl)
-        self._entries[key] = (self._clock() + ttl, value)
+        now = self._clock()
+        self._entries[key] = (now + ttl, value)
         self._entries.move_to_end(key)
+        # Expired entries go from the old end, two per insert, so that entries no request can
+        # reach any more (an older index version's, say) do not hold memory until the cap.
+        for _ in range(2):
+            expires_at, _value = next(iter(self._entries.values()))
+            if expires_at > now:
+                break
+            self._entries.popitem(last=False)
         if len(self._entries) > self._max_entries:
             self._entries.popitem(last=False)
 

@@ -39,6 +39,8 @@ STOP_WORDS: frozenset[str] = frozenset(
 
 ANALYZER = Analyzer(STOP_WORDS)
 MIN_TOKEN_LENGTH = 2
+#: Sources scored together by `pair_similarities`.
+_PAIR_BLOCK = 256
 
 
 def _terms(text: str) -> Counter[str]:
@@ -74,14 +76,18 @@ class TfidfModel:
     def _matrix(self, counts: Sequence[Counter[str]]) -> sp.csr_matrix:
         indptr = [0]
         indices: list[int] = []
-        values: list[float] = []
+        frequencies: list[int] = []
+        vocabulary = self.vocabulary
         for terms in counts:
-            known = [(self.vocabulary[t], c) for t, c in terms.items() if t in self.vocabulary]
-            indices.extend(column for column, _ in known)
-            values.extend(1.0 + np.log(count) for _, count in known)
+            for term, count in terms.items():
+                column = vocabulary.get(term)
+                if column is not None:
+                    indices.append(column)
+                    frequencies.append(count)
             indptr.append(len(indices))
+        values = 1.0 + np.log(np.asarray(frequencies, dtype=np.float32))
         matrix = sp.csr_matrix(
-            (np.asarray(values, dtype=np.float32), indices, indptr),
+            (values.astype(np.float32), indices, indptr),
             shape=(len(counts), len(self.vocabulary)),
             dtype=np.float32,
         )
@@ -111,11 +117,16 @@ def pair_similarities(
     Candidate ids below 0 (padding) get 0.
     """
     out = np.zeros(candidates.shape, dtype=np.float32)
-    for i, source in enumerate(sources.tolist()):
-        row = candidates[i]
-        valid = row >= 0
-        if valid.any():
-            out[i, valid] = (matrix[row[valid]] @ matrix[source].T).toarray().ravel()
+    width = candidates.shape[1] if candidates.ndim == 2 else 0
+    # Blocks of sources: one sparse element-wise product per block instead of one per source.
+    for start in range(0, len(sources), _PAIR_BLOCK):
+        block = candidates[start : start + _PAIR_BLOCK]
+        valid = block >= 0
+        if not valid.any():
+            continue
+        rows = np.repeat(sources[start : start + _PAIR_BLOCK], width)[valid.ravel()]
+        products = matrix[rows].multiply(matrix[block[valid]]).sum(axis=1)
+        out[start : start + len(block)][valid] = np.asarray(products, dtype=np.float32).ravel()
     return out
 
 

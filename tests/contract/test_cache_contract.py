@@ -286,6 +286,24 @@ def test_memory_cache_evicts_the_least_recently_used_entry(fake_clock: FakeClock
     asyncio.run(main())
 
 
+def test_memory_cache_lets_go_of_expired_entries_as_new_ones_arrive(
+    fake_clock: FakeClock,
+) -> None:
+    """Entries nobody asks for again (an old index version's) do not stay until the cap."""
+
+    async def main() -> None:
+        cache = MemoryCache(1_000, clock=fake_clock)
+        for n in range(100):
+            await cache.set(f"old:{n}", b"x", 5)
+        fake_clock.advance(6)
+        for n in range(100):
+            await cache.set(f"new:{n}", b"y", 5)
+        assert len(cache) == 100
+        assert await cache.get("new:0") == b"y"
+
+    asyncio.run(main())
+
+
 @pytest.mark.redis
 def test_tiered_cache_keeps_local_entries_briefly_and_refills_them_from_redis(
     redis_url: str, redis_namespace: str, fake_clock: FakeClock
