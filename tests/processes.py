@@ -7,6 +7,7 @@ import signal
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
@@ -17,18 +18,27 @@ from tests.redis_server import _die_with_parent, free_port
 
 
 class ServeProcess:
-    """`recommender serve` on a fixed loopback port (kept across restarts), in its own session.
+    """`recommender serve ARGS` on a fixed loopback port (kept across restarts), in its own
+    session; ready once `ready_path` answers 200.
 
     `env` is added to this process's environment (REDIS_URL is dropped unless given); the
     server's output goes to `log`. It dies with the test run, even one killed outright.
     """
 
-    def __init__(self, env: dict[str, str], log: Path, *, workers: int = 1) -> None:
+    def __init__(
+        self,
+        env: dict[str, str],
+        log: Path,
+        *,
+        args: Sequence[str] = (),
+        ready_path: str = "/readyz",
+    ) -> None:
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self._env = {key: value for key, value in os.environ.items() if key != "REDIS_URL"}
         self._env.update(env)
-        self._workers = workers
+        self._args = list(args)
+        self._ready_path = ready_path
         self._log = log
         self._process: subprocess.Popen[bytes] | None = None
 
@@ -40,8 +50,7 @@ class ServeProcess:
     def start(self, timeout: float = 60.0) -> None:
         """Start the server and wait until /readyz answers 200."""
         assert self._process is None, "the server is already running"
-        command = [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port),
-                   "--workers", str(self._workers)]  # fmt: skip
+        command = [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), *self._args]
         with self._log.open("ab") as log:
             self._process = subprocess.Popen(
                 command, cwd=REPO, env=self._env, stdout=log, stderr=subprocess.STDOUT,
@@ -52,7 +61,7 @@ class ServeProcess:
         while True:
             assert self._process.poll() is None, f"the server exited:\n{self.log_tail()}"
             try:
-                if httpx.get(f"{self.url}/readyz", timeout=1).status_code == 200:
+                if httpx.get(f"{self.url}{self._ready_path}", timeout=1).status_code == 200:
                     return
             except httpx.TransportError:
                 pass

@@ -4,12 +4,7 @@ from __future__ import annotations
 
 import ast
 import logging
-import os
 import re
-import signal
-import subprocess
-import sys
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,7 +21,7 @@ from api.app import create_app
 from api.security import CONTENT_SECURITY_POLICY
 from recommender.settings import Settings
 from tests.helpers import REPO, build_fake_index
-from tests.redis_server import free_port
+from tests.processes import ServeProcess
 
 TOKEN = "Zq8-secret-admin-token-7Xw"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -270,44 +265,15 @@ def test_the_admin_token_is_never_logged_nor_echoed(
 @contextmanager
 def serving(settings: Settings, log_path: Path, **environment: str) -> Iterator[str]:
     """`recommender serve --access-log` over `settings.data_dir`; its output goes to `log_path`."""
-    port = free_port()
     env = {
-        **os.environ,
         "RECOMMENDER_MODEL": settings.model,
         "RECOMMENDER_DATA_DIR": str(settings.data_dir),
         "RECOMMENDER_ADMIN_TOKEN": TOKEN,
         **environment,
     }
-    env.pop("REDIS_URL", None)
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--port", str(port), "--access-log"],
-            cwd=REPO,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, log_path.read_text(errors="replace")
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.1)
-        yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+    with ServeProcess(env, log_path, args=["--access-log"]) as server:
+        yield server.url
+        server.stop()  # SIGTERM: the log is complete when the block ends
 
 
 def test_the_server_logs_requests_but_never_the_token(settings: Settings, tmp_path: Path) -> None:

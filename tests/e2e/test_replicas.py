@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from index.store import VersionStore
-from tests.e2e.test_workers import running_server
 from tests.helpers import REPO, synthetic_records, write_jsonl
+from tests.processes import ServeProcess
 
 pytestmark = pytest.mark.redis
 
@@ -111,8 +111,8 @@ def replicas(environment: dict[str, str], tmp_path: Path) -> Iterator[list[tuple
         for name in ("replica-a", "replica-b"):
             data_dir = tmp_path / name
             env = {**environment, "RECOMMENDER_DATA_DIR": str(data_dir)}
-            base = stack.enter_context(running_server(env, ready_path="/healthz"))
-            started.append((base, data_dir))
+            server = ServeProcess(env, tmp_path / f"{name}.log", ready_path="/healthz")
+            started.append((stack.enter_context(server).url, data_dir))
         yield started
 
 

@@ -6,14 +6,8 @@ them over both workers.
 
 from __future__ import annotations
 
-import os
-import signal
-import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
@@ -22,66 +16,23 @@ import pytest
 from index.pipeline import reindex
 from recommender.embedding import HashingEncoder
 from recommender.settings import Settings
-from tests.helpers import REPO, build_fake_index, synthetic_records, write_jsonl
+from tests.helpers import build_fake_index, synthetic_records, write_jsonl
+from tests.processes import ServeProcess
 
 TOKEN = "workers-test-token"
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-@contextmanager
-def running_server(env: dict[str, str], *args: str, ready_path: str = "/readyz") -> Iterator[str]:
-    """`recommender serve ARGS` on a free loopback port with `env`; yields its base URL once
-    `ready_path` answers 200, and stops the server (all its workers) afterwards."""
-    port = free_port()
-    process = subprocess.Popen(
-        [sys.executable, "-m", "api.cli", "serve", *args, "--port", str(port)],
-        cwd=REPO,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-        start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert process.poll() is None, process.stderr.read() if process.stderr else ""
-            try:
-                if httpx.get(f"{base}{ready_path}", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not become ready"
-            time.sleep(0.1)
-        yield base
-    finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.communicate(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.communicate()
 
 
 @pytest.fixture
 def served(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
     settings, _ = build_fake_index(tmp_path / "data", redis_url=None)
     env = {
-        **os.environ,
         "RECOMMENDER_MODEL": "fake-hashing",
         "RECOMMENDER_DATA_DIR": str(settings.data_dir),
         "RECOMMENDER_ADMIN_TOKEN": TOKEN,
         "RECOMMENDER_RELOAD_INTERVAL_SECONDS": "0.2",
     }
-    env.pop("REDIS_URL", None)
-    with running_server(env, "--workers", "2") as base:
-        yield base, settings
+    with ServeProcess(env, tmp_path / "serve.log", args=["--workers", "2"]) as server:
+        yield server.url, settings
 
 
 def fresh_get(base: str, path: str) -> httpx.Response:
