@@ -44,8 +44,12 @@ def test_every_worker_serves_a_new_version_and_live_changes(
     served: tuple[str, Settings], tmp_path: Path
 ) -> None:
     base, settings = served
-    workers = {fresh_get(base, "/healthz").json()["worker"] for _ in range(40)}
-    assert len(workers) == 2  # fresh connections do reach both workers
+    workers: set[int] = set()
+    for _ in range(400):  # the kernel spreads fresh connections; a busy machine less evenly
+        workers.add(fresh_get(base, "/healthz").json()["worker"])
+        if len(workers) == 2:
+            break
+    assert len(workers) == 2, "fresh connections never reached the second worker"
     records = synthetic_records()
     records.append({**records[0], "slug": "volcano-new", "title": "Volcano: fresh eruption"})
     published = reindex(settings, [write_jsonl(tmp_path / "next.jsonl", records)], HashingEncoder())
