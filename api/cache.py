@@ -171,8 +171,6 @@ class RedisCache:
         log_interval: float = 60.0,
         clock: Clock = time.monotonic,
     ) -> None:
-        if isinstance(endpoint, str):
-            endpoint = RedisEndpoint(endpoint)
         self._client = connect(endpoint, timeout_ms)
         self._timeout = timeout_ms / 1000
         self._namespace = namespace

@@ -150,8 +150,6 @@ class RedisEventStore:
         log_interval: float = 60.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if isinstance(endpoint, str):
-            endpoint = RedisEndpoint(endpoint)
         self._client = connect(endpoint, timeout_ms)
         self._timeout = timeout_ms / 1000
         self._namespace = namespace

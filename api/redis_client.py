@@ -99,11 +99,14 @@ class RedisEndpoint:
         }
 
 
-def connect(endpoint: RedisEndpoint, timeout_ms: int) -> RedisClient:
-    """An asyncio client for `endpoint`; each socket operation is bounded by `timeout_ms`.
+def connect(endpoint: str | RedisEndpoint, timeout_ms: int) -> RedisClient:
+    """An asyncio client for `endpoint` (a plain URL or an endpoint with TLS and cluster
+    settings); each socket operation is bounded by `timeout_ms`.
 
     Nothing is sent before the first command (a cluster discovers its nodes then).
     """
+    if isinstance(endpoint, str):
+        endpoint = RedisEndpoint(endpoint)
     timeout = timeout_ms / 1000
     options: dict[str, Any] = {
         "socket_timeout": timeout,
