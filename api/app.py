@@ -12,16 +12,27 @@ from fastapi import FastAPI
 from starlette.middleware.cors import CORSMiddleware
 from starlette.types import ASGIApp
 
-from api.cache import build_cache
 from api.deps import Services
-from api.errors import install_error_handlers
-from api.events import EventMetrics, build_event_store
-from api.limits import limit_body_size
-from api.metrics import Metrics
-from api.ratelimit import RateLimiter
-from api.routes import admin, articles, curation, editor, events, health, related, widget
-from api.security import security_headers
-from api.serving import DraftEncoder, IndexHolder, SingleFlight
+from api.error_handlers import install_error_handlers
+from api.middleware.body_limit import limit_body_size
+from api.middleware.prometheus_metrics import Metrics
+from api.middleware.rate_limit import RateLimiter
+from api.middleware.security_headers import security_headers
+from api.routes import (
+    catalog,
+    curation,
+    editor,
+    events,
+    health,
+    live_changes,
+    related,
+    widget,
+)
+from api.serving.draft_encoder import DraftEncoder
+from api.serving.index_holder import IndexHolder
+from api.serving.single_flight import SingleFlight
+from api.stores.event_counters import EventMetrics, build_event_store
+from api.stores.result_cache import build_cache
 from recommender.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -76,8 +87,8 @@ def create_app(settings: Settings) -> FastAPI:
     install_error_handlers(app)
     for router in (
         related.router,
-        articles.router,
-        admin.router,
+        catalog.router,
+        live_changes.router,
         curation.router,
         editor.router,
         health.router,
@@ -118,7 +129,7 @@ class _Wrap:
         return wrap(app)
 
 
-def create_app_from_environment() -> FastAPI:
-    """Factory for `uvicorn --factory` and `recommender serve`: settings from the environment."""
+def create_logged_app(settings: Settings) -> FastAPI:
+    """`create_app` with the service's log lines on stderr: what `recommender serve` runs."""
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return create_app(Settings())
+    return create_app(settings)

@@ -7,10 +7,12 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from api.cache import ResultCache
-from api.events import EventStore
-from api.metrics import Metrics
-from api.serving import DraftEncoder, IndexHolder, SingleFlight
+from api.middleware.prometheus_metrics import Metrics
+from api.serving.draft_encoder import DraftEncoder
+from api.serving.index_holder import IndexHolder
+from api.serving.single_flight import SingleFlight
+from api.stores.event_counters import EventStore
+from api.stores.result_cache import ResultCache
 from recommender.settings import Settings
 
 

@@ -8,7 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from recommender.articles import FIELD_LIMITS, MAX_SLUG_LENGTH, SLUG_PATTERN
-from recommender.curation import MAX_SLOT
+from recommender.overrides import MAX_SLOT
 
 
 class ErrorBody(BaseModel):

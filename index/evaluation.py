@@ -17,18 +17,18 @@ import numpy as np
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from index.embedding_cache import EmbeddingCache
-from index.neighbours import drop_self
-from index.pipeline import build_content, build_manifest, embed_texts
-from index.related import Recommender
-from index.vectors import IndexSpec, VectorIndex
-from index.version import IndexVersion
+from index.serving.recommender_engine import Recommender
+from index.state.embedding_cache import EmbeddingCache
+from index.versions.index_version import IndexVersion
+from index.versions.neighbours import drop_self
+from index.versions.reindex_pipeline import build_content, build_manifest, embed_texts
+from index.versions.vector_index import IndexSpec, VectorIndex
 from recommender import metrics
 from recommender.articles import Article, embedding_text, lexical_text, text_hash
 from recommender.embedding import Encoder
 from recommender.errors import FeedError, InvalidQuery
 from recommender.feeds import FeedReport, load_articles
-from recommender.lexical import LexicalIndex
+from recommender.more_like_this import LexicalIndex
 from recommender.ranking import RelatedQuery, ServingPolicy
 from recommender.relevance import Relevance
 from recommender.settings import Settings

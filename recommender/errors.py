@@ -1,4 +1,4 @@
-"""Domain errors. Each is translated at exactly one edge: HTTP (`api.errors`) or the CLI.
+"""Domain errors. Each is translated at exactly one edge: HTTP (`api.error_handlers`) or the CLI.
 
 RecommenderError
 ├── InvalidRecord        one feed record is unusable (reported as file:line: reason)
@@ -59,31 +59,3 @@ class OverrideNotFound(RecommenderError):
 
 class UndoConflict(RecommenderError):
     """The change was already undone."""
-
-
-class StorageError(RecommenderError):
-    """A write to the data directory failed (disk full, file-size limit, permissions)."""
-
-
-class RemoteStoreError(RecommenderError):
-    """The shared version store cannot be read or written (network, credentials, a bad URL)."""
-
-
-class IndexStoreError(RecommenderError):
-    """Problems with the versioned index store."""
-
-
-class NoIndexError(IndexStoreError):
-    """No version has been published yet."""
-
-
-class VersionNotFound(IndexStoreError):
-    """A version id that the store does not hold."""
-
-
-class CorruptVersionError(IndexStoreError):
-    """A version whose files are missing, damaged or built for another model."""
-
-
-class ReindexLocked(IndexStoreError):
-    """Another reindex is running against the same data directory."""

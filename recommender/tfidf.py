@@ -17,7 +17,7 @@ import orjson
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from recommender.lexical import Analyzer
+from recommender.text_analysis import Analyzer
 
 #: Common English function words, which carry no topic.
 STOP_WORDS: frozenset[str] = frozenset(

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from index.pipeline import ReindexSummary, reindex
+from index.versions.reindex_pipeline import ReindexSummary, reindex
 from recommender.embedding import FAKE_MODEL, HashingEncoder
 from recommender.settings import Settings
 

@@ -50,7 +50,7 @@ class ServeProcess:
     def start(self, timeout: float = 60.0) -> None:
         """Start the server and wait until /readyz answers 200."""
         assert self._process is None, "the server is already running"
-        command = [sys.executable, "-m", "api.cli", "serve", "--port", str(self.port), *self._args]
+        command = [sys.executable, "-m", "console", "serve", "--port", str(self.port), *self._args]
         with self._log.open("ab") as log:
             self._process = subprocess.Popen(
                 command, cwd=REPO, env=self._env, stdout=log, stderr=subprocess.STDOUT,

@@ -21,7 +21,7 @@ import typer.core
 import typer.main
 import yaml
 
-from api.cli import app as cli_app
+from console.main import app as cli_app
 from tests.helpers import REPO
 
 COMPOSE = REPO / "docker-compose.yml"
@@ -109,7 +109,7 @@ def check_cli_command(argv: list[str]) -> dict[str, Any]:
     """Parse `argv` with the real CLI, as the console script would; return the parameters."""
     scripts = project()["scripts"]
     assert argv[0] in scripts, f"{argv[0]!r} is not a console script of this project"
-    assert scripts[argv[0]] == "api.cli:main"
+    assert scripts[argv[0]] == "console.main:main"
     group = typer.main.get_command(cli_app)
     assert isinstance(group, typer.core.TyperGroup)
     name, *rest = argv[1:]

@@ -7,12 +7,11 @@ from typing import Annotated
 from fastapi import APIRouter, Header, Path, Query
 from starlette.responses import Response
 
-from api.auth import AdminDep
-from api.curation import add_block, add_pin, audit_json, block_json, pin_json
+from api.access.admin_token import AdminDep
 from api.deps import ServicesDep
 from api.responses import json_response
-from api.routes.admin import ADMIN_ERRORS
-from api.routes.related import SlugPath
+from api.routes.live_changes import ADMIN_ERRORS
+from api.routes.parameters import SlugPath
 from api.schemas import (
     AuditBody,
     BlockBody,
@@ -22,6 +21,7 @@ from api.schemas import (
     PinCreated,
     PinRequest,
 )
+from api.serving.override_actions import add_block, add_pin, audit_json, block_json, pin_json
 from recommender.articles import MAX_SLUG_LENGTH, SLUG_PATTERN
 
 router = APIRouter(tags=["curation"])

@@ -13,16 +13,16 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Form, Path, Query, Request
 from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 
-from api import editor_session
-from api.curation import add_block, add_pin, audit_json, block_json, pin_json
+from api.access import editor_session
+from api.access.editor_session import COOKIE, LOGIN_COOKIE, EditorDep, EditorFormDep
 from api.deps import ServicesDep
-from api.editor_session import COOKIE, LOGIN_COOKIE, EditorDep, EditorFormDep
-from api.events import ctr_report
-from api.routes.related import SlugPath
+from api.routes.parameters import SlugPath
+from api.serving.override_actions import add_block, add_pin, audit_json, block_json, pin_json
+from api.stores.event_counters import ctr_report
 from api.templating import STATIC, render
 from recommender.articles import MAX_SLUG_LENGTH
-from recommender.curation import MAX_SLOT
 from recommender.errors import InvalidQuery, RecommenderError
+from recommender.overrides import MAX_SLOT
 from recommender.ranking import RelatedQuery
 
 router = APIRouter(prefix="/editor", include_in_schema=False)

@@ -9,13 +9,20 @@ from fastapi.exceptions import RequestValidationError
 from pydantic import ValidationError
 from starlette.responses import Response
 
-from api.auth import AdminDep
+from api.access.admin_token import AdminDep
 from api.deps import Services, ServicesDep
-from api.events import MAX_EVENT_BYTES, CtrReport, EventBatch, EventReceipt, ctr_report
 from api.responses import json_response
 from api.schemas import ErrorBody
+from api.stores.event_counters import (
+    MAX_EVENT_BYTES,
+    CtrReport,
+    EventBatch,
+    EventReceipt,
+    ctr_report,
+)
+from index.index_errors import NoIndexError
 from recommender.articles import MAX_SLUG_LENGTH, SLUG_PATTERN
-from recommender.errors import ArticleNotFound, NoIndexError
+from recommender.errors import ArticleNotFound
 
 router = APIRouter(tags=["events"])
 

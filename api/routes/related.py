@@ -9,27 +9,23 @@ from the result cache. Both build the response with `related_response`.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import re
-from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-import orjson
-from fastapi import APIRouter, Path, Query, Request
+from fastapi import APIRouter, Query, Request
 from starlette.datastructures import URLPath
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
 from api.deps import Services, ServicesDep
-from api.responses import JSON, json_response
+from api.responses import json_response
+from api.routes.parameters import ERRORS, SlugPath
 from api.schemas import DraftRequest, ErrorBody, RelatedResponse
-from index.related import Recommender
+from api.serving.related_answers import related_response
 from recommender.articles import (
     MAX_SLUG_LENGTH,
-    SLUG_PATTERN,
     Article,
     embedding_text,
     lexical_text,
@@ -37,94 +33,6 @@ from recommender.articles import (
 from recommender.ranking import RelatedQuery
 
 router = APIRouter(tags=["related"])
-
-SlugPath = Annotated[
-    str,
-    Path(
-        pattern=SLUG_PATTERN.pattern,
-        max_length=MAX_SLUG_LENGTH,
-        description="The article's slug: lowercase letters, digits and '-'.",
-    ),
-]
-ERRORS: dict[int | str, dict[str, Any]] = {
-    404: {"model": ErrorBody},
-    422: {"model": ErrorBody},
-    503: {"model": ErrorBody},
-}
-
-
-def related_cache_key(tag: str, slug: str, query: RelatedQuery) -> str:
-    """Carries the version and the live-change generation: a change never serves old lists."""
-    return f"related:{tag}:{slug}:{query.cache_key()}"
-
-
-def etag_for(key: str) -> str:
-    return '"' + hashlib.blake2b(key.encode(), digest_size=12).hexdigest() + '"'
-
-
-def not_modified(header: str | None, etag: str) -> bool:
-    """Whether an `If-None-Match` header value matches `etag`."""
-    if not header:
-        return False
-    return header.strip() == "*" or etag in {
-        tag.strip().removeprefix("W/") for tag in header.split(",")
-    }
-
-
-@dataclass(frozen=True, slots=True)
-class Representation:
-    """One form of a related list: its media type, its encoder, and a cache-key suffix that
-    keeps each form's bytes and ETag apart."""
-
-    media_type: str
-    encode: Callable[[dict[str, Any]], bytes]
-    key_suffix: str = ""
-
-
-AS_JSON = Representation(JSON, orjson.dumps)
-
-
-async def _related_bytes(
-    services: Services,
-    recommender: Recommender,
-    slug: str,
-    query: RelatedQuery,
-    key: str,
-    encode: Callable[[dict[str, Any]], bytes],
-) -> bytes:
-    cached = await services.cache.get(key)
-    if cached is not None:
-        return cached
-
-    async def compute() -> bytes:
-        body = encode(recommender.body(slug, recommender.related(slug, query)))
-        await services.cache.set(key, body, services.settings.cache_ttl_seconds)
-        return body
-
-    return await services.flights.run(key, compute)
-
-
-async def related_response(
-    services: Services,
-    slug: str,
-    query: RelatedQuery,
-    if_none_match: str | None,
-    representation: Representation = AS_JSON,
-) -> Response:
-    """The answer to `GET /v1/articles/{slug}/related` (or another `representation` of the
-    same list) for a validated request."""
-    recommender = services.holder.require()
-    key = related_cache_key(recommender.cache_tag, slug, query) + representation.key_suffix
-    etag = etag_for(key)
-    headers = {
-        "ETag": etag,
-        "Cache-Control": f"public, max-age={services.settings.http_max_age}",
-    }
-    if not_modified(if_none_match, etag):
-        recommender.row_of(slug)  # an unknown slug is a 404 even with a matching tag
-        return Response(status_code=304, headers=headers)
-    body = await _related_bytes(services, recommender, slug, query, key, representation.encode)
-    return Response(body, media_type=representation.media_type, headers=headers)
 
 
 @router.get(
@@ -172,10 +80,8 @@ async def related_to_draft(draft: DraftRequest, services: ServicesDep) -> Respon
     encoder = await services.drafts.get(recommender.version.manifest.model_id)
     article = Article(slug="draft", title=draft.title, summary=draft.summary, body=draft.body)
     vector = (await asyncio.to_thread(encoder.encode, [embedding_text(article)]))[0]
-    suggestions = recommender.related_to_draft(
-        vector, lexical_text(article), RelatedQuery(limit=draft.limit)
-    )
-    return json_response(recommender.body(None, suggestions))
+    body = recommender.answer_draft(vector, lexical_text(article), RelatedQuery(limit=draft.limit))
+    return json_response(body)
 
 
 RELATED_PATH = "/v1/articles/{slug}/related"

@@ -19,11 +19,10 @@ from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from api.deps import ServicesDep
-from api.errors import error_response
-from api.routes.related import (
-    ERRORS,
+from api.error_handlers import error_response
+from api.routes.parameters import ERRORS, SlugPath
+from api.serving.related_answers import (
     Representation,
-    SlugPath,
     etag_for,
     not_modified,
     related_response,

@@ -13,10 +13,10 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from index.related import Recommender
-from index.store import VersionStore
-from index.version import IndexVersion
-from recommender.curation import Overrides, Pin
+from index.serving.recommender_engine import Recommender
+from index.versions.index_version import IndexVersion
+from index.versions.version_store import VersionStore
+from recommender.overrides import Overrides, Pin
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
 from tests.helpers import build_fake_index, cache_options, synthetic_records

@@ -14,7 +14,7 @@ from anyio.from_thread import start_blocking_portal
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.events import (
+from api.stores.event_counters import (
     MAX_EVENTS,
     Event,
     EventStore,

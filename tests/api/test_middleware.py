@@ -6,8 +6,8 @@ import asyncio
 
 from starlette.types import Message, Receive, Scope, Send
 
-from api.limits import limit_body_size
-from api.metrics import Metrics
+from api.middleware.body_limit import limit_body_size
+from api.middleware.prometheus_metrics import Metrics
 
 
 def run(app: object, scope: Scope, body: list[bytes]) -> list[Message]:

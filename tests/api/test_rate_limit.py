@@ -14,8 +14,8 @@ from fastapi.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
 from api.app import create_app
-from api.ratelimit import Buckets, MemoryBuckets, RateLimiter, RedisBuckets, Rule
-from api.redis_client import make_redis
+from api.middleware.rate_limit import Buckets, MemoryBuckets, RateLimiter, RedisBuckets, Rule
+from api.stores.redis_client import make_redis
 from recommender.settings import Settings
 from tests.conftest import FakeClock
 from tests.helpers import build_fake_index, cache_options, fake_settings
@@ -107,7 +107,7 @@ def test_without_redis_buckets_count_locally_and_return_to_redis(
         finally:
             await shared.close()
 
-    with caplog.at_level(logging.INFO, logger="api.ratelimit"):
+    with caplog.at_level(logging.INFO, logger="api.middleware.rate_limit"):
         run(scenario)
     messages = [record.getMessage() for record in caplog.records]
     assert len([m for m in messages if "counted per process" in m]) == 1

@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 from redis.asyncio import Redis, RedisCluster
 
-from api.cache import RedisCache
-from api.redis_client import RedisEndpoint, make_redis
+from api.stores.redis_client import RedisEndpoint, make_redis
+from api.stores.result_cache import RedisCache
 from recommender.settings import Settings
 from tests.redis_cluster import RedisClusterProcesses
 from tests.redis_server import RedisProcess

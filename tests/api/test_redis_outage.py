@@ -176,7 +176,7 @@ def run_outage(
     heal_redis: Callable[[], None],
 ) -> None:
     """Requests before, during and after an outage: all 200, identical, fast; caching resumes."""
-    caplog.set_level(logging.INFO, logger="api.cache")
+    caplog.set_level(logging.INFO, logger="api.stores.result_cache")
     with httpx.Client(base_url=base_url, timeout=5.0) as probe:
         expected = {}
         for path in PATHS:
@@ -234,7 +234,7 @@ def run_outage(
     p90 = sorted(a.seconds for a in during)[len(during) * 9 // 10]
     assert p90 < TYPICAL, f"9 in 10 requests during the outage took up to {p90:.3f} s"
     # One warning for the outage however many requests hit it, then one line for the recovery.
-    cache_logs = [r.levelno for r in caplog.records if r.name == "api.cache"]
+    cache_logs = [r.levelno for r in caplog.records if r.name == "api.stores.result_cache"]
     assert cache_logs == [logging.WARNING, logging.INFO], caplog.text
 
 

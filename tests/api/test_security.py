@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from starlette.responses import HTMLResponse
 
 from api.app import create_app
-from api.security import CONTENT_SECURITY_POLICY
+from api.middleware.security_headers import CONTENT_SECURITY_POLICY
 from recommender.settings import Settings
 from tests.helpers import REPO, build_fake_index
 from tests.processes import ServeProcess

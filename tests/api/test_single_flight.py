@@ -6,7 +6,7 @@ import asyncio
 
 import pytest
 
-from api.serving import SingleFlight
+from api.serving.single_flight import SingleFlight
 
 
 def test_concurrent_callers_share_one_computation() -> None:

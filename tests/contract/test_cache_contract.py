@@ -20,8 +20,8 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
-from api.cache import MemoryCache, RedisCache, ResultCache, TieredCache, build_cache
-from api.redis_client import RedisEndpoint
+from api.stores.redis_client import RedisEndpoint
+from api.stores.result_cache import MemoryCache, RedisCache, ResultCache, TieredCache, build_cache
 from recommender.settings import Settings
 from tests.redis_server import RedisProcess
 

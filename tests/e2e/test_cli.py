@@ -14,12 +14,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from index.store import VersionStore
+from index.versions.version_store import VersionStore
 from recommender.settings import Settings
 from tests.helpers import REPO, SHARED
 
 DEMO = [REPO / "demo" / "articles.jsonl", REPO / "demo" / "putin-victory-alaska-summit.txt"]
-CLI = [sys.executable, "-m", "api.cli"]
+CLI = [sys.executable, "-m", "console"]
 
 pytestmark = pytest.mark.model
 

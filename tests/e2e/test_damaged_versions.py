@@ -22,10 +22,10 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner, Result
 
 from api.app import create_app
-from api.cli import app as cli
-from index.manifest import MANIFEST_NAME
-from index.store import CURRENT_NAME, VersionStore
-from index.version import DATA_FILES
+from api.cli.commands import app as cli
+from index.versions.index_version import DATA_FILES
+from index.versions.manifest import MANIFEST_NAME
+from index.versions.version_store import CURRENT_NAME, VersionStore
 from recommender.embedding import FAKE_MODEL
 from recommender.settings import Settings
 from tests.helpers import build_fake_index, fake_settings, synthetic_records
@@ -109,7 +109,7 @@ def test_a_version_damaged_after_publishing_is_refused_and_the_old_one_keeps_ser
     store = VersionStore(settings.data_dir)
     store.rollback(to=first)
     DAMAGES[damage](settings.data_dir / "versions" / second / name)
-    caplog.set_level(logging.INFO, logger="api.serving")
+    caplog.set_level(logging.INFO, logger="api.serving.index_holder")
 
     with running_server(create_app(settings)) as base:
         assert_serves(base, first)

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from index.store import VersionStore
+from index.versions.version_store import VersionStore
 from tests.e2e.test_reindex_interrupted import CLI, big_feed, served_titles, staging_exists
 from tests.helpers import REPO, build_fake_index, write_jsonl
 

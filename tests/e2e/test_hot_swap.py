@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 
 from api.app import create_app
-from index.pipeline import reindex
+from index.versions.reindex_pipeline import reindex
 from recommender.embedding import HashingEncoder
 from tests.helpers import build_fake_index, synthetic_records, write_jsonl
 from tests.servers import running_server

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from index.loader import load_current
-from index.store import VersionStore
+from index.serving.version_loader import load_current
+from index.versions.version_store import VersionStore
 from tests.helpers import REPO, fake_settings, write_jsonl
 
-CLI = [sys.executable, "-m", "api.cli"]
+CLI = [sys.executable, "-m", "console"]
 
 
 def big_feed(path: Path, count: int, revision: int = 0) -> Path:

@@ -21,7 +21,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from index.store import VersionStore
+from index.versions.version_store import VersionStore
 from tests.helpers import REPO, synthetic_records, write_jsonl
 from tests.processes import ServeProcess
 
@@ -65,7 +65,7 @@ class Traffic(threading.Thread):
 def reindex(env: dict[str, str], feed: Path) -> str:
     """`recommender reindex --source FEED`; the id it published."""
     result = subprocess.run(
-        [sys.executable, "-m", "api.cli", "reindex", "--source", str(feed)],
+        [sys.executable, "-m", "console", "reindex", "--source", str(feed)],
         env=env,
         cwd=REPO,
         capture_output=True,

@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from api.app import create_app
-from index.pipeline import reindex
+from index.versions.reindex_pipeline import reindex
 from recommender.embedding import FAKE_MODEL, HashingEncoder
 from tests.helpers import build_fake_index, synthetic_records, write_jsonl
 from tests.processes import ServeProcess

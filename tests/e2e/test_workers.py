@@ -13,7 +13,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from index.pipeline import reindex
+from index.versions.reindex_pipeline import reindex
 from recommender.embedding import HashingEncoder
 from recommender.settings import Settings
 from tests.helpers import build_fake_index, synthetic_records, write_jsonl

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from index.curation import CurationStore
+from index.state.curation_store import CurationStore
 from recommender.errors import OverrideNotFound, UndoConflict
 
 

@@ -100,7 +100,7 @@ def evaluate_cli(tmp_path: Path, *args: str | Path) -> subprocess.CompletedProce
         "RECOMMENDER_DATA_DIR": str(tmp_path / "data"),
     }
     return subprocess.run(
-        [sys.executable, "-m", "api.cli", "evaluate", *map(str, args)],
+        [sys.executable, "-m", "console", "evaluate", *map(str, args)],
         capture_output=True,
         text=True,
         env=env,

@@ -7,10 +7,10 @@ from typing import Any
 
 import pytest
 
-from index.live import LiveStore
-from index.loader import load_recommender
-from index.pipeline import reindex
-from index.store import VersionStore
+from index.serving.version_loader import load_recommender
+from index.state.live_store import LiveStore
+from index.versions.reindex_pipeline import reindex
+from index.versions.version_store import VersionStore
 from recommender.articles import embedding_text, validate_record
 from recommender.embedding import HashingEncoder
 from recommender.errors import ArticleNotFound

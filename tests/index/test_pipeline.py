@@ -8,11 +8,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.loader import load_current
-from index.pipeline import reindex, reindex_lock
-from index.store import VersionStore
+from index.index_errors import ReindexLocked
+from index.serving.version_loader import load_current
+from index.versions.reindex_pipeline import reindex, reindex_lock
+from index.versions.version_store import VersionStore
 from recommender.embedding import HashingEncoder
-from recommender.errors import FeedError, ReindexLocked, StrictModeError
+from recommender.errors import FeedError, StrictModeError
 from recommender.feeds import FeedReport
 from tests.helpers import build_fake_index, fake_settings, synthetic_records, write_jsonl
 

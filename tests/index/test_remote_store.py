@@ -15,19 +15,14 @@ from pathlib import Path
 import fsspec
 import pytest
 
-from index.loader import load_current
-from index.manifest import MANIFEST_NAME
-from index.pipeline import reindex_lock
-from index.remote_store import RemoteStore
-from index.replica import ReplicaSync, pull_current
-from index.store import VersionStore
-from index.version import CARDS
-from recommender.errors import (
-    CorruptVersionError,
-    ReindexLocked,
-    RemoteStoreError,
-    VersionNotFound,
-)
+from index.index_errors import CorruptVersionError, ReindexLocked, RemoteStoreError, VersionNotFound
+from index.serving.version_loader import load_current
+from index.versions.index_version import CARDS
+from index.versions.manifest import MANIFEST_NAME
+from index.versions.reindex_pipeline import reindex_lock
+from index.versions.remote_store import RemoteStore
+from index.versions.replica_sync import ReplicaSync, pull_current
+from index.versions.version_store import VersionStore
 from recommender.settings import Settings
 from tests.helpers import build_fake_index, fake_settings, synthetic_records
 
@@ -194,7 +189,7 @@ def test_replica_sync_keeps_serving_and_logs_a_failing_store_once(
     settings = replica(tmp_path, url)
     sync = ReplicaSync(settings, url)
     sync.pull()
-    caplog.set_level(logging.INFO, logger="index.replica")
+    caplog.set_level(logging.INFO, logger="index.versions.replica_sync")
     (file_store / "CURRENT").write_text("not a version id\n")
     sync.pull()
     sync.pull()

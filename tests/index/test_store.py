@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from index.loader import load_current
-from index.store import VersionStore
-from recommender.errors import CorruptVersionError, NoIndexError, VersionNotFound
+from index.index_errors import CorruptVersionError, NoIndexError, VersionNotFound
+from index.serving.version_loader import load_current
+from index.versions.version_store import VersionStore
 from tests.helpers import build_fake_index, synthetic_records
 
 

@@ -7,9 +7,15 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from index.vectors import IndexSpec, VectorIndex, choose_spec, recall_at_k, tune_recall
+from index.index_errors import CorruptVersionError
+from index.versions.vector_index import (
+    IndexSpec,
+    VectorIndex,
+    choose_spec,
+    recall_at_k,
+    tune_recall,
+)
 from recommender.embedding import normalise_rows
-from recommender.errors import CorruptVersionError
 
 
 @pytest.fixture(scope="module")

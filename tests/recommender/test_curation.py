@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from recommender.curation import Block, Overrides, Pin, apply_pins
+from recommender.overrides import Block, Overrides, Pin, apply_pins
 
 
 def pin(target: str, slot: int, until: float | None = None, created: float = 0.0) -> Pin:

@@ -1,0 +1,439 @@
+"""`recommender`: the command-line face of the service (reindex, related, info, serve, ...).
+
+Exit codes (stable, for schedulers):
+    0   success
+    1   unexpected error
+    2   bad input: unreadable feed, --strict with bad records, bad arguments
+    3   no usable index: nothing published, unknown or corrupt version
+    4   unknown article slug
+    5   the embedding model cannot be loaded
+    74  the data directory cannot be written (disk full?); nothing was published
+    75  another reindex holds the lock (try again later; nothing was changed)
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import orjson
+import typer
+
+from index.index_errors import IndexStoreError, ReindexLocked, StorageError
+from recommender.errors import (
+    ArticleNotFound,
+    FeedError,
+    InvalidQuery,
+    ModelError,
+    RecommenderError,
+    StrictModeError,
+)
+from recommender.settings import Settings, settings_with
+
+EXIT_CODES: list[tuple[type[RecommenderError], int]] = [
+    (ReindexLocked, 75),
+    (StorageError, 74),
+    (StrictModeError, 2),
+    (FeedError, 2),
+    (InvalidQuery, 2),
+    (IndexStoreError, 3),
+    (ArticleNotFound, 4),
+    (ModelError, 5),
+    (RecommenderError, 1),
+]
+
+app = typer.Typer(
+    help=(
+        "Related-article recommendations for news sites.\n\n"
+        "Configuration comes from RECOMMENDER_* environment variables "
+        "(RECOMMENDER_DATA_DIR, RECOMMENDER_MODEL, ...) and REDIS_URL."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+T = TypeVar("T")
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    typer.echo(f"recommender: error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _run(action: Callable[[], T]) -> T:
+    """Run a command body, turning domain errors into one line and an exit code."""
+    try:
+        return action()
+    except RecommenderError as exc:
+        code = next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
+        raise fail(str(exc), code) from None
+    except OSError as exc:
+        raise fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1) from None
+
+
+def _settings(data_dir: Path | None) -> Settings:
+    return Settings(data_dir=data_dir) if data_dir else Settings()
+
+
+def print_json(value: Any) -> None:
+    typer.echo(orjson.dumps(value).decode())
+
+
+DataDirOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--data-dir",
+        help="Data directory (default: RECOMMENDER_DATA_DIR or ./.recommender).",
+        show_default=False,
+    ),
+]
+JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
+DeviceOption = Annotated[
+    str | None,
+    typer.Option(help="Torch device for embedding: cpu, cuda, mps (default: RECOMMENDER_DEVICE)."),
+]
+BatchSizeOption = Annotated[
+    int | None,
+    typer.Option(min=1, max=1024, help="Texts per encode call (default: RECOMMENDER_BATCH_SIZE)."),
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(min=0, help="Torch threads, per process; 0 = all cores (RECOMMENDER_THREADS)."),
+]
+ProcessesOption = Annotated[
+    int | None,
+    typer.Option(
+        min=0,
+        help="Embedding worker processes, each with a model copy; 0 = in process "
+        "(RECOMMENDER_ENCODE_PROCESSES).",
+    ),
+]
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  recommender reindex --source feed.jsonl\n\n"
+        "  recommender reindex --source articles/ --source extra.csv.gz --strict\n\n"
+        "  recommender reindex --source feed.jsonl --full\n\n"
+        "  recommender reindex --source feed.jsonl --full --device cuda --batch-size 64"
+    )
+)
+def reindex(
+    source: Annotated[
+        list[Path],
+        typer.Option(
+            "--source",
+            "-s",
+            help="Feed: a .jsonl/.csv/.txt file (optionally .gz) or a folder. Repeatable.",
+        ),
+    ],
+    strict: Annotated[
+        bool, typer.Option(help="Fail (exit 2, nothing published) on any bad record.")
+    ] = False,
+    full: Annotated[
+        bool, typer.Option(help="Re-embed every article instead of reusing cached embeddings.")
+    ] = False,
+    device: DeviceOption = None,
+    batch_size: BatchSizeOption = None,
+    threads: ThreadsOption = None,
+    processes: ProcessesOption = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Build a new index version from feeds and publish it; print a one-line JSON summary."""
+    from index.versions.reindex_pipeline import reindex as run_reindex
+    from recommender.embedding import load_encoder
+    from recommender.feeds import FeedReport
+
+    settings = settings_with(
+        data_dir=data_dir,
+        device=device,
+        batch_size=batch_size,
+        threads=threads,
+        encode_processes=processes,
+    )
+    report = FeedReport()
+    try:
+        summary = _run(
+            lambda: run_reindex(
+                settings,
+                source,
+                load_encoder(settings),
+                strict=strict,
+                full=full,
+                show_progress=sys.stderr.isatty(),
+                report=report,
+            )
+        )
+    finally:
+        for line in report.summary_lines():
+            typer.echo(line, err=True)
+    typer.echo(summary.to_json())
+
+
+@app.command(
+    epilog="Examples:\n\n  recommender related putin-victory-alaska-summit --limit 3 --json"
+)
+def related(
+    slug: Annotated[str, typer.Argument(help="The article's slug.")],
+    limit: Annotated[int, typer.Option(min=1, max=50, help="How many suggestions.")] = 5,
+    as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Show suggestions for an article from the current index version."""
+    from index.serving.version_loader import load_recommender
+    from recommender.ranking import RelatedQuery
+
+    settings = _settings(data_dir)
+    recommender, warning = _run(lambda: load_recommender(settings))
+    if warning:
+        typer.echo(f"recommender: warning: {warning}", err=True)
+    body = _run(lambda: recommender.answer(slug, RelatedQuery(limit=limit)))
+    if as_json:
+        print_json(body)
+        return
+    for item in body["items"]:
+        date = (item["published_at"] or "")[:10]
+        typer.echo(f"{item['score']:.3f}  {item['slug']}  {item['title']}  {date}".rstrip())
+
+
+@app.command(
+    "export-neighbours",
+    epilog=(
+        "Examples:\n\n  recommender export-neighbours > related.jsonl\n\n"
+        "  recommender export-neighbours --limit 8 --output related.jsonl"
+    ),
+)
+def export_neighbours(
+    limit: Annotated[int, typer.Option(min=1, max=50, help="Suggestions per article.")] = 5,
+    output: Annotated[
+        Path | None, typer.Option(help="File to write (default: standard output).")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Write every article's suggestions as JSON Lines, for sites that render them statically.
+
+    Each line is the body `GET /v1/articles/{slug}/related?limit=N` would answer now.
+    """
+    from index.serving.version_loader import load_recommender
+    from recommender.ranking import RelatedQuery
+
+    settings = _settings(data_dir)
+    recommender, warning = _run(lambda: load_recommender(settings))
+    if warning:
+        typer.echo(f"recommender: warning: {warning}", err=True)
+    query = RelatedQuery(limit=limit)
+    now = time.time()
+    handle = output.open("wb") if output else sys.stdout.buffer
+    try:
+        for card in recommender.cards:
+            try:
+                body = recommender.answer(card["slug"], query, now)
+            except ArticleNotFound:  # retracted or replaced since the build
+                continue
+            handle.write(orjson.dumps(body) + b"\n")
+    finally:
+        if output:
+            handle.close()
+        else:
+            handle.flush()
+
+
+@app.command(epilog="Examples:\n\n  recommender info --json")
+def info(as_json: JsonOption = False, data_dir: DataDirOption = None) -> None:
+    """Describe the version being served."""
+    from index.serving.version_loader import current_manifest
+
+    settings = _settings(data_dir)
+    description = _run(lambda: current_manifest(settings)).describe()
+    if as_json:
+        print_json(description)
+        return
+    for key, value in description.items():
+        typer.echo(f"{key}: {value}")
+
+
+@app.command(epilog="Examples:\n\n  recommender versions")
+def versions(as_json: JsonOption = False, data_dir: DataDirOption = None) -> None:
+    """List the versions on disk, oldest first; * marks the one being served."""
+    from index.versions.version_store import VersionStore
+
+    infos = VersionStore(_settings(data_dir).data_dir).list_versions()
+    if as_json:
+        print_json([asdict(info) for info in infos])
+        return
+    if not infos:
+        typer.echo("no versions yet: run `recommender reindex --source FEED`")
+    for info in infos:
+        mark = "*" if info.current else " "
+        typer.echo(f"{mark} {info.id}  {info.count:>8} articles  {info.created_at}")
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n  recommender rollback\n\n"
+        "  recommender rollback --to 20261124T230500123Z-1a2b3c"
+    )
+)
+def rollback(
+    to: Annotated[
+        str | None, typer.Option(help="Version to publish (default: the one before the current).")
+    ] = None,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Publish an earlier version again (the API picks it up by itself).
+
+    With RECOMMENDER_STORE_URL set, it becomes the shared store's CURRENT too, for every replica.
+    """
+    from index.versions.remote_store import RemoteStore
+    from index.versions.version_store import VersionStore
+
+    settings = _settings(data_dir)
+    store = VersionStore(settings.data_dir)
+    version = _run(lambda: store.rollback(to))
+    if (url := settings.store_url) is not None:
+        _run(lambda: RemoteStore(url).publish(store, version, settings.keep_versions))
+    typer.echo(f"now serving {version}")
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n"
+        "  recommender evaluate --source ../shared/data/allsides-neus-stories/articles.jsonl "
+        "--relevance story_id\n\n"
+        "  recommender evaluate --source feed.jsonl --qrels judged.tsv --k 10 --json\n\n"
+        "  recommender evaluate --source ../shared/data/bbc-news/articles.jsonl "
+        "--relevance category --plot quality.png"
+    )
+)
+def evaluate(
+    source: Annotated[
+        list[Path], typer.Option("--source", "-s", help="Labelled feed(s). Repeatable.")
+    ],
+    relevance: Annotated[
+        str | None,
+        typer.Option(
+            help="Label that makes articles relevant to each other: labels.FIELD or a "
+            "top-level field such as category."
+        ),
+    ] = None,
+    qrels: Annotated[
+        Path | None,
+        typer.Option(help="TSV of judgements: source_slug<TAB>related_slug<TAB>grade."),
+    ] = None,
+    k: Annotated[int, typer.Option("--k", min=1, max=100, help="List length scored.")] = 5,
+    strategy: Annotated[
+        list[str] | None,
+        typer.Option(help="Strategies to compare (repeatable; default: all)."),
+    ] = None,
+    plot: Annotated[
+        Path | None, typer.Option(help="Also draw the metrics per strategy to this PNG.")
+    ] = None,
+    as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Score ranking strategies leave-one-out on a labelled feed (the served index is untouched)."""
+    from index.evaluation import STRATEGIES, prepare
+    from index.evaluation import evaluate as run_evaluation
+    from recommender.embedding import load_encoder
+    from recommender.feeds import FeedReport
+    from recommender.relevance import LabelRelevance, QrelsRelevance, Relevance
+
+    if (relevance is None) == (qrels is None):
+        raise fail("give exactly one of --relevance FIELD and --qrels FILE", 2)
+    settings = _settings(data_dir)
+    report = FeedReport()
+    data = _run(
+        lambda: prepare(
+            settings,
+            source,
+            load_encoder(settings),
+            show_progress=sys.stderr.isatty(),
+            report=report,
+        )
+    )
+    judgements: Relevance = (
+        LabelRelevance.from_articles(data.articles, relevance)
+        if relevance is not None
+        else _run(lambda: QrelsRelevance.from_file(qrels))  # type: ignore[arg-type]
+    )
+    result = _run(
+        lambda: run_evaluation(data, judgements, k=k, strategies=strategy or list(STRATEGIES))
+    )
+    result = {"dataset": ", ".join(str(s) for s in source), **result}
+    if plot is not None:
+        from api.cli.evaluation_plot import plot_evaluation
+
+        _run(lambda: plot_evaluation(result, plot))
+    if as_json:
+        print_json(result)
+        return
+    for line in report.summary_lines(limit_per_kind=0)[:1]:
+        typer.echo(line, err=True)
+    typer.echo(format_evaluation(result))
+
+
+def format_evaluation(result: dict[str, Any]) -> str:
+    """The evaluation as an aligned text table."""
+    from recommender.metrics import METRIC_NAMES as names
+
+    header = ["strategy", *(n.replace("_at_k", f"@{result['k']}") for n in names)]
+    rows = [
+        [name, *(f"{scores[n]:.4f}" for n in names)] for name, scores in result["results"].items()
+    ]
+    widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        f"{result['dataset']}: {result['articles']} articles, {result['sources']} sources, "
+        f"k={result['k']}",
+        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+    ]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    return "\n".join(lines)
+
+
+@app.command(
+    epilog=(
+        "Examples:\n\n  recommender serve\n\n"
+        "  recommender serve --host 0.0.0.0 --port 8080 --workers 2"
+    )
+)
+def serve(
+    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
+    workers: Annotated[int | None, typer.Option(help="Worker processes (default 1).")] = None,
+    access_log: Annotated[
+        bool, typer.Option(help="Log every request (costs about a third of peak throughput).")
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Run the HTTP API (uvicorn)."""
+    from functools import partial
+
+    import uvicorn
+    from uvicorn.supervisors import Multiprocess
+
+    from api.app import create_logged_app
+
+    settings = settings_with(data_dir=data_dir, host=host, port=port, workers=workers)
+    config = uvicorn.Config(
+        # Each worker builds its app from these settings (pickled to the worker processes).
+        partial(create_logged_app, settings),
+        factory=True,
+        host=settings.host,
+        port=settings.port,
+        workers=settings.workers,
+        log_level="info",
+        access_log=access_log,
+        # X-Forwarded-For is believed from these proxies only (uvicorn's default: loopback).
+        forwarded_allow_ips=settings.trusted_proxies,
+    )
+    if config.workers > 1:
+        Multiprocess(config, sockets=[config.bind_socket()]).run()
+    else:
+        uvicorn.Server(config).run()

@@ -1,0 +1,166 @@
+"""The one translation of errors into HTTP: `{"error": <stable code>, "detail": <text>}`.
+
+Clients branch on `error`, never on `detail`. No response ever carries a stack trace.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlencode
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException
+from starlette.responses import RedirectResponse, Response
+
+from api.access.editor_session import CsrfRejected, EditorsDisabled, LoginRequired
+from api.middleware.security_headers import NOSNIFF_HEADERS
+from api.responses import JSON, json_response
+from index.index_errors import CorruptVersionError, NoIndexError
+from recommender.errors import (
+    ArticleNotFound,
+    InvalidQuery,
+    InvalidRecord,
+    ModelError,
+    OverrideNotFound,
+    RecommenderError,
+    UndoConflict,
+)
+
+log = logging.getLogger(__name__)
+
+#: Domain error → (HTTP status, stable error code). The first matching class wins.
+DOMAIN_ERRORS: list[tuple[type[RecommenderError], int, str]] = [
+    (ArticleNotFound, 404, "article_not_found"),
+    (InvalidRecord, 422, "invalid_article"),
+    (InvalidQuery, 422, "invalid_request"),
+    (OverrideNotFound, 404, "override_not_found"),
+    (UndoConflict, 409, "already_undone"),
+    (NoIndexError, 503, "index_not_ready"),
+    (CorruptVersionError, 503, "index_not_ready"),
+    (ModelError, 503, "model_unavailable"),
+    (RecommenderError, 500, "internal_error"),
+]
+
+#: Error codes for plain HTTP statuses raised by the framework or by routes.
+STATUS_CODES: dict[int, str] = {
+    400: "bad_request",
+    401: "unauthorized",
+    403: "forbidden",
+    404: "not_found",
+    405: "method_not_allowed",
+    409: "conflict",
+    413: "payload_too_large",
+    415: "unsupported_media_type",
+    422: "invalid_request",
+    429: "rate_limited",
+    503: "unavailable",
+}
+
+
+def problem(
+    status: int, error: str, detail: Any, headers: dict[str, str] | None = None
+) -> Response:
+    return json_response({"error": error, "detail": detail}, status, headers)
+
+
+def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
+    return [
+        {"loc": [str(part) for part in error.get("loc", ())], "msg": error.get("msg", "")}
+        for error in exc.errors()
+    ]
+
+
+async def _domain(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RecommenderError)
+    status, code = next((s, c) for kind, s, c in DOMAIN_ERRORS if isinstance(exc, kind))
+    if status >= 500:
+        log.error("%s: %s", code, exc)
+    return problem(status, code, str(exc))
+
+
+async def _validation(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, RequestValidationError)
+    return problem(422, "invalid_request", _validation_detail(exc))
+
+
+async def _http(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    code = STATUS_CODES.get(exc.status_code, "error")
+    return problem(exc.status_code, code, exc.detail, dict(exc.headers or {}))
+
+
+async def _unexpected(_: Request, exc: Exception) -> Response:
+    log.exception("unhandled error", exc_info=exc)
+    # Sent by Starlette's outermost middleware, past ours: the headers are added here.
+    return problem(
+        500, "internal_error", "the server failed to answer; it has been logged", NOSNIFF_HEADERS
+    )
+
+
+async def _login_required(_: Request, exc: Exception) -> Response:
+    assert isinstance(exc, LoginRequired)
+    return RedirectResponse(f"/editor/login?{urlencode({'next': exc.next_path})}", 303)
+
+
+async def _csrf_rejected(_: Request, __: Exception) -> Response:
+    return problem(403, "csrf_rejected", "the form is stale or forged: reload the page and retry")
+
+
+async def _editors_disabled(_: Request, __: Exception) -> Response:
+    return problem(
+        503, "unavailable", "the editor pages are disabled: set RECOMMENDER_EDITOR_PASSWORD"
+    )
+
+
+def error_response(description: str, **extra: Any) -> dict[str, Any]:
+    """An OpenAPI response of the error body (`extra`: e.g. `headers`)."""
+    body = {
+        "type": "object",
+        "required": ["error", "detail"],
+        "properties": {"error": {"type": "string"}, "detail": {}},
+    }
+    return {"description": description, "content": {JSON: {"schema": body}}, **extra}
+
+
+def document_errors(
+    app: FastAPI,
+    responses: dict[str, dict[str, Any]],
+    applies: Callable[[str, str, dict[str, Any]], bool],
+) -> None:
+    """Declare `responses` in `app`'s OpenAPI document on each operation (path, method,
+    operation) that `applies` accepts: answers of middleware or the framework, which no route
+    declares by itself."""
+    build = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        schema = build()
+        for path, operations in schema.get("paths", {}).items():
+            for method, operation in operations.items():
+                if applies(path, method, operation):
+                    for status, response in responses.items():
+                        operation["responses"].setdefault(status, response)
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
+#: What any request body may get before a route sees it (FastAPI parses the JSON, limits.py
+#: counts the bytes).
+BODY_ERRORS = {
+    "400": error_response("The body is not UTF-8 JSON, or is nested too deeply."),
+    "413": error_response("The body is larger than RECOMMENDER_MAX_REQUEST_BYTES."),
+}
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    document_errors(app, BODY_ERRORS, lambda _path, _method, operation: "requestBody" in operation)
+    app.add_exception_handler(LoginRequired, _login_required)
+    app.add_exception_handler(CsrfRejected, _csrf_rejected)
+    app.add_exception_handler(EditorsDisabled, _editors_disabled)
+    app.add_exception_handler(RecommenderError, _domain)
+    app.add_exception_handler(RequestValidationError, _validation)
+    app.add_exception_handler(HTTPException, _http)
+    app.add_exception_handler(Exception, _unexpected)

@@ -1,0 +1,113 @@
+"""What a worker serves from: the current index version, hot-reloaded, with live changes and
+editors' overrides applied."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import TypeVar
+
+from index.index_errors import NoIndexError
+from index.serving.recommender_engine import Recommender
+from index.serving.version_loader import load_current, with_live_changes
+from index.state.curation_store import CurationStore
+from index.state.live_store import LiveStore
+from index.versions.index_version import IndexVersion
+from index.versions.replica_sync import ReplicaSync
+from index.versions.version_store import VersionStore
+from recommender.errors import RecommenderError
+from recommender.settings import Settings
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+
+class IndexHolder:
+    """The recommender over the published version; swapped when `CURRENT` changes.
+
+    A version that fails to load (corrupt, wrong model) is refused and logged; whatever was
+    serving keeps serving (at start-up: the newest intact older version). Requests read
+    `current` once, so a swap never mixes two versions in one answer.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self._settings = settings
+        self._store = VersionStore(settings.data_dir)
+        self.live = LiveStore(settings.data_dir)
+        self.curation = CurationStore(settings.data_dir)
+        self.current: Recommender | None = None
+        self.problem: str | None = None
+        self._attempted: str | None = None
+        self._replica = ReplicaSync(settings, settings.store_url) if settings.store_url else None
+
+    def close(self) -> None:
+        self.live.close()
+        self.curation.close()
+
+    def require(self) -> Recommender:
+        """The recommender to answer with, live changes and overrides applied (two `stat`s)."""
+        current = self.current
+        if current is None:
+            raise NoIndexError(self.problem or "no index version is loaded yet")
+        if self.live.generation() != current.overlay.generation:
+            current = self.apply_live_changes(current.version)
+        if self.curation.generation() != current.overrides.generation:
+            current = self.apply_overrides()
+        return current
+
+    def apply_live_changes(self, version: IndexVersion) -> Recommender:
+        """Rebuild the overlay of `version` from the live store and serve it."""
+        recommender = with_live_changes(version, self.live, self._settings)
+        overrides = self.current.overrides if self.current else self.curation.snapshot()
+        self.current = recommender.with_overrides(overrides)
+        return self.current
+
+    def apply_overrides(self) -> Recommender:
+        """Serve the editors' overrides as they are now."""
+        assert self.current is not None
+        self.current = self.current.with_overrides(self.curation.snapshot())
+        return self.current
+
+    def _published_id(self) -> str | None:
+        try:
+            return self._store.current_id()
+        except RecommenderError as exc:
+            if self.current is None:
+                self.problem = str(exc)
+            return None
+
+    async def refresh(self) -> bool:
+        """Load the published version if it was not tried yet; True if the served one changed."""
+        if self._replica is not None:  # first follow the shared store's CURRENT, if any
+            await asyncio.to_thread(self._replica.pull)
+        published = self._published_id()
+        if published is None or published == self._attempted:
+            return False
+        self._attempted = published
+        try:
+            version, warning = await asyncio.to_thread(load_current, self._settings)
+            recommender = await asyncio.to_thread(
+                with_live_changes, version, self.live, self._settings
+            )
+            recommender = recommender.with_overrides(self.curation.snapshot())
+        except RecommenderError as exc:
+            self.problem = str(exc)
+            log.error("cannot load index version %s: %s", published, exc)
+            return False
+        self.problem = warning
+        if warning:
+            log.error("%s", warning)
+        if self.current is not None and self.current.version.id == version.id:
+            return False
+        self.current = recommender
+        log.info("serving index version %s (%d articles)", version.id, version.size)
+        return True
+
+    async def watch(self, interval: float) -> None:
+        """Poll `CURRENT` forever (cancel the task to stop)."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await self.refresh()
+            except Exception:  # a watcher that dies would freeze the service on one version
+                log.exception("index reload failed; will retry")

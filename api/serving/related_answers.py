@@ -1,0 +1,95 @@
+"""How a related request becomes a response: its cache key (carrying everything that can change
+the answer), its ETag, conditional requests, the result cache and single-flight computation.
+
+The JSON route, its fast route and the HTML fragment all answer through `related_response`;
+each form of the list is a `Representation` with its own media type and cache-key suffix.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from starlette.responses import Response
+
+from api.deps import Services
+from api.responses import JSON
+from index.serving.recommender_engine import Recommender
+from recommender.ranking import RelatedQuery
+
+
+def related_cache_key(tag: str, slug: str, query: RelatedQuery) -> str:
+    """Carries the version and the live-change generation: a change never serves old lists."""
+    return f"related:{tag}:{slug}:{query.cache_key()}"
+
+
+def etag_for(key: str) -> str:
+    return '"' + hashlib.blake2b(key.encode(), digest_size=12).hexdigest() + '"'
+
+
+def not_modified(header: str | None, etag: str) -> bool:
+    """Whether an `If-None-Match` header value matches `etag`."""
+    if not header:
+        return False
+    return header.strip() == "*" or etag in {
+        tag.strip().removeprefix("W/") for tag in header.split(",")
+    }
+
+
+@dataclass(frozen=True, slots=True)
+class Representation:
+    """One form of a related list: its media type, its encoder, and a cache-key suffix that
+    keeps each form's bytes and ETag apart."""
+
+    media_type: str
+    encode: Callable[[dict[str, Any]], bytes]
+    key_suffix: str = ""
+
+
+AS_JSON = Representation(JSON, orjson.dumps)
+
+
+async def _related_bytes(
+    services: Services,
+    recommender: Recommender,
+    slug: str,
+    query: RelatedQuery,
+    key: str,
+    encode: Callable[[dict[str, Any]], bytes],
+) -> bytes:
+    cached = await services.cache.get(key)
+    if cached is not None:
+        return cached
+
+    async def compute() -> bytes:
+        body = encode(recommender.answer(slug, query))
+        await services.cache.set(key, body, services.settings.cache_ttl_seconds)
+        return body
+
+    return await services.flights.run(key, compute)
+
+
+async def related_response(
+    services: Services,
+    slug: str,
+    query: RelatedQuery,
+    if_none_match: str | None,
+    representation: Representation = AS_JSON,
+) -> Response:
+    """The answer to `GET /v1/articles/{slug}/related` (or another `representation` of the
+    same list) for a validated request."""
+    recommender = services.holder.require()
+    key = related_cache_key(recommender.cache_tag, slug, query) + representation.key_suffix
+    etag = etag_for(key)
+    headers = {
+        "ETag": etag,
+        "Cache-Control": f"public, max-age={services.settings.http_max_age}",
+    }
+    if not_modified(if_none_match, etag):
+        recommender.row_of(slug)  # an unknown slug is a 404 even with a matching tag
+        return Response(status_code=304, headers=headers)
+    body = await _related_bytes(services, recommender, slug, query, key, representation.encode)
+    return Response(body, media_type=representation.media_type, headers=headers)

@@ -1,0 +1,390 @@
+"""The result cache: ready-to-send response bytes under keys that carry the index version.
+
+The cache is an optimisation, never a dependency. `MemoryCache` is an in-process LRU,
+`RedisCache` a shared tier that bypasses itself while Redis is down or slow, and
+`TieredCache` puts the first in front of the second, so hot entries are served from process
+memory (a Redis round trip per request halves throughput). `build_cache` picks one from
+`Settings`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Iterable
+from dataclasses import dataclass
+from functools import partial
+from typing import Literal, Protocol, TypeVar
+
+from api.stores.redis_client import (
+    RedisEndpoint,
+    ScanNode,
+    connect,
+    reset_connections,
+    scan_nodes,
+    scan_page,
+)
+from recommender.settings import Settings
+
+__all__ = [
+    "LOCAL_TTL_SECONDS",
+    "CacheStats",
+    "CacheStatus",
+    "Clock",
+    "MemoryCache",
+    "RedisCache",
+    "ResultCache",
+    "TieredCache",
+    "build_cache",
+]
+
+log = logging.getLogger(__name__)
+
+CacheStatus = Literal["ok", "degraded"]
+#: A monotonic clock in seconds; tests pass a fake one.
+Clock = Callable[[], float]
+_T = TypeVar("_T")
+
+#: Default lifetime of an entry in the local tier of a `TieredCache`.
+LOCAL_TTL_SECONDS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class CacheStats:
+    """Counters since the cache was built: a failed `get` counts as a miss and an error."""
+
+    hits: int = 0
+    misses: int = 0
+    errors: int = 0
+
+
+class ResultCache(Protocol):
+    """What the app needs from a result cache. No method raises for a backend failure."""
+
+    async def get(self, key: str) -> bytes | None: ...
+
+    async def set(self, key: str, value: bytes, ttl: int) -> None:
+        """Store `value` for `ttl` seconds (at least 1)."""
+
+    async def delete(self, keys: Iterable[str]) -> None: ...
+
+    async def clear(self) -> None:
+        """Remove every entry of this cache's namespace, and nothing else."""
+
+    def status(self) -> CacheStatus: ...
+
+    def stats(self) -> CacheStats: ...
+
+    async def close(self) -> None: ...
+
+
+def _check_ttl(ttl: int) -> None:
+    if ttl < 1:
+        raise ValueError(f"cache ttl must be at least 1 second, got {ttl}")
+
+
+class MemoryCache:
+    """In-process LRU of at most `max_entries`, each entry with its own expiry time."""
+
+    def __init__(self, max_entries: int, *, clock: Clock = time.monotonic) -> None:
+        if max_entries < 1:
+            raise ValueError(f"max_entries must be at least 1, got {max_entries}")
+        self._max_entries = max_entries
+        self._clock = clock
+        self._entries: OrderedDict[str, tuple[float, bytes]] = OrderedDict()
+        self._hits = 0
+        self._misses = 0
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+    async def get(self, key: str) -> bytes | None:
+        entry = self._entries.get(key)
+        if entry is not None:
+            expires_at, value = entry
+            if self._clock() < expires_at:
+                self._entries.move_to_end(key)
+                self._hits += 1
+                return value
+            del self._entries[key]
+        self._misses += 1
+        return None
+
+    async def set(self, key: str, value: bytes, ttl: int) -> None:
+        _check_ttl(ttl)
+        now = self._clock()
+        self._entries[key] = (now + ttl, value)
+        self._entries.move_to_end(key)
+        # Expired entries go from the old end, two per insert, so that entries no request can
+        # reach any more (an older index version's, say) do not hold memory until the cap.
+        for _ in range(2):
+            expires_at, _value = next(iter(self._entries.values()))
+            if expires_at > now:
+                break
+            self._entries.popitem(last=False)
+        if len(self._entries) > self._max_entries:
+            self._entries.popitem(last=False)
+
+    async def delete(self, keys: Iterable[str]) -> None:
+        for key in keys:
+            self._entries.pop(key, None)
+
+    async def clear(self) -> None:
+        self._entries.clear()
+
+    def status(self) -> CacheStatus:
+        return "ok"
+
+    def stats(self) -> CacheStats:
+        return CacheStats(hits=self._hits, misses=self._misses)
+
+    async def close(self) -> None:
+        self._entries.clear()
+
+
+class RedisCache:
+    """Redis as a shared cache tier that gets out of the way when Redis misbehaves.
+
+    Every call is bounded by `timeout_ms` (socket timeouts plus an overall deadline). On any
+    error or timeout the cache turns `degraded` and calls return at once (a miss, a no-op)
+    without touching the network until a retry time, which backs off exponentially with
+    jitter from `backoff_initial` to `backoff_max` seconds. Then one call at a time probes
+    Redis; the first that succeeds makes the cache `ok` again. Warnings are logged at most
+    once per `log_interval` seconds, and a recovery is logged after any warning.
+
+    Writes, deletes and clears made while degraded are lost: entries stay until their TTL.
+    Use an instance from one event loop only (redis-py connections belong to a loop).
+    `endpoint` is a URL or a `RedisEndpoint` (TLS options, Redis Cluster).
+    """
+
+    def __init__(
+        self,
+        endpoint: str | RedisEndpoint,
+        timeout_ms: int,
+        *,
+        namespace: str = "rec:",
+        backoff_initial: float = 0.5,
+        backoff_max: float = 30.0,
+        log_interval: float = 60.0,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self._client = connect(endpoint, timeout_ms)
+        self._timeout = timeout_ms / 1000
+        self._namespace = namespace
+        self._backoff_initial = backoff_initial
+        self._backoff_max = backoff_max
+        self._log_interval = log_interval
+        self._clock = clock
+        self._status: CacheStatus = "ok"
+        self._delay = backoff_initial
+        self._retry_at = 0.0
+        self._probing = False
+        self._next_warning_at = float("-inf")
+        self._warned = False
+        self._closed = False
+        self._hits = 0
+        self._misses = 0
+        self._errors = 0
+
+    async def get(self, key: str) -> bytes | None:
+        name = self._namespace + key
+
+        async def op() -> bytes | str | None:
+            return await self._client.get(name)
+
+        value = await self._call(op)
+        # A str can only come from a client built with decode_responses, which we never do.
+        if isinstance(value, bytes):
+            self._hits += 1
+            return value
+        self._misses += 1
+        return None
+
+    async def set(self, key: str, value: bytes, ttl: int) -> None:
+        _check_ttl(ttl)
+        name = self._namespace + key
+
+        async def op() -> None:
+            await self._client.set(name, value, ex=ttl)
+
+        await self._call(op)
+
+    async def delete(self, keys: Iterable[str]) -> None:
+        names = [self._namespace + key for key in keys]
+        if not names:
+            return
+
+        async def op() -> None:
+            await self._client.unlink(*names)
+
+        await self._call(op)
+
+    async def clear(self) -> None:
+        """Delete this namespace's keys, one bounded SCAN + UNLINK batch per round and node."""
+        pattern = _glob_escape(self._namespace) + "*"
+        nodes = await self._call(partial(scan_nodes, self._client))
+        for node in nodes or []:
+            cursor = 0
+            while True:
+                # 0 means the node's scan is complete, None that Redis failed or is bypassed.
+                next_cursor = await self._call(partial(self._clear_batch, pattern, node, cursor))
+                if next_cursor is None:
+                    return
+                if next_cursor == 0:
+                    break
+                cursor = next_cursor
+
+    async def _clear_batch(self, pattern: str, node: ScanNode, cursor: int) -> int:
+        next_cursor, names = await scan_page(self._client, node, cursor, match=pattern, count=500)
+        if names:
+            await self._client.unlink(*names)
+        return next_cursor
+
+    def status(self) -> CacheStatus:
+        return self._status
+
+    def stats(self) -> CacheStats:
+        return CacheStats(hits=self._hits, misses=self._misses, errors=self._errors)
+
+    async def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            await self._client.aclose()
+
+    async def _call(self, op: Callable[[], Awaitable[_T]]) -> _T | None:
+        """Run `op` within the bound; None when closed, bypassed or failed."""
+        if self._closed:
+            return None
+        probe = self._status == "degraded"
+        if probe:
+            if self._probing or self._clock() < self._retry_at:
+                return None
+            self._probing = True
+        try:
+            async with asyncio.timeout(self._timeout):
+                if probe:
+                    # Connections opened before the outage may be dead (a restarted Redis
+                    # closed them): the probe, and every call after it, starts on new ones.
+                    await reset_connections(self._client)
+                result = await op()
+        # Any failure of the optional tier, redis-py's own bugs included, means "no cache".
+        except Exception as exc:
+            self._on_error(exc, probe)
+            return None
+        finally:
+            if probe:
+                self._probing = False
+        if probe:
+            self._on_recovery()
+        return result
+
+    def _on_error(self, exc: Exception, probe: bool) -> None:
+        self._errors += 1
+        if self._status == "ok":
+            self._status = "degraded"
+            self._delay = self._backoff_initial
+        elif probe:
+            self._delay = min(self._delay * 2, self._backoff_max)
+        else:
+            return  # a call that began before the outage; its retry time is already set
+        now = self._clock()
+        wait = self._delay * (0.5 + random.random() / 2)
+        self._retry_at = now + wait
+        if now >= self._next_warning_at:
+            self._next_warning_at = now + self._log_interval
+            self._warned = True
+            log.warning(
+                "Redis cache unavailable (%s); bypassing it for %.1f s (%d errors so far)",
+                _describe(exc),
+                wait,
+                self._errors,
+            )
+
+    def _on_recovery(self) -> None:
+        self._status = "ok"
+        self._delay = self._backoff_initial
+        if self._warned:
+            self._warned = False
+            log.info("Redis cache available again (%d errors so far)", self._errors)
+
+
+def _describe(exc: Exception) -> str:
+    detail = str(exc)
+    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+
+
+def _glob_escape(text: str) -> str:
+    return "".join("\\" + c if c in "*?[]\\" else c for c in text)
+
+
+class TieredCache:
+    """`local` in front of `shared`: reads try local first, writes go to both.
+
+    Local entries live at most `local_ttl` seconds, which bounds how long a process can
+    serve an entry that was deleted or replaced elsewhere (cross-process invalidation is
+    added later); the shared tier keeps the full TTL.
+    """
+
+    def __init__(
+        self, local: MemoryCache, shared: RedisCache, *, local_ttl: int = LOCAL_TTL_SECONDS
+    ) -> None:
+        _check_ttl(local_ttl)
+        self.local = local
+        self.shared = shared
+        self._local_ttl = local_ttl
+        self._hits = 0
+        self._misses = 0
+
+    async def get(self, key: str) -> bytes | None:
+        value = await self.local.get(key)
+        if value is None:
+            value = await self.shared.get(key)
+            if value is not None:
+                await self.local.set(key, value, self._local_ttl)
+        if value is None:
+            self._misses += 1
+        else:
+            self._hits += 1
+        return value
+
+    async def set(self, key: str, value: bytes, ttl: int) -> None:
+        _check_ttl(ttl)
+        await self.local.set(key, value, min(ttl, self._local_ttl))
+        await self.shared.set(key, value, ttl)
+
+    async def delete(self, keys: Iterable[str]) -> None:
+        keys = list(keys)
+        await self.local.delete(keys)
+        await self.shared.delete(keys)
+
+    async def clear(self) -> None:
+        await self.local.clear()
+        await self.shared.clear()
+
+    def status(self) -> CacheStatus:
+        return self.shared.status()
+
+    def stats(self) -> CacheStats:
+        """Hits from either tier; errors are the shared tier's."""
+        return CacheStats(hits=self._hits, misses=self._misses, errors=self.shared.stats().errors)
+
+    async def close(self) -> None:
+        await self.local.close()
+        await self.shared.close()
+
+
+def build_cache(settings: Settings) -> ResultCache:
+    """A `TieredCache` when `settings.redis_url` is set, else a `MemoryCache`."""
+    local = MemoryCache(settings.memory_cache_entries)
+    if settings.redis_url is None:
+        return local
+    shared = RedisCache(
+        RedisEndpoint.from_settings(settings),
+        settings.redis_timeout_ms,
+        namespace=settings.cache_namespace,
+    )
+    local_ttl = min(settings.local_cache_ttl_seconds, settings.cache_ttl_seconds)
+    return TieredCache(local, shared, local_ttl=local_ttl)

@@ -1,0 +1,714 @@
+"""`make bench-api`: HTTP throughput of the related endpoint against a bare FastAPI ceiling.
+
+One run starts the real app under uvicorn on loopback, over a real index (the bundled demo
+corpus indexed with the real model, unless `--data-dir` points at one), and drives it with
+`wrk` at the same workers and connections for three variants:
+
+    ceiling    a bare FastAPI app (one route, none of the service's middleware) in the same
+               server process, returning the bytes of a cached related response
+    cached     GET /v1/articles/{slug}/related, cycling over a few slugs already cached
+    uncached   the same requests over every slug, served by a second, identical server
+               whose result cache holds one entry (and never Redis): every request misses
+               and runs the ranking
+
+Each variant gets an unmeasured warm-up first. The ceiling and the `bench` server factory
+exist only here; the production app never mounts them.
+
+wrk is used rather than a Python client because on a 2-core machine a Python load generator
+takes a core's worth of CPU away from the server it measures; wrk needs a fraction of that.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import http.client
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+#: The ceiling route, served by a bare FastAPI app beside the service (benchmark mode only).
+CEILING_PATH = "/__bench/ceiling"
+
+RELATED = "/v1/articles/{}/related"
+REPO = Path(__file__).resolve().parents[1]
+DEMO_SOURCES = (REPO / "demo" / "articles.jsonl", REPO / "demo" / "putin-victory-alaska-summit.txt")
+VARIANTS = ("ceiling", "cached", "uncached")
+WRK_INSTALL_HINT = (
+    "wrk (the HTTP load generator) is not installed. Install it with "
+    "`apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk` (macOS), "
+    "or pass --wrk PATH."
+)
+
+
+# --- the driver ------------------------------------------------------------------------------
+
+#: Pause before the first request of every connection (see WRK_SCRIPT), not measured.
+START_PAUSE_SECONDS = 0.25
+#: The issue's targets on a 2-core machine: share of the ceiling's requests/s, and tail.
+TARGETS = {"cached": 0.7, "uncached": 0.5}
+MAX_TAIL_RATIO = 3.0
+
+
+class BenchError(Exception):
+    """A benchmark that cannot run or cannot be trusted; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One measured wrk run of one variant."""
+
+    requests: int
+    seconds: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+    hits: float
+    misses: float
+    server_cpu_seconds: float | None
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Result:
+    """One variant: medians over its rounds (they resist a noisy neighbour better than means)."""
+
+    variant: str
+    rounds: int
+    requests: int
+    requests_per_second: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    p99_over_p50: float
+    errors: int
+    """Socket errors, timeouts and non-2xx/3xx answers over all rounds (must be 0)."""
+    cache_hit_rate: float | None
+    """Share of cache lookups that hit (None for the ceiling, or with several workers)."""
+    server_cpu_us: float | None
+    """Server CPU time (user + system, all its processes) per request, in microseconds."""
+    ratio_to_ceiling: float | None = None
+    """Requests/s over the ceiling's in the same round."""
+    cpu_ratio_to_ceiling: float | None = None
+    """The ceiling's CPU per request over this variant's: the throughput ratio a server with
+    a core to itself would see, which a busy machine disturbs far less than requests/s."""
+
+
+def _median(values: Sequence[float]) -> float:
+    return float(statistics.median(values))
+
+
+def _cpu_per_request(sample: Sample) -> float | None:
+    if sample.server_cpu_seconds is None or not sample.requests:
+        return None
+    return sample.server_cpu_seconds / sample.requests
+
+
+def summarise(samples: dict[str, list[Sample]], workers: int) -> list[Result]:
+    """One result per variant; ratios are taken round by round, then their median."""
+    ceiling = samples.get("ceiling")
+    results = []
+    for variant, runs in samples.items():
+        lookups = sum(s.hits + s.misses for s in runs)
+        cpu = [_cpu_per_request(s) for s in runs]
+        ratio = cpu_ratio = None
+        if ceiling:  # every variant ran once per round, so rounds pair up
+            rounds = list(zip(runs, ceiling, strict=True))
+            ratio = _median([s.requests_per_second / c.requests_per_second for s, c in rounds])
+            cpu_ratios = []
+            for s, c in rounds:
+                mine, theirs = _cpu_per_request(s), _cpu_per_request(c)
+                if mine and theirs:
+                    cpu_ratios.append(theirs / mine)
+            cpu_ratio = _median(cpu_ratios) if len(cpu_ratios) == len(rounds) else None
+        results.append(
+            Result(
+                variant=variant,
+                rounds=len(runs),
+                requests=sum(s.requests for s in runs),
+                requests_per_second=round(_median([s.requests_per_second for s in runs]), 1),
+                p50_ms=round(_median([s.p50_ms for s in runs]), 3),
+                p90_ms=round(_median([s.p90_ms for s in runs]), 3),
+                p99_ms=round(_median([s.p99_ms for s in runs]), 3),
+                max_ms=round(max(s.max_ms for s in runs), 3),
+                p99_over_p50=round(_median([s.p99_ms / s.p50_ms for s in runs if s.p50_ms]), 2),
+                errors=sum(s.errors for s in runs),
+                cache_hit_rate=(
+                    round(sum(s.hits for s in runs) / lookups, 4)
+                    if workers == 1 and variant != "ceiling" and lookups
+                    else None
+                ),
+                server_cpu_us=(
+                    round(_median([c for c in cpu if c is not None]) * 1e6, 1)
+                    if all(c is not None for c in cpu)
+                    else None
+                ),
+                ratio_to_ceiling=None if ratio is None else round(ratio, 3),
+                cpu_ratio_to_ceiling=None if cpu_ratio is None else round(cpu_ratio, 3),
+            )
+        )
+    return results
+
+
+def target_lines(results: Sequence[Result]) -> list[str]:
+    """One line per target of the issue, saying whether this run met it."""
+    lines = []
+    for result in results:
+        target = TARGETS.get(result.variant)
+        if target is not None and result.ratio_to_ceiling is not None:
+            met = "met" if result.ratio_to_ceiling >= target else "NOT met"
+            lines.append(
+                f"{result.variant} >= {target:g} x ceiling: {met} ({result.ratio_to_ceiling:.2f})"
+            )
+        met = "met" if result.p99_over_p50 <= MAX_TAIL_RATIO else "NOT met"
+        lines.append(
+            f"{result.variant} p99 <= {MAX_TAIL_RATIO:g} x p50: {met} ({result.p99_over_p50:.1f})"
+        )
+    return lines
+
+
+def format_table(results: Sequence[Result]) -> str:
+    """The results as an aligned text table."""
+    header = ["variant", "req/s", "p50 ms", "p99 ms", "p99/p50", "x ceiling", "CPU us/req",
+              "x ceiling (CPU)", "cache hits", "errors"]  # fmt: skip
+    rows = [
+        [
+            r.variant,
+            f"{r.requests_per_second:,.0f}",
+            f"{r.p50_ms:.2f}",
+            f"{r.p99_ms:.2f}",
+            f"{r.p99_over_p50:.1f}",
+            "-" if r.ratio_to_ceiling is None else f"{r.ratio_to_ceiling:.2f}",
+            "-" if r.server_cpu_us is None else f"{r.server_cpu_us:.0f}",
+            "-" if r.cpu_ratio_to_ceiling is None else f"{r.cpu_ratio_to_ceiling:.2f}",
+            "-" if r.cache_hit_rate is None else f"{r.cache_hit_rate:.0%}",
+            str(r.errors),
+        ]
+        for r in results
+    ]
+    return format_rows(header, rows)
+
+
+def format_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """An aligned text table: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in [header, *rows]
+    )
+
+
+WRK_SCRIPT = """
+local paths = {}
+for line in io.lines([==[%(paths_file)s]==]) do
+  paths[#paths + 1] = line
+end
+local count = #paths
+local next_index = 0
+local threads = 0
+
+function setup(thread)
+  thread:set("offset", threads)
+  threads = threads + 1
+end
+
+function init(args)
+  -- threads start far apart in the cycle, so they do not ask for the same key together
+  next_index = math.floor((offset or 0) * count / %(threads)d)
+end
+
+-- Each connection's first request waits until all are open: a saturated uvloop server
+-- accepts one new connection per loop iteration, and without this pause the requests of the
+-- last connections to be accepted wait for hundreds of ms, a start-up artefact that would
+-- dominate p99. wrk starts its latency clock when a request is sent, after this pause.
+local first_requests = 0
+
+function delay()
+  if first_requests < %(per_thread)d then
+    first_requests = first_requests + 1
+    return %(pause_ms)d
+  end
+  return 0
+end
+
+function request()
+  next_index = next_index %% count + 1
+  return wrk.format("GET", paths[next_index])
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH-RESULT {"requests":%%d,"duration_us":%%d,"p50":%%d,"p90":%%d,"p99":%%d,' ..
+    '"max":%%d,"errors":%%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max,
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def wrk_script(paths_file: Path, threads: int, connections: int) -> str:
+    """A wrk Lua script cycling over the paths in `paths_file` (one a line)."""
+    return WRK_SCRIPT % {
+        "paths_file": paths_file,
+        "threads": threads,
+        "per_thread": connections // threads,  # wrk gives each thread this many
+        "pause_ms": round(START_PAUSE_SECONDS * 1000),
+    }
+
+
+def parse_wrk_output(output: str) -> dict[str, int]:
+    """The numbers of the script's result line (latencies in microseconds)."""
+    for line in output.splitlines():
+        if line.startswith("BENCH-RESULT "):
+            parsed: dict[str, int] = orjson.loads(line.removeprefix("BENCH-RESULT "))
+            return parsed
+    raise BenchError(f"wrk printed no result:\n{output.strip()}")
+
+
+def _process_table() -> dict[int, tuple[int, float]]:
+    """pid -> (parent pid, user + system CPU seconds) of every process (Linux /proc; else {})."""
+    stats: dict[int, tuple[int, float]] = {}
+    try:
+        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
+    except OSError:
+        return stats
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in entries:
+        try:
+            text = Path(f"/proc/{entry}/stat").read_text()
+        except OSError:
+            continue  # exited meanwhile
+        fields = text[text.rindex(")") + 2 :].split()
+        # fields[0] is the state (stat field 3): ppid is field 4, utime/stime 14/15
+        stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
+    return stats
+
+
+def _tree(stats: dict[int, tuple[int, float]], pid: int) -> set[int]:
+    if pid not in stats:
+        return set()
+    tree, frontier = {pid}, [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, (ppid, _) in stats.items() if ppid == parent]
+        tree.update(children)
+        frontier += children
+    return tree
+
+
+def process_tree(pid: int) -> list[int]:
+    """`pid` and its descendants, e.g. a server and its workers (Linux /proc; else [])."""
+    return sorted(_tree(_process_table(), pid))
+
+
+def process_tree_cpu_seconds(pid: int) -> float | None:
+    """User + system CPU seconds of `pid` and its descendants (Linux /proc; else None)."""
+    stats = _process_table()
+    tree = _tree(stats, pid)
+    return sum(stats[member][1] for member in tree) if tree else None
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def http_get(port: int, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def cache_counters(port: int) -> tuple[float, float]:
+    """(hits, misses) of the result cache, from the worker that answers GET /metrics."""
+    _, text = http_get(port, "/metrics")
+    values = {"hits": 0.0, "misses": 0.0}
+    for line in text.decode().splitlines():
+        for name in values:
+            if line.startswith(f"recommender_cache_{name}_total "):
+                values[name] = float(line.split()[1])
+    return values["hits"], values["misses"]
+
+
+@dataclass
+class Server:
+    """A uvicorn process serving the benchmark app."""
+
+    port: int
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def log_tail(self, lines: int = 20) -> str:
+        try:
+            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+
+@contextlib.contextmanager
+def run_server(
+    data_dir: Path,
+    workers: int,
+    log_dir: Path,
+    *,
+    name: str,
+    redis_url: str | None,
+    access_log: bool,
+    extra_env: dict[str, str] | None = None,
+    cli_serve: bool = False,
+) -> Iterator[Server]:
+    """Start uvicorn as `recommender serve` does (plus the ceiling) and wait until ready.
+
+    With `cli_serve`, the process is `recommender serve` itself, without the ceiling.
+    """
+    port = free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if key not in {"REDIS_URL", "RECOMMENDER_REDIS_URL"}
+    }
+    env["RECOMMENDER_DATA_DIR"] = str(data_dir)
+    if redis_url:
+        env["REDIS_URL"] = redis_url
+        # keys of their own, which expire with the cache TTL
+        env["RECOMMENDER_CACHE_NAMESPACE"] = f"bench:{uuid.uuid4().hex[:12]}:"
+    env.update(extra_env or {})
+    if cli_serve:
+        command = [sys.executable, "-m", "console", "serve", "--host", "127.0.0.1",
+                   "--port", str(port), "--workers", str(workers)]  # fmt: skip
+        command += ["--access-log"] if access_log else []
+    else:
+        command = [
+            sys.executable, "-m", "uvicorn", "--factory",
+            "bench.ceiling_app:create_bench_app_from_environment",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--log-level", "info" if access_log else "warning",
+        ]  # fmt: skip
+        if not access_log:
+            command.append("--no-access-log")
+    log = log_dir / f"server-{name}.log"
+    with log.open("wb") as handle:
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
+    server = Server(port, process, log)
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if process.poll() is not None:
+                raise BenchError(f"the server exited ({process.returncode}):\n{server.log_tail()}")
+            with contextlib.suppress(OSError):
+                if http_get(port, "/readyz", timeout=2)[0] == 200:
+                    break
+            if time.monotonic() > deadline:
+                raise BenchError(f"the server was not ready after 120 s:\n{server.log_tail()}")
+            time.sleep(0.1)
+        yield server
+    finally:
+        if process.poll() is None:
+            process.send_signal(signal.SIGINT)
+            try:
+                process.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+
+
+@dataclass(frozen=True)
+class Load:
+    """How wrk drives every variant."""
+
+    wrk: str
+    seconds: int
+    warmup: int
+    threads: int
+    connections: int
+    script_dir: Path
+
+    def run(self, port: int, paths: Sequence[str], seconds: int) -> dict[str, int]:
+        paths_file = self.script_dir / "paths.txt"
+        paths_file.write_text("".join(path + "\n" for path in paths), encoding="utf-8")
+        script = self.script_dir / "paths.lua"
+        script.write_text(wrk_script(paths_file, self.threads, self.connections), encoding="utf-8")
+        command = [
+            self.wrk, f"-t{self.threads}", f"-c{self.connections}",
+            f"-d{seconds}s", "--timeout", "10s", "-s", str(script),
+            f"http://127.0.0.1:{port}",
+        ]  # fmt: skip
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            raise BenchError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
+        return parse_wrk_output(completed.stdout)
+
+    def measure(self, server: Server, paths: Sequence[str]) -> Sample:
+        """Warm up, then measure; the cache counters say how requests were answered."""
+        if self.warmup > 0:
+            self.run(server.port, paths, self.warmup)
+        hits_before, misses_before = cache_counters(server.port)
+        cpu_before = process_tree_cpu_seconds(server.process.pid)
+        raw = self.run(server.port, paths, self.seconds)
+        cpu_after = process_tree_cpu_seconds(server.process.pid)
+        hits, misses = cache_counters(server.port)
+        cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+        return Sample(
+            requests=raw["requests"],
+            seconds=raw["duration_us"] / 1e6 - START_PAUSE_SECONDS,
+            p50_ms=raw["p50"] / 1000,
+            p90_ms=raw["p90"] / 1000,
+            p99_ms=raw["p99"] / 1000,
+            max_ms=raw["max"] / 1000,
+            errors=raw["errors"],
+            hits=hits - hits_before,
+            misses=misses - misses_before,
+            server_cpu_seconds=cpu,
+        )
+
+
+def index_corpus(sources: Sequence[Path], data_dir: Path) -> None:
+    """`recommender reindex` in a child process (the model stays out of this one)."""
+    command = [sys.executable, "-m", "console", "reindex", "--data-dir", str(data_dir)]
+    for source in sources:
+        command += ["--source", str(source)]
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise BenchError(f"reindex failed ({completed.returncode}):\n{completed.stderr.strip()}")
+
+
+def index_slugs(data_dir: Path) -> list[str]:
+    """Slugs of the published version, in row order."""
+    from index.serving.version_loader import load_current
+    from recommender.settings import Settings
+
+    version, _ = load_current(Settings(data_dir=data_dir))
+    return [card["slug"] for card in version.cards]
+
+
+def run_benchmark(
+    *,
+    data_dir: Path,
+    variants: Sequence[str],
+    load: Load,
+    rounds: int,
+    workers: int,
+    cached_slugs: int,
+    redis_url: str | None,
+    access_log: bool,
+    say: Callable[[str], None] = print,
+) -> tuple[list[Result], int]:
+    """Measure `variants` over the index in `data_dir`, `rounds` times in turn; and its size.
+
+    The ceiling and the cached variant share one server. The uncached variant has its own,
+    identical but for a one-entry in-process cache and no Redis, so that every request of
+    the cycle over all slugs misses and runs the ranking.
+    """
+    slugs = index_slugs(data_dir)
+    hot = [RELATED.format(slug) for slug in slugs[:cached_slugs]]
+    every = [RELATED.format(slug) for slug in slugs]
+    served: dict[str, Any] = {"data_dir": data_dir, "workers": workers, "log_dir": load.script_dir,
+                              "access_log": access_log}  # fmt: skip
+    samples: dict[str, list[Sample]] = {variant: [] for variant in VARIANTS if variant in variants}
+    with contextlib.ExitStack() as stack:
+        main = uncached = None
+        if {"ceiling", "cached"} & set(variants):
+            main = stack.enter_context(run_server(name="main", redis_url=redis_url, **served))
+            check_ceiling(main, hot)
+            body = http_get(main.port, hot[0])[1]
+            say(f"response body: {len(body)} bytes; cached slugs: {len(hot)}")
+        if "uncached" in variants:
+            uncached = stack.enter_context(
+                run_server(
+                    name="uncached", redis_url=None,
+                    extra_env={"RECOMMENDER_MEMORY_CACHE_ENTRIES": "1"}, **served,
+                )
+            )  # fmt: skip
+        plan: list[tuple[str, Server | None, list[str]]] = [
+            ("ceiling", main, [CEILING_PATH]), ("cached", main, hot), ("uncached", uncached, every),
+        ]  # fmt: skip
+        for round_number in range(1, rounds + 1):
+            for variant, server, paths in plan:
+                if variant in samples and server is not None:
+                    say(f"round {round_number}/{rounds}: {variant} ...")
+                    sample = load.measure(server, paths)
+                    if sample.errors:
+                        raise BenchError(
+                            f"{variant}: {sample.errors} of {sample.requests} requests failed "
+                            f"(errors or non-2xx answers); server log:\n{server.log_tail()}"
+                        )
+                    samples[variant].append(sample)
+    return summarise(samples, workers), len(slugs)
+
+
+def check_ceiling(server: Server, hot: Sequence[str]) -> None:
+    """Warm the cached slugs and check the ceiling returns the same bytes as the first."""
+    status, related = http_get(server.port, hot[0])
+    if status != 200:
+        raise BenchError(f"GET {hot[0]} answered {status}: {related[:200]!r}")
+    for path in hot:
+        http_get(server.port, path)
+    status, bare = http_get(server.port, CEILING_PATH)
+    if (status, bare) != (200, related):
+        raise BenchError("the ceiling route does not return the related response's bytes")
+
+
+app = typer.Typer(
+    help="Benchmarks of the service.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+    rich_markup_mode=None,
+)
+
+
+@app.callback()
+def _group() -> None:
+    """Benchmarks of the service."""
+
+
+@app.command(
+    "api",
+    epilog=(
+        "Examples:\n\n"
+        "  recommender bench api\n\n"
+        "  recommender bench api --rounds 3 --duration 5 --json\n\n"
+        "  recommender bench api --data-dir .recommender --variant cached --variant ceiling\n\n"
+        "  recommender bench api --data-dir /tmp/bench --source feed.jsonl --workers 2"
+    ),
+)
+def bench_api(
+    source: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--source",
+            "-s",
+            help="Feed(s) to index first (default: the demo corpus). Repeatable.",
+        ),
+    ] = None,
+    data_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Data directory to serve. With --source it is (re)indexed first "
+            "(incrementally); without, its published index is reused as is. "
+            "Default: a temporary directory with the demo corpus.",
+            show_default=False,
+        ),
+    ] = None,
+    duration: Annotated[int, typer.Option(min=2, help="Seconds measured per variant.")] = 10,
+    warmup: Annotated[
+        int, typer.Option(min=0, help="Unmeasured seconds before each measurement.")
+    ] = 2,
+    rounds: Annotated[
+        int,
+        typer.Option(min=1, help="Measure every variant this many times, in turn; print medians."),
+    ] = 1,
+    connections: Annotated[int, typer.Option(min=1, help="Open connections (wrk -c).")] = 64,
+    threads: Annotated[int, typer.Option(min=1, help="wrk threads (wrk -t).")] = 1,
+    workers: Annotated[int, typer.Option(min=1, help="Uvicorn worker processes.")] = 1,
+    cached_slugs: Annotated[
+        int, typer.Option(min=1, help="How many slugs the cached variant cycles over.")
+    ] = 16,
+    variant: Annotated[
+        list[str] | None,
+        typer.Option(help="Variants to run: ceiling, cached, uncached (default all)."),
+    ] = None,
+    redis_url: Annotated[
+        str | None,
+        typer.Option(help="Redis for the ceiling/cached server's shared tier (default: none)."),
+    ] = None,
+    access_log: Annotated[
+        bool, typer.Option(help="Keep uvicorn's access log on, as `recommender serve` does.")
+    ] = False,
+    wrk: Annotated[str, typer.Option(help="The wrk executable.")] = "wrk",
+    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+) -> None:
+    """Requests/s and p50/p99 of the related endpoint: ceiling, cached and uncached."""
+    chosen = list(variant or VARIANTS)
+    unknown = sorted(set(chosen) - set(VARIANTS))
+    if unknown:
+        raise _fail(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+    if connections < threads:
+        raise _fail("--connections must be at least --threads (wrk opens connections per thread)")
+    wrk_path = shutil.which(wrk)
+    if wrk_path is None:
+        raise _fail(WRK_INSTALL_HINT)
+
+    def say(message: str) -> None:
+        typer.echo(message, err=True)
+
+    with tempfile.TemporaryDirectory(prefix="bench-api-") as scratch:
+        work_dir = Path(scratch)
+        target = data_dir or work_dir / "data"
+        sources = list(source or ([] if data_dir else DEMO_SOURCES))
+        missing = [str(path) for path in sources if not path.exists()]
+        if missing:
+            raise _fail(f"no such feed: {', '.join(missing)} (pass --source FEED or --data-dir)")
+        load = Load(wrk_path, duration, warmup, threads, connections, work_dir)
+        try:
+            if sources:
+                say(f"indexing {', '.join(map(str, sources))} into {target} (real model) ...")
+                started = time.monotonic()
+                index_corpus(sources, target)
+                say(f"indexed in {time.monotonic() - started:.0f} s")
+            results, articles = run_benchmark(
+                data_dir=target, variants=chosen, load=load, rounds=rounds, workers=workers,
+                cached_slugs=cached_slugs, redis_url=redis_url, access_log=access_log, say=say,
+            )  # fmt: skip
+        except BenchError as exc:
+            raise _fail(str(exc)) from None
+    setup = {
+        "articles": articles, "workers": workers, "connections": connections,
+        "wrk_threads": threads, "seconds": duration, "warmup_seconds": warmup, "rounds": rounds,
+        "cached_slugs": cached_slugs, "redis": redis_url is not None, "access_log": access_log,
+        "cpus": os.cpu_count(),
+    }  # fmt: skip
+    if as_json:
+        report = {
+            "setup": setup,
+            "results": [asdict(r) for r in results],
+            "targets": target_lines(results),
+        }
+        typer.echo(orjson.dumps(report).decode())
+        return
+    typer.echo(
+        f"{articles} articles; {workers} uvicorn worker(s); wrk -t{threads} -c{connections}; "
+        f"{duration:g} s per variant x {rounds} round(s); {os.cpu_count()} CPUs"
+    )
+    typer.echo(format_table(results))
+    for line in target_lines(results):
+        typer.echo(line)
+
+
+def _fail(message: str) -> typer.Exit:
+    typer.echo(f"bench: error: {message}", err=True)
+    return typer.Exit(2)
+
+
+if __name__ == "__main__":
+    app()

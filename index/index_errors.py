@@ -1,0 +1,44 @@
+"""Errors of the index layer: the version store, the data directory and the shared store.
+All are `RecommenderError`s, translated at the same edges as the domain's.
+
+RecommenderError (recommender.errors)
+├── StorageError         the data directory cannot be written (a full disk): nothing published
+├── RemoteStoreError     the shared version store (RECOMMENDER_STORE_URL) cannot be used
+└── IndexStoreError      the on-disk version store
+    ├── NoIndexError         nothing published yet
+    ├── VersionNotFound      a named version does not exist
+    ├── CorruptVersionError  files missing, truncated or failing their checksums
+    └── ReindexLocked        another reindex holds the lock
+"""
+
+from __future__ import annotations
+
+from recommender.errors import RecommenderError
+
+
+class StorageError(RecommenderError):
+    """A write to the data directory failed (disk full, file-size limit, permissions)."""
+
+
+class RemoteStoreError(RecommenderError):
+    """The shared version store cannot be read or written (network, credentials, a bad URL)."""
+
+
+class IndexStoreError(RecommenderError):
+    """Problems with the versioned index store."""
+
+
+class NoIndexError(IndexStoreError):
+    """No version has been published yet."""
+
+
+class VersionNotFound(IndexStoreError):
+    """A version id that the store does not hold."""
+
+
+class CorruptVersionError(IndexStoreError):
+    """A version whose files are missing, damaged or built for another model."""
+
+
+class ReindexLocked(IndexStoreError):
+    """Another reindex is running against the same data directory."""

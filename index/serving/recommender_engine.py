@@ -1,0 +1,434 @@
+"""Related articles from a loaded version and its live overlay: a lookup of precomputed
+candidates (plus the few live articles, scored on the spot), then ranking.
+
+The same code serves the HTTP API, the CLI and the offline evaluation's `default` strategy.
+"""
+
+from __future__ import annotations
+
+import copy
+import re
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from index.serving.live_overlay import LiveOverlay
+from index.versions.index_version import IndexVersion
+from index.versions.neighbours import rank_by_fusion
+from recommender.errors import ArticleNotFound
+from recommender.overrides import Overrides, Pin, apply_pins
+from recommender.ranking import (
+    CandidateFacts,
+    FusionWeights,
+    RelatedQuery,
+    ServingPolicy,
+    eligible,
+    freshness_penalty,
+    select,
+)
+from recommender.tfidf import query_similarities
+
+_WORD = re.compile(r"\w+")
+#: How many nearest rows a fallback search considers when filters starve the precomputed list.
+FALLBACK_SEARCH = 1_000
+
+
+class _Source:
+    """What ranking needs to know about the article suggestions are for.
+
+    Its TF-IDF row is taken only when needed (live articles, fallback search): the precomputed
+    path does not use it.
+    """
+
+    def __init__(
+        self,
+        slug: str | None,
+        vector: NDArray[np.float32],
+        lexical: Callable[[], sp.csr_matrix],
+        published: float,
+        rows: frozenset[int],
+    ) -> None:
+        self.slug = slug
+        """None for a draft."""
+        self.vector = vector
+        self._lexical = lexical
+        self.published = published
+        self.rows = rows
+        """Its own rows in the catalog (none for a draft)."""
+
+    @cached_property
+    def lexical(self) -> sp.csr_matrix:
+        return self._lexical()
+
+
+@dataclass(frozen=True, slots=True)
+class Suggestion:
+    row: int
+    score: float
+
+
+class _Vectors:
+    """Vectors by catalog row, across the version and the live overlay."""
+
+    def __init__(self, version: NDArray[np.float32], live: NDArray[np.float32]) -> None:
+        self._version = version
+        self._live = live
+        self._offset = len(version)
+
+    def __getitem__(self, rows: NDArray[np.int64]) -> NDArray[np.float32]:
+        if not len(self._live) or (len(rows) and rows.max() < self._offset):
+            return np.asarray(self._version[rows])
+        out = np.empty((len(rows), self._version.shape[1]), dtype=np.float32)
+        old = rows < self._offset
+        out[old] = self._version[rows[old]]
+        out[~old] = self._live[rows[~old] - self._offset]
+        return out
+
+
+class Recommender:
+    """Ranks suggestions over one immutable index version seen through a live overlay, with
+    the editors' overrides applied."""
+
+    def __init__(
+        self,
+        version: IndexVersion,
+        policy: ServingPolicy | None = None,
+        overlay: LiveOverlay | None = None,
+        overrides: Overrides | None = None,
+    ) -> None:
+        self.version = version
+        self.policy = policy or ServingPolicy()
+        self.overlay = overlay or LiveOverlay.empty(version)
+        self.overrides = overrides or Overrides()
+        self.vectors = _Vectors(version.vectors, self.overlay.vectors)
+
+    def with_overrides(self, overrides: Overrides) -> Recommender:
+        """The same recommender (sharing everything it computed) with other overrides."""
+        changed = copy.copy(self)
+        changed.overrides = overrides
+        return changed
+
+    @property
+    def cache_tag(self) -> str:
+        """Changes whenever any answer may change: part of every cache key and ETag.
+
+        That is a new version, a live change, an editor's override, or a pin expiring.
+        """
+        overrides = self.overrides
+        return (
+            f"{self.version.id}.{self.overlay.generation}."
+            f"{overrides.generation}.{overrides.epoch(time.time())}"
+        )
+
+    @cached_property
+    def cards(self) -> list[dict[str, Any]]:
+        return self.version.cards + self.overlay.cards if self.overlay.size else self.version.cards
+
+    @cached_property
+    def published(self) -> NDArray[np.float64]:
+        if not self.overlay.size:
+            return self.version.published
+        return np.concatenate([self.version.published, self.overlay.published])
+
+    @cached_property
+    def facts(self) -> CandidateFacts:
+        return CandidateFacts(
+            sections=[card.get("section") for card in self.cards],
+            languages=[card.get("language") for card in self.cards],
+            published=self.published,
+        )
+
+    @cached_property
+    def _half_lives(self) -> NDArray[np.float64]:
+        """Each row's freshness half-life in days (NaN: no freshness penalty)."""
+        default = self.policy.freshness_half_life_days
+        by_section = self.policy.section_half_life_days
+        values = [by_section.get(section or "", default) for section in self.facts.sections]
+        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+    @cached_property
+    def _newest_first(self) -> NDArray[np.int64]:
+        published = np.nan_to_num(self.published, nan=-np.inf)
+        return np.argsort(-published, kind="stable").astype(np.int64)
+
+    def row_of(self, slug: str) -> int:
+        """The article's catalog row; retracted and unknown slugs are not found."""
+        row = self.overlay.rows.get(slug)
+        if row is None and slug not in self.overlay.retracted:
+            row = self.version.rows.get(slug)
+            if row in self.overlay.hidden:
+                row = None
+        if row is None:
+            raise ArticleNotFound(slug)
+        return row
+
+    def card(self, row: int) -> dict[str, Any]:
+        return self.cards[row]
+
+    def search(self, text: str, limit: int = 50) -> list[int]:
+        """Rows of served articles whose slug starts with `text`, or whose title has a word
+        starting with each word of `text`; newest first (no text: the newest articles)."""
+        words = _WORD.findall(text.lower())
+        prefix = "-".join(words)
+        found: list[int] = []
+        for row in self._newest_first.tolist():
+            if row in self.overlay.hidden:
+                continue
+            card = self.cards[row]
+            title = _WORD.findall(card["title"].lower())
+            if card["slug"].startswith(prefix) or all(
+                any(t.startswith(w) for t in title) for w in words
+            ):
+                found.append(row)
+                if len(found) == limit:
+                    break
+        return found
+
+    @cached_property
+    def weights(self) -> FusionWeights:
+        """The fusion weights this version's neighbours were scored with."""
+        return FusionWeights(**self.version.manifest.ranking)
+
+    def related(self, slug: str, query: RelatedQuery, now: float | None = None) -> list[Suggestion]:
+        """Suggestions for an indexed article; never the article itself."""
+        row = self.row_of(slug)
+        offset = self.overlay.offset
+        source = _Source(
+            slug=slug,
+            vector=self.vectors[np.array([row])][0],
+            lexical=lambda: self._lexical_row(row),
+            published=float(self.published[row]),
+            rows=frozenset({row}),
+        )
+        if row < offset:
+            ids = self.version.neighbour_ids[row].astype(np.int64)
+            scores = self.version.neighbour_scores[row]
+        else:
+            ids, scores = self._search(source, self.version.manifest.neighbours)
+        live_ids, live_scores = self._with_live(source, ids, scores)
+        return self._rank(source, live_ids, live_scores, query, now)
+
+    def _lexical_row(self, row: int) -> sp.csr_matrix:
+        offset = self.overlay.offset
+        if row < offset:
+            return self.version.lexical[row]
+        return self.overlay.lexical[row - offset]
+
+    @cached_property
+    def _terms(self) -> list[str]:
+        """TF-IDF column number -> term."""
+        terms = [""] * len(self.version.tfidf.vocabulary)
+        for term, column in self.version.tfidf.vocabulary.items():
+            terms[column] = term
+        return terms
+
+    def explain(self, source_row: int, target_row: int, terms: int = 5) -> dict[str, Any]:
+        """Why `target_row` is related to `source_row`: the parts of the hybrid score and the
+        shared terms that weigh most in the lexical part."""
+        rows = np.array([source_row, target_row])
+        source_vector, target_vector = self.vectors[rows]
+        source_terms, target_terms = self._lexical_row(source_row), self._lexical_row(target_row)
+        shared = source_terms.multiply(target_terms).tocoo()
+        strongest = np.argsort(-shared.data, kind="stable")[:terms]
+        days = abs(self.published[source_row] - self.published[target_row]) / 86_400
+        return {
+            "semantic": round(float(source_vector @ target_vector), 4),
+            "lexical": round(float(shared.data.sum()), 4),
+            "days_apart": None if np.isnan(days) else round(float(days), 1),
+            "shared_terms": [self._terms[int(shared.col[i])] for i in strongest],
+        }
+
+    def related_to_draft(
+        self, vector: NDArray[np.float32], text: str, query: RelatedQuery, now: float | None = None
+    ) -> list[Suggestion]:
+        """Suggestions for text that is not in the index (an unsaved draft, dated now)."""
+        moment = time.time() if now is None else now
+        source = _Source(
+            None, vector, lambda: self.version.tfidf.transform([text]), moment, frozenset()
+        )
+        ids, scores = self._search(source, self.version.manifest.neighbours)
+        live_ids, live_scores = self._with_live(source, ids, scores)
+        return self._rank(source, live_ids, live_scores, query, moment)
+
+    def _with_live(
+        self, source: _Source, ids: NDArray[np.int64], scores: NDArray[np.float32]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """Merge the live articles, scored against the source, into its candidate list."""
+        if not self.overlay.size:
+            return ids, scores
+        live = np.arange(self.overlay.offset, self.overlay.offset + self.overlay.size)
+        live_ids, live_scores = rank_by_fusion(
+            live,
+            self.overlay.vectors @ source.vector,
+            query_similarities(self.overlay.lexical, source.lexical, live - self.overlay.offset),
+            np.asarray(source.published),
+            self.published,
+            self.weights,
+            len(live),
+        )
+        merged_ids = np.concatenate([ids, live_ids])
+        merged_scores = np.concatenate([scores, live_scores])
+        order = np.argsort(-merged_scores, kind="stable")
+        return merged_ids[order], merged_scores[order]
+
+    def _search(self, source: _Source, size: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """The `size` nearest rows by vector, re-scored with the hybrid score."""
+        semantic, ids = self.version.index.search(source.vector[None, :], size)
+        lexical = query_similarities(self.version.lexical, source.lexical, ids[0])
+        return rank_by_fusion(
+            ids[0],
+            semantic[0],
+            lexical,
+            np.asarray(source.published),
+            self.published,
+            self.weights,
+            size,
+        )
+
+    def _rank(
+        self,
+        source: _Source,
+        ids: NDArray[np.int64],
+        scores: NDArray[np.float32],
+        query: RelatedQuery,
+        now: float | None,
+    ) -> list[Suggestion]:
+        moment = time.time() if now is None else now
+        excluded = (
+            source.rows
+            | self.overlay.hidden
+            | set(self._rows_of(query.exclude))
+            | set(self._rows_of(self.overrides.blocked(source.slug)))
+        )
+        picks = self._pick(ids, scores, source.vector, query, excluded, moment)
+        if len(picks) < query.limit:
+            picks = self._fill(picks, source, query, excluded, moment)
+        if source.slug is not None:
+            pins = self.overrides.pins_for(source.slug, moment)
+            if pins:
+                picks = self._with_pins(picks, pins, source, query, excluded, moment)
+        return [Suggestion(row, score) for row, score in picks]
+
+    def _with_pins(
+        self,
+        picks: list[tuple[int, float]],
+        pins: list[Pin],
+        source: _Source,
+        query: RelatedQuery,
+        excluded: frozenset[int],
+        now: float,
+    ) -> list[tuple[int, float]]:
+        """Pinned articles in their slots, unless blocked, gone, or outside the filters."""
+        scores = dict(picks)
+        pinned: list[tuple[int, tuple[int, float]]] = []
+        for pin in pins:
+            rows = np.array(self._rows_of(frozenset({pin.target})), dtype=np.int64)
+            if not eligible(rows, self.facts, query, excluded_rows=excluded, now=now).any():
+                continue
+            row = int(rows[0])
+            score = scores.get(row)
+            if score is None:
+                score = float(self.vectors[rows][0] @ source.vector)
+            pinned.append((pin.slot, (row, score)))
+        return apply_pins(picks, pinned, query.limit, key=lambda pick: pick[0])
+
+    def _rows_of(self, slugs: frozenset[str]) -> list[int]:
+        rows = []
+        for slug in slugs:
+            try:
+                rows.append(self.row_of(slug))
+            except ArticleNotFound:
+                continue
+        return rows
+
+    def _pick(
+        self,
+        ids: NDArray[np.int64],
+        scores: NDArray[np.float32],
+        source: NDArray[np.float32],
+        query: RelatedQuery,
+        excluded: frozenset[int],
+        now: float,
+    ) -> list[tuple[int, float]]:
+        keep = eligible(ids, self.facts, query, excluded_rows=excluded, now=now)
+        rows, ranked = ids[keep], scores[keep]
+        if self.policy.freshness_half_life_days or self.policy.section_half_life_days:
+            ranked = ranked - freshness_penalty(
+                self.published[rows],
+                self._half_lives[rows],
+                now,
+                self.policy.freshness_weight,
+            )
+        return select(
+            rows,
+            ranked,
+            self.vectors,
+            source,
+            query.limit,
+            diversity=self.policy.diversity,
+            near_duplicate=self.policy.near_duplicate,
+        )
+
+    def _fill(
+        self,
+        picks: list[tuple[int, float]],
+        source: _Source,
+        query: RelatedQuery,
+        excluded: frozenset[int],
+        now: float,
+    ) -> list[tuple[int, float]]:
+        """Keep a list full when filters starve it: a wider search, then the newest articles."""
+        taken = excluded | {row for row, _ in picks}
+        near_ids, near_scores = self._search(source, FALLBACK_SEARCH)
+        wide_ids, wide_scores = self._with_live(source, near_ids, near_scores)
+        picks = (
+            picks
+            + self._pick(wide_ids, wide_scores, source.vector, query, frozenset(taken), now)[
+                : query.limit - len(picks)
+            ]
+        )
+        if len(picks) < query.limit:
+            taken = excluded | {row for row, _ in picks}
+            newest = self._newest_first
+            keep = eligible(newest, self.facts, query, excluded_rows=frozenset(taken), now=now)
+            for row in newest[keep][: query.limit - len(picks)].tolist():
+                picks.append((row, float(self.vectors[np.array([row])][0] @ source.vector)))
+        return picks
+
+    def item(self, suggestion: Suggestion) -> dict[str, Any]:
+        """The public JSON shape of one suggestion."""
+        card = self.cards[suggestion.row]
+        return {
+            "slug": card["slug"],
+            "title": card["title"],
+            "url": card["url"],
+            "summary": card["summary"],
+            "section": card["section"],
+            "published_at": card["published_at"],
+            "score": round(suggestion.score, 4),
+        }
+
+    def answer(self, slug: str, query: RelatedQuery, now: float | None = None) -> dict[str, Any]:
+        """The public body of a related request: what `GET /v1/articles/{slug}/related`, its
+        HTML fragment, the CLI and the benchmarks all answer."""
+        return self.body(slug, self.related(slug, query, now))
+
+    def answer_draft(
+        self, vector: NDArray[np.float32], text: str, query: RelatedQuery
+    ) -> dict[str, Any]:
+        """The public body of `POST /v1/related` for a draft's vector and lexical text."""
+        return self.body(None, self.related_to_draft(vector, text, query))
+
+    def body(self, slug: str | None, suggestions: list[Suggestion]) -> dict[str, Any]:
+        """The response body of a related request, from its suggestions."""
+        return {
+            "slug": slug,
+            "index_version": self.version.id,
+            "items": [self.item(s) for s in suggestions],
+        }

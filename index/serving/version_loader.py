@@ -1,0 +1,55 @@
+"""Loading the published version for serving, falling back to an intact older one."""
+
+from __future__ import annotations
+
+from index.index_errors import CorruptVersionError, VersionNotFound
+from index.serving.live_overlay import LiveOverlay
+from index.serving.recommender_engine import Recommender
+from index.state.live_store import LiveStore
+from index.versions.index_version import IndexVersion
+from index.versions.manifest import Manifest, read_manifest
+from index.versions.version_store import VersionStore
+from recommender.settings import Settings
+
+
+def load_current(settings: Settings) -> tuple[IndexVersion, str | None]:
+    """The version to serve, and a warning when it is not the published one.
+
+    A published version that is damaged, missing or built for another model is refused; the newest
+    intact older version is served instead, so what was serving keeps serving. Raises
+    NoIndexError if nothing was published, CorruptVersionError if no version is usable.
+    """
+    store = VersionStore(settings.data_dir)
+    published = store.current_id()
+    try:
+        return IndexVersion.load(store, published, expected_model=settings.model), None
+    except (CorruptVersionError, VersionNotFound) as refusal:
+        for older in reversed([v for v in store.version_ids() if v < published]):
+            try:
+                version = IndexVersion.load(store, older, expected_model=settings.model)
+            except CorruptVersionError:
+                continue
+            return version, f"refused published version: {refusal}; serving {older} instead"
+        raise
+
+
+def with_live_changes(version: IndexVersion, live: LiveStore, settings: Settings) -> Recommender:
+    """A recommender over `version` with the live upserts and retractions applied."""
+    generation = live.generation()
+    overlay = LiveOverlay.build(version, live.entries(), generation)
+    return Recommender(version, settings.serving, overlay)
+
+
+def load_recommender(settings: Settings) -> tuple[Recommender, str | None]:
+    """What the API would serve right now (the CLI's view), and any warning."""
+    version, warning = load_current(settings)
+    live = LiveStore(settings.data_dir)
+    try:
+        return with_live_changes(version, live, settings), warning
+    finally:
+        live.close()
+
+
+def current_manifest(settings: Settings) -> Manifest:
+    """The published version's manifest, without loading or verifying its files."""
+    return read_manifest(VersionStore(settings.data_dir).current_path())

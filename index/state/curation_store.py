@@ -1,0 +1,311 @@
+"""Editors' pins and blocks with their audit trail, durable beside the live catalog.
+
+`DATA_DIR/curation.sqlite3` holds the pins and blocks in force and an append-only audit trail
+(who, when, what, why; each record carries what is needed to undo it). Overrides refer to
+slugs, not rows, so they survive reindexes and restarts. `DATA_DIR/curation.generation` is
+rewritten after every change, so serving processes notice with one `stat`.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from index.state.generation_file import GenerationFile
+from index.state.sqlite_database import open_database
+from recommender.errors import OverrideNotFound, UndoConflict
+from recommender.overrides import Block, Overrides, Pin
+
+CURATION_DB = "curation.sqlite3"
+GENERATION_FILE = "curation.generation"
+#: The `source` column of a global block (SQLite primary keys treat NULLs as distinct).
+GLOBAL = ""
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS pins (
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    slot INTEGER NOT NULL,
+    until REAL,
+    reason TEXT,
+    actor TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (source, target)
+);
+CREATE TABLE IF NOT EXISTS blocks (
+    source TEXT NOT NULL,
+    target TEXT NOT NULL,
+    reason TEXT,
+    actor TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    PRIMARY KEY (source, target)
+);
+CREATE TABLE IF NOT EXISTS audit (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    at REAL NOT NULL,
+    actor TEXT NOT NULL,
+    action TEXT NOT NULL,
+    source TEXT,
+    target TEXT NOT NULL,
+    reason TEXT,
+    detail BLOB NOT NULL,
+    undone_by INTEGER
+);
+CREATE INDEX IF NOT EXISTS audit_source ON audit (source);
+CREATE INDEX IF NOT EXISTS audit_target ON audit (target);
+"""
+
+#: Each action and the action that undoes it.
+INVERSE = {
+    "pin": "unpin",
+    "unpin": "pin",
+    "block": "unblock",
+    "unblock": "block",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class AuditRecord:
+    id: int
+    at: float
+    actor: str
+    action: str
+    """pin, unpin, block or unblock (a block without source is global)."""
+    source: str | None
+    target: str
+    reason: str | None
+    detail: dict[str, Any]
+    """What the change replaced or removed: enough to undo it."""
+    undone_by: int | None
+
+    def public(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class CurationStore:
+    """Pins, blocks and the audit trail, shared by every process on a host."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._db = open_database(data_dir / CURATION_DB, _SCHEMA)
+        self._generation = GenerationFile(data_dir / GENERATION_FILE)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def generation(self) -> str:
+        return self._generation.current()
+
+    def snapshot(self) -> Overrides:
+        """Everything in force now, tagged with the generation it was read at."""
+        generation = self.generation()
+        return Overrides(generation=generation, pins=self.pins(), blocks=self.blocks())
+
+    # Reading
+
+    def pins(self, source: str | None = None) -> list[Pin]:
+        """Pins (expired ones included), of one source or of all, by source and slot."""
+        sql = "SELECT source, target, slot, until, reason, actor, created_at FROM pins"
+        rows = (
+            self._db.execute(sql + " WHERE source = ? ORDER BY slot, created_at", (source,))
+            if source is not None
+            else self._db.execute(sql + " ORDER BY source, slot, created_at")
+        )
+        return [Pin(*row) for row in rows]
+
+    def blocks(self, source: str | None = None, *, global_only: bool = False) -> list[Block]:
+        """Blocks of one source, global blocks only, or (by default) all of them."""
+        sql = "SELECT source, target, reason, actor, created_at FROM blocks"
+        if global_only:
+            rows = self._db.execute(sql + " WHERE source = ? ORDER BY created_at", (GLOBAL,))
+        elif source is not None:
+            rows = self._db.execute(sql + " WHERE source = ? ORDER BY created_at", (source,))
+        else:
+            rows = self._db.execute(sql + " ORDER BY source, created_at")
+        return [Block(_source(s), t, r, a, c) for s, t, r, a, c in rows]
+
+    def audit(self, slug: str | None = None, limit: int = 500) -> list[AuditRecord]:
+        """The audit trail, newest first; with `slug`, the records naming it as source or target."""
+        sql = "SELECT id, at, actor, action, source, target, reason, detail, undone_by FROM audit"
+        if slug is None:
+            rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (limit,))
+        else:
+            rows = self._db.execute(
+                sql + " WHERE source = ? OR target = ? ORDER BY id DESC LIMIT ?",
+                (slug, slug, limit),
+            )
+        return [_record(row) for row in rows]
+
+    def record(self, audit_id: int) -> AuditRecord:
+        # SQLite integers are 64-bit: a larger id is no record (binding it would raise).
+        row = (
+            self._db.execute(
+                "SELECT id, at, actor, action, source, target, reason, detail, undone_by "
+                "FROM audit WHERE id = ?",
+                (audit_id,),
+            ).fetchone()
+            if -(2**63) <= audit_id < 2**63
+            else None
+        )
+        if row is None:
+            raise OverrideNotFound(f"no audit record {audit_id}")
+        return _record(row)
+
+    # Changing
+
+    def pin(
+        self,
+        source: str,
+        target: str,
+        slot: int,
+        until: float | None,
+        reason: str | None,
+        actor: str,
+    ) -> tuple[Pin, AuditRecord]:
+        """Pin `target` into `source`'s list (replacing an earlier pin of the same pair)."""
+        pin = Pin(source, target, slot, until, reason, actor, time.time())
+        with self._db:
+            replaced = self._pin_row(source, target)
+            self._write_pin(pin)
+            record = self._audit(
+                "pin", actor, source, target, reason, {"pin": asdict(pin), "replaced": replaced}
+            )
+        self._generation.touch()
+        return pin, record
+
+    def unpin(self, source: str, target: str, actor: str, reason: str | None = None) -> AuditRecord:
+        with self._db:
+            removed = self._pin_row(source, target)
+            if removed is None:
+                raise OverrideNotFound(f"{target!r} is not pinned in the list of {source!r}")
+            self._db.execute("DELETE FROM pins WHERE source = ? AND target = ?", (source, target))
+            record = self._audit("unpin", actor, source, target, reason, {"pin": removed})
+        self._generation.touch()
+        return record
+
+    def block(
+        self, source: str | None, target: str, reason: str | None, actor: str
+    ) -> tuple[Block, AuditRecord]:
+        """Block `target` from `source`'s list, or from every list when `source` is None."""
+        block = Block(source, target, reason, actor, time.time())
+        with self._db:
+            replaced = self._block_row(source, target)
+            self._write_block(block)
+            record = self._audit(
+                "block",
+                actor,
+                source,
+                target,
+                reason,
+                {"block": asdict(block), "replaced": replaced},
+            )
+        self._generation.touch()
+        return block, record
+
+    def unblock(
+        self, source: str | None, target: str, actor: str, reason: str | None = None
+    ) -> AuditRecord:
+        with self._db:
+            removed = self._block_row(source, target)
+            if removed is None:
+                where = "everywhere" if source is None else f"for {source!r}"
+                raise OverrideNotFound(f"{target!r} is not blocked {where}")
+            self._db.execute(
+                "DELETE FROM blocks WHERE source = ? AND target = ?", (source or GLOBAL, target)
+            )
+            record = self._audit("unblock", actor, source, target, reason, {"block": removed})
+        self._generation.touch()
+        return record
+
+    def undo(self, audit_id: int, actor: str) -> AuditRecord:
+        """Reverse one recorded change; the reversal is itself recorded (and can be undone)."""
+        with self._db:
+            original = self.record(audit_id)
+            if original.undone_by is not None:
+                raise UndoConflict(
+                    f"audit record {audit_id} was already undone by record {original.undone_by}"
+                )
+            self._reverse(original)
+            record = self._audit(
+                INVERSE[original.action],
+                actor,
+                original.source,
+                original.target,
+                f"undo of #{original.id}",
+                {**original.detail, "undoes": original.id},
+            )
+            self._db.execute("UPDATE audit SET undone_by = ? WHERE id = ?", (record.id, audit_id))
+        self._generation.touch()
+        return record
+
+    def _reverse(self, record: AuditRecord) -> None:
+        source, target, detail = record.source, record.target, record.detail
+        if record.action in ("pin", "block"):
+            table = "pins" if record.action == "pin" else "blocks"
+            self._db.execute(
+                f"DELETE FROM {table} WHERE source = ? AND target = ?",  # table: one of two names
+                (source or GLOBAL, target),
+            )
+            replaced = detail.get("replaced")
+            if replaced is not None and record.action == "pin":
+                self._write_pin(Pin(**replaced))
+            elif replaced is not None:
+                self._write_block(Block(**replaced))
+        elif record.action == "unpin":
+            self._write_pin(Pin(**detail["pin"]))
+        else:
+            self._write_block(Block(**detail["block"]))
+
+    def _pin_row(self, source: str, target: str) -> dict[str, Any] | None:
+        found = self.pins(source)
+        return next((asdict(p) for p in found if p.target == target), None)
+
+    def _block_row(self, source: str | None, target: str) -> dict[str, Any] | None:
+        found = self.blocks(source, global_only=source is None)
+        return next((asdict(b) for b in found if b.target == target), None)
+
+    def _write_pin(self, pin: Pin) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO pins VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (pin.source, pin.target, pin.slot, pin.until, pin.reason, pin.actor, pin.created_at),
+        )
+
+    def _write_block(self, block: Block) -> None:
+        self._db.execute(
+            "INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?, ?)",
+            (block.source or GLOBAL, block.target, block.reason, block.actor, block.created_at),
+        )
+
+    def _audit(
+        self,
+        action: str,
+        actor: str,
+        source: str | None,
+        target: str,
+        reason: str | None,
+        detail: dict[str, Any],
+    ) -> AuditRecord:
+        at = time.time()
+        cursor = self._db.execute(
+            "INSERT INTO audit (at, actor, action, source, target, reason, detail) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            (at, actor, action, source, target, reason, orjson.dumps(detail)),
+        )
+        assert cursor.lastrowid is not None
+        return AuditRecord(
+            cursor.lastrowid, at, actor, action, source, target, reason, detail, None
+        )
+
+
+def _source(stored: str) -> str | None:
+    return None if stored == GLOBAL else stored
+
+
+def _record(row: tuple[Any, ...]) -> AuditRecord:
+    audit_id, at, actor, action, source, target, reason, detail, undone_by = row
+    return AuditRecord(
+        audit_id, at, actor, action, source, target, reason, orjson.loads(detail), undone_by
+    )

@@ -1,0 +1,146 @@
+"""Live catalog changes between rebuilds: upserts and retractions, durable on disk.
+
+`DATA_DIR/live.sqlite3` holds the latest live state of each changed slug (an upserted article
+with its embedding, or a retraction tombstone) with a sequence number; `DATA_DIR/live.generation`
+is rewritten after every change, so a serving process notices a change with one `stat`.
+
+Rule with rebuilds: a live upsert stays in force until a rebuild whose feed holds the same slug
+(the feed, exported from the CMS after the change, is then authoritative and the live upsert is
+retired); a rebuild from a feed that lacks it keeps it. A retraction stays in force until the
+slug is upserted again, whatever the feed says.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+
+from index.state.generation_file import GenerationFile
+from index.state.sqlite_database import open_database
+
+LIVE_DB = "live.sqlite3"
+GENERATION_FILE = "live.generation"
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS live (
+    slug TEXT PRIMARY KEY,
+    seq INTEGER NOT NULL,
+    retracted INTEGER NOT NULL,
+    record BLOB,
+    model_id TEXT,
+    vector BLOB,
+    changed_at TEXT NOT NULL
+);
+CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
+INSERT OR IGNORE INTO counter (id, seq) VALUES (1, 0);
+"""
+
+
+@dataclass(frozen=True, slots=True)
+class LiveEntry:
+    """The live state of one slug."""
+
+    slug: str
+    seq: int
+    retracted: bool
+    record: dict[str, Any] | None
+    """The article as it was put (all fields, body included); None for a retraction."""
+    model_id: str | None
+    vector: NDArray[np.float32] | None
+
+
+class LiveStore:
+    """Upserts and retractions made through the admin API, shared by all processes on a host."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self._db = open_database(data_dir / LIVE_DB, _SCHEMA)
+        self._generation = GenerationFile(data_dir / GENERATION_FILE)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def generation(self) -> str:
+        """Changes whenever the live state changes (cheap: one stat)."""
+        return self._generation.current()
+
+    def _next_seq(self) -> int:
+        self._db.execute("UPDATE counter SET seq = seq + 1 WHERE id = 1")
+        row = self._db.execute("SELECT seq FROM counter WHERE id = 1").fetchone()
+        return int(row[0])
+
+    def upsert(
+        self, slug: str, record: dict[str, Any], model_id: str, vector: NDArray[np.float32]
+    ) -> int:
+        """Record an article published or corrected now; returns its sequence number."""
+        with self._db:
+            seq = self._next_seq()
+            self._db.execute(
+                "INSERT OR REPLACE INTO live VALUES (?, ?, 0, ?, ?, ?, ?)",
+                (
+                    slug,
+                    seq,
+                    orjson.dumps(record),
+                    model_id,
+                    np.asarray(vector, dtype=np.float32).tobytes(),
+                    _now(),
+                ),
+            )
+        self._generation.touch()
+        return seq
+
+    def retract(self, slug: str) -> int:
+        """Record a retraction (a tombstone); returns its sequence number."""
+        with self._db:
+            seq = self._next_seq()
+            self._db.execute(
+                "INSERT OR REPLACE INTO live VALUES (?, ?, 1, NULL, NULL, NULL, ?)",
+                (slug, seq, _now()),
+            )
+        self._generation.touch()
+        return seq
+
+    def retire_upserts(self, slugs: Iterable[str]) -> None:
+        """Drop live upserts that a rebuilt version now carries (retractions stay)."""
+        slugs = list(slugs)
+        if not slugs:
+            return
+        with self._db:
+            self._db.executemany(
+                "DELETE FROM live WHERE slug = ? AND retracted = 0", ((s,) for s in slugs)
+            )
+        self._generation.touch()
+
+    def entries(self) -> list[LiveEntry]:
+        """Every live entry, oldest change first."""
+        rows = self._db.execute(
+            "SELECT slug, seq, retracted, record, model_id, vector FROM live ORDER BY seq"
+        ).fetchall()
+        return [
+            LiveEntry(
+                slug=slug,
+                seq=int(seq),
+                retracted=bool(retracted),
+                record=orjson.loads(record) if record else None,
+                model_id=model_id,
+                vector=np.frombuffer(vector, dtype=np.float32) if vector else None,
+            )
+            for slug, seq, retracted, record, model_id, vector in rows
+        ]
+
+    def retracted_slugs(self) -> set[str]:
+        rows = self._db.execute("SELECT slug FROM live WHERE retracted = 1")
+        return {slug for (slug,) in rows}
+
+    def upserted(self) -> list[LiveEntry]:
+        return [entry for entry in self.entries() if not entry.retracted]
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat()

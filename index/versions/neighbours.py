@@ -1,0 +1,81 @@
+"""Precomputed candidate lists: each article's best other rows under the hybrid score, so that
+serving is a lookup.
+
+Candidates come from a batched FAISS search (a pool wider than what is kept), are re-scored
+with the fused semantic + lexical + time score, and the best are stored.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from index.versions.vector_index import VectorIndex
+from recommender.ranking import FusionWeights, fused_scores
+from recommender.tfidf import pair_similarities
+
+#: Candidates examined per article, as a multiple of those kept.
+POOL_FACTOR = 2
+
+
+def drop_self(
+    rows: NDArray[np.int64], ids: NDArray[np.int64], scores: NDArray[np.float32], k: int
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Remove each query's own row from its results and keep the first k of the rest."""
+    keep = ids != rows[:, None]
+    order = np.argsort(~keep, axis=1, kind="stable")[:, :k]
+    kept_ids = np.take_along_axis(ids, order, axis=1)
+    kept_scores = np.take_along_axis(scores, order, axis=1)
+    invalid = ~np.take_along_axis(keep, order, axis=1) | (kept_ids < 0)
+    kept_ids[invalid] = -1
+    kept_scores[invalid] = -np.inf
+    return kept_ids, kept_scores
+
+
+def rank_by_fusion(
+    ids: NDArray[np.int64],
+    semantic: NDArray[np.float32],
+    lexical: NDArray[np.float32],
+    source_times: NDArray[np.float64],
+    published: NDArray[np.float64],
+    weights: FusionWeights,
+    keep: int,
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """Re-score candidate rows (-1 = none) with the hybrid score; best `keep` first."""
+    times = published[np.where(ids >= 0, ids, 0)]
+    fused = fused_scores(semantic, lexical, source_times[..., None], times, weights)
+    fused[ids < 0] = -np.inf
+    order = np.argsort(-fused, axis=-1, kind="stable")[..., :keep]
+    return np.take_along_axis(ids, order, axis=-1), np.take_along_axis(fused, order, axis=-1)
+
+
+def precompute_neighbours(
+    index: VectorIndex,
+    vectors: NDArray[np.float32],
+    lexical: sp.csr_matrix,
+    published: NDArray[np.float64],
+    weights: FusionWeights,
+    k: int,
+    on_batch: Callable[[int], None] | None = None,
+) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
+    """The k best other rows for every row, best first (-1 / -inf pad short lists)."""
+    count = len(vectors)
+    width = max(1, min(k, count - 1))
+    pool = max(1, min(width * POOL_FACTOR, count - 1))
+    all_ids = np.full((count, width), -1, dtype=np.int32)
+    all_scores = np.full((count, width), -np.inf, dtype=np.float32)
+    for start, scores, ids in index.search_batches(vectors, pool + 1):
+        rows = np.arange(start, start + len(ids), dtype=np.int64)
+        pool_ids, pool_scores = drop_self(rows, ids, scores, pool)
+        lexical_scores = pair_similarities(lexical, rows, pool_ids)
+        best_ids, best_scores = rank_by_fusion(
+            pool_ids, pool_scores, lexical_scores, published[rows], published, weights, width
+        )
+        all_ids[start : start + len(ids), : best_ids.shape[1]] = best_ids
+        all_scores[start : start + len(ids), : best_scores.shape[1]] = best_scores
+        if on_batch:
+            on_batch(len(ids))
+    return all_ids, all_scores

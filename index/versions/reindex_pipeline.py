@@ -1,0 +1,333 @@
+"""The reindex job: feeds → articles → embeddings (cached) → index → verified, published version.
+
+Safe to interrupt at any point: embeddings are committed to the cache batch by batch, the
+version is built in a staging directory, and `CURRENT` flips only after the new version is
+complete and verified. A file lock keeps two runs from working on one data directory.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import numpy as np
+import orjson
+from filelock import FileLock, Timeout
+from numpy.typing import NDArray
+from tqdm import tqdm
+
+from index.index_errors import CorruptVersionError, NoIndexError, ReindexLocked
+from index.state.embedding_cache import EmbeddingCache
+from index.state.live_store import LiveEntry, LiveStore
+from index.versions.index_version import VersionContent, publication_times, write_version
+from index.versions.manifest import Manifest, read_manifest
+from index.versions.neighbours import precompute_neighbours
+from index.versions.remote_store import RemoteStore
+from index.versions.vector_index import VectorIndex, choose_spec, tune_recall
+from index.versions.version_store import VersionStore, new_version_id
+from recommender.articles import (
+    Article,
+    embedding_text,
+    lexical_text,
+    text_hash,
+    validate_record,
+)
+from recommender.embedding import Encoder
+from recommender.errors import FeedError, StrictModeError
+from recommender.feeds import FeedReport, load_articles
+from recommender.settings import Settings
+from recommender.tfidf import TfidfModel
+
+#: Texts encoded (and committed to the cache) per step; small enough to lose little on a kill.
+ENCODE_CHUNK = 256
+LOCK_NAME = "reindex.lock"
+
+
+@dataclass(frozen=True, slots=True)
+class ReindexSummary:
+    """The one-line JSON a scheduler reads at the end of a run."""
+
+    version: str
+    read: int
+    bad: int
+    embedded: int
+    reused: int
+    indexed: int
+    seconds: float
+    published: bool
+
+    @classmethod
+    def of(
+        cls,
+        report: FeedReport,
+        version: str,
+        indexed: int,
+        embedded: int,
+        started: float,
+        published: bool,
+    ) -> ReindexSummary:
+        """The summary of a run that read `report`, started at `started` (monotonic)."""
+        return cls(
+            version=version,
+            read=report.read,
+            bad=len(report.bad),
+            embedded=embedded,
+            reused=indexed - embedded,
+            indexed=indexed,
+            seconds=round(time.monotonic() - started, 3),
+            published=published,
+        )
+
+    def to_json(self) -> str:
+        return orjson.dumps(asdict(self)).decode()
+
+
+@contextmanager
+def reindex_lock(data_dir: Path) -> Iterator[None]:
+    """Hold the data directory's reindex lock, or raise ReindexLocked at once.
+
+    The lock is an OS file lock: a killed run releases it with its process.
+    """
+    data_dir.mkdir(parents=True, exist_ok=True)
+    lock = FileLock(str(data_dir / LOCK_NAME), timeout=0)
+    try:
+        lock.acquire()
+    except Timeout:
+        raise ReindexLocked(
+            f"another reindex is running on {data_dir} (lock {data_dir / LOCK_NAME}); "
+            "nothing was changed"
+        ) from None
+    try:
+        yield
+    finally:
+        lock.release()
+
+
+def _source_checksum(
+    articles: Sequence[Article], hashes: Sequence[str], model_id: str, settings: Settings
+) -> str:
+    digest = hashlib.sha256()
+    build = {
+        "model_id": model_id,
+        "neighbours": settings.neighbours,
+        "exact_search_max": settings.exact_search_max,
+        "ranking": asdict(settings.fusion),
+    }
+    digest.update(orjson.dumps(build, option=orjson.OPT_SORT_KEYS))
+    for article, hashed in zip(articles, hashes, strict=True):
+        digest.update(hashed.encode())
+        digest.update(orjson.dumps(article.card(), option=orjson.OPT_SORT_KEYS))
+    return digest.hexdigest()
+
+
+def _current_manifest(store: VersionStore) -> Manifest | None:
+    try:
+        return read_manifest(store.current_path())
+    except (NoIndexError, CorruptVersionError):
+        return None
+
+
+def embed_texts(
+    texts: Sequence[str],
+    hashes: Sequence[str],
+    encoder: Encoder,
+    cache: EmbeddingCache,
+    *,
+    full: bool = False,
+    show_progress: bool = False,
+) -> tuple[NDArray[np.float32], int]:
+    """Vectors for all texts in order, encoding only what the cache lacks (all with `full`).
+
+    Returns the vectors and how many texts were encoded.
+    """
+    known = {} if full else cache.get_many(encoder.model_id, hashes)
+    missing = list(dict.fromkeys(h for h in hashes if h not in known))
+    text_of = dict(zip(hashes, texts, strict=True))
+    with tqdm(
+        total=len(missing), desc="embedding", unit="text", disable=not show_progress or not missing
+    ) as bar:
+        for start in range(0, len(missing), ENCODE_CHUNK):
+            chunk = missing[start : start + ENCODE_CHUNK]
+            vectors = encoder.encode([text_of[h] for h in chunk])
+            cache.put_many(encoder.model_id, zip(chunk, vectors, strict=True))
+            known.update(zip(chunk, vectors, strict=True))
+            bar.update(len(chunk))
+    if not hashes:
+        return np.zeros((0, 0), dtype=np.float32), 0
+    return np.ascontiguousarray(np.stack([known[h] for h in hashes]), dtype=np.float32), len(
+        missing
+    )
+
+
+def build_content(
+    articles: Sequence[Article],
+    vectors: NDArray[np.float32],
+    settings: Settings,
+    show_progress: bool = False,
+) -> tuple[VersionContent, float]:
+    """The index, neighbours and cards of a version; also returns the index's recall@10."""
+    spec = choose_spec(len(vectors), settings.exact_search_max)
+    index = VectorIndex.build(vectors, spec)
+    recall = tune_recall(index, vectors)
+    tfidf, lexical = TfidfModel.fit([lexical_text(article) for article in articles])
+    cards = [article.card() for article in articles]
+    published = publication_times(cards)
+    with tqdm(
+        total=len(vectors), desc="neighbours", unit="article", disable=not show_progress
+    ) as bar:
+        ids, scores = precompute_neighbours(
+            index, vectors, lexical, published, settings.fusion, settings.neighbours, bar.update
+        )
+    content = VersionContent(
+        cards=cards,
+        vectors=vectors,
+        index=index,
+        neighbour_ids=ids,
+        neighbour_scores=scores,
+        lexical=lexical,
+        tfidf=tfidf,
+    )
+    return content, recall
+
+
+def build_manifest(
+    version: str,
+    settings: Settings,
+    model_id: str,
+    content: VersionContent,
+    recall: float,
+    checksum: str,
+    sources: Sequence[Path],
+) -> Manifest:
+    """The manifest of a build (its files' checksums are added when they are written)."""
+    return Manifest(
+        version=version,
+        created_at=datetime.now(UTC).isoformat(),
+        model=settings.model,
+        model_id=model_id,
+        dimension=int(content.vectors.shape[1]),
+        count=len(content.cards),
+        index=content.index.spec.to_dict(),
+        recall_at_10=round(recall, 4),
+        neighbours=int(content.neighbour_ids.shape[1]),
+        source_checksum=checksum,
+        sources=[str(source) for source in sources],
+        ranking=asdict(settings.fusion),
+    )
+
+
+def reindex(
+    settings: Settings,
+    sources: Sequence[Path],
+    encoder: Encoder,
+    *,
+    strict: bool = False,
+    full: bool = False,
+    show_progress: bool = False,
+    report: FeedReport | None = None,
+) -> ReindexSummary:
+    """Build and publish a new version from the feeds (or keep the current one if unchanged).
+
+    Incremental by default: cached embeddings are reused and, when nothing that affects the
+    build changed, no new version is written. `full` re-embeds everything and always publishes.
+    With `settings.store_url`, the version is then uploaded there (unless it is already) and
+    becomes the shared store's CURRENT, which every replica follows.
+    """
+    started = time.monotonic()
+    report = report if report is not None else FeedReport()
+    store = VersionStore(settings.data_dir)
+    remote = RemoteStore(settings.store_url) if settings.store_url is not None else None
+    with reindex_lock(settings.data_dir):
+        live = LiveStore(settings.data_dir)
+        try:
+            summary = _reindex_locked(
+                settings,
+                sources,
+                encoder,
+                live,
+                store,
+                strict=strict,
+                full=full,
+                show_progress=show_progress,
+                report=report,
+                started=started,
+            )
+        finally:
+            live.close()
+        if remote is not None:
+            remote.publish(store, summary.version, settings.keep_versions)
+        return summary
+
+
+def merge_live(feed: dict[str, Article], entries: Sequence[LiveEntry]) -> list[str]:
+    """Apply live changes to a feed's articles in place (see `index.state.live_store` for the rule).
+
+    Retracted slugs are removed; live upserts the feed lacks are added. Returns the slugs of
+    live upserts the feed now carries, which the caller retires once the build is published.
+    """
+    absorbed = []
+    for entry in entries:
+        if entry.retracted:
+            feed.pop(entry.slug, None)
+        elif entry.slug in feed:
+            absorbed.append(entry.slug)
+        elif entry.record is not None:
+            feed[entry.slug] = validate_record(entry.record).article
+    return absorbed
+
+
+def _reindex_locked(
+    settings: Settings,
+    sources: Sequence[Path],
+    encoder: Encoder,
+    live: LiveStore,
+    store: VersionStore,
+    *,
+    strict: bool,
+    full: bool,
+    show_progress: bool,
+    report: FeedReport,
+    started: float,
+) -> ReindexSummary:
+    feed = load_articles(sources, report)
+    absorbed = merge_live(feed, live.entries())
+    articles = list(feed.values())
+    if strict and report.bad:
+        raise StrictModeError(
+            f"{len(report.bad)} bad record(s) and --strict is on; nothing was published "
+            f"(first: {report.bad[0]})"
+        )
+    if not articles:
+        raise FeedError("the feeds hold no valid article; nothing was published")
+    texts = [embedding_text(article) for article in articles]
+    hashes = [text_hash(text) for text in texts]
+    checksum = _source_checksum(articles, hashes, encoder.model_id, settings)
+    current = _current_manifest(store)
+    cache = EmbeddingCache(settings.embedding_cache_path)
+    try:
+        vectors, embedded = embed_texts(
+            texts, hashes, encoder, cache, full=full, show_progress=show_progress
+        )
+    finally:
+        cache.close()
+    if current is not None and current.source_checksum == checksum and not full:
+        live.retire_upserts(absorbed)
+        return ReindexSummary.of(report, current.version, len(articles), embedded, started, False)
+    content, recall = build_content(articles, vectors, settings, show_progress)
+    existing = store.version_ids()
+    version = new_version_id(after=existing[-1] if existing else None)
+    manifest = build_manifest(
+        version, settings, encoder.model_id, content, recall, checksum, sources
+    )
+    with store.staging() as staging:
+        write_version(staging, content, manifest)
+        store.commit(staging, version)
+    store.publish(version)
+    live.retire_upserts(absorbed)
+    store.prune(settings.keep_versions)
+    return ReindexSummary.of(report, version, len(articles), embedded, started, True)

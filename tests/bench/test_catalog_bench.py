@@ -1,0 +1,76 @@
+"""`recommender bench catalog`: the synthetic catalog, exact search, and a tiny run of it all.
+
+Nothing here is timed; sizes are tiny, and the HNSW path is reached by lowering the exact-search
+threshold.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from bench.catalog_bench import (
+    CatalogResult,
+    clustered_vectors,
+    exact_top_k,
+    recall,
+    run_benchmark,
+    table_rows,
+)
+from console.main import app
+from recommender.embedding import normalise_rows
+
+
+def test_the_catalog_is_seeded_unit_vectors_around_shared_centres() -> None:
+    catalog = clustered_vectors(2000, centres=20, seed=3)
+    assert catalog.shape == (2000, 384) and catalog.dtype == np.float32
+    assert np.allclose(np.linalg.norm(catalog, axis=1), 1.0, atol=1e-5)
+    assert (clustered_vectors(2000, centres=20, seed=3) == catalog).all()
+    queries = clustered_vectors(50, centres=20, seed=3, stream=1)
+    assert not (queries == catalog[:50]).all()
+    # held-out queries lie in the catalog's clusters: close neighbours exist; random ones do not
+    nearest = (queries @ catalog.T).max(axis=1)
+    random = normalise_rows(np.random.default_rng(0).standard_normal((50, 384)))
+    assert nearest.min() > 0.4 > (random @ catalog.T).max()
+
+
+def test_exact_search_over_blocks_finds_the_true_top_k() -> None:
+    vectors = clustered_vectors(700, centres=10, seed=1)
+    queries = clustered_vectors(30, centres=10, seed=1, stream=1)
+    truth = np.argsort(-(queries @ vectors.T), axis=1, kind="stable")[:, :10]
+    found = exact_top_k(vectors, queries, 10, block=256)  # three blocks, the last one short
+    assert recall(truth, found) == pytest.approx(1.0)
+
+
+def test_recall_is_the_share_of_true_ids_found() -> None:
+    truth = np.array([[1, 2, 3, 4], [5, 6, 7, 8]])
+    assert recall(truth, np.array([[4, 3, 9, 9], [5, 6, 7, 8]])) == 0.75
+    assert recall(truth, np.full((2, 4), -1)) == 0.0
+
+
+def test_a_tiny_hnsw_catalog_is_built_loaded_searched_and_checked(tmp_path: Path) -> None:
+    result = run_benchmark(
+        size=600, centres=12, queries=40, seed=0, exact_search_max=100, work_dir=tmp_path,
+        say=lambda _: None,
+    )  # fmt: skip
+    assert result.index["kind"] == "hnsw" and result.index["ef_search"] >= 128
+    assert 0.0 <= result.recall_at_10 <= 1.0 and 0.0 <= result.tuned_recall <= 1.0
+    assert 0 < result.p50_ms <= result.p99_ms
+    assert result.build_peak_gb > 0 and result.index_gb > 0 and result.vectors_gb > 0
+    assert result.build_seconds >= result.tune_seconds >= 0 and result.load_seconds >= 0
+    rows = table_rows(result)
+    assert all(len(row) == 3 for row in rows) and "HNSW M=32" in rows[1][1]
+
+
+def test_the_command_prints_json_for_a_flat_catalog() -> None:
+    result = CliRunner().invoke(
+        app, ["bench", "catalog", "--size", "200", "--centres", "5", "--queries", "5", "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    report = CatalogResult(**orjson.loads(result.stdout)["result"])
+    assert report.index["kind"] == "flat" and report.recall_at_10 == 1.0
+    assert table_rows(report)[1][1] == "flat (exact)"

@@ -1,0 +1,105 @@
+"""`make soak` (`recommender bench soak`): end to end for a few seconds, and its verdict.
+
+The end-to-end run is the real command with real wrk, a real `recommender serve` and a
+private redis-server, over the synthetic corpus with the fake encoder, at 4 connections for
+8 seconds: it checks that the pieces work together and what the command prints, not speed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import fields
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from bench.api_bench import process_tree
+from bench.soak import EXTRA_SLUG, SoakResult, format_result, judge, rss_bytes, soak_paths
+from console.main import app as cli
+from recommender.embedding import FAKE_MODEL
+from tests.helpers import REPO, synthetic_records, write_jsonl
+from tests.redis_server import RedisProcess, free_port
+
+
+@pytest.mark.redis
+def test_a_short_soak_runs_end_to_end_and_reports_every_number(
+    tmp_path: Path, redis_process: RedisProcess
+) -> None:
+    feed = write_jsonl(tmp_path / "feed.jsonl", synthetic_records())
+    command = [
+        sys.executable, "-m", "console", "bench", "soak", "--source", str(feed),
+        "--duration", "8", "--warmup", "1", "--connections", "4",
+        "--redis-url", redis_process.url, "--json",
+    ]  # fmt: skip
+    env = {**os.environ, "RECOMMENDER_MODEL": FAKE_MODEL}
+    completed = subprocess.run(
+        command, cwd=REPO, env=env, capture_output=True, text=True, timeout=240
+    )
+    assert completed.stdout, completed.stderr
+    result = json.loads(completed.stdout)
+    assert set(result) == {field.name for field in fields(SoakResult)}
+    assert completed.returncode == (1 if result["problems"] else 0), completed.stderr
+    assert result["articles"] == 18 and result["connections"] == 4
+    assert result["requests"] > 0 and result["errors"] == 0
+    assert 0 < result["p50_ms"] <= result["p99_ms"] <= result["max_ms"]
+    assert result["rss_start_mb"] > 0 and result["rss_end_mb"] > 0
+    assert result["version_before"] != result["version_after"]  # the midway reindex swapped
+    assert result["swap_seconds"] is not None and result["cache"] in {"ok", "degraded"}
+    assert 0 <= result["cache_hit_rate"] <= 1
+
+
+def test_without_redis_the_soak_says_how_to_get_one() -> None:
+    url = f"redis://127.0.0.1:{free_port()}/0"
+    result = CliRunner().invoke(cli, ["bench", "soak", "--redis-url", url, "--wrk", "/bin/true"])
+    assert result.exit_code == 2
+    assert f"no Redis answers at {url}" in result.output and "--redis-url" in result.output
+
+
+def test_the_verdict_names_every_problem() -> None:
+    assert judge(0, 1.05, "v1", "v2", max_growth=0.10) == []
+    problems = judge(3, 1.25, "v1", "v1", max_growth=0.10)
+    assert problems == [
+        "3 requests failed",
+        "memory grew by 25.0% (at most 10% allowed)",
+        "the server did not swap: it still serves v1",
+    ]
+
+
+def test_the_report_ends_with_the_verdict() -> None:
+    result = SoakResult(
+        articles=18, seconds=8.0, connections=4, workers=1, requests=1000,
+        requests_per_second=125.0, errors=2, p50_ms=1.0, p99_ms=5.0, max_ms=9.0,
+        rss_start_mb=100.0, rss_end_mb=101.0, rss_ratio=1.01, version_before="a",
+        version_after="b", reindex_seconds=2.0, swap_seconds=2.5, cache="ok",
+        cache_hit_rate=0.9, problems=["2 requests failed"],
+    )  # fmt: skip
+    lines = format_result(result).splitlines()
+    assert lines[0].split() == ["soak", "result"]
+    assert any(line.split()[:2] == ["errors", "2"] for line in lines)
+    assert lines[-1] == "FAIL: 2 requests failed"
+
+
+def test_paths_cover_every_article_plainly_and_filtered() -> None:
+    paths = soak_paths(["a", "b"])
+    assert paths == [
+        "/v1/articles/a/related",
+        "/v1/articles/a/related?limit=3&exclude=b",
+        "/v1/articles/b/related",
+        "/v1/articles/b/related?limit=3&exclude=a",
+    ]
+    assert EXTRA_SLUG not in "".join(paths)
+
+
+def test_memory_is_summed_over_a_process_and_its_children() -> None:
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"])
+    try:
+        assert child.pid in process_tree(os.getpid())
+        assert rss_bytes(os.getpid()) > rss_bytes(child.pid) > 0
+    finally:
+        child.kill()
+        child.wait()
+    assert rss_bytes(child.pid) == 0
