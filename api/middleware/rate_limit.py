@@ -11,21 +11,21 @@ proxy, `recommender serve` takes it from `X-Forwarded-For` only when the proxy i
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
 from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, cast
 
 from fastapi import FastAPI
 from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from api.error_handlers import document_errors, error_response, problem
-from api.stores.redis_client import RedisClient, make_redis, reset_connections
+from api.stores.redis_client import RedisClient, make_redis
+from api.stores.redis_guard import RedisGuard
 from recommender.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -140,36 +140,31 @@ class RedisBuckets:
         self._client = client
         self._script = client.register_script(_TAKE_SCRIPT)
         self._namespace = namespace
-        self._timeout = timeout_ms / 1000
         self._fallback = fallback
         self._clock = clock
-        self._retry_at: float | None = None
+        self._guard = RedisGuard(
+            client,
+            timeout_ms,
+            log=log,
+            down_message="rate limits counted per process: Redis failed",
+            up_message="rate limits shared through Redis again",
+            backoff_initial=REDIS_RETRY_SECONDS,
+            backoff_max=REDIS_RETRY_SECONDS,
+            clock=clock,
+        )
 
     async def take(self, key: str, rule: Rule) -> float:
         now = self._clock()
-        probing = self._retry_at is not None
-        if self._retry_at is not None:
-            if now < self._retry_at:
-                return await self._fallback.take(key, rule)
-            # One request probes Redis; the others count locally meanwhile.
-            self._retry_at = now + REDIS_RETRY_SECONDS
-        try:
-            async with asyncio.timeout(self._timeout):
-                if probing:
-                    await reset_connections(self._client)
-                wait = await self._script(
-                    keys=[self._namespace + key], args=[rule.rate, rule.burst, now]
-                )
-        # Any failure of Redis, redis-py's own included, means "count locally for a while".
-        except Exception as exc:
-            if not probing:
-                log.warning("rate limits counted per process: Redis failed (%r)", exc)
-            self._retry_at = now + REDIS_RETRY_SECONDS
+
+        async def op() -> object:
+            return await self._script(
+                keys=[self._namespace + key], args=[rule.rate, rule.burst, now]
+            )
+
+        wait = await self._guard.call(op)
+        if wait is None:  # Redis failed or is being bypassed: count locally meanwhile
             return await self._fallback.take(key, rule)
-        if probing:
-            log.info("rate limits shared through Redis again")
-            self._retry_at = None
-        return float(wait)
+        return float(cast(str, wait))
 
     async def close(self) -> None:
         await self._client.aclose()

@@ -10,19 +10,18 @@ failed read gives a report marked unavailable.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 import time
 from collections import Counter, defaultdict
-from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from typing import Annotated, Any, Literal, Protocol, TypeVar
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import Annotated, Any, Literal, Protocol
 
 from prometheus_client.core import CounterMetricFamily
 from prometheus_client.registry import Collector
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.stores.redis_client import RedisEndpoint, connect, reset_connections
+from api.stores.redis_client import RedisEndpoint, connect
+from api.stores.redis_guard import RedisGuard
 from recommender.articles import MAX_SLUG_LENGTH, SLUG_PATTERN
 from recommender.settings import Settings
 
@@ -36,7 +35,6 @@ MAX_SLOT = 50
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN.pattern, max_length=MAX_SLUG_LENGTH)]
 #: Counters of one source article: field name -> count.
 Counts = dict[str, int]
-_T = TypeVar("_T")
 
 
 class Event(BaseModel):
@@ -136,9 +134,9 @@ class MemoryEventStore:
 class RedisEventStore:
     """Counters in Redis hashes `<namespace>ctr:<source>`, sources listed in `<namespace>sources`.
 
-    Every call is bounded by `timeout_ms`. A failed write drops its events (counted in
-    `dropped`); a failed read answers None. Warnings are logged at most once per
-    `log_interval` seconds.
+    Every call goes through a `RedisGuard` (bounded by `timeout_ms`, bypassed while Redis
+    fails). A failed or bypassed write drops its events (counted in `dropped`); a failed read
+    answers None.
     """
 
     def __init__(
@@ -151,11 +149,16 @@ class RedisEventStore:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._client = connect(endpoint, timeout_ms)
-        self._timeout = timeout_ms / 1000
+        self._guard = RedisGuard(
+            self._client,
+            timeout_ms,
+            log=log,
+            down_message="Redis event counters unavailable; events are dropped",
+            up_message="Redis event counters available again",
+            log_interval=log_interval,
+            clock=clock,
+        )
         self._namespace = namespace
-        self._log_interval = log_interval
-        self._clock = clock
-        self._next_warning_at = float("-inf")
         self._dropped = 0
 
     def _key(self, source: str) -> str:
@@ -170,15 +173,17 @@ class RedisEventStore:
         if not counts:
             return
 
-        async def op() -> None:
+        async def op() -> bool:
             async with self._client.pipeline(transaction=False) as pipe:
                 pipe.sadd(self._sources_key, *counts)
                 for source, fields in counts.items():
                     for field, increment in fields.items():
                         pipe.hincrby(self._key(source), field, increment)
                 await pipe.execute()
+            return True
 
-        await self._call(op, "recording", len(events))
+        if await self._guard.call(op) is None:
+            self._dropped += len(events)
 
     async def counts(self, source: str | None) -> dict[str, Counts] | None:
         async def op() -> dict[str, Counts]:
@@ -197,36 +202,13 @@ class RedisEventStore:
                 if fields
             }
 
-        return await self._call(op, "reading")
+        return await self._guard.call(op)
 
     def dropped(self) -> int:
         return self._dropped
 
     async def close(self) -> None:
         await self._client.aclose()
-
-    async def _call(self, op: Callable[[], Awaitable[_T]], what: str, events: int = 0) -> _T | None:
-        """`op` within the bound; None when it failed (its `events` are then dropped)."""
-        try:
-            async with asyncio.timeout(self._timeout):
-                return await op()
-        # Counters are optional: any failure, redis-py's own bugs included, is logged, not raised.
-        except Exception as exc:
-            self._dropped += events
-            # Connections opened before an outage may be dead: the next call opens new ones.
-            with contextlib.suppress(Exception):
-                await reset_connections(self._client)
-            now = self._clock()
-            if now >= self._next_warning_at:
-                self._next_warning_at = now + self._log_interval
-                log.warning(
-                    "Redis event counters unavailable (%s: %s): %s failed; %d events dropped",
-                    type(exc).__name__,
-                    exc,
-                    what,
-                    self._dropped,
-                )
-            return None
 
 
 def _text(value: bytes | str) -> str:

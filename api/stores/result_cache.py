@@ -9,9 +9,7 @@ memory (a Redis round trip per request halves throughput). `build_cache` picks o
 
 from __future__ import annotations
 
-import asyncio
 import logging
-import random
 import time
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Iterable
@@ -23,10 +21,10 @@ from api.stores.redis_client import (
     RedisEndpoint,
     ScanNode,
     connect,
-    reset_connections,
     scan_nodes,
     scan_page,
 )
+from api.stores.redis_guard import RedisGuard
 from recommender.settings import Settings
 
 __all__ = [
@@ -148,12 +146,9 @@ class MemoryCache:
 class RedisCache:
     """Redis as a shared cache tier that gets out of the way when Redis misbehaves.
 
-    Every call is bounded by `timeout_ms` (socket timeouts plus an overall deadline). On any
-    error or timeout the cache turns `degraded` and calls return at once (a miss, a no-op)
-    without touching the network until a retry time, which backs off exponentially with
-    jitter from `backoff_initial` to `backoff_max` seconds. Then one call at a time probes
-    Redis; the first that succeeds makes the cache `ok` again. Warnings are logged at most
-    once per `log_interval` seconds, and a recovery is logged after any warning.
+    Every call goes through a `RedisGuard`: bounded by `timeout_ms`; while Redis fails the
+    cache is `degraded` and calls return at once (a miss, a no-op) until the guard's backoff
+    lets one probe through.
 
     Writes, deletes and clears made while degraded are lost: entries stay until their TTL.
     Use an instance from one event loop only (redis-py connections belong to a loop).
@@ -172,22 +167,21 @@ class RedisCache:
         clock: Clock = time.monotonic,
     ) -> None:
         self._client = connect(endpoint, timeout_ms)
-        self._timeout = timeout_ms / 1000
+        self._guard = RedisGuard(
+            self._client,
+            timeout_ms,
+            log=log,
+            down_message="Redis cache unavailable",
+            up_message="Redis cache available again",
+            backoff_initial=backoff_initial,
+            backoff_max=backoff_max,
+            log_interval=log_interval,
+            clock=clock,
+        )
         self._namespace = namespace
-        self._backoff_initial = backoff_initial
-        self._backoff_max = backoff_max
-        self._log_interval = log_interval
-        self._clock = clock
-        self._status: CacheStatus = "ok"
-        self._delay = backoff_initial
-        self._retry_at = 0.0
-        self._probing = False
-        self._next_warning_at = float("-inf")
-        self._warned = False
         self._closed = False
         self._hits = 0
         self._misses = 0
-        self._errors = 0
 
     async def get(self, key: str) -> bytes | None:
         name = self._namespace + key
@@ -244,10 +238,10 @@ class RedisCache:
         return next_cursor
 
     def status(self) -> CacheStatus:
-        return self._status
+        return self._guard.status
 
     def stats(self) -> CacheStats:
-        return CacheStats(hits=self._hits, misses=self._misses, errors=self._errors)
+        return CacheStats(hits=self._hits, misses=self._misses, errors=self._guard.errors)
 
     async def close(self) -> None:
         if not self._closed:
@@ -255,65 +249,8 @@ class RedisCache:
             await self._client.aclose()
 
     async def _call(self, op: Callable[[], Awaitable[_T]]) -> _T | None:
-        """Run `op` within the bound; None when closed, bypassed or failed."""
-        if self._closed:
-            return None
-        probe = self._status == "degraded"
-        if probe:
-            if self._probing or self._clock() < self._retry_at:
-                return None
-            self._probing = True
-        try:
-            async with asyncio.timeout(self._timeout):
-                if probe:
-                    # Connections opened before the outage may be dead (a restarted Redis
-                    # closed them): the probe, and every call after it, starts on new ones.
-                    await reset_connections(self._client)
-                result = await op()
-        # Any failure of the optional tier, redis-py's own bugs included, means "no cache".
-        except Exception as exc:
-            self._on_error(exc, probe)
-            return None
-        finally:
-            if probe:
-                self._probing = False
-        if probe:
-            self._on_recovery()
-        return result
-
-    def _on_error(self, exc: Exception, probe: bool) -> None:
-        self._errors += 1
-        if self._status == "ok":
-            self._status = "degraded"
-            self._delay = self._backoff_initial
-        elif probe:
-            self._delay = min(self._delay * 2, self._backoff_max)
-        else:
-            return  # a call that began before the outage; its retry time is already set
-        now = self._clock()
-        wait = self._delay * (0.5 + random.random() / 2)
-        self._retry_at = now + wait
-        if now >= self._next_warning_at:
-            self._next_warning_at = now + self._log_interval
-            self._warned = True
-            log.warning(
-                "Redis cache unavailable (%s); bypassing it for %.1f s (%d errors so far)",
-                _describe(exc),
-                wait,
-                self._errors,
-            )
-
-    def _on_recovery(self) -> None:
-        self._status = "ok"
-        self._delay = self._backoff_initial
-        if self._warned:
-            self._warned = False
-            log.info("Redis cache available again (%d errors so far)", self._errors)
-
-
-def _describe(exc: Exception) -> str:
-    detail = str(exc)
-    return f"{type(exc).__name__}: {detail}" if detail else type(exc).__name__
+        """Run `op` through the guard; None when closed, bypassed or failed."""
+        return None if self._closed else await self._guard.call(op)
 
 
 def _glob_escape(text: str) -> str:
