@@ -41,30 +41,30 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings) -> FastAPI:
     """Build the service for `settings`; everything stateful starts in the lifespan."""
     metrics = Metrics()
-    limiter = RateLimiter(settings)
+    limiter = RateLimiter(settings.limits, settings.redis)
     services: Services | None = None
 
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal services
-        holder = IndexHolder(settings)
+        holder = IndexHolder(settings.index)
         await holder.refresh()
         if holder.current is None:
             log.warning("starting without an index: %s", holder.problem)
-        cache = build_cache(settings)
-        event_store = build_event_store(settings)
+        cache = build_cache(settings.cache, settings.redis)
+        event_store = build_event_store(settings.redis)
         services = Services(
             settings=settings,
             holder=holder,
             cache=cache,
-            drafts=DraftEncoder(settings),
+            drafts=DraftEncoder(settings.encoder),
             flights=SingleFlight(),
             metrics=metrics,
             events=event_store,
         )
         app.state.services = services
         limiter.start()
-        watcher = asyncio.create_task(holder.watch(settings.reload_interval_seconds))
+        watcher = asyncio.create_task(holder.watch(settings.server.reload_interval_seconds))
         try:
             yield
         finally:
@@ -105,13 +105,15 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(_Wrap, wrap=limiter.middleware)
     app.add_middleware(
         CORSMiddleware,
-        allow_origins=settings.cors_origins,
+        allow_origins=list(settings.server.cors_origins),
         allow_methods=["GET", "POST"],
         allow_headers=["Content-Type", "If-None-Match"],
         expose_headers=["ETag"],
         max_age=600,
     )
-    app.add_middleware(_Wrap, wrap=lambda inner: limit_body_size(inner, settings.max_request_bytes))
+    app.add_middleware(
+        _Wrap, wrap=lambda inner: limit_body_size(inner, settings.limits.max_request_bytes)
+    )
     docs = [url for url in (app.docs_url, app.redoc_url) if url]
     app.add_middleware(_Wrap, wrap=lambda inner: security_headers(inner, docs))
     app.add_middleware(_Wrap, wrap=metrics.middleware)

@@ -507,7 +507,7 @@ def index_slugs(data_dir: Path) -> list[str]:
     from index.serving.version_loader import load_current
     from recommender.settings import Settings
 
-    version, _ = load_current(Settings(data_dir=data_dir))
+    version, _ = load_current(Settings(data_dir=data_dir).index)
     return [card["slug"] for card in version.cards]
 
 

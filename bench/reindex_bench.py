@@ -214,9 +214,9 @@ def measure_round(
 
     _, encode, encode_cpu = timed(lambda: encoder.encode(texts))
     encoder.seconds = 0.0
-    _, full, full_cpu = timed(lambda: reindex(settings, [feeds[0]], encoder, full=True))
+    _, full, full_cpu = timed(lambda: reindex(settings.index, [feeds[0]], encoder, full=True))
     full_encoding, encoder.seconds = encoder.seconds, 0.0
-    summary, incremental, _ = timed(lambda: reindex(settings, [feeds[1]], encoder))
+    summary, incremental, _ = timed(lambda: reindex(settings.index, [feeds[1]], encoder))
     return Round(
         encode=encode,
         encode_cpu=encode_cpu,
@@ -252,7 +252,7 @@ def run_benchmark(
         write_feed(work_dir / "feed-changed.jsonl", edited),
     )
     texts = list(dict.fromkeys(embedding_text(article) for article in articles))
-    encoder = TimedEncoder(load_encoder(settings))
+    encoder = TimedEncoder(load_encoder(settings.encoder))
     say(f"{len(articles):,} articles ({len(texts):,} distinct texts) from {source}; warming up")
     encoder.encode(texts[: settings.batch_size])
     measured = []

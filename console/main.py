@@ -10,6 +10,8 @@ import typer
 from api.cli.commands import app
 from bench.bench_cli import add_benchmarks
 
+__all__ = ["app", "main"]
+
 add_benchmarks(app)
 
 

@@ -31,7 +31,7 @@ from recommender.feeds import FeedReport, load_articles
 from recommender.more_like_this import LexicalIndex
 from recommender.ranking import RelatedQuery, ServingPolicy
 from recommender.relevance import Relevance
-from recommender.settings import Settings
+from recommender.settings import IndexSettings
 
 Ranked = list[list[int]]
 
@@ -86,7 +86,7 @@ STRATEGIES: dict[str, Callable[[EvaluationData, NDArray[np.int64], int], Ranked]
 
 
 def prepare(
-    settings: Settings,
+    settings: IndexSettings,
     sources: Sequence[Path],
     encoder: Encoder,
     *,
@@ -110,7 +110,7 @@ def prepare(
         "evaluation", settings, encoder.model_id, content, recall, "", sources
     )
     version = IndexVersion.from_content(content, manifest)
-    return EvaluationData(articles, vectors, version, settings.serving, show_progress)
+    return EvaluationData(articles, vectors, version, settings.policy, show_progress)
 
 
 def evaluate(

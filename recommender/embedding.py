@@ -20,7 +20,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recommender.errors import ModelError
-from recommender.settings import PACKAGED_MODEL, Settings
+from recommender.settings import PACKAGED_MODEL, EncoderSettings
 
 #: `RECOMMENDER_MODEL` value selecting the deterministic hashing encoder (tests and demos only).
 FAKE_MODEL = "fake-hashing"
@@ -222,7 +222,7 @@ class HashingEncoder:
         return normalise_rows(out)
 
 
-def load_encoder(settings: Settings) -> Encoder:
+def load_encoder(settings: EncoderSettings) -> Encoder:
     """The encoder `settings.model` names (slow for the real model: seconds to import torch)."""
     if settings.model == FAKE_MODEL:
         return HashingEncoder()
@@ -232,5 +232,5 @@ def load_encoder(settings: Settings) -> Encoder:
         batch_size=settings.batch_size,
         max_seq_length=settings.max_seq_length,
         threads=settings.threads,
-        processes=settings.encode_processes,
+        processes=settings.processes,
     )

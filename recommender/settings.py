@@ -3,10 +3,15 @@
 Every setting is read from a `RECOMMENDER_*` variable (e.g. `RECOMMENDER_DATA_DIR`), except
 `REDIS_URL`, which keeps the name most deployments already use. Tests and tools build
 `Settings(...)` directly instead of touching the environment.
+
+`Settings` is flat, since the variable names are a public contract; each part of the service
+takes only its group (`settings.index`, `settings.encoder`, `settings.redis`, `settings.cache`,
+`settings.limits`, `settings.editor`, `settings.server`): frozen views built on access.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -189,24 +194,186 @@ class Settings(BaseSettings):
     workers: int = Field(default=1, ge=1, description="Uvicorn worker processes.")
 
     @property
-    def fusion(self) -> FusionWeights:
-        return FusionWeights(self.lexical_weight, self.time_weight, self.time_scale_days)
+    def encoder(self) -> EncoderSettings:
+        return EncoderSettings(
+            model=self.model,
+            device=self.device,
+            batch_size=self.batch_size,
+            max_seq_length=self.max_seq_length,
+            threads=self.threads,
+            processes=self.encode_processes,
+        )
 
     @property
-    def serving(self) -> ServingPolicy:
-        return ServingPolicy(
-            diversity=self.diversity,
-            near_duplicate=self.near_duplicate,
-            freshness_half_life_days=self.freshness_half_life_days,
-            freshness_weight=self.freshness_weight,
-            section_half_life_days=self.section_half_life_days,
+    def index(self) -> IndexSettings:
+        return IndexSettings(
+            data_dir=self.data_dir,
+            model=self.model,
+            keep_versions=self.keep_versions,
+            exact_search_max=self.exact_search_max,
+            neighbours=self.neighbours,
+            fusion=FusionWeights(self.lexical_weight, self.time_weight, self.time_scale_days),
+            policy=ServingPolicy(
+                diversity=self.diversity,
+                near_duplicate=self.near_duplicate,
+                freshness_half_life_days=self.freshness_half_life_days,
+                freshness_weight=self.freshness_weight,
+                section_half_life_days=self.section_half_life_days,
+            ),
+            store_url=self.store_url,
         )
+
+    @property
+    def redis(self) -> RedisSettings:
+        return RedisSettings(
+            url=self.redis_url,
+            cluster=self.redis_cluster,
+            tls_ca_file=self.redis_tls_ca_file,
+            tls_cert_file=self.redis_tls_cert_file,
+            tls_key_file=self.redis_tls_key_file,
+            tls_verify=self.redis_tls_verify,
+            timeout_ms=self.redis_timeout_ms,
+            cache_namespace=self.cache_namespace,
+            events_namespace=self.events_namespace,
+            events_timeout_ms=self.events_timeout_ms,
+        )
+
+    @property
+    def cache(self) -> CacheSettings:
+        return CacheSettings(
+            ttl_seconds=self.cache_ttl_seconds,
+            local_ttl_seconds=self.local_cache_ttl_seconds,
+            memory_entries=self.memory_cache_entries,
+            http_max_age=self.http_max_age,
+        )
+
+    @property
+    def limits(self) -> LimitSettings:
+        return LimitSettings(
+            max_request_bytes=self.max_request_bytes,
+            draft_rate_per_second=self.draft_rate_per_second,
+            draft_burst=self.draft_burst,
+            event_rate_per_second=self.event_rate_per_second,
+            event_burst=self.event_burst,
+            login_rate_per_second=self.login_rate_per_second,
+            login_burst=self.login_burst,
+        )
+
+    @property
+    def editor(self) -> EditorSettings:
+        return EditorSettings(
+            admin_token=self.admin_token,
+            editor_password=self.editor_password,
+            session_secret=self.session_secret,
+            session_hours=self.session_hours,
+        )
+
+    @property
+    def server(self) -> ServerSettings:
+        return ServerSettings(
+            host=self.host,
+            port=self.port,
+            workers=self.workers,
+            cors_origins=tuple(self.cors_origins),
+            trusted_proxies=tuple(self.trusted_proxies),
+            reload_interval_seconds=self.reload_interval_seconds,
+        )
+
+
+def settings_with(**given: Any) -> Settings:
+    """Settings from the environment, overridden by the values given (None = not given)."""
+    return Settings(**{name: value for name, value in given.items() if value is not None})
+
+
+# --- The groups each part of the service takes (views of `Settings`, built on access) ---------
+
+
+@dataclass(frozen=True, slots=True)
+class EncoderSettings:
+    """How texts are embedded (`recommender.embedding.load_encoder`)."""
+
+    model: str
+    device: str
+    batch_size: int
+    max_seq_length: int
+    threads: int
+    processes: int
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSettings:
+    """What the index layer reads: where versions live, how they are built and served."""
+
+    data_dir: Path
+    model: str
+    keep_versions: int
+    exact_search_max: int
+    neighbours: int
+    fusion: FusionWeights
+    policy: ServingPolicy
+    store_url: str | None
 
     @property
     def embedding_cache_path(self) -> Path:
         return self.data_dir / "embeddings.sqlite3"
 
 
-def settings_with(**given: Any) -> Settings:
-    """Settings from the environment, overridden by the values given (None = not given)."""
-    return Settings(**{name: value for name, value in given.items() if value is not None})
+@dataclass(frozen=True, slots=True)
+class RedisSettings:
+    """The Redis behind the shared cache, the event counters and the rate buckets."""
+
+    url: str | None
+    cluster: bool
+    tls_ca_file: Path | None
+    tls_cert_file: Path | None
+    tls_key_file: Path | None
+    tls_verify: Literal["required", "optional", "none"]
+    timeout_ms: int
+    cache_namespace: str
+    events_namespace: str
+    events_timeout_ms: int
+
+
+@dataclass(frozen=True, slots=True)
+class CacheSettings:
+    """Result-cache lifetimes and sizes, and what readers' caches are told."""
+
+    ttl_seconds: int
+    local_ttl_seconds: int
+    memory_entries: int
+    http_max_age: int
+
+
+@dataclass(frozen=True, slots=True)
+class LimitSettings:
+    """Request sizes and per-client rates."""
+
+    max_request_bytes: int
+    draft_rate_per_second: float
+    draft_burst: int
+    event_rate_per_second: float
+    event_burst: int
+    login_rate_per_second: float
+    login_burst: int
+
+
+@dataclass(frozen=True, slots=True)
+class EditorSettings:
+    """Who may change things: the admin token and the editors' login."""
+
+    admin_token: SecretStr | None
+    editor_password: SecretStr | None
+    session_secret: SecretStr | None
+    session_hours: float
+
+
+@dataclass(frozen=True, slots=True)
+class ServerSettings:
+    """The HTTP server: address, workers, browsers' origins, proxies, version polling."""
+
+    host: str
+    port: int
+    workers: int
+    cors_origins: tuple[str, ...]
+    trusted_proxies: tuple[str, ...]
+    reload_interval_seconds: float

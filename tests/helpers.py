@@ -80,4 +80,4 @@ def build_fake_index(
     feed = write_jsonl(
         data_dir.parent / f"{data_dir.name}-feed.jsonl", records or synthetic_records()
     )
-    return settings, reindex(settings, [feed], HashingEncoder())
+    return settings, reindex(settings.index, [feed], HashingEncoder())

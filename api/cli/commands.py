@@ -162,9 +162,9 @@ def reindex(
     try:
         summary = _run(
             lambda: run_reindex(
-                settings,
+                settings.index,
                 source,
-                load_encoder(settings),
+                load_encoder(settings.encoder),
                 strict=strict,
                 full=full,
                 show_progress=sys.stderr.isatty(),
@@ -191,7 +191,7 @@ def related(
     from recommender.ranking import RelatedQuery
 
     settings = _settings(data_dir)
-    recommender, warning = _run(lambda: load_recommender(settings))
+    recommender, warning = _run(lambda: load_recommender(settings.index))
     if warning:
         typer.echo(f"recommender: warning: {warning}", err=True)
     body = _run(lambda: recommender.answer(slug, RelatedQuery(limit=limit)))
@@ -225,7 +225,7 @@ def export_neighbours(
     from recommender.ranking import RelatedQuery
 
     settings = _settings(data_dir)
-    recommender, warning = _run(lambda: load_recommender(settings))
+    recommender, warning = _run(lambda: load_recommender(settings.index))
     if warning:
         typer.echo(f"recommender: warning: {warning}", err=True)
     query = RelatedQuery(limit=limit)
@@ -251,7 +251,7 @@ def info(as_json: JsonOption = False, data_dir: DataDirOption = None) -> None:
     from index.serving.version_loader import current_manifest
 
     settings = _settings(data_dir)
-    description = _run(lambda: current_manifest(settings)).describe()
+    description = _run(lambda: current_manifest(settings.index)).describe()
     if as_json:
         print_json(description)
         return
@@ -351,9 +351,9 @@ def evaluate(
     report = FeedReport()
     data = _run(
         lambda: prepare(
-            settings,
+            settings.index,
             source,
-            load_encoder(settings),
+            load_encoder(settings.encoder),
             show_progress=sys.stderr.isatty(),
             report=report,
         )
@@ -425,13 +425,13 @@ def serve(
         # Each worker builds its app from these settings (pickled to the worker processes).
         partial(create_logged_app, settings),
         factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=settings.workers,
+        host=settings.server.host,
+        port=settings.server.port,
+        workers=settings.server.workers,
         log_level="info",
         access_log=access_log,
         # X-Forwarded-For is believed from these proxies only (uvicorn's default: loopback).
-        forwarded_allow_ips=settings.trusted_proxies,
+        forwarded_allow_ips=list(settings.server.trusted_proxies),
     )
     if config.workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()

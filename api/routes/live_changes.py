@@ -26,7 +26,7 @@ ADMIN_ERRORS = {
 
 
 def _remember_embedding(services: Services, model_id: str, text: str, vector: Any) -> None:
-    cache = EmbeddingCache(services.settings.embedding_cache_path)
+    cache = EmbeddingCache(services.settings.index.embedding_cache_path)
     try:
         cache.put_many(model_id, [(text_hash(text), vector)])
     finally:

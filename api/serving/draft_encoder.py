@@ -6,13 +6,13 @@ import asyncio
 
 from recommender.embedding import Encoder, load_encoder
 from recommender.errors import ModelError
-from recommender.settings import Settings
+from recommender.settings import EncoderSettings
 
 
 class DraftEncoder:
     """The embedding model, loaded on first use: the lookup path never needs it."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: EncoderSettings) -> None:
         self._settings = settings
         self._encoder: Encoder | None = None
         self._lock = asyncio.Lock()

@@ -16,7 +16,7 @@ from index.versions.index_version import IndexVersion
 from index.versions.replica_sync import ReplicaSync
 from index.versions.version_store import VersionStore
 from recommender.errors import RecommenderError
-from recommender.settings import Settings
+from recommender.settings import IndexSettings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -30,7 +30,7 @@ class IndexHolder:
     `current` once, so a swap never mixes two versions in one answer.
     """
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: IndexSettings) -> None:
         self._settings = settings
         self._store = VersionStore(settings.data_dir)
         self.live = LiveStore(settings.data_dir)

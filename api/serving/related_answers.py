@@ -66,7 +66,7 @@ async def _related_bytes(
 
     async def compute() -> bytes:
         body = encode(recommender.answer(slug, query))
-        await services.cache.set(key, body, services.settings.cache_ttl_seconds)
+        await services.cache.set(key, body, services.settings.cache.ttl_seconds)
         return body
 
     return await services.flights.run(key, compute)
@@ -86,7 +86,7 @@ async def related_response(
     etag = etag_for(key)
     headers = {
         "ETag": etag,
-        "Cache-Control": f"public, max-age={services.settings.http_max_age}",
+        "Cache-Control": f"public, max-age={services.settings.cache.http_max_age}",
     }
     if not_modified(if_none_match, etag):
         recommender.row_of(slug)  # an unknown slug is a 404 even with a matching tag

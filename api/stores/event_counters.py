@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.stores.redis_client import RedisEndpoint, connect
 from api.stores.redis_guard import RedisGuard
 from recommender.articles import MAX_SLUG_LENGTH, SLUG_PATTERN
-from recommender.settings import Settings
+from recommender.settings import RedisSettings
 
 log = logging.getLogger(__name__)
 
@@ -216,9 +216,9 @@ def _text(value: bytes | str) -> str:
     return value.decode() if isinstance(value, bytes) else value
 
 
-def build_event_store(settings: Settings) -> EventStore:
-    """A `RedisEventStore` when `settings.redis_url` is set, else a `MemoryEventStore`."""
-    if settings.redis_url is None:
+def build_event_store(settings: RedisSettings) -> EventStore:
+    """A `RedisEventStore` when REDIS_URL is set, else a `MemoryEventStore`."""
+    if settings.url is None:
         return MemoryEventStore()
     return RedisEventStore(
         RedisEndpoint.from_settings(settings),

@@ -22,7 +22,7 @@ from redis.asyncio.cluster import ClusterNode
 from redis.asyncio.retry import Retry
 from redis.backoff import NoBackoff
 
-from recommender.settings import Settings
+from recommender.settings import RedisSettings
 
 __all__ = [
     "RedisClient",
@@ -70,17 +70,17 @@ class RedisEndpoint:
         return urlsplit(self.url).scheme == "rediss"
 
     @classmethod
-    def from_settings(cls, settings: Settings) -> RedisEndpoint:
-        """The endpoint of `settings.redis_url`; ValueError when it is unset."""
-        if settings.redis_url is None:
+    def from_settings(cls, settings: RedisSettings) -> RedisEndpoint:
+        """The endpoint of `settings.url` (REDIS_URL); ValueError when it is unset."""
+        if settings.url is None:
             raise ValueError("REDIS_URL is not set")
         return cls(
-            url=settings.redis_url,
-            cluster=settings.redis_cluster,
-            tls_ca_file=settings.redis_tls_ca_file,
-            tls_cert_file=settings.redis_tls_cert_file,
-            tls_key_file=settings.redis_tls_key_file,
-            tls_verify=settings.redis_tls_verify,
+            url=settings.url,
+            cluster=settings.cluster,
+            tls_ca_file=settings.tls_ca_file,
+            tls_cert_file=settings.tls_cert_file,
+            tls_key_file=settings.tls_key_file,
+            tls_verify=settings.tls_verify,
         )
 
     def tls_options(self) -> dict[str, Any]:
@@ -119,9 +119,9 @@ def connect(endpoint: str | RedisEndpoint, timeout_ms: int) -> RedisClient:
     return Redis.from_url(endpoint.url, **options)
 
 
-def make_redis(settings: Settings) -> RedisClient:
+def make_redis(settings: RedisSettings) -> RedisClient:
     """The client for `settings` (REDIS_URL, cluster and TLS settings, the per-call timeout)."""
-    return connect(RedisEndpoint.from_settings(settings), settings.redis_timeout_ms)
+    return connect(RedisEndpoint.from_settings(settings), settings.timeout_ms)
 
 
 async def reset_connections(client: RedisClient) -> None:

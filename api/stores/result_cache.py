@@ -4,7 +4,7 @@ The cache is an optimisation, never a dependency. `MemoryCache` is an in-process
 `RedisCache` a shared tier that bypasses itself while Redis is down or slow, and
 `TieredCache` puts the first in front of the second, so hot entries are served from process
 memory (a Redis round trip per request halves throughput). `build_cache` picks one from
-`Settings`.
+the cache and Redis settings.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from api.stores.redis_client import (
     scan_page,
 )
 from api.stores.redis_guard import RedisGuard
-from recommender.settings import Settings
+from recommender.settings import CacheSettings, RedisSettings
 
 __all__ = [
     "LOCAL_TTL_SECONDS",
@@ -313,15 +313,15 @@ class TieredCache:
         await self.shared.close()
 
 
-def build_cache(settings: Settings) -> ResultCache:
-    """A `TieredCache` when `settings.redis_url` is set, else a `MemoryCache`."""
-    local = MemoryCache(settings.memory_cache_entries)
-    if settings.redis_url is None:
+def build_cache(cache: CacheSettings, redis: RedisSettings) -> ResultCache:
+    """A `TieredCache` when REDIS_URL is set, else a `MemoryCache`."""
+    local = MemoryCache(cache.memory_entries)
+    if redis.url is None:
         return local
     shared = RedisCache(
-        RedisEndpoint.from_settings(settings),
-        settings.redis_timeout_ms,
-        namespace=settings.cache_namespace,
+        RedisEndpoint.from_settings(redis),
+        redis.timeout_ms,
+        namespace=redis.cache_namespace,
     )
-    local_ttl = min(settings.local_cache_ttl_seconds, settings.cache_ttl_seconds)
+    local_ttl = min(cache.local_ttl_seconds, cache.ttl_seconds)
     return TieredCache(local, shared, local_ttl=local_ttl)

@@ -19,8 +19,8 @@ from recommender.settings import Settings
 
 ds, field = sys.argv[1], sys.argv[2]
 s = Settings()
-enc = load_encoder(s)
-data = prepare(s, [Path(ds)], enc)
+enc = load_encoder(s.encoder)
+data = prepare(s.index, [Path(ds)], enc)
 rel = LabelRelevance.from_articles(data.articles, field)
 base = evaluate(data, rel, strategies=["semantic"])["results"]["semantic"]["ndcg_at_k"]
 CH = 1000

@@ -37,7 +37,7 @@ def load(feed: str, label: str) -> Experiment:
     from sklearn.feature_extraction.text import TfidfVectorizer
 
     settings = Settings()
-    data = prepare(settings, [Path(feed)], load_encoder(settings))
+    data = prepare(settings.index, [Path(feed)], load_encoder(settings.encoder))
     relevance = LabelRelevance.from_articles(data.articles, label)
     slugs = [a.slug for a in data.articles]
     sources = np.array([i for i, slug in enumerate(slugs) if relevance.relevant(slug)])

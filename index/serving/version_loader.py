@@ -9,10 +9,10 @@ from index.state.live_store import LiveStore
 from index.versions.index_version import IndexVersion
 from index.versions.manifest import Manifest, read_manifest
 from index.versions.version_store import VersionStore
-from recommender.settings import Settings
+from recommender.settings import IndexSettings
 
 
-def load_current(settings: Settings) -> tuple[IndexVersion, str | None]:
+def load_current(settings: IndexSettings) -> tuple[IndexVersion, str | None]:
     """The version to serve, and a warning when it is not the published one.
 
     A published version that is damaged, missing or built for another model is refused; the newest
@@ -33,14 +33,16 @@ def load_current(settings: Settings) -> tuple[IndexVersion, str | None]:
         raise
 
 
-def with_live_changes(version: IndexVersion, live: LiveStore, settings: Settings) -> Recommender:
+def with_live_changes(
+    version: IndexVersion, live: LiveStore, settings: IndexSettings
+) -> Recommender:
     """A recommender over `version` with the live upserts and retractions applied."""
     generation = live.generation()
     overlay = LiveOverlay.build(version, live.entries(), generation)
-    return Recommender(version, settings.serving, overlay)
+    return Recommender(version, settings.policy, overlay)
 
 
-def load_recommender(settings: Settings) -> tuple[Recommender, str | None]:
+def load_recommender(settings: IndexSettings) -> tuple[Recommender, str | None]:
     """What the API would serve right now (the CLI's view), and any warning."""
     version, warning = load_current(settings)
     live = LiveStore(settings.data_dir)
@@ -50,6 +52,6 @@ def load_recommender(settings: Settings) -> tuple[Recommender, str | None]:
         live.close()
 
 
-def current_manifest(settings: Settings) -> Manifest:
+def current_manifest(settings: IndexSettings) -> Manifest:
     """The published version's manifest, without loading or verifying its files."""
     return read_manifest(VersionStore(settings.data_dir).current_path())

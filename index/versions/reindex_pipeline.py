@@ -40,7 +40,7 @@ from recommender.articles import (
 from recommender.embedding import Encoder
 from recommender.errors import FeedError, StrictModeError
 from recommender.feeds import FeedReport, load_articles
-from recommender.settings import Settings
+from recommender.settings import IndexSettings
 from recommender.tfidf import TfidfModel
 
 #: Texts encoded (and committed to the cache) per step; small enough to lose little on a kill.
@@ -109,7 +109,7 @@ def reindex_lock(data_dir: Path) -> Iterator[None]:
 
 
 def _source_checksum(
-    articles: Sequence[Article], hashes: Sequence[str], model_id: str, settings: Settings
+    articles: Sequence[Article], hashes: Sequence[str], model_id: str, settings: IndexSettings
 ) -> str:
     digest = hashlib.sha256()
     build = {
@@ -167,7 +167,7 @@ def embed_texts(
 def build_content(
     articles: Sequence[Article],
     vectors: NDArray[np.float32],
-    settings: Settings,
+    settings: IndexSettings,
     show_progress: bool = False,
 ) -> tuple[VersionContent, float]:
     """The index, neighbours and cards of a version; also returns the index's recall@10."""
@@ -197,7 +197,7 @@ def build_content(
 
 def build_manifest(
     version: str,
-    settings: Settings,
+    settings: IndexSettings,
     model_id: str,
     content: VersionContent,
     recall: float,
@@ -222,7 +222,7 @@ def build_manifest(
 
 
 def reindex(
-    settings: Settings,
+    settings: IndexSettings,
     sources: Sequence[Path],
     encoder: Encoder,
     *,
@@ -282,7 +282,7 @@ def merge_live(feed: dict[str, Article], entries: Sequence[LiveEntry]) -> list[s
 
 
 def _reindex_locked(
-    settings: Settings,
+    settings: IndexSettings,
     sources: Sequence[Path],
     encoder: Encoder,
     live: LiveStore,

@@ -15,7 +15,7 @@ from index.index_errors import IndexStoreError, ReindexLocked
 from index.versions.reindex_pipeline import reindex_lock
 from index.versions.remote_store import RemoteStore
 from index.versions.version_store import VersionStore
-from recommender.settings import Settings
+from recommender.settings import IndexSettings
 
 __all__ = ["ReplicaSync", "pull_current"]
 
@@ -29,7 +29,7 @@ def _local_current(store: VersionStore) -> str | None:
         return None
 
 
-def pull_current(settings: Settings, remote: RemoteStore) -> str | None:
+def pull_current(settings: IndexSettings, remote: RemoteStore) -> str | None:
     """Publish the store's CURRENT in `settings.data_dir`, downloading it if needed.
 
     Returns the version newly published here, or None when nothing changed. Raises
@@ -55,7 +55,7 @@ def pull_current(settings: Settings, remote: RemoteStore) -> str | None:
 class ReplicaSync:
     """`pull_current` for a serving process: never raises, and logs only changes of state."""
 
-    def __init__(self, settings: Settings, store_url: str) -> None:
+    def __init__(self, settings: IndexSettings, store_url: str) -> None:
         self._settings = settings
         self._remote = RemoteStore(store_url)
         self._problem: str | None = None

@@ -147,7 +147,8 @@ def test_refused_connections_from_the_start_degrade_without_raising() -> None:
 
 def test_tiered_cache_serves_process_memory_while_redis_is_down() -> None:
     async def main() -> None:
-        cache = build_cache(Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
+        settings = Settings(redis_url=f"redis://127.0.0.1:{free_port()}/0")
+        cache = build_cache(settings.cache, settings.redis)
         assert isinstance(cache, TieredCache)
         try:
             await bounded(cache.set("k", b"v", 60))

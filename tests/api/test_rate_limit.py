@@ -14,7 +14,8 @@ from fastapi.testclient import TestClient
 from starlette.types import Message, Receive, Scope, Send
 
 from api.app import create_app
-from api.middleware.rate_limit import Buckets, MemoryBuckets, RateLimiter, RedisBuckets, Rule
+from api.middleware.rate_limit import RateLimiter
+from api.stores.rate_buckets import Buckets, MemoryBuckets, RedisBuckets, Rule
 from api.stores.redis_client import make_redis
 from recommender.settings import Settings
 from tests.conftest import FakeClock
@@ -32,7 +33,7 @@ BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
 def redis_buckets(url: str, namespace: str, clock: FakeClock) -> RedisBuckets:
     """Buckets in the Redis at `url` (generous time bound), falling back to memory buckets."""
     return RedisBuckets(
-        make_redis(fake_settings(Path("unused"), redis_url=url)),
+        make_redis(fake_settings(Path("unused"), redis_url=url).redis),
         namespace=namespace,
         timeout_ms=2_000,
         fallback=MemoryBuckets(clock=clock),
@@ -107,7 +108,7 @@ def test_without_redis_buckets_count_locally_and_return_to_redis(
         finally:
             await shared.close()
 
-    with caplog.at_level(logging.INFO, logger="api.middleware.rate_limit"):
+    with caplog.at_level(logging.INFO, logger="api.stores.rate_buckets"):
         run(scenario)
     messages = [record.getMessage() for record in caplog.records]
     assert len([m for m in messages if "counted per process" in m]) == 1
@@ -159,7 +160,7 @@ async def ok(scope: Scope, receive: Receive, send: Send) -> None:
 @pytest.fixture
 def limited(fake_clock: FakeClock) -> Any:
     settings = fake_settings(Path("unused"), draft_burst=2, draft_rate_per_second=1)
-    return RateLimiter(settings, clock=fake_clock).middleware(ok)
+    return RateLimiter(settings.limits, settings.redis, clock=fake_clock).middleware(ok)
 
 
 def test_the_limit_is_per_client_address(limited: Any, fake_clock: FakeClock) -> None:
@@ -190,12 +191,13 @@ def test_each_limited_route_has_its_own_settings(
     path: str, setting: str, fake_clock: FakeClock
 ) -> None:
     limits = {f"{setting}_burst": 2, f"{setting}_rate_per_second": 0.5}
-    app = RateLimiter(fake_settings(Path("unused"), **limits), clock=fake_clock).middleware(ok)
+    limited = fake_settings(Path("unused"), **limits)
+    app = RateLimiter(limited.limits, limited.redis, clock=fake_clock).middleware(ok)
     assert [call(app, "POST", path, "10.0.0.1") for _ in range(3)] == [200, 200, 429]
     fake_clock.advance(2)
     assert call(app, "POST", path, "10.0.0.1") == 200
     unlimited = fake_settings(Path("unused"), **{**limits, f"{setting}_rate_per_second": 0})
-    app = RateLimiter(unlimited, clock=fake_clock).middleware(ok)
+    app = RateLimiter(unlimited.limits, unlimited.redis, clock=fake_clock).middleware(ok)
     assert [call(app, "POST", path, "10.0.0.1") for _ in range(5)] == [200] * 5
 
 

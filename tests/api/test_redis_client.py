@@ -39,7 +39,7 @@ def tls_settings(server: RedisProcess, tls: TlsFiles, **overrides: Any) -> Setti
 
 
 async def round_trip(settings: Settings) -> bytes | None:
-    client = make_redis(settings)
+    client = make_redis(settings.redis)
     key = f"test:{uuid.uuid4().hex}"
     try:
         await client.set(key, b"over tls", ex=60)
@@ -58,7 +58,7 @@ def test_settings_from_the_environment_reach_the_client(
     monkeypatch.setenv("RECOMMENDER_REDIS_TLS_CERT_FILE", str(tls_files.client_cert))
     monkeypatch.setenv("RECOMMENDER_REDIS_TLS_KEY_FILE", str(tls_files.client_key))
     settings = Settings()
-    assert RedisEndpoint.from_settings(settings).uses_tls
+    assert RedisEndpoint.from_settings(settings.redis).uses_tls
     assert asyncio.run(round_trip(settings)) == b"over tls"
 
 
@@ -82,7 +82,7 @@ def test_a_refused_tls_handshake_degrades_the_cache(
         settings = tls_settings(tls_redis, tls_files, redis_tls_ca_file=stranger.ca_cert)
 
     async def main() -> None:
-        cache = RedisCache(RedisEndpoint.from_settings(settings), TIMEOUT_MS)
+        cache = RedisCache(RedisEndpoint.from_settings(settings.redis), TIMEOUT_MS)
         try:
             await cache.set("k", b"v", 60)
             assert await cache.get("k") is None
@@ -97,7 +97,7 @@ def test_a_refused_tls_handshake_degrades_the_cache(
 def test_tls_settings_without_a_rediss_url_are_refused(tls_files: TlsFiles) -> None:
     settings = Settings(redis_url="redis://127.0.0.1:6379/0", redis_tls_ca_file=tls_files.ca_cert)
     with pytest.raises(ValueError, match="rediss://"):
-        make_redis(settings)
+        make_redis(settings.redis)
 
 
 def test_the_cluster_setting_gives_a_cluster_client_that_spreads_keys_over_the_nodes(
@@ -109,7 +109,7 @@ def test_the_cluster_setting_gives_a_cluster_client_that_spreads_keys_over_the_n
         settings = Settings(
             redis_url=redis_cluster.url, redis_cluster=True, redis_timeout_ms=TIMEOUT_MS
         )
-        client = make_redis(settings)
+        client = make_redis(settings.redis)
         try:
             assert isinstance(client, RedisCluster)
             for i in range(30):

@@ -331,8 +331,9 @@ def test_tiered_cache_keeps_local_entries_briefly_and_refills_them_from_redis(
 @pytest.mark.redis
 def test_build_cache_follows_the_settings(redis_url: str) -> None:
     async def main() -> None:
-        memory = build_cache(Settings(redis_url=None))
-        tiered = build_cache(Settings(redis_url=redis_url, cache_ttl_seconds=3))
+        alone, shared = Settings(redis_url=None), Settings(redis_url=redis_url, cache_ttl_seconds=3)
+        memory = build_cache(alone.cache, alone.redis)
+        tiered = build_cache(shared.cache, shared.redis)
         try:
             assert isinstance(memory, MemoryCache)
             assert isinstance(tiered, TieredCache)

@@ -42,7 +42,7 @@ def test_requests_flow_without_error_across_a_version_swap(tmp_path: Path) -> No
             thread.start()
         time.sleep(0.5)
         second = reindex(
-            settings, [write_jsonl(tmp_path / "next.jsonl", records)], HashingEncoder()
+            settings.index, [write_jsonl(tmp_path / "next.jsonl", records)], HashingEncoder()
         )
         deadline = time.monotonic() + 10
         while second.version not in versions and time.monotonic() < deadline:

@@ -107,7 +107,7 @@ def test_killed_reindex_keeps_the_served_version_and_the_next_run_completes(
 
     store = VersionStore(data_dir)
     assert store.current_id() == before
-    version, warning = load_current(fake_settings(data_dir))
+    version, warning = load_current(fake_settings(data_dir).index)
     assert warning is None and version.id == before and version.size == 50
 
     again = start_reindex(feed, data_dir)
@@ -141,7 +141,7 @@ def test_a_second_concurrent_reindex_exits_75_and_changes_nothing(
 
 def served_titles(data_dir: Path) -> dict[str, str]:
     """Slug -> title of the published version, after verifying every file's checksum."""
-    version, warning = load_current(fake_settings(data_dir))
+    version, warning = load_current(fake_settings(data_dir).index)
     assert warning is None, warning
     return {card["slug"]: card["title"] for card in version.cards}
 

@@ -92,7 +92,7 @@ def test_reindexes_published_during_a_swap_under_load_fail_no_request(
         for n in range(4):  # back to back: each lands while the API loads the one before
             records.append({**records[n], "slug": f"extra-{n}", "title": f"Extra story {n}"})
             feed = write_jsonl(tmp_path / f"feed-{n}.jsonl", records)
-            published.append(reindex(settings, [feed], HashingEncoder()).version)
+            published.append(reindex(settings.index, [feed], HashingEncoder()).version)
         with httpx.Client(base_url=base, timeout=5) as client:
             wait_for(
                 lambda: client.get("/v1/index").json()["version"] == published[-1],
@@ -199,7 +199,7 @@ def changes_through_a_crash_a_rebuild_and_a_restart(
         server.kill()
         server.start()
         writer.wait_for_more(10)
-        rebuilt = reindex(settings, [feed], HashingEncoder())
+        rebuilt = reindex(settings.index, [feed], HashingEncoder())
         wait_for(
             lambda: httpx.get(f"{server.url}/v1/index").json()["version"] == rebuilt.version,
             "the rebuild was not served",

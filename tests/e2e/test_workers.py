@@ -52,7 +52,9 @@ def test_every_worker_serves_a_new_version_and_live_changes(
     assert len(workers) == 2, "fresh connections never reached the second worker"
     records = synthetic_records()
     records.append({**records[0], "slug": "volcano-new", "title": "Volcano: fresh eruption"})
-    published = reindex(settings, [write_jsonl(tmp_path / "next.jsonl", records)], HashingEncoder())
+    published = reindex(
+        settings.index, [write_jsonl(tmp_path / "next.jsonl", records)], HashingEncoder()
+    )
     time.sleep(1.0)  # both workers poll CURRENT every 0.2 s
     versions = {fresh_get(base, "/v1/index").json()["version"] for _ in range(30)}
     assert versions == {published.version}

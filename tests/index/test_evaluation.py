@@ -64,7 +64,7 @@ def test_qrels_are_read_with_grades_and_bad_lines_named(tmp_path: Path) -> None:
 
 
 def test_strategies_are_scored_with_every_metric(feed: Path, tmp_path: Path) -> None:
-    data = prepare(fake_settings(tmp_path / "data"), [feed], HashingEncoder())
+    data = prepare(fake_settings(tmp_path / "data").index, [feed], HashingEncoder())
     articles = data.articles
     result = evaluate(data, LabelRelevance.from_articles(articles, "topic"), k=2)
     assert result["articles"] == 19 and result["sources"] == 18 and result["k"] == 2
@@ -78,7 +78,7 @@ def test_strategies_are_scored_with_every_metric(feed: Path, tmp_path: Path) -> 
 
 
 def test_unknown_strategy_and_no_labels_are_refused(feed: Path, tmp_path: Path) -> None:
-    data = prepare(fake_settings(tmp_path / "data"), [feed], HashingEncoder())
+    data = prepare(fake_settings(tmp_path / "data").index, [feed], HashingEncoder())
     relevance = LabelRelevance.from_articles(data.articles, "topic")
     with pytest.raises(InvalidQuery, match="unknown strategy"):
         evaluate(data, relevance, strategies=["magic"])
@@ -88,9 +88,9 @@ def test_unknown_strategy_and_no_labels_are_refused(feed: Path, tmp_path: Path) 
 
 def test_evaluation_never_touches_the_served_index(feed: Path, tmp_path: Path) -> None:
     settings = fake_settings(tmp_path / "data")
-    prepare(settings, [feed], HashingEncoder())
+    prepare(settings.index, [feed], HashingEncoder())
     assert not (settings.data_dir / "CURRENT").exists()
-    assert settings.embedding_cache_path.exists()  # but the embedding cache is shared
+    assert settings.index.embedding_cache_path.exists()  # but the embedding cache is shared
 
 
 def evaluate_cli(tmp_path: Path, *args: str | Path) -> subprocess.CompletedProcess[str]:

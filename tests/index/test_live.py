@@ -40,7 +40,7 @@ def retract(settings: Settings, slug: str) -> None:
 
 
 def related(settings: Settings, slug: str, limit: int = 5) -> list[str]:
-    recommender, _ = load_recommender(settings)
+    recommender, _ = load_recommender(settings.index)
     suggestions = recommender.related(slug, RelatedQuery(limit=limit))
     return [recommender.card(s.row)["slug"] for s in suggestions]
 
@@ -80,7 +80,7 @@ def test_a_retracted_article_disappears_everywhere(settings: Settings) -> None:
 
 def test_an_upsert_replaces_the_indexed_version_of_a_slug(settings: Settings) -> None:
     put(settings, {**NEW_VOLCANO, "slug": "bitcoin-0", "title": "Corrected: volcano story"})
-    recommender, _ = load_recommender(settings)
+    recommender, _ = load_recommender(settings.index)
     assert recommender.card(recommender.row_of("bitcoin-0"))["title"] == "Corrected: volcano story"
     assert "bitcoin-0" in related(settings, "volcano-0", 4)
     assert related(settings, "bitcoin-1", 17).count("bitcoin-0") == 1
@@ -107,9 +107,9 @@ def test_a_rebuild_keeps_live_upserts_its_feed_lacks_and_retires_those_it_has(
     retract(settings, "volcano-1")
     records = synthetic_records()
     records.append({"slug": "football-9", "title": "Football story from the feed"})
-    summary = reindex(settings, [write_jsonl(tmp_path / "nightly.jsonl", records)], ENCODER)
+    summary = reindex(settings.index, [write_jsonl(tmp_path / "nightly.jsonl", records)], ENCODER)
     assert summary.published
-    version, _ = load_recommender(settings)
+    version, _ = load_recommender(settings.index)
     indexed = version.version.rows
     assert "volcano-live" in indexed  # kept: the feed lacks it
     assert "volcano-1" not in indexed  # retractions hold through rebuilds

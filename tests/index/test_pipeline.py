@@ -33,7 +33,7 @@ class CountingEncoder(HashingEncoder):
 def test_reindex_publishes_a_verified_version(tmp_path: Path) -> None:
     settings, summary = build_fake_index(tmp_path / "data")
     assert summary.published and summary.indexed == summary.read == 18 and summary.bad == 0
-    version, _ = load_current(settings)
+    version, _ = load_current(settings.index)
     assert version.id == summary.version
     assert version.size == 18
     manifest = version.manifest
@@ -44,7 +44,7 @@ def test_reindex_publishes_a_verified_version(tmp_path: Path) -> None:
 
 def test_neighbours_are_the_topic_group_and_never_self(tmp_path: Path) -> None:
     settings, _ = build_fake_index(tmp_path / "data")
-    version, _ = load_current(settings)
+    version, _ = load_current(settings.index)
     for slug, row in version.rows.items():
         ids = version.neighbour_ids[row]
         assert row not in ids.tolist()
@@ -56,8 +56,8 @@ def test_second_run_with_nothing_changed_embeds_nothing(tmp_path: Path) -> None:
     settings = fake_settings(tmp_path / "data")
     feed = write_jsonl(tmp_path / "feed.jsonl", synthetic_records())
     encoder = CountingEncoder()
-    first = reindex(settings, [feed], encoder)
-    second = reindex(settings, [feed], encoder)
+    first = reindex(settings.index, [feed], encoder)
+    second = reindex(settings.index, [feed], encoder)
     assert encoder.calls == 18
     assert (second.embedded, second.reused, second.published) == (0, 18, False)
     assert second.version == first.version
@@ -67,9 +67,9 @@ def test_incremental_run_embeds_only_changed_articles(tmp_path: Path) -> None:
     settings = fake_settings(tmp_path / "data")
     records = synthetic_records()
     encoder = CountingEncoder()
-    first = reindex(settings, [write_jsonl(tmp_path / "a.jsonl", records)], encoder)
+    first = reindex(settings.index, [write_jsonl(tmp_path / "a.jsonl", records)], encoder)
     records[0]["title"] = "A corrected headline about the volcano"
-    second = reindex(settings, [write_jsonl(tmp_path / "b.jsonl", records)], encoder)
+    second = reindex(settings.index, [write_jsonl(tmp_path / "b.jsonl", records)], encoder)
     assert (second.embedded, second.reused, second.published) == (1, 17, True)
     assert second.version != first.version
     assert VersionStore(settings.data_dir).current_id() == second.version
@@ -78,9 +78,9 @@ def test_incremental_run_embeds_only_changed_articles(tmp_path: Path) -> None:
 def test_full_reembeds_everything_and_publishes(tmp_path: Path) -> None:
     settings = fake_settings(tmp_path / "data")
     feed = write_jsonl(tmp_path / "feed.jsonl", synthetic_records())
-    reindex(settings, [feed], HashingEncoder())
+    reindex(settings.index, [feed], HashingEncoder())
     encoder = CountingEncoder()
-    again = reindex(settings, [feed], encoder, full=True)
+    again = reindex(settings.index, [feed], encoder, full=True)
     assert encoder.calls == 18 and again.embedded == 18 and again.published
 
 
@@ -88,7 +88,7 @@ def test_strict_mode_refuses_bad_records_and_publishes_nothing(tmp_path: Path) -
     settings = fake_settings(tmp_path / "data")
     feed = write_jsonl(tmp_path / "feed.jsonl", [*synthetic_records(), {"slug": "no-title"}])
     with pytest.raises(StrictModeError, match=r"feed\.jsonl:19"):
-        reindex(settings, [feed], HashingEncoder(), strict=True)
+        reindex(settings.index, [feed], HashingEncoder(), strict=True)
     assert VersionStore(settings.data_dir).version_ids() == []
 
 
@@ -96,7 +96,7 @@ def test_bad_records_are_skipped_and_counted(tmp_path: Path) -> None:
     settings = fake_settings(tmp_path / "data")
     feed = write_jsonl(tmp_path / "feed.jsonl", [*synthetic_records(), {"slug": "no-title"}])
     report = FeedReport()
-    summary = reindex(settings, [feed], HashingEncoder(), report=report)
+    summary = reindex(settings.index, [feed], HashingEncoder(), report=report)
     assert (summary.read, summary.bad, summary.indexed) == (19, 1, 18)
     assert str(report.bad[0]).startswith(f"{feed}:19:")
 
@@ -106,14 +106,14 @@ def test_empty_feed_publishes_nothing(tmp_path: Path) -> None:
     feed = tmp_path / "empty.jsonl"
     feed.write_text("", encoding="utf-8")
     with pytest.raises(FeedError, match="no valid article"):
-        reindex(settings, [feed], HashingEncoder())
+        reindex(settings.index, [feed], HashingEncoder())
 
 
 def test_a_second_concurrent_reindex_is_refused(tmp_path: Path) -> None:
     settings = fake_settings(tmp_path / "data")
     feed = write_jsonl(tmp_path / "feed.jsonl", synthetic_records())
     with reindex_lock(settings.data_dir), pytest.raises(ReindexLocked, match="nothing was changed"):
-        reindex(settings, [feed], HashingEncoder())
+        reindex(settings.index, [feed], HashingEncoder())
     assert VersionStore(settings.data_dir).version_ids() == []
 
 
@@ -137,6 +137,6 @@ def test_large_catalog_uses_hnsw_with_measured_recall(tmp_path: Path) -> None:
     words = [f"w{i}" for i in range(400)]
     records = [{"slug": f"doc-{i}", "title": " ".join(rng.choice(words, 12))} for i in range(300)]
     settings, _ = build_fake_index(tmp_path / "data", records, exact_search_max=100)
-    manifest = load_current(settings)[0].manifest
+    manifest = load_current(settings.index)[0].manifest
     assert manifest.index["kind"] == "hnsw"
     assert manifest.recall_at_10 >= 0.98

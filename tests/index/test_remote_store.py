@@ -65,11 +65,11 @@ def test_reindex_publishes_to_the_store_and_a_replica_serves_the_same_version(
     assert remote.version_ids() == [version]
 
     settings = replica(tmp_path, store_url)
-    assert pull_current(settings, remote) == version
-    assert pull_current(settings, remote) is None  # already in step
-    served, warning = load_current(settings)
+    assert pull_current(settings.index, remote) == version
+    assert pull_current(settings.index, remote) is None  # already in step
+    served, warning = load_current(settings.index)
     assert (served.id, warning) == (version, None)
-    built, _ = load_current(fake_settings(tmp_path / "builder"))
+    built, _ = load_current(fake_settings(tmp_path / "builder").index)
     assert served.cards == built.cards
 
 
@@ -79,14 +79,14 @@ def test_a_new_version_replaces_the_old_one_and_a_rollback_travels_too(
     first = publish(tmp_path / "builder", store_url, revision=0)
     settings = replica(tmp_path, store_url)
     remote = RemoteStore(store_url)
-    pull_current(settings, remote)
+    pull_current(settings.index, remote)
     second = publish(tmp_path / "builder", store_url, revision=1)
-    assert pull_current(settings, remote) == second
-    assert load_current(settings)[0].cards[0]["title"] == "Volcano headline revision 1"
+    assert pull_current(settings.index, remote) == second
+    assert load_current(settings.index)[0].cards[0]["title"] == "Volcano headline revision 1"
 
     builder = VersionStore(tmp_path / "builder")
     remote.publish(builder, builder.rollback(), keep=5)
-    assert pull_current(settings, remote) == first
+    assert pull_current(settings.index, remote) == first
     assert VersionStore(settings.data_dir).version_ids() == [first, second]
 
 
@@ -114,7 +114,7 @@ def test_a_damaged_download_never_becomes_a_version(tmp_path: Path, file_store: 
 
     settings = replica(tmp_path, url)
     with pytest.raises(CorruptVersionError, match="checksum"):
-        pull_current(settings, RemoteStore(url))
+        pull_current(settings.index, RemoteStore(url))
     assert list((settings.data_dir / "versions").iterdir()) == []  # not even a staging dir
     assert not (settings.data_dir / "CURRENT").exists()
 
@@ -124,7 +124,7 @@ def test_a_version_missing_a_file_is_refused(tmp_path: Path, file_store: Path) -
     version = publish(tmp_path / "builder", url)
     (file_store / "versions" / version / CARDS).unlink()
     with pytest.raises(CorruptVersionError, match=CARDS):
-        pull_current(replica(tmp_path, url), RemoteStore(url))
+        pull_current(replica(tmp_path, url).index, RemoteStore(url))
 
 
 def test_a_manifest_naming_a_path_outside_the_version_is_refused(
@@ -137,7 +137,7 @@ def test_a_manifest_naming_a_path_outside_the_version_is_refused(
     manifest["files"]["../../escaped"] = manifest["files"].pop(CARDS)
     manifest_path.write_text(json.dumps(manifest))
     with pytest.raises(CorruptVersionError, match="bad file name"):
-        pull_current(replica(tmp_path, url), RemoteStore(url))
+        pull_current(replica(tmp_path, url).index, RemoteStore(url))
     assert not (tmp_path / "escaped").exists()
 
 
@@ -148,7 +148,7 @@ def test_an_interrupted_upload_is_done_again(tmp_path: Path, file_store: Path) -
     (file_store / "CURRENT").unlink()
     (file_store / "versions" / version / CARDS).write_bytes(b"half a file")
     RemoteStore(url).publish(VersionStore(tmp_path / "builder"), version, keep=5)
-    assert pull_current(replica(tmp_path, url), RemoteStore(url)) == version
+    assert pull_current(replica(tmp_path, url).index, RemoteStore(url)) == version
 
 
 def test_a_current_naming_a_version_the_store_lacks_is_refused(
@@ -158,12 +158,12 @@ def test_a_current_naming_a_version_the_store_lacks_is_refused(
     publish(tmp_path / "builder", url)
     (file_store / "CURRENT").write_text("20990101T000000000Z-abcdef\n")
     with pytest.raises(VersionNotFound):
-        pull_current(replica(tmp_path, url), RemoteStore(url))
+        pull_current(replica(tmp_path, url).index, RemoteStore(url))
 
 
 def test_an_empty_store_leaves_the_replica_alone(tmp_path: Path, store_url: str) -> None:
     settings = replica(tmp_path, store_url)
-    assert pull_current(settings, RemoteStore(store_url)) is None
+    assert pull_current(settings.index, RemoteStore(store_url)) is None
     assert not (settings.data_dir / "CURRENT").exists()
 
 
@@ -171,7 +171,7 @@ def test_processes_of_one_host_take_turns(tmp_path: Path, store_url: str) -> Non
     publish(tmp_path / "builder", store_url)
     settings = replica(tmp_path, store_url)
     with reindex_lock(settings.data_dir), pytest.raises(ReindexLocked):
-        pull_current(settings, RemoteStore(store_url))
+        pull_current(settings.index, RemoteStore(store_url))
     assert not (settings.data_dir / "CURRENT").exists()
 
 
@@ -187,7 +187,7 @@ def test_replica_sync_keeps_serving_and_logs_a_failing_store_once(
     url = file_store.as_uri()
     version = publish(tmp_path / "builder", url)
     settings = replica(tmp_path, url)
-    sync = ReplicaSync(settings, url)
+    sync = ReplicaSync(settings.index, url)
     sync.pull()
     caplog.set_level(logging.INFO, logger="index.versions.replica_sync")
     (file_store / "CURRENT").write_text("not a version id\n")

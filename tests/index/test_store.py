@@ -98,14 +98,14 @@ def test_loading_a_corrupt_current_version_fails_clearly(tmp_path: Path) -> None
     settings, summary = build_fake_index(tmp_path / "data")
     (settings.data_dir / "versions" / summary.version / "manifest.json").write_text("{oops")
     with pytest.raises(CorruptVersionError, match=r"manifest\.json is unreadable"):
-        load_current(settings)
+        load_current(settings.index)
 
 
 def test_a_version_built_for_another_model_is_refused(tmp_path: Path) -> None:
     settings, _ = build_fake_index(tmp_path / "data")
     other = settings.model_copy(update={"model": "all-MiniLM-L6-v2"})
     with pytest.raises(CorruptVersionError, match="built with model 'fake-hashing'"):
-        load_current(other)
+        load_current(other.index)
 
 
 def test_a_failed_build_leaves_no_staging_directory(tmp_path: Path) -> None:

@@ -67,7 +67,7 @@ def test_an_unknown_model_is_refused_without_downloading(tmp_path: Path) -> None
     with pytest.raises(ModelError, match="never downloaded"):
         resolve_model_path("sentence-transformers/some-other-model")
     with pytest.raises(ModelError, match="never downloaded"):
-        load_encoder(Settings(model=str(tmp_path)))
+        load_encoder(Settings(model=str(tmp_path)).encoder)
 
 
 def test_the_packaged_model_is_found_on_disk() -> None:
