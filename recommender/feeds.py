@@ -19,6 +19,8 @@ from pathlib import Path
 
 from recommender.articles import Article, validate_record
 from recommender.errors import FeedError, InvalidRecord
+from recommender.sources.limits import BoundedStream, ReadLimits
+from recommender.sources.options import ReadOptions
 
 _BOM = b"\xef\xbb\xbf"
 #: Lone surrogates that `surrogateescape` leaves in place of bytes that are not UTF-8.
@@ -34,7 +36,7 @@ _MAX_NAME_WORDS = 8
 
 #: (line a record starts on, raw record); an InvalidRecord stands for a record that did not parse.
 _Raw = tuple[int, object]
-_Reader = Callable[[BufferedIOBase], Iterator[_Raw]]
+_Reader = Callable[[BoundedStream], Iterator[_Raw]]
 _Located = tuple[str, int, Article]
 
 
@@ -82,16 +84,22 @@ class FeedReport:
         return lines
 
 
-def read_feed(path: Path, report: FeedReport) -> Iterator[Article]:
+def read_feed(
+    path: Path, report: FeedReport, options: ReadOptions | None = None
+) -> Iterator[Article]:
     """Stream the valid articles of one source (a file or a directory), reporting the rest.
 
     A missing path or an unsupported file type raises FeedError at once; a file that breaks off
-    while being read (e.g. a truncated .gz) raises FeedError when reading reaches it.
+    while being read (e.g. a truncated .gz) or that exceeds the size limits raises FeedError when
+    reading reaches it.
     """
-    return (article for _, _, article in _read_files(_source_files(path), report))
+    limits = (options or ReadOptions()).limits
+    return (article for _, _, article in _read_files(_source_files(path), report, limits))
 
 
-def load_articles(paths: Sequence[Path], report: FeedReport) -> dict[str, Article]:
+def load_articles(
+    paths: Sequence[Path], report: FeedReport, options: ReadOptions | None = None
+) -> dict[str, Article]:
     """Read several sources in order into one catalog keyed by slug.
 
     Every path is checked before any is read. When a slug comes again the later article wins but
@@ -101,7 +109,8 @@ def load_articles(paths: Sequence[Path], report: FeedReport) -> dict[str, Articl
     files = [file for path in paths for file in _source_files(path)]
     articles: dict[str, Article] = {}
     seen: dict[str, str] = {}
-    for source, line, article in _read_files(files, report):
+    limits = (options or ReadOptions()).limits
+    for source, line, article in _read_files(files, report, limits):
         location = f"{source}:{line}"
         if article.slug in seen:
             message = f"duplicate slug {article.slug!r} replaces the record at {seen[article.slug]}"
@@ -141,16 +150,20 @@ def _reader_for(path: Path) -> _Reader | None:
     return _READERS.get(Path(name).suffix)
 
 
-def _read_files(files: Iterable[tuple[Path, _Reader]], report: FeedReport) -> Iterator[_Located]:
+def _read_files(
+    files: Iterable[tuple[Path, _Reader]], report: FeedReport, limits: ReadLimits
+) -> Iterator[_Located]:
     for path, reader in files:
-        yield from _read_file(path, reader, report)
+        yield from _read_file(path, reader, report, limits)
 
 
-def _read_file(path: Path, reader: _Reader, report: FeedReport) -> Iterator[_Located]:
+def _read_file(
+    path: Path, reader: _Reader, report: FeedReport, limits: ReadLimits
+) -> Iterator[_Located]:
     source = str(path)
     try:
-        with _open(path) as stream:
-            for line, raw in reader(stream):
+        with _open(path) as raw_stream:
+            for line, raw in reader(BoundedStream(raw_stream, source, limits)):
                 article = _accept(source, line, raw, report)
                 if article is not None:
                     yield source, line, article
@@ -178,16 +191,29 @@ def _accept(source: str, line: int, raw: object, report: FeedReport) -> Article 
     return validated.article
 
 
-def _lines(stream: BufferedIOBase) -> Iterator[tuple[int, str]]:
-    """Numbered lines, line endings kept; bytes that are not UTF-8 become lone surrogates so that
-    one bad line spoils one record, not the file."""
-    for number, raw in enumerate(stream, start=1):
+def _lines(stream: BoundedStream) -> Iterator[tuple[int, str | None]]:
+    """Numbered lines, line endings kept, None for one over the record limit; bytes that are not
+    UTF-8 become lone surrogates so that one bad line spoils one record, not the file."""
+    for number, raw in stream.lines():
+        if raw is None:
+            yield number, None
+            continue
         data = raw.removeprefix(_BOM) if number == 1 else raw
         yield number, data.decode("utf-8", "surrogateescape")
 
 
-def _jsonl_records(stream: BufferedIOBase) -> Iterator[_Raw]:
+def _too_large(stream: BoundedStream) -> InvalidRecord:
+    return InvalidRecord(
+        f"record too large: over {stream.limits.max_record_bytes:,} bytes "
+        "(RECOMMENDER_FEED_MAX_RECORD_BYTES)"
+    )
+
+
+def _jsonl_records(stream: BoundedStream) -> Iterator[_Raw]:
     for number, text in _lines(stream):
+        if text is None:
+            yield number, _too_large(stream)
+            continue
         if not text.strip(" \t\r\n"):
             continue
         undecodable = _UNDECODABLE.search(text)
@@ -212,7 +238,7 @@ def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _csv_records(stream: BufferedIOBase) -> Iterator[_Raw]:
+def _csv_records(stream: BoundedStream) -> Iterator[_Raw]:
     """Rows after the header as dicts of text; validate_record splits the ';'-separated tags."""
     csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
     rows = _csv_rows(stream)
@@ -235,15 +261,49 @@ def _csv_records(stream: BufferedIOBase) -> Iterator[_Raw]:
             yield number, dict(zip(names, values, strict=True))
 
 
-def _csv_rows(stream: BufferedIOBase) -> Iterator[tuple[int, list[str] | InvalidRecord]]:
-    """Non-empty rows with the line each starts on; a malformed row becomes an InvalidRecord."""
-    reader = csv.reader(text for _, text in _lines(stream))
+class _RecordTooLarge(Exception):
+    """A CSV row whose lines add up to more than the record limit."""
+
+
+class _CsvLines:
+    """The text lines csv.reader parses, counting the bytes of the row being read.
+
+    An iterator object rather than a generator: raising from a generator would end it, while csv
+    resets its state on the next row, so reading goes on after an oversized row.
+    """
+
+    def __init__(self, stream: BoundedStream) -> None:
+        self._lines = _lines(stream)
+        self._limit = stream.limits.max_record_bytes
+        self.line = 0
+        self.row_bytes = 0
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        self.line, text = next(self._lines)
+        self.row_bytes += len(text) if text is not None else self._limit + 1
+        if text is None or self.row_bytes > self._limit:
+            raise _RecordTooLarge
+        return text
+
+
+def _csv_rows(stream: BoundedStream) -> Iterator[tuple[int, list[str] | InvalidRecord]]:
+    """Non-empty rows with the line each starts on; a malformed or oversized row becomes an
+    InvalidRecord."""
+    lines = _CsvLines(stream)
+    reader = csv.reader(lines)
     while True:
-        start = reader.line_num + 1
+        start = lines.line + 1
+        lines.row_bytes = 0
         try:
             row = next(reader)
         except StopIteration:
             return
+        except _RecordTooLarge:
+            yield start, _too_large(stream)
+            continue
         except csv.Error as exc:
             # Drop csv's advice about opening the file, which is ours to follow, not the user's.
             yield start, InvalidRecord(f"malformed CSV: {str(exc).split(' - ')[0]}")
@@ -268,7 +328,7 @@ def _csv_header(line: int, header: list[str] | InvalidRecord) -> tuple[list[str]
     return names, None
 
 
-def _txt_records(stream: BufferedIOBase) -> Iterator[_Raw]:
+def _txt_records(stream: BoundedStream) -> Iterator[_Raw]:
     """One article per file: title, blank line, summary paragraph ending in the slug, body."""
     data = stream.read(_MAX_TEXT_BYTES + 1)
     if len(data) > _MAX_TEXT_BYTES:
