@@ -9,17 +9,19 @@ from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import json
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from io import BufferedIOBase
 from pathlib import Path
 
 from recommender.articles import Article, validate_record
 from recommender.errors import FeedError, InvalidRecord
-from recommender.sources.limits import BoundedStream, ReadLimits
+from recommender.sources.field_map import header_problem, rename
+from recommender.sources.limits import BoundedStream
 from recommender.sources.options import ReadOptions
 
 _BOM = b"\xef\xbb\xbf"
@@ -33,10 +35,12 @@ _MAX_TEXT_BYTES = 4 << 20
 _TRAILERS = frozenset({"you might also like", "related articles", "read more"})
 _READ_BIO = "read full bio"
 _MAX_NAME_WORDS = 8
+#: JSON Lines objects checked together for a missing required field, as a header would be.
+_KEY_SAMPLE = 10
 
 #: (line a record starts on, raw record); an InvalidRecord stands for a record that did not parse.
 _Raw = tuple[int, object]
-_Reader = Callable[[BoundedStream], Iterator[_Raw]]
+_Reader = Callable[[BoundedStream, Mapping[str, str]], Iterator[_Raw]]
 _Located = tuple[str, int, Article]
 
 
@@ -93,8 +97,8 @@ def read_feed(
     while being read (e.g. a truncated .gz) or that exceeds the size limits raises FeedError when
     reading reaches it.
     """
-    limits = (options or ReadOptions()).limits
-    return (article for _, _, article in _read_files(_source_files(path), report, limits))
+    files = _source_files(path)
+    return (article for _, _, article in _read_files(files, report, options or ReadOptions()))
 
 
 def load_articles(
@@ -109,8 +113,7 @@ def load_articles(
     files = [file for path in paths for file in _source_files(path)]
     articles: dict[str, Article] = {}
     seen: dict[str, str] = {}
-    limits = (options or ReadOptions()).limits
-    for source, line, article in _read_files(files, report, limits):
+    for source, line, article in _read_files(files, report, options or ReadOptions()):
         location = f"{source}:{line}"
         if article.slug in seen:
             message = f"duplicate slug {article.slug!r} replaces the record at {seen[article.slug]}"
@@ -151,19 +154,20 @@ def _reader_for(path: Path) -> _Reader | None:
 
 
 def _read_files(
-    files: Iterable[tuple[Path, _Reader]], report: FeedReport, limits: ReadLimits
+    files: Iterable[tuple[Path, _Reader]], report: FeedReport, options: ReadOptions
 ) -> Iterator[_Located]:
     for path, reader in files:
-        yield from _read_file(path, reader, report, limits)
+        yield from _read_file(path, reader, report, options)
 
 
 def _read_file(
-    path: Path, reader: _Reader, report: FeedReport, limits: ReadLimits
+    path: Path, reader: _Reader, report: FeedReport, options: ReadOptions
 ) -> Iterator[_Located]:
     source = str(path)
     try:
         with _open(path) as raw_stream:
-            for line, raw in reader(BoundedStream(raw_stream, source, limits)):
+            stream = BoundedStream(raw_stream, source, options.limits)
+            for line, raw in reader(stream, options.field_map):
                 article = _accept(source, line, raw, report)
                 if article is not None:
                     yield source, line, article
@@ -209,7 +213,31 @@ def _too_large(stream: BoundedStream) -> InvalidRecord:
     )
 
 
-def _jsonl_records(stream: BoundedStream) -> Iterator[_Raw]:
+def _jsonl_records(stream: BoundedStream, field_map: Mapping[str, str]) -> Iterator[_Raw]:
+    """Records of a JSON Lines file, renamed by `field_map`.
+
+    Its first objects stand in for a header: when together they lack a required field (so each
+    of them does), the file fails with one message naming the keys found, not once per record.
+    """
+    raw_records = _jsonl_raw(stream)
+    head: list[_Raw] = []
+    keys: dict[str, None] = {}
+    objects = 0
+    for number, raw in raw_records:
+        head.append((number, raw))
+        if isinstance(raw, Mapping):
+            keys.update(dict.fromkeys(raw))
+            objects += 1
+            if objects == _KEY_SAMPLE:
+                break
+    problem = header_problem(stream.source, keys, field_map, "field in the first records")
+    if objects and problem is not None:
+        raise problem
+    for number, raw in itertools.chain(head, raw_records):
+        yield number, rename(raw, field_map) if isinstance(raw, Mapping) else raw
+
+
+def _jsonl_raw(stream: BoundedStream) -> Iterator[_Raw]:
     for number, text in _lines(stream):
         if text is None:
             yield number, _too_large(stream)
@@ -219,6 +247,11 @@ def _jsonl_records(stream: BoundedStream) -> Iterator[_Raw]:
         undecodable = _UNDECODABLE.search(text)
         if undecodable:
             yield number, InvalidRecord(f"invalid UTF-8 at column {undecodable.start() + 1}")
+        elif number == 1 and text.lstrip().startswith("["):
+            raise FeedError(
+                f"{stream.source}: holds a JSON array; JSON Lines is expected, one object per "
+                "line (convert it with: jq -c '.[]' FILE > feed.jsonl)"
+            )
         else:
             yield number, _parse_json(text.rstrip("\r\n"))
 
@@ -238,20 +271,25 @@ def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _csv_records(stream: BoundedStream) -> Iterator[_Raw]:
-    """Rows after the header as dicts of text; validate_record splits the ';'-separated tags."""
+def _csv_records(stream: BoundedStream, field_map: Mapping[str, str]) -> Iterator[_Raw]:
+    """Rows after the header as dicts of text, columns renamed by `field_map`; validate_record
+    splits the ';'-separated tags. A header that lacks a required column fails the file."""
     csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
     rows = _csv_rows(stream)
     first = next(rows, None)
     if first is None:
         return
     header_line, header = first
-    names, header_problem = _csv_header(header_line, header)
+    found, unusable = _csv_header(header_line, header)
+    missing = None if unusable else header_problem(stream.source, found, field_map, "column")
+    if missing is not None:
+        raise missing
+    names = [field_map.get(name, name) for name in found]
     for number, row in rows:
         if isinstance(row, InvalidRecord):
             yield number, row
-        elif header_problem:
-            yield number, InvalidRecord(header_problem)
+        elif unusable:
+            yield number, InvalidRecord(unusable)
         elif len(row) != len(names):
             message = f"expected {len(names)} fields as in the header, found {len(row)}"
             yield number, InvalidRecord(message)
@@ -328,7 +366,7 @@ def _csv_header(line: int, header: list[str] | InvalidRecord) -> tuple[list[str]
     return names, None
 
 
-def _txt_records(stream: BoundedStream) -> Iterator[_Raw]:
+def _txt_records(stream: BoundedStream, _field_map: Mapping[str, str]) -> Iterator[_Raw]:
     """One article per file: title, blank line, summary paragraph ending in the slug, body."""
     data = stream.read(_MAX_TEXT_BYTES + 1)
     if len(data) > _MAX_TEXT_BYTES:

@@ -38,7 +38,7 @@ class BoundedStream:
 
     def __init__(self, raw: ByteReader, source: str, limits: ReadLimits) -> None:
         self._raw = raw
-        self._source = source
+        self.source = source
         self.limits = limits
         self._taken = 0
 
@@ -72,7 +72,7 @@ class BoundedStream:
         self._taken += len(data)
         if self._taken > self.limits.max_source_bytes:
             raise FeedError(
-                f"{self._source}: more than {self.limits.max_source_bytes:,} bytes "
+                f"{self.source}: more than {self.limits.max_source_bytes:,} bytes "
                 "(decompressed); refused (RECOMMENDER_FEED_MAX_SOURCE_BYTES)"
             )
         return data
