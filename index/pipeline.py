@@ -46,6 +46,7 @@ from recommender.errors import (
 )
 from recommender.feeds import FeedReport, load_articles
 from recommender.settings import Settings
+from recommender.sources.options import ReadOptions, read_options
 from recommender.tfidf import TfidfModel
 
 #: Texts encoded (and committed to the cache) per step; small enough to lose little on a kill.
@@ -185,7 +186,7 @@ def build_manifest(
     content: VersionContent,
     recall: float,
     checksum: str,
-    sources: Sequence[Path],
+    sources: Sequence[Path | str],
 ) -> Manifest:
     """The manifest of a build (its files' checksums are added when they are written)."""
     return Manifest(
@@ -206,18 +207,21 @@ def build_manifest(
 
 def reindex(
     settings: Settings,
-    sources: Sequence[Path],
+    sources: Sequence[Path | str],
     encoder: Encoder,
     *,
     strict: bool = False,
     full: bool = False,
     show_progress: bool = False,
     report: FeedReport | None = None,
+    read: ReadOptions | None = None,
 ) -> ReindexSummary:
     """Build and publish a new version from the feeds (or keep the current one if unchanged).
 
     Incremental by default: cached embeddings are reused and, when nothing that affects the
     build changed, no new version is written. `full` re-embeds everything and always publishes.
+    `read` says how sources are read (default: from the settings, with the fetch cache in the
+    data directory).
     With `settings.store_url`, the version is then uploaded there (unless it is already) and
     becomes the shared store's CURRENT, which every replica follows.
     """
@@ -238,6 +242,7 @@ def reindex(
                 full=full,
                 show_progress=show_progress,
                 report=report,
+                read=read if read is not None else read_options(settings),
                 started=started,
             )
         finally:
@@ -266,7 +271,7 @@ def merge_live(feed: dict[str, Article], entries: Sequence[LiveEntry]) -> list[s
 
 def _reindex_locked(
     settings: Settings,
-    sources: Sequence[Path],
+    sources: Sequence[Path | str],
     encoder: Encoder,
     live: LiveStore,
     store: VersionStore,
@@ -275,9 +280,10 @@ def _reindex_locked(
     full: bool,
     show_progress: bool,
     report: FeedReport,
+    read: ReadOptions,
     started: float,
 ) -> ReindexSummary:
-    feed = load_articles(sources, report)
+    feed = load_articles(sources, report, read)
     absorbed = merge_live(feed, live.entries())
     articles = list(feed.values())
     if strict and report.bad:

@@ -1,8 +1,10 @@
-"""Feed readers: JSON Lines, CSV and plain-text articles, each optionally gzipped.
+"""Feed readers: JSON Lines, CSV and plain-text articles, each optionally gzipped; and the
+dispatch of URLs, `wordpress+` sites and local RSS/Atom/sitemap files to `recommender.sources`.
 
-A source is a file or a directory of them. A record that cannot become an Article is reported in
-the caller's `FeedReport` as `file:line: reason` and skipped; only a source that cannot be read at
-all raises `FeedError`. Files are streamed line by line, so a 37 k-record feed is never held whole.
+A source is a file, a directory of them, or a URL. A record that cannot become an Article is
+reported in the caller's `FeedReport` as `file:line: reason` (or `url:item`) and skipped; only a
+source that cannot be read at all raises `FeedError`. Files are streamed line by line, so a
+37 k-record feed is never held whole.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from pathlib import Path
 
 from recommender.articles import Article, validate_record
 from recommender.errors import FeedError, InvalidRecord
+from recommender.sources.fetch import Fetcher
 from recommender.sources.field_map import header_problem, rename
 from recommender.sources.limits import BoundedStream
 from recommender.sources.options import ReadOptions
+from recommender.sources.web import check_web_source, is_web_source, is_xml_file, web_records
 
 _BOM = b"\xef\xbb\xbf"
 #: Lone surrogates that `surrogateescape` leaves in place of bytes that are not UTF-8.
@@ -88,32 +92,38 @@ class FeedReport:
         return lines
 
 
-def read_feed(
-    path: Path, report: FeedReport, options: ReadOptions | None = None
-) -> Iterator[Article]:
-    """Stream the valid articles of one source (a file or a directory), reporting the rest.
+def parse_source(text: str) -> Path | str:
+    """A `--source` value: a URL (`http(s)://`, `wordpress+http(s)://`) stays text, anything
+    else is a path."""
+    return text if is_web_source(text) else Path(text)
 
-    A missing path or an unsupported file type raises FeedError at once; a file that breaks off
-    while being read (e.g. a truncated .gz) or that exceeds the size limits raises FeedError when
-    reading reaches it.
+
+def read_feed(
+    source: Path | str, report: FeedReport, options: ReadOptions | None = None
+) -> Iterator[Article]:
+    """Stream the valid articles of one source (a file, a directory or a URL), reporting the rest.
+
+    A missing path, an unsupported file type or a URL that is not http(s) raises FeedError at
+    once; a file that breaks off while being read (e.g. a truncated .gz), that exceeds the size
+    limits, or a URL that cannot be fetched raises FeedError when reading reaches it.
     """
-    files = _source_files(path)
-    return (article for _, _, article in _read_files(files, report, options or ReadOptions()))
+    parts = _source_parts(source)
+    return (article for _, _, article in _read_parts(parts, report, options or ReadOptions()))
 
 
 def load_articles(
-    paths: Sequence[Path], report: FeedReport, options: ReadOptions | None = None
+    sources: Sequence[Path | str], report: FeedReport, options: ReadOptions | None = None
 ) -> dict[str, Article]:
     """Read several sources in order into one catalog keyed by slug.
 
-    Every path is checked before any is read. When a slug comes again the later article wins but
-    keeps the dict position where the slug first appeared; each replacement is reported in
+    Every source is checked before any is read. When a slug comes again the later article wins
+    but keeps the dict position where the slug first appeared; each replacement is reported in
     `report.duplicates` at the later record, naming the location of the record it replaces.
     """
-    files = [file for path in paths for file in _source_files(path)]
+    parts = [part for source in sources for part in _source_parts(source)]
     articles: dict[str, Article] = {}
     seen: dict[str, str] = {}
-    for source, line, article in _read_files(files, report, options or ReadOptions()):
+    for source, line, article in _read_parts(parts, report, options or ReadOptions()):
         location = f"{source}:{line}"
         if article.slug in seen:
             message = f"duplicate slug {article.slug!r} replaces the record at {seen[article.slug]}"
@@ -123,12 +133,27 @@ def load_articles(
     return articles
 
 
-def _source_files(path: Path) -> list[tuple[Path, _Reader]]:
-    """The files of a source with their readers; a directory gives its supported files, sorted.
+@dataclass(frozen=True, slots=True)
+class _WebPart:
+    """A source read by `recommender.sources.web`: a URL or a local feed/sitemap file."""
+
+    source: Path | str
+
+
+_Part = tuple[Path, _Reader] | _WebPart
+
+
+def _source_parts(source: Path | str) -> list[_Part]:
+    """The parts of a source: a URL, or files with their readers (a directory gives its
+    supported files, sorted).
 
     Hidden entries of a directory (names starting with '.') are left out: editors and macOS put
     junk there under the same extensions.
     """
+    if isinstance(source, str):
+        check_web_source(source)
+        return [_WebPart(source)]
+    path = source
     if path.is_dir():
         files = sorted(file for file in path.rglob("*") if file.is_file())
         return [
@@ -139,11 +164,14 @@ def _source_files(path: Path) -> list[tuple[Path, _Reader]]:
         ]
     if not path.is_file():
         raise FeedError(f"{path}: no such feed file or directory")
+    if is_xml_file(path):
+        return [_WebPart(path)]
     reader = _reader_for(path)
     if reader is None:
         raise FeedError(
-            f"{path}: unsupported feed type; expected .jsonl, .ndjson, .json, .csv or .txt, "
-            "optionally followed by .gz"
+            f"{path}: unsupported feed type; expected .jsonl, .ndjson, .json, .csv, .txt, "
+            ".xml, .rss or .atom, optionally followed by .gz, or an http(s):// or "
+            "wordpress+https:// URL"
         )
     return [(path, reader)]
 
@@ -153,11 +181,18 @@ def _reader_for(path: Path) -> _Reader | None:
     return _READERS.get(Path(name).suffix)
 
 
-def _read_files(
-    files: Iterable[tuple[Path, _Reader]], report: FeedReport, options: ReadOptions
+def _read_parts(
+    parts: Iterable[_Part], report: FeedReport, options: ReadOptions
 ) -> Iterator[_Located]:
-    for path, reader in files:
-        yield from _read_file(path, reader, report, options)
+    with Fetcher(options.fetch) as fetcher:
+        for part in parts:
+            if isinstance(part, _WebPart):
+                for source, line, raw in web_records(part.source, options, fetcher):
+                    article = _accept(source, line, raw, report)
+                    if article is not None:
+                        yield source, line, article
+            else:
+                yield from _read_file(*part, report, options)
 
 
 def _read_file(

@@ -217,9 +217,9 @@ def test_missing_path_raises_naming_it(tmp_path: Path) -> None:
 
 
 def test_unsupported_file_raises_naming_it(tmp_path: Path) -> None:
-    feed = tmp_path / "feed.xml"
-    feed.write_text("<rss/>")
-    with pytest.raises(FeedError, match=r"feed\.xml: unsupported feed type"):
+    feed = tmp_path / "feed.yaml"
+    feed.write_text("title: A")
+    with pytest.raises(FeedError, match=r"feed\.yaml: unsupported feed type"):
         read_feed(feed, FeedReport())
 
 
