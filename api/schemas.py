@@ -20,6 +20,7 @@ class RelatedItem(BaseModel):
     slug: str
     title: str
     url: str | None
+    image: str | None = Field(description="Absolute http(s) URL of the article's picture.")
     summary: str
     section: str | None
     published_at: str | None
@@ -48,6 +49,7 @@ class ArticleCard(BaseModel):
     title: str
     summary: str
     url: str | None
+    image: str | None
     section: str | None
     tags: list[str]
     author: str | None

@@ -1,0 +1,1 @@
+"""Benchmarks that are tools, not the service: run them with `python -m bench.NAME`."""

@@ -9,6 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
 from recommender.errors import InvalidRecord
 
@@ -21,6 +22,7 @@ FIELD_LIMITS: dict[str, int] = {
     "summary": 10_000,
     "body": 500_000,
     "url": 2_048,
+    "image": 2_048,
     "section": 200,
     "author": 500,
     "language": 35,
@@ -37,6 +39,7 @@ KNOWN_FIELDS = frozenset(
         "summary",
         "body",
         "url",
+        "image",
         "section",
         "tags",
         "author",
@@ -59,6 +62,8 @@ class Article:
     summary: str = ""
     body: str = ""
     url: str | None = None
+    #: Absolute http(s) URL of the article's picture (og:image, media:content, featured media).
+    image: str | None = None
     section: str | None = None
     tags: tuple[str, ...] = ()
     author: str | None = None
@@ -73,6 +78,7 @@ class Article:
             "title": self.title,
             "summary": self.summary,
             "url": self.url,
+            "image": self.image,
             "section": self.section,
             "tags": list(self.tags),
             "author": self.author,
@@ -152,6 +158,17 @@ def _text(record: Mapping[str, Any], name: str, *, required: bool = False) -> st
     limit = FIELD_LIMITS[name]
     if len(text) > limit:
         raise InvalidRecord(f"{name} is {len(text):,} characters long; the limit is {limit:,}")
+    return text
+
+
+def _web_address(record: Mapping[str, Any], name: str) -> str | None:
+    """A text field that must hold an absolute http(s) URL, when present."""
+    text = _text(record, name)
+    if text is None:
+        return None
+    parts = urlsplit(text)
+    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or " " in text:
+        raise InvalidRecord(f"{name} {text[:80]!r} is not an absolute http(s) URL")
     return text
 
 
@@ -237,6 +254,7 @@ def validate_record(record: object) -> Validated:
         summary=_text(record, "summary") or "",
         body=_text(record, "body") or "",
         url=_text(record, "url"),
+        image=_web_address(record, "image"),
         section=section,
         tags=_tags(record.get("tags")),
         author=_text(record, "author"),

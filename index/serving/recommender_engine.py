@@ -169,7 +169,8 @@ class Recommender:
         return row
 
     def card(self, row: int) -> dict[str, Any]:
-        return self.cards[row]
+        # Versions built before articles had images hold cards without the key.
+        return {"image": None, **self.cards[row]}
 
     def search(self, text: str, limit: int = 50) -> list[int]:
         """Rows of served articles whose slug starts with `text`, or whose title has a word
@@ -408,6 +409,7 @@ class Recommender:
             "slug": card["slug"],
             "title": card["title"],
             "url": card["url"],
+            "image": card.get("image"),
             "summary": card["summary"],
             "section": card["section"],
             "published_at": card["published_at"],

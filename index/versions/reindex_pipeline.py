@@ -41,6 +41,7 @@ from recommender.embedding import Encoder
 from recommender.errors import FeedError, StrictModeError
 from recommender.feeds import FeedReport, load_articles
 from recommender.settings import IndexSettings
+from recommender.sources.options import ReadOptions
 from recommender.tfidf import TfidfModel
 
 #: Texts encoded (and committed to the cache) per step; small enough to lose little on a kill.
@@ -202,7 +203,7 @@ def build_manifest(
     content: VersionContent,
     recall: float,
     checksum: str,
-    sources: Sequence[Path],
+    sources: Sequence[Path | str],
 ) -> Manifest:
     """The manifest of a build (its files' checksums are added when they are written)."""
     return Manifest(
@@ -223,18 +224,21 @@ def build_manifest(
 
 def reindex(
     settings: IndexSettings,
-    sources: Sequence[Path],
+    sources: Sequence[Path | str],
     encoder: Encoder,
     *,
     strict: bool = False,
     full: bool = False,
     show_progress: bool = False,
     report: FeedReport | None = None,
+    read: ReadOptions | None = None,
 ) -> ReindexSummary:
     """Build and publish a new version from the feeds (or keep the current one if unchanged).
 
     Incremental by default: cached embeddings are reused and, when nothing that affects the
     build changed, no new version is written. `full` re-embeds everything and always publishes.
+    `read` says how sources are read (default: from the settings, with the fetch cache in the
+    data directory).
     With `settings.store_url`, the version is then uploaded there (unless it is already) and
     becomes the shared store's CURRENT, which every replica follows.
     """
@@ -255,6 +259,7 @@ def reindex(
                 full=full,
                 show_progress=show_progress,
                 report=report,
+                read=read if read is not None else ReadOptions(),
                 started=started,
             )
         finally:
@@ -283,7 +288,7 @@ def merge_live(feed: dict[str, Article], entries: Sequence[LiveEntry]) -> list[s
 
 def _reindex_locked(
     settings: IndexSettings,
-    sources: Sequence[Path],
+    sources: Sequence[Path | str],
     encoder: Encoder,
     live: LiveStore,
     store: VersionStore,
@@ -292,9 +297,10 @@ def _reindex_locked(
     full: bool,
     show_progress: bool,
     report: FeedReport,
+    read: ReadOptions,
     started: float,
 ) -> ReindexSummary:
-    feed = load_articles(sources, report)
+    feed = load_articles(sources, report, read)
     absorbed = merge_live(feed, live.entries())
     articles = list(feed.values())
     if strict and report.bad:

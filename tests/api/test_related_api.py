@@ -15,6 +15,7 @@ from recommender.settings import Settings
 from tests.helpers import build_fake_index, cache_options, synthetic_records
 
 RELATED = "/v1/articles/{}/related"
+VOLCANO_1_IMAGE = "https://images.example/volcano-1.jpg"
 
 
 @pytest.fixture(params=["memory", "redis"])
@@ -22,6 +23,8 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     records = synthetic_records()
     future = (datetime.now(UTC) + timedelta(days=3)).isoformat()
     records.append({**records[0], "slug": "volcano-embargoed", "published_at": future})
+    assert records[1]["slug"] == "volcano-1"
+    records[1]["image"] = VOLCANO_1_IMAGE
     built, _ = build_fake_index(tmp_path / "data", records, **cache_options(request))
     return built
 
@@ -44,7 +47,16 @@ def test_related_returns_the_topic_group_first(client: TestClient) -> None:
     assert body["index_version"] == client.get("/v1/index").json()["version"]
     assert set(slugs(response)) == {"volcano-1", "volcano-2"}
     item = body["items"][0]
-    assert set(item) == {"slug", "title", "url", "summary", "section", "published_at", "score"}
+    assert set(item) == {
+        "slug",
+        "title",
+        "url",
+        "image",
+        "summary",
+        "section",
+        "published_at",
+        "score",
+    }
     assert body["items"][0]["score"] >= body["items"][1]["score"]
 
 
@@ -141,6 +153,15 @@ def test_article_card_and_index_info(client: TestClient) -> None:
     info = client.get("/v1/index").json()
     assert info["articles"] == 19 and info["model"] == "fake-hashing"
     assert client.get("/v1/articles/nope").json()["error"] == "article_not_found"
+
+
+def test_image_is_in_the_card_and_in_every_related_item(client: TestClient) -> None:
+    assert client.get("/v1/articles/volcano-1").json()["image"] == VOLCANO_1_IMAGE
+    assert client.get("/v1/articles/volcano-0").json()["image"] is None
+    items = client.get(RELATED.format("volcano-0"), params={"limit": 5}).json()["items"]
+    images = {item["slug"]: item["image"] for item in items}
+    assert images.pop("volcano-1") == VOLCANO_1_IMAGE
+    assert set(images.values()) == {None}
 
 
 def test_draft_suggestions_for_unsaved_text(client: TestClient) -> None:

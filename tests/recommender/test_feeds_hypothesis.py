@@ -273,7 +273,10 @@ def test_every_article_read_can_be_stored_and_embedded(
     records: list[dict[str, str]],
 ) -> None:
     lines = [
-        "{" + ", ".join([f'"slug": "s{i}"', *(f'"{k}": {v}' for k, v in r.items())]) + "}"
+        # A title first, which the record's own replaces: a feed without one is refused whole.
+        "{"
+        + ", ".join([f'"slug": "s{i}", "title": "t"', *(f'"{k}": {v}' for k, v in r.items())])
+        + "}"
         for i, r in enumerate(records)
     ]
     with feed_file("feed.jsonl", "\n".join(lines).encode()) as path:
