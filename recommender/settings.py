@@ -187,6 +187,11 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `recommender serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, description="Uvicorn worker processes.")
+    memory_cache_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1,
+        description="Most bytes (keys and answers) the in-process result cache holds per worker.",
+    )
 
     @property
     def fusion(self) -> FusionWeights:

@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.deps import Services, ServicesDep
 from api.responses import json_response
-from api.routes.parameters import ERRORS, SlugPath
+from api.routes.parameters import ERRORS, SectionValue, SlugPath, SlugValue
 from api.schemas import DraftRequest, ErrorBody, RelatedResponse
 from api.serving.related_answers import related_response
 from recommender.articles import (
@@ -47,10 +47,10 @@ async def related(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=50, description="How many suggestions.")] = 5,
     section: Annotated[
-        list[str], Query(max_length=50, description="Only these sections (repeatable).")
+        list[SectionValue], Query(max_length=50, description="Only these sections (repeatable).")
     ] = [],  # noqa: B006 - FastAPI copies defaults per request
     exclude: Annotated[
-        list[str], Query(max_length=200, description="Slugs to leave out (repeatable).")
+        list[SlugValue], Query(max_length=200, description="Slugs to leave out (repeatable).")
     ] = [],  # noqa: B006
     max_age_days: Annotated[
         float | None, Query(gt=0, le=36_500, description="Only articles this recent.")

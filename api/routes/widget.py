@@ -96,7 +96,7 @@ async def related_fragment(
     fragment = Representation(
         media_type="text/html",
         encode=partial(render_fragment, heading=heading),
-        key_suffix=f":html:{heading}",
+        key_variant=f"html:{heading}",
     )
     return await related_response(
         services, slug, RelatedQuery(limit=limit), request.headers.get("if-none-match"), fragment
