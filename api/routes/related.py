@@ -68,6 +68,13 @@ async def related(
     return await related_response(services, slug, query, request.headers.get("if-none-match"))
 
 
+# CDNs and uptime checks ask with HEAD: answered as GET (uvicorn sends no body). Not in the
+# OpenAPI document, which would give both methods one operation id.
+router.add_api_route(
+    "/v1/articles/{slug}/related", related, methods=["HEAD"], include_in_schema=False
+)
+
+
 @router.post(
     "/v1/related",
     response_model=RelatedResponse,
@@ -93,6 +100,7 @@ _PLAIN_LIMIT = re.compile(r"[1-9][0-9]?")
 _QUERY_PARAMETERS = frozenset({"limit", "section", "exclude", "max_age_days", "language"})
 _PLAIN_QUERIES = {limit: RelatedQuery(limit=limit) for limit in range(1, 51)}
 _DEFAULT_QUERY = RelatedQuery()
+_METHODS = frozenset({"GET", "HEAD"})
 #: Where `RelatedFastRoute.matches` leaves the parsed query for `handle`.
 _QUERY_SCOPE_KEY = "recommender.related_query"
 
@@ -100,12 +108,12 @@ _QUERY_SCOPE_KEY = "recommender.related_query"
 def plain_related_request(scope: Scope) -> tuple[str, RelatedQuery] | None:
     """(slug, query) when `scope` is a related request the fast route fully validates.
 
-    That is a GET of `RELATED_PATH` with a valid slug and no query parameter of the route
+    That is a GET (or HEAD) of `RELATED_PATH` with a valid slug and no query parameter of the route
     other than one `limit` written as a plain number in range; parameters the route does not
     know are ignored, as FastAPI ignores them. Anything else is None: the FastAPI route
     answers it (422s and their error bodies included).
     """
-    if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
+    if scope["type"] != "http" or scope["method"] not in _METHODS or scope.get("root_path"):
         return None
     path: str = scope["path"]
     if not (path.startswith(_RELATED_PREFIX) and path.endswith(_RELATED_SUFFIX)):

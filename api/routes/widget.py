@@ -103,6 +103,12 @@ async def related_fragment(
     )
 
 
+# HEAD (CDNs, uptime checks) is answered as GET, without a body; see `api.routes.related`.
+router.add_api_route(
+    "/v1/articles/{slug}/related.html", related_fragment, methods=["HEAD"], include_in_schema=False
+)
+
+
 @dataclass(frozen=True, slots=True)
 class _Script:
     """widget.js as served: plain and gzipped, each with its own ETag."""
@@ -153,3 +159,6 @@ async def widget_script(request: Request) -> Response:
         headers["Content-Encoding"] = "gzip"
     body = script.gzipped if gzipped else script.plain
     return Response(body, media_type="text/javascript", headers=headers)
+
+
+router.add_api_route("/widget.js", widget_script, methods=["HEAD"], include_in_schema=False)
