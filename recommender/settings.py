@@ -192,6 +192,12 @@ class Settings(BaseSettings):
         ge=1,
         description="Most bytes (keys and answers) the in-process result cache holds per worker.",
     )
+    header_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="`recommender serve` closes a connection that takes longer to send a "
+        "request's headers (slowloris).",
+    )
 
     @property
     def fusion(self) -> FusionWeights:

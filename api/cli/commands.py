@@ -419,6 +419,7 @@ def serve(
     from uvicorn.supervisors import Multiprocess
 
     from api.app import create_logged_app
+    from api.cli.header_timeout import HeaderTimeoutProtocol
 
     settings = settings_with(data_dir=data_dir, host=host, port=port, workers=workers)
     config = uvicorn.Config(
@@ -432,6 +433,10 @@ def serve(
         access_log=access_log,
         # X-Forwarded-For is believed from these proxies only (uvicorn's default: loopback).
         forwarded_allow_ips=settings.trusted_proxies,
+        # uvicorn calls `http` as a class with its own arguments: a partial adds the bound.
+        http=partial(  # type: ignore[arg-type]
+            HeaderTimeoutProtocol, header_timeout=settings.header_timeout_seconds
+        ),
     )
     if config.workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()
