@@ -222,10 +222,12 @@ class RedisEventStore:
             info: dict[str, Any] = await self._client.info("memory")
             return info
 
+        # Checked again a period later even when unreadable now (the last answer stands), so
+        # that an outage costs /readyz one bounded wait per period, not one per probe.
+        self._policy_checked_at = now
         info = await self._call(op, "reading the memory policy")
         if info is None:
-            return self._policy_risk  # unreadable now: the last answer stands
-        self._policy_checked_at = now
+            return self._policy_risk
         self._policy_risk = memory_policy_risk(
             str(info.get("maxmemory_policy", "")), int(info.get("maxmemory", 0))
         )
