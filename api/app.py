@@ -15,6 +15,7 @@ from starlette.types import ASGIApp
 from api.deps import Services
 from api.error_handlers import install_error_handlers
 from api.middleware.body_limit import limit_body_size
+from api.middleware.encoded_slash import refuse_encoded_slashes
 from api.middleware.prometheus_metrics import Metrics
 from api.middleware.rate_limit import RateLimiter
 from api.middleware.security_headers import security_headers
@@ -114,6 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.add_middleware(
         _Wrap, wrap=lambda inner: limit_body_size(inner, settings.limits.max_request_bytes)
     )
+    app.add_middleware(_Wrap, wrap=refuse_encoded_slashes)
     docs = [url for url in (app.docs_url, app.redoc_url) if url]
     app.add_middleware(_Wrap, wrap=lambda inner: security_headers(inner, docs))
     app.add_middleware(_Wrap, wrap=metrics.middleware)

@@ -75,6 +75,11 @@ class Readiness(BaseModel):
     index_version: str | None
     cache: str = Field(description="ok or degraded (Redis unreachable: answers are uncached)")
     detail: str | None = None
+    warnings: list[str] = Field(
+        default=[],
+        description="Configuration problems that do not stop serving (e.g. a Redis memory "
+        "policy that would evict the widget's counters).",
+    )
 
 
 class LiveChange(BaseModel):

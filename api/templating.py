@@ -6,8 +6,19 @@ from pathlib import Path
 
 from jinja2 import Environment, FileSystemLoader, StrictUndefined, select_autoescape
 
+from recommender.articles import has_linkable_scheme
+
 TEMPLATES = Path(__file__).parent / "templates"
 STATIC = Path(__file__).parent / "static"
+
+
+def safe_href(url: str | None) -> str | None:
+    """`url` when it is an http(s) or relative URL a reader may follow, else None (records
+    stored before `url` was checked may hold any text)."""
+    if not url or " " in url or not has_linkable_scheme(url):
+        return None
+    return url
+
 
 environment = Environment(
     loader=FileSystemLoader(TEMPLATES),
@@ -16,6 +27,7 @@ environment = Environment(
     trim_blocks=True,
     lstrip_blocks=True,
 )
+environment.filters["safe_href"] = safe_href
 
 
 def render(template: str, **context: object) -> str:

@@ -27,6 +27,8 @@ FIELD_LIMITS: dict[str, int] = {
     "author": 500,
     "language": 35,
 }
+#: Schemes an article's `url` may have ("": relative, resolved against the page that shows it).
+URL_SCHEMES = frozenset({"http", "https", ""})
 MAX_TAGS = 100
 MAX_TAG_LENGTH = 200
 #: Deepest nesting of containers in one field: records and cards are stored as JSON.
@@ -172,6 +174,27 @@ def _web_address(record: Mapping[str, Any], name: str) -> str | None:
     return text
 
 
+def has_linkable_scheme(url: str) -> bool:
+    """Whether `url` is an http(s) or relative URL as a browser reads it: browsers drop tabs and
+    newlines inside a scheme (`java\tscript:`), so any control character refuses it."""
+    if any(char < " " or char == "\x7f" for char in url):
+        return False
+    try:
+        scheme = urlsplit(url).scheme
+    except ValueError:
+        return False
+    return scheme.lower() in URL_SCHEMES
+
+
+def _url(record: Mapping[str, Any]) -> str | None:
+    """The record's `url`: readers follow it from the widget and the editors' desk, so
+    `javascript:`, `data:` and other schemes are refused."""
+    url = _text(record, "url")
+    if url is not None and not has_linkable_scheme(url):
+        raise InvalidRecord(f"url {url[:100]!r} is not an http(s) or relative URL")
+    return url
+
+
 def _tags(raw: object) -> tuple[str, ...]:
     if raw is None or raw == "":
         return ()
@@ -253,7 +276,7 @@ def validate_record(record: object) -> Validated:
         title=title,
         summary=_text(record, "summary") or "",
         body=_text(record, "body") or "",
-        url=_text(record, "url"),
+        url=_url(record),
         image=_web_address(record, "image"),
         section=section,
         tags=_tags(record.get("tags")),

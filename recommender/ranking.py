@@ -6,6 +6,7 @@ the tests run exactly the same code.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -73,14 +74,15 @@ class RelatedQuery:
     language: str | None = None
 
     def cache_key(self) -> str:
+        """Equal for equal queries, and unambiguous (a section may hold any character)."""
         parts = [
-            f"l={self.limit}",
-            "s=" + ",".join(sorted(self.sections)),
-            "x=" + ",".join(sorted(self.exclude)),
-            f"a={self.max_age_days if self.max_age_days is not None else ''}",
-            f"g={self.language or ''}",
+            self.limit,
+            sorted(self.sections),
+            sorted(self.exclude),
+            self.max_age_days,
+            self.language,
         ]
-        return "&".join(parts)
+        return json.dumps(parts, separators=(",", ":"))
 
 
 @dataclass(frozen=True, slots=True)

@@ -236,6 +236,17 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `recommender serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, description="Uvicorn worker processes.")
+    memory_cache_bytes: int = Field(
+        default=64 * 1024 * 1024,
+        ge=1,
+        description="Most bytes (keys and answers) the in-process result cache holds per worker.",
+    )
+    header_timeout_seconds: float = Field(
+        default=10,
+        gt=0,
+        description="`recommender serve` closes a connection that takes longer to send a "
+        "request's headers (slowloris).",
+    )
 
     @property
     def encoder(self) -> EncoderSettings:
@@ -288,6 +299,7 @@ class Settings(BaseSettings):
             ttl_seconds=self.cache_ttl_seconds,
             local_ttl_seconds=self.local_cache_ttl_seconds,
             memory_entries=self.memory_cache_entries,
+            memory_bytes=self.memory_cache_bytes,
             http_max_age=self.http_max_age,
         )
 
@@ -321,6 +333,7 @@ class Settings(BaseSettings):
             cors_origins=tuple(self.cors_origins),
             trusted_proxies=tuple(self.trusted_proxies),
             reload_interval_seconds=self.reload_interval_seconds,
+            header_timeout_seconds=self.header_timeout_seconds,
         )
 
 
@@ -385,6 +398,7 @@ class CacheSettings:
     ttl_seconds: int
     local_ttl_seconds: int
     memory_entries: int
+    memory_bytes: int
     http_max_age: int
 
 
@@ -421,3 +435,4 @@ class ServerSettings:
     cors_origins: tuple[str, ...]
     trusted_proxies: tuple[str, ...]
     reload_interval_seconds: float
+    header_timeout_seconds: float

@@ -132,6 +132,14 @@ def test_redis_has_a_healthcheck_that_pings(services: dict[str, dict[str, Any]])
     assert "redis-cli" in test[1] and "ping" in " ".join(test[1:])
 
 
+def test_redis_evicts_cache_entries_never_counters(services: dict[str, dict[str, Any]]) -> None:
+    """Cache entries carry a TTL and counters do not: a volatile-* policy spares the counters."""
+    command = services["redis"]["command"]
+    policy = command[command.index("--maxmemory-policy") + 1]
+    assert policy.startswith("volatile-")
+    assert "--maxmemory" in command
+
+
 def test_api_starts_after_a_healthy_redis_and_uses_it(services: dict[str, dict[str, Any]]) -> None:
     api = services["api"]
     assert api["depends_on"]["redis"]["condition"] == "service_healthy"

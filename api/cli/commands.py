@@ -452,6 +452,7 @@ def serve(
     from uvicorn.supervisors import Multiprocess
 
     from api.app import create_logged_app
+    from api.cli.header_timeout import HeaderTimeoutProtocol
 
     settings = settings_with(data_dir=data_dir, host=host, port=port, workers=workers)
     config = uvicorn.Config(
@@ -465,6 +466,10 @@ def serve(
         access_log=access_log,
         # X-Forwarded-For is believed from these proxies only (uvicorn's default: loopback).
         forwarded_allow_ips=list(settings.server.trusted_proxies),
+        # uvicorn calls `http` as a class with its own arguments: a partial adds the bound.
+        http=partial(  # type: ignore[arg-type]
+            HeaderTimeoutProtocol, header_timeout=settings.server.header_timeout_seconds
+        ),
     )
     if config.workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -22,13 +22,15 @@ async def healthz() -> Response:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 async def readyz(services: ServicesDep) -> Response:
-    """Ready when an index is loaded; reports the cache as ok or degraded."""
+    """Ready when an index is loaded; reports the cache as ok or degraded, and warnings."""
     current = services.holder.current
+    risk = await services.events.eviction_risk()
     body = {
         "status": "ready" if current else "not_ready",
         "index_version": current.version.id if current else None,
         "cache": services.cache.status(),
         "detail": None if current else services.holder.problem,
+        "warnings": [risk] if risk else [],
     }
     return json_response(body, 200 if current else 503)
 

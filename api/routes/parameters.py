@@ -5,9 +5,10 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from fastapi import Path
+from pydantic import StringConstraints
 
 from api.schemas import ErrorBody
-from recommender.articles import MAX_SLUG_LENGTH, SLUG_PATTERN
+from recommender.articles import FIELD_LIMITS, MAX_SLUG_LENGTH, SLUG_PATTERN
 
 SlugPath = Annotated[
     str,
@@ -17,6 +18,12 @@ SlugPath = Annotated[
         description="The article's slug: lowercase letters, digits and '-'.",
     ),
 ]
+#: A query value that names an article (e.g. `exclude=`): a slug, or the request is a 422.
+SlugValue = Annotated[
+    str, StringConstraints(pattern=SLUG_PATTERN.pattern, max_length=MAX_SLUG_LENGTH)
+]
+#: A `section=` value: no longer than a section an article may have.
+SectionValue = Annotated[str, StringConstraints(max_length=FIELD_LIMITS["section"])]
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody},
     422: {"model": ErrorBody},

@@ -21,7 +21,7 @@ from starlette.types import Receive, Scope, Send
 
 from api.deps import Services, ServicesDep
 from api.responses import json_response
-from api.routes.parameters import ERRORS, SlugPath
+from api.routes.parameters import ERRORS, SectionValue, SlugPath, SlugValue
 from api.schemas import DraftRequest, ErrorBody, RelatedResponse
 from api.serving.related_answers import related_response
 from recommender.articles import (
@@ -47,10 +47,10 @@ async def related(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=50, description="How many suggestions.")] = 5,
     section: Annotated[
-        list[str], Query(max_length=50, description="Only these sections (repeatable).")
+        list[SectionValue], Query(max_length=50, description="Only these sections (repeatable).")
     ] = [],  # noqa: B006 - FastAPI copies defaults per request
     exclude: Annotated[
-        list[str], Query(max_length=200, description="Slugs to leave out (repeatable).")
+        list[SlugValue], Query(max_length=200, description="Slugs to leave out (repeatable).")
     ] = [],  # noqa: B006
     max_age_days: Annotated[
         float | None, Query(gt=0, le=36_500, description="Only articles this recent.")
@@ -66,6 +66,13 @@ async def related(
         language=language.lower() if language else None,
     )
     return await related_response(services, slug, query, request.headers.get("if-none-match"))
+
+
+# CDNs and uptime checks ask with HEAD: answered as GET (uvicorn sends no body). Not in the
+# OpenAPI document, which would give both methods one operation id.
+router.add_api_route(
+    "/v1/articles/{slug}/related", related, methods=["HEAD"], include_in_schema=False
+)
 
 
 @router.post(
@@ -93,6 +100,7 @@ _PLAIN_LIMIT = re.compile(r"[1-9][0-9]?")
 _QUERY_PARAMETERS = frozenset({"limit", "section", "exclude", "max_age_days", "language"})
 _PLAIN_QUERIES = {limit: RelatedQuery(limit=limit) for limit in range(1, 51)}
 _DEFAULT_QUERY = RelatedQuery()
+_METHODS = frozenset({"GET", "HEAD"})
 #: Where `RelatedFastRoute.matches` leaves the parsed query for `handle`.
 _QUERY_SCOPE_KEY = "recommender.related_query"
 
@@ -100,12 +108,12 @@ _QUERY_SCOPE_KEY = "recommender.related_query"
 def plain_related_request(scope: Scope) -> tuple[str, RelatedQuery] | None:
     """(slug, query) when `scope` is a related request the fast route fully validates.
 
-    That is a GET of `RELATED_PATH` with a valid slug and no query parameter of the route
+    That is a GET (or HEAD) of `RELATED_PATH` with a valid slug and no query parameter of the route
     other than one `limit` written as a plain number in range; parameters the route does not
     know are ignored, as FastAPI ignores them. Anything else is None: the FastAPI route
     answers it (422s and their error bodies included).
     """
-    if scope["type"] != "http" or scope["method"] != "GET" or scope.get("root_path"):
+    if scope["type"] != "http" or scope["method"] not in _METHODS or scope.get("root_path"):
         return None
     path: str = scope["path"]
     if not (path.startswith(_RELATED_PREFIX) and path.endswith(_RELATED_SUFFIX)):

@@ -13,7 +13,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, partial
 from typing import Annotated, Any
-from urllib.parse import urlsplit
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, Response
@@ -27,7 +26,7 @@ from api.serving.related_answers import (
     not_modified,
     related_response,
 )
-from api.templating import STATIC, render
+from api.templating import STATIC, render, safe_href
 from recommender.ranking import RelatedQuery
 
 router = APIRouter(tags=["widget"])
@@ -35,24 +34,10 @@ router = APIRouter(tags=["widget"])
 DEFAULT_HEADING = "You Might Also Like"
 #: Readers' caches keep the script a day and may serve it a week longer while revalidating.
 WIDGET_CACHE_CONTROL = "public, max-age=86400, stale-while-revalidate=604800"
-#: Only these URLs become links; any other (`javascript:`, `data:` ...) leaves the title unlinked.
-_LINKABLE_SCHEMES = frozenset({"http", "https", ""})
 #: The fragment's errors are the usual JSON, not HTML: declared so in the OpenAPI document.
 FRAGMENT_ERRORS: dict[int | str, dict[str, Any]] = {
     status: error_response("The error JSON.") for status in ERRORS
 }
-
-
-def safe_href(url: str | None) -> str | None:
-    """`url` when it is an http(s) or relative URL a reader may follow, else None."""
-    # Browsers drop whitespace and control characters inside schemes ("java\tscript:").
-    if not url or any(char <= " " or char == "\x7f" for char in url):
-        return None
-    try:
-        scheme = urlsplit(url).scheme
-    except ValueError:
-        return None
-    return url if scheme.lower() in _LINKABLE_SCHEMES else None
 
 
 def _display_date(published_at: str | None) -> str | None:
@@ -96,11 +81,17 @@ async def related_fragment(
     fragment = Representation(
         media_type="text/html",
         encode=partial(render_fragment, heading=heading),
-        key_suffix=f":html:{heading}",
+        key_variant=f"html:{heading}",
     )
     return await related_response(
         services, slug, RelatedQuery(limit=limit), request.headers.get("if-none-match"), fragment
     )
+
+
+# HEAD (CDNs, uptime checks) is answered as GET, without a body; see `api.routes.related`.
+router.add_api_route(
+    "/v1/articles/{slug}/related.html", related_fragment, methods=["HEAD"], include_in_schema=False
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,3 +144,6 @@ async def widget_script(request: Request) -> Response:
         headers["Content-Encoding"] = "gzip"
     body = script.gzipped if gzipped else script.plain
     return Response(body, media_type="text/javascript", headers=headers)
+
+
+router.add_api_route("/widget.js", widget_script, methods=["HEAD"], include_in_schema=False)

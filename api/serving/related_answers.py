@@ -21,9 +21,14 @@ from index.serving.recommender_engine import Recommender
 from recommender.ranking import RelatedQuery
 
 
-def related_cache_key(tag: str, slug: str, query: RelatedQuery) -> str:
-    """Carries the version and the live-change generation: a change never serves old lists."""
-    return f"related:{tag}:{slug}:{query.cache_key()}"
+def related_cache_key(tag: str, slug: str, query: RelatedQuery, variant: str = "") -> str:
+    """Carries the version and the live-change generation: a change never serves old lists.
+
+    The query (and the representation's `variant`) enter as a fixed-size digest of their
+    normalised form, so a request's key is bounded however long its values are.
+    """
+    normalised = f"{len(variant)}:{variant}:{query.cache_key()}".encode()
+    return f"related:{tag}:{slug}:{hashlib.blake2b(normalised, digest_size=16).hexdigest()}"
 
 
 def etag_for(key: str) -> str:
@@ -41,12 +46,12 @@ def not_modified(header: str | None, etag: str) -> bool:
 
 @dataclass(frozen=True, slots=True)
 class Representation:
-    """One form of a related list: its media type, its encoder, and a cache-key suffix that
+    """One form of a related list: its media type, its encoder, and a cache-key variant that
     keeps each form's bytes and ETag apart."""
 
     media_type: str
     encode: Callable[[dict[str, Any]], bytes]
-    key_suffix: str = ""
+    key_variant: str = ""
 
 
 AS_JSON = Representation(JSON, orjson.dumps)
@@ -82,7 +87,7 @@ async def related_response(
     """The answer to `GET /v1/articles/{slug}/related` (or another `representation` of the
     same list) for a validated request."""
     recommender = services.holder.require()
-    key = related_cache_key(recommender.cache_tag, slug, query) + representation.key_suffix
+    key = related_cache_key(recommender.cache_tag, slug, query, representation.key_variant)
     etag = etag_for(key)
     headers = {
         "ETag": etag,

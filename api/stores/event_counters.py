@@ -27,6 +27,8 @@ from recommender.settings import RedisSettings
 
 log = logging.getLogger(__name__)
 
+#: How long a Redis memory policy read by `RedisEventStore.eviction_risk` is trusted.
+POLICY_CHECK_SECONDS = 60.0
 #: Largest `POST /v1/events` body and batch: a box shows at most 50 suggestions.
 MAX_EVENT_BYTES = 16 * 1024
 MAX_EVENTS = 50
@@ -107,6 +109,9 @@ class EventStore(Protocol):
     def dropped(self) -> int:
         """Events lost to backend failures since the store was built."""
 
+    async def eviction_risk(self) -> str | None:
+        """Why the backend may evict or refuse counters as memory fills; None: it will not."""
+
     async def close(self) -> None: ...
 
 
@@ -126,6 +131,9 @@ class MemoryEventStore:
 
     def dropped(self) -> int:
         return 0
+
+    async def eviction_risk(self) -> str | None:
+        return None
 
     async def close(self) -> None:
         self._counts.clear()
@@ -159,7 +167,10 @@ class RedisEventStore:
             clock=clock,
         )
         self._namespace = namespace
+        self._clock = clock
         self._dropped = 0
+        self._policy_checked_at = float("-inf")
+        self._policy_risk: str | None = None
 
     def _key(self, source: str) -> str:
         return f"{self._namespace}ctr:{source}"
@@ -207,8 +218,48 @@ class RedisEventStore:
     def dropped(self) -> int:
         return self._dropped
 
+    async def eviction_risk(self) -> str | None:
+        """`memory_policy_risk` of this Redis, read at most once per `POLICY_CHECK_SECONDS`."""
+        now = self._clock()
+        if now < self._policy_checked_at + POLICY_CHECK_SECONDS:
+            return self._policy_risk
+
+        async def op() -> dict[str, Any]:
+            info: dict[str, Any] = await self._client.info("memory")
+            return info
+
+        # Checked again a period later even when unreadable now (the last answer stands), so
+        # that an outage costs /readyz one bounded wait per period, not one per probe.
+        self._policy_checked_at = now
+        info = await self._guard.call(op)
+        if info is None:
+            return self._policy_risk
+        self._policy_risk = memory_policy_risk(
+            str(info.get("maxmemory_policy", "")), int(info.get("maxmemory", 0))
+        )
+        return self._policy_risk
+
     async def close(self) -> None:
         await self._client.aclose()
+
+
+def memory_policy_risk(policy: str, maxmemory: int) -> str | None:
+    """What a Redis `maxmemory-policy` does to counters once the cache fills `maxmemory`.
+
+    Cache entries always carry a TTL and counters never do, so a `volatile-*` policy evicts
+    only cache entries; `allkeys-*` evicts counters too, and `noeviction` refuses new events.
+    """
+    if maxmemory == 0 or policy.startswith("volatile-"):
+        return None
+    if policy.startswith("allkeys-"):
+        return (
+            f"Redis maxmemory-policy is {policy}: when the result cache fills memory, Redis "
+            "evicts impression/click counters; use volatile-lru"
+        )
+    return (
+        f"Redis maxmemory-policy is {policy}: when the result cache fills memory, Redis "
+        "refuses new impression/click counts (events are dropped); use volatile-lru"
+    )
 
 
 def _text(value: bytes | str) -> str:

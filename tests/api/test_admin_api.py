@@ -109,6 +109,9 @@ def test_retracting_an_unknown_slug_is_404(client: TestClient) -> None:
         {"summary": "no title"},
         {"title": "x", "published_at": "yesterday"},
         {"title": "x", "slug": "other"},
+        {"title": "x", "url": "javascript:alert(1)"},
+        {"title": "x", "url": "java\tscript:alert(1)"},
+        {"title": "x", "url": "data:text/html,<script>alert(1)</script>"},
     ],
 )
 def test_invalid_articles_are_422_naming_the_problem(

@@ -218,7 +218,7 @@ def test_queries_the_fast_route_leaves_to_fastapi(query: bytes) -> None:
 @pytest.mark.parametrize(
     "request_scope",
     [
-        scope(RELATED.format("a-1"), method="HEAD"),
+        scope(RELATED.format("a-1"), method="PUT"),
         scope(RELATED.format("a-1"), method="POST"),
         scope(RELATED.format("a-1"), root_path="/api"),
         scope(RELATED.format("")),
@@ -235,3 +235,9 @@ def test_queries_the_fast_route_leaves_to_fastapi(query: bytes) -> None:
 )
 def test_requests_the_fast_route_leaves_to_fastapi(request_scope: Scope) -> None:
     assert plain_related_request(request_scope) is None
+
+
+def test_the_fast_route_answers_head_as_get() -> None:
+    head = plain_related_request(scope(RELATED.format("a-1"), method="HEAD"))
+    assert head == plain_related_request(scope(RELATED.format("a-1")))
+    assert head is not None

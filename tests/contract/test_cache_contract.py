@@ -287,6 +287,27 @@ def test_memory_cache_evicts_the_least_recently_used_entry(fake_clock: FakeClock
     asyncio.run(main())
 
 
+def test_memory_cache_holds_at_most_max_bytes(fake_clock: FakeClock) -> None:
+    """Few large answers cannot grow a worker past its byte bound (the entry cap alone did)."""
+
+    async def main() -> None:
+        cache = MemoryCache(1_000, max_bytes=10_000, clock=fake_clock)
+        for n in range(100):
+            await cache.set(f"k{n}", bytes(3_000), 60)
+            assert cache.size_bytes <= 10_000
+        assert len(cache) == 3
+        assert await cache.get("k99") == bytes(3_000)  # the newest stay
+        assert await cache.get("k0") is None
+        await cache.set("huge", bytes(20_000), 60)  # larger than the bound: not kept
+        assert await cache.get("huge") is None
+        assert await cache.get("k99") == bytes(3_000)
+        await cache.set("k99", b"small", 60)  # a replaced entry gives its bytes back
+        await cache.delete(["k98", "k97"])
+        assert cache.size_bytes == len(b"k99") + len(b"small")
+
+    asyncio.run(main())
+
+
 def test_memory_cache_lets_go_of_expired_entries_as_new_ones_arrive(
     fake_clock: FakeClock,
 ) -> None:

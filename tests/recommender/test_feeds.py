@@ -298,6 +298,26 @@ def test_jsonl_bad_records_are_reported_at_their_line(tmp_path: Path) -> None:
     ]
 
 
+def test_urls_other_than_http_or_relative_are_reported_at_their_line(tmp_path: Path) -> None:
+    """Readers follow `url` from the widget and the editors' desk: no `javascript:` reaches them."""
+    path = tmp_path / "feed.jsonl"
+    urls = [
+        "https://news.example/a",
+        "javascript:alert(1)",
+        "/read/c",
+        " JaVaScRiPt:alert(1)",
+        "java\tscript:alert(1)",
+        "data:text/html,x",
+        "vbscript:msgbox(1)",
+    ]
+    records = [{"slug": f"a{n}", "title": "T", "url": url} for n, url in enumerate(urls)]
+    path.write_text("\n".join(json.dumps(record) for record in records))
+    articles, report = read(path)
+    assert [article.url for article in articles] == ["https://news.example/a", "/read/c"]
+    assert [problem.line for problem in report.bad] == [2, 4, 5, 6, 7]
+    assert all("is not an http(s) or relative URL" in problem.message for problem in report.bad)
+
+
 def test_csv_bad_records_are_reported_at_their_line(tmp_path: Path) -> None:
     path = tmp_path / "feed.csv"
     path.write_bytes(b'slug,title,body\na,A,"two\nlines"\nb,\xff,x\n\nc,C,x\nd,D\re,x\nf,F,x\n')

@@ -18,7 +18,13 @@ import orjson
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
-from recommender.articles import KNOWN_FIELDS, Article, embedding_text, text_hash
+from recommender.articles import (
+    KNOWN_FIELDS,
+    Article,
+    embedding_text,
+    has_linkable_scheme,
+    text_hash,
+)
 from recommender.errors import FeedError
 from recommender.feeds import FeedReport, read_feed
 
@@ -58,6 +64,8 @@ def text(max_size: int, *, min_size: int = 0) -> st.SearchStrategy[str]:
 
 SLUGS = st.from_regex(r"[a-z0-9][a-z0-9-]{0,40}", fullmatch=True)
 OPTIONAL = st.none() | text(40, min_size=1)
+#: Article urls are http(s) or relative: text that reads as another scheme is refused.
+URLS = st.none() | text(40, min_size=1).filter(has_linkable_scheme)
 TAGS = st.lists(text(20, min_size=1).filter(lambda tag: ";" not in tag), unique=True, max_size=4)
 
 
@@ -69,7 +77,7 @@ def articles(draw: st.DrawFn, *, metadata: st.SearchStrategy[dict[str, Any]]) ->
         title=draw(text(60, min_size=1)),
         summary=draw(text(120)),
         body=draw(text(300)),
-        url=draw(OPTIONAL),
+        url=draw(URLS),
         section=draw(OPTIONAL),
         tags=tuple(draw(TAGS)),
         author=draw(OPTIONAL),
