@@ -4,10 +4,12 @@
 with its embedding, or a retraction tombstone) with a sequence number; `DATA_DIR/live.generation`
 is rewritten after every change, so a serving process notices a change with one `stat`.
 
-Rule with rebuilds: a live upsert stays in force until a rebuild whose feed holds the same slug
-(the feed, exported from the CMS after the change, is then authoritative and the live upsert is
-retired); a rebuild from a feed that lacks it keeps it. A retraction stays in force until the
-slug is upserted again, whatever the feed says.
+Rule with rebuilds: a live upsert stays in force until a rebuild whose feed holds the same slug,
+read after the change, is published (the feed, exported from the CMS after the change, is then
+authoritative and the live upsert is retired); a rebuild from a feed that lacks it keeps it, and so
+does a run that publishes nothing or a change made once the feed was being read (it is compared by
+sequence number). A retraction stays in force until the slug is upserted again, whatever the feed
+says.
 """
 
 from __future__ import annotations
@@ -106,14 +108,18 @@ class LiveStore:
         self._generation.touch()
         return seq
 
-    def retire_upserts(self, slugs: Iterable[str]) -> None:
-        """Drop live upserts that a rebuilt version now carries (retractions stay)."""
-        slugs = list(slugs)
-        if not slugs:
+    def retire_upserts(self, absorbed: Iterable[LiveEntry]) -> None:
+        """Drop live upserts that a published version now carries (retractions stay).
+
+        Only the very change that was absorbed is dropped: a later change to the same slug has
+        another sequence number and stays in force.
+        """
+        keys = [(entry.slug, entry.seq) for entry in absorbed]
+        if not keys:
             return
         with self._db:
             self._db.executemany(
-                "DELETE FROM live WHERE slug = ? AND retracted = 0", ((s,) for s in slugs)
+                "DELETE FROM live WHERE slug = ? AND seq = ? AND retracted = 0", keys
             )
         self._generation.touch()
 
