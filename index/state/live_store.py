@@ -25,7 +25,7 @@ import orjson
 from numpy.typing import NDArray
 
 from index.state.generation_file import GenerationFile
-from index.state.sqlite_database import open_database
+from index.state.sqlite_database import open_database, write_transaction
 
 LIVE_DB = "live.sqlite3"
 GENERATION_FILE = "live.generation"
@@ -81,7 +81,7 @@ class LiveStore:
         self, slug: str, record: dict[str, Any], model_id: str, vector: NDArray[np.float32]
     ) -> int:
         """Record an article published or corrected now; returns its sequence number."""
-        with self._db:
+        with write_transaction(self._db):
             seq = self._next_seq()
             self._db.execute(
                 "INSERT OR REPLACE INTO live VALUES (?, ?, 0, ?, ?, ?, ?)",
@@ -99,7 +99,7 @@ class LiveStore:
 
     def retract(self, slug: str) -> int:
         """Record a retraction (a tombstone); returns its sequence number."""
-        with self._db:
+        with write_transaction(self._db):
             seq = self._next_seq()
             self._db.execute(
                 "INSERT OR REPLACE INTO live VALUES (?, ?, 1, NULL, NULL, NULL, ?)",
@@ -117,7 +117,7 @@ class LiveStore:
         keys = [(entry.slug, entry.seq) for entry in absorbed]
         if not keys:
             return
-        with self._db:
+        with write_transaction(self._db):
             self._db.executemany(
                 "DELETE FROM live WHERE slug = ? AND seq = ? AND retracted = 0", keys
             )
