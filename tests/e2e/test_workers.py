@@ -6,8 +6,10 @@ them over both workers.
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
@@ -63,3 +65,28 @@ def test_every_worker_serves_a_new_version_and_live_changes(
         assert admin.delete("/v1/articles/volcano-1").status_code == 204
     answers = [fresh_get(base, path) for _ in range(30)]
     assert all(a.status_code == 200 and "volcano-1" not in a.text for a in answers)
+
+
+def test_of_one_undo_sent_to_both_workers_at_once_exactly_one_is_applied(
+    served: tuple[str, Settings],
+) -> None:
+    base, _ = served
+    admin_headers = {"Authorization": f"Bearer {TOKEN}", "Connection": "close"}
+
+    def post(path: str, barrier: threading.Barrier) -> int:
+        with httpx.Client(base_url=base, timeout=10, headers=admin_headers) as client:
+            barrier.wait()
+            return client.post(path).status_code
+
+    with ThreadPoolExecutor(2) as pool, httpx.Client(base_url=base, headers=admin_headers) as admin:
+        for round_ in range(30):
+            pinned = admin.post(
+                "/v1/articles/volcano-0/pins", json={"target": f"bitcoin-{round_ % 3}", "slot": 1}
+            ).json()["audit_id"]
+            barrier = threading.Barrier(2)
+            undo = f"/v1/audit/{pinned}/undo"
+            sent = [pool.submit(post, undo, barrier) for _ in range(2)]
+            statuses = sorted(future.result() for future in sent)
+            assert statuses == [201, 409], f"round {round_}"
+            trail = admin.get("/v1/audit", params={"limit": 500}).json()
+            assert [r["reason"] for r in trail].count(f"undo of #{pinned}") == 1
