@@ -6,6 +6,7 @@ them over both workers.
 
 from __future__ import annotations
 
+import re
 import threading
 import time
 from collections.abc import Iterator
@@ -90,3 +91,31 @@ def test_of_one_undo_sent_to_both_workers_at_once_exactly_one_is_applied(
             assert statuses == [201, 409], f"round {round_}"
             trail = admin.get("/v1/audit", params={"limit": 500}).json()
             assert [r["reason"] for r in trail].count(f"undo of #{pinned}") == 1
+
+
+def test_a_logged_out_session_is_refused_by_every_worker(served: tuple[str, Settings]) -> None:
+    base, _ = served
+    with httpx.Client(base_url=base, timeout=10) as browser:
+        page = browser.get("/editor/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf is not None
+        login = {"name": "Ana", "password": TOKEN, "csrf": csrf.group(1), "next": "/editor"}
+        assert browser.post("/editor/login", data=login).status_code == 303
+        cookie = browser.cookies["editor_session"]
+        csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/editor").text)
+        assert csrf is not None
+        assert browser.post("/editor/logout", data={"csrf": csrf.group(1)}).status_code == 303
+
+    def replay(method: str, path: str, **form: str) -> httpx.Response:
+        headers = {"Cookie": f"editor_session={cookie}", "Connection": "close"}
+        with httpx.Client(base_url=base, timeout=5, headers=headers) as stolen:
+            return stolen.request(method, path, data=form or None)
+
+    for _ in range(20):  # fresh connections: both workers are asked
+        assert replay("GET", "/editor").headers["location"].startswith("/editor/login")
+        pinned = replay(
+            "POST", "/editor/articles/volcano-0/pins", target="bitcoin-1", csrf=csrf.group(1)
+        )
+        assert pinned.headers["location"].startswith("/editor/login")
+    trail = httpx.get(f"{base}/v1/audit", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert trail == []
