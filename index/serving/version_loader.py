@@ -33,10 +33,15 @@ def load_current(settings: Settings) -> tuple[IndexVersion, str | None]:
         raise
 
 
-def with_live_changes(version: IndexVersion, live: LiveStore, settings: Settings) -> Recommender:
-    """A recommender over `version` with the live upserts and retractions applied."""
-    generation = live.generation()
-    overlay = LiveOverlay.build(version, live.entries(), generation)
+def with_live_changes(
+    version: IndexVersion,
+    live: LiveStore,
+    settings: Settings,
+    previous: LiveOverlay | None = None,
+) -> Recommender:
+    """A recommender over `version` with the live upserts and retractions applied (preparing only
+    the changes `previous` lacks)."""
+    overlay = LiveOverlay.read(version, live, previous)
     return Recommender(version, settings.serving, overlay)
 
 

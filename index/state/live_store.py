@@ -14,7 +14,7 @@ says.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -29,6 +29,8 @@ from index.state.sqlite_database import open_database, write_transaction
 
 LIVE_DB = "live.sqlite3"
 GENERATION_FILE = "live.generation"
+#: Sequence numbers per query (SQLite binds at most 32,766 parameters).
+_BATCH = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS live (
@@ -43,6 +45,15 @@ CREATE TABLE IF NOT EXISTS live (
 CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
 INSERT OR IGNORE INTO counter (id, seq) VALUES (1, 0);
 """
+
+
+@dataclass(frozen=True, slots=True)
+class LiveHead:
+    """Which change is in force for one slug, without its content."""
+
+    slug: str
+    seq: int
+    retracted: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -123,11 +134,23 @@ class LiveStore:
             )
         self._generation.touch()
 
-    def entries(self) -> list[LiveEntry]:
-        """Every live entry, oldest change first."""
-        rows = self._db.execute(
-            "SELECT slug, seq, retracted, record, model_id, vector FROM live ORDER BY seq"
-        ).fetchall()
+    def heads(self) -> list[LiveHead]:
+        """Every live slug's change in force, oldest first (cheap: no content is read)."""
+        rows = self._db.execute("SELECT slug, seq, retracted FROM live ORDER BY seq")
+        return [LiveHead(slug, int(seq), bool(retracted)) for slug, seq, retracted in rows]
+
+    def entries(self, seqs: Sequence[int] | None = None) -> list[LiveEntry]:
+        """Every live entry (or those of the changes `seqs` still in force), oldest first."""
+        sql = "SELECT slug, seq, retracted, record, model_id, vector FROM live"
+        if seqs is None:
+            rows = self._db.execute(sql + " ORDER BY seq").fetchall()
+        else:
+            rows = []
+            for start in range(0, len(seqs), _BATCH):
+                batch = seqs[start : start + _BATCH]
+                marks = ",".join("?" * len(batch))
+                rows += self._db.execute(sql + f" WHERE seq IN ({marks})", batch).fetchall()
+            rows.sort(key=lambda row: int(row[1]))
         return [
             LiveEntry(
                 slug=slug,

@@ -6,9 +6,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from index.serving.version_loader import load_recommender
+from index.serving.live_overlay import LiveOverlay
+from index.serving.version_loader import load_current, load_recommender
 from index.state.live_store import LiveStore
 from index.versions.reindex_pipeline import reindex
 from index.versions.version_store import VersionStore
@@ -168,3 +170,33 @@ def test_a_rerun_on_an_unchanged_feed_keeps_a_correction_made_since(
     assert not summary.published
     assert served_title(settings, "bitcoin-0") == "Corrected: volcano story"
     assert {e.slug for e in LiveStore(settings.data_dir).upserted()} == {"bitcoin-0"}
+
+
+def test_an_overlay_brought_up_to_date_matches_one_read_afresh_and_reuses_the_rest(
+    settings: Settings,
+) -> None:
+    put(settings, NEW_VOLCANO)
+    put(settings, {**NEW_VOLCANO, "slug": "volcano-live-2", "title": "Second live story"})
+    put(settings, {**NEW_VOLCANO, "slug": "bitcoin-0", "title": "Corrected: volcano story"})
+    version, _ = load_current(settings)
+    live = LiveStore(settings.data_dir)
+    try:
+        before = LiveOverlay.read(version, live)
+        put(settings, {**NEW_VOLCANO, "title": "Volcano eruption: corrected"})
+        retract(settings, "volcano-live-2")
+        retract(settings, "wildfire-1")
+        updated = LiveOverlay.read(version, live, before)
+        afresh = LiveOverlay.read(version, live)
+    finally:
+        live.close()
+    for name in ("generation", "hidden", "retracted", "cards", "rows", "version_id"):
+        assert getattr(updated, name) == getattr(afresh, name), name
+    assert np.array_equal(updated.vectors, afresh.vectors)
+    assert np.array_equal(updated.published, afresh.published)
+    assert (updated.lexical != afresh.lexical).nnz == 0
+    assert [c["title"] for c in updated.cards] == [
+        "Corrected: volcano story",
+        "Volcano eruption: corrected",
+    ]
+    unchanged = next(seq for seq, a in before.prepared.items() if a.card["slug"] == "bitcoin-0")
+    assert updated.prepared[unchanged] is before.prepared[unchanged]  # not read nor prepared again
