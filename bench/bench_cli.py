@@ -12,7 +12,7 @@ import orjson
 import typer
 
 from api.cli.commands import JsonOption, fail, print_json
-from bench import catalog_bench, reindex_bench, soak
+from bench import catalog_bench, live_bench, reindex_bench, soak
 from bench.api_bench import TARGETS, Result, format_rows
 from bench.api_bench import app as bench_app
 
@@ -87,6 +87,7 @@ def add_benchmarks(cli: typer.Typer) -> None:
     bench_app.command("catalog", epilog=catalog_bench.EXAMPLES)(catalog_bench.bench_catalog)
     bench_app.command("all", epilog=BENCH_ALL_EXAMPLES)(bench_all)
     bench_app.command("soak", epilog=soak.EXAMPLES)(soak.bench_soak)
+    bench_app.command("live", epilog=live_bench.EXAMPLES)(live_bench.bench_live)
     cli.add_typer(
         bench_app, name="bench", help="Benchmarks: `recommender bench api|reindex|catalog|all`."
     )
