@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from index.versions.reindex_pipeline import reindex
-from recommender.embedding import HashingEncoder
+from recommender.embedding import HashingEncoder, Vectors
 from recommender.settings import Settings
 from tests.helpers import build_fake_index, synthetic_records, write_jsonl
 from tests.processes import ServeProcess
@@ -119,3 +119,40 @@ def test_a_logged_out_session_is_refused_by_every_worker(served: tuple[str, Sett
         assert pinned.headers["location"].startswith("/editor/login")
     trail = httpx.get(f"{base}/v1/audit", headers={"Authorization": f"Bearer {TOKEN}"}).json()
     assert trail == []
+
+
+class CorrectingEncoder(HashingEncoder):
+    """The fake encoder, which `PUT`s a correction once the reindex embeds (after its feed read)."""
+
+    def __init__(self, base: str, slug: str, title: str) -> None:
+        super().__init__()
+        self._correction: tuple[str, str] | None = (slug, title)
+        self._base = base
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        if self._correction is not None:
+            (slug, title), self._correction = self._correction, None
+            put_title(self._base, slug, title)
+        return super().encode(texts)
+
+
+def put_title(base: str, slug: str, title: str) -> None:
+    record = {**synthetic_records()[0], "slug": slug, "title": title}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    assert httpx.put(f"{base}/v1/articles/{slug}", json=record, headers=headers).status_code == 200
+
+
+def test_a_correction_put_during_a_reindex_is_served_by_every_worker_after_it_publishes(
+    served: tuple[str, Settings], tmp_path: Path
+) -> None:
+    base, settings = served
+    put_title(base, "bitcoin-0", "First correction")
+    fresh = {**synthetic_records()[0], "slug": "volcano-new", "title": "Volcano: new eruption"}
+    records = [*synthetic_records(), fresh]  # one article to embed: the correction comes then
+    encoder = CorrectingEncoder(base, "bitcoin-0", "Second correction")
+    published = reindex(settings, [write_jsonl(tmp_path / "next.jsonl", records)], encoder)
+    assert published.published and published.embedded == 1
+    time.sleep(1.0)  # both workers poll CURRENT every 0.2 s
+    for _ in range(20):  # fresh connections: both workers are asked
+        assert fresh_get(base, "/v1/index").json()["version"] == published.version
+        assert fresh_get(base, "/v1/articles/bitcoin-0").json()["title"] == "Second correction"
