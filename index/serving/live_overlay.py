@@ -58,7 +58,7 @@ class LiveOverlay:
 
     @classmethod
     def empty(cls, version: IndexVersion) -> LiveOverlay:
-        return cls.assemble(version, [], {}, "0")
+        return cls._assemble(version, [], {}, "0")
 
     @classmethod
     def read(
@@ -74,17 +74,17 @@ class LiveOverlay:
             article = _prepare(version, entry)
             if article is not None:
                 prepared[entry.seq] = article
-        return cls.assemble(version, heads, prepared, generation)
+        return cls._assemble(version, heads, prepared, generation)
 
     @classmethod
-    def assemble(
+    def _assemble(
         cls,
         version: IndexVersion,
         heads: list[LiveHead],
         prepared: Mapping[int, LiveArticle],
         generation: str,
     ) -> LiveOverlay:
-        """The overlay of the changes `heads`, whose upserts `prepared` holds."""
+        """The overlay of the changes `heads`, whose upserts `prepared` holds (and only those)."""
         hidden = {version.rows[h.slug] for h in heads if h.slug in version.rows}
         articles = [prepared[h.seq] for h in heads if h.seq in prepared]
         cards = [article.card for article in articles]
@@ -108,7 +108,7 @@ class LiveOverlay:
             published=publication_times(cards),
             rows={card["slug"]: version.size + i for i, card in enumerate(cards)},
             version_id=version.id,
-            prepared={h.seq: prepared[h.seq] for h in heads if h.seq in prepared},
+            prepared=dict(prepared),
         )
 
     @property
