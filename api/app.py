@@ -34,6 +34,7 @@ from api.serving.index_holder import IndexHolder
 from api.serving.single_flight import SingleFlight
 from api.stores.event_counters import EventMetrics, build_event_store
 from api.stores.result_cache import build_cache
+from index.state.session_store import SessionStore
 from recommender.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -54,6 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning("starting without an index: %s", holder.problem)
         cache = build_cache(settings.cache, settings.redis)
         event_store = build_event_store(settings.redis)
+        sessions = SessionStore(settings.index.data_dir)
         services = Services(
             settings=settings,
             holder=holder,
@@ -62,6 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
             flights=SingleFlight(),
             metrics=metrics,
             events=event_store,
+            sessions=sessions,
         )
         app.state.services = services
         limiter.start()
@@ -76,6 +79,7 @@ def create_app(settings: Settings) -> FastAPI:
             await limiter.stop()
             await event_store.close()
             holder.close()
+            sessions.close()
 
     app = FastAPI(
         title="Related articles",

@@ -13,6 +13,7 @@ from api.serving.index_holder import IndexHolder
 from api.serving.single_flight import SingleFlight
 from api.stores.event_counters import EventStore
 from api.stores.result_cache import ResultCache
+from index.state.session_store import SessionStore
 from recommender.settings import Settings
 
 
@@ -27,6 +28,7 @@ class Services:
     flights: SingleFlight
     metrics: Metrics
     events: EventStore
+    sessions: SessionStore
 
 
 async def get_services(request: Request) -> Services:

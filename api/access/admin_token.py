@@ -12,7 +12,7 @@ from api.deps import ServicesDep
 
 def require_admin(request: Request, services: ServicesDep) -> None:
     """401 without a bearer token, 403 with a wrong one, 503 when no token is configured."""
-    configured = services.settings.admin_token
+    configured = services.settings.editor.admin_token
     if configured is None:
         raise HTTPException(503, "the admin API is disabled: set RECOMMENDER_ADMIN_TOKEN")
     scheme, _, token = request.headers.get("authorization", "").partition(" ")

@@ -1,8 +1,10 @@
-"""Editors' login: a signed session cookie (HttpOnly, SameSite=Strict) carrying the editor's
-name, its expiry and a CSRF token that every form must echo.
+"""Editors' login: a signed session cookie (HttpOnly, SameSite=Strict) carrying the session's
+id, the editor's name, its expiry and a CSRF token that every form must echo.
 
 The signing key is `RECOMMENDER_SESSION_SECRET`, or is derived from the editors' password, so
-every worker and replica accepts the same cookies and changing the password logs everyone out.
+every worker and replica accepts the same cookies. A cookie is honoured only while its session is
+open in the shared `SessionStore`: logging out revokes it, and changing the password (or the
+secret) ends every session.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from fastapi import Depends, Form, Request
 from starlette.responses import Response
 
 from api.deps import ServicesDep
-from recommender.settings import Settings
+from index.state.session_store import SessionStore
+from recommender.settings import EditorSettings
 
 COOKIE = "editor_session"
 LOGIN_COOKIE = "editor_login_csrf"
@@ -45,45 +48,57 @@ class EditorsDisabled(Exception):
 
 @dataclass(frozen=True, slots=True)
 class EditorSession:
+    id: str
     name: str
     expires: float
     csrf: str
 
 
-def password(settings: Settings) -> bytes:
+def password(settings: EditorSettings) -> bytes:
     configured = settings.editor_password or settings.admin_token
     if configured is None:
         raise EditorsDisabled
     return configured.get_secret_value().encode()
 
 
-def _key(settings: Settings) -> bytes:
+def _key(settings: EditorSettings) -> bytes:
     if settings.session_secret is not None:
         return settings.session_secret.get_secret_value().encode()
     return hmac.new(password(settings), b"editor session key", hashlib.sha256).digest()
 
 
-def _sign(settings: Settings, payload: bytes) -> str:
+def _sign(settings: EditorSettings, payload: bytes) -> str:
     return hmac.new(_key(settings), payload, hashlib.sha256).hexdigest()
 
 
-def password_matches(settings: Settings, offered: str) -> bool:
+def _credentials(settings: EditorSettings) -> str:
+    """A fingerprint of the editors' password and the signing key (no password in the store)."""
+    offered = b"credentials:" + password(settings)
+    return hmac.new(_key(settings), offered, hashlib.sha256).hexdigest()
+
+
+def password_matches(settings: EditorSettings, offered: str) -> bool:
     return hmac.compare_digest(offered.encode(), password(settings))
 
 
-def issue(settings: Settings, name: str) -> tuple[EditorSession, str]:
-    """A new session for `name` and its cookie value."""
+def csrf_token() -> str:
+    return secrets.token_hex(16)
+
+
+def issue(settings: EditorSettings, sessions: SessionStore, name: str) -> tuple[EditorSession, str]:
+    """A new session for `name`, opened in `sessions`, and its cookie value."""
     session = EditorSession(
-        name, time.time() + settings.session_hours * 3600, secrets.token_hex(16)
+        secrets.token_urlsafe(24), name, time.time() + settings.session_hours * 3600, csrf_token()
     )
+    sessions.open(session.id, session.name, session.expires, _credentials(settings))
     payload = base64.urlsafe_b64encode(
-        orjson.dumps({"n": session.name, "x": session.expires, "c": session.csrf})
+        orjson.dumps({"s": session.id, "n": session.name, "x": session.expires, "c": session.csrf})
     )
     return session, f"{payload.decode()}.{_sign(settings, payload)}"
 
 
-def read(settings: Settings, cookie: str | None) -> EditorSession | None:
-    """The session a cookie carries, or None when it is missing, forged or expired."""
+def read(settings: EditorSettings, sessions: SessionStore, cookie: str | None) -> EditorSession | None:
+    """The session a cookie carries, or None when it is missing, forged, expired or ended."""
     if not cookie or "." not in cookie:
         return None
     payload, _, signature = cookie.rpartition(".")
@@ -91,10 +106,14 @@ def read(settings: Settings, cookie: str | None) -> EditorSession | None:
         return None
     try:
         fields = orjson.loads(base64.urlsafe_b64decode(payload))
-        session = EditorSession(str(fields["n"]), float(fields["x"]), str(fields["c"]))
+        session = EditorSession(
+            str(fields["s"]), str(fields["n"]), float(fields["x"]), str(fields["c"])
+        )
     except (ValueError, KeyError, TypeError):
         return None
-    return session if session.expires > time.time() else None
+    if session.expires <= time.time():
+        return None
+    return session if sessions.is_open(session.id, _credentials(settings)) else None
 
 
 def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
@@ -111,9 +130,9 @@ def set_cookie(response: Response, request: Request, name: str, value: str, max_
 
 def current_editor(request: Request, services: ServicesDep) -> EditorSession:
     """The logged-in editor; anyone else is sent to the login page."""
-    session = read(services.settings, request.cookies.get(COOKIE))
+    session = read(services.settings.editor, services.sessions, request.cookies.get(COOKIE))
     if session is None:
-        password(services.settings)  # 503 rather than a login page nobody can pass
+        password(services.settings.editor)  # 503 rather than a login page nobody can pass
         raise LoginRequired(request.url.path)
     return session
 

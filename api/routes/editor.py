@@ -64,8 +64,8 @@ async def static_file(name: str) -> Response:
 
 @router.get("/login")
 async def login_page(request: Request, services: ServicesDep, next: str = "/editor") -> Response:
-    editor_session.password(services.settings)
-    token = editor_session.issue(services.settings, "login")[0].csrf
+    editor_session.password(services.settings.editor)
+    token = editor_session.csrf_token()
     response = _page("editor_login.html", next=_safe_next(next), csrf=token, error=None)
     editor_session.set_cookie(response, request, LOGIN_COOKIE, token, 600)
     return response
@@ -85,7 +85,7 @@ async def login(
     csrf: Annotated[str, Form(max_length=100)] = "",
     next: Annotated[str, Form(max_length=500)] = "/editor",
 ) -> Response:
-    settings = services.settings
+    settings = services.settings.editor
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(csrf.encode(), expected.encode()):
         raise editor_session.CsrfRejected
@@ -93,7 +93,7 @@ async def login(
         return _page(
             "editor_login.html", 401, next=_safe_next(next), csrf=csrf, error="Wrong password."
         )
-    session, cookie = editor_session.issue(settings, name.strip())
+    session, cookie = editor_session.issue(settings, services.sessions, name.strip())
     response = RedirectResponse(_safe_next(next), 303)
     editor_session.set_cookie(response, request, COOKIE, cookie, int(session.expires - time.time()))
     response.delete_cookie(LOGIN_COOKIE, path=editor_session.PATH)
@@ -101,7 +101,8 @@ async def login(
 
 
 @router.post("/logout")
-async def logout(_: EditorFormDep) -> Response:
+async def logout(editor: EditorDep, _: EditorFormDep, services: ServicesDep) -> Response:
+    services.sessions.revoke(editor.id)  # on every worker and host, not only in this browser
     response = RedirectResponse("/editor/login", 303)
     response.delete_cookie(COOKIE, path=editor_session.PATH)
     return response

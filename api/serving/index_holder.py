@@ -56,8 +56,9 @@ class IndexHolder:
         return current
 
     def apply_live_changes(self, version: IndexVersion) -> Recommender:
-        """Rebuild the overlay of `version` from the live store and serve it."""
-        recommender = with_live_changes(version, self.live, self._settings)
+        """Bring the overlay of `version` up to the live store and serve it."""
+        previous = self.current.overlay if self.current else None
+        recommender = with_live_changes(version, self.live, self._settings, previous)
         overrides = self.current.overrides if self.current else self.curation.snapshot()
         self.current = recommender.with_overrides(overrides)
         return self.current

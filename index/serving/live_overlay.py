@@ -3,12 +3,16 @@
 Rows of the catalog seen through an overlay are the version's rows `0..n-1` followed by the
 live-upserted articles `n..n+m-1`. Version rows that were retracted, or replaced by a live
 upsert of the same slug, are hidden.
+
+An overlay is rebuilt after every live change, so it keeps each live article prepared for
+ranking (card, vector, TF-IDF row) by the sequence number of its change: the next overlay of the
+same version reads and prepares only the changes made since, whatever the size of the live set.
 """
 
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -16,12 +20,22 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from index.state.live_store import LiveEntry
+from index.state.live_store import LiveEntry, LiveHead, LiveStore
 from index.versions.index_version import IndexVersion, publication_times
 from recommender.articles import lexical_text, validate_record
 from recommender.errors import InvalidRecord
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class LiveArticle:
+    """One live upsert, prepared for ranking over one version."""
+
+    card: dict[str, Any]
+    vector: NDArray[np.float32]
+    lexical: sp.csr_matrix
+    """Its TF-IDF row in the version's vocabulary (one row)."""
 
 
 @dataclass(frozen=True)
@@ -38,52 +52,93 @@ class LiveOverlay:
     lexical: sp.csr_matrix = None
     published: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     rows: dict[str, int] = field(default_factory=dict)
+    version_id: str = ""
+    prepared: Mapping[int, LiveArticle] = field(default_factory=dict)
+    """The live articles by the sequence number of their change (reused by the next overlay)."""
 
     @classmethod
     def empty(cls, version: IndexVersion) -> LiveOverlay:
-        return cls.build(version, [], "0")
+        return cls._assemble(version, [], {}, "0")
 
     @classmethod
-    def build(
-        cls, version: IndexVersion, entries: Sequence[LiveEntry], generation: str
+    def read(
+        cls, version: IndexVersion, live: LiveStore, previous: LiveOverlay | None = None
     ) -> LiveOverlay:
-        hidden: set[int] = set()
-        retracted: set[str] = set()
-        cards: list[dict[str, Any]] = []
-        vectors: list[NDArray[np.float32]] = []
-        texts: list[str] = []
-        for entry in entries:
-            row = version.rows.get(entry.slug)
-            if row is not None:
-                hidden.add(row)
-            if entry.retracted:
-                retracted.add(entry.slug)
-                continue
-            if entry.model_id != version.manifest.model_id or entry.record is None:
-                log.warning("live article %s was embedded with another model; reindex", entry.slug)
-                continue
-            try:
-                article = validate_record(entry.record).article
-            except InvalidRecord as exc:  # stored records were validated when put
-                log.error("live article %s is unreadable: %s", entry.slug, exc)
-                continue
-            assert entry.vector is not None
-            cards.append(article.card())
-            vectors.append(entry.vector)
-            texts.append(lexical_text(article))
+        """The overlay of the live store now, reusing what `previous` prepared for `version`."""
+        generation = live.generation()  # first: a change made meanwhile moves it again
+        heads = live.heads()
+        reusable = previous.prepared if previous and previous.version_id == version.id else {}
+        prepared = {h.seq: reusable[h.seq] for h in heads if h.seq in reusable}
+        missing = [h.seq for h in heads if not h.retracted and h.seq not in prepared]
+        for entry in live.entries(missing) if missing else []:
+            article = _prepare(version, entry)
+            if article is not None:
+                prepared[entry.seq] = article
+        return cls._assemble(version, heads, prepared, generation)
+
+    @classmethod
+    def _assemble(
+        cls,
+        version: IndexVersion,
+        heads: list[LiveHead],
+        prepared: Mapping[int, LiveArticle],
+        generation: str,
+    ) -> LiveOverlay:
+        """The overlay of the changes `heads`, whose upserts `prepared` holds (and only those)."""
+        hidden = {version.rows[h.slug] for h in heads if h.slug in version.rows}
+        articles = [prepared[h.seq] for h in heads if h.seq in prepared]
+        cards = [article.card for article in articles]
         dimension = version.manifest.dimension
         return cls(
             generation=generation,
             offset=version.size,
             hidden=frozenset(hidden),
-            retracted=frozenset(retracted),
+            retracted=frozenset(h.slug for h in heads if h.retracted),
             cards=cards,
-            vectors=np.stack(vectors) if vectors else np.zeros((0, dimension), np.float32),
-            lexical=version.tfidf.transform(texts),
+            vectors=(
+                np.stack([a.vector for a in articles])
+                if articles
+                else np.zeros((0, dimension), np.float32)
+            ),
+            lexical=(
+                _stack_rows([a.lexical for a in articles])
+                if articles
+                else version.tfidf.transform([])
+            ),
             published=publication_times(cards),
             rows={card["slug"]: version.size + i for i, card in enumerate(cards)},
+            version_id=version.id,
+            prepared=dict(prepared),
         )
 
     @property
     def size(self) -> int:
         return len(self.cards)
+
+
+def _prepare(version: IndexVersion, entry: LiveEntry) -> LiveArticle | None:
+    if entry.model_id != version.manifest.model_id or entry.record is None:
+        log.warning("live article %s was embedded with another model; reindex", entry.slug)
+        return None
+    try:
+        article = validate_record(entry.record).article
+    except InvalidRecord as exc:  # stored records were validated when put
+        log.error("live article %s is unreadable: %s", entry.slug, exc)
+        return None
+    assert entry.vector is not None
+    return LiveArticle(
+        article.card(), entry.vector, version.tfidf.transform([lexical_text(article)])
+    )
+
+
+def _stack_rows(rows: list[sp.csr_matrix]) -> sp.csr_matrix:
+    """One CSR matrix of single-row ones (`scipy.sparse.vstack` is ten times slower here)."""
+    lengths = np.fromiter((row.nnz for row in rows), dtype=np.int64, count=len(rows))
+    return sp.csr_matrix(
+        (
+            np.concatenate([row.data for row in rows]),
+            np.concatenate([row.indices for row in rows]),
+            np.concatenate([[0], np.cumsum(lengths)]),
+        ),
+        shape=(len(rows), rows[0].shape[1]),
+    )

@@ -34,11 +34,14 @@ def load_current(settings: IndexSettings) -> tuple[IndexVersion, str | None]:
 
 
 def with_live_changes(
-    version: IndexVersion, live: LiveStore, settings: IndexSettings
+    version: IndexVersion,
+    live: LiveStore,
+    settings: IndexSettings,
+    previous: LiveOverlay | None = None,
 ) -> Recommender:
-    """A recommender over `version` with the live upserts and retractions applied."""
-    generation = live.generation()
-    overlay = LiveOverlay.build(version, live.entries(), generation)
+    """A recommender over `version` with the live upserts and retractions applied (preparing only
+    the changes `previous` lacks)."""
+    overlay = LiveOverlay.read(version, live, previous)
     return Recommender(version, settings.policy, overlay)
 
 

@@ -16,7 +16,7 @@ from typing import Any
 import orjson
 
 from index.state.generation_file import GenerationFile
-from index.state.sqlite_database import open_database
+from index.state.sqlite_database import open_database, write_transaction
 from recommender.errors import OverrideNotFound, UndoConflict
 from recommender.overrides import Block, Overrides, Pin
 
@@ -167,7 +167,7 @@ class CurationStore:
     ) -> tuple[Pin, AuditRecord]:
         """Pin `target` into `source`'s list (replacing an earlier pin of the same pair)."""
         pin = Pin(source, target, slot, until, reason, actor, time.time())
-        with self._db:
+        with write_transaction(self._db):
             replaced = self._pin_row(source, target)
             self._write_pin(pin)
             record = self._audit(
@@ -177,7 +177,7 @@ class CurationStore:
         return pin, record
 
     def unpin(self, source: str, target: str, actor: str, reason: str | None = None) -> AuditRecord:
-        with self._db:
+        with write_transaction(self._db):
             removed = self._pin_row(source, target)
             if removed is None:
                 raise OverrideNotFound(f"{target!r} is not pinned in the list of {source!r}")
@@ -191,7 +191,7 @@ class CurationStore:
     ) -> tuple[Block, AuditRecord]:
         """Block `target` from `source`'s list, or from every list when `source` is None."""
         block = Block(source, target, reason, actor, time.time())
-        with self._db:
+        with write_transaction(self._db):
             replaced = self._block_row(source, target)
             self._write_block(block)
             record = self._audit(
@@ -208,7 +208,7 @@ class CurationStore:
     def unblock(
         self, source: str | None, target: str, actor: str, reason: str | None = None
     ) -> AuditRecord:
-        with self._db:
+        with write_transaction(self._db):
             removed = self._block_row(source, target)
             if removed is None:
                 where = "everywhere" if source is None else f"for {source!r}"
@@ -222,7 +222,7 @@ class CurationStore:
 
     def undo(self, audit_id: int, actor: str) -> AuditRecord:
         """Reverse one recorded change; the reversal is itself recorded (and can be undone)."""
-        with self._db:
+        with write_transaction(self._db):
             original = self.record(audit_id)
             if original.undone_by is not None:
                 raise UndoConflict(

@@ -4,15 +4,17 @@
 with its embedding, or a retraction tombstone) with a sequence number; `DATA_DIR/live.generation`
 is rewritten after every change, so a serving process notices a change with one `stat`.
 
-Rule with rebuilds: a live upsert stays in force until a rebuild whose feed holds the same slug
-(the feed, exported from the CMS after the change, is then authoritative and the live upsert is
-retired); a rebuild from a feed that lacks it keeps it. A retraction stays in force until the
-slug is upserted again, whatever the feed says.
+Rule with rebuilds: a live upsert stays in force until a rebuild whose feed holds the same slug,
+read after the change, is published (the feed, exported from the CMS after the change, is then
+authoritative and the live upsert is retired); a rebuild from a feed that lacks it keeps it, and so
+does a run that publishes nothing or a change made once the feed was being read (it is compared by
+sequence number). A retraction stays in force until the slug is upserted again, whatever the feed
+says.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -23,10 +25,12 @@ import orjson
 from numpy.typing import NDArray
 
 from index.state.generation_file import GenerationFile
-from index.state.sqlite_database import open_database
+from index.state.sqlite_database import open_database, write_transaction
 
 LIVE_DB = "live.sqlite3"
 GENERATION_FILE = "live.generation"
+#: Sequence numbers per query (SQLite binds at most 32,766 parameters).
+_BATCH = 10_000
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS live (
@@ -41,6 +45,15 @@ CREATE TABLE IF NOT EXISTS live (
 CREATE TABLE IF NOT EXISTS counter (id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL);
 INSERT OR IGNORE INTO counter (id, seq) VALUES (1, 0);
 """
+
+
+@dataclass(frozen=True, slots=True)
+class LiveHead:
+    """Which change is in force for one slug, without its content."""
+
+    slug: str
+    seq: int
+    retracted: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -79,7 +92,7 @@ class LiveStore:
         self, slug: str, record: dict[str, Any], model_id: str, vector: NDArray[np.float32]
     ) -> int:
         """Record an article published or corrected now; returns its sequence number."""
-        with self._db:
+        with write_transaction(self._db):
             seq = self._next_seq()
             self._db.execute(
                 "INSERT OR REPLACE INTO live VALUES (?, ?, 0, ?, ?, ?, ?)",
@@ -97,7 +110,7 @@ class LiveStore:
 
     def retract(self, slug: str) -> int:
         """Record a retraction (a tombstone); returns its sequence number."""
-        with self._db:
+        with write_transaction(self._db):
             seq = self._next_seq()
             self._db.execute(
                 "INSERT OR REPLACE INTO live VALUES (?, ?, 1, NULL, NULL, NULL, ?)",
@@ -106,22 +119,38 @@ class LiveStore:
         self._generation.touch()
         return seq
 
-    def retire_upserts(self, slugs: Iterable[str]) -> None:
-        """Drop live upserts that a rebuilt version now carries (retractions stay)."""
-        slugs = list(slugs)
-        if not slugs:
+    def retire_upserts(self, absorbed: Iterable[LiveEntry]) -> None:
+        """Drop live upserts that a published version now carries (retractions stay).
+
+        Only the very change that was absorbed is dropped: a later change to the same slug has
+        another sequence number and stays in force.
+        """
+        keys = [(entry.slug, entry.seq) for entry in absorbed]
+        if not keys:
             return
-        with self._db:
+        with write_transaction(self._db):
             self._db.executemany(
-                "DELETE FROM live WHERE slug = ? AND retracted = 0", ((s,) for s in slugs)
+                "DELETE FROM live WHERE slug = ? AND seq = ? AND retracted = 0", keys
             )
         self._generation.touch()
 
-    def entries(self) -> list[LiveEntry]:
-        """Every live entry, oldest change first."""
-        rows = self._db.execute(
-            "SELECT slug, seq, retracted, record, model_id, vector FROM live ORDER BY seq"
-        ).fetchall()
+    def heads(self) -> list[LiveHead]:
+        """Every live slug's change in force, oldest first (cheap: no content is read)."""
+        rows = self._db.execute("SELECT slug, seq, retracted FROM live ORDER BY seq")
+        return [LiveHead(slug, int(seq), bool(retracted)) for slug, seq, retracted in rows]
+
+    def entries(self, seqs: Sequence[int] | None = None) -> list[LiveEntry]:
+        """Every live entry (or those of the changes `seqs` still in force), oldest first."""
+        sql = "SELECT slug, seq, retracted, record, model_id, vector FROM live"
+        if seqs is None:
+            rows = self._db.execute(sql + " ORDER BY seq").fetchall()
+        else:
+            rows = []
+            for start in range(0, len(seqs), _BATCH):
+                batch = seqs[start : start + _BATCH]
+                marks = ",".join("?" * len(batch))
+                rows += self._db.execute(sql + f" WHERE seq IN ({marks})", batch).fetchall()
+            rows.sort(key=lambda row: int(row[1]))
         return [
             LiveEntry(
                 slug=slug,

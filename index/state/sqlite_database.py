@@ -1,9 +1,12 @@
 """The SQLite stores in the data directory, opened alike: WAL, a generous lock wait, shared by
-every thread of a process (each store serialises its own writes in transactions)."""
+every thread of a process; every change is a `write_transaction`, so a check and the write it
+decides are one atomic step across processes."""
 
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 
@@ -15,3 +18,19 @@ def open_database(path: Path, schema: str) -> sqlite3.Connection:
     database.executescript(schema)
     database.commit()
     return database
+
+
+@contextmanager
+def write_transaction(database: sqlite3.Connection) -> Iterator[None]:
+    """One transaction holding the write lock from its first read, committed or rolled back.
+
+    `with connection:` alone begins only at the first write, so what it read before may have
+    changed under it (two workers undoing one change both saw it not yet undone).
+    """
+    database.execute("BEGIN IMMEDIATE")
+    try:
+        yield
+    except BaseException:
+        database.rollback()
+        raise
+    database.commit()

@@ -269,18 +269,19 @@ def reindex(
         return summary
 
 
-def merge_live(feed: dict[str, Article], entries: Sequence[LiveEntry]) -> list[str]:
+def merge_live(feed: dict[str, Article], entries: Sequence[LiveEntry]) -> list[LiveEntry]:
     """Apply live changes to a feed's articles in place (see `index.state.live_store` for the rule).
 
-    Retracted slugs are removed; live upserts the feed lacks are added. Returns the slugs of
-    live upserts the feed now carries, which the caller retires once the build is published.
+    `entries` must have been read before the feed was. Retracted slugs are removed; live upserts
+    the feed lacks are added. Returns the live upserts the feed now carries, which the caller
+    retires once the build is published.
     """
     absorbed = []
     for entry in entries:
         if entry.retracted:
             feed.pop(entry.slug, None)
         elif entry.slug in feed:
-            absorbed.append(entry.slug)
+            absorbed.append(entry)
         elif entry.record is not None:
             feed[entry.slug] = validate_record(entry.record).article
     return absorbed
@@ -300,8 +301,11 @@ def _reindex_locked(
     read: ReadOptions,
     started: float,
 ) -> ReindexSummary:
+    # Live changes first: one made while the feed is read is newer than the feed, so this run
+    # must neither absorb nor retire it.
+    entries = live.entries()
     feed = load_articles(sources, report, read)
-    absorbed = merge_live(feed, live.entries())
+    absorbed = merge_live(feed, entries)
     articles = list(feed.values())
     if strict and report.bad:
         raise StrictModeError(
@@ -322,7 +326,7 @@ def _reindex_locked(
     finally:
         cache.close()
     if current is not None and current.source_checksum == checksum and not full:
-        live.retire_upserts(absorbed)
+        # Nothing published: a live change made since the current version stays in force.
         return ReindexSummary.of(report, current.version, len(articles), embedded, started, False)
     content, recall = build_content(articles, vectors, settings, show_progress)
     existing = store.version_ids()

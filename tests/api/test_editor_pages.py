@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from pydantic import SecretStr
 
 from api.app import create_app
 from recommender.settings import Settings
@@ -157,6 +158,19 @@ def test_logging_out_ends_the_session(client: TestClient) -> None:
     csrf = log_in(client)
     assert client.post("/editor/logout", data={"csrf": csrf}).status_code == 303
     assert client.get("/editor").status_code == 303
+
+
+def test_changing_the_password_ends_every_session(settings: Settings) -> None:
+    secret = {"session_secret": SecretStr("a session secret kept across the change")}
+    before = settings.model_copy(update=secret)
+    with TestClient(create_app(before), follow_redirects=False) as old:
+        log_in(old)
+        cookie = old.cookies["editor_session"]
+        assert old.get("/editor").status_code == 200
+    after = settings.model_copy(update={**secret, "editor_password": SecretStr("a new password")})
+    with TestClient(create_app(after), follow_redirects=False) as new:
+        new.cookies.set("editor_session", cookie)
+        assert new.get("/editor").headers["location"].startswith("/editor/login")
 
 
 def test_login_never_redirects_off_the_editor_pages(client: TestClient) -> None:

@@ -6,15 +6,18 @@ them over both workers.
 
 from __future__ import annotations
 
+import re
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
 
 from index.versions.reindex_pipeline import reindex
-from recommender.embedding import HashingEncoder
+from recommender.embedding import HashingEncoder, Vectors
 from recommender.settings import Settings
 from tests.helpers import build_fake_index, synthetic_records, write_jsonl
 from tests.processes import ServeProcess
@@ -65,3 +68,93 @@ def test_every_worker_serves_a_new_version_and_live_changes(
         assert admin.delete("/v1/articles/volcano-1").status_code == 204
     answers = [fresh_get(base, path) for _ in range(30)]
     assert all(a.status_code == 200 and "volcano-1" not in a.text for a in answers)
+
+
+def test_of_one_undo_sent_to_both_workers_at_once_exactly_one_is_applied(
+    served: tuple[str, Settings],
+) -> None:
+    base, _ = served
+    admin_headers = {"Authorization": f"Bearer {TOKEN}", "Connection": "close"}
+
+    def post(path: str, barrier: threading.Barrier) -> int:
+        with httpx.Client(base_url=base, timeout=10, headers=admin_headers) as client:
+            barrier.wait()
+            return client.post(path).status_code
+
+    with ThreadPoolExecutor(2) as pool, httpx.Client(base_url=base, headers=admin_headers) as admin:
+        for round_ in range(30):
+            pinned = admin.post(
+                "/v1/articles/volcano-0/pins", json={"target": f"bitcoin-{round_ % 3}", "slot": 1}
+            ).json()["audit_id"]
+            barrier = threading.Barrier(2)
+            undo = f"/v1/audit/{pinned}/undo"
+            sent = [pool.submit(post, undo, barrier) for _ in range(2)]
+            statuses = sorted(future.result() for future in sent)
+            assert statuses == [201, 409], f"round {round_}"
+            trail = admin.get("/v1/audit", params={"limit": 500}).json()
+            assert [r["reason"] for r in trail].count(f"undo of #{pinned}") == 1
+
+
+def test_a_logged_out_session_is_refused_by_every_worker(served: tuple[str, Settings]) -> None:
+    base, _ = served
+    with httpx.Client(base_url=base, timeout=10) as browser:
+        page = browser.get("/editor/login").text
+        csrf = re.search(r'name="csrf" value="([^"]+)"', page)
+        assert csrf is not None
+        login = {"name": "Ana", "password": TOKEN, "csrf": csrf.group(1), "next": "/editor"}
+        assert browser.post("/editor/login", data=login).status_code == 303
+        cookie = browser.cookies["editor_session"]
+        csrf = re.search(r'name="csrf" value="([^"]+)"', browser.get("/editor").text)
+        assert csrf is not None
+        assert browser.post("/editor/logout", data={"csrf": csrf.group(1)}).status_code == 303
+
+    def replay(method: str, path: str, **form: str) -> httpx.Response:
+        headers = {"Cookie": f"editor_session={cookie}", "Connection": "close"}
+        with httpx.Client(base_url=base, timeout=5, headers=headers) as stolen:
+            return stolen.request(method, path, data=form or None)
+
+    for _ in range(20):  # fresh connections: both workers are asked
+        assert replay("GET", "/editor").headers["location"].startswith("/editor/login")
+        pinned = replay(
+            "POST", "/editor/articles/volcano-0/pins", target="bitcoin-1", csrf=csrf.group(1)
+        )
+        assert pinned.headers["location"].startswith("/editor/login")
+    trail = httpx.get(f"{base}/v1/audit", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert trail == []
+
+
+class CorrectingEncoder(HashingEncoder):
+    """The fake encoder, which `PUT`s a correction once the reindex embeds (after its feed read)."""
+
+    def __init__(self, base: str, slug: str, title: str) -> None:
+        super().__init__()
+        self._correction: tuple[str, str] | None = (slug, title)
+        self._base = base
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        if self._correction is not None:
+            (slug, title), self._correction = self._correction, None
+            put_title(self._base, slug, title)
+        return super().encode(texts)
+
+
+def put_title(base: str, slug: str, title: str) -> None:
+    record = {**synthetic_records()[0], "slug": slug, "title": title}
+    headers = {"Authorization": f"Bearer {TOKEN}"}
+    assert httpx.put(f"{base}/v1/articles/{slug}", json=record, headers=headers).status_code == 200
+
+
+def test_a_correction_put_during_a_reindex_is_served_by_every_worker_after_it_publishes(
+    served: tuple[str, Settings], tmp_path: Path
+) -> None:
+    base, settings = served
+    put_title(base, "bitcoin-0", "First correction")
+    fresh = {**synthetic_records()[0], "slug": "volcano-new", "title": "Volcano: new eruption"}
+    records = [*synthetic_records(), fresh]  # one article to embed: the correction comes then
+    encoder = CorrectingEncoder(base, "bitcoin-0", "Second correction")
+    published = reindex(settings.index, [write_jsonl(tmp_path / "next.jsonl", records)], encoder)
+    assert published.published and published.embedded == 1
+    time.sleep(1.0)  # both workers poll CURRENT every 0.2 s
+    for _ in range(20):  # fresh connections: both workers are asked
+        assert fresh_get(base, "/v1/index").json()["version"] == published.version
+        assert fresh_get(base, "/v1/articles/bitcoin-0").json()["title"] == "Second correction"

@@ -2,13 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
 from index.state.curation_store import CurationStore
 from recommender.errors import OverrideNotFound, UndoConflict
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -102,3 +107,46 @@ def test_removing_what_is_not_there_is_an_error(store: CurationStore) -> None:
     store.block("a", "b", None, "ana")
     with pytest.raises(OverrideNotFound):  # a block for one source is not a global block
         store.unblock(None, "b", "ana")
+
+
+def race(tmp_path: Path, change: Callable[[CurationStore], T]) -> list[T | Exception]:
+    """`change` made at the same moment by two stores on one database (as two workers do)."""
+    stores = [CurationStore(tmp_path), CurationStore(tmp_path)]
+    barrier = threading.Barrier(len(stores))
+
+    def make(store: CurationStore) -> T | Exception:
+        barrier.wait()
+        try:
+            return change(store)
+        except (UndoConflict, OverrideNotFound) as refused:
+            return refused
+
+    try:
+        with ThreadPoolExecutor(len(stores)) as pool:
+            return list(pool.map(make, stores))
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_of_two_simultaneous_undos_of_one_change_exactly_one_wins(
+    store: CurationStore, tmp_path: Path
+) -> None:
+    for round_ in range(40):
+        _, pinned = store.pin("a", f"b{round_}", 1, None, None, "ana")
+        outcomes = race(tmp_path, lambda s, pinned=pinned: s.undo(pinned.id, "ben"))
+        assert sorted(type(o).__name__ for o in outcomes) == ["AuditRecord", "UndoConflict"]
+        undos = [r for r in store.audit() if r.reason == f"undo of #{pinned.id}"]
+        assert len(undos) == 1  # no orphan "undo" record
+        assert store.record(pinned.id).undone_by == undos[0].id
+
+
+def test_of_two_simultaneous_pins_of_one_pair_the_second_records_the_first_as_replaced(
+    store: CurationStore, tmp_path: Path
+) -> None:
+    for round_ in range(40):
+        target = f"b{round_}"
+        race(tmp_path, lambda s, target=target: s.pin("a", target, 1, None, None, "ana"))
+        first, second = sorted(store.audit(target), key=lambda r: r.id)
+        assert first.detail["replaced"] is None
+        assert second.detail["replaced"] == first.detail["pin"]

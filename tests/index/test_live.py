@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 
-from index.serving.version_loader import load_recommender
+from index.serving.live_overlay import LiveOverlay
+from index.serving.version_loader import load_current, load_recommender
 from index.state.live_store import LiveStore
 from index.versions.reindex_pipeline import reindex
 from index.versions.version_store import VersionStore
 from recommender.articles import embedding_text, validate_record
-from recommender.embedding import HashingEncoder
+from recommender.embedding import HashingEncoder, Vectors
 from recommender.errors import ArticleNotFound
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
@@ -117,3 +120,83 @@ def test_a_rebuild_keeps_live_upserts_its_feed_lacks_and_retires_those_it_has(
     remaining = {e.slug for e in LiveStore(settings.data_dir).entries()}
     assert remaining == {"volcano-live", "volcano-1"}  # the feed's copy retired the live one
     assert VersionStore(settings.data_dir).current_id() == summary.version
+
+
+class CorrectingEncoder(HashingEncoder):
+    """Embeds like the fake, and makes a live correction while the first batch is embedded
+    (the reindex has read the feed by then)."""
+
+    def __init__(self, settings: Settings, correction: dict[str, Any]) -> None:
+        super().__init__()
+        self._settings = settings
+        self._correction: dict[str, Any] | None = correction
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        if self._correction is not None:
+            correction, self._correction = self._correction, None
+            put(self._settings, correction)
+        return super().encode(texts)
+
+
+def served_title(settings: Settings, slug: str) -> str:
+    recommender, _ = load_recommender(settings.index)
+    return str(recommender.card(recommender.row_of(slug))["title"])
+
+
+def test_a_correction_made_while_a_rebuild_runs_survives_its_publication(
+    settings: Settings, tmp_path: Path
+) -> None:
+    put(settings, {**NEW_VOLCANO, "slug": "bitcoin-0", "title": "First correction"})
+    records = [*synthetic_records(), NEW_VOLCANO]  # one new article: the run has to embed
+    second = {**NEW_VOLCANO, "slug": "bitcoin-0", "title": "Second correction"}
+    summary = reindex(
+        settings.index,
+        [write_jsonl(tmp_path / "nightly.jsonl", records)],
+        CorrectingEncoder(settings, second),
+    )
+    assert summary.published
+    assert served_title(settings, "bitcoin-0") == "Second correction"
+    assert [e.record["title"] for e in LiveStore(settings.data_dir).upserted() if e.record] == [
+        "Second correction"
+    ]
+
+
+def test_a_rerun_on_an_unchanged_feed_keeps_a_correction_made_since(
+    settings: Settings, tmp_path: Path
+) -> None:
+    put(settings, {**NEW_VOLCANO, "slug": "bitcoin-0", "title": "Corrected: volcano story"})
+    unchanged = tmp_path / "data-feed.jsonl"  # the feed build_fake_index published
+    summary = reindex(settings.index, [unchanged], ENCODER)
+    assert not summary.published
+    assert served_title(settings, "bitcoin-0") == "Corrected: volcano story"
+    assert {e.slug for e in LiveStore(settings.data_dir).upserted()} == {"bitcoin-0"}
+
+
+def test_an_overlay_brought_up_to_date_matches_one_read_afresh_and_reuses_the_rest(
+    settings: Settings,
+) -> None:
+    put(settings, NEW_VOLCANO)
+    put(settings, {**NEW_VOLCANO, "slug": "volcano-live-2", "title": "Second live story"})
+    put(settings, {**NEW_VOLCANO, "slug": "bitcoin-0", "title": "Corrected: volcano story"})
+    version, _ = load_current(settings.index)
+    live = LiveStore(settings.data_dir)
+    try:
+        before = LiveOverlay.read(version, live)
+        put(settings, {**NEW_VOLCANO, "title": "Volcano eruption: corrected"})
+        retract(settings, "volcano-live-2")
+        retract(settings, "wildfire-1")
+        updated = LiveOverlay.read(version, live, before)
+        afresh = LiveOverlay.read(version, live)
+    finally:
+        live.close()
+    for name in ("generation", "hidden", "retracted", "cards", "rows", "version_id"):
+        assert getattr(updated, name) == getattr(afresh, name), name
+    assert np.array_equal(updated.vectors, afresh.vectors)
+    assert np.array_equal(updated.published, afresh.published)
+    assert (updated.lexical != afresh.lexical).nnz == 0
+    assert [c["title"] for c in updated.cards] == [
+        "Corrected: volcano story",
+        "Volcano eruption: corrected",
+    ]
+    unchanged = next(seq for seq, a in before.prepared.items() if a.card["slug"] == "bitcoin-0")
+    assert updated.prepared[unchanged] is before.prepared[unchanged]  # not read nor prepared again
