@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, cache_options
+from tests.support.helpers import build_fake_index, cache_options
 
 TOKEN = "s3cret-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

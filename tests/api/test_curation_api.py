@@ -19,7 +19,7 @@ from index.versions.version_store import VersionStore
 from recommender.overrides import Overrides, Pin
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, cache_options, synthetic_records
+from tests.support.helpers import build_fake_index, cache_options, synthetic_records
 
 TOKEN = "editors-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}", "X-Actor": "ana"}

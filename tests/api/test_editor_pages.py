@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.helpers import build_fake_index
+from tests.support.helpers import build_fake_index
 
 PASSWORD = "correct horse"
 TOKEN = "admin-token"

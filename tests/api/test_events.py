@@ -24,7 +24,7 @@ from api.stores.event_counters import (
 )
 from api.templating import render
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, cache_options
+from tests.support.helpers import build_fake_index, cache_options
 
 TOKEN = "s3cret-admin-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.app import create_app
-from tests.helpers import build_fake_index
+from tests.support.helpers import build_fake_index
 
 TOKEN = "hostile-input-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -18,8 +18,8 @@ from api.middleware.rate_limit import Buckets, MemoryBuckets, RateLimiter, Redis
 from api.stores.redis_client import make_redis
 from recommender.settings import Settings
 from tests.conftest import FakeClock
-from tests.helpers import build_fake_index, cache_options, fake_settings
-from tests.redis_server import RedisProcess, free_port
+from tests.support.helpers import build_fake_index, cache_options, fake_settings
+from tests.support.redis_server import RedisProcess, free_port
 
 RULE = Rule("drafts", rate=2.0, burst=3)
 DRAFT = {"title": "Volcano eruption grounds flights", "summary": "lava ash iceland"}

@@ -18,9 +18,9 @@ from redis.asyncio import Redis, RedisCluster
 from api.stores.redis_client import RedisEndpoint, make_redis
 from api.stores.result_cache import RedisCache
 from recommender.settings import Settings
-from tests.redis_cluster import RedisClusterProcesses
-from tests.redis_server import RedisProcess
-from tests.tls_files import TlsFiles, make_tls_files
+from tests.support.redis_cluster import RedisClusterProcesses
+from tests.support.redis_server import RedisProcess
+from tests.support.tls_files import TlsFiles, make_tls_files
 
 pytestmark = pytest.mark.redis
 

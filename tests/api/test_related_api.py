@@ -12,7 +12,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, cache_options, synthetic_records
+from tests.support.helpers import build_fake_index, cache_options, synthetic_records
 
 RELATED = "/v1/articles/{}/related"
 

@@ -20,8 +20,8 @@ from starlette.responses import HTMLResponse
 from api.app import create_app
 from api.middleware.security_headers import CONTENT_SECURITY_POLICY
 from recommender.settings import Settings
-from tests.helpers import REPO, build_fake_index
-from tests.processes import ServeProcess
+from tests.support.helpers import REPO, build_fake_index
+from tests.support.processes import ServeProcess
 
 TOKEN = "Zq8-secret-admin-token-7Xw"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}

@@ -16,7 +16,7 @@ from api.app import create_app
 from api.routes.widget import accepts_gzip, safe_href
 from api.templating import STATIC
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, cache_options, synthetic_records
+from tests.support.helpers import build_fake_index, cache_options, synthetic_records
 
 RELATED = "/v1/articles/{}/related"
 FRAGMENT = "/v1/articles/{}/related.html"

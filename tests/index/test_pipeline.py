@@ -15,7 +15,7 @@ from index.versions.version_store import VersionStore
 from recommender.embedding import HashingEncoder
 from recommender.errors import FeedError, StrictModeError
 from recommender.feeds import FeedReport
-from tests.helpers import build_fake_index, fake_settings, synthetic_records, write_jsonl
+from tests.support.helpers import build_fake_index, fake_settings, synthetic_records, write_jsonl
 
 
 class CountingEncoder(HashingEncoder):

@@ -13,7 +13,7 @@ from index.versions.reindex_pipeline import ReindexSummary, reindex
 from recommender.embedding import FAKE_MODEL, HashingEncoder
 from recommender.settings import Settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
 
 TOPICS = {

@@ -9,7 +9,7 @@ from types import TracebackType
 
 import redis
 
-from tests.redis_server import RedisProcess, RedisUnavailableError, free_port
+from tests.support.redis_server import RedisProcess, RedisUnavailableError, free_port
 
 
 class RedisClusterProcesses:

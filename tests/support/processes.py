@@ -13,8 +13,8 @@ from types import TracebackType
 
 import httpx
 
-from tests.helpers import REPO
-from tests.redis_server import _die_with_parent, free_port
+from tests.support.helpers import REPO
+from tests.support.redis_server import _die_with_parent, free_port
 
 
 class ServeProcess:

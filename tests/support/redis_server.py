@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from types import TracebackType
 
-from tests.tls_files import TlsFiles
+from tests.support.tls_files import TlsFiles
 
 INSTALL_HINT = (
     "Redis is needed for these tests: install redis-server (e.g. `apt-get install "
