@@ -23,11 +23,9 @@ from api.stores.event_counters import (
     ctr_report,
 )
 from api.templating import render
-from recommender.settings import Settings
-from tests.support.helpers import build_fake_index, cache_options
+from tests.support.helpers import ADMIN_TOKEN, build_fake_index
 
-TOKEN = "s3cret-admin-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BEACON = {"Content-Type": "text/plain;charset=UTF-8"}  # what sendBeacon sends for a string
 JSON_TYPE = {"Content-Type": "application/json"}
 T = TypeVar("T")
@@ -47,26 +45,6 @@ def event(kind: str, target: str, slot: Any, source: str = "volcano-0") -> dict[
 def shown(source: str, targets: list[str]) -> list[dict[str, Any]]:
     """The impressions of one box that shows `targets`."""
     return [event("impression", t, slot, source) for slot, t in enumerate(targets, start=1)]
-
-
-def events_options(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """`cache_options`, and with Redis the counters in this test's namespace too."""
-    options = cache_options(request)
-    if request.param == "redis":
-        options["events_namespace"] = options["cache_namespace"] + "events:"
-    return options
-
-
-@pytest.fixture(params=["memory", "redis"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    built, _ = build_fake_index(tmp_path / "data", admin_token=TOKEN, **events_options(request))
-    return built
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
 
 
 def post(client: TestClient, events: list[dict[str, Any]], **headers: str) -> Any:
@@ -240,7 +218,7 @@ def closed_port_url() -> str:
 
 def test_without_redis_events_are_dropped_and_reported_never_a_5xx(tmp_path: Path) -> None:
     settings, _ = build_fake_index(
-        tmp_path / "data", admin_token=TOKEN, redis_url=closed_port_url()
+        tmp_path / "data", admin_token=ADMIN_TOKEN, redis_url=closed_port_url()
     )
     with TestClient(create_app(settings)) as client:
         assert post(client, shown("volcano-0", ["volcano-1", "volcano-2"])).status_code == 202
@@ -294,7 +272,10 @@ def test_memory_and_redis_stores_agree(redis_url: str, redis_namespace: str) -> 
 
 def test_redis_counts_outlive_the_app(tmp_path: Path, redis_url: str, redis_namespace: str) -> None:
     settings, _ = build_fake_index(
-        tmp_path / "data", admin_token=TOKEN, redis_url=redis_url, events_namespace=redis_namespace
+        tmp_path / "data",
+        admin_token=ADMIN_TOKEN,
+        redis_url=redis_url,
+        events_namespace=redis_namespace,
     )
     with TestClient(create_app(settings)) as client:
         post(client, shown("volcano-0", ["volcano-1"]))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,28 +11,18 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.support.helpers import build_fake_index, cache_options, synthetic_records
+from tests.support.helpers import build_fake_index, slugs, synthetic_records
 
 RELATED = "/v1/articles/{}/related"
 
 
-@pytest.fixture(params=["memory", "redis"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+@pytest.fixture
+def settings(tmp_path: Path, cache_backend: dict[str, Any]) -> Settings:
     records = synthetic_records()
     future = (datetime.now(UTC) + timedelta(days=3)).isoformat()
     records.append({**records[0], "slug": "volcano-embargoed", "published_at": future})
-    built, _ = build_fake_index(tmp_path / "data", records, **cache_options(request))
+    built, _ = build_fake_index(tmp_path / "data", records, **cache_backend)
     return built
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
-
-
-def slugs(response: Any) -> list[str]:
-    return [item["slug"] for item in response.json()["items"]]
 
 
 def test_related_returns_the_topic_group_first(client: TestClient) -> None:
