@@ -43,7 +43,8 @@ async def round_trip(settings: Settings) -> bytes | None:
     key = f"test:{uuid.uuid4().hex}"
     try:
         await client.set(key, b"over tls", ex=60)
-        value: bytes | None = await client.get(key)
+        value = await client.get(key)
+        assert value is None or isinstance(value, bytes)
         return value
     finally:
         await client.aclose()

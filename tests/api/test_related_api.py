@@ -54,7 +54,7 @@ def test_embargoed_articles_are_never_suggested(client: TestClient) -> None:
 
 
 def test_section_filter_is_repeatable(client: TestClient) -> None:
-    params = [("section", "sport"), ("section", "health"), ("limit", 6)]
+    params = (("section", "sport"), ("section", "health"), ("limit", 6))
     got = client.get(RELATED.format("volcano-0"), params=params).json()["items"]
     assert len(got) == 6
     assert {item["section"] for item in got} == {"sport", "health"}

@@ -181,7 +181,7 @@ def test_every_operation_but_the_public_ones_needs_the_admin_token(
     assert ("PUT", "/v1/articles/{slug}") in {(method, path) for method, path, _ in protected}
     for method, path, operation in protected:
         url = concrete(path)
-        body = {"json": {}} if "requestBody" in operation else {}
+        body: dict[str, Any] = {"json": {}} if "requestBody" in operation else {}
         for headers, status, error in [
             ({}, 401, "unauthorized"),
             ({"Authorization": f"Basic {TOKEN}"}, 401, "unauthorized"),
