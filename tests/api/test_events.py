@@ -14,14 +14,7 @@ from anyio.from_thread import start_blocking_portal
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.stores.event_counters import (
-    MAX_EVENTS,
-    Event,
-    EventStore,
-    MemoryEventStore,
-    RedisEventStore,
-    ctr_report,
-)
+from api.stores.event_counters import MAX_EVENTS, MemoryEventStore, ctr_report
 from api.templating import render
 from tests.support.helpers import ADMIN_TOKEN, build_fake_index
 
@@ -227,47 +220,6 @@ def test_without_redis_events_are_dropped_and_reported_never_a_5xx(tmp_path: Pat
     assert report["available"] is False
     assert report["totals"] == {"impressions": 0, "clicks": 0, "ctr": None}
     assert "recommender_events_dropped_total 2.0" in metrics
-
-
-async def record_and_read(store: EventStore) -> list[Any]:
-    batches = [
-        [Event(type="impression", source="a", target=t, slot=n) for n, t in enumerate("bcd", 1)],
-        [Event(type="click", source="a", target="c", slot=2)],
-        [Event(type="impression", source="e", target="a", slot=1)] * 3,
-        [],
-    ]
-    for batch in batches:
-        await store.record(batch)
-    try:
-        return [
-            await store.counts("a"),
-            await store.counts("e"),
-            await store.counts("zz"),
-            await store.counts(None),
-            await ctr_report(store, None),
-            store.dropped(),
-        ]
-    finally:
-        await store.close()
-
-
-def test_memory_and_redis_stores_agree(redis_url: str, redis_namespace: str) -> None:
-    in_memory = run(record_and_read, MemoryEventStore())
-    in_redis = run(record_and_read, RedisEventStore(redis_url, 1000, namespace=redis_namespace))
-    assert in_redis == in_memory
-    assert in_memory[0] == {
-        "a": {
-            "impression:slot:1": 1,
-            "impression:slot:2": 1,
-            "impression:slot:3": 1,
-            "impression:target:b": 1,
-            "impression:target:c": 1,
-            "impression:target:d": 1,
-            "click:slot:2": 1,
-            "click:target:c": 1,
-        }
-    }
-    assert in_memory[2] == {} and in_memory[5] == 0
 
 
 def test_redis_counts_outlive_the_app(tmp_path: Path, redis_url: str, redis_namespace: str) -> None:
