@@ -14,7 +14,7 @@ from recommender.settings import Settings
 from tests.support.helpers import ADMIN_TOKEN, build_fake_index, cache_options
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def cache_backend(request: pytest.FixtureRequest) -> dict[str, Any]:
     """Settings for the in-memory or the Redis stores: a test that uses them runs on both."""
     return cache_options(request)
