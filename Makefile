@@ -37,11 +37,11 @@ demo: $(INSTALLED)  ## index the bundled demo corpus; serve it at http://127.0.0
 test: $(INSTALLED) $(CHROMIUM) $(WRK)  ## the whole suite: real model, real Redis, real Chromium
 	$(BIN)/python -m pytest
 
-lint: $(INSTALLED)
+lint: $(INSTALLED)  ## ruff: lint, and check the formatting
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 
-typecheck: $(INSTALLED)
+typecheck: $(INSTALLED)  ## mypy: strict over the packages, test bodies checked too (pyproject.toml)
 	$(BIN)/mypy
 
 .PHONY: bench-api

@@ -10,7 +10,7 @@ import typer
 from api.cli.commands import app
 from bench.bench_cli import add_benchmarks
 
-__all__ = ["app", "main"]
+__all__ = ["app", "main"]  # `app`: the CLI with the benchmarks added, which tests drive
 
 add_benchmarks(app)
 

@@ -16,11 +16,12 @@ from typing import TypeVar
 import pytest
 import redis
 
-from tests.redis_cluster import RedisClusterProcesses
-from tests.redis_server import INSTALL_HINT, RedisProcess, RedisUnavailableError
-from tests.tls_files import TlsFiles, make_tls_files
+from tests.support.managed_service import ManagedService
+from tests.support.redis_cluster import RedisClusterProcesses
+from tests.support.redis_server import INSTALL_HINT, RedisProcess, RedisUnavailableError
+from tests.support.tls_files import TlsFiles, make_tls_files
 
-Server = TypeVar("Server", RedisProcess, RedisClusterProcesses)
+Server = TypeVar("Server", bound=ManagedService)
 
 
 @dataclass

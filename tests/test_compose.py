@@ -22,7 +22,7 @@ import typer.main
 import yaml
 
 from console.main import app as cli_app
-from tests.helpers import REPO
+from tests.support.helpers import REPO
 
 COMPOSE = REPO / "docker-compose.yml"
 DOCKERFILE = REPO / "Dockerfile"

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import REPO
+from tests.support.helpers import REPO
 
 LAYERS = {"recommender": 0, "index": 1, "api": 2, "bench": 3, "console": 4}
 #: Rooms of a package, lowest first: a room may import its own and lower rooms only.

@@ -97,7 +97,9 @@ def issue(settings: EditorSettings, sessions: SessionStore, name: str) -> tuple[
     return session, f"{payload.decode()}.{_sign(settings, payload)}"
 
 
-def read(settings: EditorSettings, sessions: SessionStore, cookie: str | None) -> EditorSession | None:
+def read(
+    settings: EditorSettings, sessions: SessionStore, cookie: str | None
+) -> EditorSession | None:
     """The session a cookie carries, or None when it is missing, forged, expired or ended."""
     if not cookie or "." not in cookie:
         return None

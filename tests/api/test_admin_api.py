@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -11,10 +10,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, cache_options
+from tests.support.helpers import ADMIN_TOKEN, build_fake_index, slugs
 
-TOKEN = "s3cret-admin-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 RELATED = "/v1/articles/{}/related"
 
 NEW_VOLCANO = {
@@ -24,22 +22,6 @@ NEW_VOLCANO = {
     "section": "world",
     "published_at": "2024-03-12T13:00:00Z",
 }
-
-
-@pytest.fixture(params=["memory", "redis"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    built, _ = build_fake_index(tmp_path / "data", admin_token=TOKEN, **cache_options(request))
-    return built
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
-
-
-def slugs(response: Any) -> list[str]:
-    return [item["slug"] for item in response.json()["items"]]
 
 
 @pytest.mark.parametrize(

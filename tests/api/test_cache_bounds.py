@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.helpers import build_fake_index
-from tests.redis_server import RedisProcess
+from tests.support.helpers import build_fake_index
+from tests.support.redis_server import RedisProcess
 
 RELATED = "/v1/articles/volcano-0/related"
 FRAGMENT = "/v1/articles/volcano-0/related.html"
@@ -68,7 +68,7 @@ def test_bounded_values_are_answered(client: TestClient) -> None:
 def test_cache_keys_are_fixed_size_digests(indexed: Settings, redis_process: RedisProcess) -> None:
     """The largest valid requests store keys of a bounded size, distinct per query."""
     longest = ["-".join(["a" * 99, f"{n:0>100}"]) for n in range(200)]
-    requests = [
+    requests: list[tuple[str, list[tuple[str, str | int | float | bool | None]]]] = [
         (RELATED, [("exclude", slug) for slug in longest]),
         (RELATED, [("section", f"{n}" + "s" * 190) for n in range(50)]),
         (RELATED, [("section", "a,b")]),  # not the same query as a and b

@@ -17,7 +17,7 @@ import redis
 
 from api.stores.result_cache import MemoryCache, RedisCache, TieredCache, build_cache
 from recommender.settings import Settings
-from tests.redis_server import RedisProcess, free_port
+from tests.support.redis_server import RedisProcess, free_port
 
 if TYPE_CHECKING:
     from tests.conftest import FakeClock

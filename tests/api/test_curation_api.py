@@ -4,7 +4,6 @@ API at once (cached lists included), and kept across restarts and reindexes."""
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,28 +18,10 @@ from index.versions.version_store import VersionStore
 from recommender.overrides import Overrides, Pin
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, cache_options, synthetic_records
+from tests.support.helpers import ADMIN_TOKEN, build_fake_index, slugs, synthetic_records
 
-TOKEN = "editors-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}", "X-Actor": "ana"}
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}", "X-Actor": "ana"}
 RELATED = "/v1/articles/{}/related"
-
-
-@pytest.fixture(params=["memory", "redis"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    built, _ = build_fake_index(tmp_path / "data", admin_token=TOKEN, **cache_options(request))
-    return built
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
-
-
-def slugs(response: Any) -> list[str]:
-    assert response.status_code == 200, response.text
-    return [item["slug"] for item in response.json()["items"]]
 
 
 def test_a_pin_puts_the_article_first_even_in_a_cached_list(client: TestClient) -> None:
@@ -220,7 +201,7 @@ def test_overrides_survive_a_restart_and_a_reindex(settings: Settings, tmp_path:
         before = client.get("/v1/articles/volcano-0").json()["index_version"]
     records = synthetic_records()
     records[0] = {**records[0], "title": "Volcano story number 0, updated"}
-    build_fake_index(settings.data_dir, records, admin_token=TOKEN)
+    build_fake_index(settings.data_dir, records, admin_token=ADMIN_TOKEN)
     with TestClient(create_app(settings)) as client:
         response = client.get(RELATED.format("volcano-0"), params={"limit": 3})
         assert response.json()["index_version"] != before

@@ -12,7 +12,7 @@ from pydantic import SecretStr
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.helpers import build_fake_index
+from tests.support.helpers import build_fake_index
 
 PASSWORD = "correct horse"
 TOKEN = "admin-token"

@@ -14,20 +14,11 @@ from anyio.from_thread import start_blocking_portal
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.stores.event_counters import (
-    MAX_EVENTS,
-    Event,
-    EventStore,
-    MemoryEventStore,
-    RedisEventStore,
-    ctr_report,
-)
+from api.stores.event_counters import MAX_EVENTS, MemoryEventStore, ctr_report
 from api.templating import render
-from recommender.settings import Settings
-from tests.helpers import build_fake_index, cache_options
+from tests.support.helpers import ADMIN_TOKEN, build_fake_index
 
-TOKEN = "s3cret-admin-token"
-AUTH = {"Authorization": f"Bearer {TOKEN}"}
+AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BEACON = {"Content-Type": "text/plain;charset=UTF-8"}  # what sendBeacon sends for a string
 JSON_TYPE = {"Content-Type": "application/json"}
 T = TypeVar("T")
@@ -47,26 +38,6 @@ def event(kind: str, target: str, slot: Any, source: str = "volcano-0") -> dict[
 def shown(source: str, targets: list[str]) -> list[dict[str, Any]]:
     """The impressions of one box that shows `targets`."""
     return [event("impression", t, slot, source) for slot, t in enumerate(targets, start=1)]
-
-
-def events_options(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """`cache_options`, and with Redis the counters in this test's namespace too."""
-    options = cache_options(request)
-    if request.param == "redis":
-        options["events_namespace"] = options["cache_namespace"] + "events:"
-    return options
-
-
-@pytest.fixture(params=["memory", "redis"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    built, _ = build_fake_index(tmp_path / "data", admin_token=TOKEN, **events_options(request))
-    return built
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
 
 
 def post(client: TestClient, events: list[dict[str, Any]], **headers: str) -> Any:
@@ -240,7 +211,7 @@ def closed_port_url() -> str:
 
 def test_without_redis_events_are_dropped_and_reported_never_a_5xx(tmp_path: Path) -> None:
     settings, _ = build_fake_index(
-        tmp_path / "data", admin_token=TOKEN, redis_url=closed_port_url()
+        tmp_path / "data", admin_token=ADMIN_TOKEN, redis_url=closed_port_url()
     )
     with TestClient(create_app(settings)) as client:
         assert post(client, shown("volcano-0", ["volcano-1", "volcano-2"])).status_code == 202
@@ -251,50 +222,12 @@ def test_without_redis_events_are_dropped_and_reported_never_a_5xx(tmp_path: Pat
     assert "recommender_events_dropped_total 2.0" in metrics
 
 
-async def record_and_read(store: EventStore) -> list[Any]:
-    batches = [
-        [Event(type="impression", source="a", target=t, slot=n) for n, t in enumerate("bcd", 1)],
-        [Event(type="click", source="a", target="c", slot=2)],
-        [Event(type="impression", source="e", target="a", slot=1)] * 3,
-        [],
-    ]
-    for batch in batches:
-        await store.record(batch)
-    try:
-        return [
-            await store.counts("a"),
-            await store.counts("e"),
-            await store.counts("zz"),
-            await store.counts(None),
-            await ctr_report(store, None),
-            store.dropped(),
-        ]
-    finally:
-        await store.close()
-
-
-def test_memory_and_redis_stores_agree(redis_url: str, redis_namespace: str) -> None:
-    in_memory = run(record_and_read, MemoryEventStore())
-    in_redis = run(record_and_read, RedisEventStore(redis_url, 1000, namespace=redis_namespace))
-    assert in_redis == in_memory
-    assert in_memory[0] == {
-        "a": {
-            "impression:slot:1": 1,
-            "impression:slot:2": 1,
-            "impression:slot:3": 1,
-            "impression:target:b": 1,
-            "impression:target:c": 1,
-            "impression:target:d": 1,
-            "click:slot:2": 1,
-            "click:target:c": 1,
-        }
-    }
-    assert in_memory[2] == {} and in_memory[5] == 0
-
-
 def test_redis_counts_outlive_the_app(tmp_path: Path, redis_url: str, redis_namespace: str) -> None:
     settings, _ = build_fake_index(
-        tmp_path / "data", admin_token=TOKEN, redis_url=redis_url, events_namespace=redis_namespace
+        tmp_path / "data",
+        admin_token=ADMIN_TOKEN,
+        redis_url=redis_url,
+        events_namespace=redis_namespace,
     )
     with TestClient(create_app(settings)) as client:
         post(client, shown("volcano-0", ["volcano-1"]))

@@ -21,7 +21,7 @@ from api.app import create_app
 from api.routes.related import RelatedFastRoute, plain_related_request
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
-from tests.helpers import build_fake_index
+from tests.support.helpers import build_fake_index
 
 RELATED = "/v1/articles/{}/related"
 ORIGIN = "https://news.example"

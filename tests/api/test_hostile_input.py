@@ -18,7 +18,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from api.app import create_app
-from tests.helpers import build_fake_index
+from tests.support.helpers import build_fake_index
 
 TOKEN = "hostile-input-token"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -96,7 +96,7 @@ def test_any_related_request_is_answered_without_a_server_error(
     # Dots encoded too: clients would resolve "../" before sending, servers must not.
     segment = quote(slug, safe="").replace(".", "%2E")
     url = f"/v1/articles/{segment}/related?{urlencode(parameters)}"
-    headers = {"If-None-Match": etag.encode("utf-8")} if etag else {}
+    headers = {b"If-None-Match": etag.encode("utf-8")} if etag else {}
     response = client.get(url, headers=headers)
     assert_answered(response, {200, 304, 404, 422})
     if response.status_code == 200:

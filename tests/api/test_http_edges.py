@@ -17,8 +17,8 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.helpers import build_fake_index
-from tests.processes import ServeProcess
+from tests.support.helpers import build_fake_index
+from tests.support.processes import ServeProcess
 
 #: Headers a HEAD answer must share with the GET one.
 SAME_HEADERS = ("content-type", "content-length", "etag", "cache-control")

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import Callable, Coroutine
 from pathlib import Path
 from typing import Any
 
@@ -15,19 +14,15 @@ from starlette.types import Message, Receive, Scope, Send
 
 from api.app import create_app
 from api.middleware.rate_limit import RateLimiter
-from api.stores.rate_buckets import Buckets, MemoryBuckets, RedisBuckets, Rule
+from api.stores.rate_buckets import MemoryBuckets, RedisBuckets, Rule
 from api.stores.redis_client import make_redis
 from recommender.settings import Settings
 from tests.conftest import FakeClock
-from tests.helpers import build_fake_index, cache_options, fake_settings
-from tests.redis_server import RedisProcess, free_port
+from tests.support.helpers import build_fake_index, fake_settings
+from tests.support.redis_server import RedisProcess, free_port
 
 RULE = Rule("drafts", rate=2.0, burst=3)
 DRAFT = {"title": "Volcano eruption grounds flights", "summary": "lava ash iceland"}
-
-
-BucketsFactory = Callable[[], AbstractAsyncContextManager[Buckets]]
-BACKENDS = ["memory", pytest.param("redis", marks=pytest.mark.redis)]
 
 
 def redis_buckets(url: str, namespace: str, clock: FakeClock) -> RedisBuckets:
@@ -41,49 +36,11 @@ def redis_buckets(url: str, namespace: str, clock: FakeClock) -> RedisBuckets:
     )
 
 
-@pytest.fixture(params=BACKENDS)
-def make_buckets(request: pytest.FixtureRequest, fake_clock: FakeClock) -> BucketsFactory:
-    """Memory buckets, or Redis buckets in this test's namespace, on the fake clock."""
-    settings = fake_settings(Path("unused"), **cache_options(request))
-
-    @asynccontextmanager
-    async def make() -> AsyncIterator[Buckets]:
-        if settings.redis_url is None:
-            yield MemoryBuckets(clock=fake_clock)
-            return
-        redis = redis_buckets(settings.redis_url, settings.cache_namespace, fake_clock)
-        try:
-            yield redis
-        finally:
-            await redis.close()
-
-    return make
-
-
-def run(test: Callable[[], Awaitable[None]]) -> None:
+def run(test: Callable[[], Coroutine[Any, Any, None]]) -> None:
     asyncio.run(test())
 
 
-# --- the buckets: the same answers in memory and in Redis -----------------------------------
-
-
-def test_a_bucket_allows_its_burst_then_refills_at_its_rate(
-    make_buckets: BucketsFactory, fake_clock: FakeClock
-) -> None:
-    async def scenario() -> None:
-        async with make_buckets() as buckets:
-            assert [await buckets.take("a", RULE) for _ in range(3)] == [0, 0, 0]
-            assert await buckets.take("a", RULE) == pytest.approx(0.5)  # 2 tokens/s
-            fake_clock.advance(0.25)
-            assert await buckets.take("a", RULE) == pytest.approx(0.25)  # half a token now
-            fake_clock.advance(0.25)
-            assert await buckets.take("a", RULE) == 0
-            assert await buckets.take("b", RULE) == 0  # each key has its own bucket
-            fake_clock.advance(3600)  # a long pause refills the burst, not more
-            waits = [await buckets.take("a", RULE) for _ in range(4)]
-            assert waits == [0, 0, 0, pytest.approx(0.5)]
-
-    run(scenario)
+# --- the buckets (their contract suite: tests/contract/test_rate_buckets_contract.py) ------
 
 
 @pytest.mark.redis
@@ -204,10 +161,10 @@ def test_each_limited_route_has_its_own_settings(
 # --- the service --------------------------------------------------------------------------------
 
 
-@pytest.fixture(params=BACKENDS)
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+@pytest.fixture
+def settings(tmp_path: Path, cache_backend: dict[str, Any]) -> Settings:
     built, _ = build_fake_index(
-        tmp_path / "data", draft_burst=3, draft_rate_per_second=0.01, **cache_options(request)
+        tmp_path / "data", draft_burst=3, draft_rate_per_second=0.01, **cache_backend
     )
     return built
 

@@ -18,9 +18,9 @@ from redis.asyncio import Redis, RedisCluster
 from api.stores.redis_client import RedisEndpoint, make_redis
 from api.stores.result_cache import RedisCache
 from recommender.settings import Settings
-from tests.redis_cluster import RedisClusterProcesses
-from tests.redis_server import RedisProcess
-from tests.tls_files import TlsFiles, make_tls_files
+from tests.support.redis_cluster import RedisClusterProcesses
+from tests.support.redis_server import RedisProcess
+from tests.support.tls_files import TlsFiles, make_tls_files
 
 pytestmark = pytest.mark.redis
 
@@ -43,7 +43,8 @@ async def round_trip(settings: Settings) -> bytes | None:
     key = f"test:{uuid.uuid4().hex}"
     try:
         await client.set(key, b"over tls", ex=60)
-        value: bytes | None = await client.get(key)
+        value = await client.get(key)
+        assert value is None or isinstance(value, bytes)
         return value
     finally:
         await client.aclose()

@@ -22,9 +22,9 @@ import redis
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, synthetic_records
-from tests.redis_server import RedisProcess
-from tests.servers import running_server
+from tests.support.helpers import build_fake_index, synthetic_records
+from tests.support.redis_server import RedisProcess
+from tests.support.servers import running_server
 
 pytestmark = pytest.mark.redis
 

@@ -17,10 +17,10 @@ import pytest
 from api.app import create_app
 from recommender.settings import Settings
 from tests.api.test_redis_outage import NAMESPACE, run_outage
-from tests.helpers import build_fake_index
-from tests.redis_server import RedisProcess
-from tests.servers import running_server
-from tests.tcp_proxy import DelayingProxy
+from tests.support.helpers import build_fake_index
+from tests.support.redis_server import RedisProcess
+from tests.support.servers import running_server
+from tests.support.tcp_proxy import DelayingProxy
 
 pytestmark = pytest.mark.redis
 

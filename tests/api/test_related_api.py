@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -12,31 +11,21 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, cache_options, synthetic_records
+from tests.support.helpers import build_fake_index, slugs, synthetic_records
 
 RELATED = "/v1/articles/{}/related"
 VOLCANO_1_IMAGE = "https://images.example/volcano-1.jpg"
 
 
-@pytest.fixture(params=["memory", "redis"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
+@pytest.fixture
+def settings(tmp_path: Path, cache_backend: dict[str, Any]) -> Settings:
     records = synthetic_records()
     future = (datetime.now(UTC) + timedelta(days=3)).isoformat()
     records.append({**records[0], "slug": "volcano-embargoed", "published_at": future})
     assert records[1]["slug"] == "volcano-1"
     records[1]["image"] = VOLCANO_1_IMAGE
-    built, _ = build_fake_index(tmp_path / "data", records, **cache_options(request))
+    built, _ = build_fake_index(tmp_path / "data", records, **cache_backend)
     return built
-
-
-@pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
-
-
-def slugs(response: Any) -> list[str]:
-    return [item["slug"] for item in response.json()["items"]]
 
 
 def test_related_returns_the_topic_group_first(client: TestClient) -> None:
@@ -77,7 +66,7 @@ def test_embargoed_articles_are_never_suggested(client: TestClient) -> None:
 
 
 def test_section_filter_is_repeatable(client: TestClient) -> None:
-    params = [("section", "sport"), ("section", "health"), ("limit", 6)]
+    params = (("section", "sport"), ("section", "health"), ("limit", 6))
     got = client.get(RELATED.format("volcano-0"), params=params).json()["items"]
     assert len(got) == 6
     assert {item["section"] for item in got} == {"sport", "health"}

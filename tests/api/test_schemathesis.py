@@ -26,7 +26,7 @@ from schemathesis.specs.openapi.checks import (
 )
 
 from api.app import create_app
-from tests.helpers import build_fake_index
+from tests.support.helpers import build_fake_index
 
 TOKEN = "schemathesis-admin-token"
 CREDENTIALS = {

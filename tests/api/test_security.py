@@ -20,8 +20,8 @@ from starlette.responses import HTMLResponse
 from api.app import create_app
 from api.middleware.security_headers import CONTENT_SECURITY_POLICY
 from recommender.settings import Settings
-from tests.helpers import REPO, build_fake_index
-from tests.processes import ServeProcess
+from tests.support.helpers import REPO, build_fake_index
+from tests.support.processes import ServeProcess
 
 TOKEN = "Zq8-secret-admin-token-7Xw"
 AUTH = {"Authorization": f"Bearer {TOKEN}"}
@@ -181,7 +181,7 @@ def test_every_operation_but_the_public_ones_needs_the_admin_token(
     assert ("PUT", "/v1/articles/{slug}") in {(method, path) for method, path, _ in protected}
     for method, path, operation in protected:
         url = concrete(path)
-        body = {"json": {}} if "requestBody" in operation else {}
+        body: dict[str, Any] = {"json": {}} if "requestBody" in operation else {}
         for headers, status, error in [
             ({}, 401, "unauthorized"),
             ({"Authorization": f"Basic {TOKEN}"}, 401, "unauthorized"),

@@ -39,7 +39,7 @@ def test_a_failure_reaches_every_waiter_and_the_next_call_retries() -> None:
             raise RuntimeError("boom")
         return b"ok"
 
-    async def scenario() -> tuple[list[object], bytes]:
+    async def scenario() -> tuple[list[bytes | BaseException], bytes]:
         flights = SingleFlight()
         first = await asyncio.gather(
             *(flights.run("k", flaky) for _ in range(5)), return_exceptions=True

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from html.parser import HTMLParser
 from pathlib import Path
@@ -16,7 +15,7 @@ from api.app import create_app
 from api.routes.widget import accepts_gzip
 from api.templating import STATIC, safe_href
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, cache_options, synthetic_records
+from tests.support.helpers import build_fake_index, synthetic_records
 
 RELATED = "/v1/articles/{}/related"
 FRAGMENT = "/v1/articles/{}/related.html"
@@ -89,16 +88,10 @@ def hostile_records() -> list[dict[str, Any]]:
     return records
 
 
-@pytest.fixture(params=["memory", "redis"])
-def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
-    built, _ = build_fake_index(tmp_path / "data", hostile_records(), **cache_options(request))
-    return built
-
-
 @pytest.fixture
-def client(settings: Settings) -> Iterator[TestClient]:
-    with TestClient(create_app(settings)) as test_client:
-        yield test_client
+def settings(tmp_path: Path, cache_backend: dict[str, Any]) -> Settings:
+    built, _ = build_fake_index(tmp_path / "data", hostile_records(), **cache_backend)
+    return built
 
 
 def test_fragment_lists_what_the_json_endpoint_lists(client: TestClient) -> None:

@@ -35,7 +35,7 @@ from bench.api_bench import (
 from bench.ceiling_app import create_bench_app
 from recommender.embedding import FAKE_MODEL
 from recommender.settings import Settings
-from tests.helpers import build_fake_index
+from tests.support.helpers import build_fake_index
 
 #: Sends every path of the script's paths file once, then prints a result line.
 FAKE_WRK = """#!{python}

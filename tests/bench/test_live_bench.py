@@ -8,7 +8,7 @@ import json
 import subprocess
 import sys
 
-from tests.helpers import REPO
+from tests.support.helpers import REPO
 
 
 def test_a_short_live_bench_makes_changes_while_readers_are_measured() -> None:

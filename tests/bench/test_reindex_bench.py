@@ -29,7 +29,7 @@ from console.main import app
 from recommender.embedding import FAKE_MODEL, HashingEncoder
 from recommender.settings import Settings
 from tests.bench.test_api_bench import FAKE_WRK
-from tests.helpers import synthetic_records, write_jsonl
+from tests.support.helpers import synthetic_records, write_jsonl
 
 
 @pytest.fixture

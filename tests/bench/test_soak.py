@@ -21,8 +21,8 @@ from bench.api_bench import process_tree
 from bench.soak import EXTRA_SLUG, SoakResult, format_result, judge, rss_bytes, soak_paths
 from console.main import app as cli
 from recommender.embedding import FAKE_MODEL
-from tests.helpers import REPO, synthetic_records, write_jsonl
-from tests.redis_server import RedisProcess, free_port
+from tests.support.helpers import REPO, synthetic_records, write_jsonl
+from tests.support.redis_server import RedisProcess, free_port
 
 
 @pytest.mark.redis

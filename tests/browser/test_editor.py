@@ -14,8 +14,8 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from api.app import create_app
-from tests.helpers import build_fake_index
-from tests.servers import running_server
+from tests.support.helpers import build_fake_index
+from tests.support.servers import running_server
 
 PASSWORD = "editors-password"
 

@@ -24,8 +24,8 @@ from playwright.sync_api import Page, expect
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, cache_options, synthetic_records
-from tests.servers import running_server
+from tests.support.helpers import build_fake_index, cache_options, synthetic_records
+from tests.support.servers import running_server
 
 TOKEN = "s3cret-admin-token"
 SOURCE = "volcano-0"

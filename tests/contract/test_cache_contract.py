@@ -23,7 +23,7 @@ import redis
 from api.stores.redis_client import RedisEndpoint
 from api.stores.result_cache import MemoryCache, RedisCache, ResultCache, TieredCache, build_cache
 from recommender.settings import Settings
-from tests.redis_server import RedisProcess
+from tests.support.redis_server import RedisProcess
 
 if TYPE_CHECKING:
     from tests.conftest import FakeClock

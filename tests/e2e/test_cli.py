@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from index.versions.version_store import VersionStore
 from recommender.settings import Settings
-from tests.helpers import REPO, SHARED
+from tests.support.helpers import REPO, SHARED
 
 DEMO = [REPO / "demo" / "articles.jsonl", REPO / "demo" / "putin-victory-alaska-summit.txt"]
 CLI = [sys.executable, "-m", "console"]

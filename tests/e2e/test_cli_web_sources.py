@@ -27,7 +27,7 @@ from bench.news_site import (
 from recommender.embedding import FAKE_MODEL
 from recommender.settings import Settings
 from recommender.sources.wordpress import posts_url
-from tests.helpers import REPO
+from tests.support.helpers import REPO
 
 ARTICLES = bbc_articles(30)
 

@@ -28,8 +28,8 @@ from index.versions.manifest import MANIFEST_NAME
 from index.versions.version_store import CURRENT_NAME, VersionStore
 from recommender.embedding import FAKE_MODEL
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, fake_settings, synthetic_records
-from tests.servers import running_server
+from tests.support.helpers import build_fake_index, fake_settings, synthetic_records
+from tests.support.servers import running_server
 
 NEW_SLUG = "volcano-new"  # only in the second version
 DAMAGES = {

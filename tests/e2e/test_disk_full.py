@@ -21,7 +21,7 @@ import pytest
 
 from index.versions.version_store import VersionStore
 from tests.e2e.test_reindex_interrupted import CLI, big_feed, served_titles, staging_exists
-from tests.helpers import REPO, build_fake_index, write_jsonl
+from tests.support.helpers import REPO, build_fake_index, write_jsonl
 
 #: Articles of the feeds; each of their version files is 150 to 530 kB.
 COUNT = 1000

@@ -11,8 +11,8 @@ import httpx
 from api.app import create_app
 from index.versions.reindex_pipeline import reindex
 from recommender.embedding import HashingEncoder
-from tests.helpers import build_fake_index, synthetic_records, write_jsonl
-from tests.servers import running_server
+from tests.support.helpers import build_fake_index, synthetic_records, write_jsonl
+from tests.support.servers import running_server
 
 
 def test_requests_flow_without_error_across_a_version_swap(tmp_path: Path) -> None:

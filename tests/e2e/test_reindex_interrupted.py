@@ -19,7 +19,7 @@ import pytest
 
 from index.serving.version_loader import load_current
 from index.versions.version_store import VersionStore
-from tests.helpers import REPO, fake_settings, write_jsonl
+from tests.support.helpers import REPO, fake_settings, write_jsonl
 
 CLI = [sys.executable, "-m", "console"]
 

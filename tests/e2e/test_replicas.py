@@ -22,8 +22,8 @@ import httpx
 import pytest
 
 from index.versions.version_store import VersionStore
-from tests.helpers import REPO, synthetic_records, write_jsonl
-from tests.processes import ServeProcess
+from tests.support.helpers import REPO, synthetic_records, write_jsonl
+from tests.support.processes import ServeProcess
 
 pytestmark = pytest.mark.redis
 

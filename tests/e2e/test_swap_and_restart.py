@@ -23,9 +23,9 @@ import pytest
 from api.app import create_app
 from index.versions.reindex_pipeline import reindex
 from recommender.embedding import FAKE_MODEL, HashingEncoder
-from tests.helpers import build_fake_index, synthetic_records, write_jsonl
-from tests.processes import ServeProcess
-from tests.servers import running_server
+from tests.support.helpers import build_fake_index, synthetic_records, write_jsonl
+from tests.support.processes import ServeProcess
+from tests.support.servers import running_server
 
 TOKEN = "restart-test-token"
 

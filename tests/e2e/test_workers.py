@@ -19,8 +19,8 @@ import pytest
 from index.versions.reindex_pipeline import reindex
 from recommender.embedding import HashingEncoder, Vectors
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, synthetic_records, write_jsonl
-from tests.processes import ServeProcess
+from tests.support.helpers import build_fake_index, synthetic_records, write_jsonl
+from tests.support.processes import ServeProcess
 
 TOKEN = "workers-test-token"
 

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 import pytest
 
-from index.state.curation_store import CurationStore
+from index.state.curation_store import AuditRecord, CurationStore
 from recommender.errors import OverrideNotFound, UndoConflict
 
 T = TypeVar("T")
@@ -134,7 +134,11 @@ def test_of_two_simultaneous_undos_of_one_change_exactly_one_wins(
 ) -> None:
     for round_ in range(40):
         _, pinned = store.pin("a", f"b{round_}", 1, None, None, "ana")
-        outcomes = race(tmp_path, lambda s, pinned=pinned: s.undo(pinned.id, "ben"))
+
+        def undo(s: CurationStore, pinned: AuditRecord = pinned) -> object:
+            return s.undo(pinned.id, "ben")
+
+        outcomes = race(tmp_path, undo)
         assert sorted(type(o).__name__ for o in outcomes) == ["AuditRecord", "UndoConflict"]
         undos = [r for r in store.audit() if r.reason == f"undo of #{pinned.id}"]
         assert len(undos) == 1  # no orphan "undo" record
@@ -146,7 +150,11 @@ def test_of_two_simultaneous_pins_of_one_pair_the_second_records_the_first_as_re
 ) -> None:
     for round_ in range(40):
         target = f"b{round_}"
-        race(tmp_path, lambda s, target=target: s.pin("a", target, 1, None, None, "ana"))
+
+        def pin(s: CurationStore, target: str = target) -> object:
+            return s.pin("a", target, 1, None, None, "ana")
+
+        race(tmp_path, pin)
         first, second = sorted(store.audit(target), key=lambda r: r.id)
         assert first.detail["replaced"] is None
         assert second.detail["replaced"] == first.detail["pin"]

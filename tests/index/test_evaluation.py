@@ -16,7 +16,7 @@ from recommender.errors import FeedError, InvalidQuery
 from recommender.feeds import FeedReport, load_articles
 from recommender.metrics import METRIC_NAMES
 from recommender.relevance import LabelRelevance, QrelsRelevance
-from tests.helpers import REPO, fake_settings, synthetic_records, write_jsonl
+from tests.support.helpers import REPO, fake_settings, synthetic_records, write_jsonl
 
 METRICS = set(METRIC_NAMES)
 

@@ -19,7 +19,7 @@ from recommender.embedding import HashingEncoder, Vectors
 from recommender.errors import ArticleNotFound
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, synthetic_records, write_jsonl
+from tests.support.helpers import build_fake_index, synthetic_records, write_jsonl
 
 ENCODER = HashingEncoder()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -12,10 +13,10 @@ from index.index_errors import ReindexLocked
 from index.serving.version_loader import load_current
 from index.versions.reindex_pipeline import reindex, reindex_lock
 from index.versions.version_store import VersionStore
-from recommender.embedding import HashingEncoder
+from recommender.embedding import HashingEncoder, Vectors
 from recommender.errors import FeedError, StrictModeError
 from recommender.feeds import FeedReport
-from tests.helpers import build_fake_index, fake_settings, synthetic_records, write_jsonl
+from tests.support.helpers import build_fake_index, fake_settings, synthetic_records, write_jsonl
 
 
 class CountingEncoder(HashingEncoder):
@@ -25,7 +26,7 @@ class CountingEncoder(HashingEncoder):
         super().__init__()
         self.calls = 0
 
-    def encode(self, texts):  # type: ignore[no-untyped-def]
+    def encode(self, texts: Sequence[str]) -> Vectors:
         self.calls += len(texts)
         return super().encode(texts)
 

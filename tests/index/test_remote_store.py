@@ -24,7 +24,7 @@ from index.versions.remote_store import RemoteStore
 from index.versions.replica_sync import ReplicaSync, pull_current
 from index.versions.version_store import VersionStore
 from recommender.settings import Settings
-from tests.helpers import build_fake_index, fake_settings, synthetic_records
+from tests.support.helpers import build_fake_index, fake_settings, synthetic_records
 
 
 @pytest.fixture(params=["file", "memory"])

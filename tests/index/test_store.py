@@ -9,7 +9,7 @@ import pytest
 from index.index_errors import CorruptVersionError, NoIndexError, VersionNotFound
 from index.serving.version_loader import load_current
 from index.versions.version_store import VersionStore
-from tests.helpers import build_fake_index, synthetic_records
+from tests.support.helpers import build_fake_index, synthetic_records
 
 
 def _three_versions(data_dir: Path) -> list[str]:

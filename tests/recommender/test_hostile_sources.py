@@ -25,7 +25,7 @@ from recommender.embedding import HashingEncoder
 from recommender.errors import FeedError, FetchError
 from recommender.feeds import FeedReport, load_articles
 from recommender.sources.options import FetchPolicy, ReadOptions
-from tests.helpers import fake_settings
+from tests.support.helpers import fake_settings
 
 ARTICLES = bbc_articles(6)
 LIMIT = 1 << 20

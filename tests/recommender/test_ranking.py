@@ -66,10 +66,10 @@ def test_fused_score_adds_lexical_and_time_proximity() -> None:
     semantic = np.array([0.5, 0.5, 0.5], dtype=np.float32)
     lexical = np.array([0.0, 0.4, 0.0], dtype=np.float32)
     times = np.array([NOW, NOW, np.nan])
-    scores = fused_scores(semantic, lexical, np.float64(NOW), times, weights)
+    scores = fused_scores(semantic, lexical, np.array(NOW), times, weights)
     assert np.allclose(scores, [0.7, 0.9, 0.5])
     far = fused_scores(
-        semantic[:1], lexical[:1], np.float64(NOW), np.array([NOW + 30 * 86400]), weights
+        semantic[:1], lexical[:1], np.array(NOW), np.array([NOW + 30 * 86400]), weights
     )
     assert far[0] < 0.5 + 0.2 * 0.01
 

@@ -26,7 +26,7 @@ from recommender.embedding import HashingEncoder
 from recommender.feeds import FeedReport, load_articles
 from recommender.sources.options import FetchPolicy, ReadOptions
 from recommender.sources.wordpress import posts_url
-from tests.helpers import fake_settings
+from tests.support.helpers import fake_settings
 
 ARTICLES = bbc_articles(30)
 

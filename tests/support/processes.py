@@ -9,15 +9,15 @@ import sys
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
 import httpx
 
-from tests.helpers import REPO
-from tests.redis_server import _die_with_parent, free_port
+from tests.support.helpers import REPO
+from tests.support.managed_service import ManagedService
+from tests.support.redis_server import _die_with_parent, free_port
 
 
-class ServeProcess:
+class ServeProcess(ManagedService):
     """`recommender serve ARGS` on a fixed loopback port (kept across restarts), in its own
     session; ready once `ready_path` answers 200.
 
@@ -76,6 +76,10 @@ class ServeProcess:
         """SIGTERM, as an orchestrator's restart would: uvicorn finishes open requests."""
         self._end(signal.SIGTERM)
 
+    def close(self) -> None:
+        """Kill: a test that is over waits for no request."""
+        self.kill()
+
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
 
@@ -89,19 +93,3 @@ class ServeProcess:
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
             process.wait()
-
-    def __enter__(self) -> ServeProcess:
-        try:
-            self.start()
-        except BaseException:
-            self.kill()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.kill()

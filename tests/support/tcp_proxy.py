@@ -11,10 +11,11 @@ import contextlib
 import socket
 import threading
 import time
-from types import TracebackType
+
+from tests.support.managed_service import ManagedService
 
 
-class DelayingProxy:
+class DelayingProxy(ManagedService):
     """Forwards 127.0.0.1:`port` to `target_port`, delaying each chunk by `delay` seconds."""
 
     def __init__(self, target_port: int) -> None:
@@ -32,19 +33,12 @@ class DelayingProxy:
     def url(self) -> str:
         return f"redis://127.0.0.1:{self.port}/0"
 
-    def __enter__(self) -> DelayingProxy:
+    def start(self) -> None:
+        """Accept and forward connections (the listener is bound already)."""
         self._acceptor.start()
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-    def close(self) -> None:
+    def stop(self) -> None:
+        """Close the listener and every forwarded connection; a proxy is not started twice."""
         self._closed.set()
         self._listener.close()
         with self._lock:
@@ -52,7 +46,8 @@ class DelayingProxy:
                 with contextlib.suppress(OSError):
                     sock.shutdown(socket.SHUT_RDWR)
                 sock.close()
-        self._acceptor.join(timeout=5)
+        if self._acceptor.is_alive():  # never started, when closed by a failed set-up
+            self._acceptor.join(timeout=5)
 
     def _accept(self) -> None:
         while not self._closed.is_set():

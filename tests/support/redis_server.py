@@ -13,9 +13,9 @@ import tempfile
 import time
 from collections.abc import Sequence
 from pathlib import Path
-from types import TracebackType
 
-from tests.tls_files import TlsFiles
+from tests.support.managed_service import ManagedService
+from tests.support.tls_files import TlsFiles
 
 INSTALL_HINT = (
     "Redis is needed for these tests: install redis-server (e.g. `apt-get install "
@@ -42,7 +42,7 @@ def _die_with_parent() -> None:
     libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
 
 
-class RedisProcess:
+class RedisProcess(ManagedService):
     """A `redis-server` on a fixed loopback port, without persistence, in a temp dir.
 
     The port is chosen once, so `start()` after `kill()` or `stop()` comes back on the same
@@ -159,22 +159,6 @@ class RedisProcess:
         """Kill the server and remove its directory."""
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
-
-    def __enter__(self) -> RedisProcess:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _signal(self, signum: int) -> None:
         if not self.running:

@@ -13,8 +13,10 @@ from index.versions.reindex_pipeline import ReindexSummary, reindex
 from recommender.embedding import FAKE_MODEL, HashingEncoder
 from recommender.settings import Settings
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
+#: The admin token of the API tests' settings.
+ADMIN_TOKEN = "s3cret-admin-token"
 
 TOPICS = {
     "volcano": "volcano eruption lava ash iceland flights grounded magma crater",
@@ -59,13 +61,22 @@ def write_jsonl(path: Path, records: Sequence[dict[str, Any]]) -> Path:
 
 
 def cache_options(request: pytest.FixtureRequest) -> dict[str, Any]:
-    """Settings for the cache backend a test is parametrised with ("memory" or "redis")."""
+    """Settings for the stores a test is parametrised with ("memory" or "redis"); with Redis,
+    the cache and the event counters live in this test's namespace."""
     if request.param == "redis":
+        namespace = request.getfixturevalue("redis_namespace")
         return {
             "redis_url": request.getfixturevalue("redis_url"),
-            "cache_namespace": request.getfixturevalue("redis_namespace"),
+            "cache_namespace": namespace,
+            "events_namespace": namespace + "events:",
         }
     return {"redis_url": None}
+
+
+def slugs(response: Any) -> list[str]:
+    """The slugs of a related answer's items, in order."""
+    assert response.status_code == 200, response.text
+    return [item["slug"] for item in response.json()["items"]]
 
 
 def fake_settings(data_dir: Path, **overrides: Any) -> Settings:

@@ -5,14 +5,14 @@ from __future__ import annotations
 import shutil
 import subprocess
 import time
-from types import TracebackType
 
 import redis
 
-from tests.redis_server import RedisProcess, RedisUnavailableError, free_port
+from tests.support.managed_service import ManagedService
+from tests.support.redis_server import RedisProcess, RedisUnavailableError, free_port
 
 
-class RedisClusterProcesses:
+class RedisClusterProcesses(ManagedService):
     """`size` cluster-enabled redis-servers that `start()` joins into one cluster.
 
     Each node keeps its cluster state (`nodes.conf`) in its own directory, so after `stop()`,
@@ -48,28 +48,14 @@ class RedisClusterProcesses:
             time.sleep(0.05)
 
     def stop(self) -> None:
+        """Shut every node down; their cluster state stays for the next `start()`."""
         for node in self.nodes:
             node.stop()
 
     def close(self) -> None:
+        """Kill every node and remove its directory."""
         for node in self.nodes:
             node.close()
-
-    def __enter__(self) -> RedisClusterProcesses:
-        try:
-            self.start()
-        except BaseException:
-            self.close()
-            raise
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
     def _create(self, timeout: float) -> None:
         cli = shutil.which("redis-cli")

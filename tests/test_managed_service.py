@@ -1,0 +1,38 @@
+"""The one base of the test support's services: a failed start and an early finalizer leave
+nothing behind."""
+
+from __future__ import annotations
+
+import socket
+
+import pytest
+
+from tests.support.redis_server import RedisProcess, RedisUnavailableError
+from tests.support.tcp_proxy import DelayingProxy
+
+
+def test_a_start_that_fails_closes_the_service_before_the_error_goes_on() -> None:
+    server = RedisProcess(executable="/bin/false")  # exits at once: never answers PING
+    with pytest.raises(RedisUnavailableError), server:
+        pass
+    assert not server.running
+    assert not server.dir.exists()
+
+
+def test_close_is_safe_before_start_and_twice() -> None:
+    proxy = DelayingProxy(target_port=1)
+    proxy.close()
+    proxy.close()
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=1)
+
+
+def test_leaving_the_block_closes_the_service(redis_process: RedisProcess) -> None:
+    with (
+        DelayingProxy(redis_process.port) as proxy,
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=1) as client,
+    ):
+        client.sendall(b"PING\r\n")
+        assert client.recv(64) == b"+PONG\r\n"
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", proxy.port), timeout=1)
