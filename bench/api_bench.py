@@ -21,18 +21,12 @@ takes a core's worth of CPU away from the server it measures; wrk needs a fracti
 from __future__ import annotations
 
 import contextlib
-import http.client
 import os
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
-import sys
 import tempfile
 import time
-import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -41,50 +35,32 @@ import orjson
 import typer
 
 #: The ceiling route, served by a bare FastAPI app beside the service (benchmark mode only).
+from bench.report import BenchError, fail, format_rows
+from bench.server_process import (
+    DEMO_SOURCES,
+    Server,
+    http_get,
+    index_corpus,
+    index_slugs,
+    run_server,
+)
+from bench.wrk_load import WRK_INSTALL_HINT, Load, Sample
+
+#: The ceiling route, served by a bare FastAPI app beside the service (benchmark mode only).
 CEILING_PATH = "/__bench/ceiling"
 
+
 RELATED = "/v1/articles/{}/related"
-REPO = Path(__file__).resolve().parents[1]
-DEMO_SOURCES = (REPO / "demo" / "articles.jsonl", REPO / "demo" / "putin-victory-alaska-summit.txt")
+
+
 VARIANTS = ("ceiling", "cached", "uncached")
-WRK_INSTALL_HINT = (
-    "wrk (the HTTP load generator) is not installed. Install it with "
-    "`apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk` (macOS), "
-    "or pass --wrk PATH."
-)
 
 
-# --- the driver ------------------------------------------------------------------------------
-
-#: Pause before the first request of every connection (see WRK_SCRIPT), not measured.
-START_PAUSE_SECONDS = 0.25
 #: The issue's targets on a 2-core machine: share of the ceiling's requests/s, and tail.
 TARGETS = {"cached": 0.7, "uncached": 0.5}
+
+
 MAX_TAIL_RATIO = 3.0
-
-
-class BenchError(Exception):
-    """A benchmark that cannot run or cannot be trusted; the message says why."""
-
-
-@dataclass(frozen=True, slots=True)
-class Sample:
-    """One measured wrk run of one variant."""
-
-    requests: int
-    seconds: float
-    p50_ms: float
-    p90_ms: float
-    p99_ms: float
-    max_ms: float
-    errors: int
-    hits: float
-    misses: float
-    server_cpu_seconds: float | None
-
-    @property
-    def requests_per_second(self) -> float:
-        return self.requests / self.seconds if self.seconds else 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -206,309 +182,6 @@ def format_table(results: Sequence[Result]) -> str:
         for r in results
     ]
     return format_rows(header, rows)
-
-
-def format_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    """An aligned text table: the first column left-aligned, the others right-aligned."""
-    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
-    return "\n".join(
-        "  ".join(
-            cell.ljust(w) if i == 0 else cell.rjust(w)
-            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
-        )
-        for row in [header, *rows]
-    )
-
-
-WRK_SCRIPT = """
-local paths = {}
-for line in io.lines([==[%(paths_file)s]==]) do
-  paths[#paths + 1] = line
-end
-local count = #paths
-local next_index = 0
-local threads = 0
-
-function setup(thread)
-  thread:set("offset", threads)
-  threads = threads + 1
-end
-
-function init(args)
-  -- threads start far apart in the cycle, so they do not ask for the same key together
-  next_index = math.floor((offset or 0) * count / %(threads)d)
-end
-
--- Each connection's first request waits until all are open: a saturated uvloop server
--- accepts one new connection per loop iteration, and without this pause the requests of the
--- last connections to be accepted wait for hundreds of ms, a start-up artefact that would
--- dominate p99. wrk starts its latency clock when a request is sent, after this pause.
-local first_requests = 0
-
-function delay()
-  if first_requests < %(per_thread)d then
-    first_requests = first_requests + 1
-    return %(pause_ms)d
-  end
-  return 0
-end
-
-function request()
-  next_index = next_index %% count + 1
-  return wrk.format("GET", paths[next_index])
-end
-
-function done(summary, latency, requests)
-  local e = summary.errors
-  io.write(string.format(
-    'BENCH-RESULT {"requests":%%d,"duration_us":%%d,"p50":%%d,"p90":%%d,"p99":%%d,' ..
-    '"max":%%d,"errors":%%d}\\n',
-    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
-    latency:percentile(99), latency.max,
-    e.connect + e.read + e.write + e.status + e.timeout))
-end
-"""
-
-
-def wrk_script(paths_file: Path, threads: int, connections: int) -> str:
-    """A wrk Lua script cycling over the paths in `paths_file` (one a line)."""
-    return WRK_SCRIPT % {
-        "paths_file": paths_file,
-        "threads": threads,
-        "per_thread": connections // threads,  # wrk gives each thread this many
-        "pause_ms": round(START_PAUSE_SECONDS * 1000),
-    }
-
-
-def parse_wrk_output(output: str) -> dict[str, int]:
-    """The numbers of the script's result line (latencies in microseconds)."""
-    for line in output.splitlines():
-        if line.startswith("BENCH-RESULT "):
-            parsed: dict[str, int] = orjson.loads(line.removeprefix("BENCH-RESULT "))
-            return parsed
-    raise BenchError(f"wrk printed no result:\n{output.strip()}")
-
-
-def _process_table() -> dict[int, tuple[int, float]]:
-    """pid -> (parent pid, user + system CPU seconds) of every process (Linux /proc; else {})."""
-    stats: dict[int, tuple[int, float]] = {}
-    try:
-        entries = [entry for entry in os.listdir("/proc") if entry.isdigit()]
-    except OSError:
-        return stats
-    ticks = os.sysconf("SC_CLK_TCK")
-    for entry in entries:
-        try:
-            text = Path(f"/proc/{entry}/stat").read_text()
-        except OSError:
-            continue  # exited meanwhile
-        fields = text[text.rindex(")") + 2 :].split()
-        # fields[0] is the state (stat field 3): ppid is field 4, utime/stime 14/15
-        stats[int(entry)] = (int(fields[1]), (int(fields[11]) + int(fields[12])) / ticks)
-    return stats
-
-
-def _tree(stats: dict[int, tuple[int, float]], pid: int) -> set[int]:
-    if pid not in stats:
-        return set()
-    tree, frontier = {pid}, [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [child for child, (ppid, _) in stats.items() if ppid == parent]
-        tree.update(children)
-        frontier += children
-    return tree
-
-
-def process_tree(pid: int) -> list[int]:
-    """`pid` and its descendants, e.g. a server and its workers (Linux /proc; else [])."""
-    return sorted(_tree(_process_table(), pid))
-
-
-def process_tree_cpu_seconds(pid: int) -> float | None:
-    """User + system CPU seconds of `pid` and its descendants (Linux /proc; else None)."""
-    stats = _process_table()
-    tree = _tree(stats, pid)
-    return sum(stats[member][1] for member in tree) if tree else None
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def http_get(port: int, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
-
-
-def cache_counters(port: int) -> tuple[float, float]:
-    """(hits, misses) of the result cache, from the worker that answers GET /metrics."""
-    _, text = http_get(port, "/metrics")
-    values = {"hits": 0.0, "misses": 0.0}
-    for line in text.decode().splitlines():
-        for name in values:
-            if line.startswith(f"recommender_cache_{name}_total "):
-                values[name] = float(line.split()[1])
-    return values["hits"], values["misses"]
-
-
-@dataclass
-class Server:
-    """A uvicorn process serving the benchmark app."""
-
-    port: int
-    process: subprocess.Popen[bytes]
-    log: Path
-
-    def log_tail(self, lines: int = 20) -> str:
-        try:
-            return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
-
-
-@contextlib.contextmanager
-def run_server(
-    data_dir: Path,
-    workers: int,
-    log_dir: Path,
-    *,
-    name: str,
-    redis_url: str | None,
-    access_log: bool,
-    extra_env: dict[str, str] | None = None,
-    cli_serve: bool = False,
-) -> Iterator[Server]:
-    """Start uvicorn as `recommender serve` does (plus the ceiling) and wait until ready.
-
-    With `cli_serve`, the process is `recommender serve` itself, without the ceiling.
-    """
-    port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"REDIS_URL", "RECOMMENDER_REDIS_URL"}
-    }
-    env["RECOMMENDER_DATA_DIR"] = str(data_dir)
-    if redis_url:
-        env["REDIS_URL"] = redis_url
-        # keys of their own, which expire with the cache TTL
-        env["RECOMMENDER_CACHE_NAMESPACE"] = f"bench:{uuid.uuid4().hex[:12]}:"
-    env.update(extra_env or {})
-    if cli_serve:
-        command = [sys.executable, "-m", "console", "serve", "--host", "127.0.0.1",
-                   "--port", str(port), "--workers", str(workers)]  # fmt: skip
-        command += ["--access-log"] if access_log else []
-    else:
-        command = [
-            sys.executable, "-m", "uvicorn", "--factory",
-            "bench.ceiling_app:create_bench_app_from_environment",
-            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
-            "--log-level", "info" if access_log else "warning",
-        ]  # fmt: skip
-        if not access_log:
-            command.append("--no-access-log")
-    log = log_dir / f"server-{name}.log"
-    with log.open("wb") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
-    server = Server(port, process, log)
-    try:
-        deadline = time.monotonic() + 120
-        while True:
-            if process.poll() is not None:
-                raise BenchError(f"the server exited ({process.returncode}):\n{server.log_tail()}")
-            with contextlib.suppress(OSError):
-                if http_get(port, "/readyz", timeout=2)[0] == 200:
-                    break
-            if time.monotonic() > deadline:
-                raise BenchError(f"the server was not ready after 120 s:\n{server.log_tail()}")
-            time.sleep(0.1)
-        yield server
-    finally:
-        if process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-
-
-@dataclass(frozen=True)
-class Load:
-    """How wrk drives every variant."""
-
-    wrk: str
-    seconds: int
-    warmup: int
-    threads: int
-    connections: int
-    script_dir: Path
-
-    def run(self, port: int, paths: Sequence[str], seconds: int) -> dict[str, int]:
-        paths_file = self.script_dir / "paths.txt"
-        paths_file.write_text("".join(path + "\n" for path in paths), encoding="utf-8")
-        script = self.script_dir / "paths.lua"
-        script.write_text(wrk_script(paths_file, self.threads, self.connections), encoding="utf-8")
-        command = [
-            self.wrk, f"-t{self.threads}", f"-c{self.connections}",
-            f"-d{seconds}s", "--timeout", "10s", "-s", str(script),
-            f"http://127.0.0.1:{port}",
-        ]  # fmt: skip
-        completed = subprocess.run(command, capture_output=True, text=True, check=False)
-        if completed.returncode != 0:
-            raise BenchError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
-        return parse_wrk_output(completed.stdout)
-
-    def measure(self, server: Server, paths: Sequence[str]) -> Sample:
-        """Warm up, then measure; the cache counters say how requests were answered."""
-        if self.warmup > 0:
-            self.run(server.port, paths, self.warmup)
-        hits_before, misses_before = cache_counters(server.port)
-        cpu_before = process_tree_cpu_seconds(server.process.pid)
-        raw = self.run(server.port, paths, self.seconds)
-        cpu_after = process_tree_cpu_seconds(server.process.pid)
-        hits, misses = cache_counters(server.port)
-        cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
-        return Sample(
-            requests=raw["requests"],
-            seconds=raw["duration_us"] / 1e6 - START_PAUSE_SECONDS,
-            p50_ms=raw["p50"] / 1000,
-            p90_ms=raw["p90"] / 1000,
-            p99_ms=raw["p99"] / 1000,
-            max_ms=raw["max"] / 1000,
-            errors=raw["errors"],
-            hits=hits - hits_before,
-            misses=misses - misses_before,
-            server_cpu_seconds=cpu,
-        )
-
-
-def index_corpus(sources: Sequence[Path], data_dir: Path) -> None:
-    """`recommender reindex` in a child process (the model stays out of this one)."""
-    command = [sys.executable, "-m", "console", "reindex", "--data-dir", str(data_dir)]
-    for source in sources:
-        command += ["--source", str(source)]
-    completed = subprocess.run(command, capture_output=True, text=True, check=False)
-    if completed.returncode != 0:
-        raise BenchError(f"reindex failed ({completed.returncode}):\n{completed.stderr.strip()}")
-
-
-def index_slugs(data_dir: Path) -> list[str]:
-    """Slugs of the published version, in row order."""
-    from index.serving.version_loader import load_current
-    from recommender.settings import Settings
-
-    version, _ = load_current(Settings(data_dir=data_dir).index)
-    return [card["slug"] for card in version.cards]
 
 
 def run_benchmark(
@@ -652,12 +325,12 @@ def bench_api(
     chosen = list(variant or VARIANTS)
     unknown = sorted(set(chosen) - set(VARIANTS))
     if unknown:
-        raise _fail(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
+        raise fail(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     if connections < threads:
-        raise _fail("--connections must be at least --threads (wrk opens connections per thread)")
+        raise fail("--connections must be at least --threads (wrk opens connections per thread)")
     wrk_path = shutil.which(wrk)
     if wrk_path is None:
-        raise _fail(WRK_INSTALL_HINT)
+        raise fail(WRK_INSTALL_HINT)
 
     def say(message: str) -> None:
         typer.echo(message, err=True)
@@ -668,7 +341,7 @@ def bench_api(
         sources = list(source or ([] if data_dir else DEMO_SOURCES))
         missing = [str(path) for path in sources if not path.exists()]
         if missing:
-            raise _fail(f"no such feed: {', '.join(missing)} (pass --source FEED or --data-dir)")
+            raise fail(f"no such feed: {', '.join(missing)} (pass --source FEED or --data-dir)")
         load = Load(wrk_path, duration, warmup, threads, connections, work_dir)
         try:
             if sources:
@@ -681,7 +354,7 @@ def bench_api(
                 cached_slugs=cached_slugs, redis_url=redis_url, access_log=access_log, say=say,
             )  # fmt: skip
         except BenchError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     setup = {
         "articles": articles, "workers": workers, "connections": connections,
         "wrk_threads": threads, "seconds": duration, "warmup_seconds": warmup, "rounds": rounds,
@@ -703,11 +376,6 @@ def bench_api(
     typer.echo(format_table(results))
     for line in target_lines(results):
         typer.echo(line)
-
-
-def _fail(message: str) -> typer.Exit:
-    typer.echo(f"bench: error: {message}", err=True)
-    return typer.Exit(2)
 
 
 if __name__ == "__main__":

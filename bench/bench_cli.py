@@ -13,8 +13,9 @@ import typer
 
 from api.cli.commands import JsonOption, fail, print_json
 from bench import catalog_bench, ingest_bench, live_bench, reindex_bench, soak
-from bench.api_bench import TARGETS, Result, format_rows
+from bench.api_bench import TARGETS, Result
 from bench.api_bench import app as bench_app
+from bench.report import format_rows
 
 BENCH_ALL_EXAMPLES = (
     "Examples:\n\n  recommender bench all   (make bench; about half an hour on 2 cores)\n\n"

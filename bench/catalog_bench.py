@@ -37,7 +37,7 @@ import orjson
 import typer
 from numpy.typing import NDArray
 
-from bench.api_bench import BenchError, _fail, format_rows
+from bench.report import BenchError, fail, format_rows
 from recommender.embedding import normalise_rows
 from recommender.settings import Settings
 
@@ -343,7 +343,7 @@ def bench_catalog(
                 ef_construction=ef_construction, say=say,
             )  # fmt: skip
         except BenchError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     setup = {"exact_search_max": settings.exact_search_max, "cpus": os.cpu_count()}
     if as_json:
         typer.echo(orjson.dumps({"setup": setup, "result": asdict(result)}).decode())

@@ -30,15 +30,9 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from bench.api_bench import (
-    DEMO_SOURCES,
-    WRK_INSTALL_HINT,
-    BenchError,
-    Load,
-    _fail,
-    format_rows,
-    run_server,
-)
+from bench.report import BenchError, fail, format_rows
+from bench.server_process import DEMO_SOURCES, run_server
+from bench.wrk_load import WRK_INSTALL_HINT, Load
 
 TARGET_RATIO = 2.0
 TOKEN = "bench-live-token"
@@ -188,7 +182,7 @@ def bench_live(
     """Reader p99 of one worker with and without a live correction every second."""
     wrk_path = shutil.which(wrk)
     if wrk_path is None:
-        raise _fail(WRK_INSTALL_HINT)
+        raise fail(WRK_INSTALL_HINT)
 
     def say(message: str) -> None:
         typer.echo(message, err=True)
@@ -202,7 +196,7 @@ def bench_live(
             index_with_live(work_dir / "data", records)
             result = measure(work_dir / "data", records, load, rounds, interval, say)
         except BenchError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     verdict = "met" if result.ratio <= TARGET_RATIO else "MISSED"
     target = f"target: p99 changing <= {TARGET_RATIO:g} x p99 quiet: {result.ratio:.2f} ({verdict})"
     if as_json:

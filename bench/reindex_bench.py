@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import orjson
 import typer
 
-from bench.api_bench import REPO, BenchError, _fail, format_rows, process_tree_cpu_seconds
+from bench.report import BenchError, fail, format_rows
+from bench.server_process import REPO, process_tree_cpu_seconds
 from recommender.settings import Settings
 
 if TYPE_CHECKING:
@@ -287,7 +288,7 @@ def bench_reindex(
     from recommender.errors import RecommenderError
 
     if not source.exists():
-        raise _fail(f"no such feed: {source} (pass --source FEED)")
+        raise fail(f"no such feed: {source} (pass --source FEED)")
     settings = Settings()
 
     def say(message: str) -> None:
@@ -300,7 +301,7 @@ def bench_reindex(
                 work_dir=Path(scratch), say=say,
             )  # fmt: skip
         except (BenchError, RecommenderError) as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     setup = {
         "source": str(source), "model": settings.model, "device": settings.device,
         "batch_size": settings.batch_size, "max_seq_length": settings.max_seq_length,

@@ -26,23 +26,20 @@ from typing import Annotated
 import orjson
 import typer
 
-from bench.api_bench import (
+from bench.api_bench import RELATED
+from bench.report import BenchError, fail, format_rows
+from bench.server_process import (
     DEMO_SOURCES,
-    RELATED,
     REPO,
-    WRK_INSTALL_HINT,
-    BenchError,
-    Load,
     Server,
-    _fail,
     cache_counters,
-    format_rows,
     http_get,
     index_corpus,
     index_slugs,
     process_tree,
     run_server,
 )
+from bench.wrk_load import WRK_INSTALL_HINT, Load
 
 #: 2,225 BBC articles when the shared data sets are present; else the bundled demo corpus.
 BBC_NEWS = REPO.parent / "shared" / "data" / "bbc-news" / "articles.jsonl"
@@ -321,14 +318,14 @@ def bench_soak(
     from recommender.settings import Settings
 
     if connections < threads:
-        raise _fail("--connections must be at least --threads (wrk opens connections per thread)")
+        raise fail("--connections must be at least --threads (wrk opens connections per thread)")
     wrk_path = shutil.which(wrk)
     if wrk_path is None:
-        raise _fail(WRK_INSTALL_HINT)
+        raise fail(WRK_INSTALL_HINT)
     sources = list(source or default_sources())
     missing = [str(path) for path in sources if not path.exists()]
     if missing:
-        raise _fail(f"no such feed: {', '.join(missing)}")
+        raise fail(f"no such feed: {', '.join(missing)}")
     url = redis_url or Settings().redis_url or DEFAULT_REDIS_URL
     check_redis(url)
 
@@ -342,7 +339,7 @@ def bench_soak(
                 say=lambda message: typer.echo(message, err=True),
             )  # fmt: skip
         except BenchError as exc:
-            raise _fail(str(exc)) from None
+            raise fail(str(exc)) from None
     typer.echo(orjson.dumps(asdict(result)).decode() if as_json else format_result(result))
     if result.problems:
         raise typer.Exit(1)
@@ -356,7 +353,7 @@ def check_redis(url: str) -> None:
     try:
         client.ping()
     except redis.RedisError as exc:
-        raise _fail(
+        raise fail(
             f"no Redis answers at {url} ({exc}): start one (`apt-get install redis-server`), "
             "or pass --redis-url / set REDIS_URL"
         ) from None

@@ -17,22 +17,17 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
-from bench.api_bench import (
-    CEILING_PATH,
+from bench.api_bench import CEILING_PATH, app, format_table, run_benchmark, summarise, target_lines
+from bench.ceiling_app import create_bench_app
+from bench.server_process import process_tree_cpu_seconds
+from bench.wrk_load import (
     START_PAUSE_SECONDS,
     WRK_INSTALL_HINT,
     Load,
     Sample,
-    app,
-    format_table,
     parse_wrk_output,
-    process_tree_cpu_seconds,
-    run_benchmark,
-    summarise,
-    target_lines,
     wrk_script,
 )
-from bench.ceiling_app import create_bench_app
 from recommender.embedding import FAKE_MODEL
 from recommender.settings import Settings
 from tests.support.helpers import build_fake_index

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from bench.api_bench import process_tree
+from bench.server_process import process_tree
 from bench.soak import EXTRA_SLUG, SoakResult, format_result, judge, rss_bytes, soak_paths
 from console.main import app as cli
 from recommender.embedding import FAKE_MODEL

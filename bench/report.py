@@ -1,0 +1,28 @@
+"""What every benchmark shares: its error, its text tables, its one-line failure."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import typer
+
+
+class BenchError(Exception):
+    """A benchmark that cannot run or cannot be trusted; the message says why."""
+
+
+def format_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    """An aligned text table: the first column left-aligned, the others right-aligned."""
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    return "\n".join(
+        "  ".join(
+            cell.ljust(w) if i == 0 else cell.rjust(w)
+            for i, (cell, w) in enumerate(zip(row, widths, strict=True))
+        )
+        for row in [header, *rows]
+    )
+
+
+def fail(message: str) -> typer.Exit:
+    typer.echo(f"bench: error: {message}", err=True)
+    return typer.Exit(2)

@@ -1,0 +1,162 @@
+"""The HTTP load of the benchmarks and the soak: wrk driven by a Lua script over a list of paths."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from bench.report import BenchError
+from bench.server_process import Server, cache_counters, process_tree_cpu_seconds
+
+WRK_INSTALL_HINT = (
+    "wrk (the HTTP load generator) is not installed. Install it with "
+    "`apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk` (macOS), "
+    "or pass --wrk PATH."
+)
+
+
+#: Pause before the first request of every connection (see WRK_SCRIPT), not measured.
+START_PAUSE_SECONDS = 0.25
+
+
+WRK_SCRIPT = """
+local paths = {}
+for line in io.lines([==[%(paths_file)s]==]) do
+  paths[#paths + 1] = line
+end
+local count = #paths
+local next_index = 0
+local threads = 0
+
+function setup(thread)
+  thread:set("offset", threads)
+  threads = threads + 1
+end
+
+function init(args)
+  -- threads start far apart in the cycle, so they do not ask for the same key together
+  next_index = math.floor((offset or 0) * count / %(threads)d)
+end
+
+-- Each connection's first request waits until all are open: a saturated uvloop server
+-- accepts one new connection per loop iteration, and without this pause the requests of the
+-- last connections to be accepted wait for hundreds of ms, a start-up artefact that would
+-- dominate p99. wrk starts its latency clock when a request is sent, after this pause.
+local first_requests = 0
+
+function delay()
+  if first_requests < %(per_thread)d then
+    first_requests = first_requests + 1
+    return %(pause_ms)d
+  end
+  return 0
+end
+
+function request()
+  next_index = next_index %% count + 1
+  return wrk.format("GET", paths[next_index])
+end
+
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'BENCH-RESULT {"requests":%%d,"duration_us":%%d,"p50":%%d,"p90":%%d,"p99":%%d,' ..
+    '"max":%%d,"errors":%%d}\\n',
+    summary.requests, summary.duration, latency:percentile(50), latency:percentile(90),
+    latency:percentile(99), latency.max,
+    e.connect + e.read + e.write + e.status + e.timeout))
+end
+"""
+
+
+def wrk_script(paths_file: Path, threads: int, connections: int) -> str:
+    """A wrk Lua script cycling over the paths in `paths_file` (one a line)."""
+    return WRK_SCRIPT % {
+        "paths_file": paths_file,
+        "threads": threads,
+        "per_thread": connections // threads,  # wrk gives each thread this many
+        "pause_ms": round(START_PAUSE_SECONDS * 1000),
+    }
+
+
+def parse_wrk_output(output: str) -> dict[str, int]:
+    """The numbers of the script's result line (latencies in microseconds)."""
+    for line in output.splitlines():
+        if line.startswith("BENCH-RESULT "):
+            parsed: dict[str, int] = orjson.loads(line.removeprefix("BENCH-RESULT "))
+            return parsed
+    raise BenchError(f"wrk printed no result:\n{output.strip()}")
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """One measured wrk run of one variant."""
+
+    requests: int
+    seconds: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+    hits: float
+    misses: float
+    server_cpu_seconds: float | None
+
+    @property
+    def requests_per_second(self) -> float:
+        return self.requests / self.seconds if self.seconds else 0.0
+
+
+@dataclass(frozen=True)
+class Load:
+    """How wrk drives every variant."""
+
+    wrk: str
+    seconds: int
+    warmup: int
+    threads: int
+    connections: int
+    script_dir: Path
+
+    def run(self, port: int, paths: Sequence[str], seconds: int) -> dict[str, int]:
+        paths_file = self.script_dir / "paths.txt"
+        paths_file.write_text("".join(path + "\n" for path in paths), encoding="utf-8")
+        script = self.script_dir / "paths.lua"
+        script.write_text(wrk_script(paths_file, self.threads, self.connections), encoding="utf-8")
+        command = [
+            self.wrk, f"-t{self.threads}", f"-c{self.connections}",
+            f"-d{seconds}s", "--timeout", "10s", "-s", str(script),
+            f"http://127.0.0.1:{port}",
+        ]  # fmt: skip
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        if completed.returncode != 0:
+            raise BenchError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
+        return parse_wrk_output(completed.stdout)
+
+    def measure(self, server: Server, paths: Sequence[str]) -> Sample:
+        """Warm up, then measure; the cache counters say how requests were answered."""
+        if self.warmup > 0:
+            self.run(server.port, paths, self.warmup)
+        hits_before, misses_before = cache_counters(server.port)
+        cpu_before = process_tree_cpu_seconds(server.process.pid)
+        raw = self.run(server.port, paths, self.seconds)
+        cpu_after = process_tree_cpu_seconds(server.process.pid)
+        hits, misses = cache_counters(server.port)
+        cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
+        return Sample(
+            requests=raw["requests"],
+            seconds=raw["duration_us"] / 1e6 - START_PAUSE_SECONDS,
+            p50_ms=raw["p50"] / 1000,
+            p90_ms=raw["p90"] / 1000,
+            p99_ms=raw["p99"] / 1000,
+            max_ms=raw["max"] / 1000,
+            errors=raw["errors"],
+            hits=hits - hits_before,
+            misses=misses - misses_before,
+            server_cpu_seconds=cpu,
+        )
