@@ -4,7 +4,10 @@ Rows of the catalog seen through an overlay are the version's rows `0..n-1` foll
 live-upserted articles `n..n+m-1`. Version rows that were retracted, or replaced by a live
 upsert of the same slug, are hidden.
 
-An overlay is rebuilt after every live change, so it keeps each live article prepared for
+Changes the version was built with (`Manifest.live_contained`: a live-only upsert the rebuild
+carried, a retraction it applied) are skipped, so the overlay holds only what is newer than
+the version and does not grow with the live store. An overlay is rebuilt after every live
+change, so it keeps each live article prepared for
 ranking (card, vector, TF-IDF row) by the sequence number of its change: the next overlay of the
 same version reads and prepares only the changes made since, whatever the size of the live set.
 """
@@ -66,7 +69,8 @@ class LiveOverlay:
     ) -> LiveOverlay:
         """The overlay of the live store now, reusing what `previous` prepared for `version`."""
         generation = live.generation()  # first: a change made meanwhile moves it again
-        heads = live.heads()
+        contained = version.manifest.live_contained
+        heads = [h for h in live.heads() if contained.get(h.slug) != h.seq]
         reusable = previous.prepared if previous and previous.version_id == version.id else {}
         prepared = {h.seq: reusable[h.seq] for h in heads if h.seq in reusable}
         missing = [h.seq for h in heads if not h.retracted and h.seq not in prepared]

@@ -47,6 +47,8 @@ class Manifest:
     files: dict[str, FileEntry] = field(default_factory=dict)
     ranking: dict[str, float] = field(default_factory=dict)
     """The fusion weights the neighbours were scored with."""
+    live_contained: dict[str, int] = field(default_factory=dict)
+    """slug -> sequence of the live changes built into this version (the overlay skips them)."""
     format: int = FORMAT
 
     def to_json(self) -> str:

@@ -8,8 +8,9 @@ complete and verified. A file lock keeps two runs from working on one data direc
 from __future__ import annotations
 
 import hashlib
+import logging
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
@@ -38,11 +39,13 @@ from recommender.articles import (
     validate_record,
 )
 from recommender.embedding import Encoder
-from recommender.errors import FeedError, StrictModeError
+from recommender.errors import FeedError, InvalidRecord, StrictModeError
 from recommender.feeds import FeedReport, load_articles
 from recommender.settings import IndexSettings
 from recommender.sources.options import ReadOptions
 from recommender.tfidf import TfidfModel
+
+log = logging.getLogger(__name__)
 
 #: Texts encoded (and committed to the cache) per step; small enough to lose little on a kill.
 ENCODE_CHUNK = 256
@@ -204,6 +207,7 @@ def build_manifest(
     recall: float,
     checksum: str,
     sources: Sequence[Path | str],
+    live_contained: Mapping[str, int] | None = None,
 ) -> Manifest:
     """The manifest of a build (its files' checksums are added when they are written)."""
     return Manifest(
@@ -219,6 +223,7 @@ def build_manifest(
         source_checksum=checksum,
         sources=[str(source) for source in sources],
         ranking=asdict(settings.fusion),
+        live_contained=dict(live_contained or {}),
     )
 
 
@@ -269,22 +274,40 @@ def reindex(
         return summary
 
 
-def merge_live(feed: dict[str, Article], entries: Sequence[LiveEntry]) -> list[LiveEntry]:
+@dataclass(frozen=True, slots=True)
+class LiveMerge:
+    """What merging the live changes into a feed did."""
+
+    superseded: list[LiveEntry]
+    """Upserts of slugs the feed holds: the feed is authoritative, so they are retired once
+    the build is published."""
+    contained: dict[str, int]
+    """slug -> sequence of the live changes the build carries (live-only upserts as articles,
+    retractions as absences): the overlay of the version skips them."""
+
+
+def merge_live(feed: dict[str, Article], entries: Sequence[LiveEntry]) -> LiveMerge:
     """Apply live changes to a feed's articles in place (see `index.state.live_store` for the rule).
 
     `entries` must have been read before the feed was. Retracted slugs are removed; live upserts
-    the feed lacks are added. Returns the live upserts the feed now carries, which the caller
-    retires once the build is published.
+    the feed lacks are added.
     """
-    absorbed = []
+    superseded = []
+    contained = {}
     for entry in entries:
         if entry.retracted:
             feed.pop(entry.slug, None)
+            contained[entry.slug] = entry.seq
         elif entry.slug in feed:
-            absorbed.append(entry)
+            superseded.append(entry)
         elif entry.record is not None:
-            feed[entry.slug] = validate_record(entry.record).article
-    return absorbed
+            try:
+                feed[entry.slug] = validate_record(entry.record).article
+            except InvalidRecord as exc:  # stored before a rule it breaks: left live, reported
+                log.error("live article %s is not rebuilt: %s", entry.slug, exc)
+                continue
+            contained[entry.slug] = entry.seq
+    return LiveMerge(superseded, contained)
 
 
 def _reindex_locked(
@@ -305,7 +328,7 @@ def _reindex_locked(
     # must neither absorb nor retire it.
     entries = live.entries()
     feed = load_articles(sources, report, read)
-    absorbed = merge_live(feed, entries)
+    merged = merge_live(feed, entries)
     articles = list(feed.values())
     if strict and report.bad:
         raise StrictModeError(
@@ -332,12 +355,12 @@ def _reindex_locked(
     existing = store.version_ids()
     version = new_version_id(after=existing[-1] if existing else None)
     manifest = build_manifest(
-        version, settings, encoder.model_id, content, recall, checksum, sources
+        version, settings, encoder.model_id, content, recall, checksum, sources, merged.contained
     )
     with store.staging() as staging:
         write_version(staging, content, manifest)
         store.commit(staging, version)
     store.publish(version)
-    live.retire_upserts(absorbed)
+    live.retire_upserts(merged.superseded)
     store.prune(settings.keep_versions)
     return ReindexSummary.of(report, version, len(articles), embedded, started, True)

@@ -122,6 +122,36 @@ def test_a_rebuild_keeps_live_upserts_its_feed_lacks_and_retires_those_it_has(
     assert VersionStore(settings.data_dir).current_id() == summary.version
 
 
+def test_a_version_that_carries_live_changes_leaves_them_out_of_its_overlay(
+    settings: Settings, tmp_path: Path
+) -> None:
+    put(settings, NEW_VOLCANO)
+    retract(settings, "volcano-1")
+    feed = write_jsonl(tmp_path / "nightly.jsonl", synthetic_records())
+    before, _ = load_recommender(settings.index)
+    assert (before.overlay.size, before.overlay.retracted) == (1, frozenset({"volcano-1"}))
+    assert reindex(settings.index, [feed], ENCODER).published
+    after, _ = load_recommender(settings.index)
+    # The version holds both changes, so the overlay is empty: it no longer grows with them.
+    assert (after.overlay.size, after.overlay.retracted) == (0, frozenset())
+    assert "volcano-live" in after.version.rows and "volcano-1" not in after.version.rows
+    assert "volcano-live" in related(settings, "volcano-0", 3)
+    with pytest.raises(ArticleNotFound):
+        related(settings, "volcano-1")
+    # The live store keeps them, so a later rebuild from a feed that lacks them keeps them too.
+    changed = [*synthetic_records(), {"slug": "extra-1", "title": "Something else entirely"}]
+    assert reindex(settings.index, [write_jsonl(tmp_path / "b.jsonl", changed)], ENCODER).published
+    rebuilt, _ = load_recommender(settings.index)
+    assert "volcano-live" in rebuilt.version.rows and "volcano-1" not in rebuilt.version.rows
+    assert rebuilt.overlay.size == 0
+    # A change made after the build is in the overlay again.
+    put(settings, {**NEW_VOLCANO, "title": "Volcano eruption update, corrected"})
+    corrected, _ = load_recommender(settings.index)
+    assert corrected.overlay.size == 1
+    title = corrected.card(corrected.row_of("volcano-live"))["title"]
+    assert title == "Volcano eruption update, corrected"
+
+
 class CorrectingEncoder(HashingEncoder):
     """Embeds like the fake, and makes a live correction while the first batch is embedded
     (the reindex has read the feed by then)."""
