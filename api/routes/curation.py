@@ -41,7 +41,7 @@ ActorHeader = Annotated[
 @router.post(
     "/v1/articles/{slug}/pins", status_code=201, response_model=PinCreated, responses=ADMIN_ERRORS
 )
-async def create_pin(
+def create_pin(
     slug: SlugPath, pin: PinRequest, _: AdminDep, services: ServicesDep, actor: ActorHeader = "api"
 ) -> Response:
     """Pin an article into a slot of this article's list, optionally until a moment."""
@@ -52,13 +52,13 @@ async def create_pin(
 
 
 @router.get("/v1/articles/{slug}/pins", response_model=list[PinBody], responses=ADMIN_ERRORS)
-async def list_pins(slug: SlugPath, _: AdminDep, services: ServicesDep) -> Response:
+def list_pins(slug: SlugPath, _: AdminDep, services: ServicesDep) -> Response:
     """This article's pins, expired ones included (`active` tells)."""
     return json_response([pin_json(pin) for pin in services.holder.curation.pins(slug)])
 
 
 @router.delete("/v1/articles/{slug}/pins/{target}", status_code=204, responses=ADMIN_ERRORS)
-async def delete_pin(
+def delete_pin(
     slug: SlugPath,
     target: TargetPath,
     _: AdminDep,
@@ -76,7 +76,7 @@ async def delete_pin(
     response_model=BlockCreated,
     responses=ADMIN_ERRORS,
 )
-async def create_block(
+def create_block(
     slug: SlugPath,
     block: BlockRequest,
     _: AdminDep,
@@ -89,13 +89,13 @@ async def create_block(
 
 
 @router.get("/v1/articles/{slug}/blocks", response_model=list[BlockBody], responses=ADMIN_ERRORS)
-async def list_blocks(slug: SlugPath, _: AdminDep, services: ServicesDep) -> Response:
+def list_blocks(slug: SlugPath, _: AdminDep, services: ServicesDep) -> Response:
     """This article's blocks (global blocks are listed at /v1/blocks)."""
     return json_response([block_json(b) for b in services.holder.curation.blocks(slug)])
 
 
 @router.delete("/v1/articles/{slug}/blocks/{target}", status_code=204, responses=ADMIN_ERRORS)
-async def delete_block(
+def delete_block(
     slug: SlugPath,
     target: TargetPath,
     _: AdminDep,
@@ -108,7 +108,7 @@ async def delete_block(
 
 
 @router.post("/v1/blocks", status_code=201, response_model=BlockCreated, responses=ADMIN_ERRORS)
-async def create_global_block(
+def create_global_block(
     block: BlockRequest, _: AdminDep, services: ServicesDep, actor: ActorHeader = "api"
 ) -> Response:
     """Never suggest an article anywhere (e.g. a legal hold)."""
@@ -117,14 +117,14 @@ async def create_global_block(
 
 
 @router.get("/v1/blocks", response_model=list[BlockBody], responses=ADMIN_ERRORS)
-async def list_global_blocks(_: AdminDep, services: ServicesDep) -> Response:
+def list_global_blocks(_: AdminDep, services: ServicesDep) -> Response:
     """Articles blocked everywhere."""
     blocks = services.holder.curation.blocks(global_only=True)
     return json_response([block_json(b) for b in blocks])
 
 
 @router.delete("/v1/blocks/{target}", status_code=204, responses=ADMIN_ERRORS)
-async def delete_global_block(
+def delete_global_block(
     target: TargetPath, _: AdminDep, services: ServicesDep, actor: ActorHeader = "api"
 ) -> Response:
     """Lift a global block."""
@@ -133,7 +133,7 @@ async def delete_global_block(
 
 
 @router.get("/v1/audit", response_model=list[AuditBody], responses=ADMIN_ERRORS)
-async def audit_trail(
+def audit_trail(
     _: AdminDep,
     services: ServicesDep,
     slug: Annotated[
@@ -157,7 +157,7 @@ async def audit_trail(
     response_model=AuditBody,
     responses={409: ADMIN_ERRORS[404], **ADMIN_ERRORS},
 )
-async def undo_change(
+def undo_change(
     audit_id: Annotated[int, Path(ge=1)],
     _: AdminDep,
     services: ServicesDep,

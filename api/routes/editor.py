@@ -3,6 +3,7 @@ pin and block with an audit trail, try a draft. Server-rendered pages behind a l
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Callable
@@ -20,6 +21,7 @@ from api.routes.parameters import SlugPath
 from api.serving.override_actions import add_block, add_pin, audit_json, block_json, pin_json
 from api.stores.event_counters import ctr_report
 from api.templating import STATIC, render
+from index.index_errors import StoreUnavailable
 from recommender.articles import MAX_SLUG_LENGTH
 from recommender.errors import InvalidQuery, RecommenderError
 from recommender.overrides import MAX_SLOT
@@ -93,7 +95,9 @@ async def login(
         return _page(
             "editor_login.html", 401, next=_safe_next(next), csrf=csrf, error="Wrong password."
         )
-    session, cookie = editor_session.issue(settings, services.sessions, name.strip())
+    session, cookie = await asyncio.to_thread(
+        editor_session.issue, settings, services.sessions, name.strip()
+    )
     response = RedirectResponse(_safe_next(next), 303)
     editor_session.set_cookie(response, request, COOKIE, cookie, int(session.expires - time.time()))
     response.delete_cookie(LOGIN_COOKIE, path=editor_session.PATH)
@@ -102,7 +106,8 @@ async def login(
 
 @router.post("/logout")
 async def logout(editor: EditorDep, _: EditorFormDep, services: ServicesDep) -> Response:
-    services.sessions.revoke(editor.id)  # on every worker and host, not only in this browser
+    # On every worker and host, not only in this browser.
+    await asyncio.to_thread(services.sessions.revoke, editor.id)
     response = RedirectResponse("/editor/login", 303)
     response.delete_cookie(COOKIE, path=editor_session.PATH)
     return response
@@ -156,7 +161,14 @@ async def article_page(
         }
         for slot, suggestion in enumerate(recommender.related(slug, query, now), start=1)
     ]
-    blocked_everywhere = [block_json(b) for b in curation.blocks(global_only=True)]
+    pinned, blocked, blocked_everywhere, audit = await asyncio.to_thread(
+        lambda: (
+            curation.pins(slug),
+            curation.blocks(slug),
+            curation.blocks(global_only=True),
+            curation.audit(slug, 100),
+        )
+    )
     ctr = await ctr_report(services.events, slug)
     return _page(
         "editor_article.html",
@@ -167,10 +179,10 @@ async def article_page(
         limit=limit,
         section=section,
         suggestions=suggestions,
-        pins=[pin_json(pin, now) for pin in curation.pins(slug)],
-        blocks=[block_json(b) for b in curation.blocks(slug)],
-        global_blocks=blocked_everywhere,
-        audit=[audit_json(r) for r in curation.audit(slug, 100)],
+        pins=[pin_json(pin, now) for pin in pinned],
+        blocks=[block_json(b) for b in blocked],
+        global_blocks=[block_json(b) for b in blocked_everywhere],
+        audit=[audit_json(r) for r in audit],
         notice=notice,
         error=error,
         max_slot=MAX_SLOT,
@@ -198,10 +210,13 @@ def _until(value: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _change(slug: str, apply: Callable[[], str]) -> RedirectResponse:
-    """Make one form's change; back to the article page saying what was done, or why not."""
+async def _change(slug: str, apply: Callable[[], str]) -> RedirectResponse:
+    """Make one form's change (in a thread: it writes to the store); back to the article page
+    saying what was done, or why not. An unreachable store is the service's 503, not a notice."""
     try:
-        notice = apply()
+        notice = await asyncio.to_thread(apply)
+    except StoreUnavailable:
+        raise
     except RecommenderError as exc:
         return _back(slug, error=str(exc))
     return _back(slug, notice=notice)
@@ -221,7 +236,7 @@ async def pin_form(
         add_pin(services.holder, slug, target.strip(), slot, _until(until), reason, actor)
         return f"Pinned {target} to slot {slot}."
 
-    return _change(slug, pin)
+    return await _change(slug, pin)
 
 
 @router.post("/articles/{slug}/blocks")
@@ -237,7 +252,7 @@ async def block_form(
         add_block(services.holder, None if everywhere else slug, target.strip(), reason, actor)
         return f"Blocked {target} {'everywhere' if everywhere else 'from this list'}."
 
-    return _change(slug, block)
+    return await _change(slug, block)
 
 
 @router.post("/articles/{slug}/unpin")
@@ -248,7 +263,7 @@ async def unpin_form(
         services.holder.curation.unpin(slug, target, actor)
         return f"Unpinned {target}."
 
-    return _change(slug, unpin)
+    return await _change(slug, unpin)
 
 
 @router.post("/articles/{slug}/unblock")
@@ -263,7 +278,7 @@ async def unblock_form(
         services.holder.curation.unblock(None if everywhere else slug, target, actor)
         return f"Unblocked {target}."
 
-    return _change(slug, unblock)
+    return await _change(slug, unblock)
 
 
 @router.post("/articles/{slug}/undo/{audit_id}")
@@ -277,4 +292,4 @@ async def undo_form(
         record = services.holder.curation.undo(audit_id, actor)
         return f"Undone: {record.action} of {record.target} recorded."
 
-    return _change(slug, undo)
+    return await _change(slug, undo)
