@@ -13,7 +13,7 @@ import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import psycopg
@@ -22,7 +22,9 @@ from tests.support.managed_service import ManagedService
 from tests.support.redis_server import free_port
 
 #: The machine's server (trust auth); `RECOMMENDER_TEST_POSTGRES` overrides it.
-ADMIN_URL = os.environ.get("RECOMMENDER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+ADMIN_URL = os.environ.get(
+    "RECOMMENDER_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres"
+)
 INSTALL_HINT = (
     "PostgreSQL is needed for these tests: run one on 127.0.0.1:5432 with trust auth for user "
     "postgres (e.g. `apt-get install postgresql`), or set RECOMMENDER_TEST_POSTGRES to a "
@@ -164,7 +166,5 @@ class PostgresProcess(ManagedService):
 
     def _group(self, signum: int) -> None:
         assert self._proc is not None
-        try:
+        with suppress(ProcessLookupError):
             os.killpg(self._proc.pid, signum)
-        except ProcessLookupError:
-            pass
