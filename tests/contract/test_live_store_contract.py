@@ -17,7 +17,7 @@ from tests.contract.conftest import OpenStores
 from tests.support.helpers import build_fake_index, synthetic_records, write_jsonl
 
 ENCODER = HashingEncoder()
-VECTOR = np.arange(4, dtype=np.float32) / 4
+VECTOR = np.array([0.0, 0.25, 0.5, 0.75], dtype=np.float32)
 
 
 def test_changes_get_increasing_sequence_numbers_and_move_the_generation(
