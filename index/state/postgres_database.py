@@ -65,8 +65,6 @@ class PostgresState:
                 "connect_timeout": max(1, math.ceil(settings.timeout_seconds)),
                 "options": f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}",
             },
-            # A worker must start while the database is down: connections are made on demand.
-            reconnect_timeout=0,
         )
         self._pool.open(wait=False)
         self._local = threading.local()
