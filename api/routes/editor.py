@@ -3,10 +3,9 @@ pin and block with an audit trail, try a draft. Server-rendered pages behind a l
 
 from __future__ import annotations
 
-import asyncio
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -95,8 +94,8 @@ async def login(
         return _page(
             "editor_login.html", 401, next=_safe_next(next), csrf=csrf, error="Wrong password."
         )
-    session, cookie = await asyncio.to_thread(
-        editor_session.issue, settings, services.sessions, name.strip()
+    session, cookie = await services.holder.call_store(
+        lambda: editor_session.issue(settings, services.sessions, name.strip())
     )
     response = RedirectResponse(_safe_next(next), 303)
     editor_session.set_cookie(response, request, COOKIE, cookie, int(session.expires - time.time()))
@@ -107,7 +106,7 @@ async def login(
 @router.post("/logout")
 async def logout(editor: EditorDep, _: EditorFormDep, services: ServicesDep) -> Response:
     # On every worker and host, not only in this browser.
-    await asyncio.to_thread(services.sessions.revoke, editor.id)
+    await services.holder.call_store(lambda: services.sessions.revoke(editor.id))
     response = RedirectResponse("/editor/login", 303)
     response.delete_cookie(COOKIE, path=editor_session.PATH)
     return response
@@ -161,7 +160,7 @@ async def article_page(
         }
         for slot, suggestion in enumerate(recommender.related(slug, query, now), start=1)
     ]
-    pinned, blocked, blocked_everywhere, audit = await asyncio.to_thread(
+    pinned, blocked, blocked_everywhere, audit = await services.holder.call_store(
         lambda: (
             curation.pins(slug),
             curation.blocks(slug),
@@ -210,11 +209,11 @@ def _until(value: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-async def _change(slug: str, apply: Callable[[], str]) -> RedirectResponse:
-    """Make one form's change (in a thread: it writes to the store); back to the article page
-    saying what was done, or why not. An unreachable store is the service's 503, not a notice."""
+async def _change(slug: str, apply: Callable[[], Awaitable[str]]) -> RedirectResponse:
+    """Make one form's change; back to the article page saying what was done, or why not.
+    An unreachable store is the service's 503, not a notice."""
     try:
-        notice = await asyncio.to_thread(apply)
+        notice = await apply()
     except StoreUnavailable:
         raise
     except RecommenderError as exc:
@@ -232,8 +231,8 @@ async def pin_form(
     until: Annotated[str, Form(max_length=40)] = "",
     reason: ReasonForm = "",
 ) -> Response:
-    def pin() -> str:
-        add_pin(services.holder, slug, target.strip(), slot, _until(until), reason, actor)
+    async def pin() -> str:
+        await add_pin(services.holder, slug, target.strip(), slot, _until(until), reason, actor)
         return f"Pinned {target} to slot {slot}."
 
     return await _change(slug, pin)
@@ -248,8 +247,10 @@ async def block_form(
     reason: ReasonForm = "",
     everywhere: Annotated[bool, Form()] = False,
 ) -> Response:
-    def block() -> str:
-        add_block(services.holder, None if everywhere else slug, target.strip(), reason, actor)
+    async def block() -> str:
+        await add_block(
+            services.holder, None if everywhere else slug, target.strip(), reason, actor
+        )
         return f"Blocked {target} {'everywhere' if everywhere else 'from this list'}."
 
     return await _change(slug, block)
@@ -259,8 +260,9 @@ async def block_form(
 async def unpin_form(
     slug: SlugPath, actor: EditorFormDep, services: ServicesDep, target: TargetForm
 ) -> Response:
-    def unpin() -> str:
-        services.holder.curation.unpin(slug, target, actor)
+    async def unpin() -> str:
+        holder = services.holder
+        await holder.call_store(lambda: holder.curation.unpin(slug, target, actor))
         return f"Unpinned {target}."
 
     return await _change(slug, unpin)
@@ -274,8 +276,10 @@ async def unblock_form(
     target: TargetForm,
     everywhere: Annotated[bool, Form()] = False,
 ) -> Response:
-    def unblock() -> str:
-        services.holder.curation.unblock(None if everywhere else slug, target, actor)
+    async def unblock() -> str:
+        holder = services.holder
+        source = None if everywhere else slug
+        await holder.call_store(lambda: holder.curation.unblock(source, target, actor))
         return f"Unblocked {target}."
 
     return await _change(slug, unblock)
@@ -288,8 +292,9 @@ async def undo_form(
     actor: EditorFormDep,
     services: ServicesDep,
 ) -> Response:
-    def undo() -> str:
-        record = services.holder.curation.undo(audit_id, actor)
+    async def undo() -> str:
+        holder = services.holder
+        record = await holder.call_store(lambda: holder.curation.undo(audit_id, actor))
         return f"Undone: {record.action} of {record.target} recorded."
 
     return await _change(slug, undo)

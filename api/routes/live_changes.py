@@ -51,9 +51,11 @@ async def upsert_article(
     text = embedding_text(parsed)
     vector = (await asyncio.to_thread(encoder.encode, [text]))[0]
     await asyncio.to_thread(_remember_embedding, services, encoder.model_id, text, vector)
-    seq = await asyncio.to_thread(holder.live.upsert, slug, record, encoder.model_id, vector)
+    seq = await holder.call_store(
+        lambda: holder.live.upsert(slug, record, encoder.model_id, vector)
+    )
     # Not `version`: a new one may have been swapped in while this request was encoding.
-    recommender = await asyncio.to_thread(holder.require)
+    recommender = await holder.call_store(holder.require)
     version = recommender.version
     return json_response(
         {
@@ -78,5 +80,5 @@ async def retract_article(slug: SlugPath, _: AdminDep, services: ServicesDep) ->
             holder.live.retract(slug)
             holder.apply_live_changes(recommender.version)
 
-        await asyncio.to_thread(retract)
+        await holder.call_store(retract)
     return Response(status_code=204)

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TypeVar
 
 from index.index_errors import NoIndexError, StoreUnavailable
 from index.serving.recommender_engine import Recommender
 from index.serving.version_loader import load_current, with_live_changes
+from index.state.postgres_database import UNAVAILABLE
 from index.state.state_stores import open_stores
 from index.versions.index_version import IndexVersion
 from index.versions.replica_sync import ReplicaSync
@@ -66,6 +68,18 @@ class IndexHolder:
         except StoreUnavailable:
             self.database_degraded = True
         return current
+
+    async def call_store(self, call: Callable[[], T]) -> T:
+        """Run `call` (a read or a write of the stores) off the event loop; with the shared
+        database, give up after its timeout with StoreUnavailable (a paused server never
+        answers, and the driver has no client-side timeout: the thread finishes on its own)."""
+        work = asyncio.to_thread(call)
+        if not self.stores.shared:
+            return await work
+        try:
+            return await asyncio.wait_for(work, self._settings.database.timeout_seconds * 2)
+        except TimeoutError:
+            raise StoreUnavailable(UNAVAILABLE) from None
 
     def sync_database(self) -> None:
         """Learn the shared generations and apply what changed (blocking: run in a thread)."""

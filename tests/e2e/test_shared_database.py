@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import ExitStack
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -55,6 +56,18 @@ def related_slugs(base: str) -> list[str]:
     response = httpx.get(base + RELATED, timeout=5)
     assert response.status_code == 200, response.text
     return [item["slug"] for item in response.json()["items"]]
+
+
+def first_related_is(base: str, slug: str) -> bool:
+    return related_slugs(base)[:1] == [slug]
+
+
+def suggests_neither(base: str, *slugs: str) -> bool:
+    return not set(slugs) & set(related_slugs(base))
+
+
+def database_state_is(base: str, state: str) -> bool:
+    return bool(httpx.get(base + "/readyz", timeout=5).json()["database"] == state)
 
 
 def editor_client(base: str) -> tuple[httpx.Client, str]:
@@ -161,7 +174,7 @@ def test_a_change_on_one_host_applies_on_the_other(hosts: list[str]) -> None:
         ("Ben", "pin", "football-0"),
     ]
     for base in hosts:
-        assert httpx.get(base + "/readyz").json()["database"] == "ok"
+        assert database_state_is(base, "ok")
 
 
 def test_with_the_database_killed_readers_keep_answering_and_writes_wait(
@@ -188,10 +201,7 @@ def test_with_the_database_killed_readers_keep_answering_and_writes_wait(
             f"{a}/v1/articles/volcano-0/pins", json={"target": "football-0"}, headers=ADMIN
         )
         assert pin.status_code == 503
-        eventually(
-            lambda: httpx.get(a + "/readyz").json()["database"] == "degraded",
-            "/readyz never said degraded",
-        )
+        eventually(partial(database_state_is, a, "degraded"), "/readyz never said degraded")
         postgres_process.start()
         eventually(
             lambda: (
@@ -208,13 +218,39 @@ def test_with_the_database_killed_readers_keep_answering_and_writes_wait(
     assert readers.failures == []
     assert set(readers.statuses) == {200}
     for base in hosts:
-        eventually(
-            lambda base=base: related_slugs(base)[0] == "football-0", "a host missed the pin"
-        )
+        first_is_pinned = partial(first_related_is, base, "football-0")
+        eventually(first_is_pinned, "a host missed the pin")
         slugs = related_slugs(base)
         assert "volcano-live" in slugs and "volcano-1" not in slugs
         assert "volcano-late" not in slugs
+        eventually(partial(database_state_is, base, "ok"), "/readyz never recovered")
+
+
+def test_with_the_database_paused_readers_keep_answering_and_writes_answer_503(
+    hosts: list[str], postgres_process: PostgresProcess
+) -> None:
+    a, b = hosts
+    assert httpx.delete(f"{a}/v1/articles/volcano-1", headers=ADMIN).status_code == 204
+    eventually(lambda: "volcano-1" not in related_slugs(b), "B missed A's retraction")
+    readers = Readers(hosts)
+    readers.start()
+    try:
+        postgres_process.pause()
+        for base in hosts:
+            refused = httpx.delete(f"{base}/v1/articles/volcano-2", headers=ADMIN, timeout=30)
+            assert refused.status_code == 503
+            assert refused.json()["error"] == "store_unavailable"
+            assert "retry-after" in refused.headers
+        eventually(partial(database_state_is, b, "degraded"), "/readyz never said degraded")
+        postgres_process.resume()
         eventually(
-            lambda base=base: httpx.get(base + "/readyz").json()["database"] == "ok",
-            "/readyz never recovered",
+            lambda: httpx.delete(f"{b}/v1/articles/volcano-2", headers=ADMIN).status_code == 204,
+            "writes never recovered",
         )
+    finally:
+        postgres_process.resume()
+        readers.stop()
+    assert readers.failures == []
+    assert set(readers.statuses) == {200}
+    for base in hosts:
+        eventually(partial(suggests_neither, base, "volcano-1", "volcano-2"), "a host missed it")

@@ -74,8 +74,9 @@ def _as_postgres_user() -> None:
 class PostgresProcess(ManagedService):
     """A `postgres` server of its own (trust auth, no fsync) on a fixed loopback port.
 
-    It runs in its own process group, so `kill()` and `pause()` reach every backend, as a crash
-    or a frozen machine would.
+    `kill()` and `pause()` signal the postmaster and every backend (each backend is a session
+    leader of its own, so a process group would miss them), as a crash or a frozen machine
+    would.
     """
 
     def __init__(self) -> None:
@@ -139,16 +140,12 @@ class PostgresProcess(ManagedService):
     def kill(self) -> None:
         """Kill the server and every backend outright (SIGKILL), as a crash would."""
         if self._proc is not None:
-            if self._proc.poll() is None:
-                self._group(signal.SIGKILL)
+            backends = self._group(signal.SIGKILL) if self._proc.poll() is None else []
             self._proc.wait()
-            # Backends may outlive the postmaster for a moment; a restart needs them gone.
+            # A restart needs every backend gone (they hold the shared memory).
             deadline = time.monotonic() + 10
-            while (self.dir / "data" / "postmaster.pid").exists() and time.monotonic() < deadline:
-                try:
-                    os.killpg(self._proc.pid, 0)
-                except ProcessLookupError:
-                    (self.dir / "data" / "postmaster.pid").unlink(missing_ok=True)
+            while any(Path(f"/proc/{pid}").exists() for pid in backends):
+                if time.monotonic() > deadline:
                     break
                 time.sleep(0.05)
         self._proc = None
@@ -164,7 +161,24 @@ class PostgresProcess(ManagedService):
         self.kill()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def _group(self, signum: int) -> None:
+    def _group(self, signum: int) -> list[int]:
+        """Signal the postmaster first (so it forks no new backend), then its children; returns
+        the children signalled."""
         assert self._proc is not None
+        postmaster = self._proc.pid
+        children = set(_children(postmaster))
         with suppress(ProcessLookupError):
-            os.killpg(self._proc.pid, signum)
+            os.kill(postmaster, signum)
+        children.update(_children(postmaster))
+        for child in children:
+            with suppress(ProcessLookupError):
+                os.kill(child, signum)
+        return sorted(children)
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        listed = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(child) for child in listed.split()]
