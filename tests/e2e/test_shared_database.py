@@ -31,6 +31,7 @@ pytestmark = [pytest.mark.redis, pytest.mark.postgres]
 
 TOKEN = "admin-token"
 PASSWORD = "correct horse"
+SECRET = "db-s3cret-pw"
 ADMIN = {"Authorization": f"Bearer {TOKEN}"}
 RELATED = "/v1/articles/volcano-0/related?limit=20"
 FRAGMENT = "/v1/articles/volcano-0/related.html?limit=20"
@@ -111,17 +112,20 @@ class Readers(threading.Thread):
 
 
 @pytest.fixture
-def hosts(
+def servers(
     postgres_process: PostgresProcess, redis_url: str, redis_namespace: str, tmp_path: Path
-) -> Iterator[list[str]]:
-    """Two hosts serving the first version the reindex job published; their base URLs."""
+) -> Iterator[list[ServeProcess]]:
+    """Two hosts serving the first version the reindex job published."""
     shared = {
         **os.environ,
         "RECOMMENDER_MODEL": "fake-hashing",
         "REDIS_URL": redis_url,
         "RECOMMENDER_CACHE_NAMESPACE": redis_namespace,
         "RECOMMENDER_STORE_URL": (tmp_path / "store").as_uri(),
-        "RECOMMENDER_DATABASE_URL": postgres_process.url,
+        # Trust auth ignores the password: it is there to be looked for where it must not be.
+        "RECOMMENDER_DATABASE_URL": postgres_process.url.replace(
+            "postgres@", f"postgres:{SECRET}@"
+        ),
         "RECOMMENDER_DATABASE_TIMEOUT_SECONDS": "1",
         "RECOMMENDER_RELOAD_INTERVAL_SECONDS": "0.2",
         "RECOMMENDER_ADMIN_TOKEN": TOKEN,
@@ -135,12 +139,17 @@ def hosts(
         env=job, cwd=REPO, check=True, capture_output=True, timeout=120,
     )  # fmt: skip
     with ExitStack() as stack:
-        bases = []
+        started = []
         for name in ("host-a", "host-b"):
             env = {**shared, "RECOMMENDER_DATA_DIR": str(tmp_path / name)}
-            server = ServeProcess(env, tmp_path / f"{name}.log")
-            bases.append(stack.enter_context(server).url)
-        yield bases
+            started.append(stack.enter_context(ServeProcess(env, tmp_path / f"{name}.log")))
+        yield started
+
+
+@pytest.fixture
+def hosts(servers: list[ServeProcess]) -> list[str]:
+    """The two hosts' base URLs."""
+    return [server.url for server in servers]
 
 
 def test_a_change_on_one_host_applies_on_the_other(hosts: list[str]) -> None:
@@ -175,10 +184,46 @@ def test_a_change_on_one_host_applies_on_the_other(hosts: list[str]) -> None:
     ]
     for base in hosts:
         assert database_state_is(base, "ok")
+        for path in ("/readyz", "/metrics"):
+            assert SECRET not in httpx.get(base + path).text
+
+
+def test_a_host_restarted_while_the_other_keeps_writing_converges(
+    servers: list[ServeProcess], tmp_path: Path
+) -> None:
+    a, b = servers
+    written: list[str] = []
+
+    def write() -> None:
+        for n in range(24):
+            slug = f"story-{n}"
+            body = {**NEW_VOLCANO, "title": f"Story {n}"}
+            response = httpx.put(
+                f"{a.url}/v1/articles/{slug}", json=body, headers=ADMIN, timeout=30
+            )
+            assert response.status_code == 200, response.text
+            written.append(slug)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    b.stop()
+    b.start()
+    writer.join(timeout=120)
+    assert len(written) == 24
+    assert httpx.delete(f"{a.url}/v1/articles/story-3", headers=ADMIN).status_code == 204
+
+    def same_state() -> bool:
+        known = [httpx.get(f"{b.url}/v1/articles/{slug}").status_code for slug in written]
+        return known == [404 if slug == "story-3" else 200 for slug in written] and (
+            related_slugs(a.url) == related_slugs(b.url)
+        )
+
+    eventually(same_state, "the restarted host never converged")
+    assert (tmp_path / "host-b" / "live.sqlite3").exists() is False  # nothing kept per host
 
 
 def test_with_the_database_killed_readers_keep_answering_and_writes_wait(
-    hosts: list[str], postgres_process: PostgresProcess
+    hosts: list[str], postgres_process: PostgresProcess, tmp_path: Path
 ) -> None:
     a, b = hosts
     before = httpx.put(f"{a}/v1/articles/volcano-live", json=NEW_VOLCANO, headers=ADMIN)
@@ -217,6 +262,9 @@ def test_with_the_database_killed_readers_keep_answering_and_writes_wait(
 
     assert readers.failures == []
     assert set(readers.statuses) == {200}
+    assert (
+        SECRET not in (tmp_path / "host-a.log").read_text() + (tmp_path / "host-b.log").read_text()
+    )
     for base in hosts:
         first_is_pinned = partial(first_related_is, base, "football-0")
         eventually(first_is_pinned, "a host missed the pin")
