@@ -127,7 +127,14 @@ class IndexHolder:
             recommender = await asyncio.to_thread(
                 with_live_changes, version, self.live, self._settings
             )
-            recommender = recommender.with_overrides(self.curation.snapshot())
+            overrides = await asyncio.to_thread(self.curation.snapshot)
+            recommender = recommender.with_overrides(overrides)
+        except StoreUnavailable:
+            # Not the version's fault: try it again once the database answers.
+            self._attempted = None
+            self.database_degraded = True
+            log.warning("index version %s waits for the database", published)
+            return False
         except RecommenderError as exc:
             self.problem = str(exc)
             log.error("cannot load index version %s: %s", published, exc)

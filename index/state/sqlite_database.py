@@ -5,6 +5,7 @@ decides are one atomic step across processes."""
 from __future__ import annotations
 
 import sqlite3
+import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
@@ -41,21 +42,29 @@ def write_transaction(database: sqlite3.Connection) -> Iterator[None]:
 
 
 class SqliteStateDatabase:
-    """A store's SQLite file in the data directory; its generation is a file's mtime."""
+    """A store's SQLite file in the data directory; its generation is a file's mtime.
+
+    One connection serves every thread of the process, one thread at a time: a transaction
+    holds it from `BEGIN` to `COMMIT`, so two requests of one worker never interleave their
+    statements in one transaction.
+    """
 
     def __init__(self, path: Path, schema: str, generation_file: Path) -> None:
         self._db = open_database(path, schema)
         self._generation = GenerationFile(generation_file)
+        self._turn = threading.RLock()
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        return self._db.execute(sql, params).fetchall()
+        with self._turn:
+            return self._db.execute(sql, params).fetchall()
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        self._db.executemany(sql, rows)
+        with self._turn:
+            self._db.executemany(sql, rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with write_transaction(self._db):
+        with self._turn, write_transaction(self._db):
             yield
         self._generation.touch()
 

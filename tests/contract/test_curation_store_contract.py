@@ -106,10 +106,13 @@ def test_removing_what_is_not_there_is_an_error(store: CurationStore) -> None:
         store.unblock(None, "b", "ana")
 
 
-def race(open_state: OpenStores, change: Callable[[CurationStore], T]) -> list[T | Exception]:
-    """`change` made at the same moment by two stores on one database (as two workers do)."""
-    handles = [open_state(), open_state()]
-    stores = [handle.curation for handle in handles]
+def race(
+    open_state: OpenStores, change: Callable[[CurationStore], T], *, one_handle: bool = False
+) -> list[T | Exception]:
+    """`change` made at the same moment by two stores on one database (as two workers do), or
+    by two threads through one store (as two requests of one worker do)."""
+    handles = [open_state()] if one_handle else [open_state(), open_state()]
+    stores = [handle.curation for handle in handles] * (2 if one_handle else 1)
     barrier = threading.Barrier(len(stores))
 
     def make(store: CurationStore) -> T | Exception:
@@ -127,8 +130,9 @@ def race(open_state: OpenStores, change: Callable[[CurationStore], T]) -> list[T
             handle.close()
 
 
+@pytest.mark.parametrize("one_handle", [False, True], ids=["two-workers", "two-threads"])
 def test_of_two_simultaneous_undos_of_one_change_exactly_one_wins(
-    store: CurationStore, open_state: OpenStores
+    store: CurationStore, open_state: OpenStores, one_handle: bool
 ) -> None:
     for round_ in range(40):
         _, pinned = store.pin("a", f"b{round_}", 1, None, None, "ana")
@@ -136,7 +140,7 @@ def test_of_two_simultaneous_undos_of_one_change_exactly_one_wins(
         def undo(s: CurationStore, pinned: AuditRecord = pinned) -> object:
             return s.undo(pinned.id, "ben")
 
-        outcomes = race(open_state, undo)
+        outcomes = race(open_state, undo, one_handle=one_handle)
         assert sorted(type(o).__name__ for o in outcomes) == ["AuditRecord", "UndoConflict"]
         undos = [r for r in store.audit() if r.reason == f"undo of #{pinned.id}"]
         assert len(undos) == 1  # no orphan "undo" record
