@@ -34,7 +34,6 @@ from api.serving.index_holder import IndexHolder
 from api.serving.single_flight import SingleFlight
 from api.stores.event_counters import EventMetrics, build_event_store
 from api.stores.result_cache import build_cache
-from index.state.session_store import SessionStore
 from recommender.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -55,7 +54,6 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning("starting without an index: %s", holder.problem)
         cache = build_cache(settings.cache, settings.redis)
         event_store = build_event_store(settings.redis)
-        sessions = SessionStore(settings.index.data_dir)
         services = Services(
             settings=settings,
             holder=holder,
@@ -64,22 +62,24 @@ def create_app(settings: Settings) -> FastAPI:
             flights=SingleFlight(),
             metrics=metrics,
             events=event_store,
-            sessions=sessions,
+            sessions=holder.stores.sessions,
         )
         app.state.services = services
         limiter.start()
-        watcher = asyncio.create_task(holder.watch(settings.server.reload_interval_seconds))
+        watchers = [asyncio.create_task(holder.watch(settings.server.reload_interval_seconds))]
+        if holder.stores.shared:
+            watchers.append(asyncio.create_task(holder.watch_database()))
         try:
             yield
         finally:
-            watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await watcher
+            for watcher in watchers:
+                watcher.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await watcher
             await cache.close()
             await limiter.stop()
             await event_store.close()
             holder.close()
-            sessions.close()
 
     app = FastAPI(
         title="Related articles",

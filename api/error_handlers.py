@@ -18,7 +18,7 @@ from starlette.responses import RedirectResponse, Response
 from api.access.editor_session import CsrfRejected, EditorsDisabled, LoginRequired
 from api.middleware.security_headers import NOSNIFF_HEADERS
 from api.responses import JSON, json_response
-from index.index_errors import CorruptVersionError, NoIndexError
+from index.index_errors import CorruptVersionError, NoIndexError, StoreUnavailable
 from recommender.errors import (
     ArticleNotFound,
     InvalidQuery,
@@ -41,6 +41,7 @@ DOMAIN_ERRORS: list[tuple[type[RecommenderError], int, str]] = [
     (NoIndexError, 503, "index_not_ready"),
     (CorruptVersionError, 503, "index_not_ready"),
     (ModelError, 503, "model_unavailable"),
+    (StoreUnavailable, 503, "store_unavailable"),
     (RecommenderError, 500, "internal_error"),
 ]
 
@@ -78,7 +79,9 @@ async def _domain(_: Request, exc: Exception) -> Response:
     status, code = next((s, c) for kind, s, c in DOMAIN_ERRORS if isinstance(exc, kind))
     if status >= 500:
         log.error("%s: %s", code, exc)
-    return problem(status, code, str(exc))
+    # Nothing was changed: the client may send the same change again shortly.
+    retry = {"Retry-After": "1"} if isinstance(exc, StoreUnavailable) else None
+    return problem(status, code, str(exc), retry)
 
 
 async def _validation(_: Request, exc: Exception) -> Response:

@@ -74,6 +74,11 @@ class Readiness(BaseModel):
     status: str = Field(description="ready or not_ready")
     index_version: str | None
     cache: str = Field(description="ok or degraded (Redis unreachable: answers are uncached)")
+    database: str = Field(
+        default="local",
+        description="local (SQLite in the data directory), ok, or degraded (the shared database "
+        "is unreachable: readers get the last state known, writes answer 503)",
+    )
     detail: str | None = None
     warnings: list[str] = Field(
         default=[],

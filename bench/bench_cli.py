@@ -12,7 +12,14 @@ import orjson
 import typer
 
 from api.cli.commands import JsonOption, fail, print_json
-from bench import catalog_bench, ingest_bench, live_bench, reindex_bench, soak
+from bench import (
+    catalog_bench,
+    ingest_bench,
+    live_bench,
+    propagation_bench,
+    reindex_bench,
+    soak,
+)
 from bench.api_bench import TARGETS, Result
 from bench.api_bench import app as bench_app
 from bench.report import format_rows
@@ -83,15 +90,19 @@ def _bench_child(args: list[str]) -> Any:
 
 
 def add_benchmarks(cli: typer.Typer) -> None:
-    """Register `recommender bench api|reindex|catalog|ingest|live|soak|all` on the CLI."""
+    """Register `recommender bench api|reindex|catalog|ingest|live|propagation|soak|all`."""
     bench_app.command("reindex", epilog=reindex_bench.EXAMPLES)(reindex_bench.bench_reindex)
     bench_app.command("catalog", epilog=catalog_bench.EXAMPLES)(catalog_bench.bench_catalog)
     bench_app.command("all", epilog=BENCH_ALL_EXAMPLES)(bench_all)
     bench_app.command("soak", epilog=soak.EXAMPLES)(soak.bench_soak)
     bench_app.command("ingest", epilog=ingest_bench.EXAMPLES)(ingest_bench.bench_ingest)
     bench_app.command("live", epilog=live_bench.EXAMPLES)(live_bench.bench_live)
+    bench_app.command("propagation", epilog=propagation_bench.EXAMPLES)(
+        propagation_bench.bench_propagation
+    )
     cli.add_typer(
         bench_app,
         name="bench",
-        help="Benchmarks: `recommender bench api|reindex|catalog|ingest|live|soak|all`.",
+        help="Benchmarks: `recommender bench "
+        "api|reindex|catalog|ingest|live|propagation|soak|all`.",
     )

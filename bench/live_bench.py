@@ -90,7 +90,7 @@ def index_with_live(data_dir: Path, records: list[dict[str, Any]]) -> None:
     reindex(Settings(data_dir=data_dir, model="fake-hashing").index, list(DEMO_SOURCES), encoder)
     articles = [validate_record(record).article for record in records]
     vectors = encoder.encode([embedding_text(article) for article in articles])
-    live = LiveStore(data_dir)
+    live = LiveStore.in_directory(data_dir)
     try:
         for record, article, vector in zip(records, articles, vectors, strict=True):
             live.upsert(article.slug, record, encoder.model_id, vector)

@@ -4,6 +4,7 @@ All are `RecommenderError`s, translated at the same edges as the domain's.
 RecommenderError (recommender.errors)
 ├── StorageError         the data directory cannot be written (a full disk): nothing published
 ├── RemoteStoreError     the shared version store (RECOMMENDER_STORE_URL) cannot be used
+├── StoreUnavailable     the shared database (RECOMMENDER_DATABASE_URL) cannot be reached now
 └── IndexStoreError      the on-disk version store
     ├── NoIndexError         nothing published yet
     ├── VersionNotFound      a named version does not exist
@@ -22,6 +23,13 @@ class StorageError(RecommenderError):
 
 class RemoteStoreError(RecommenderError):
     """The shared version store cannot be read or written (network, credentials, a bad URL)."""
+
+
+class StoreUnavailable(RecommenderError):
+    """The shared database cannot be reached or answer in time; nothing was changed.
+
+    Its message never carries the database URL or credentials.
+    """
 
 
 class IndexStoreError(RecommenderError):

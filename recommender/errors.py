@@ -12,6 +12,7 @@ RecommenderError
 ├── UndoConflict         an audit record that was already undone
 ├── StorageError         the data directory cannot be written (a full disk): nothing published
 ├── RemoteStoreError     the shared version store (RECOMMENDER_STORE_URL) cannot be used
+├── StoreUnavailable     the shared database (RECOMMENDER_DATABASE_URL) cannot be reached now
 └── IndexStoreError      the on-disk version store
     ├── NoIndexError         nothing published yet
     ├── VersionNotFound      a named version does not exist

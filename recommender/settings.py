@@ -233,6 +233,26 @@ class Settings(BaseSettings):
     )
     # --- end of ingest settings ---
 
+    # --- the shared database (issue 15) ---
+    database_url: SecretStr | None = Field(
+        default=None,
+        description="PostgreSQL URL (postgresql://user:pass@db:5432/related) holding live "
+        "changes, editors' overrides, the audit trail and sessions for every host; unset = "
+        "SQLite in the data directory (one host).",
+    )
+    database_timeout_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        description="Longest wait for a database connection or statement; then writes answer "
+        "503 and readers keep the last state they knew.",
+    )
+    database_poll_seconds: float = Field(
+        default=0.2,
+        gt=0,
+        description="How often each worker reads the shared change generations.",
+    )
+    # --- end of the shared database ---
+
     host: str = Field(default="127.0.0.1", description="Address `recommender serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, description="Uvicorn worker processes.")
@@ -276,6 +296,11 @@ class Settings(BaseSettings):
                 section_half_life_days=self.section_half_life_days,
             ),
             store_url=self.store_url,
+            database=DatabaseSettings(
+                url=self.database_url,
+                timeout_seconds=self.database_timeout_seconds,
+                poll_seconds=self.database_poll_seconds,
+            ),
         )
 
     @property
@@ -369,10 +394,20 @@ class IndexSettings:
     fusion: FusionWeights
     policy: ServingPolicy
     store_url: str | None
+    database: DatabaseSettings
 
     @property
     def embedding_cache_path(self) -> Path:
         return self.data_dir / "embeddings.sqlite3"
+
+
+@dataclass(frozen=True, slots=True)
+class DatabaseSettings:
+    """The shared PostgreSQL database of the live and curation stores (None = SQLite per host)."""
+
+    url: SecretStr | None
+    timeout_seconds: float
+    poll_seconds: float
 
 
 @dataclass(frozen=True, slots=True)

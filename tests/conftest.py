@@ -17,6 +17,12 @@ import pytest
 import redis
 
 from tests.support.managed_service import ManagedService
+from tests.support.postgres_server import INSTALL_HINT as POSTGRES_HINT
+from tests.support.postgres_server import (
+    PostgresProcess,
+    PostgresUnavailableError,
+    throwaway_database,
+)
 from tests.support.redis_cluster import RedisClusterProcesses
 from tests.support.redis_server import INSTALL_HINT, RedisProcess, RedisUnavailableError
 from tests.support.tls_files import TlsFiles, make_tls_files
@@ -114,3 +120,26 @@ def tls_redis(request: pytest.FixtureRequest, tls_files: TlsFiles) -> RedisProce
 def redis_cluster(request: pytest.FixtureRequest) -> RedisClusterProcesses:
     """The session's Redis Cluster: three primaries on loopback ports."""
     return _start_private_redis(request, RedisClusterProcesses)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A throwaway database on the machine's PostgreSQL (dropped afterwards); fails, never
+    skips, when there is none."""
+    failure: PostgresUnavailableError | None = None
+    try:
+        with throwaway_database() as url:
+            yield url
+            return
+    except PostgresUnavailableError as exc:
+        failure = exc
+    pytest.fail(f"{failure}\n{POSTGRES_HINT}", pytrace=False)
+
+
+@pytest.fixture
+def postgres_process(request: pytest.FixtureRequest) -> PostgresProcess:
+    """A running `postgres` of this test's own, which it may kill, pause or restart."""
+    server = PostgresProcess()
+    request.addfinalizer(server.close)
+    server.start()
+    return server

@@ -121,9 +121,33 @@ def check_cli_command(argv: list[str]) -> dict[str, Any]:
     return params
 
 
-def test_compose_has_the_three_services(services: dict[str, dict[str, Any]]) -> None:
-    assert set(services) == {"redis", "api", "reindex"}
+def test_compose_has_the_four_services(services: dict[str, dict[str, Any]]) -> None:
+    assert set(services) == {"postgres", "redis", "api", "reindex"}
     assert services["redis"]["image"].startswith("redis:7")
+    assert services["postgres"]["image"].startswith("postgres:")
+
+
+def test_postgres_is_healthchecked_and_keeps_its_data_in_a_volume(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    postgres = services["postgres"]
+    test = postgres["healthcheck"]["test"]
+    assert test[0] == "CMD" and test[1] == "pg_isready"
+    assert mounts(postgres)["/var/lib/postgresql/data"]["source"] == "postgres"
+    assert "postgres" in compose["volumes"]
+
+
+def test_api_and_reindex_share_the_database_once_it_is_healthy(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    postgres = services["postgres"]["environment"]
+    for name in ("api", "reindex"):
+        service = services[name]
+        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
+        url = service["environment"]["RECOMMENDER_DATABASE_URL"]
+        assert url.startswith("postgresql://") and "@postgres:5432/" in url
+        assert url.endswith("/" + postgres["POSTGRES_DB"])
+        assert f"//{postgres['POSTGRES_USER']}:" in url
 
 
 def test_redis_has_a_healthcheck_that_pings(services: dict[str, dict[str, Any]]) -> None:

@@ -130,9 +130,12 @@ def set_cookie(response: Response, request: Request, name: str, value: str, max_
     )
 
 
-def current_editor(request: Request, services: ServicesDep) -> EditorSession:
+async def current_editor(request: Request, services: ServicesDep) -> EditorSession:
     """The logged-in editor; anyone else is sent to the login page."""
-    session = read(services.settings.editor, services.sessions, request.cookies.get(COOKIE))
+    cookie = request.cookies.get(COOKIE)
+    session = await services.holder.call_store(
+        lambda: read(services.settings.editor, services.sessions, cookie)
+    )
     if session is None:
         password(services.settings.editor)  # 503 rather than a login page nobody can pass
         raise LoginRequired(request.url.path)

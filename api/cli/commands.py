@@ -7,12 +7,14 @@ Exit codes (stable, for schedulers):
     3   no usable index: nothing published, unknown or corrupt version
     4   unknown article slug
     5   the embedding model cannot be loaded
+    69  the shared database (RECOMMENDER_DATABASE_URL) cannot be reached; nothing was changed
     74  the data directory cannot be written (disk full?); nothing was published
     75  another reindex holds the lock (try again later; nothing was changed)
 """
 
 from __future__ import annotations
 
+import logging
 import sys
 import time
 from collections.abc import Callable
@@ -23,7 +25,7 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import typer
 
-from index.index_errors import IndexStoreError, ReindexLocked, StorageError
+from index.index_errors import IndexStoreError, ReindexLocked, StorageError, StoreUnavailable
 from recommender.errors import (
     ArticleNotFound,
     FeedError,
@@ -37,6 +39,7 @@ from recommender.settings import Settings, settings_with
 EXIT_CODES: list[tuple[type[RecommenderError], int]] = [
     (ReindexLocked, 75),
     (StorageError, 74),
+    (StoreUnavailable, 69),
     (StrictModeError, 2),
     (FeedError, 2),
     (InvalidQuery, 2),
@@ -68,6 +71,9 @@ def fail(message: str, code: int) -> typer.Exit:
 
 def _run(action: Callable[[], T]) -> T:
     """Run a command body, turning domain errors into one line and an exit code."""
+    # The database driver's and pool's retries would print warnings first: the line says it.
+    for name in ("psycopg", "index.state.postgres_database"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
         return action()
     except RecommenderError as exc:
@@ -276,6 +282,74 @@ def export_neighbours(
             handle.close()
         else:
             handle.flush()
+
+
+db_app = typer.Typer(
+    help="The shared PostgreSQL database (RECOMMENDER_DATABASE_URL) of live changes, editors' "
+    "overrides and the audit trail.",
+    no_args_is_help=True,
+)
+app.add_typer(db_app, name="db")
+
+
+def _database_settings() -> Settings:
+    settings = Settings()
+    if settings.database_url is None:
+        raise fail("RECOMMENDER_DATABASE_URL is not set: there is no shared database", 2)
+    return settings
+
+
+@db_app.command(
+    epilog="Examples:\n\n  RECOMMENDER_DATABASE_URL=postgresql://db/related recommender db upgrade"
+)
+def upgrade() -> None:
+    """Apply the schema migrations the database lacks (`recommender serve` applies them too)."""
+    from index.state.postgres_database import PostgresState
+
+    settings = _database_settings()
+
+    def migrate() -> dict[str, Any]:
+        postgres = PostgresState(settings.index.database, upgrade=False)
+        try:
+            applied = postgres.upgrade()
+            return {"applied": applied, "schema_version": postgres.schema_version()}
+        finally:
+            postgres.close()
+
+    print_json(_run(migrate))
+
+
+@db_app.command(
+    "import",
+    epilog="Examples:\n\n  recommender db import --from-sqlite /var/lib/recommender",
+)
+def import_(
+    from_sqlite: Annotated[
+        Path,
+        typer.Option(
+            "--from-sqlite",
+            help="The data directory of a host that ran on SQLite (live.sqlite3, "
+            "curation.sqlite3).",
+            exists=True,
+            file_okay=False,
+        ),
+    ],
+) -> None:
+    """Move a host's live changes, overrides and audit trail into the shared database (running
+    it again changes nothing)."""
+    from index.state.postgres_database import PostgresState
+    from index.state.sqlite_import import import_sqlite
+
+    settings = _database_settings()
+
+    def move() -> dict[str, int]:
+        postgres = PostgresState(settings.index.database)
+        try:
+            return import_sqlite(from_sqlite, postgres).public()
+        finally:
+            postgres.close()
+
+    print_json({"imported": _run(move)})
 
 
 @app.command(epilog="Examples:\n\n  recommender info --json")

@@ -45,7 +45,7 @@ async def create_pin(
     slug: SlugPath, pin: PinRequest, _: AdminDep, services: ServicesDep, actor: ActorHeader = "api"
 ) -> Response:
     """Pin an article into a slot of this article's list, optionally until a moment."""
-    created, record = add_pin(
+    created, record = await add_pin(
         services.holder, slug, pin.target, pin.slot, pin.until, pin.reason, actor
     )
     return json_response({**pin_json(created), "audit_id": record.id}, 201)
@@ -54,7 +54,9 @@ async def create_pin(
 @router.get("/v1/articles/{slug}/pins", response_model=list[PinBody], responses=ADMIN_ERRORS)
 async def list_pins(slug: SlugPath, _: AdminDep, services: ServicesDep) -> Response:
     """This article's pins, expired ones included (`active` tells)."""
-    return json_response([pin_json(pin) for pin in services.holder.curation.pins(slug)])
+    holder = services.holder
+    pins = await holder.call_store(lambda: holder.curation.pins(slug))
+    return json_response([pin_json(pin) for pin in pins])
 
 
 @router.delete("/v1/articles/{slug}/pins/{target}", status_code=204, responses=ADMIN_ERRORS)
@@ -66,7 +68,8 @@ async def delete_pin(
     actor: ActorHeader = "api",
 ) -> Response:
     """Remove a pin."""
-    services.holder.curation.unpin(slug, target, actor)
+    holder = services.holder
+    await holder.call_store(lambda: holder.curation.unpin(slug, target, actor))
     return Response(status_code=204)
 
 
@@ -84,14 +87,16 @@ async def create_block(
     actor: ActorHeader = "api",
 ) -> Response:
     """Never suggest an article in this article's list."""
-    created, record = add_block(services.holder, slug, block.target, block.reason, actor)
+    created, record = await add_block(services.holder, slug, block.target, block.reason, actor)
     return json_response({**block_json(created), "audit_id": record.id}, 201)
 
 
 @router.get("/v1/articles/{slug}/blocks", response_model=list[BlockBody], responses=ADMIN_ERRORS)
 async def list_blocks(slug: SlugPath, _: AdminDep, services: ServicesDep) -> Response:
     """This article's blocks (global blocks are listed at /v1/blocks)."""
-    return json_response([block_json(b) for b in services.holder.curation.blocks(slug)])
+    holder = services.holder
+    blocks = await holder.call_store(lambda: holder.curation.blocks(slug))
+    return json_response([block_json(b) for b in blocks])
 
 
 @router.delete("/v1/articles/{slug}/blocks/{target}", status_code=204, responses=ADMIN_ERRORS)
@@ -103,7 +108,8 @@ async def delete_block(
     actor: ActorHeader = "api",
 ) -> Response:
     """Remove a block."""
-    services.holder.curation.unblock(slug, target, actor)
+    holder = services.holder
+    await holder.call_store(lambda: holder.curation.unblock(slug, target, actor))
     return Response(status_code=204)
 
 
@@ -112,14 +118,15 @@ async def create_global_block(
     block: BlockRequest, _: AdminDep, services: ServicesDep, actor: ActorHeader = "api"
 ) -> Response:
     """Never suggest an article anywhere (e.g. a legal hold)."""
-    created, record = add_block(services.holder, None, block.target, block.reason, actor)
+    created, record = await add_block(services.holder, None, block.target, block.reason, actor)
     return json_response({**block_json(created), "audit_id": record.id}, 201)
 
 
 @router.get("/v1/blocks", response_model=list[BlockBody], responses=ADMIN_ERRORS)
 async def list_global_blocks(_: AdminDep, services: ServicesDep) -> Response:
     """Articles blocked everywhere."""
-    blocks = services.holder.curation.blocks(global_only=True)
+    holder = services.holder
+    blocks = await holder.call_store(lambda: holder.curation.blocks(global_only=True))
     return json_response([block_json(b) for b in blocks])
 
 
@@ -128,7 +135,8 @@ async def delete_global_block(
     target: TargetPath, _: AdminDep, services: ServicesDep, actor: ActorHeader = "api"
 ) -> Response:
     """Lift a global block."""
-    services.holder.curation.unblock(None, target, actor)
+    holder = services.holder
+    await holder.call_store(lambda: holder.curation.unblock(None, target, actor))
     return Response(status_code=204)
 
 
@@ -147,7 +155,8 @@ async def audit_trail(
     limit: Annotated[int, Query(ge=1, le=1000)] = 200,
 ) -> Response:
     """Every change to pins and blocks, newest first: who, when, what, why."""
-    records = services.holder.curation.audit(slug, limit)
+    holder = services.holder
+    records = await holder.call_store(lambda: holder.curation.audit(slug, limit))
     return json_response([audit_json(r) for r in records])
 
 
@@ -164,5 +173,6 @@ async def undo_change(
     actor: ActorHeader = "api",
 ) -> Response:
     """Undo one recorded change (the undo is recorded too, and can itself be undone)."""
-    record = services.holder.curation.undo(audit_id, actor)
+    holder = services.holder
+    record = await holder.call_store(lambda: holder.curation.undo(audit_id, actor))
     return json_response(audit_json(record), 201)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
@@ -20,6 +20,7 @@ from api.routes.parameters import SlugPath
 from api.serving.override_actions import add_block, add_pin, audit_json, block_json, pin_json
 from api.stores.event_counters import ctr_report
 from api.templating import STATIC, render
+from index.index_errors import StoreUnavailable
 from recommender.articles import MAX_SLUG_LENGTH
 from recommender.errors import InvalidQuery, RecommenderError
 from recommender.overrides import MAX_SLOT
@@ -93,7 +94,9 @@ async def login(
         return _page(
             "editor_login.html", 401, next=_safe_next(next), csrf=csrf, error="Wrong password."
         )
-    session, cookie = editor_session.issue(settings, services.sessions, name.strip())
+    session, cookie = await services.holder.call_store(
+        lambda: editor_session.issue(settings, services.sessions, name.strip())
+    )
     response = RedirectResponse(_safe_next(next), 303)
     editor_session.set_cookie(response, request, COOKIE, cookie, int(session.expires - time.time()))
     response.delete_cookie(LOGIN_COOKIE, path=editor_session.PATH)
@@ -102,7 +105,8 @@ async def login(
 
 @router.post("/logout")
 async def logout(editor: EditorDep, _: EditorFormDep, services: ServicesDep) -> Response:
-    services.sessions.revoke(editor.id)  # on every worker and host, not only in this browser
+    # On every worker and host, not only in this browser.
+    await services.holder.call_store(lambda: services.sessions.revoke(editor.id))
     response = RedirectResponse("/editor/login", 303)
     response.delete_cookie(COOKIE, path=editor_session.PATH)
     return response
@@ -156,7 +160,14 @@ async def article_page(
         }
         for slot, suggestion in enumerate(recommender.related(slug, query, now), start=1)
     ]
-    blocked_everywhere = [block_json(b) for b in curation.blocks(global_only=True)]
+    pinned, blocked, blocked_everywhere, audit = await services.holder.call_store(
+        lambda: (
+            curation.pins(slug),
+            curation.blocks(slug),
+            curation.blocks(global_only=True),
+            curation.audit(slug, 100),
+        )
+    )
     ctr = await ctr_report(services.events, slug)
     return _page(
         "editor_article.html",
@@ -167,10 +178,10 @@ async def article_page(
         limit=limit,
         section=section,
         suggestions=suggestions,
-        pins=[pin_json(pin, now) for pin in curation.pins(slug)],
-        blocks=[block_json(b) for b in curation.blocks(slug)],
-        global_blocks=blocked_everywhere,
-        audit=[audit_json(r) for r in curation.audit(slug, 100)],
+        pins=[pin_json(pin, now) for pin in pinned],
+        blocks=[block_json(b) for b in blocked],
+        global_blocks=[block_json(b) for b in blocked_everywhere],
+        audit=[audit_json(r) for r in audit],
         notice=notice,
         error=error,
         max_slot=MAX_SLOT,
@@ -198,10 +209,13 @@ def _until(value: str) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _change(slug: str, apply: Callable[[], str]) -> RedirectResponse:
-    """Make one form's change; back to the article page saying what was done, or why not."""
+async def _change(slug: str, apply: Callable[[], Awaitable[str]]) -> RedirectResponse:
+    """Make one form's change; back to the article page saying what was done, or why not.
+    An unreachable store is the service's 503, not a notice."""
     try:
-        notice = apply()
+        notice = await apply()
+    except StoreUnavailable:
+        raise
     except RecommenderError as exc:
         return _back(slug, error=str(exc))
     return _back(slug, notice=notice)
@@ -217,11 +231,11 @@ async def pin_form(
     until: Annotated[str, Form(max_length=40)] = "",
     reason: ReasonForm = "",
 ) -> Response:
-    def pin() -> str:
-        add_pin(services.holder, slug, target.strip(), slot, _until(until), reason, actor)
+    async def pin() -> str:
+        await add_pin(services.holder, slug, target.strip(), slot, _until(until), reason, actor)
         return f"Pinned {target} to slot {slot}."
 
-    return _change(slug, pin)
+    return await _change(slug, pin)
 
 
 @router.post("/articles/{slug}/blocks")
@@ -233,22 +247,25 @@ async def block_form(
     reason: ReasonForm = "",
     everywhere: Annotated[bool, Form()] = False,
 ) -> Response:
-    def block() -> str:
-        add_block(services.holder, None if everywhere else slug, target.strip(), reason, actor)
+    async def block() -> str:
+        await add_block(
+            services.holder, None if everywhere else slug, target.strip(), reason, actor
+        )
         return f"Blocked {target} {'everywhere' if everywhere else 'from this list'}."
 
-    return _change(slug, block)
+    return await _change(slug, block)
 
 
 @router.post("/articles/{slug}/unpin")
 async def unpin_form(
     slug: SlugPath, actor: EditorFormDep, services: ServicesDep, target: TargetForm
 ) -> Response:
-    def unpin() -> str:
-        services.holder.curation.unpin(slug, target, actor)
+    async def unpin() -> str:
+        holder = services.holder
+        await holder.call_store(lambda: holder.curation.unpin(slug, target, actor))
         return f"Unpinned {target}."
 
-    return _change(slug, unpin)
+    return await _change(slug, unpin)
 
 
 @router.post("/articles/{slug}/unblock")
@@ -259,11 +276,13 @@ async def unblock_form(
     target: TargetForm,
     everywhere: Annotated[bool, Form()] = False,
 ) -> Response:
-    def unblock() -> str:
-        services.holder.curation.unblock(None if everywhere else slug, target, actor)
+    async def unblock() -> str:
+        holder = services.holder
+        source = None if everywhere else slug
+        await holder.call_store(lambda: holder.curation.unblock(source, target, actor))
         return f"Unblocked {target}."
 
-    return _change(slug, unblock)
+    return await _change(slug, unblock)
 
 
 @router.post("/articles/{slug}/undo/{audit_id}")
@@ -273,8 +292,9 @@ async def undo_form(
     actor: EditorFormDep,
     services: ServicesDep,
 ) -> Response:
-    def undo() -> str:
-        record = services.holder.curation.undo(audit_id, actor)
+    async def undo() -> str:
+        holder = services.holder
+        record = await holder.call_store(lambda: holder.curation.undo(audit_id, actor))
         return f"Undone: {record.action} of {record.target} recorded."
 
-    return _change(slug, undo)
+    return await _change(slug, undo)

@@ -22,13 +22,16 @@ async def healthz() -> Response:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 async def readyz(services: ServicesDep) -> Response:
-    """Ready when an index is loaded; reports the cache as ok or degraded, and warnings."""
-    current = services.holder.current
+    """Ready when an index is loaded; reports the cache and the database as ok or degraded."""
+    holder = services.holder
+    current = holder.current
     risk = await services.events.eviction_risk()
+    database = "degraded" if holder.database_degraded else "ok"
     body = {
         "status": "ready" if current else "not_ready",
         "index_version": current.version.id if current else None,
         "cache": services.cache.status(),
+        "database": database if holder.stores.shared else "local",
         "detail": None if current else services.holder.problem,
         "warnings": [risk] if risk else [],
     }

@@ -51,9 +51,11 @@ async def upsert_article(
     text = embedding_text(parsed)
     vector = (await asyncio.to_thread(encoder.encode, [text]))[0]
     await asyncio.to_thread(_remember_embedding, services, encoder.model_id, text, vector)
-    seq = holder.live.upsert(slug, record, encoder.model_id, vector)
+    seq = await holder.call_store(
+        lambda: holder.live.upsert(slug, record, encoder.model_id, vector)
+    )
     # Not `version`: a new one may have been swapped in while this request was encoding.
-    recommender = holder.require()
+    recommender = await holder.call_store(holder.require)
     version = recommender.version
     return json_response(
         {
@@ -73,6 +75,10 @@ async def retract_article(slug: SlugPath, _: AdminDep, services: ServicesDep) ->
     recommender = holder.require()
     if slug not in recommender.overlay.retracted:
         recommender.row_of(slug)  # 404 for a slug that was never published
-        holder.live.retract(slug)
-        holder.apply_live_changes(recommender.version)
+
+        def retract() -> None:
+            holder.live.retract(slug)
+            holder.apply_live_changes(recommender.version)
+
+        await holder.call_store(retract)
     return Response(status_code=204)

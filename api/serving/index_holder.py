@@ -1,17 +1,25 @@
 """What a worker serves from: the current index version, hot-reloaded, with live changes and
-editors' overrides applied."""
+editors' overrides applied.
+
+With the shared database (`RECOMMENDER_DATABASE_URL`) each worker learns the stores' generations
+by polling one row per store every `RECOMMENDER_DATABASE_POLL_SECONDS` (a cheap indexed read,
+rather than LISTEN/NOTIFY, which needs a connection held per worker and misses changes while it
+reconnects) and applies what changed off the request path. When the database cannot be reached,
+readers keep the last state this worker knew and the poll retries.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from typing import TypeVar
 
-from index.index_errors import NoIndexError
+from index.index_errors import NoIndexError, StoreUnavailable
 from index.serving.recommender_engine import Recommender
 from index.serving.version_loader import load_current, with_live_changes
-from index.state.curation_store import CurationStore
-from index.state.live_store import LiveStore
+from index.state.postgres_database import UNAVAILABLE
+from index.state.state_stores import open_stores
 from index.versions.index_version import IndexVersion
 from index.versions.replica_sync import ReplicaSync
 from index.versions.version_store import VersionStore
@@ -33,27 +41,56 @@ class IndexHolder:
     def __init__(self, settings: IndexSettings) -> None:
         self._settings = settings
         self._store = VersionStore(settings.data_dir)
-        self.live = LiveStore(settings.data_dir)
-        self.curation = CurationStore(settings.data_dir)
+        self.stores = open_stores(settings)
+        self.live = self.stores.live
+        self.curation = self.stores.curation
+        self.database_degraded = False
+        """Whether the last poll of the shared database failed (readers serve the last state)."""
         self.current: Recommender | None = None
         self.problem: str | None = None
         self._attempted: str | None = None
         self._replica = ReplicaSync(settings, settings.store_url) if settings.store_url else None
 
     def close(self) -> None:
-        self.live.close()
-        self.curation.close()
+        self.stores.close()
 
     def require(self) -> Recommender:
-        """The recommender to answer with, live changes and overrides applied (two `stat`s)."""
+        """The recommender to answer with, live changes and overrides applied (two `stat`s, or
+        two remembered generations); the last state known while the database is unreachable."""
         current = self.current
         if current is None:
             raise NoIndexError(self.problem or "no index version is loaded yet")
-        if self.live.generation() != current.overlay.generation:
-            current = self.apply_live_changes(current.version)
-        if self.curation.generation() != current.overrides.generation:
-            current = self.apply_overrides()
+        try:
+            if self.live.generation() != current.overlay.generation:
+                current = self.apply_live_changes(current.version)
+            if self.curation.generation() != current.overrides.generation:
+                current = self.apply_overrides()
+        except StoreUnavailable:
+            self.database_degraded = True
         return current
+
+    async def call_store(self, call: Callable[[], T]) -> T:
+        """Run `call` (a read or a write of the stores) off the event loop; with the shared
+        database, give up after its timeout with StoreUnavailable (a paused server never
+        answers, and the driver has no client-side timeout: the thread finishes on its own)."""
+        work = asyncio.to_thread(call)
+        if not self.stores.shared:
+            return await work
+        try:
+            return await asyncio.wait_for(work, self._settings.database.timeout_seconds * 2)
+        except TimeoutError:
+            raise StoreUnavailable(UNAVAILABLE) from None
+
+    def sync_database(self) -> None:
+        """Learn the shared generations and apply what changed (blocking: run in a thread)."""
+        try:
+            self.stores.refresh()
+        except StoreUnavailable:
+            self.database_degraded = True
+            return
+        self.database_degraded = False
+        if self.current is not None:
+            self.require()
 
     def apply_live_changes(self, version: IndexVersion) -> Recommender:
         """Bring the overlay of `version` up to the live store and serve it."""
@@ -90,7 +127,14 @@ class IndexHolder:
             recommender = await asyncio.to_thread(
                 with_live_changes, version, self.live, self._settings
             )
-            recommender = recommender.with_overrides(self.curation.snapshot())
+            overrides = await asyncio.to_thread(self.curation.snapshot)
+            recommender = recommender.with_overrides(overrides)
+        except StoreUnavailable:
+            # Not the version's fault: try it again once the database answers.
+            self._attempted = None
+            self.database_degraded = True
+            log.warning("index version %s waits for the database", published)
+            return False
         except RecommenderError as exc:
             self.problem = str(exc)
             log.error("cannot load index version %s: %s", published, exc)
@@ -112,3 +156,22 @@ class IndexHolder:
                 await self.refresh()
             except Exception:  # a watcher that dies would freeze the service on one version
                 log.exception("index reload failed; will retry")
+
+    async def watch_database(self) -> None:
+        """Poll the shared database's generations forever (cancel the task to stop).
+
+        One poll at a time: a poll stuck on a paused database is waited out past the timeout
+        (readers meanwhile serve the last state) rather than piling up threads.
+        """
+        settings = self._settings.database
+        poll: asyncio.Future[None] | None = None
+        while True:
+            await asyncio.sleep(settings.poll_seconds)
+            if poll is None or poll.done():
+                poll = asyncio.ensure_future(asyncio.to_thread(self.sync_database))
+            try:
+                await asyncio.wait_for(asyncio.shield(poll), settings.timeout_seconds)
+            except TimeoutError:
+                self.database_degraded = True
+            except Exception:  # a watcher that dies would freeze the service on one state
+                log.exception("database poll failed; will retry")

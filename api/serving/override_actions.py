@@ -63,7 +63,7 @@ def _require_pair(holder: IndexHolder, source: str | None, target: str) -> None:
         raise InvalidQuery(f"an article cannot be pinned or blocked in its own list ({source!r})")
 
 
-def add_pin(
+async def add_pin(
     holder: IndexHolder,
     source: str,
     target: str,
@@ -79,12 +79,16 @@ def add_pin(
     expiry = None if until is None else until.timestamp()
     if expiry is not None and expiry <= time.time():
         raise InvalidQuery(f"`until` ({until.isoformat() if until else ''}) is in the past")
-    return holder.curation.pin(source, target, slot, expiry, reason or None, actor)
+    return await holder.call_store(
+        lambda: holder.curation.pin(source, target, slot, expiry, reason or None, actor)
+    )
 
 
-def add_block(
+async def add_block(
     holder: IndexHolder, source: str | None, target: str, reason: str | None, actor: str
 ) -> tuple[Block, AuditRecord]:
     """Block `target` from `source`'s list, or from every list when `source` is None."""
     _require_pair(holder, source, target)
-    return holder.curation.block(source, target, reason or None, actor)
+    return await holder.call_store(
+        lambda: holder.curation.block(source, target, reason or None, actor)
+    )

@@ -6,6 +6,7 @@ from index.index_errors import CorruptVersionError, VersionNotFound
 from index.serving.live_overlay import LiveOverlay
 from index.serving.recommender_engine import Recommender
 from index.state.live_store import LiveStore
+from index.state.state_stores import open_stores
 from index.versions.index_version import IndexVersion
 from index.versions.manifest import Manifest, read_manifest
 from index.versions.version_store import VersionStore
@@ -48,11 +49,11 @@ def with_live_changes(
 def load_recommender(settings: IndexSettings) -> tuple[Recommender, str | None]:
     """What the API would serve right now (the CLI's view), and any warning."""
     version, warning = load_current(settings)
-    live = LiveStore(settings.data_dir)
+    stores = open_stores(settings)
     try:
-        return with_live_changes(version, live, settings), warning
+        return with_live_changes(version, stores.live, settings), warning
     finally:
-        live.close()
+        stores.close()
 
 
 def current_manifest(settings: IndexSettings) -> Manifest:

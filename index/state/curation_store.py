@@ -1,9 +1,9 @@
 """Editors' pins and blocks with their audit trail, durable beside the live catalog.
 
-`DATA_DIR/curation.sqlite3` holds the pins and blocks in force and an append-only audit trail
-(who, when, what, why; each record carries what is needed to undo it). Overrides refer to
-slugs, not rows, so they survive reindexes and restarts. `DATA_DIR/curation.generation` is
-rewritten after every change, so serving processes notice with one `stat`.
+The store (`DATA_DIR/curation.sqlite3`, or the shared PostgreSQL database) holds the pins and
+blocks in force and an append-only audit trail (who, when, what, why; each record carries what
+is needed to undo it). Overrides refer to slugs, not rows, so they survive reindexes and
+restarts. Its generation moves with every change, so serving processes notice cheaply.
 """
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Any
 
 import orjson
 
-from index.state.generation_file import GenerationFile
-from index.state.sqlite_database import open_database, write_transaction
+from index.state.sqlite_database import SqliteStateDatabase
+from index.state.state_database import StateDatabase, upsert_sql
 from recommender.errors import OverrideNotFound, UndoConflict
 from recommender.overrides import Block, Overrides, Pin
 
@@ -25,7 +25,7 @@ GENERATION_FILE = "curation.generation"
 #: The `source` column of a global block (SQLite primary keys treat NULLs as distinct).
 GLOBAL = ""
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS pins (
     source TEXT NOT NULL,
     target TEXT NOT NULL,
@@ -59,6 +59,15 @@ CREATE INDEX IF NOT EXISTS audit_source ON audit (source);
 CREATE INDEX IF NOT EXISTS audit_target ON audit (target);
 """
 
+_PUT_PIN = upsert_sql(
+    "pins",
+    ("source", "target", "slot", "until", "reason", "actor", "created_at"),
+    ("source", "target"),
+)
+_PUT_BLOCK = upsert_sql(
+    "blocks", ("source", "target", "reason", "actor", "created_at"), ("source", "target")
+)
+
 #: Each action and the action that undoes it.
 INVERSE = {
     "pin": "unpin",
@@ -87,17 +96,25 @@ class AuditRecord:
 
 
 class CurationStore:
-    """Pins, blocks and the audit trail, shared by every process on a host."""
+    """Pins, blocks and the audit trail, shared by every process using the same database."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self._db = open_database(data_dir / CURATION_DB, _SCHEMA)
-        self._generation = GenerationFile(data_dir / GENERATION_FILE)
+    def __init__(self, database: StateDatabase) -> None:
+        self._db = database
+
+    @classmethod
+    def in_directory(cls, data_dir: Path) -> CurationStore:
+        """The SQLite store of one data directory."""
+        return cls(SqliteStateDatabase(data_dir / CURATION_DB, SCHEMA, data_dir / GENERATION_FILE))
 
     def close(self) -> None:
         self._db.close()
 
     def generation(self) -> str:
-        return self._generation.current()
+        return self._db.generation()
+
+    def refresh(self) -> None:
+        """Learn the shared generation now (raises StoreUnavailable)."""
+        self._db.refresh()
 
     def snapshot(self) -> Overrides:
         """Everything in force now, tagged with the generation it was read at."""
@@ -140,19 +157,19 @@ class CurationStore:
         return [_record(row) for row in rows]
 
     def record(self, audit_id: int) -> AuditRecord:
-        # SQLite integers are 64-bit: a larger id is no record (binding it would raise).
-        row = (
+        # Both databases' integers are 64-bit: a larger id is no record (binding it would raise).
+        rows = (
             self._db.execute(
                 "SELECT id, at, actor, action, source, target, reason, detail, undone_by "
                 "FROM audit WHERE id = ?",
                 (audit_id,),
-            ).fetchone()
+            )
             if -(2**63) <= audit_id < 2**63
-            else None
+            else []
         )
-        if row is None:
+        if not rows:
             raise OverrideNotFound(f"no audit record {audit_id}")
-        return _record(row)
+        return _record(rows[0])
 
     # Changing
 
@@ -167,23 +184,21 @@ class CurationStore:
     ) -> tuple[Pin, AuditRecord]:
         """Pin `target` into `source`'s list (replacing an earlier pin of the same pair)."""
         pin = Pin(source, target, slot, until, reason, actor, time.time())
-        with write_transaction(self._db):
+        with self._db.transaction():
             replaced = self._pin_row(source, target)
             self._write_pin(pin)
             record = self._audit(
                 "pin", actor, source, target, reason, {"pin": asdict(pin), "replaced": replaced}
             )
-        self._generation.touch()
         return pin, record
 
     def unpin(self, source: str, target: str, actor: str, reason: str | None = None) -> AuditRecord:
-        with write_transaction(self._db):
+        with self._db.transaction():
             removed = self._pin_row(source, target)
             if removed is None:
                 raise OverrideNotFound(f"{target!r} is not pinned in the list of {source!r}")
             self._db.execute("DELETE FROM pins WHERE source = ? AND target = ?", (source, target))
             record = self._audit("unpin", actor, source, target, reason, {"pin": removed})
-        self._generation.touch()
         return record
 
     def block(
@@ -191,7 +206,7 @@ class CurationStore:
     ) -> tuple[Block, AuditRecord]:
         """Block `target` from `source`'s list, or from every list when `source` is None."""
         block = Block(source, target, reason, actor, time.time())
-        with write_transaction(self._db):
+        with self._db.transaction():
             replaced = self._block_row(source, target)
             self._write_block(block)
             record = self._audit(
@@ -202,13 +217,12 @@ class CurationStore:
                 reason,
                 {"block": asdict(block), "replaced": replaced},
             )
-        self._generation.touch()
         return block, record
 
     def unblock(
         self, source: str | None, target: str, actor: str, reason: str | None = None
     ) -> AuditRecord:
-        with write_transaction(self._db):
+        with self._db.transaction():
             removed = self._block_row(source, target)
             if removed is None:
                 where = "everywhere" if source is None else f"for {source!r}"
@@ -217,12 +231,11 @@ class CurationStore:
                 "DELETE FROM blocks WHERE source = ? AND target = ?", (source or GLOBAL, target)
             )
             record = self._audit("unblock", actor, source, target, reason, {"block": removed})
-        self._generation.touch()
         return record
 
     def undo(self, audit_id: int, actor: str) -> AuditRecord:
         """Reverse one recorded change; the reversal is itself recorded (and can be undone)."""
-        with write_transaction(self._db):
+        with self._db.transaction():
             original = self.record(audit_id)
             if original.undone_by is not None:
                 raise UndoConflict(
@@ -238,7 +251,6 @@ class CurationStore:
                 {**original.detail, "undoes": original.id},
             )
             self._db.execute("UPDATE audit SET undone_by = ? WHERE id = ?", (record.id, audit_id))
-        self._generation.touch()
         return record
 
     def _reverse(self, record: AuditRecord) -> None:
@@ -269,13 +281,13 @@ class CurationStore:
 
     def _write_pin(self, pin: Pin) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO pins VALUES (?, ?, ?, ?, ?, ?, ?)",
+            _PUT_PIN,
             (pin.source, pin.target, pin.slot, pin.until, pin.reason, pin.actor, pin.created_at),
         )
 
     def _write_block(self, block: Block) -> None:
         self._db.execute(
-            "INSERT OR REPLACE INTO blocks VALUES (?, ?, ?, ?, ?)",
+            _PUT_BLOCK,
             (block.source or GLOBAL, block.target, block.reason, block.actor, block.created_at),
         )
 
@@ -289,15 +301,12 @@ class CurationStore:
         detail: dict[str, Any],
     ) -> AuditRecord:
         at = time.time()
-        cursor = self._db.execute(
+        ((audit_id,),) = self._db.execute(
             "INSERT INTO audit (at, actor, action, source, target, reason, detail) "
-            "VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?, ?) RETURNING id",
             (at, actor, action, source, target, reason, orjson.dumps(detail)),
         )
-        assert cursor.lastrowid is not None
-        return AuditRecord(
-            cursor.lastrowid, at, actor, action, source, target, reason, detail, None
-        )
+        return AuditRecord(int(audit_id), at, actor, action, source, target, reason, detail, None)
 
 
 def _source(stored: str) -> str | None:

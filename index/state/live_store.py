@@ -1,8 +1,8 @@
 """Live catalog changes between rebuilds: upserts and retractions, durable on disk.
 
-`DATA_DIR/live.sqlite3` holds the latest live state of each changed slug (an upserted article
-with its embedding, or a retraction tombstone) with a sequence number; `DATA_DIR/live.generation`
-is rewritten after every change, so a serving process notices a change with one `stat`.
+The store (`DATA_DIR/live.sqlite3`, or the shared PostgreSQL database) holds the latest live state
+of each changed slug (an upserted article with its embedding, or a retraction tombstone) with a
+sequence number; its generation moves with every change, so a serving process notices cheaply.
 
 Rule with rebuilds: a live upsert stays in force until a rebuild whose feed holds the same slug,
 read after the change, is published (the feed, exported from the CMS after the change, is then
@@ -24,15 +24,18 @@ import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from index.state.generation_file import GenerationFile
-from index.state.sqlite_database import open_database, write_transaction
+from index.state.sqlite_database import SqliteStateDatabase
+from index.state.state_database import StateDatabase, upsert_sql
 
 LIVE_DB = "live.sqlite3"
 GENERATION_FILE = "live.generation"
 #: Sequence numbers per query (SQLite binds at most 32,766 parameters).
 _BATCH = 10_000
+_PUT = upsert_sql(
+    "live", ("slug", "seq", "retracted", "record", "model_id", "vector", "changed_at"), ("slug",)
+)
 
-_SCHEMA = """
+SCHEMA = """
 CREATE TABLE IF NOT EXISTS live (
     slug TEXT PRIMARY KEY,
     seq INTEGER NOT NULL,
@@ -70,53 +73,57 @@ class LiveEntry:
 
 
 class LiveStore:
-    """Upserts and retractions made through the admin API, shared by all processes on a host."""
+    """Upserts and retractions made through the admin API, shared by every process using the
+    same database (one host's data directory, or every host's PostgreSQL)."""
 
-    def __init__(self, data_dir: Path) -> None:
-        self._db = open_database(data_dir / LIVE_DB, _SCHEMA)
-        self._generation = GenerationFile(data_dir / GENERATION_FILE)
+    def __init__(self, database: StateDatabase) -> None:
+        self._db = database
+
+    @classmethod
+    def in_directory(cls, data_dir: Path) -> LiveStore:
+        """The SQLite store of one data directory."""
+        return cls(SqliteStateDatabase(data_dir / LIVE_DB, SCHEMA, data_dir / GENERATION_FILE))
 
     def close(self) -> None:
         self._db.close()
 
     def generation(self) -> str:
-        """Changes whenever the live state changes (cheap: one stat)."""
-        return self._generation.current()
+        """Changes whenever the live state changes (cheap: never queries)."""
+        return self._db.generation()
+
+    def refresh(self) -> None:
+        """Learn the shared generation now (raises StoreUnavailable)."""
+        self._db.refresh()
 
     def _next_seq(self) -> int:
-        self._db.execute("UPDATE counter SET seq = seq + 1 WHERE id = 1")
-        row = self._db.execute("SELECT seq FROM counter WHERE id = 1").fetchone()
+        (row,) = self._db.execute("UPDATE counter SET seq = seq + 1 WHERE id = 1 RETURNING seq")
         return int(row[0])
 
     def upsert(
         self, slug: str, record: dict[str, Any], model_id: str, vector: NDArray[np.float32]
     ) -> int:
         """Record an article published or corrected now; returns its sequence number."""
-        with write_transaction(self._db):
+        with self._db.transaction():
             seq = self._next_seq()
             self._db.execute(
-                "INSERT OR REPLACE INTO live VALUES (?, ?, 0, ?, ?, ?, ?)",
+                _PUT,
                 (
                     slug,
                     seq,
+                    0,
                     orjson.dumps(record),
                     model_id,
                     np.asarray(vector, dtype=np.float32).tobytes(),
                     _now(),
                 ),
             )
-        self._generation.touch()
         return seq
 
     def retract(self, slug: str) -> int:
         """Record a retraction (a tombstone); returns its sequence number."""
-        with write_transaction(self._db):
+        with self._db.transaction():
             seq = self._next_seq()
-            self._db.execute(
-                "INSERT OR REPLACE INTO live VALUES (?, ?, 1, NULL, NULL, NULL, ?)",
-                (slug, seq, _now()),
-            )
-        self._generation.touch()
+            self._db.execute(_PUT, (slug, seq, 1, None, None, None, _now()))
         return seq
 
     def retire_upserts(self, absorbed: Iterable[LiveEntry]) -> None:
@@ -128,11 +135,10 @@ class LiveStore:
         keys = [(entry.slug, entry.seq) for entry in absorbed]
         if not keys:
             return
-        with write_transaction(self._db):
+        with self._db.transaction():
             self._db.executemany(
                 "DELETE FROM live WHERE slug = ? AND seq = ? AND retracted = 0", keys
             )
-        self._generation.touch()
 
     def heads(self) -> list[LiveHead]:
         """Every live slug's change in force, oldest first (cheap: no content is read)."""
@@ -143,13 +149,13 @@ class LiveStore:
         """Every live entry (or those of the changes `seqs` still in force), oldest first."""
         sql = "SELECT slug, seq, retracted, record, model_id, vector FROM live"
         if seqs is None:
-            rows = self._db.execute(sql + " ORDER BY seq").fetchall()
+            rows = self._db.execute(sql + " ORDER BY seq")
         else:
             rows = []
             for start in range(0, len(seqs), _BATCH):
                 batch = seqs[start : start + _BATCH]
                 marks = ",".join("?" * len(batch))
-                rows += self._db.execute(sql + f" WHERE seq IN ({marks})", batch).fetchall()
+                rows += self._db.execute(sql + f" WHERE seq IN ({marks})", batch)
             rows.sort(key=lambda row: int(row[1]))
         return [
             LiveEntry(

@@ -5,9 +5,14 @@ decides are one atomic step across processes."""
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+
+from index.state.generation_file import GenerationFile
+from index.state.state_database import Row
 
 
 def open_database(path: Path, schema: str) -> sqlite3.Connection:
@@ -34,3 +39,40 @@ def write_transaction(database: sqlite3.Connection) -> Iterator[None]:
         database.rollback()
         raise
     database.commit()
+
+
+class SqliteStateDatabase:
+    """A store's SQLite file in the data directory; its generation is a file's mtime.
+
+    One connection serves every thread of the process, one thread at a time: a transaction
+    holds it from `BEGIN` to `COMMIT`, so two requests of one worker never interleave their
+    statements in one transaction.
+    """
+
+    def __init__(self, path: Path, schema: str, generation_file: Path) -> None:
+        self._db = open_database(path, schema)
+        self._generation = GenerationFile(generation_file)
+        self._turn = threading.RLock()
+
+    def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
+        with self._turn:
+            return self._db.execute(sql, params).fetchall()
+
+    def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        with self._turn:
+            self._db.executemany(sql, rows)
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self._turn, write_transaction(self._db):
+            yield
+        self._generation.touch()
+
+    def generation(self) -> str:
+        return self._generation.current()
+
+    def refresh(self) -> None:
+        """Nothing to do: the generation file is read on every `generation()`."""
+
+    def close(self) -> None:
+        self._db.close()

@@ -25,6 +25,7 @@ from tqdm import tqdm
 from index.index_errors import CorruptVersionError, NoIndexError, ReindexLocked
 from index.state.embedding_cache import EmbeddingCache
 from index.state.live_store import LiveEntry, LiveStore
+from index.state.state_stores import open_stores
 from index.versions.index_version import VersionContent, publication_times, write_version
 from index.versions.manifest import Manifest, read_manifest
 from index.versions.neighbours import precompute_neighbours
@@ -252,25 +253,26 @@ def reindex(
     store = VersionStore(settings.data_dir)
     remote = RemoteStore(settings.store_url) if settings.store_url is not None else None
     with reindex_lock(settings.data_dir):
-        live = LiveStore(settings.data_dir)
+        stores = open_stores(settings)
         try:
-            summary = _reindex_locked(
-                settings,
-                sources,
-                encoder,
-                live,
-                store,
-                strict=strict,
-                full=full,
-                show_progress=show_progress,
-                report=report,
-                read=read if read is not None else ReadOptions(),
-                started=started,
-            )
+            with stores.reindex_lock():
+                summary = _reindex_locked(
+                    settings,
+                    sources,
+                    encoder,
+                    stores.live,
+                    store,
+                    strict=strict,
+                    full=full,
+                    show_progress=show_progress,
+                    report=report,
+                    read=read if read is not None else ReadOptions(),
+                    started=started,
+                )
+                if remote is not None:
+                    remote.publish(store, summary.version, settings.keep_versions)
         finally:
-            live.close()
-        if remote is not None:
-            remote.publish(store, summary.version, settings.keep_versions)
+            stores.close()
         return summary
 
 

@@ -27,7 +27,7 @@ ENCODER = HashingEncoder()
 def put(settings: Settings, record: dict[str, Any]) -> None:
     article = validate_record(record).article
     vector = ENCODER.encode([embedding_text(article)])[0]
-    live = LiveStore(settings.data_dir)
+    live = LiveStore.in_directory(settings.data_dir)
     try:
         live.upsert(article.slug, record, ENCODER.model_id, vector)
     finally:
@@ -35,7 +35,7 @@ def put(settings: Settings, record: dict[str, Any]) -> None:
 
 
 def retract(settings: Settings, slug: str) -> None:
-    live = LiveStore(settings.data_dir)
+    live = LiveStore.in_directory(settings.data_dir)
     try:
         live.retract(slug)
     finally:
@@ -98,7 +98,7 @@ def test_upserting_a_retracted_slug_brings_it_back(settings: Settings) -> None:
 def test_live_changes_survive_a_restart(settings: Settings) -> None:
     put(settings, NEW_VOLCANO)
     retract(settings, "volcano-1")
-    entries = {e.slug: e.retracted for e in LiveStore(settings.data_dir).entries()}
+    entries = {e.slug: e.retracted for e in LiveStore.in_directory(settings.data_dir).entries()}
     assert entries == {"volcano-live": False, "volcano-1": True}
 
 
@@ -117,7 +117,7 @@ def test_a_rebuild_keeps_live_upserts_its_feed_lacks_and_retires_those_it_has(
     assert "volcano-live" in indexed  # kept: the feed lacks it
     assert "volcano-1" not in indexed  # retractions hold through rebuilds
     assert version.card(version.row_of("football-9"))["title"] == "Football story from the feed"
-    remaining = {e.slug for e in LiveStore(settings.data_dir).entries()}
+    remaining = {e.slug for e in LiveStore.in_directory(settings.data_dir).entries()}
     assert remaining == {"volcano-live", "volcano-1"}  # the feed's copy retired the live one
     assert VersionStore(settings.data_dir).current_id() == summary.version
 
@@ -186,9 +186,9 @@ def test_a_correction_made_while_a_rebuild_runs_survives_its_publication(
     )
     assert summary.published
     assert served_title(settings, "bitcoin-0") == "Second correction"
-    assert [e.record["title"] for e in LiveStore(settings.data_dir).upserted() if e.record] == [
-        "Second correction"
-    ]
+    assert [
+        e.record["title"] for e in LiveStore.in_directory(settings.data_dir).upserted() if e.record
+    ] == ["Second correction"]
 
 
 def test_a_rerun_on_an_unchanged_feed_keeps_a_correction_made_since(
@@ -199,7 +199,7 @@ def test_a_rerun_on_an_unchanged_feed_keeps_a_correction_made_since(
     summary = reindex(settings.index, [unchanged], ENCODER)
     assert not summary.published
     assert served_title(settings, "bitcoin-0") == "Corrected: volcano story"
-    assert {e.slug for e in LiveStore(settings.data_dir).upserted()} == {"bitcoin-0"}
+    assert {e.slug for e in LiveStore.in_directory(settings.data_dir).upserted()} == {"bitcoin-0"}
 
 
 def test_an_overlay_brought_up_to_date_matches_one_read_afresh_and_reuses_the_rest(
@@ -209,7 +209,7 @@ def test_an_overlay_brought_up_to_date_matches_one_read_afresh_and_reuses_the_re
     put(settings, {**NEW_VOLCANO, "slug": "volcano-live-2", "title": "Second live story"})
     put(settings, {**NEW_VOLCANO, "slug": "bitcoin-0", "title": "Corrected: volcano story"})
     version, _ = load_current(settings.index)
-    live = LiveStore(settings.data_dir)
+    live = LiveStore.in_directory(settings.data_dir)
     try:
         before = LiveOverlay.read(version, live)
         put(settings, {**NEW_VOLCANO, "title": "Volcano eruption: corrected"})

@@ -1,36 +1,33 @@
-"""The durable store of pins, blocks and their audit trail."""
+"""One behaviour for every curation store: pins, blocks and their audit trail, the same on
+SQLite and on PostgreSQL (each test runs on both)."""
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from pathlib import Path
 from typing import TypeVar
 
 import pytest
 
 from index.state.curation_store import AuditRecord, CurationStore
 from recommender.errors import OverrideNotFound, UndoConflict
+from tests.contract.conftest import OpenStores
 
 T = TypeVar("T")
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Iterator[CurationStore]:
-    opened = CurationStore(tmp_path)
-    yield opened
-    opened.close()
+def store(open_state: OpenStores) -> Iterator[CurationStore]:
+    yield open_state().curation
 
 
-def test_changes_survive_reopening_the_store(tmp_path: Path) -> None:
-    first = CurationStore(tmp_path)
-    first.pin("a", "b", 2, None, "editor's choice", "ana")
-    first.block(None, "c", "legal hold", "ben")
+def test_changes_survive_reopening_the_store(open_state: OpenStores) -> None:
+    first = open_state()
+    first.curation.pin("a", "b", 2, None, "editor's choice", "ana")
+    first.curation.block(None, "c", "legal hold", "ben")
     first.close()
-    again = CurationStore(tmp_path)
-    snapshot = again.snapshot()
-    again.close()
+    snapshot = open_state().curation.snapshot()
     assert [(p.source, p.target, p.slot, p.reason, p.actor) for p in snapshot.pins] == [
         ("a", "b", 2, "editor's choice", "ana")
     ]
@@ -109,9 +106,13 @@ def test_removing_what_is_not_there_is_an_error(store: CurationStore) -> None:
         store.unblock(None, "b", "ana")
 
 
-def race(tmp_path: Path, change: Callable[[CurationStore], T]) -> list[T | Exception]:
-    """`change` made at the same moment by two stores on one database (as two workers do)."""
-    stores = [CurationStore(tmp_path), CurationStore(tmp_path)]
+def race(
+    open_state: OpenStores, change: Callable[[CurationStore], T], *, one_handle: bool = False
+) -> list[T | Exception]:
+    """`change` made at the same moment by two stores on one database (as two workers do), or
+    by two threads through one store (as two requests of one worker do)."""
+    handles = [open_state()] if one_handle else [open_state(), open_state()]
+    stores = [handle.curation for handle in handles] * (2 if one_handle else 1)
     barrier = threading.Barrier(len(stores))
 
     def make(store: CurationStore) -> T | Exception:
@@ -125,12 +126,13 @@ def race(tmp_path: Path, change: Callable[[CurationStore], T]) -> list[T | Excep
         with ThreadPoolExecutor(len(stores)) as pool:
             return list(pool.map(make, stores))
     finally:
-        for store in stores:
-            store.close()
+        for handle in handles:
+            handle.close()
 
 
+@pytest.mark.parametrize("one_handle", [False, True], ids=["two-workers", "two-threads"])
 def test_of_two_simultaneous_undos_of_one_change_exactly_one_wins(
-    store: CurationStore, tmp_path: Path
+    store: CurationStore, open_state: OpenStores, one_handle: bool
 ) -> None:
     for round_ in range(40):
         _, pinned = store.pin("a", f"b{round_}", 1, None, None, "ana")
@@ -138,7 +140,7 @@ def test_of_two_simultaneous_undos_of_one_change_exactly_one_wins(
         def undo(s: CurationStore, pinned: AuditRecord = pinned) -> object:
             return s.undo(pinned.id, "ben")
 
-        outcomes = race(tmp_path, undo)
+        outcomes = race(open_state, undo, one_handle=one_handle)
         assert sorted(type(o).__name__ for o in outcomes) == ["AuditRecord", "UndoConflict"]
         undos = [r for r in store.audit() if r.reason == f"undo of #{pinned.id}"]
         assert len(undos) == 1  # no orphan "undo" record
@@ -146,7 +148,7 @@ def test_of_two_simultaneous_undos_of_one_change_exactly_one_wins(
 
 
 def test_of_two_simultaneous_pins_of_one_pair_the_second_records_the_first_as_replaced(
-    store: CurationStore, tmp_path: Path
+    store: CurationStore, open_state: OpenStores
 ) -> None:
     for round_ in range(40):
         target = f"b{round_}"
@@ -154,7 +156,7 @@ def test_of_two_simultaneous_pins_of_one_pair_the_second_records_the_first_as_re
         def pin(s: CurationStore, target: str = target) -> object:
             return s.pin("a", target, 1, None, None, "ana")
 
-        race(tmp_path, pin)
+        race(open_state, pin)
         first, second = sorted(store.audit(target), key=lambda r: r.id)
         assert first.detail["replaced"] is None
         assert second.detail["replaced"] == first.detail["pin"]
