@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -40,8 +41,9 @@ from recommender.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the service for `settings`; everything stateful starts in the lifespan."""
+def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> FastAPI:
+    """Build the service for `settings`; everything stateful starts in the lifespan. `clock` is
+    the wall clock of editors' sessions (tests pass a fake one)."""
     metrics = Metrics()
     limiter = RateLimiter(settings.limits, settings.redis)
     services: Services | None = None
@@ -55,7 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
             log.warning("starting without an index: %s", holder.problem)
         cache = build_cache(settings.cache, settings.redis)
         event_store = build_event_store(settings.redis)
-        sessions = SessionStore(settings.index.data_dir)
+        sessions = SessionStore(settings.index.data_dir, clock)
         services = Services(
             settings=settings,
             holder=holder,

@@ -9,6 +9,7 @@ secret it was opened under, so changing either ends every session.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from index.state.curation_store import CURATION_DB
@@ -29,15 +30,17 @@ CREATE TABLE IF NOT EXISTS editor_sessions (
 class SessionStore:
     """Open, check and revoke editors' sessions, shared by every process using the data dir."""
 
-    def __init__(self, data_dir: Path) -> None:
+    def __init__(self, data_dir: Path, clock: Callable[[], float] = time.time) -> None:
         self._db = open_database(data_dir / CURATION_DB, _SCHEMA)
+        self.clock = clock
+        """The wall clock in seconds that sessions open, expire and end by (tests pass a fake)."""
 
     def close(self) -> None:
         self._db.close()
 
     def open(self, session_id: str, actor: str, expires: float, credentials: str) -> None:
         """Record a new session (and forget the expired ones)."""
-        now = time.time()
+        now = self.clock()
         with write_transaction(self._db):
             self._db.execute("DELETE FROM editor_sessions WHERE expires <= ?", (now,))
             self._db.execute(
@@ -51,7 +54,7 @@ class SessionStore:
         row = self._db.execute(
             "SELECT 1 FROM editor_sessions WHERE id = ? AND revoked IS NULL AND expires > ? "
             "AND credentials = ?",
-            (session_id, time.time(), credentials),
+            (session_id, self.clock(), credentials),
         ).fetchone()
         return row is not None
 
@@ -59,5 +62,5 @@ class SessionStore:
         with write_transaction(self._db):
             self._db.execute(
                 "UPDATE editor_sessions SET revoked = ? WHERE id = ? AND revoked IS NULL",
-                (time.time(), session_id),
+                (self.clock(), session_id),
             )
