@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -28,7 +28,7 @@ def client(tmp_path: Path) -> Iterator[TestClient]:
         yield test_client
 
 
-def cross_origin_requests(client: TestClient, origin: str) -> dict[str, httpx.Response]:
+def cross_origin_requests(client: TestClient, origin: str) -> dict[str, Any]:
     """Each kind of cross-origin request a publisher's page makes, from `origin`."""
     headers = {"Origin": origin}
     return {
