@@ -263,7 +263,8 @@ def test_every_acknowledged_retraction_survives_a_crash_a_rebuild_and_a_restart(
         assert all(client.get(f"/v1/articles/{slug}").status_code == 200 for slug in upserted)
         offered = []
         for source in [s for s in SLUGS if s not in retracted] + upserted[-3:]:
-            for params in ({"limit": 10}, {"limit": 10, "section": "business"}, {}):
+            queries: list[dict[str, str | int]] = [{}, {"limit": 10}, {"section": "business"}]
+            for params in queries:
                 answer = client.get(f"/v1/articles/{source}/related", params=params)
                 assert answer.status_code == 200, answer.text
                 items = {item["slug"] for item in answer.json()["items"]}
