@@ -46,12 +46,22 @@ def pytest_configure(config: pytest.Config) -> None:
         config.option.hypothesis_seed = SEED
 
 
+def _uses_redis(item: pytest.Item) -> bool:
+    """Whether `item` asks for a Redis fixture, or is a case parametrized with a Redis backend
+    (which reaches its fixtures through `request.getfixturevalue`)."""
+    if REDIS_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(
+        isinstance(value, str) and value.startswith("redis") for value in callspec.params.values()
+    )
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     unmarked = [
         item.nodeid
         for item in items
-        if REDIS_FIXTURES & set(getattr(item, "fixturenames", ()))
-        and item.get_closest_marker("redis") is None
+        if _uses_redis(item) and item.get_closest_marker("redis") is None
     ]
     if unmarked:
         raise pytest.UsageError(
