@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -39,8 +40,9 @@ from recommender.settings import Settings
 log = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings) -> FastAPI:
-    """Build the service for `settings`; everything stateful starts in the lifespan."""
+def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> FastAPI:
+    """Build the service for `settings`; everything stateful starts in the lifespan. `clock` is
+    the wall clock of editors' sessions (tests pass a fake one)."""
     metrics = Metrics()
     limiter = RateLimiter(settings.limits, settings.redis)
     services: Services | None = None
@@ -48,7 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal services
-        holder = IndexHolder(settings.index)
+        holder = IndexHolder(settings.index, clock=clock)
         await holder.refresh()
         if holder.current is None:
             log.warning("starting without an index: %s", holder.problem)

@@ -6,14 +6,24 @@ related lists of every article: the plain one (served from process memory when c
 with a filter (through FastAPI). Halfway through, `recommender reindex` runs again with one
 article added, so a new version is published and the server swaps to it under load.
 
+The mix is hostile: one request in twenty (`HOSTILE_SHARE`) carries a random valid `exclude`
+list (a seeded draw, so every such list is a cache key of its own), and a thread makes one live
+change a second (`PUT /v1/articles/{slug}` with the admin token, over a few slugs of its own),
+each of which moves the live generation that cached lists are keyed by. Before the load a batch
+of widget events is counted; after it the CTR counters must read exactly the same.
+
 It prints the requests, the errors (socket errors, timeouts and answers other than 2xx/3xx),
-p50/p99 latency, the server's resident memory (summed over its processes) after the warm-up
-and at the end, and the version served before and after; and exits 1 unless there was no
-error, memory grew by at most `--max-memory-growth` and the server swapped.
+p50/p99 latency, the server's resident memory (summed over its processes) and Redis's
+`used_memory` after the warm-up and at the end, the live changes, the CTR counters and the
+version served before and after; and exits 1 unless there was no error, neither memory grew by
+more than `--max-memory-growth`, the counters were intact and the server swapped.
 """
 
 from __future__ import annotations
 
+import http.client
+import random
+import secrets
 import shutil
 import tempfile
 import threading
@@ -47,6 +57,15 @@ DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
 EXTRA_SLUG = "soak-midway-article"
 #: How long the server may take to serve the version the midway reindex published.
 SWAP_TIMEOUT_SECONDS = 60.0
+#: Share of requests with a random valid `exclude` list.
+HOSTILE_SHARE = 0.05
+#: Most slugs in one random `exclude` list.
+MAX_EXCLUDED = 5
+#: Live changes a second, over this many slugs of the soak's own.
+LIVE_CHANGES_PER_SECOND = 1.0
+LIVE_SLUGS = 10
+#: The widget events counted before the load: impressions of this many targets, clicks of one.
+CTR_TARGETS = 3
 EXAMPLES = (
     "Examples:\n\n"
     "  recommender bench soak\n\n"
@@ -83,6 +102,19 @@ class SoakResult:
     """The Redis tier's state at the end: ok or degraded."""
     cache_hit_rate: float | None
     """Share of cache lookups that hit under load (None with several workers)."""
+    hostile_share: float
+    """Share of requests with a random `exclude` list."""
+    live_changes: int
+    """Live changes (PUTs) acknowledged during the load."""
+    live_change_errors: int
+    """Live changes refused or unanswered (must be 0)."""
+    redis_start_mb: float
+    """Redis `used_memory` after the warm-up."""
+    redis_end_mb: float
+    redis_ratio: float
+    ctr_before: list[int]
+    """[impressions, clicks] of every source, counted before the load."""
+    ctr_after: list[int]
     problems: list[str]
 
 
@@ -100,25 +132,159 @@ def rss_bytes(pid: int) -> int:
     return total
 
 
-def judge(errors: int, rss_ratio: float, before: str, after: str, max_growth: float) -> list[str]:
-    """Why a soak failed: errors, memory growth beyond `max_growth`, or no swap."""
+def judge(
+    errors: int,
+    rss_ratio: float,
+    before: str,
+    after: str,
+    max_growth: float,
+    *,
+    redis_ratio: float = 1.0,
+    live_errors: int = 0,
+    ctr: tuple[Sequence[int], Sequence[int]] = ((), ()),
+) -> list[str]:
+    """Why a soak failed: errors, memory growth beyond `max_growth` (server or Redis), failed
+    live changes, CTR counters that changed, or no swap."""
     problems = []
     if errors:
         problems.append(f"{errors} requests failed")
     if rss_ratio > 1 + max_growth:
         problems.append(f"memory grew by {rss_ratio - 1:.1%} (at most {max_growth:.0%} allowed)")
+    if redis_ratio > 1 + max_growth:
+        problems.append(
+            f"Redis memory grew by {redis_ratio - 1:.1%} (at most {max_growth:.0%} allowed)"
+        )
+    if live_errors:
+        problems.append(f"{live_errors} live changes failed")
+    if list(ctr[0]) != list(ctr[1]):
+        problems.append(f"the CTR counters changed from {list(ctr[0])} to {list(ctr[1])}")
     if before == after:
         problems.append(f"the server did not swap: it still serves {before}")
     return problems
 
 
-def soak_paths(slugs: Sequence[str]) -> list[str]:
-    """Every article's plain related list and a filtered one, interleaved."""
+def soak_paths(slugs: Sequence[str], rng: random.Random | None = None) -> list[str]:
+    """Every article's plain related list and a filtered one, interleaved; with `rng`, plus one
+    path in twenty, spread evenly, with a random valid `exclude` list (1 to 5 other slugs, each an
+    `exclude` parameter)."""
     paths = []
     for n, slug in enumerate(slugs):
         paths.append(RELATED.format(slug))
         paths.append(f"{RELATED.format(slug)}?limit=3&exclude={slugs[n - 1]}")
-    return paths
+    if rng is None:
+        return paths
+    hostile = max(1, round(len(paths) * HOSTILE_SHARE / (1 - HOSTILE_SHARE)))
+    mixed: list[str] = []
+    for n in range(hostile):  # spread evenly over the cycle
+        mixed += paths[n * len(paths) // hostile : (n + 1) * len(paths) // hostile]
+        source = rng.choice(slugs)
+        others = [
+            slug for slug in rng.sample(slugs, min(len(slugs), MAX_EXCLUDED)) if slug != source
+        ]
+        excluded = others[: rng.randint(1, max(1, len(others)))]
+        mixed.append(
+            RELATED.format(source) + "?" + "&".join(f"exclude={slug}" for slug in excluded)
+        )
+    return mixed
+
+
+def redis_used_memory(url: str) -> int:
+    """Redis's `used_memory` (INFO memory), in bytes."""
+    import redis
+
+    client = redis.Redis.from_url(url, socket_timeout=5, socket_connect_timeout=5)
+    try:
+        used: int = client.info("memory")["used_memory"]
+        return used
+    finally:
+        client.close()
+
+
+def http_send(
+    port: int, method: str, path: str, body: bytes, headers: dict[str, str]
+) -> tuple[int, bytes]:
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+    try:
+        connection.request(method, path, body=body, headers=headers)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()
+
+
+def count_events(port: int, slugs: Sequence[str]) -> None:
+    """Widget events about the first article: impressions of the next few, a click on one."""
+    source, targets = slugs[0], slugs[1 : 1 + CTR_TARGETS]
+    events = [
+        {"type": "impression", "source": source, "target": target, "slot": slot}
+        for slot, target in enumerate(targets, start=1)
+    ]
+    events.append({"type": "click", "source": source, "target": targets[0], "slot": 1})
+    body = orjson.dumps({"events": events})
+    status, answer = http_send(port, "POST", "/v1/events", body, {"Content-Type": "text/plain"})
+    if status != 202:
+        raise BenchError(f"POST /v1/events answered {status}: {answer[:200]!r}")
+
+
+def ctr_totals(port: int, token: str) -> list[int]:
+    """[impressions, clicks] over every source, as GET /v1/stats/ctr reports them."""
+    status, body = http_send(
+        port, "GET", "/v1/stats/ctr", b"", {"Authorization": f"Bearer {token}"}
+    )
+    report = orjson.loads(body) if status == 200 else {}
+    if not report.get("available"):
+        raise BenchError(f"GET /v1/stats/ctr answered {status}: {body[:200]!r}")
+    return [int(report["totals"]["impressions"]), int(report["totals"]["clicks"])]
+
+
+class LiveChanges:
+    """A thread that makes `LIVE_CHANGES_PER_SECOND` live changes, cycling over `LIVE_SLUGS`
+    slugs of its own (so that the live overlay's size stays flat), until stopped."""
+
+    def __init__(self, port: int, token: str) -> None:
+        self._port = port
+        self._headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="live-changes", daemon=True)
+        self.acknowledged = 0
+        self.failures: list[str] = []
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def change(self, n: int) -> None:
+        """The n-th live change: a PUT of one of the thread's slugs."""
+        slug = f"soak-live-{n % LIVE_SLUGS}"
+        record = {
+            "title": f"Live change {n}: an update published under load",
+            "summary": f"Revision {n} of a story that changes every second of the soak.",
+            "section": "live",
+        }
+        try:
+            status, body = http_send(
+                self._port, "PUT", f"/v1/articles/{slug}", orjson.dumps(record), self._headers
+            )
+        except OSError as exc:
+            self.failures.append(f"{slug}: {exc}")
+            return
+        if status == 200:
+            self.acknowledged += 1
+        else:
+            self.failures.append(f"{slug}: {status} {body[:200]!r}")
+
+    def _run(self) -> None:
+        started = time.monotonic()
+        n = 0
+        # On a schedule, not a fixed pause: a slow change does not lower the rate.
+        while not self._stop.wait(
+            max(0.0, started + n / LIVE_CHANGES_PER_SECOND - time.monotonic())
+        ):
+            n += 1
+            self.change(n)
 
 
 def write_extra_feed(path: Path) -> Path:
@@ -190,41 +356,59 @@ def run_soak(
     workers: int,
     redis_url: str,
     max_growth: float,
+    seed: int = 0,
     say: Callable[[str], None] = print,
 ) -> SoakResult:
-    """Index, serve, warm up, then load for `load.seconds` with a reindex halfway."""
+    """Index, serve, warm up, then load for `load.seconds` with live changes and a reindex
+    halfway."""
     say(f"indexing {', '.join(map(str, sources))} into {data_dir} ...")
     started = time.monotonic()
     index_corpus(sources, data_dir)
     say(f"indexed in {time.monotonic() - started:.0f} s")
     slugs = index_slugs(data_dir)
-    paths = soak_paths(slugs)
+    paths = soak_paths(slugs, random.Random(seed))
     extra = write_extra_feed(load.script_dir / "midway.jsonl")
+    token = secrets.token_urlsafe(24)
     with run_server(
         data_dir, workers, load.script_dir, name="soak", redis_url=redis_url, access_log=False,
-        cli_serve=True,
+        cli_serve=True, extra_env={"RECOMMENDER_ADMIN_TOKEN": token},
     ) as server:  # fmt: skip
         if load.warmup:
             say(f"warming up for {load.warmup} s ...")
             warm = load.run(server.port, paths, load.warmup)
             if warm["errors"]:
                 raise BenchError(f"{warm['errors']} requests failed during the warm-up")
+        live = LiveChanges(server.port, token)
+        live.change(0)  # the first one loads the model: memory is measured from here on
+        warm_changes = live.acknowledged
+        count_events(server.port, slugs)
+        ctr_before = ctr_totals(server.port, token)
         before = served_version(server.port)
         rss_start = rss_bytes(server.process.pid)
+        redis_start = redis_used_memory(redis_url)
         hits_before, misses_before = cache_counters(server.port)
         midway = MidwayReindex([*sources, extra], data_dir, server, load.seconds / 2)
         midway.start()
-        say(f"{load.seconds} s under load; a reindex after {load.seconds / 2:g} s ...")
-        raw = load.run(server.port, paths, load.seconds)
+        live.start()
+        say(
+            f"{load.seconds} s under load; live changes; a reindex after {load.seconds / 2:g} s ..."
+        )
+        try:
+            raw = load.run(server.port, paths, load.seconds)
+        finally:
+            live.stop()
         rss_end = rss_bytes(server.process.pid)
+        redis_end = redis_used_memory(redis_url)
         hits, misses = cache_counters(server.port)
         midway.join()
         after = served_version(server.port)
+        ctr_after = ctr_totals(server.port, token)
         _, ready = http_get(server.port, "/readyz")
         cache = str(orjson.loads(ready).get("cache"))
-        if raw["errors"]:
-            say(f"server log:\n{server.log_tail()}")
+        if raw["errors"] or live.failures:
+            say(f"live changes failed: {live.failures[:5]}\nserver log:\n{server.log_tail()}")
     ratio = rss_end / rss_start if rss_start else float("inf")
+    redis_ratio = redis_end / redis_start if redis_start else float("inf")
     lookups = hits - hits_before + misses - misses_before
     hit_rate = round((hits - hits_before) / lookups, 4) if lookups and workers == 1 else None
     seconds = raw["duration_us"] / 1e6
@@ -248,7 +432,24 @@ def run_soak(
         swap_seconds=None if midway.swap_seconds is None else round(midway.swap_seconds, 1),
         cache=cache,
         cache_hit_rate=hit_rate,
-        problems=judge(raw["errors"], ratio, before, after, max_growth),
+        hostile_share=round(sum("?exclude=" in path for path in paths) / len(paths), 3),
+        live_changes=live.acknowledged - warm_changes,
+        live_change_errors=len(live.failures),
+        redis_start_mb=round(redis_start / 2**20, 2),
+        redis_end_mb=round(redis_end / 2**20, 2),
+        redis_ratio=round(redis_ratio, 3),
+        ctr_before=ctr_before,
+        ctr_after=ctr_after,
+        problems=judge(
+            raw["errors"],
+            ratio,
+            before,
+            after,
+            max_growth,
+            redis_ratio=redis_ratio,
+            live_errors=len(live.failures),
+            ctr=(ctr_before, ctr_after),
+        ),
     )
 
 
@@ -268,7 +469,12 @@ def format_result(result: SoakResult) -> str:
         ["version after", result.version_after],
         ["midway reindex", f"{result.reindex_seconds:.1f} s; swapped {swap}"],
         ["cache", f"Redis {result.cache}; {hit_rate} of lookups hit"],
-    ]
+        ["hostile mix", f"{result.hostile_share:.0%} of requests with a random exclude list"],
+        ["live changes", f"{result.live_changes} acknowledged, {result.live_change_errors} failed"],
+        ["Redis memory", f"{result.redis_start_mb:.2f} → {result.redis_end_mb:.2f} MB "
+                         f"(x {result.redis_ratio:.3f})"],
+        ["CTR counters", f"{result.ctr_before} → {result.ctr_after} (impressions, clicks)"],
+    ]  # fmt: skip
     verdict = "FAIL: " + "; ".join(result.problems) if result.problems else "PASS"
     return format_rows(["soak", "result"], rows) + "\n" + verdict
 
@@ -312,9 +518,13 @@ def bench_soak(
         float, typer.Option(min=0, help="Most growth of the server's RSS allowed (0.1 = 10 %).")
     ] = 0.10,
     wrk: Annotated[str, typer.Option(help="The wrk executable.")] = "wrk",
+    seed: Annotated[
+        int, typer.Option(help="Seed of the random exclude lists of the hostile mix.")
+    ] = 0,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
-    """Minutes of load with Redis and a reindex midway: errors, p50/p99, memory start and end."""
+    """Minutes of hostile load with Redis, live changes and a reindex midway: errors, p50/p99,
+    server and Redis memory, CTR counters."""
     from recommender.settings import Settings
 
     if connections < threads:
@@ -335,7 +545,7 @@ def bench_soak(
         try:
             result = run_soak(
                 sources=sources, data_dir=data_dir or work_dir / "data", load=load,
-                workers=workers, redis_url=url, max_growth=max_memory_growth,
+                workers=workers, redis_url=url, max_growth=max_memory_growth, seed=seed,
                 say=lambda message: typer.echo(message, err=True),
             )  # fmt: skip
         except BenchError as exc:

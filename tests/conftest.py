@@ -2,12 +2,17 @@
 
 Tests that need Redis use `REDIS_URL` when it is set; otherwise the session starts its own
 `redis-server` on a free loopback port. Without either they fail (never skip) and say how to
-get Redis.
+get Redis. Collection refuses a test that asks for a Redis fixture without the `redis` marker,
+so that `-m "not redis"` selects exactly the tests that run without one.
+
+Every random choice of the tests is seeded from `RECOMMENDER_TEST_SEED` (printed in the header;
+a fresh one when unset): rerun with the printed seed to repeat a run.
 """
 
 from __future__ import annotations
 
 import os
+import random
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -28,6 +33,52 @@ from tests.support.redis_server import INSTALL_HINT, RedisProcess, RedisUnavaila
 from tests.support.tls_files import TlsFiles, make_tls_files
 
 Server = TypeVar("Server", bound=ManagedService)
+
+#: The fixtures that start or reach a Redis server.
+REDIS_FIXTURES = frozenset(
+    {"redis_url", "redis_namespace", "redis_process", "tls_redis", "redis_cluster"}
+)
+#: The seed of this run's random choices.
+SEED = int(os.environ.get("RECOMMENDER_TEST_SEED") or random.SystemRandom().randrange(2**32))
+
+
+def pytest_report_header() -> str:
+    return f"RECOMMENDER_TEST_SEED={SEED}"
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Hypothesis (and Schemathesis over it) draws from the same seed unless told another.
+    if getattr(config.option, "hypothesis_seed", "absent") is None:
+        config.option.hypothesis_seed = SEED
+
+
+def _uses_redis(item: pytest.Item) -> bool:
+    """Whether `item` asks for a Redis fixture, or is a case parametrized with a Redis backend
+    (which reaches its fixtures through `request.getfixturevalue`)."""
+    if REDIS_FIXTURES & set(getattr(item, "fixturenames", ())):
+        return True
+    callspec = getattr(item, "callspec", None)
+    return callspec is not None and any(
+        isinstance(value, str) and value.startswith("redis") for value in callspec.params.values()
+    )
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    unmarked = [
+        item.nodeid
+        for item in items
+        if _uses_redis(item) and item.get_closest_marker("redis") is None
+    ]
+    if unmarked:
+        raise pytest.UsageError(
+            "these tests use Redis but lack the `redis` marker:\n  " + "\n  ".join(unmarked)
+        )
+
+
+@pytest.fixture
+def rng() -> random.Random:
+    """The random choices of one test, from the run's seed and the test's own name."""
+    return random.Random(f"{SEED}:{os.environ.get('PYTEST_CURRENT_TEST', '')}")
 
 
 @dataclass

@@ -27,6 +27,7 @@ def test_close_is_safe_before_start_and_twice() -> None:
         socket.create_connection(("127.0.0.1", proxy.port), timeout=1)
 
 
+@pytest.mark.redis
 def test_leaving_the_block_closes_the_service(redis_process: RedisProcess) -> None:
     with (
         DelayingProxy(redis_process.port) as proxy,

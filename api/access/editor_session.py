@@ -13,7 +13,6 @@ import base64
 import hashlib
 import hmac
 import secrets
-import time
 from dataclasses import dataclass
 from typing import Annotated
 
@@ -88,7 +87,10 @@ def csrf_token() -> str:
 def issue(settings: EditorSettings, sessions: SessionStore, name: str) -> tuple[EditorSession, str]:
     """A new session for `name`, opened in `sessions`, and its cookie value."""
     session = EditorSession(
-        secrets.token_urlsafe(24), name, time.time() + settings.session_hours * 3600, csrf_token()
+        secrets.token_urlsafe(24),
+        name,
+        sessions.clock() + settings.session_hours * 3600,
+        csrf_token(),
     )
     sessions.open(session.id, session.name, session.expires, _credentials(settings))
     payload = base64.urlsafe_b64encode(
@@ -113,7 +115,7 @@ def read(
         )
     except (ValueError, KeyError, TypeError):
         return None
-    if session.expires <= time.time():
+    if session.expires <= sessions.clock():
         return None
     return session if sessions.is_open(session.id, _credentials(settings)) else None
 

@@ -98,7 +98,8 @@ async def login(
         lambda: editor_session.issue(settings, services.sessions, name.strip())
     )
     response = RedirectResponse(_safe_next(next), 303)
-    editor_session.set_cookie(response, request, COOKIE, cookie, int(session.expires - time.time()))
+    max_age = int(session.expires - services.sessions.clock())
+    editor_session.set_cookie(response, request, COOKIE, cookie, max_age)
     response.delete_cookie(LOGIN_COOKIE, path=editor_session.PATH)
     return response
 

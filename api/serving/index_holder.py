@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -38,10 +39,10 @@ class IndexHolder:
     `current` once, so a swap never mixes two versions in one answer.
     """
 
-    def __init__(self, settings: IndexSettings) -> None:
+    def __init__(self, settings: IndexSettings, *, clock: Callable[[], float] = time.time) -> None:
         self._settings = settings
         self._store = VersionStore(settings.data_dir)
-        self.stores = open_stores(settings)
+        self.stores = open_stores(settings, clock=clock)
         self.live = self.stores.live
         self.curation = self.stores.curation
         self.database_degraded = False

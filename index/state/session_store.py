@@ -9,6 +9,7 @@ secret it was opened under, so changing either ends every session.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 from index.state.curation_store import CURATION_DB
@@ -32,20 +33,24 @@ CREATE TABLE IF NOT EXISTS editor_sessions (
 class SessionStore:
     """Open, check and revoke editors' sessions, shared by every process using the data dir."""
 
-    def __init__(self, database: StateDatabase) -> None:
+    def __init__(self, database: StateDatabase, clock: Callable[[], float] = time.time) -> None:
         self._db = database
+        self.clock = clock
+        """The wall clock in seconds that sessions open, expire and end by (tests pass a fake)."""
 
     @classmethod
-    def in_directory(cls, data_dir: Path) -> SessionStore:
+    def in_directory(cls, data_dir: Path, clock: Callable[[], float] = time.time) -> SessionStore:
         """The SQLite store of one data directory."""
-        return cls(SqliteStateDatabase(data_dir / CURATION_DB, SCHEMA, data_dir / _GENERATION_FILE))
+        return cls(
+            SqliteStateDatabase(data_dir / CURATION_DB, SCHEMA, data_dir / _GENERATION_FILE), clock
+        )
 
     def close(self) -> None:
         self._db.close()
 
     def open(self, session_id: str, actor: str, expires: float, credentials: str) -> None:
         """Record a new session (and forget the expired ones)."""
-        now = time.time()
+        now = self.clock()
         with self._db.transaction():
             self._db.execute("DELETE FROM editor_sessions WHERE expires <= ?", (now,))
             self._db.execute(
@@ -59,7 +64,7 @@ class SessionStore:
         rows = self._db.execute(
             "SELECT 1 FROM editor_sessions WHERE id = ? AND revoked IS NULL AND expires > ? "
             "AND credentials = ?",
-            (session_id, time.time(), credentials),
+            (session_id, self.clock(), credentials),
         )
         return bool(rows)
 
@@ -67,5 +72,5 @@ class SessionStore:
         with self._db.transaction():
             self._db.execute(
                 "UPDATE editor_sessions SET revoked = ? WHERE id = ? AND revoked IS NULL",
-                (time.time(), session_id),
+                (self.clock(), session_id),
             )

@@ -4,7 +4,8 @@ data directory."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 
@@ -54,20 +55,21 @@ class StateStores:
             self.postgres.close()
 
 
-def open_stores(settings: IndexSettings) -> StateStores:
-    """The stores `settings` name; PostgreSQL's schema is brought up to date first."""
+def open_stores(settings: IndexSettings, *, clock: Callable[[], float] = time.time) -> StateStores:
+    """The stores `settings` name; PostgreSQL's schema is brought up to date first. `clock`
+    is the wall clock of editors' sessions (tests pass a fake one)."""
     if settings.database.url is None:
         return StateStores(
             live=LiveStore.in_directory(settings.data_dir),
             curation=CurationStore.in_directory(settings.data_dir),
-            sessions=SessionStore.in_directory(settings.data_dir),
+            sessions=SessionStore.in_directory(settings.data_dir, clock),
             postgres=None,
         )
     postgres = PostgresState(settings.database)
     stores = StateStores(
         live=LiveStore(postgres.view("live")),
         curation=CurationStore(postgres.view("curation")),
-        sessions=SessionStore(postgres.view("sessions")),
+        sessions=SessionStore(postgres.view("sessions"), clock),
         postgres=postgres,
     )
     stores.refresh()

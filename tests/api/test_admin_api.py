@@ -7,8 +7,10 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.app import create_app
+from console.main import app as console
 from recommender.settings import Settings
 from tests.support.helpers import ADMIN_TOKEN, build_fake_index, slugs
 
@@ -78,6 +80,35 @@ def test_a_retraction_removes_the_article_from_cached_lists(client: TestClient) 
     assert client.get(RELATED.format("volcano-1")).status_code == 404
     assert client.get("/v1/articles/volcano-1").status_code == 404
     assert client.delete("/v1/articles/volcano-1", headers=AUTH).status_code == 204
+
+
+def retracted_everywhere(client: TestClient, settings: Settings, slug: str) -> list[str]:
+    """Where `slug` is still offered: every public list, the fragment, drafts, the export."""
+    found = []
+    for source in ("volcano-0", "volcano-2", "wildfire-0"):
+        for params in ({}, {"limit": 5}, {"section": "world"}, {"exclude": "volcano-2"}):
+            if slug in slugs(client.get(RELATED.format(source), params=params)):
+                found.append(f"{source} {params}")
+        if slug in client.get(RELATED.format(source) + ".html").text:
+            found.append(f"{source} fragment")
+    draft = client.post("/v1/related", json={"title": "volcano eruption lava", "limit": 10})
+    if slug in slugs(draft):
+        found.append("draft")
+    env = {"RECOMMENDER_DATA_DIR": str(settings.data_dir), "RECOMMENDER_MODEL": settings.model}
+    export = CliRunner().invoke(console, ["export-neighbours", "--limit", "10"], env=env)
+    assert export.exit_code == 0, export.output
+    if f'"{slug}"' in export.stdout:
+        found.append("export")
+    return found
+
+
+def test_a_retracted_article_is_gone_from_every_answer(
+    client: TestClient, settings: Settings
+) -> None:
+    assert retracted_everywhere(client, settings, "volcano-1") != []  # offered, and cached now
+    assert client.delete("/v1/articles/volcano-1", headers=AUTH).status_code == 204
+    assert retracted_everywhere(client, settings, "volcano-1") == []
+    assert client.get(RELATED.format("volcano-1") + ".html").status_code == 404
 
 
 def test_retracting_an_unknown_slug_is_404(client: TestClient) -> None:

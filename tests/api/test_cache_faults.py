@@ -1,7 +1,9 @@
 """A Redis that dies, freezes, pauses or never was: the cache stays fast and quiet, then heals.
 
 Each test owns a redis-server (`redis_process`) and breaks it for real. Every cache call
-must return within `BOUND` seconds and never raise.
+must return and never raise; the errors the cache counted show that its timeout cut the calls.
+`BOUND` only catches "unbounded" (a call to a frozen Redis without a timeout never returns), so
+a busy machine cannot fail it; absolute latency lives in `make soak` and `make bench`.
 """
 
 from __future__ import annotations
@@ -25,7 +27,8 @@ if TYPE_CHECKING:
 pytestmark = pytest.mark.redis
 
 TIMEOUT_MS = 50
-BOUND = 0.3
+#: Seconds no cache call may reach: 40 times its timeout.
+BOUND = 2.0
 T = TypeVar("T")
 
 

@@ -222,6 +222,7 @@ def test_without_redis_events_are_dropped_and_reported_never_a_5xx(tmp_path: Pat
     assert "recommender_events_dropped_total 2.0" in metrics
 
 
+@pytest.mark.redis
 def test_redis_counts_outlive_the_app(tmp_path: Path, redis_url: str, redis_namespace: str) -> None:
     settings, _ = build_fake_index(
         tmp_path / "data",

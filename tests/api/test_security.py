@@ -313,3 +313,70 @@ def test_x_forwarded_for_names_the_client_only_behind_a_trusted_proxy(
             for ip in clients
         ]
     assert answers == statuses
+
+
+def route_requests(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, path) of every route of the service (not the fixture's `/test/` ones), HEAD and
+    OPTIONS aside, with a served slug."""
+    return [
+        (method, concrete(route.path.replace("{slug}", "volcano-0")))
+        for route in iter_route_contexts(app.routes)
+        if route.path and not route.path.startswith("/test/")
+        for method in sorted((route.methods or {"GET"}) - {"HEAD", "OPTIONS"})
+    ]
+
+
+def editor_login(client: TestClient) -> str:
+    """Log in as an editor; the CSRF token of the session."""
+    page = client.get("/editor/login").text
+    found = re.search(r'name="csrf" value="([^"]+)"', page)
+    assert found is not None
+    form = {"name": "Ana", "password": TOKEN, "csrf": found.group(1), "next": "/editor"}
+    assert client.post("/editor/login", data=form, follow_redirects=False).status_code == 303
+    session = re.search(r'name="csrf" value="([^"]+)"', client.get("/editor").text)
+    assert session is not None
+    return session.group(1)
+
+
+def test_every_route_sends_the_security_headers(app: FastAPI, client: TestClient) -> None:
+    """Whatever a route answers (200, 303, 4xx, 5xx), with or without credentials."""
+    requests = route_requests(app)
+    assert len(requests) > 30, requests
+    editor_login(client)
+    seen: set[int] = set()
+    for method, path in requests:
+        for headers in ({}, AUTH):
+            response = client.request(method, path, headers=headers, follow_redirects=False)
+            where = (method, path, response.status_code)
+            assert response.headers["x-content-type-options"] == "nosniff", where
+            if not response.headers.get("content-type", "").startswith("text/html"):
+                continue
+            seen.add(response.status_code)
+            assert response.headers["referrer-policy"] == "same-origin", where
+            if path.endswith("/related.html"):  # embedded by publishers' pages
+                assert "x-frame-options" not in response.headers, where
+            else:
+                assert response.headers["x-frame-options"] == "DENY", where
+            if path not in ("/docs", "/redoc") and not path.endswith("/related.html"):
+                assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
+    assert seen >= {200}, "no HTML page was answered"
+
+
+def test_every_editor_form_refuses_a_missing_or_forged_csrf_token(
+    app: FastAPI, client: TestClient
+) -> None:
+    forms = [(method, path) for method, path in route_requests(app) if method == "POST"]
+    forms = [(method, path) for method, path in forms if path.startswith("/editor")]
+    assert ("POST", "/editor/logout") in forms and len(forms) >= 6, forms
+    csrf = editor_login(client)
+    fields = {"target": "bitcoin-1", "slot": "1", "name": "Ana", "password": TOKEN}
+    for method, path in forms:
+        for token in ({}, {"csrf": "forged"}, {"csrf": csrf[:-1]}):
+            response = client.request(
+                method, path, data={**fields, **token}, follow_redirects=False
+            )
+            assert response.status_code == 403, (path, token, response.text)
+            assert response.json()["error"] == "csrf_rejected", (path, token)
+    # Nothing happened: no change is audited, and the session is still open.
+    assert client.get("/v1/audit", headers=AUTH).json() == []
+    assert client.get("/editor", follow_redirects=False).status_code == 200

@@ -58,7 +58,9 @@ def test_a_tiny_hnsw_catalog_is_built_loaded_searched_and_checked(tmp_path: Path
         say=lambda _: None,
     )  # fmt: skip
     assert result.index["kind"] == "hnsw" and result.index["ef_search"] >= 128
-    assert 0.0 <= result.recall_at_10 <= 1.0 and 0.0 <= result.tuned_recall <= 1.0
+    # Tuning raises efSearch until recall@10 on indexed rows reaches 0.98; held-out queries from
+    # the same clusters come close (this seeded catalog gives 1.0).
+    assert result.tuned_recall >= 0.98 and result.recall_at_10 >= 0.9, result
     assert 0 < result.p50_ms <= result.p99_ms
     assert result.build_peak_gb > 0 and result.index_gb > 0 and result.vectors_gb > 0
     assert result.build_seconds >= result.tune_seconds >= 0 and result.load_seconds >= 0

@@ -76,7 +76,7 @@ def publisher(page: Callable[[], str]) -> FastAPI:
     return site
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", pytest.param("redis", marks=pytest.mark.redis)])
 def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     options = cache_options(request)
     if request.param == "redis":

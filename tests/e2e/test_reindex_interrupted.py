@@ -152,7 +152,7 @@ def feed_titles(count: int, revision: int) -> set[str]:
 
 
 def test_reindex_killed_at_random_points_never_damages_the_served_version(
-    tmp_path: Path,
+    tmp_path: Path, rng: random.Random
 ) -> None:
     """SIGKILL at random moments spread over a whole run (start-up, reading, embedding,
     building, writing, publishing); after each, what is served is a complete verified version
@@ -164,7 +164,6 @@ def test_reindex_killed_at_random_points_never_damages_the_served_version(
     _, err = first.communicate(timeout=120)
     assert first.returncode == 0, err
     run_seconds = time.monotonic() - started
-    rng = random.Random()
     points = 5
     delays = [run_seconds * (n + rng.random()) / points for n in range(points)]
     for revision, delay in enumerate(delays, start=1):

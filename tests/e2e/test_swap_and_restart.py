@@ -232,6 +232,48 @@ def test_every_acknowledged_upsert_survives_a_crash_a_rebuild_and_a_restart(
 SLUGS = [record["slug"] for record in synthetic_records()]
 
 
+#: The catalog articles the retraction test retracts, each once, early (before the crash and the
+#: rebuild, whose feed still has them all), so that nothing retracts them again afterwards.
+RETRACTED = [slug for slug in SLUGS if slug.startswith(("bitcoin-", "football-"))]
+
+
+def put_or_retract(client: httpx.Client, n: int) -> tuple[str, httpx.Request]:
+    """Alternately a live article and the retraction of the next catalog article, while any
+    is left; then live articles only."""
+    if n % 2 or n // 2 > len(RETRACTED):
+        return put_article(client, n)
+    slug = RETRACTED[n // 2 - 1]
+    return f"retracted/{slug}", client.build_request("DELETE", f"/v1/articles/{slug}")
+
+
+def test_every_acknowledged_retraction_survives_a_crash_a_rebuild_and_a_restart(
+    tmp_path: Path,
+) -> None:
+    """Checked where readers look: the cards, and every public list, filtered or not."""
+    writer, env = changes_through_a_crash_a_rebuild_and_a_restart(tmp_path, put_or_retract)
+    retracted = {name.split("/")[1] for name in writer.acknowledged if "/" in name}
+    upserted = [name for name in writer.acknowledged if "/" not in name]
+    assert retracted and upserted
+    with (
+        ServeProcess(env, tmp_path / "serve.log") as server,
+        httpx.Client(base_url=server.url, timeout=5) as client,
+    ):
+        back = [slug for slug in retracted if client.get(f"/v1/articles/{slug}").status_code != 404]
+        assert not back, f"retracted articles served again: {back}"
+        assert all(client.get(f"/v1/articles/{slug}").status_code == 200 for slug in upserted)
+        offered = []
+        for source in [s for s in SLUGS if s not in retracted] + upserted[-3:]:
+            queries: list[dict[str, str | int]] = [{}, {"limit": 10}, {"section": "business"}]
+            for params in queries:
+                answer = client.get(f"/v1/articles/{source}/related", params=params)
+                assert answer.status_code == 200, answer.text
+                items = {item["slug"] for item in answer.json()["items"]}
+                offered += [f"{source} {params}: {slug}" for slug in items & retracted]
+            fragment = client.get(f"/v1/articles/{source}/related.html", params={"limit": 10})
+            offered += [f"{source} fragment: {slug}" for slug in retracted if slug in fragment.text]
+        assert not offered, offered[:5]
+
+
 def post_override(client: httpx.Client, n: int) -> tuple[str, httpx.Request]:
     """Alternately a pin and a block, over many (source, target) pairs."""
     source = SLUGS[n % len(SLUGS)]

@@ -43,6 +43,17 @@ def fresh_get(base: str, path: str) -> httpx.Response:
         return client.get(path)
 
 
+def wait_until_every_worker_serves(base: str, version: str, timeout: float = 30.0) -> None:
+    """Poll until 30 fresh connections in a row (both workers) answer with `version`."""
+    deadline = time.monotonic() + timeout
+    while True:
+        versions = {fresh_get(base, "/v1/index").json()["version"] for _ in range(30)}
+        if versions == {version}:
+            return
+        assert time.monotonic() < deadline, f"workers serve {versions}, not {version}"
+        time.sleep(0.1)
+
+
 def test_every_worker_serves_a_new_version_and_live_changes(
     served: tuple[str, Settings], tmp_path: Path
 ) -> None:
@@ -58,9 +69,7 @@ def test_every_worker_serves_a_new_version_and_live_changes(
     published = reindex(
         settings.index, [write_jsonl(tmp_path / "next.jsonl", records)], HashingEncoder()
     )
-    time.sleep(1.0)  # both workers poll CURRENT every 0.2 s
-    versions = {fresh_get(base, "/v1/index").json()["version"] for _ in range(30)}
-    assert versions == {published.version}
+    wait_until_every_worker_serves(base, published.version)  # each polls CURRENT every 0.2 s
 
     path = "/v1/articles/volcano-0/related?limit=3"
     assert all("volcano-1" in fresh_get(base, path).text for _ in range(10))  # now cached
@@ -154,7 +163,6 @@ def test_a_correction_put_during_a_reindex_is_served_by_every_worker_after_it_pu
     encoder = CorrectingEncoder(base, "bitcoin-0", "Second correction")
     published = reindex(settings.index, [write_jsonl(tmp_path / "next.jsonl", records)], encoder)
     assert published.published and published.embedded == 1
-    time.sleep(1.0)  # both workers poll CURRENT every 0.2 s
+    wait_until_every_worker_serves(base, published.version)
     for _ in range(20):  # fresh connections: both workers are asked
-        assert fresh_get(base, "/v1/index").json()["version"] == published.version
         assert fresh_get(base, "/v1/articles/bitcoin-0").json()["title"] == "Second correction"

@@ -102,7 +102,9 @@ def test_billion_laughs_is_refused_quickly_and_small(
     started = time.monotonic()
     with pytest.raises(FeedError, match=rf"^{url}: refused: .*declares entities"):
         read(url, options(tmp_path))
-    assert time.monotonic() - started < 2
+    # The memory bound is the real guard; the time bound only catches an expansion that runs
+    # for minutes, never a busy machine.
+    assert time.monotonic() - started < 30
     assert traced(lambda: read(url, options(tmp_path))) < 20 << 20
 
 
@@ -206,5 +208,5 @@ def test_failure_in_the_middle_of_a_sitemap_index_publishes_nothing(
     started = time.monotonic()
     with pytest.raises(FetchError, match=rf"^{site.url('/sitemap-2.xml')}: {reason}$"):
         reindex(settings.index, sources, HashingEncoder(), read=options(tmp_path))
-    assert time.monotonic() - started < 5
+    assert time.monotonic() - started < 30  # "unbounded" only: the message says what was cut
     assert VersionStore(settings.data_dir).current_id() == first.version
