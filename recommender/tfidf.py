@@ -43,7 +43,8 @@ MIN_TOKEN_LENGTH = 2
 _PAIR_BLOCK = 256
 
 
-def _terms(text: str) -> Counter[str]:
+def term_counts(text: str) -> Counter[str]:
+    """How often each term of `text` occurs (stop words and one-letter tokens dropped)."""
     return Counter(t for t in ANALYZER.tokens(text) if len(t) >= MIN_TOKEN_LENGTH)
 
 
@@ -57,7 +58,7 @@ class TfidfModel:
     @classmethod
     def fit(cls, texts: Sequence[str]) -> tuple[TfidfModel, sp.csr_matrix]:
         """Fit on `texts` and return the model with their (n, vocabulary) matrix."""
-        counts = [_terms(text) for text in texts]
+        counts = [term_counts(text) for text in texts]
         vocabulary: dict[str, int] = {}
         for terms in counts:
             for term in terms:
@@ -71,7 +72,7 @@ class TfidfModel:
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Rows for texts outside the fitted catalog (unknown terms are ignored)."""
-        return self._matrix([_terms(text) for text in texts])
+        return self._matrix([term_counts(text) for text in texts])
 
     def _matrix(self, counts: Sequence[Counter[str]]) -> sp.csr_matrix:
         indptr = [0]
