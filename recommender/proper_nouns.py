@@ -11,10 +11,10 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from recommender.tfidf import STOP_WORDS
+from recommender.text_analysis import STOP_WORDS
 
-# A word (letters, digits, inner apostrophes/periods/hyphens) and what precedes it.
-_WORD = re.compile(r"\w+(?:(?:[.'\u2019-]|(?<=\d),(?=\d))\w+)*")
+# Word tokens as the TF-IDF analyzer cuts them ("u.s", "o'brien", "1,000").
+_WORD = re.compile(r"\w+(?:(?:[.'\u2019]|(?<=\d),(?=\d))\w+)*")
 _SENTENCE_END = re.compile(r"[.!?:\"'\u201c\u201d\u2018\u2019(\[\n]\s*$")
 
 

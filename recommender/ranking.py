@@ -34,6 +34,9 @@ class FusionWeights:
     lexical: float = 0.7
     time: float = 0.2
     time_scale_days: float = 3.0
+    name_boost: float = 0.0
+    """Inside the TF-IDF signal, a proper noun or number weighs 1 + `name_boost` times as much
+    (fixed when the version's TF-IDF is fitted; `recommender.tfidf`)."""
 
 
 def fused_scores(

@@ -75,6 +75,14 @@ class Settings(BaseSettings):
         default=3.0, gt=0, description="Days over which time proximity decays by a factor e."
     )
 
+    # --- ranking quality (issue 19) ---
+    name_boost: float = Field(
+        default=0.0,
+        ge=0,
+        description="Extra TF-IDF weight of proper nouns and numbers (names, places, figures).",
+    )
+    # --- end ranking quality ---
+
     diversity: float = Field(
         default=0.0, ge=0, le=1, description="MMR weight when serving; 0 = by score alone."
     )
@@ -267,7 +275,9 @@ class Settings(BaseSettings):
             keep_versions=self.keep_versions,
             exact_search_max=self.exact_search_max,
             neighbours=self.neighbours,
-            fusion=FusionWeights(self.lexical_weight, self.time_weight, self.time_scale_days),
+            fusion=FusionWeights(
+                self.lexical_weight, self.time_weight, self.time_scale_days, self.name_boost
+            ),
             policy=ServingPolicy(
                 diversity=self.diversity,
                 near_duplicate=self.near_duplicate,

@@ -2,7 +2,8 @@
 
 For each dataset, each source's candidate pool is what serving re-scores (the semantic top 128,
 self excluded), with every signal computed once over it and kept in CACHE_DIR:
-semantic cosine, served TF-IDF cosine, proper-noun TF-IDF cosine (`recommender.proper_nouns`),
+semantic cosine, served TF-IDF cosine, the same with proper nouns and numbers boosted
+(`TfidfModel.fit(name_boost=...)`), proper-noun TF-IDF cosine (`recommender.proper_nouns`),
 BM25 normalised by the source's score against itself, and time proximity exp(-days / 3).
 Every fusion family x parameter grid is scored by nDCG@5 of the pool's top 5 (no near-duplicate
 rule; `recommender evaluate` gives the served figures). For each held-out set, the parameters
@@ -31,11 +32,11 @@ from index.versions.vector_index import IndexSpec, VectorIndex
 from recommender.articles import lexical_text
 from recommender.bm25 import Bm25Matrices
 from recommender.proper_nouns import proper_noun_counts
-from recommender.tfidf import pair_similarities
+from recommender.tfidf import TfidfModel, pair_similarities
 
 POOL = 128
 K = 5
-SIGNALS = ("semantic", "tfidf", "names", "bm25", "time", "relevant")
+BOOSTS = (0.5, 1.0, 2.0)
 
 
 def pair_products(
@@ -78,6 +79,12 @@ def signals(feed: str, label: str, cache: Path) -> dict[str, np.ndarray]:
     result = {
         "semantic": semantic,
         "tfidf": pair_similarities(data.version.lexical, sources, ids),
+        **{
+            f"tfidf boost {boost}": pair_similarities(
+                TfidfModel.fit(texts, name_boost=boost)[1], sources, ids
+            )
+            for boost in BOOSTS
+        },
         "names": pair_similarities(sp.csr_matrix(names, dtype=np.float32), sources, ids),
         "bm25": pair_products(bm25.queries, bm25.documents, sources, ids) / np.maximum(own, 1e-9),
         "time": np.nan_to_num(np.exp(-days / 3.0), nan=0.0),
@@ -158,7 +165,7 @@ def main() -> None:
     for spec in sys.argv[2:]:
         name, rest = spec.split("=", 1)
         feed, label = rest.rsplit(":", 1)
-        sets[name] = signals(feed, label, cache_dir / f"{name}.npz")
+        sets[name] = signals(feed, label, cache_dir / f"{name}.v2.npz")
     table = {
         (family, params): {name: ndcg(fuse(s), s) for name, s in sets.items()}
         for family, params, fuse in fusions()
