@@ -13,26 +13,21 @@ from collections import Counter
 
 from recommender.text_analysis import STOP_WORDS
 
-# Word tokens as the TF-IDF analyzer cuts them ("u.s", "o'brien", "1,000").
-_WORD = re.compile(r"\w+(?:(?:[.'\u2019]|(?<=\d),(?=\d))\w+)*")
-_SENTENCE_END = re.compile(r"[.!?:\"'\u201c\u201d\u2018\u2019(\[\n]\s*$")
+# What ends a sentence or opens a quote: a capitalised word right after it (or after it and one
+# space) opens a sentence. Two fixed-width look-behinds keep the whole scan in the regex engine.
+_END = "[.!?:\"'\u201c\u201d\u2018\u2019(\\[\n]"
+_JOINED = r"(?:(?:[.'\u2019]|(?<=\d),(?=\d))\w+)*"  # "u.s", "o'brien", "1,000", as TF-IDF cuts them
+_CAPITALISED = re.compile(rf"(?<![\w.'\u2019])(?<!{_END})(?<!{_END}\s)([^\W\d_]\w*{_JOINED})")
+_NUMBER = re.compile(rf"(?<![\w.'\u2019,])(\d\w*{_JOINED})")
 
 
 def proper_noun_counts(text: str) -> Counter[str]:
     """How often each proper noun or number of `text` occurs, lowercased."""
-    found: Counter[str] = Counter()
-    previous_end = 0
-    for match in _WORD.finditer(text):
-        word = match.group()
-        gap = text[previous_end : match.start()]
-        previous_end = match.end()
-        if word[0].isdigit():
-            if len(word) >= 2:
-                found[word.lower()] += 1
-            continue
-        if not word[0].isupper() or word.lower() in STOP_WORDS:
-            continue
-        opens_sentence = match.start() == 0 or bool(_SENTENCE_END.search(gap or "\n"))
-        if not opens_sentence:
-            found[word.lower()] += 1
+    text = "\n" + text  # the first word opens a sentence
+    found = Counter(
+        word.lower()
+        for word in _CAPITALISED.findall(text)
+        if word[0].isupper() and word.lower() not in STOP_WORDS
+    )
+    found.update(number.lower() for number in _NUMBER.findall(text) if len(number) >= 2)
     return found
