@@ -116,12 +116,22 @@ Fusion = Callable[[dict[str, np.ndarray]], np.ndarray]
 def fusions() -> Iterator[tuple[str, str, Fusion]]:
     """(family, parameters, scoring function)."""
     lexical = (0.0, 0.3, 0.5, 0.7, 1.0, 1.5)
-    times = (0.0, 0.1, 0.2, 0.3)
+    times = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
     for wl, wt in itertools.product(lexical, times):
         yield (
             "linear",
             f"tfidf {wl} time {wt}",
             (lambda s, wl=wl, wt=wt: s["semantic"] + wl * s["tfidf"] + wt * s["time"]),
+        )
+    for wl, wt, boost in itertools.product(lexical, times, BOOSTS):
+        yield (
+            "linear, names boosted",
+            f"tfidf {wl} time {wt} boost {boost}",
+            (
+                lambda s, wl=wl, wt=wt, b=boost: (
+                    s["semantic"] + wl * s[f"tfidf boost {b}"] + wt * s["time"]
+                )
+            ),
         )
     for wl, wt, wn in itertools.product(lexical, times, (0.1, 0.2, 0.4)):
         yield (
