@@ -31,8 +31,8 @@ class FusionWeights:
     evidence of relatedness; it adds nothing when either date is unknown.
     """
 
-    lexical: float = 0.7
-    time: float = 0.2
+    lexical: float = 1.5
+    time: float = 0.5
     time_scale_days: float = 3.0
     name_boost: float = 0.0
     """Inside the TF-IDF signal, a proper noun or number weighs 1 + `name_boost` times as much

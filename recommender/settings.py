@@ -66,10 +66,14 @@ class Settings(BaseSettings):
     )
 
     lexical_weight: float = Field(
-        default=0.7, ge=0, description="Weight of TF-IDF cosine in the hybrid score."
+        default=1.5,
+        ge=0,
+        description="Weight of TF-IDF cosine in the hybrid score (see docs/quality.md).",
     )
     time_weight: float = Field(
-        default=0.2, ge=0, description="Weight of publication-time proximity in the hybrid score."
+        default=0.5,
+        ge=0,
+        description="Weight of publication-time proximity in the hybrid score.",
     )
     time_scale_days: float = Field(
         default=3.0, gt=0, description="Days over which time proximity decays by a factor e."

@@ -115,8 +115,8 @@ Fusion = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 def fusions() -> Iterator[tuple[str, str, Fusion]]:
     """(family, parameters, scoring function)."""
-    lexical = (0.0, 0.3, 0.5, 0.7, 1.0, 1.5)
-    times = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5)
+    lexical = (0.0, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0)
+    times = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
     for wl, wt in itertools.product(lexical, times):
         yield (
             "linear",
