@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 SECONDS_PER_DAY = 86_400.0
 
 #: Cosine above which two articles count as the same text (wire copies, re-published updates).
-NEAR_DUPLICATE = 0.95
+NEAR_DUPLICATE = 0.98
 
 
 @dataclass(frozen=True, slots=True)

@@ -91,7 +91,7 @@ class Settings(BaseSettings):
         default=0.0, ge=0, le=1, description="MMR weight when serving; 0 = by score alone."
     )
     near_duplicate: float = Field(
-        default=0.95, gt=0, le=1, description="Cosine above which two articles are one text."
+        default=0.98, gt=0, le=1, description="Cosine above which two articles are one text."
     )
     freshness_half_life_days: float | None = Field(
         default=None, gt=0, description="Age that halves the freshness bonus; unset = off."
