@@ -25,6 +25,7 @@ from index.versions.reindex_pipeline import build_content, build_manifest, embed
 from index.versions.vector_index import IndexSpec, VectorIndex
 from recommender import metrics
 from recommender.articles import Article, embedding_text, lexical_text, text_hash
+from recommender.bm25 import Bm25Matrices
 from recommender.embedding import Encoder
 from recommender.errors import FeedError, InvalidQuery
 from recommender.feeds import FeedReport, load_articles
@@ -34,6 +35,8 @@ from recommender.relevance import Relevance
 from recommender.settings import IndexSettings
 
 Ranked = list[list[int]]
+#: Sources scored together against the whole catalog by the exact lexical baselines.
+_BLOCK = 256
 
 
 @dataclass
@@ -49,6 +52,10 @@ class EvaluationData:
     @cached_property
     def lexical(self) -> LexicalIndex:
         return LexicalIndex.build([lexical_text(a) for a in self.articles])
+
+    @cached_property
+    def bm25(self) -> Bm25Matrices:
+        return Bm25Matrices.fit([lexical_text(a) for a in self.articles])
 
     @cached_property
     def recommender(self) -> Recommender:
@@ -67,6 +74,36 @@ def _lexical(data: EvaluationData, sources: NDArray[np.int64], k: int) -> Ranked
     return [[int(i) for i in row if i >= 0] for row in ids]
 
 
+def _exact_top(
+    scores_of: Callable[[NDArray[np.int64]], NDArray[np.float32]],
+    sources: NDArray[np.int64],
+    k: int,
+) -> Ranked:
+    """The k best other rows of each source under a dense (sources, catalog) score block."""
+    ranked: Ranked = []
+    for start in range(0, len(sources), _BLOCK):
+        rows = sources[start : start + _BLOCK]
+        scores = scores_of(rows)
+        scores[np.arange(len(rows)), rows] = -np.inf
+        width = min(k, scores.shape[1] - 1)
+        top = np.argpartition(-scores, width - 1, axis=1)[:, :width]
+        order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
+        ranked += np.take_along_axis(top, order, axis=1).tolist()
+    return ranked
+
+
+def _tfidf(data: EvaluationData, sources: NDArray[np.int64], k: int) -> Ranked:
+    """Plain cosine of the served TF-IDF vectors over the whole catalog."""
+    matrix = data.version.lexical
+    return _exact_top(lambda rows: (matrix[rows] @ matrix.T).toarray(), sources, k)
+
+
+def _bm25(data: EvaluationData, sources: NDArray[np.int64], k: int) -> Ranked:
+    """BM25 of each source's distinct terms against every other article."""
+    bm25 = data.bm25
+    return _exact_top(lambda rows: (bm25.queries[rows] @ bm25.documents.T).toarray(), sources, k)
+
+
 def _default(data: EvaluationData, sources: NDArray[np.int64], k: int) -> Ranked:
     recommender = data.recommender
     query = RelatedQuery(limit=k)
@@ -81,6 +118,8 @@ def _default(data: EvaluationData, sources: NDArray[np.int64], k: int) -> Ranked
 STRATEGIES: dict[str, Callable[[EvaluationData, NDArray[np.int64], int], Ranked]] = {
     "lexical": _lexical,
     "semantic": _semantic,
+    "tfidf": _tfidf,
+    "bm25": _bm25,
     "default": _default,
 }
 

@@ -17,7 +17,7 @@ from numpy.typing import NDArray
 SECONDS_PER_DAY = 86_400.0
 
 #: Cosine above which two articles count as the same text (wire copies, re-published updates).
-NEAR_DUPLICATE = 0.95
+NEAR_DUPLICATE = 0.98
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +31,12 @@ class FusionWeights:
     evidence of relatedness; it adds nothing when either date is unknown.
     """
 
-    lexical: float = 0.7
-    time: float = 0.2
+    lexical: float = 1.5
+    time: float = 0.5
     time_scale_days: float = 3.0
+    name_boost: float = 0.0
+    """Inside the TF-IDF signal, a proper noun or number weighs 1 + `name_boost` times as much
+    (fixed when the version's TF-IDF is fitted; `recommender.tfidf`)."""
 
 
 def fused_scores(

@@ -66,20 +66,32 @@ class Settings(BaseSettings):
     )
 
     lexical_weight: float = Field(
-        default=0.7, ge=0, description="Weight of TF-IDF cosine in the hybrid score."
+        default=1.5,
+        ge=0,
+        description="Weight of TF-IDF cosine in the hybrid score (see docs/quality.md).",
     )
     time_weight: float = Field(
-        default=0.2, ge=0, description="Weight of publication-time proximity in the hybrid score."
+        default=0.5,
+        ge=0,
+        description="Weight of publication-time proximity in the hybrid score.",
     )
     time_scale_days: float = Field(
         default=3.0, gt=0, description="Days over which time proximity decays by a factor e."
     )
 
+    # --- ranking quality (issue 19) ---
+    name_boost: float = Field(
+        default=0.0,
+        ge=0,
+        description="Extra TF-IDF weight of proper nouns and numbers (names, places, figures).",
+    )
+    # --- end ranking quality ---
+
     diversity: float = Field(
         default=0.0, ge=0, le=1, description="MMR weight when serving; 0 = by score alone."
     )
     near_duplicate: float = Field(
-        default=0.95, gt=0, le=1, description="Cosine above which two articles are one text."
+        default=0.98, gt=0, le=1, description="Cosine above which two articles are one text."
     )
     freshness_half_life_days: float | None = Field(
         default=None, gt=0, description="Age that halves the freshness bonus; unset = off."
@@ -287,7 +299,9 @@ class Settings(BaseSettings):
             keep_versions=self.keep_versions,
             exact_search_max=self.exact_search_max,
             neighbours=self.neighbours,
-            fusion=FusionWeights(self.lexical_weight, self.time_weight, self.time_scale_days),
+            fusion=FusionWeights(
+                self.lexical_weight, self.time_weight, self.time_scale_days, self.name_boost
+            ),
             policy=ServingPolicy(
                 diversity=self.diversity,
                 near_duplicate=self.near_duplicate,

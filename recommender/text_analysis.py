@@ -15,6 +15,24 @@ ENGLISH_STOP_WORDS: frozenset[str] = frozenset({
 })
 # fmt: on
 
+#: Common English function words, which carry no topic.
+STOP_WORDS: frozenset[str] = frozenset(
+    """
+    a about above after again against all almost also although always am among an and
+    another any anyone anything are around as at be became because become been before
+    being below between both but by can cannot could did do does doing done down during
+    each either else enough even ever every few for from further get gets got had has
+    have having he her here hers herself him himself his how however i if in into is it
+    its itself just least less like made make many may me might more most much must my
+    myself neither never no nor not now of off often on once one only or other others
+    our ours ourselves out over own per perhaps rather said same say says she should
+    since so some still such than that the their theirs them themselves then there these
+    they this those though through thus to too under until up upon us very was we well
+    were what when where whether which while who whom whose why will with within without
+    would yet you your yours yourself yourselves s t
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
+
 # Letters/digits/underscore runs; an apostrophe or period joins two runs ("don't", "u.s",
 # "3.5") and a comma joins two digits ("1,000"), as Unicode word-break rules (UAX #29) do.
 _TOKEN = re.compile(r"\w+(?:(?:[.'\u2019]|(?<=\d),(?=\d))\w+)*")

@@ -2,7 +2,9 @@
 embedding model blurs).
 
 Weights are sublinear (`1 + ln tf`) times smoothed idf (`1 + ln((n + 1) / (df + 1))`), rows are
-L2-normalised, so the dot product of two rows is their cosine.
+L2-normalised, so the dot product of two rows is their cosine. With a `name_boost`, a term that
+is a proper noun or a number in its text (`recommender.proper_nouns`) weighs `1 + name_boost`
+times as much there: the words that tell two look-alike events apart.
 """
 
 from __future__ import annotations
@@ -17,25 +19,8 @@ import orjson
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from recommender.text_analysis import Analyzer
-
-#: Common English function words, which carry no topic.
-STOP_WORDS: frozenset[str] = frozenset(
-    """
-    a about above after again against all almost also although always am among an and
-    another any anyone anything are around as at be became because become been before
-    being below between both but by can cannot could did do does doing done down during
-    each either else enough even ever every few for from further get gets got had has
-    have having he her here hers herself him himself his how however i if in into is it
-    its itself just least less like made make many may me might more most much must my
-    myself neither never no nor not now of off often on once one only or other others
-    our ours ourselves out over own per perhaps rather said same say says she should
-    since so some still such than that the their theirs them themselves then there these
-    they this those though through thus to too under until up upon us very was we well
-    were what when where whether which while who whom whose why will with within without
-    would yet you your yours yourself yourselves s t
-    """.split()  # noqa: SIM905 - a word list reads better as text
-)
+from recommender.proper_nouns import proper_noun_counts
+from recommender.text_analysis import STOP_WORDS, Analyzer
 
 ANALYZER = Analyzer(STOP_WORDS)
 MIN_TOKEN_LENGTH = 2
@@ -43,7 +28,8 @@ MIN_TOKEN_LENGTH = 2
 _PAIR_BLOCK = 256
 
 
-def _terms(text: str) -> Counter[str]:
+def term_counts(text: str) -> Counter[str]:
+    """How often each term of `text` occurs (stop words and one-letter tokens dropped)."""
     return Counter(t for t in ANALYZER.tokens(text) if len(t) >= MIN_TOKEN_LENGTH)
 
 
@@ -53,11 +39,12 @@ class TfidfModel:
 
     vocabulary: dict[str, int]
     idf: NDArray[np.float32]
+    name_boost: float = 0.0
 
     @classmethod
-    def fit(cls, texts: Sequence[str]) -> tuple[TfidfModel, sp.csr_matrix]:
+    def fit(cls, texts: Sequence[str], name_boost: float = 0.0) -> tuple[TfidfModel, sp.csr_matrix]:
         """Fit on `texts` and return the model with their (n, vocabulary) matrix."""
-        counts = [_terms(text) for text in texts]
+        counts = [term_counts(text) for text in texts]
         vocabulary: dict[str, int] = {}
         for terms in counts:
             for term in terms:
@@ -66,26 +53,31 @@ class TfidfModel:
         for terms in counts:
             document_frequency[[vocabulary[t] for t in terms]] += 1
         idf = (1.0 + np.log((len(texts) + 1.0) / (document_frequency + 1.0))).astype(np.float32)
-        model = cls(vocabulary, idf)
-        return model, model._matrix(counts)
+        model = cls(vocabulary, idf, name_boost)
+        return model, model._matrix(texts, counts)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Rows for texts outside the fitted catalog (unknown terms are ignored)."""
-        return self._matrix([_terms(text) for text in texts])
+        return self._matrix(texts, [term_counts(text) for text in texts])
 
-    def _matrix(self, counts: Sequence[Counter[str]]) -> sp.csr_matrix:
+    def _matrix(self, texts: Sequence[str], counts: Sequence[Counter[str]]) -> sp.csr_matrix:
         indptr = [0]
         indices: list[int] = []
         frequencies: list[int] = []
+        boosts: list[float] = []
         vocabulary = self.vocabulary
-        for terms in counts:
+        for text, terms in zip(texts, counts, strict=True):
+            names = proper_noun_counts(text) if self.name_boost else {}
             for term, count in terms.items():
                 column = vocabulary.get(term)
                 if column is not None:
                     indices.append(column)
                     frequencies.append(count)
+                    boosts.append(1.0 + self.name_boost if term in names else 1.0)
             indptr.append(len(indices))
-        values = 1.0 + np.log(np.asarray(frequencies, dtype=np.float32))
+        values = (1.0 + np.log(np.asarray(frequencies, dtype=np.float32))) * np.asarray(
+            boosts, dtype=np.float32
+        )
         matrix = sp.csr_matrix(
             (values.astype(np.float32), indices, indptr),
             shape=(len(counts), len(self.vocabulary)),
@@ -98,7 +90,9 @@ class TfidfModel:
 
     def save(self, vocabulary_path: Path) -> None:
         terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
-        vocabulary_path.write_bytes(orjson.dumps({"terms": terms, "idf": self.idf.tolist()}))
+        vocabulary_path.write_bytes(
+            orjson.dumps({"terms": terms, "idf": self.idf.tolist(), "name_boost": self.name_boost})
+        )
 
     @classmethod
     def load(cls, vocabulary_path: Path) -> TfidfModel:
@@ -106,6 +100,7 @@ class TfidfModel:
         return cls(
             {term: i for i, term in enumerate(data["terms"])},
             np.asarray(data["idf"], dtype=np.float32),
+            data.get("name_boost", 0.0),  # versions built before the boost have none
         )
 
 

@@ -179,7 +179,9 @@ def build_content(
     spec = choose_spec(len(vectors), settings.exact_search_max)
     index = VectorIndex.build(vectors, spec)
     recall = tune_recall(index, vectors)
-    tfidf, lexical = TfidfModel.fit([lexical_text(article) for article in articles])
+    tfidf, lexical = TfidfModel.fit(
+        [lexical_text(article) for article in articles], name_boost=settings.fusion.name_boost
+    )
     cards = [article.card() for article in articles]
     published = publication_times(cards)
     with tqdm(

@@ -68,11 +68,13 @@ def test_strategies_are_scored_with_every_metric(feed: Path, tmp_path: Path) -> 
     articles = data.articles
     result = evaluate(data, LabelRelevance.from_articles(articles, "topic"), k=2)
     assert result["articles"] == 19 and result["sources"] == 18 and result["k"] == 2
-    assert set(result["results"]) == {"lexical", "semantic", "default"}
+    assert set(result["results"]) == {"lexical", "semantic", "tfidf", "bm25", "default"}
     for scores in result["results"].values():
         assert set(scores) == METRICS
     # by construction each topic's other two articles are its nearest ones
-    assert result["results"]["semantic"]["ndcg_at_k"] == 1.0
+    for exact in ("semantic", "tfidf", "bm25"):
+        assert result["results"][exact]["ndcg_at_k"] == 1.0, exact
+        assert result["results"][exact]["full_list_rate"] == 1.0, exact
     assert result["results"]["default"]["ndcg_at_k"] == 1.0
     assert result["results"]["default"]["full_list_rate"] == 1.0
 

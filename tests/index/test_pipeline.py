@@ -43,6 +43,22 @@ def test_reindex_publishes_a_verified_version(tmp_path: Path) -> None:
     assert np.allclose(np.linalg.norm(version.vectors, axis=1), 1.0, atol=1e-5)
 
 
+def test_the_name_boost_is_recorded_and_weights_drafts_the_same_way(tmp_path: Path) -> None:
+    records = synthetic_records()
+    records[0]["body"] = "Rescuers reached Valparaiso after the eruption"
+    settings, _ = build_fake_index(tmp_path / "data", records, name_boost=1.5)
+    version, _ = load_current(settings.index)
+    assert version.manifest.ranking["name_boost"] == 1.5 and version.tfidf.name_boost == 1.5
+    row = version.rows[records[0]["slug"]]
+    text = "\n".join([records[0]["title"], records[0]["summary"], records[0]["body"]])
+    served = version.lexical[row].toarray()
+    assert np.allclose(version.tfidf.transform([text]).toarray(), served, atol=1e-6)
+    plain, _ = build_fake_index(tmp_path / "plain", records)
+    unboosted = load_current(plain.index)[0]
+    column = version.tfidf.vocabulary["valparaiso"]
+    assert served[0, column] > unboosted.lexical[row].toarray()[0, column]
+
+
 def test_neighbours_are_the_topic_group_and_never_self(tmp_path: Path) -> None:
     settings, _ = build_fake_index(tmp_path / "data")
     version, _ = load_current(settings.index)

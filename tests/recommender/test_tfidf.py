@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 
@@ -54,3 +55,31 @@ def test_query_similarities_match_pair_similarities_for_a_catalog_row() -> None:
     from_pairs = pair_similarities(matrix, np.array([0]), candidates[None, :])[0]
     assert np.allclose(from_query, from_pairs, atol=1e-6)
     assert from_query[0] > 0.2 and from_query[2] == 0
+
+
+LOOK_ALIKES = [
+    "An earthquake struck near Valparaiso in Chile, officials said the quake damaged the port",
+    "Rescuers from Santiago reached Valparaiso, Chile after the earthquake",
+    "An earthquake struck near Osaka, officials said the quake damaged homes",
+]
+
+
+def test_a_name_boost_lets_shared_names_outweigh_a_shared_event_kind(tmp_path: Path) -> None:
+    rows = np.array([0]), np.array([[1, 2]])
+    _, plain = TfidfModel.fit(LOOK_ALIKES)
+    same_event, look_alike = pair_similarities(plain, *rows)[0]
+    assert look_alike > same_event  # the wording of the event kind wins without the boost
+    model, boosted = TfidfModel.fit(LOOK_ALIKES, name_boost=2.0)
+    same_event, look_alike = pair_similarities(boosted, *rows)[0]
+    assert same_event > look_alike
+    # a draft is weighted the same way, and the boost survives a save and a load
+    model.save(tmp_path / "vocabulary.json")
+    loaded = TfidfModel.load(tmp_path / "vocabulary.json")
+    assert loaded.name_boost == 2.0
+    assert np.allclose(loaded.transform([LOOK_ALIKES[0]]).toarray(), boosted[0].toarray())
+
+
+def test_a_vocabulary_saved_before_the_boost_loads_without_one(tmp_path: Path) -> None:
+    path = tmp_path / "vocabulary.json"
+    path.write_text('{"terms": ["volcano"], "idf": [1.5]}')
+    assert TfidfModel.load(path).name_boost == 0.0
