@@ -56,11 +56,13 @@ def create_app(settings: Settings) -> FastAPI:
         cache = build_cache(settings.cache, settings.redis)
         event_store = build_event_store(settings.redis)
         sessions = SessionStore(settings.index.data_dir)
+        drafts = DraftEncoder(settings.encoder)
+        drafts.preload()
         services = Services(
             settings=settings,
             holder=holder,
             cache=cache,
-            drafts=DraftEncoder(settings.encoder),
+            drafts=drafts,
             flights=SingleFlight(),
             metrics=metrics,
             events=event_store,
@@ -75,6 +77,7 @@ def create_app(settings: Settings) -> FastAPI:
             watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await watcher
+            await drafts.close()
             await cache.close()
             await limiter.stop()
             await event_store.close()

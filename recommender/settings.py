@@ -233,6 +233,14 @@ class Settings(BaseSettings):
     )
     # --- end of ingest settings ---
 
+    # --- Readers and editors: what the desk and the API's pages do (issue 17) ---
+    preload_model: bool = Field(
+        default=True,
+        description="Load the embedding model in the background when a worker starts, so the "
+        "editors' draft page and live upserts do not wait for it on first use.",
+    )
+    # --- end of reader and editor settings ---
+
     host: str = Field(default="127.0.0.1", description="Address `recommender serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535)
     workers: int = Field(default=1, ge=1, description="Uvicorn worker processes.")
@@ -257,6 +265,7 @@ class Settings(BaseSettings):
             max_seq_length=self.max_seq_length,
             threads=self.threads,
             processes=self.encode_processes,
+            preload=self.preload_model,
         )
 
     @property
@@ -355,6 +364,7 @@ class EncoderSettings:
     max_seq_length: int
     threads: int
     processes: int
+    preload: bool = True
 
 
 @dataclass(frozen=True, slots=True)
