@@ -25,6 +25,7 @@ from api.routes import (
     editor,
     events,
     health,
+    home,
     live_changes,
     related,
     widget,
@@ -89,6 +90,9 @@ def create_app(settings: Settings) -> FastAPI:
         summary="'You Might Also Like' suggestions for news articles.",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by `api.routes.home` from packaged assets, under the pages' CSP.
+        docs_url=None,
+        redoc_url=None,
         # First, so that plain related requests skip FastAPI's parameter handling.
         routes=[related.RelatedFastRoute()],
     )
@@ -102,6 +106,7 @@ def create_app(settings: Settings) -> FastAPI:
         health.router,
         widget.router,
         events.router,
+        home.router,
     ):
         app.include_router(router)
     metrics.watch(
@@ -123,8 +128,7 @@ def create_app(settings: Settings) -> FastAPI:
         _Wrap, wrap=lambda inner: limit_body_size(inner, settings.limits.max_request_bytes)
     )
     app.add_middleware(_Wrap, wrap=refuse_encoded_slashes)
-    docs = [url for url in (app.docs_url, app.redoc_url) if url]
-    app.add_middleware(_Wrap, wrap=lambda inner: security_headers(inner, docs))
+    app.add_middleware(_Wrap, wrap=security_headers)
     app.add_middleware(_Wrap, wrap=metrics.middleware)
     return app
 
