@@ -19,6 +19,7 @@ from api.middleware.encoded_slash import refuse_encoded_slashes
 from api.middleware.prometheus_metrics import Metrics
 from api.middleware.rate_limit import RateLimiter
 from api.middleware.security_headers import security_headers
+from api.openapi_examples import add_examples
 from api.routes import (
     catalog,
     curation,
@@ -114,6 +115,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     metrics.registry.register(EventMetrics(lambda: services.events if services else None))
     limiter.document(app)
+    add_examples(app)
     # Inside CORS, so that browsers can read a 429.
     app.add_middleware(_Wrap, wrap=limiter.middleware)
     app.add_middleware(

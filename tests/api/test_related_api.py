@@ -235,3 +235,20 @@ def test_the_root_names_the_service_as_a_page_or_as_json(client: TestClient) -> 
     )
     assert {"/docs", "/redoc", "/editor", "/widget.js"} <= {link["href"] for link in body["links"]}
     assert "accept" in answer.headers["vary"].lower()
+
+
+def test_every_operation_has_an_example_request_and_response(client: TestClient) -> None:
+    missing = []
+    for path, operations in client.get("/openapi.json").json()["paths"].items():
+        for method, operation in operations.items():
+            bodies = operation.get("requestBody", {}).get("content", {})
+            missing += [
+                f"{method} {path} request {t}" for t, c in bodies.items() if "example" not in c
+            ]
+            for status, response in operation["responses"].items():
+                if status.startswith("2"):
+                    contents = response.get("content", {}).items()
+                    missing += [
+                        f"{method} {path} {status} {t}" for t, c in contents if "example" not in c
+                    ]
+    assert missing == []
