@@ -13,11 +13,14 @@ from typing import Any
 import httpx
 import pytest
 from fastapi import FastAPI, Response
+from fastapi.responses import HTMLResponse
 from playwright.sync_api import Browser, Page, expect
 
 from api.app import create_app
+from index.versions.reindex_pipeline import reindex
+from recommender.embedding import HashingEncoder
 from tests.browser.test_widget import serve_page, widget_records
-from tests.support.helpers import build_fake_index
+from tests.support.helpers import REPO, build_fake_index, fake_settings
 from tests.support.servers import running_server
 
 SOURCE = "volcano-0"
@@ -36,6 +39,8 @@ document.addEventListener("DOMContentLoaded", () => {
   window.afterTop = document.getElementById("after").getBoundingClientRect().top;
 });
 """
+DEMO_SITE = REPO / "demo" / "site"
+DEMO_SOURCES = [REPO / "demo" / "articles.jsonl", REPO / "demo" / "putin-victory-alaska-summit.txt"]
 VIEWPORTS = {"wide": {"width": 1280, "height": 800}, "phone": {"width": 390, "height": 844}}
 #: Paragraphs above the box, so that it sits inside the first screen, as on the demo page.
 STORY = "<p>The story so far, in a paragraph or two.</p>" * 2
@@ -151,3 +156,57 @@ def test_a_box_never_suggests_the_page_it_sits_on(
             )
             page.screenshot(path=artifacts / "widget-page-slug-excluded.png", full_page=True)
     assert shown == [slug for slug in slugs if slug != "volcano-1"][:8]
+
+
+@pytest.fixture(scope="module")
+def demo_api(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """The demo corpus (`make demo`'s sources), indexed with the hashing encoder."""
+    settings = fake_settings(tmp_path_factory.mktemp("demo") / "data", redis_url=None)
+    reindex(settings.index, DEMO_SOURCES, HashingEncoder())
+    with running_server(create_app(settings)) as base:
+        yield base
+
+
+def demo_site(api: str) -> FastAPI:
+    """demo/site as `make demo` serves it, its script tag pointed at `api`."""
+    site = FastAPI()
+    page = (DEMO_SITE / "index.html").read_text().replace("http://127.0.0.1:8000", api)
+
+    @site.get("/", response_class=HTMLResponse)
+    async def index() -> str:
+        return page
+
+    @site.get("/style.css")
+    async def style() -> Response:
+        return Response((DEMO_SITE / "style.css").read_bytes(), media_type="text/css")
+
+    return site
+
+
+@pytest.mark.parametrize("viewport", ["wide", "phone"])
+def test_the_demo_page_does_not_move_and_its_sidebar_leaves_out_the_page(
+    browser: Browser, demo_api: str, artifacts: Path, viewport: str
+) -> None:
+    context = browser.new_context(viewport=VIEWPORTS[viewport])  # type: ignore[arg-type]
+    page = context.new_page()
+    page.add_init_script(CLS_OBSERVER.replace('getElementById("after")', "querySelector('p')"))
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url))
+    try:
+        with running_server(demo_site(demo_api)) as site:
+            page.goto(site)
+            for box in page.locator("[data-related-slug]").all():
+                box.scroll_into_view_if_needed()
+                expect(box.locator(ITEMS).first).to_be_visible()
+            page.evaluate("window.scrollTo(0, 0)")
+            assert layout_shift(page) == 0.0
+            page.screenshot(path=artifacts / f"demo-page-{viewport}.png", full_page=True)
+            sidebar = page.locator(".sidebar-box " + ITEMS).evaluate_all(
+                "items => items.map((item) => item.dataset.slug)"
+            )
+    finally:
+        context.close()
+    page_slug = "putin-victory-alaska-summit"
+    assert sidebar and page_slug not in sidebar
+    sidebar_requests = [url for url in asked if "/neus-train-1801-0/related.html" in url]
+    assert sidebar_requests and all(f"exclude={page_slug}" in url for url in sidebar_requests)
