@@ -30,7 +30,8 @@ $(WRK):
 demo: $(INSTALLED)  ## index the bundled demo corpus; serve it at http://127.0.0.1:8000 and a demo page at http://127.0.0.1:8001
 	$(BIN)/recommender reindex $(DEMO_SOURCES)
 	$(BIN)/python -m http.server --directory demo/site --bind 127.0.0.1 8001 & site=$$!; \
-	trap 'kill $$site 2>/dev/null' EXIT INT TERM; \
+	RECOMMENDER_EDITOR_PASSWORD="$${RECOMMENDER_EDITOR_PASSWORD:-demo}" $(BIN)/python demo/announce.py & banner=$$!; \
+	trap 'kill $$site $$banner 2>/dev/null' EXIT INT TERM; \
 	RECOMMENDER_EDITOR_PASSWORD="$${RECOMMENDER_EDITOR_PASSWORD:-demo}" \
 	$(BIN)/recommender serve --host 127.0.0.1 --port 8000
 

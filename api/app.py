@@ -20,12 +20,14 @@ from api.middleware.encoded_slash import refuse_encoded_slashes
 from api.middleware.prometheus_metrics import Metrics
 from api.middleware.rate_limit import RateLimiter
 from api.middleware.security_headers import security_headers
+from api.openapi_examples import add_examples
 from api.routes import (
     catalog,
     curation,
     editor,
     events,
     health,
+    home,
     live_changes,
     related,
     widget,
@@ -56,11 +58,13 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             log.warning("starting without an index: %s", holder.problem)
         cache = build_cache(settings.cache, settings.redis)
         event_store = build_event_store(settings.redis)
+        drafts = DraftEncoder(settings.encoder)
+        drafts.preload()
         services = Services(
             settings=settings,
             holder=holder,
             cache=cache,
-            drafts=DraftEncoder(settings.encoder),
+            drafts=drafts,
             flights=SingleFlight(),
             metrics=metrics,
             events=event_store,
@@ -78,6 +82,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
                 watcher.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await watcher
+            await drafts.close()
             await cache.close()
             await limiter.stop()
             await event_store.close()
@@ -88,6 +93,9 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         summary="'You Might Also Like' suggestions for news articles.",
         version="0.1.0",
         lifespan=lifespan,
+        # Served by `api.routes.home` from packaged assets, under the pages' CSP.
+        docs_url=None,
+        redoc_url=None,
         # First, so that plain related requests skip FastAPI's parameter handling.
         routes=[related.RelatedFastRoute()],
     )
@@ -101,6 +109,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         health.router,
         widget.router,
         events.router,
+        home.router,
     ):
         app.include_router(router)
     metrics.watch(
@@ -108,6 +117,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     )
     metrics.registry.register(EventMetrics(lambda: services.events if services else None))
     limiter.document(app)
+    add_examples(app)
     # Inside CORS, so that browsers can read a 429.
     app.add_middleware(_Wrap, wrap=limiter.middleware)
     app.add_middleware(
@@ -122,8 +132,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         _Wrap, wrap=lambda inner: limit_body_size(inner, settings.limits.max_request_bytes)
     )
     app.add_middleware(_Wrap, wrap=refuse_encoded_slashes)
-    docs = [url for url in (app.docs_url, app.redoc_url) if url]
-    app.add_middleware(_Wrap, wrap=lambda inner: security_headers(inner, docs))
+    app.add_middleware(_Wrap, wrap=security_headers)
     app.add_middleware(_Wrap, wrap=metrics.middleware)
     return app
 

@@ -13,11 +13,12 @@ from urllib.parse import urlencode
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import HTMLResponse, RedirectResponse, Response
 
 from api.access.editor_session import CsrfRejected, EditorsDisabled, LoginRequired
 from api.middleware.security_headers import NOSNIFF_HEADERS
 from api.responses import JSON, json_response
+from api.templating import render
 from index.index_errors import CorruptVersionError, NoIndexError, StoreUnavailable
 from recommender.errors import (
     ArticleNotFound,
@@ -67,6 +68,41 @@ def problem(
     return json_response({"error": error, "detail": detail}, status, headers)
 
 
+def _is_editor_page(request: Request) -> bool:
+    """A person's browser asking for an editor page: its errors are pages, not JSON (the forms'
+    POSTs and the JSON lookups keep the JSON errors)."""
+    path = request.url.path
+    return (
+        request.method in {"GET", "HEAD"}
+        and (path == "/editor" or path.startswith("/editor/"))
+        and not path.startswith(("/editor/static/", "/editor/titles"))
+    )
+
+
+def _readable(detail: Any) -> str:
+    """A JSON error's detail as one sentence for a person."""
+    if isinstance(detail, list):
+        return "; ".join(
+            f"{item['loc'][-1]}: {item['msg']}" if item.get("loc") else str(item.get("msg"))
+            for item in detail
+        )
+    return str(detail)
+
+
+def _answer(
+    request: Request,
+    status: int,
+    error: str,
+    detail: Any,
+    headers: dict[str, str] | None = None,
+) -> Response:
+    """The error as JSON, or as a page on the editor's pages."""
+    if _is_editor_page(request):
+        page = render("editor_error.html", status=status, error=error, detail=_readable(detail))
+        return HTMLResponse(page, status, {**(headers or {}), "Cache-Control": "no-store"})
+    return problem(status, error, detail, headers)
+
+
 def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     return [
         {"loc": [str(part) for part in error.get("loc", ())], "msg": error.get("msg", "")}
@@ -74,25 +110,30 @@ def _validation_detail(exc: RequestValidationError) -> list[dict[str, Any]]:
     ]
 
 
-async def _domain(_: Request, exc: Exception) -> Response:
+async def _domain(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RecommenderError)
     status, code = next((s, c) for kind, s, c in DOMAIN_ERRORS if isinstance(exc, kind))
     if status >= 500:
         log.error("%s: %s", code, exc)
+    detail = str(exc)
+    if isinstance(exc, ArticleNotFound) and _is_editor_page(request):
+        detail = (
+            f"No served article has the slug {exc.slug!r}: retracted, renamed or never indexed."
+        )
     # Nothing was changed: the client may send the same change again shortly.
     retry = {"Retry-After": "1"} if isinstance(exc, StoreUnavailable) else None
-    return problem(status, code, str(exc), retry)
+    return _answer(request, status, code, detail, retry)
 
 
-async def _validation(_: Request, exc: Exception) -> Response:
+async def _validation(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, RequestValidationError)
-    return problem(422, "invalid_request", _validation_detail(exc))
+    return _answer(request, 422, "invalid_request", _validation_detail(exc))
 
 
-async def _http(_: Request, exc: Exception) -> Response:
+async def _http(request: Request, exc: Exception) -> Response:
     assert isinstance(exc, HTTPException)
     code = STATUS_CODES.get(exc.status_code, "error")
-    return problem(exc.status_code, code, exc.detail, dict(exc.headers or {}))
+    return _answer(request, exc.status_code, code, exc.detail, dict(exc.headers or {}))
 
 
 async def _unexpected(_: Request, exc: Exception) -> Response:

@@ -32,23 +32,39 @@ BENCH_ALL_EXAMPLES = (
 
 def bench_all(
     texts: Annotated[
-        int, typer.Option(min=1, help="Articles of the reindex benchmark (bench reindex --limit).")
+        int,
+        typer.Option(
+            metavar="N", min=1, help="Articles of the reindex benchmark (bench reindex --limit)."
+        ),
     ] = 2000,
     source: Annotated[
         Path | None,
-        typer.Option(help="Feed of the reindex benchmark (default: its own default)."),
+        typer.Option(
+            metavar="FEED", help="Feed of the reindex benchmark (default: its own default)."
+        ),
     ] = None,
     catalog_size: Annotated[
-        int, typer.Option(min=2, help="Vectors of the synthetic catalog (bench catalog --size).")
+        int,
+        typer.Option(
+            metavar="N", min=2, help="Vectors of the synthetic catalog (bench catalog --size)."
+        ),
     ] = 1_000_000,
     catalog_queries: Annotated[
-        int, typer.Option(min=1, help="Held-out catalog queries (bench catalog --queries).")
+        int,
+        typer.Option(
+            metavar="N", min=1, help="Held-out catalog queries (bench catalog --queries)."
+        ),
     ] = 1000,
     api_duration: Annotated[
-        int, typer.Option(min=2, help="Seconds per API variant (bench api --duration).")
+        int,
+        typer.Option(metavar="N", min=2, help="Seconds per API variant (bench api --duration)."),
     ] = 10,
-    api_rounds: Annotated[int, typer.Option(min=1, help="API rounds (bench api --rounds).")] = 1,
-    wrk: Annotated[str, typer.Option(help="The wrk executable (bench api --wrk).")] = "wrk",
+    api_rounds: Annotated[
+        int, typer.Option(metavar="N", min=1, help="API rounds (bench api --rounds).")
+    ] = 1,
+    wrk: Annotated[
+        str, typer.Option(metavar="TEXT", help="The wrk executable (bench api --wrk).")
+    ] = "wrk",
     as_json: JsonOption = False,
 ) -> None:
     """Run the API, reindex and catalog benchmarks, each in its own process; print one table."""

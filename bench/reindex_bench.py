@@ -65,6 +65,10 @@ class TimedEncoder:
     def dimension(self) -> int:
         return self._inner.dimension
 
+    @property
+    def batch_size(self) -> int:
+        return self._inner.batch_size
+
     def encode(self, texts: Sequence[str]) -> Vectors:
         started = time.perf_counter()
         vectors = self._inner.encode(texts)

@@ -41,7 +41,9 @@ def main(source: Path, target: Path) -> None:
                     "summary": member["body"],
                     "url": member["url"],
                     "section": member["category"],
-                    "published_at": member["published_at"],
+                    # The source gives dates only: noon UTC keeps the same date in nearly
+                    # every time zone, and says which zone it is (no "no time zone" notes).
+                    "published_at": f"{member['published_at']}T12:00:00Z",
                     "source": member["source"],
                     "labels": {"story_id": story_id, "bias_text": labels.get("bias_text")},
                 }

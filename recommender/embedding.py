@@ -39,6 +39,11 @@ class Encoder(Protocol):
     @property
     def dimension(self) -> int: ...
 
+    @property
+    def batch_size(self) -> int:
+        """Texts one `encode` call takes at full speed: the reindex's progress moves by these."""
+        ...
+
     def encode(self, texts: Sequence[str]) -> Vectors:
         """Shape (len(texts), dimension), each row of unit length."""
         ...
@@ -110,6 +115,11 @@ class SentenceTransformerEncoder:
     @property
     def model_id(self) -> str:
         return self._model_id
+
+    @property
+    def batch_size(self) -> int:
+        # With a pool of worker processes, one batch for each.
+        return self._batch_size * max(1, self._processes)
 
     @property
     def dimension(self) -> int:
@@ -205,6 +215,10 @@ class HashingEncoder:
     @property
     def model_id(self) -> str:
         return f"{FAKE_MODEL}/{self._dimension}"
+
+    @property
+    def batch_size(self) -> int:
+        return 64
 
     @property
     def dimension(self) -> int:

@@ -264,6 +264,13 @@ class Settings(BaseSettings):
         description="How often each worker reads the shared change generations.",
     )
     # --- end of the shared database ---
+    # --- Readers and editors: what the desk and the API's pages do (issue 17) ---
+    preload_model: bool = Field(
+        default=True,
+        description="Load the embedding model in the background when a worker starts, so the "
+        "editors' draft page and live upserts do not wait for it on first use.",
+    )
+    # --- end of reader and editor settings ---
 
     host: str = Field(default="127.0.0.1", description="Address `recommender serve` binds to.")
     port: int = Field(default=8000, ge=1, le=65535)
@@ -289,6 +296,7 @@ class Settings(BaseSettings):
             max_seq_length=self.max_seq_length,
             threads=self.threads,
             processes=self.encode_processes,
+            preload=self.preload_model,
         )
 
     @property
@@ -394,6 +402,7 @@ class EncoderSettings:
     max_seq_length: int
     threads: int
     processes: int
+    preload: bool = True
 
 
 @dataclass(frozen=True, slots=True)

@@ -23,6 +23,18 @@ from recommender.proper_nouns import proper_noun_counts
 from recommender.text_analysis import STOP_WORDS, Analyzer
 
 ANALYZER = Analyzer(STOP_WORDS)
+#: Words that weigh in the ranking but tell an editor nothing about why two stories are related:
+#: left out of the shared terms shown as the reason (`Recommender.explain`), not of the index.
+FILLER_WORDS: frozenset[str] = frozenset(
+    """
+    across added ago already amid back bad best better big called came come comes continue
+    day days despite far first following found give given going good great including
+    know last later latest least let like likely long look looking major many month months
+    new news next old part people place put really recent recently report reported right
+    saying see seen set several show since take taken tell three time times today told took
+    top two use used want way week weeks went year years yesterday
+    """.split()  # noqa: SIM905 - a word list reads better as text
+)
 MIN_TOKEN_LENGTH = 2
 #: Sources scored together by `pair_similarities`.
 _PAIR_BLOCK = 256

@@ -19,6 +19,8 @@ import sys
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from datetime import UTC, datetime
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import Annotated, Any, TypeVar
 
@@ -64,6 +66,24 @@ app = typer.Typer(
 T = TypeVar("T")
 
 
+def _print_version(wanted: bool) -> None:
+    if wanted:
+        typer.echo(f"recommender {package_version('related-articles')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version and exit."
+        ),
+    ] = False,
+) -> None:
+    pass
+
+
 def fail(message: str, code: int) -> typer.Exit:
     typer.echo(f"recommender: error: {message}", err=True)
     return typer.Exit(code)
@@ -95,6 +115,7 @@ DataDirOption = Annotated[
     Path | None,
     typer.Option(
         "--data-dir",
+        metavar="DIR",
         help="Data directory (default: RECOMMENDER_DATA_DIR or ./.recommender).",
         show_default=False,
     ),
@@ -102,19 +123,30 @@ DataDirOption = Annotated[
 JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
 DeviceOption = Annotated[
     str | None,
-    typer.Option(help="Torch device for embedding: cpu, cuda, mps (default: RECOMMENDER_DEVICE)."),
+    typer.Option(
+        metavar="DEVICE",
+        help="Torch device for embedding: cpu, cuda, mps (default: RECOMMENDER_DEVICE).",
+    ),
 ]
 BatchSizeOption = Annotated[
     int | None,
-    typer.Option(min=1, max=1024, help="Texts per encode call (default: RECOMMENDER_BATCH_SIZE)."),
+    typer.Option(
+        metavar="N",
+        min=1,
+        max=1024,
+        help="Texts per encode call (default: RECOMMENDER_BATCH_SIZE).",
+    ),
 ]
 ThreadsOption = Annotated[
     int | None,
-    typer.Option(min=0, help="Torch threads, per process; 0 = all cores (RECOMMENDER_THREADS)."),
+    typer.Option(
+        metavar="N", min=0, help="Torch threads, per process; 0 = all cores (RECOMMENDER_THREADS)."
+    ),
 ]
 ProcessesOption = Annotated[
     int | None,
     typer.Option(
+        metavar="N",
         min=0,
         help="Embedding worker processes, each with a model copy; 0 = in process "
         "(RECOMMENDER_ENCODE_PROCESSES).",
@@ -141,6 +173,7 @@ def reindex(
         typer.Option(
             "--source",
             "-s",
+            metavar="FEED",
             help="Feed: a .jsonl/.csv/.txt file (optionally .gz) or a folder; an RSS/Atom feed "
             "or sitemap (.xml file or http(s):// URL); a WordPress site as "
             "wordpress+https://SITE. Repeatable.",
@@ -220,8 +253,10 @@ def reindex(
     epilog="Examples:\n\n  recommender related putin-victory-alaska-summit --limit 3 --json"
 )
 def related(
-    slug: Annotated[str, typer.Argument(help="The article's slug.")],
-    limit: Annotated[int, typer.Option(min=1, max=50, help="How many suggestions.")] = 5,
+    slug: Annotated[str, typer.Argument(metavar="SLUG", help="The article's slug.")],
+    limit: Annotated[
+        int, typer.Option(metavar="N", min=1, max=50, help="How many suggestions.")
+    ] = 5,
     as_json: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -250,9 +285,11 @@ def related(
     ),
 )
 def export_neighbours(
-    limit: Annotated[int, typer.Option(min=1, max=50, help="Suggestions per article.")] = 5,
+    limit: Annotated[
+        int, typer.Option(metavar="N", min=1, max=50, help="Suggestions per article.")
+    ] = 5,
     output: Annotated[
-        Path | None, typer.Option(help="File to write (default: standard output).")
+        Path | None, typer.Option(metavar="PATH", help="File to write (default: standard output).")
     ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -359,11 +396,46 @@ def info(as_json: JsonOption = False, data_dir: DataDirOption = None) -> None:
 
     settings = _settings(data_dir)
     description = _run(lambda: current_manifest(settings.index)).describe()
+    # Only the parameters of the kind of index built (a flat index has no HNSW settings).
+    if description["index"].get("kind") == "flat":
+        description["index"] = {"kind": "flat"}
     if as_json:
         print_json(description)
         return
-    for key, value in description.items():
-        typer.echo(f"{key}: {value}")
+    for label, value in _readable_info(description):
+        typer.echo(f"{label:<14}{value}")
+
+
+def _readable_info(description: dict[str, Any]) -> list[tuple[str, str]]:
+    """`Manifest.describe()` as labelled lines for a person."""
+    built = datetime.fromisoformat(description["built_at"]).astimezone(UTC)
+    index = description["index"]
+    if index.get("kind") == "hnsw":
+        search = (
+            f"HNSW (approximate): M {index['hnsw_m']}, efConstruction "
+            f"{index['ef_construction']}, efSearch {index['ef_search']}"
+        )
+    else:
+        search = f"{index.get('kind', '?')} (exact)"
+    ranking = description["ranking"]
+    weights = " · ".join(
+        f"{name.removesuffix('_days').replace('_', ' ')} {value:g}"
+        f"{' days' if name.endswith('_days') else ''}"
+        for name, value in ranking.items()
+    )
+    return [
+        ("Version", description["version"]),
+        ("Built", f"{built.day} {built:%b %Y %H:%M} UTC"),
+        ("Articles", f"{description['articles']:,}"),
+        (
+            "Model",
+            f"{description['model']} ({description['model_id']}, "
+            f"{description['dimension']} dimensions)",
+        ),
+        ("Search", search),
+        ("Recall@10", f"{description['recall_at_10']:.3f} (of the index against exact search)"),
+        ("Ranking", weights or "semantic only"),
+    ]
 
 
 @app.command(epilog="Examples:\n\n  recommender versions")
@@ -390,7 +462,10 @@ def versions(as_json: JsonOption = False, data_dir: DataDirOption = None) -> Non
 )
 def rollback(
     to: Annotated[
-        str | None, typer.Option(help="Version to publish (default: the one before the current).")
+        str | None,
+        typer.Option(
+            metavar="VERSION", help="Version to publish (default: the one before the current)."
+        ),
     ] = None,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -421,26 +496,33 @@ def rollback(
 )
 def evaluate(
     source: Annotated[
-        list[Path], typer.Option("--source", "-s", help="Labelled feed(s). Repeatable.")
+        list[Path],
+        typer.Option("--source", "-s", metavar="FEED", help="Labelled feed(s). Repeatable."),
     ],
     relevance: Annotated[
         str | None,
         typer.Option(
+            metavar="KIND",
             help="Label that makes articles relevant to each other: labels.FIELD or a "
-            "top-level field such as category."
+            "top-level field such as category.",
         ),
     ] = None,
     qrels: Annotated[
         Path | None,
-        typer.Option(help="TSV of judgements: source_slug<TAB>related_slug<TAB>grade."),
+        typer.Option(
+            metavar="PATH", help="TSV of judgements: source_slug<TAB>related_slug<TAB>grade."
+        ),
     ] = None,
-    k: Annotated[int, typer.Option("--k", min=1, max=100, help="List length scored.")] = 5,
+    k: Annotated[
+        int, typer.Option("--k", metavar="N", min=1, max=100, help="List length scored.")
+    ] = 5,
     strategy: Annotated[
         list[str] | None,
-        typer.Option(help="Strategies to compare (repeatable; default: all)."),
+        typer.Option(metavar="NAME", help="Strategies to compare (repeatable; default: all)."),
     ] = None,
     plot: Annotated[
-        Path | None, typer.Option(help="Also draw the metrics per strategy to this PNG.")
+        Path | None,
+        typer.Option(metavar="PATH", help="Also draw the metrics per strategy to this PNG."),
     ] = None,
     as_json: JsonOption = False,
     data_dir: DataDirOption = None,
@@ -511,9 +593,13 @@ def format_evaluation(result: dict[str, Any]) -> str:
     )
 )
 def serve(
-    host: Annotated[str | None, typer.Option(help="Bind address (default 127.0.0.1).")] = None,
-    port: Annotated[int | None, typer.Option(help="Port (default 8000).")] = None,
-    workers: Annotated[int | None, typer.Option(help="Worker processes (default 1).")] = None,
+    host: Annotated[
+        str | None, typer.Option(metavar="HOST", help="Bind address (default 127.0.0.1).")
+    ] = None,
+    port: Annotated[int | None, typer.Option(metavar="PORT", help="Port (default 8000).")] = None,
+    workers: Annotated[
+        int | None, typer.Option(metavar="N", help="Worker processes (default 1).")
+    ] = None,
     access_log: Annotated[
         bool, typer.Option(help="Log every request (costs about a third of peak throughput).")
     ] = False,

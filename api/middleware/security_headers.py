@@ -2,21 +2,17 @@
 
 Every response gets `X-Content-Type-Options: nosniff`. HTML pages also get a strict
 Content-Security-Policy (same-origin scripts, styles and images only; no plugins, no
-framing), `X-Frame-Options: DENY` and `Referrer-Policy: same-origin`, with two exceptions:
-
-- the related-articles fragment (`GET /v1/articles/{slug}/related.html`) is made to be
-  embedded in publishers' pages (ESI, or an iframe), so it gets no framing ban and no CSP,
-  which would describe the publisher's page, not ours;
-- the interactive API documentation loads Swagger UI and ReDoc from a CDN with an inline
-  bootstrap script, so it keeps everything but the CSP.
+framing), `X-Frame-Options: DENY` and `Referrer-Policy: same-origin` (the API documentation
+too: its Swagger UI and ReDoc assets are served from this origin, with no inline script). One
+exception: the related-articles fragment (`GET /v1/articles/{slug}/related.html`) is made to be
+embedded in publishers' pages (ESI, or an iframe), so it gets no framing ban and no CSP, which
+would describe the publisher's page, not ours.
 
 A header the response already carries is left as the route set it. Caching headers are the
 routes' own business.
 """
 
 from __future__ import annotations
-
-from collections.abc import Collection
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -39,25 +35,19 @@ FRAGMENT_PREFIX, FRAGMENT_SUFFIX = "/v1/articles/", "/related.html"
 _ANY: tuple[Header, ...] = (NOSNIFF,)
 _PAGE: tuple[Header, ...] = (NOSNIFF, CSP, NO_FRAMING, REFERRER_POLICY)
 _FRAGMENT: tuple[Header, ...] = (NOSNIFF, REFERRER_POLICY)
-_DOCUMENTATION: tuple[Header, ...] = (NOSNIFF, NO_FRAMING, REFERRER_POLICY)
 
 
-def _headers_for(
-    path: str, documentation: Collection[str], content_type: bytes
-) -> tuple[Header, ...]:
+def _headers_for(path: str, content_type: bytes) -> tuple[Header, ...]:
     """The security headers of a response to `path` with this content type."""
     if not content_type.lower().startswith(b"text/html"):
         return _ANY
     if path.startswith(FRAGMENT_PREFIX) and path.endswith(FRAGMENT_SUFFIX):
         return _FRAGMENT
-    if path in documentation:
-        return _DOCUMENTATION
     return _PAGE
 
 
-def security_headers(app: ASGIApp, docs: Collection[str] = ()) -> ASGIApp:
-    """`app` with security headers added to each response; `docs`: the API documentation's paths."""
-    documentation = frozenset(docs)
+def security_headers(app: ASGIApp) -> ASGIApp:
+    """`app` with security headers added to each response."""
 
     async def secured(scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -70,7 +60,7 @@ def security_headers(app: ASGIApp, docs: Collection[str] = ()) -> ASGIApp:
                 headers = list(message.get("headers", ()))
                 present = {name for name, _ in headers}
                 content_type = next((v for n, v in headers if n == b"content-type"), b"")
-                added = _headers_for(scope["path"], documentation, content_type)
+                added = _headers_for(scope["path"], content_type)
                 message["headers"] = [*headers, *(h for h in added if h[0] not in present)]
             await send(message)
 

@@ -5,13 +5,19 @@ from __future__ import annotations
 
 import hmac
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Path, Query, Request
-from starlette.responses import FileResponse, HTMLResponse, RedirectResponse, Response
+from starlette.responses import (
+    FileResponse,
+    HTMLResponse,
+    JSONResponse,
+    RedirectResponse,
+    Response,
+)
 
 from api.access import editor_session
 from api.access.editor_session import COOKIE, LOGIN_COOKIE, EditorDep, EditorFormDep
@@ -21,8 +27,9 @@ from api.serving.override_actions import add_block, add_pin, audit_json, block_j
 from api.stores.event_counters import ctr_report
 from api.templating import STATIC, render
 from index.index_errors import StoreUnavailable
-from recommender.articles import MAX_SLUG_LENGTH
-from recommender.errors import InvalidQuery, RecommenderError
+from index.serving.recommender_engine import Recommender
+from recommender.articles import FIELD_LIMITS, MAX_SLUG_LENGTH
+from recommender.errors import ArticleNotFound, InvalidQuery, RecommenderError
 from recommender.overrides import MAX_SLOT
 from recommender.ranking import RelatedQuery
 
@@ -44,15 +51,38 @@ def _back(slug: str, *, notice: str = "", error: str = "") -> RedirectResponse:
     return RedirectResponse(f"/editor/articles/{slug}" + (f"?{query}" if query else ""), 303)
 
 
+#: (unit, days) from the largest: an age is told in the largest unit it holds once.
+_AGE_UNITS = (("year", 365.25), ("month", 30.44), ("week", 7.0), ("day", 1.0))
+#: Below this semantic similarity to the list's article, pinning asks the editor to confirm.
+LOW_PIN_SCORE = 0.3
+
+
 def _ago(published: float, now: float) -> str:
+    """A date as editors read it: "12 Mar 2021 · 5 years ago" ("date unknown" for NaN)."""
     if published != published:  # NaN: unknown date
         return "date unknown"
+    moment = datetime.fromtimestamp(published, UTC)
+    date = f"{moment.day} {moment:%b %Y}"
     days = (now - published) / 86_400
     if days < 0:
-        return "scheduled"
+        return f"{date} · scheduled"
     if days < 1:
-        return f"{max(1, round(days * 24))} h ago"
-    return f"{round(days)} days ago"
+        return f"{date} · {max(1, round(days * 24))} h ago"
+    unit, size = next((unit, size) for unit, size in _AGE_UNITS if days >= size)
+    count = int(days // size)
+    return f"{date} · {count} {unit}{'' if count == 1 else 's'} ago"
+
+
+def _titles(recommender: Recommender, slugs: Iterable[str | None]) -> dict[str, str]:
+    """The titles of the served articles among `slugs` (others are shown by slug alone)."""
+    titles = {}
+    for slug in set(slugs) - {None}:
+        assert slug is not None
+        try:
+            titles[slug] = recommender.card(recommender.row_of(slug))["title"]
+        except ArticleNotFound:
+            continue
+    return titles
 
 
 @router.get("/static/{name}")
@@ -169,7 +199,15 @@ async def article_page(
             curation.audit(slug, 100),
         )
     )
+    pins_here = [pin_json(pin, now) for pin in pinned]
+    blocks_here = [block_json(b) for b in blocked]
+    blocked_everywhere_json = [block_json(b) for b in blocked_everywhere]
+    audit_json_rows = [audit_json(r) for r in audit]
     ctr = await ctr_report(services.events, slug)
+    named = [pin["target"] for pin in pins_here]
+    named += [block["target"] for block in blocks_here + blocked_everywhere_json]
+    named += [record[key] for record in audit_json_rows for key in ("target", "source")]
+    named += [row["target"] for row in ctr.get("by_target", [])]
     return _page(
         "editor_article.html",
         editor=editor,
@@ -179,10 +217,11 @@ async def article_page(
         limit=limit,
         section=section,
         suggestions=suggestions,
-        pins=[pin_json(pin, now) for pin in pinned],
-        blocks=[block_json(b) for b in blocked],
-        global_blocks=[block_json(b) for b in blocked_everywhere],
-        audit=[audit_json(r) for r in audit],
+        pins=pins_here,
+        blocks=blocks_here,
+        global_blocks=blocked_everywhere_json,
+        audit=audit_json_rows,
+        titles=_titles(recommender, named),
         notice=notice,
         error=error,
         max_slot=MAX_SLOT,
@@ -190,10 +229,78 @@ async def article_page(
     )
 
 
+@router.get("/titles")
+async def title_search(
+    _: EditorDep,
+    services: ServicesDep,
+    q: Annotated[str, Query(max_length=200)] = "",
+    limit: Annotated[int, Query(ge=1, le=20)] = 8,
+) -> Response:
+    """Articles whose title words start with the words typed (the pin form's lookup)."""
+    recommender = services.holder.require()
+    now = time.time()
+    found = [
+        {
+            "slug": recommender.card(row)["slug"],
+            "title": recommender.card(row)["title"],
+            "section": recommender.card(row)["section"],
+            "date": _ago(float(recommender.published[row]), now),
+        }
+        for row in recommender.search(q, limit)
+    ]
+    return JSONResponse(found, headers={"Cache-Control": "no-store"})
+
+
+@router.get("/status")
+async def status_page(editor: EditorDep, services: ServicesDep) -> Response:
+    """The desk's dashboard: what is served, how fresh, cache and Redis, the busiest boxes."""
+    recommender = services.holder.require()
+    manifest = recommender.version.manifest
+    now = time.time()
+    built = datetime.fromisoformat(manifest.created_at)
+    overlay = recommender.overlay
+    curation = services.holder.curation
+    ctr = await ctr_report(services.events, None)
+    busiest = sorted(ctr["by_source"], key=lambda row: -row["impressions"])[:10]
+    stats = services.cache.stats()
+    return _page(
+        "editor_status.html",
+        editor=editor,
+        index_version=recommender.version.id,
+        manifest=manifest,
+        articles=len(recommender.cards),
+        built=_ago(built.timestamp(), now),
+        reindex_line=(
+            f"{manifest.count} articles from {len(manifest.sources)} source(s), "
+            f"model {manifest.model}, index {manifest.index.get('kind', '?')}, "
+            f"recall@10 {manifest.recall_at_10:.3f}"
+        ),
+        cache={
+            "status": services.cache.status(),
+            "hits": stats.hits,
+            "misses": stats.misses,
+            "errors": stats.errors,
+        },
+        redis="configured" if services.settings.redis_url else "not configured (memory only)",
+        live={"upserts": len(overlay.rows), "retractions": len(overlay.retracted)},
+        overrides={"pins": len(curation.pins()), "blocks": len(curation.blocks())},
+        drafts=services.drafts.state(),
+        busiest=busiest,
+        ctr=ctr,
+        titles=_titles(recommender, [row["source"] for row in busiest]),
+    )
+
+
 @router.get("/draft")
 async def draft_page(editor: EditorDep, services: ServicesDep) -> Response:
     recommender = services.holder.require()
-    return _page("editor_draft.html", editor=editor, index_version=recommender.version.id)
+    return _page(
+        "editor_draft.html",
+        editor=editor,
+        index_version=recommender.version.id,
+        drafts=services.drafts.state(),
+        max_summary=FIELD_LIMITS["summary"],
+    )
 
 
 # Forms. Each applies one change through the same code as the JSON API, then redirects back.
@@ -225,18 +332,43 @@ async def _change(slug: str, apply: Callable[[], Awaitable[str]]) -> RedirectRes
 @router.post("/articles/{slug}/pins")
 async def pin_form(
     slug: SlugPath,
+    editor: EditorDep,
     actor: EditorFormDep,
     services: ServicesDep,
     target: TargetForm,
     slot: Annotated[int, Form(ge=1, le=MAX_SLOT)] = 1,
     until: Annotated[str, Form(max_length=40)] = "",
     reason: ReasonForm = "",
+    confirmed: Annotated[bool, Form()] = False,
 ) -> Response:
+    target = target.strip()
+    score = _pin_score(services.holder.require(), slug, target)
+    if score is not None and score < LOW_PIN_SCORE and not confirmed:
+        return _page(
+            "editor_confirm_pin.html",
+            editor=editor,
+            slug=slug,
+            target=target,
+            titles=_titles(services.holder.require(), [slug, target]),
+            score=score,
+            form={"slot": slot, "until": until, "reason": reason},
+        )
+
     async def pin() -> str:
-        await add_pin(services.holder, slug, target.strip(), slot, _until(until), reason, actor)
+        await add_pin(services.holder, slug, target, slot, _until(until), reason, actor)
         return f"Pinned {target} to slot {slot}."
 
     return await _change(slug, pin)
+
+
+def _pin_score(recommender: Recommender, source: str, target: str) -> float | None:
+    """How close `target` is to `source` (semantic similarity); None when either is unknown."""
+    try:
+        rows = recommender.row_of(source), recommender.row_of(target)
+    except ArticleNotFound:
+        return None
+    score: float = recommender.explain(*rows)["semantic"]
+    return score
 
 
 @router.post("/articles/{slug}/blocks")

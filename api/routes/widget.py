@@ -12,14 +12,14 @@ import gzip
 from dataclasses import dataclass
 from datetime import datetime
 from functools import cache, partial
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
 from starlette.responses import HTMLResponse, Response
 
 from api.deps import ServicesDep
 from api.error_handlers import error_response
-from api.routes.parameters import ERRORS, SlugPath
+from api.routes.parameters import ERRORS, SlugPath, SlugValue
 from api.serving.related_answers import (
     Representation,
     etag_for,
@@ -32,6 +32,8 @@ from recommender.ranking import RelatedQuery
 router = APIRouter(tags=["widget"])
 
 DEFAULT_HEADING = "You Might Also Like"
+#: "list": rows with a small thumbnail when there is an image; "cards": a grid of image cards.
+Layout = Literal["list", "cards"]
 #: Readers' caches keep the script a day and may serve it a week longer while revalidating.
 WIDGET_CACHE_CONTROL = "public, max-age=86400, stale-while-revalidate=604800"
 #: The fragment's errors are the usual JSON, not HTML: declared so in the OpenAPI document.
@@ -47,18 +49,21 @@ def _display_date(published_at: str | None) -> str | None:
     return f"{moment.day} {moment:%b %Y}"
 
 
-def render_fragment(body: dict[str, Any], *, heading: str) -> bytes:
+def render_fragment(body: dict[str, Any], *, heading: str, layout: Layout = "list") -> bytes:
     """A related list `body` (as `Recommender.body` builds it) as `related_fragment.html`."""
     items = [
         {
             **item,
             "slot": slot,
             "href": safe_href(item["url"]),
+            "image": safe_href(item.get("image")),
             "date": _display_date(item["published_at"]),
         }
         for slot, item in enumerate(body["items"], start=1)
     ]
-    html = render("related_fragment.html", source=body["slug"], heading=heading, items=items)
+    html = render(
+        "related_fragment.html", source=body["slug"], heading=heading, layout=layout, items=items
+    )
     return html.encode()
 
 
@@ -76,15 +81,23 @@ async def related_fragment(
     heading: Annotated[
         str, Query(min_length=1, max_length=100, description="The box's heading.")
     ] = DEFAULT_HEADING,
+    layout: Annotated[
+        Layout, Query(description="`list` (rows) or `cards` (a grid of image cards).")
+    ] = "list",
+    exclude: Annotated[
+        list[SlugValue],
+        Query(max_length=200, description="Slugs to leave out (repeatable): the page's own."),
+    ] = [],  # noqa: B006 - FastAPI copies defaults per request
 ) -> Response:
     """The related list as escaped HTML, for server-side includes (ESI/SSI) and the widget."""
     fragment = Representation(
         media_type="text/html",
-        encode=partial(render_fragment, heading=heading),
-        key_variant=f"html:{heading}",
+        encode=partial(render_fragment, heading=heading, layout=layout),
+        key_variant=f"html:{layout}:{heading}",
     )
+    query = RelatedQuery(limit=limit, exclude=frozenset(exclude))
     return await related_response(
-        services, slug, RelatedQuery(limit=limit), request.headers.get("if-none-match"), fragment
+        services, slug, query, request.headers.get("if-none-match"), fragment
     )
 
 

@@ -1,12 +1,20 @@
-"""The embedding model of a worker, for drafts and live upserts: loaded on first use."""
+"""The embedding model of a worker, for drafts and live upserts: loaded in the background when
+the worker starts (`RECOMMENDER_PRELOAD_MODEL`), else on first use."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+from typing import Literal
 
 from recommender.embedding import Encoder, load_encoder
 from recommender.errors import ModelError
 from recommender.settings import EncoderSettings
+
+log = logging.getLogger(__name__)
+#: What the draft page shows: whether a draft would wait for the model.
+DraftReadiness = Literal["ready", "loading", "not loaded", "failed"]
 
 
 class DraftEncoder:
@@ -16,11 +24,43 @@ class DraftEncoder:
         self._settings = settings
         self._encoder: Encoder | None = None
         self._lock = asyncio.Lock()
+        self._preloading: asyncio.Task[None] | None = None
+        self._failed = False
+
+    def state(self) -> DraftReadiness:
+        """ "ready" once loaded; "loading" while the background load runs."""
+        if self._encoder is not None:
+            return "ready"
+        if self._failed:
+            return "failed"
+        return "loading" if self._lock.locked() else "not loaded"
+
+    def preload(self) -> None:
+        """Start loading the model in the background (when the settings ask for it)."""
+        if self._settings.preload and self._preloading is None:
+            self._preloading = asyncio.create_task(self._load())
+
+    async def close(self) -> None:
+        """Stop waiting for a background load (the loading thread finishes by itself)."""
+        if self._preloading is not None:
+            self._preloading.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._preloading
+
+    async def _load(self) -> None:
+        try:
+            async with self._lock:
+                if self._encoder is None:
+                    self._encoder = await asyncio.to_thread(load_encoder, self._settings)
+        except Exception as exc:  # the first draft tries again and reports the error
+            self._failed = True
+            log.warning("the embedding model did not load in the background: %s", exc)
 
     async def get(self, expected_model_id: str) -> Encoder:
         async with self._lock:
             if self._encoder is None:
                 self._encoder = await asyncio.to_thread(load_encoder, self._settings)
+                self._failed = False
         if self._encoder.model_id != expected_model_id:
             raise ModelError(
                 f"the index was built with {expected_model_id}, but the configured model is "

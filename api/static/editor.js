@@ -35,6 +35,7 @@ if (draft) {
         headers: { "Content-Type": "application/json" },
         body: JSON.stringify({
           title: form.get("title"),
+          summary: form.get("summary"),
           body: form.get("body"),
           limit: Number(form.get("limit")) || 5,
         }),
@@ -49,6 +50,40 @@ if (draft) {
       status.textContent = answer.items.length + " suggestions from index version " + answer.index_version;
     } catch (error) {
       status.textContent = "The service did not answer: " + error;
+    }
+  });
+}
+
+// The pin form: titles matching the words typed (GET /editor/titles); a choice fills the slug.
+const pinSearch = document.getElementById("pin-search");
+if (pinSearch) {
+  const choices = document.getElementById("pin-choices");
+  const target = document.getElementById("pin-target");
+  let asked = 0;
+  pinSearch.addEventListener("input", async () => {
+    const ask = ++asked;
+    const words = pinSearch.value.trim();
+    if (!words) return choices.replaceChildren();
+    const response = await fetch("/editor/titles?" + new URLSearchParams({ q: words }));
+    if (!response.ok || ask !== asked) return;
+    choices.replaceChildren();
+    for (const item of await response.json()) {
+      const choice = document.createElement("button");
+      choice.type = "button";
+      choice.dataset.slug = item.slug;
+      const title = document.createElement("span");
+      title.textContent = item.title;
+      const meta = document.createElement("small");
+      meta.textContent = item.slug + " · " + item.date;
+      choice.append(title, meta);
+      choice.addEventListener("click", () => {
+        target.value = item.slug;
+        pinSearch.value = item.title;
+        choices.replaceChildren();
+      });
+      const entry = document.createElement("li");
+      entry.append(choice);
+      choices.append(entry);
     }
   });
 }

@@ -1,13 +1,18 @@
 /* "You Might Also Like" widget of the related-articles service (no dependencies).
  *
- * Fills each <div data-related-slug="SLUG" data-limit="4" data-heading="..."> on the page with
- * GET {api}/v1/articles/SLUG/related.html when the box comes near the viewport, and tells
- * POST {api}/v1/events (navigator.sendBeacon) which suggestions were seen and which was
- * clicked; it does the same for fragments already included by the server (ESI/SSI). {api} is
- * where this script was loaded from, or the data-api of the box or of the script tag.
- * The box keeps its height from the moment the script runs (no layout shift); on any failure
- * it is removed. Theme it with CSS custom properties: --related-accent, --related-text,
- * --related-muted, --related-bg, --related-border, --related-font, --related-item-height.
+ * Fills each <div data-related-slug="SLUG" data-limit="4" data-heading="..." data-layout="cards">
+ * on the page with GET {api}/v1/articles/SLUG/related.html when the box comes near the
+ * viewport, and tells POST {api}/v1/events (navigator.sendBeacon) which suggestions were seen
+ * and which was clicked; it does the same for fragments already included by the server
+ * (ESI/SSI). {api} is where this script was loaded from, or the data-api of the box or of the
+ * script tag. data-layout: "list" (rows, a small thumbnail when there is an image) or "cards"
+ * (a grid of image cards). A box never suggests the page it sits on: the data-page-slug of the
+ * box or of the script tag, else the last path segment of <link rel="canonical">, is excluded.
+ * Rows and cards have fixed heights, and the box keeps the height of its suggestions from the
+ * moment the script runs, so the page does not move when they arrive; on any failure the box
+ * is removed. Theme it with CSS custom properties: --related-accent,
+ * --related-text, --related-muted, --related-bg, --related-border, --related-font,
+ * --related-item-height, --related-placeholder, --related-columns.
  */
 (() => {
   "use strict";
@@ -18,23 +23,47 @@
   const MAX_LIMIT = 50;
   const DEFAULT_LIMIT = 4;
   const C = ".related-articles";
+  const I = `${C}-item`;
+  const T = `${C}-thumb`;
   const script = document.currentScript;
   let headings = 0;
 
-  // A box of N suggestions is exactly 3.9em + N item heights tall (see the rules below).
+  // Every row (list) and every card has a height known before its text arrives, so until the
+  // fragment is in, an empty ::before reserves exactly that height from the first paint: the
+  // heading (3.8em) and the rows, or the card rows (a 16/9 picture of the column's width plus
+  // 4.105em of text, 1em apart). Cards sit in --related-columns columns (2, or 4 from 45em).
   let css =
-    `${BOX}{display:block;min-height:calc(3.9em + var(--related-rows,${DEFAULT_LIMIT})*var(--related-item-height,4.5em))}` +
+    `${BOX}{display:block;--related-c:var(--related-columns,2)}` +
+    `@media(min-width:45em){${BOX}{--related-c:var(--related-columns,4)}}` +
+    `${BOX}:not([data-related-state=ready])::before{content:"";display:block;padding-top:calc(3.9em + var(--related-rows,${DEFAULT_LIMIT})*var(--related-item-height,4.5em))}` +
+    `${BOX}[data-layout=cards]:not([data-related-state=ready])::before{--r:round(up,var(--related-rows,${DEFAULT_LIMIT})/var(--related-c),1);padding-top:calc(2.9em + var(--r)*5.105em + var(--r)*9/16/var(--related-c)*(100% - 2em - (var(--related-c) - 1)*1em))}` +
     `${C}{box-sizing:border-box;margin:0;padding:.8em 1em;border-top:.2em solid var(--related-accent,#b00020);background:var(--related-bg,transparent);color:var(--related-text,inherit);font-family:var(--related-font,inherit)}` +
     `${C} ${C}-heading{margin:0 0 .5em;padding:0;font-size:1.2em;line-height:1.25;white-space:nowrap;overflow:hidden;text-overflow:ellipsis}` +
     `${C} ${C}-list{list-style:none;margin:0;padding:0}` +
-    `${C} ${C}-item{box-sizing:border-box;height:var(--related-item-height,4.5em);margin:0;padding:.35em 0;overflow:hidden;border-top:1px solid var(--related-border,#0002)}` +
-    `${C} ${C}-link{display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:2;overflow:hidden;line-height:1.3;font-weight:600;color:var(--related-accent,#b00020);text-decoration:none}` +
+    `${C} ${I}{box-sizing:border-box;display:grid;grid-template-columns:minmax(0,1fr);align-content:center;column-gap:.75em;height:var(--related-item-height,4.5em);margin:0;padding:.35em 0;overflow:hidden;border-top:1px solid var(--related-border,#0002)}` +
+    `${C} ${C}-with-image{grid-template-columns:5em minmax(0,1fr)}` +
+    `${C} ${T}{display:block;box-sizing:border-box;width:5em;height:3.75em;object-fit:cover;border-radius:.2em;background:var(--related-placeholder,#8882);grid-row:1/3}` +
+    `${C} ${C}-link{display:-webkit-box;-webkit-box-orient:vertical;-webkit-line-clamp:2;overflow:hidden;line-height:1.3;max-height:2.6em;font-weight:600;color:var(--related-accent,#b00020);text-decoration:none}` +
     `${C} a${C}-link:hover,${C} a${C}-link:focus{text-decoration:underline}` +
-    `${C} ${C}-meta{margin:0;font-size:.85em;line-height:1.3;color:var(--related-muted,#666)}` +
-    `${C} ${C}-section+${C}-date:before{content:" · "}`;
+    `${C} ${C}-meta{margin:0;font-size:.85em;line-height:1.3;height:1.3em;white-space:nowrap;overflow:hidden;text-overflow:ellipsis;color:var(--related-muted,#666)}` +
+    `${C} ${C}-section+${C}-date:before{content:" · "}` +
+    `${C}-cards ${C}-list{display:grid;grid-template-columns:repeat(var(--related-c,2),minmax(0,1fr));gap:1em}` +
+    `${C}-cards ${I}{display:block;height:auto;padding:0;border:0}` +
+    `${C}-cards ${T}{width:100%;height:auto;aspect-ratio:16/9;margin-bottom:.4em}` +
+    `${C}-cards ${C}-link{height:2.6em}`;
   for (let rows = 1; rows <= MAX_LIMIT; rows++) {
     css += `${BOX}[data-limit="${rows}"]{--related-rows:${rows}}`;
   }
+
+  // The slug of the page the boxes sit on: data-page-slug, else the canonical URL's last segment.
+  const pageSlug = (box) => {
+    const given = box.getAttribute("data-page-slug") || (script && script.getAttribute("data-page-slug"));
+    if (given) return given;
+    const canonical = document.querySelector('link[rel="canonical"][href]');
+    if (!canonical) return null;
+    const path = new URL(canonical.href, location.href).pathname.replace(/\/+$/, "");
+    return path.slice(path.lastIndexOf("/") + 1).replace(/\.html?$/, "");
+  };
 
   const apiOf = (element) => {
     const api = element && element.getAttribute("data-api");
@@ -113,17 +142,24 @@
     section.addEventListener("auxclick", clicked);
   };
 
+  const layoutOf = (box) => (box.getAttribute("data-layout") === "cards" ? "cards" : "list");
+  const rowsOf = (box) => {
+    const limit = box.getAttribute("data-limit") || "";
+    return LIMIT.test(limit) && Number(limit) <= MAX_LIMIT ? limit : DEFAULT_LIMIT;
+  };
+
   const load = (box) => {
     const slug = box.getAttribute("data-related-slug");
-    const limit = box.getAttribute("data-limit");
     const heading = box.getAttribute("data-heading");
     const api = apiOf(box) || scriptApi;
     const fail = () => box.remove();
     if (!SLUG.test(slug)) return fail();
     const url = new URL(`v1/articles/${slug}/related.html`, api);
-    const rows = LIMIT.test(limit || "") && Number(limit) <= MAX_LIMIT ? limit : DEFAULT_LIMIT;
-    url.searchParams.set("limit", rows);
+    url.searchParams.set("limit", rowsOf(box));
+    url.searchParams.set("layout", layoutOf(box));
     if (heading) url.searchParams.set("heading", heading.slice(0, 100));
+    const page = pageSlug(box);
+    if (page && page !== slug && SLUG.test(page)) url.searchParams.set("exclude", page);
     fetch(url, { credentials: "omit" })
       .then((response) => (response.ok ? response.text() : Promise.reject(response.status)))
       .then((html) => {
@@ -131,6 +167,8 @@
         template.innerHTML = html;
         const section = template.content.querySelector(FRAGMENT);
         if (!section) throw new Error("no suggestions");
+        // Fewer suggestions than reserved leave the space reserved rather than move the page.
+        box.style.minHeight = `${box.getBoundingClientRect().height}px`;
         box.replaceChildren(section);
         box.setAttribute("data-related-state", "ready");
         enhance(section, api);

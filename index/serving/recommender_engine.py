@@ -32,7 +32,7 @@ from recommender.ranking import (
     freshness_penalty,
     select,
 )
-from recommender.tfidf import query_similarities
+from recommender.tfidf import FILLER_WORDS, query_similarities
 
 _WORD = re.compile(r"\w+")
 #: How many nearest rows a fallback search considers when filters starve the precomputed list.
@@ -236,13 +236,15 @@ class Recommender:
         source_vector, target_vector = self.vectors[rows]
         source_terms, target_terms = self._lexical_row(source_row), self._lexical_row(target_row)
         shared = source_terms.multiply(target_terms).tocoo()
-        strongest = np.argsort(-shared.data, kind="stable")[:terms]
+        strongest = [
+            self._terms[int(shared.col[i])] for i in np.argsort(-shared.data, kind="stable")
+        ]
         days = abs(self.published[source_row] - self.published[target_row]) / 86_400
         return {
             "semantic": round(float(source_vector @ target_vector), 4),
             "lexical": round(float(shared.data.sum()), 4),
             "days_apart": None if np.isnan(days) else round(float(days), 1),
-            "shared_terms": [self._terms[int(shared.col[i])] for i in strongest],
+            "shared_terms": [term for term in strongest if term not in FILLER_WORDS][:terms],
         }
 
     def related_to_draft(

@@ -158,10 +158,15 @@ def embed_texts(
     ) as bar:
         for start in range(0, len(missing), ENCODE_CHUNK):
             chunk = missing[start : start + ENCODE_CHUNK]
-            vectors = encoder.encode([text_of[h] for h in chunk])
+            # One encoder batch per call, so that the progress bar moves after each.
+            step = max(1, encoder.batch_size)
+            parts = []
+            for at in range(0, len(chunk), step):
+                parts.append(encoder.encode([text_of[h] for h in chunk[at : at + step]]))
+                bar.update(len(parts[-1]))
+            vectors = np.concatenate(parts)
             cache.put_many(encoder.model_id, zip(chunk, vectors, strict=True))
             known.update(zip(chunk, vectors, strict=True))
-            bar.update(len(chunk))
     if not hashes:
         return np.zeros((0, 0), dtype=np.float32), 0
     return np.ascontiguousarray(np.stack([known[h] for h in hashes]), dtype=np.float32), len(

@@ -128,10 +128,13 @@ def test_the_article_page_shows_what_readers_get_and_why(client: TestClient) -> 
 
 def test_a_form_change_is_audited_under_the_editors_name_and_undone(client: TestClient) -> None:
     csrf = log_in(client, name="Ana Editor")
-    response = client.post(
-        "/editor/articles/volcano-0/pins",
-        data={"target": "bitcoin-1", "slot": "1", "reason": "follow-up", "csrf": csrf},
-    )
+    form = {"target": "bitcoin-1", "slot": "1", "reason": "follow-up", "csrf": csrf}
+    # bitcoin-1 hardly relates to volcano-0: the desk asks first, and pins nothing yet.
+    asked = client.post("/editor/articles/volcano-0/pins", data=form)
+    assert asked.status_code == 200 and "Pin it anyway" in asked.text
+    assert 'name="confirmed" value="true"' in asked.text and "Bitcoin story number 1" in asked.text
+    assert client.get("/v1/articles/volcano-0/related").json()["items"][0]["slug"] != "bitcoin-1"
+    response = client.post("/editor/articles/volcano-0/pins", data={**form, "confirmed": "true"})
     assert response.status_code == 303 and "notice=" in response.headers["location"]
     api = client.get("/v1/articles/volcano-0/related").json()
     assert api["items"][0]["slug"] == "bitcoin-1"
@@ -188,4 +191,83 @@ def test_the_article_page_shows_what_readers_clicked(client: TestClient) -> None
     assert client.post("/v1/events", json={"events": [*shown, click]}).status_code == 202
     page = client.get("/editor/articles/volcano-0").text
     assert "Impressions 2 · clicks 1 · CTR 50.0 %" in page
-    assert re.search(r"<th scope=\"row\">volcano-2</th><td>1</td><td>1</td><td>100.0 %", page)
+    volcano_2 = '<a href="/editor/articles/volcano-2">Volcano story number 2</a>'
+    row = f'<th scope="row">{volcano_2} <code class="slug">volcano-2</code></th>'
+    assert f"{row}<td>1</td><td>1</td><td>100.0 %" in page
+
+
+def test_people_read_titles_beside_slugs_and_dates_with_their_age(client: TestClient) -> None:
+    csrf = log_in(client)
+    form = {"target": "volcano-2", "slot": "1", "csrf": csrf}
+    assert client.post("/editor/articles/volcano-0/pins", data=form).status_code == 303
+    form = {"target": "volcano-1", "csrf": csrf}
+    assert client.post("/editor/articles/volcano-0/blocks", data=form).status_code == 303
+    page = client.get("/editor/articles/volcano-0").text
+    for table, slug in (("pins", "volcano-2"), ("blocks", "volcano-1"), ("audit", "volcano-1")):
+        section = page[page.index(f'<table id="{table}">') :]
+        section = section[: section.index("</table>")]
+        title = f"Volcano story number {slug[-1]}"
+        assert f'>{title}</a> <code class="slug">{slug}</code>' in section, table
+    # volcano-0 was published on 10 Mar 2024: a date, then its age in the largest unit.
+    assert re.search(r"10 Mar 2024 · \d+ (years?|months?) ago", page)
+    assert "days ago" not in page
+
+
+def test_editor_pages_answer_errors_with_a_page(client: TestClient) -> None:
+    log_in(client)
+    invalid = client.get("/editor/articles/volcano-0", params={"limit": "abc"})
+    assert invalid.status_code == 422 and invalid.headers["content-type"].startswith("text/html")
+    assert "limit: Input should be a valid integer" in invalid.text
+    unknown = client.get("/editor/articles/no-such-story")
+    assert unknown.status_code == 404 and unknown.headers["content-type"].startswith("text/html")
+    assert "No served article has the slug &#39;no-such-story&#39;" in unknown.text
+    # The API keeps its JSON errors.
+    api = client.get("/v1/articles/no-such-story/related")
+    assert api.status_code == 404 and api.json()["error"] == "article_not_found"
+
+
+def test_the_pin_form_finds_articles_by_title(client: TestClient) -> None:
+    log_in(client)
+    found = client.get("/editor/titles", params={"q": "bitcoin stor"}).json()
+    assert [item["slug"] for item in found] == ["bitcoin-2", "bitcoin-1", "bitcoin-0"]
+    assert found[0]["title"] == "Bitcoin story number 2" and " ago" in found[0]["date"]
+    assert client.get("/editor/titles", params={"q": "no such words"}).json() == []
+
+
+def test_a_related_article_is_pinned_without_asking(client: TestClient) -> None:
+    csrf = log_in(client)
+    form = {"target": "volcano-2", "slot": "2", "csrf": csrf}
+    response = client.post("/editor/articles/volcano-0/pins", data=form)
+    assert response.status_code == 303 and "notice=" in response.headers["location"]
+
+
+def test_the_status_page_shows_what_is_served_and_the_busiest_boxes(
+    client: TestClient, settings: Settings
+) -> None:
+    log_in(client)
+    events = [
+        {"type": "impression", "source": source, "target": "volcano-2", "slot": 1}
+        for source in ("volcano-0", "volcano-0", "volcano-1")
+    ]
+    events.append({"type": "click", "source": "volcano-0", "target": "volcano-2", "slot": 1})
+    assert client.post("/v1/events", json={"events": events}).status_code == 202
+    page = client.get("/editor/status").text
+    version = client.get("/v1/articles/volcano-0").json()["index_version"]
+    assert version in page and '<dd data-testid="articles">18</dd>' in page
+    assert "18 articles from 1 source(s)" in page
+    busiest = re.findall(r'<tr data-slug="([a-z0-9-]+)">', page)
+    assert busiest == ["volcano-0", "volcano-1"]
+    assert "Volcano story number 0</a>" in page and "<td>2</td><td>1</td><td>50.0 %" in page
+
+
+def test_the_draft_page_says_whether_the_model_is_ready(client: TestClient) -> None:
+    log_in(client)
+    # The model loads in the background from the start; the page tells which state it is in.
+    states = set()
+    while "ready" not in states:
+        page = client.get("/editor/draft").text
+        found = re.search(r'id="draft-model" data-state="([a-z ]+)"', page)
+        assert found, "the draft page does not show the model's state"
+        states.add(found.group(1))
+        assert states <= {"loading", "ready"}
+    assert '<textarea name="summary"' in page

@@ -61,7 +61,7 @@ def test_a_session_ends_after_its_hours(settings: Settings) -> None:
         assert client.get("/editor").status_code == 200
         csrf = csrf_of(client.get("/editor").text)
         pinned = client.post(
-            "/editor/articles/volcano-0/pins", data={"target": "bitcoin-1", "csrf": csrf}
+            "/editor/articles/volcano-0/pins", data={"target": "volcano-1", "csrf": csrf}
         )
         assert pinned.status_code == 303 and "error" not in pinned.headers["location"]
         clock.advance(10)

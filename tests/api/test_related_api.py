@@ -219,3 +219,36 @@ def _counter(client: TestClient, name: str) -> float:
         if line.startswith(name + " "):
             return float(line.split()[1])
     raise AssertionError(f"{name} not in /metrics")
+
+
+def test_the_root_names_the_service_as_a_page_or_as_json(client: TestClient) -> None:
+    version = client.get("/v1/index").json()["version"]
+    page = client.get("/", headers={"Accept": "text/html"})
+    assert page.status_code == 200 and page.headers["content-type"].startswith("text/html")
+    assert version in page.text and 'href="/docs"' in page.text and 'href="/editor"' in page.text
+    answer = client.get("/", headers={"Accept": "application/json"})
+    body = answer.json()
+    assert (body["service"], body["version"], body["index_version"]) == (
+        "Related articles",
+        "0.1.0",
+        version,
+    )
+    assert {"/docs", "/redoc", "/editor", "/widget.js"} <= {link["href"] for link in body["links"]}
+    assert "accept" in answer.headers["vary"].lower()
+
+
+def test_every_operation_has_an_example_request_and_response(client: TestClient) -> None:
+    missing = []
+    for path, operations in client.get("/openapi.json").json()["paths"].items():
+        for method, operation in operations.items():
+            bodies = operation.get("requestBody", {}).get("content", {})
+            missing += [
+                f"{method} {path} request {t}" for t, c in bodies.items() if "example" not in c
+            ]
+            for status, response in operation["responses"].items():
+                if status.startswith("2"):
+                    contents = response.get("content", {}).items()
+                    missing += [
+                        f"{method} {path} {status} {t}" for t, c in contents if "example" not in c
+                    ]
+    assert missing == []

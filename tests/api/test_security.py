@@ -122,11 +122,20 @@ def test_the_fragment_stays_embeddable_and_cacheable(client: TestClient) -> None
     assert response.headers["cache-control"].startswith("public, max-age=")
 
 
-def test_the_api_documentation_may_load_swagger_ui_but_not_be_framed(client: TestClient) -> None:
+def test_the_api_documentation_has_the_pages_policy(client: TestClient) -> None:
     response = client.get("/docs")
     assert response.status_code == 200
-    assert "content-security-policy" not in response.headers
+    assert response.headers["content-security-policy"] == CONTENT_SECURITY_POLICY
     assert response.headers["x-frame-options"] == "DENY"
+    assert "cdn" not in response.text.lower() and "<script>" not in response.text
+    redoc = client.get("/redoc")
+    # ReDoc needs inline styles; scripts stay same-origin files.
+    assert "style-src 'self' 'unsafe-inline'" in redoc.headers["content-security-policy"]
+    assert "script-src 'self';" in redoc.headers["content-security-policy"]
+    for asset in ("swagger-ui-bundle.js", "swagger-ui.css", "redoc.standalone.js"):
+        assert f"/docs/assets/{asset}" in response.text + redoc.text
+        assert client.get(f"/docs/assets/{asset}").status_code == 200
+    assert client.get("/docs/assets/..%2Fsettings.py").status_code == 404
 
 
 def test_a_route_keeps_a_security_header_it_sets_itself(client: TestClient) -> None:

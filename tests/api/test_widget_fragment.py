@@ -32,6 +32,11 @@ URLS = {
     "wildfire-2": (QUOTED_URL, QUOTED_URL),
     "football-0": ("/read/football-0?a=1&b=2", "/read/football-0?a=1&b=2"),
 }
+#: The suggestions of volcano-0 that have a picture.
+IMAGES = {
+    "volcano-2": "https://img.news.example/volcano-2.jpg?w=320&h=180",
+    "wildfire-0": "https://img.news.example/wildfire-0.webp",
+}
 
 
 class Fragment(HTMLParser):
@@ -42,6 +47,7 @@ class Fragment(HTMLParser):
         self.items: list[dict[str, Any]] = []
         self.headings: list[str] = []
         self.tags: list[str] = []
+        self.layout: str | None = None
         self._text: list[str] | None = None
         self._field = ""
         self.feed(html)
@@ -58,6 +64,12 @@ class Fragment(HTMLParser):
             self.items[-1]["href"] = found["href"]
         elif tag == "time":
             self.items[-1]["datetime"] = found["datetime"]
+        elif tag == "img":
+            self.items[-1]["image"] = found
+        elif tag == "section":
+            self.layout = found["data-layout"]
+        if "related-articles-placeholder" in (found.get("class") or ""):
+            self.items[-1]["placeholder"] = True
         if tag in {"h2", "a", "span", "time"}:
             self._text = []
             self._field = {"h2": "heading", "a": "title", "time": "date"}.get(tag) or (
@@ -84,7 +96,7 @@ def hostile_records() -> list[dict[str, Any]]:
         url = URLS.get(record["slug"], (None,))[0]
         if record["slug"] == "volcano-1":
             record = {**record, "title": HOSTILE_TITLE, "section": HOSTILE_SECTION}
-        records.append({**record, "url": url})
+        records.append({**record, "url": url, "image": IMAGES.get(record["slug"])})
     return records
 
 
@@ -110,9 +122,48 @@ def test_fragment_lists_what_the_json_endpoint_lists(client: TestClient) -> None
     assert "script" not in fragment.tags and "style" not in fragment.tags
 
 
+@pytest.mark.parametrize("layout", ["list", "cards"])
+def test_items_with_an_image_show_it_lazily_at_a_fixed_aspect_ratio(
+    client: TestClient, layout: str
+) -> None:
+    html = client.get(FRAGMENT.format("volcano-0"), params={"limit": 8, "layout": layout}).text
+    fragment = Fragment(html)
+    assert fragment.layout == layout
+    pictured = {item["slug"]: item["image"] for item in fragment.items if "image" in item}
+    assert {slug: image["src"] for slug, image in pictured.items()} == IMAGES
+    for image in pictured.values():
+        assert image["loading"] == "lazy" and image["decoding"] == "async"
+        assert (image["width"], image["height"], image["alt"]) == ("320", "180", "")
+    plain = [item for item in fragment.items if "image" not in item]
+    # Cards keep their shape with a neutral placeholder; rows simply have no thumbnail.
+    assert all(item.get("placeholder", False) is (layout == "cards") for item in plain)
+    assert [item["slug"] for item in fragment.items] == [
+        item["slug"]
+        for item in client.get(RELATED.format("volcano-0"), params={"limit": 8}).json()["items"]
+    ]
+
+
+def test_layouts_and_exclusions_are_cached_apart(client: TestClient) -> None:
+    url = FRAGMENT.format("volcano-0")
+    answers = [
+        client.get(url, params=params)
+        for params in ({}, {"layout": "cards"}, {"exclude": "volcano-1"})
+    ]
+    assert len({answer.headers["etag"] for answer in answers}) == 3
+    assert len({answer.text for answer in answers}) == 3
+    listed = [[item["slug"] for item in Fragment(answer.text).items] for answer in answers]
+    assert "volcano-1" in listed[0] and "volcano-1" not in listed[2]
+    assert listed[2] == [
+        item["slug"]
+        for item in client.get(RELATED.format("volcano-0"), params={"exclude": "volcano-1"}).json()[
+            "items"
+        ]
+    ]
+
+
 def test_hostile_titles_and_sections_are_escaped(client: TestClient) -> None:
     html = client.get(FRAGMENT.format("volcano-0"), params={"limit": 8}).text
-    assert "<script" not in html and "<img" not in html and "<b " not in html
+    assert "<script" not in html and "<img src=x" not in html and "<b " not in html
     assert "&lt;script&gt;alert(&#34;t&#34;)&lt;/script&gt;&#34;&#39;&gt;&lt;img" in html
     hostile = next(i for i in Fragment(html).items if i["slug"] == "volcano-1")
     # Parsed as a browser parses it, the text is the title exactly: escaped once, not twice.
@@ -195,6 +246,8 @@ def test_fragment_is_served_from_the_result_cache(client: TestClient) -> None:
         (FRAGMENT.format("volcano-0"), {"limit": 51}, 422, "invalid_request"),
         (FRAGMENT.format("volcano-0"), {"heading": "x" * 101}, 422, "invalid_request"),
         (FRAGMENT.format("Volcano_0"), {}, 422, "invalid_request"),
+        (FRAGMENT.format("volcano-0"), {"layout": "grid"}, 422, "invalid_request"),
+        (FRAGMENT.format("volcano-0"), {"exclude": "Not A Slug"}, 422, "invalid_request"),
     ],
 )
 def test_fragment_errors_are_json(

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Page, expect
+from playwright.sync_api import Browser, Page, expect
 
 from api.app import create_app
 from tests.support.helpers import build_fake_index
@@ -63,10 +63,20 @@ def test_an_editor_pins_blocks_and_undoes_in_the_browser(
     page.screenshot(path=str(artifacts / "editor-3-article.png"), full_page=True)
 
     pin_form = page.locator("#pin-form")
-    pin_form.get_by_label("Article slug").fill("bitcoin-1")
+    pin_form.get_by_label("Find by title").press_sequentially("bitcoin story 1")
+    choice = pin_form.locator('#pin-choices button[data-slug="bitcoin-1"]')
+    expect(choice).to_contain_text("Bitcoin story number 1")
+    page.screenshot(path=str(artifacts / "editor-3b-pin-search.png"), full_page=True)
+    choice.click()
+    expect(pin_form.get_by_label("Article slug")).to_have_value("bitcoin-1")
     pin_form.get_by_label("Slot").fill("1")
     pin_form.get_by_label("Reason (optional)").fill("explainer for newcomers")
-    pin_form.get_by_role("button", name="Pin").click()
+    pin_form.get_by_role("button", name="Pin", exact=True).click()
+    # A story about bitcoin scores low for a volcano: the desk asks before pinning it.
+    expect(page.get_by_role("heading", level=1)).to_have_text("Pin an unrelated article?")
+    assert related(server, "volcano-0")[0] != "bitcoin-1"
+    page.screenshot(path=str(artifacts / "editor-3c-pin-confirm.png"), full_page=True)
+    page.get_by_role("button", name="Pin it anyway").click()
     expect(page.get_by_role("status")).to_contain_text("Pinned bitcoin-1 to slot 1")
     assert related(server, "volcano-0")[0] == "bitcoin-1"
     expect(page.locator("#suggestions tbody tr").first).to_have_attribute("data-slug", "bitcoin-1")
@@ -105,3 +115,58 @@ def test_an_editor_sees_what_a_draft_would_be_related_to(
     titles = results.all_inner_texts()
     assert titles[0].startswith("Wildfire story")
     page.screenshot(path=str(artifacts / "editor-7-draft.png"), full_page=True)
+
+
+def overflows(page: Page) -> bool:
+    return bool(
+        page.evaluate("document.documentElement.scrollWidth > document.documentElement.clientWidth")
+    )
+
+
+def test_the_desk_fits_a_phone(server: str, browser: Browser, artifacts: Path) -> None:
+    context = browser.new_context(viewport={"width": 390, "height": 844})
+    page = context.new_page()
+    try:
+        page.goto(f"{server}/editor/status")
+        page.get_by_label("Your name").fill("Cleo")
+        page.get_by_label("Password").fill(PASSWORD)
+        page.get_by_role("button", name="Log in").click()
+        expect(page.get_by_role("heading", level=1)).to_have_text("Status")
+        assert not overflows(page)
+        page.screenshot(path=str(artifacts / "editor-phone-status.png"), full_page=True)
+        for name, path in (("search", "/editor"), ("article", "/editor/articles/volcano-0")):
+            page.goto(f"{server}{path}")
+            assert not overflows(page), name
+            page.screenshot(path=str(artifacts / f"editor-phone-{name}.png"), full_page=True)
+        fields = page.locator("#pin-form label").evaluate_all(
+            "labels => labels.map((l) => { const r = l.getBoundingClientRect();"
+            " return [r.left, r.top, r.right, r.bottom]; })"
+        )
+        for i, (left, top, right, bottom) in enumerate(fields):
+            assert right <= 390
+            for other_left, other_top, other_right, other_bottom in fields[i + 1 :]:
+                apart = (
+                    right <= other_left
+                    or other_right <= left
+                    or bottom <= other_top
+                    or other_bottom <= top
+                )
+                assert apart, "two fields of the pin form overlap"
+    finally:
+        context.close()
+
+
+def test_the_status_page_lists_the_busiest_boxes(server: str, page: Page, artifacts: Path) -> None:
+    events = [
+        {"type": "impression", "source": "wildfire-0", "target": "wildfire-1", "slot": 1},
+        {"type": "click", "source": "wildfire-0", "target": "wildfire-1", "slot": 1},
+    ]
+    assert httpx.post(f"{server}/v1/events", json={"events": events}).status_code == 202
+    page.goto(f"{server}/editor/status")
+    page.get_by_label("Your name").fill("Dan")
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Log in").click()
+    row = page.locator("#busiest tbody tr").first
+    expect(row).to_contain_text("Wildfire story number 0")
+    expect(row).to_contain_text("100.0 %")
+    page.screenshot(path=str(artifacts / "editor-status.png"), full_page=True)

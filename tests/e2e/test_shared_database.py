@@ -168,7 +168,13 @@ def test_a_change_on_one_host_applies_on_the_other(hosts: list[str]) -> None:
     editor, csrf = editor_client(b)
     pinned = editor.post(
         "/editor/articles/volcano-0/pins",
-        data={"csrf": csrf, "target": "football-0", "slot": "1", "reason": "derby"},
+        data={
+            "csrf": csrf,
+            "target": "football-0",
+            "slot": "1",
+            "reason": "derby",
+            "confirmed": "true",
+        },
     )
     assert pinned.status_code == 303 and "error" not in pinned.headers["location"]
     eventually(lambda: related_slugs(a)[:1] == ["football-0"], "A never applied B's pin")

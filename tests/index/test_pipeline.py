@@ -157,3 +157,35 @@ def test_large_catalog_uses_hnsw_with_measured_recall(tmp_path: Path) -> None:
     manifest = load_current(settings.index)[0].manifest
     assert manifest.index["kind"] == "hnsw"
     assert manifest.recall_at_10 >= 0.98
+
+
+class BatchRecordingEncoder(HashingEncoder):
+    """The hashing encoder with a small batch, recording the size of each call."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.sizes: list[int] = []
+
+    @property
+    def batch_size(self) -> int:
+        return 4
+
+    def encode(self, texts: Sequence[str]) -> Vectors:
+        self.sizes.append(len(texts))
+        return super().encode(texts)
+
+
+def test_texts_are_encoded_one_batch_per_call_so_progress_moves_every_batch(
+    tmp_path: Path,
+) -> None:
+    settings = fake_settings(tmp_path / "data")
+    feed = write_jsonl(tmp_path / "feed.jsonl", synthetic_records())
+    encoder = BatchRecordingEncoder()
+    summary = reindex(settings.index, [feed], encoder)
+    assert summary.embedded == 18
+    assert encoder.sizes == [4, 4, 4, 4, 2]
+    # The same vectors as one call for all of them would give.
+    whole, _ = build_fake_index(tmp_path / "whole")
+    assert np.array_equal(
+        load_current(settings.index)[0].vectors, load_current(whole.index)[0].vectors
+    )

@@ -1,4 +1,4 @@
-"""The slug rule for sources that give only a link (documented in the README's Feeds section)."""
+"""The slug rule for sources that give only a link (documented in docs/feeds.md)."""
 
 from __future__ import annotations
 

@@ -1,0 +1,44 @@
+"""What a person reads from the CLI: its version, word placeholders in --help, `info`."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from console.main import app
+from tests.support.helpers import build_fake_index
+
+COMMANDS = ["reindex", "related", "info", "versions", "rollback", "evaluate", "serve"]
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(app, ["--version"])
+    assert result.exit_code == 0 and re.fullmatch(r"recommender \d+\.\d+\.\d+\n", result.stdout)
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_placeholders_are_words(command: str) -> None:
+    result = CliRunner().invoke(app, [command, "--help"], terminal_width=200)
+    assert result.exit_code == 0
+    options = [line for line in result.stdout.splitlines() if line.lstrip().startswith("-")]
+    assert options
+    for line in options:
+        assert not re.search(r"<(int|str|path|float|list)[^>]*>", line), line
+        assert not re.search(r"\b(INTEGER|TEXT|FLOAT|PATH RANGE)\b", line), line
+
+
+def test_info_is_a_readable_summary_with_only_its_index_kinds_parameters(tmp_path: Path) -> None:
+    settings, summary = build_fake_index(tmp_path / "data")
+    env = {"RECOMMENDER_DATA_DIR": str(settings.data_dir)}
+    text = CliRunner().invoke(app, ["info"], env=env)
+    assert text.exit_code == 0
+    lines = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in text.stdout.splitlines())
+    assert lines["Version"] == summary.version and lines["Articles"] == "18"
+    assert lines["Search"] == "flat (exact)"
+    assert "hnsw" not in text.stdout.lower() and "ef_search" not in text.stdout
+    card = json.loads(CliRunner().invoke(app, ["info", "--json"], env=env).stdout)
+    assert card["index"] == {"kind": "flat"} and card["version"] == summary.version
