@@ -82,6 +82,16 @@ def _fingerprint(path: Path, max_seq_length: int) -> str:
     return f"{digest.hexdigest()[:12]}/seq{max_seq_length}"
 
 
+def model_id_of(model: str, path: Path, max_seq_length: int, backend: str = "torch") -> str:
+    """The id of `model`'s vectors: weights, sequence length and (unless torch) the backend.
+
+    Torch ids carry no suffix, so embeddings cached before backends existed stay valid.
+    """
+    name = model if model == PACKAGED_MODEL else path.name
+    suffix = "" if backend == "torch" else f"+{backend}"
+    return f"{name}@{_fingerprint(path, max_seq_length)}{suffix}"
+
+
 class SentenceTransformerEncoder:
     """The real model, loaded from local files only, on first use (importing torch takes seconds,
     and a reindex whose embeddings are all cached never needs it)."""
@@ -102,8 +112,7 @@ class SentenceTransformerEncoder:
         self._max_seq_length = max_seq_length
         self._threads = threads
         self._processes = processes
-        name = model if model == PACKAGED_MODEL else self._path.name
-        self._model_id = f"{name}@{_fingerprint(self._path, max_seq_length)}"
+        self._model_id = model_id_of(model, self._path, max_seq_length)
         self._model: Any = None
         self._pool: Any = None
 
@@ -223,9 +232,22 @@ class HashingEncoder:
 
 
 def load_encoder(settings: EncoderSettings) -> Encoder:
-    """The encoder `settings.model` names (slow for the real model: seconds to import torch)."""
+    """The encoder `settings.model` names, run by `settings.backend` (slow for the real model:
+    seconds to import torch or to export to ONNX on first use)."""
     if settings.model == FAKE_MODEL:
         return HashingEncoder()
+    if settings.backend != "torch":
+        from recommender.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(
+            settings.model,
+            backend=settings.backend,
+            export_dir=settings.export_dir,
+            device=settings.device,
+            batch_size=settings.batch_size,
+            max_seq_length=settings.max_seq_length,
+            threads=settings.threads,
+        )
     return SentenceTransformerEncoder(
         settings.model,
         device=settings.device,

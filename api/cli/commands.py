@@ -32,7 +32,7 @@ from recommender.errors import (
     RecommenderError,
     StrictModeError,
 )
-from recommender.settings import Settings, settings_with
+from recommender.settings import EncoderBackend, Settings, settings_with
 
 EXIT_CODES: list[tuple[type[RecommenderError], int]] = [
     (ReindexLocked, 75),
@@ -106,6 +106,13 @@ ThreadsOption = Annotated[
     int | None,
     typer.Option(min=0, help="Torch threads, per process; 0 = all cores (RECOMMENDER_THREADS)."),
 ]
+BackendOption = Annotated[
+    EncoderBackend | None,
+    typer.Option(
+        help="How the model runs: torch, onnx (same vectors) or onnx-int8 (faster on CPU); "
+        "default: RECOMMENDER_ENCODER_BACKEND or torch.",
+    ),
+]
 ProcessesOption = Annotated[
     int | None,
     typer.Option(
@@ -123,6 +130,7 @@ ProcessesOption = Annotated[
         "  recommender reindex --source articles/ --source extra.csv.gz --strict\n\n"
         "  recommender reindex --source feed.jsonl --full\n\n"
         "  recommender reindex --source feed.jsonl --full --device cuda --batch-size 64\n\n"
+        "  recommender reindex --source feed.jsonl --backend onnx-int8\n\n"
         "  recommender reindex --source https://example.com/feed.xml\n\n"
         "  recommender reindex --source https://example.com/news-sitemap.xml --fetch-pages\n\n"
         "  recommender reindex --source wordpress+https://example.com\n\n"
@@ -164,6 +172,7 @@ def reindex(
         bool, typer.Option(help="Re-embed every article instead of reusing cached embeddings.")
     ] = False,
     device: DeviceOption = None,
+    backend: BackendOption = None,
     batch_size: BatchSizeOption = None,
     threads: ThreadsOption = None,
     processes: ProcessesOption = None,
@@ -179,6 +188,7 @@ def reindex(
     settings = settings_with(
         data_dir=data_dir,
         device=device,
+        encoder_backend=backend,
         batch_size=batch_size,
         threads=threads,
         encode_processes=processes,
@@ -368,6 +378,7 @@ def evaluate(
     plot: Annotated[
         Path | None, typer.Option(help="Also draw the metrics per strategy to this PNG.")
     ] = None,
+    backend: BackendOption = None,
     as_json: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -380,7 +391,7 @@ def evaluate(
 
     if (relevance is None) == (qrels is None):
         raise fail("give exactly one of --relevance FIELD and --qrels FILE", 2)
-    settings = _settings(data_dir)
+    settings = settings_with(data_dir=data_dir, encoder_backend=backend)
     report = FeedReport()
     data = _run(
         lambda: prepare(

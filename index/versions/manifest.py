@@ -47,6 +47,9 @@ class Manifest:
     files: dict[str, FileEntry] = field(default_factory=dict)
     ranking: dict[str, float] = field(default_factory=dict)
     """The fusion weights the neighbours were scored with."""
+    backend: str = "torch"
+    """How the model ran (`RECOMMENDER_ENCODER_BACKEND`); versions built before it was recorded
+    were all torch. `model_id` names it too, so mixed vectors are never served together."""
     format: int = FORMAT
 
     def to_json(self) -> str:
@@ -59,6 +62,7 @@ class Manifest:
             "articles": self.count,
             "model": self.model,
             "model_id": self.model_id,
+            "backend": self.backend,
             "dimension": self.dimension,
             "index": self.index,
             "recall_at_10": self.recall_at_10,

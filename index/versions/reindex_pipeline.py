@@ -219,6 +219,7 @@ def build_manifest(
         source_checksum=checksum,
         sources=[str(source) for source in sources],
         ranking=asdict(settings.fusion),
+        backend=settings.backend,
     )
 
 
