@@ -12,7 +12,7 @@ import orjson
 import typer
 
 from api.cli.commands import JsonOption, fail, print_json
-from bench import catalog_bench, ingest_bench, live_bench, reindex_bench, soak
+from bench import backend_bench, catalog_bench, ingest_bench, live_bench, reindex_bench, soak
 from bench.api_bench import TARGETS, Result, format_rows
 from bench.api_bench import app as bench_app
 
@@ -82,9 +82,10 @@ def _bench_child(args: list[str]) -> Any:
 
 
 def add_benchmarks(cli: typer.Typer) -> None:
-    """Register `recommender bench api|reindex|catalog|ingest|live|soak|all` on the CLI."""
+    """Register `recommender bench api|reindex|backends|catalog|ingest|live|soak|all` on the CLI."""
     bench_app.command("reindex", epilog=reindex_bench.EXAMPLES)(reindex_bench.bench_reindex)
     bench_app.command("catalog", epilog=catalog_bench.EXAMPLES)(catalog_bench.bench_catalog)
+    bench_app.command("backends", epilog=backend_bench.EXAMPLES)(backend_bench.bench_backends)
     bench_app.command("all", epilog=BENCH_ALL_EXAMPLES)(bench_all)
     bench_app.command("soak", epilog=soak.EXAMPLES)(soak.bench_soak)
     bench_app.command("ingest", epilog=ingest_bench.EXAMPLES)(ingest_bench.bench_ingest)
@@ -92,5 +93,5 @@ def add_benchmarks(cli: typer.Typer) -> None:
     cli.add_typer(
         bench_app,
         name="bench",
-        help="Benchmarks: `recommender bench api|reindex|catalog|ingest|live|soak|all`.",
+        help="Benchmarks: `recommender bench api|reindex|backends|catalog|ingest|live|soak|all`.",
     )
