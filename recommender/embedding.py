@@ -256,3 +256,13 @@ def load_encoder(settings: EncoderSettings) -> Encoder:
         threads=settings.threads,
         processes=settings.processes,
     )
+
+
+def load_reindex_encoder(settings: EncoderSettings) -> Encoder:
+    """The encoder of a reindex: `load_encoder`'s, run here, or on Ray actors with the ray
+    engine (`recommender.ray_encoding`; connecting may start a local Ray instance)."""
+    if settings.engine == "ray":
+        from recommender.ray_encoding import RayEncoder
+
+        return RayEncoder(settings)
+    return load_encoder(settings)

@@ -32,7 +32,7 @@ from recommender.errors import (
     RecommenderError,
     StrictModeError,
 )
-from recommender.settings import EncoderBackend, Settings, settings_with
+from recommender.settings import EncodeEngine, EncoderBackend, Settings, settings_with
 
 EXIT_CODES: list[tuple[type[RecommenderError], int]] = [
     (ReindexLocked, 75),
@@ -113,6 +113,14 @@ BackendOption = Annotated[
         "default: RECOMMENDER_ENCODER_BACKEND or torch.",
     ),
 ]
+EngineOption = Annotated[
+    EncodeEngine | None,
+    typer.Option(
+        help="Where texts are embedded: local, or ray (Ray actors, one model copy each; "
+        "RECOMMENDER_RAY_ADDRESS unset = a local Ray instance, auto or ray://HOST:10001 = a "
+        "cluster). Default: RECOMMENDER_ENCODE_ENGINE or local.",
+    ),
+]
 ProcessesOption = Annotated[
     int | None,
     typer.Option(
@@ -131,6 +139,7 @@ ProcessesOption = Annotated[
         "  recommender reindex --source feed.jsonl --full\n\n"
         "  recommender reindex --source feed.jsonl --full --device cuda --batch-size 64\n\n"
         "  recommender reindex --source feed.jsonl --backend onnx-int8\n\n"
+        "  RECOMMENDER_RAY_ADDRESS=auto recommender reindex --source feed.jsonl --engine ray\n\n"
         "  recommender reindex --source https://example.com/feed.xml\n\n"
         "  recommender reindex --source https://example.com/news-sitemap.xml --fetch-pages\n\n"
         "  recommender reindex --source wordpress+https://example.com\n\n"
@@ -173,6 +182,7 @@ def reindex(
     ] = False,
     device: DeviceOption = None,
     backend: BackendOption = None,
+    engine: EngineOption = None,
     batch_size: BatchSizeOption = None,
     threads: ThreadsOption = None,
     processes: ProcessesOption = None,
@@ -180,7 +190,7 @@ def reindex(
 ) -> None:
     """Build a new index version from feeds and publish it; print a one-line JSON summary."""
     from index.versions.reindex_pipeline import reindex as run_reindex
-    from recommender.embedding import load_encoder
+    from recommender.embedding import load_reindex_encoder
     from recommender.feeds import FeedReport, parse_source
     from recommender.sources.field_map import parse_field_map
     from recommender.sources.options import read_options
@@ -189,6 +199,7 @@ def reindex(
         data_dir=data_dir,
         device=device,
         encoder_backend=backend,
+        encode_engine=engine,
         batch_size=batch_size,
         threads=threads,
         encode_processes=processes,
@@ -206,7 +217,7 @@ def reindex(
             lambda: run_reindex(
                 settings.index,
                 [parse_source(text) for text in source],
-                load_encoder(settings.encoder),
+                load_reindex_encoder(settings.encoder),
                 strict=strict,
                 full=full,
                 show_progress=show_progress,
