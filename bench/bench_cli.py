@@ -43,12 +43,14 @@ def bench_all(
     wrk: Annotated[str, typer.Option(help="The wrk executable (bench api --wrk).")] = "wrk",
     as_json: JsonOption = False,
 ) -> None:
-    """Run the API, reindex and catalog benchmarks, each in its own process; print one table."""
+    """Run the API, reindex, encoder-backend and catalog benchmarks, each in its own process;
+    print one table."""
     reindex_args = ["--limit", str(texts), *(["--source", str(source)] if source else [])]
     reports = {
         "api": _bench_child(["api", "--duration", str(api_duration), "--rounds",
                              str(api_rounds), "--wrk", wrk]),
         "reindex": _bench_child(["reindex", *reindex_args]),
+        "backends": _bench_child(["backends"]),
         "catalog": _bench_child(["catalog", "--size", str(catalog_size), "--queries",
                                  str(catalog_queries)]),
     }  # fmt: skip
@@ -67,6 +69,8 @@ def bench_all(
         )  # fmt: skip
     reindexed = reindex_bench.ReindexResult(**reports["reindex"]["result"])
     rows += [["reindex", *row] for row in reindex_bench.table_rows(reindexed)]
+    backends = [backend_bench.BackendRow(**row) for row in reports["backends"]["rows"]]
+    rows += [["backends", *row] for row in backend_bench.table_rows(backends)]
     catalog = catalog_bench.CatalogResult(**reports["catalog"]["result"])
     rows += [["catalog", *row] for row in catalog_bench.table_rows(catalog)]
     typer.echo(format_rows(["bench", "measure", "value", "target"], rows))
