@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import os
 import shutil
 import tempfile
@@ -95,13 +96,19 @@ def _quantise(source: Path, target: Path) -> None:
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     # MatMul weights only, per output channel: 0.99+ cosine to fp32 (all ops: ~0.95).
-    quantize_dynamic(
-        str(source),
-        str(target),
-        per_channel=True,
-        op_types_to_quantize=["MatMul"],
-        weight_type=QuantType.QInt8,
-    )
+    root = logging.getLogger()
+    level = root.level
+    root.setLevel(logging.ERROR)  # its advice to pre-process logs to the root logger: noise here
+    try:
+        quantize_dynamic(
+            str(source),
+            str(target),
+            per_channel=True,
+            op_types_to_quantize=["MatMul"],
+            weight_type=QuantType.QInt8,
+        )
+    finally:
+        root.setLevel(level)
 
 
 def _build(model_path: Path, backend: str, directory: Path) -> None:
