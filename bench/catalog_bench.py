@@ -292,9 +292,9 @@ def run_benchmark(
     """Build in one child process, serve in another; see the module's docstring."""
     if size < 2 or queries < 1 or centres < 1:
         raise BenchError("--size must be at least 2, --queries and --centres at least 1")
-    say(f"building a {size:,}-vector catalog ({centres:,} centres) ...")
     if base is not None:
         centres = len(np.load(base, mmap_mode="r", allow_pickle=False))
+    say(f"building a {size:,}-vector catalog ({centres:,} centres) ...")
     built = in_child(
         build_catalog,
         work_dir,
