@@ -123,3 +123,17 @@ def closed_address() -> str:
 def test_the_engine_setting_reaches_the_encoder_group(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, encode_engine="ray", ray_address="auto")
     assert settings.encoder.engine == "ray" and settings.encoder.ray_address == "auto"
+
+
+@pytest.mark.model
+def test_the_real_model_on_ray_gives_the_local_vectors(local_ray: None, tmp_path: Path) -> None:
+    settings = dataclasses.replace(
+        Settings(data_dir=tmp_path).encoder, engine="ray", ray_address=None
+    )
+    encoder = RayEncoder(settings, actors=1)  # one model load: bounded time and memory
+    try:
+        vectors = encoder.encode(TEXTS[:20])
+    finally:
+        encoder.close()
+    assert encoder.model_id == load_encoder(settings).model_id
+    np.testing.assert_allclose(vectors, load_encoder(settings).encode(TEXTS[:20]), atol=1e-5)
