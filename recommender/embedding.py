@@ -71,7 +71,8 @@ def resolve_model_path(model: str) -> Path:
     return path
 
 
-def _fingerprint(path: Path, max_seq_length: int) -> str:
+def weights_fingerprint(path: Path, max_seq_length: int) -> str:
+    """A short id of the weights' files and the sequence length (not a full content hash)."""
     digest = hashlib.sha256()
     for name in ("config.json", "modules.json", "sentence_bert_config.json"):
         file = path / name
@@ -89,7 +90,7 @@ def model_id_of(model: str, path: Path, max_seq_length: int, backend: str = "tor
     """
     name = model if model == PACKAGED_MODEL else path.name
     suffix = "" if backend == "torch" else f"+{backend}"
-    return f"{name}@{_fingerprint(path, max_seq_length)}{suffix}"
+    return f"{name}@{weights_fingerprint(path, max_seq_length)}{suffix}"
 
 
 class SentenceTransformerEncoder:

@@ -15,7 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from recommender.embedding import Vectors, model_id_of, normalise_rows, resolve_model_path
+from recommender.embedding import (
+    Vectors,
+    model_id_of,
+    normalise_rows,
+    resolve_model_path,
+    weights_fingerprint,
+)
 from recommender.errors import ModelError
 from recommender.onnx_export import exported_model
 
@@ -66,7 +72,7 @@ class OnnxEncoder:
             import onnxruntime
             from tokenizers import Tokenizer
 
-            fingerprint = self._model_id.split("@", 1)[1].split("+", 1)[0]
+            fingerprint = weights_fingerprint(self._path, self._max_seq_length)
             path = exported_model(self._path, fingerprint, self._backend, self._export_dir)
             tokenizer = Tokenizer.from_file(str(self._path / "tokenizer.json"))
             padding = tokenizer.padding or {}

@@ -54,7 +54,8 @@ class Settings(BaseSettings):
     encode_processes: int = Field(
         default=0,
         ge=0,
-        description="Embedding worker processes (each with its own model copy); 0 = in process.",
+        description="Embedding worker processes (each with its own model copy); 0 = in process. "
+        "Torch backend only: ONNX Runtime uses every core from one process.",
     )
     # --- Encoder backend and engine (issue 18): RECOMMENDER_ENCODER_BACKEND, _ENCODE_ENGINE ---
     encoder_backend: EncoderBackend = Field(

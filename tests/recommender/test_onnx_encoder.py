@@ -12,7 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.embedding import SentenceTransformerEncoder, load_encoder, resolve_model_path
+from recommender.embedding import (
+    SentenceTransformerEncoder,
+    load_encoder,
+    resolve_model_path,
+    weights_fingerprint,
+)
 from recommender.errors import ModelError
 from recommender.onnx_encoder import OnnxEncoder
 from recommender.onnx_export import CHECKSUM_FILE, MODEL_FILE, exported_model
@@ -49,7 +54,7 @@ def onnx(backend: str, export_dir: Path) -> OnnxEncoder:
 
 
 def _fingerprint() -> str:
-    return onnx("onnx", Path("unused")).model_id.split("@")[1].split("+")[0]
+    return weights_fingerprint(resolve_model_path(PACKAGED_MODEL), 256)
 
 
 @pytest.mark.model
