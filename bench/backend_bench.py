@@ -8,6 +8,8 @@ after an unmeasured warm-up batch (model load; the ONNX export on first use):
     cosine       per text, the backend's vector against torch's (mean and minimum)
     nDCG@5       `recommender evaluate` (the served `default` strategy) on each labelled set:
                  BASIL (300 articles, full text) and the first stories of allsides-neus-stories
+    ray          the full reindex again with `--engine ray` on a local Ray instance (one actor
+                 per core), when the [ray] extra is installed
 
 Targets (issue 18): full reindex with onnx-int8 >= 1.5 x raw torch encode (texts/s); nDCG@5
 within 0.005 of torch on every labelled set.
@@ -54,6 +56,7 @@ class BackendRun:
     encode_texts_per_second: float
     full_texts_per_second: float
     ndcg_at_5: dict[str, float]
+    ray_full_texts_per_second: float | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +71,8 @@ class BackendRow:
     ndcg_at_5: dict[str, float]
     ndcg_delta: dict[str, float]
     """nDCG@5 minus torch's, per labelled set (target: within 0.005)."""
+    ray_full_texts_per_second: float | None = None
+    """`reindex --full --engine ray` on a local Ray instance (None: ray not installed)."""
 
 
 def measure_backend(
@@ -99,8 +104,37 @@ def measure_backend(
         relevance = LabelRelevance.from_articles(data.articles, RELEVANCE)
         result = evaluate(data, relevance, k=5, strategies=["default"])
         ndcg[name] = round(float(result["results"]["default"]["ndcg_at_k"]), 4)
-    run = BackendRun(backend, round(len(texts) / encode, 2), round(len(texts) / full, 2), ndcg)
+    run = BackendRun(
+        backend,
+        round(len(texts) / encode, 2),
+        round(len(texts) / full, 2),
+        ndcg,
+        _ray_full_rate(settings, feed, len(texts)),
+    )
     return run, vectors
+
+
+def _ray_full_rate(settings: Settings, feed: Path, texts: int) -> float | None:
+    """Texts/s of a full reindex on a local Ray instance (actors warmed up first)."""
+    import importlib.util
+
+    from index.versions.reindex_pipeline import reindex
+    from recommender.ray_encoding import RayEncoder
+
+    if importlib.util.find_spec("ray") is None:
+        return None
+    on_ray = settings.model_copy(
+        update={"data_dir": settings.data_dir.with_name(f"{settings.data_dir.name}-ray"),
+                "encode_engine": "ray"}
+    )  # fmt: skip
+    encoder = RayEncoder(on_ray.encoder)
+    try:
+        encoder.encode(["warm-up"] * settings.batch_size * len(encoder.actor_names))
+        started = time.perf_counter()
+        reindex(on_ray.index, [feed], encoder, full=True)
+        return round(texts / (time.perf_counter() - started), 2)
+    finally:
+        encoder.close()
 
 
 def compare(runs: dict[str, tuple[BackendRun, Any]]) -> list[BackendRow]:
@@ -124,6 +158,7 @@ def compare(runs: dict[str, tuple[BackendRun, Any]]) -> list[BackendRow]:
                     name: round(value - torch_run.ndcg_at_5[name], 4)
                     for name, value in run.ndcg_at_5.items()
                 },
+                ray_full_texts_per_second=run.ray_full_texts_per_second,
             )
         )
     return rows
@@ -141,6 +176,11 @@ def table_rows(rows: list[BackendRow]) -> list[list[str]]:
             [f"{row.backend}: encode / full reindex, texts/s",
              f"{row.encode_texts_per_second:,.1f} / {row.full_texts_per_second:,.1f}", "-"]
         )  # fmt: skip
+        if row.ray_full_texts_per_second is not None:
+            out.append(
+                [f"{row.backend}: full reindex on Ray (local instance), texts/s",
+                 f"{row.ray_full_texts_per_second:,.1f}", "-"]
+            )  # fmt: skip
         out.append(
             [f"{row.backend}: full reindex / raw torch encode",
              f"{row.full_over_torch_encode:.3f}", speed_target]
