@@ -12,7 +12,7 @@ DEMO_SOURCES := --source demo/articles.jsonl --source demo/putin-victory-alaska-
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -e '.[dev,ray]'
 	touch $(INSTALLED)
 
 install: $(INSTALLED)

@@ -13,6 +13,7 @@ import typer
 
 from api.cli.commands import JsonOption, fail, print_json
 from bench import (
+    backend_bench,
     catalog_bench,
     ingest_bench,
     live_bench,
@@ -67,12 +68,14 @@ def bench_all(
     ] = "wrk",
     as_json: JsonOption = False,
 ) -> None:
-    """Run the API, reindex and catalog benchmarks, each in its own process; print one table."""
+    """Run the API, reindex, encoder-backend and catalog benchmarks, each in its own process;
+    print one table."""
     reindex_args = ["--limit", str(texts), *(["--source", str(source)] if source else [])]
     reports = {
         "api": _bench_child(["api", "--duration", str(api_duration), "--rounds",
                              str(api_rounds), "--wrk", wrk]),
         "reindex": _bench_child(["reindex", *reindex_args]),
+        "backends": _bench_child(["backends"]),
         "catalog": _bench_child(["catalog", "--size", str(catalog_size), "--queries",
                                  str(catalog_queries)]),
     }  # fmt: skip
@@ -91,6 +94,8 @@ def bench_all(
         )  # fmt: skip
     reindexed = reindex_bench.ReindexResult(**reports["reindex"]["result"])
     rows += [["reindex", *row] for row in reindex_bench.table_rows(reindexed)]
+    backends = [backend_bench.BackendRow(**row) for row in reports["backends"]["rows"]]
+    rows += [["backends", *row] for row in backend_bench.table_rows(backends)]
     catalog = catalog_bench.CatalogResult(**reports["catalog"]["result"])
     rows += [["catalog", *row] for row in catalog_bench.table_rows(catalog)]
     typer.echo(format_rows(["bench", "measure", "value", "target"], rows))
@@ -106,9 +111,10 @@ def _bench_child(args: list[str]) -> Any:
 
 
 def add_benchmarks(cli: typer.Typer) -> None:
-    """Register `recommender bench api|reindex|catalog|ingest|live|propagation|soak|all`."""
+    """Register every `recommender bench` subcommand on the service's CLI."""
     bench_app.command("reindex", epilog=reindex_bench.EXAMPLES)(reindex_bench.bench_reindex)
     bench_app.command("catalog", epilog=catalog_bench.EXAMPLES)(catalog_bench.bench_catalog)
+    bench_app.command("backends", epilog=backend_bench.EXAMPLES)(backend_bench.bench_backends)
     bench_app.command("all", epilog=BENCH_ALL_EXAMPLES)(bench_all)
     bench_app.command("soak", epilog=soak.EXAMPLES)(soak.bench_soak)
     bench_app.command("ingest", epilog=ingest_bench.EXAMPLES)(ingest_bench.bench_ingest)
@@ -120,5 +126,5 @@ def add_benchmarks(cli: typer.Typer) -> None:
         bench_app,
         name="bench",
         help="Benchmarks: `recommender bench "
-        "api|reindex|catalog|ingest|live|propagation|soak|all`.",
+        "api|reindex|backends|catalog|ingest|live|propagation|soak|all`.",
     )

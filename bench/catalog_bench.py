@@ -55,24 +55,42 @@ VECTORS_FILE = "vectors.npy"
 EXAMPLES = (
     "Examples:\n\n"
     "  recommender bench catalog\n\n"
-    "  recommender bench catalog --size 50000 --queries 500 --json"
+    "  recommender bench catalog --size 50000 --queries 500 --json\n\n"
+    "  recommender bench catalog --size 100000 --ef-construction 64 "
+    "--base-vectors .recommender/versions/VERSION/vectors.npy"
 )
 
 
 def clustered_vectors(
-    count: int, *, centres: int, seed: int, stream: int = 0, dimension: int = DIMENSION
+    count: int,
+    *,
+    centres: int,
+    seed: int,
+    stream: int = 0,
+    dimension: int = DIMENSION,
+    base: Path | None = None,
+    spread: float = SPREAD,
 ) -> Vectors:
     """`count` unit vectors around `centres` random centres (the same centres for one `seed`);
-    each `stream` draws different points from that mixture (0: the catalog, 1: queries)."""
-    centre_vectors = normalise_rows(
-        np.random.default_rng(seed).standard_normal((centres, dimension), dtype=np.float32)
-    )
+    each `stream` draws different points from that mixture (0: the catalog, 1: queries).
+
+    With `base` (a `.npy` of real embeddings, e.g. a version's `vectors.npy`), its rows are the
+    centres instead: noise-perturbed copies of real articles, which keep the real embeddings'
+    uneven density and shared directions that random centres lack.
+    """
+    if base is not None:
+        centre_vectors = normalise_rows(np.load(base, allow_pickle=False))
+        centres, dimension = centre_vectors.shape
+    else:
+        centre_vectors = normalise_rows(
+            np.random.default_rng(seed).standard_normal((centres, dimension), dtype=np.float32)
+        )
     rng = np.random.default_rng([seed, stream])
     out = np.empty((count, dimension), dtype=np.float32)
     for start in range(0, count, BLOCK):
         size = min(BLOCK, count - start)
         noise = rng.standard_normal((size, dimension), dtype=np.float32)
-        noise *= np.float32(SPREAD / math.sqrt(dimension))
+        noise *= np.float32(spread / math.sqrt(dimension))
         out[start : start + size] = normalise_rows(
             centre_vectors[rng.integers(0, centres, size)] + noise
         )
@@ -138,12 +156,14 @@ def build_catalog(
     seed: int,
     exact_search_max: int,
     ef_construction: int | None,
+    base: Path | None = None,
+    spread: float = SPREAD,
 ) -> Built:
     """Generate, build, tune and save the catalog's index (run in a child process)."""
     from index.versions.vector_index import VectorIndex, choose_spec, tune_recall
 
     started = time.perf_counter()
-    vectors = clustered_vectors(size, centres=centres, seed=seed)
+    vectors = clustered_vectors(size, centres=centres, seed=seed, base=base, spread=spread)
     generated = time.perf_counter()
     spec = choose_spec(size, exact_search_max)
     if ef_construction is not None:
@@ -181,7 +201,13 @@ class Served:
 
 
 def serve_catalog(
-    work_dir: Path, spec: dict[str, Any], queries: int, centres: int, seed: int
+    work_dir: Path,
+    spec: dict[str, Any],
+    queries: int,
+    centres: int,
+    seed: int,
+    base: Path | None = None,
+    spread: float = SPREAD,
 ) -> Served:
     """Load the saved index, time single queries, then check them against exact search."""
     from index.versions.vector_index import IndexSpec, VectorIndex, set_threads
@@ -191,7 +217,9 @@ def serve_catalog(
     index = VectorIndex.load(work_dir / INDEX_FILE, IndexSpec.from_dict(spec))
     load_seconds = time.perf_counter() - started
     loaded = rss_bytes()
-    held_out = clustered_vectors(queries, centres=centres, seed=seed, stream=1)
+    held_out = clustered_vectors(
+        queries, centres=centres, seed=seed, stream=1, base=base, spread=spread
+    )
     set_threads(1)
     for query in held_out[: min(100, queries)]:  # warm-up, unmeasured
         index.search(query[None], 10)
@@ -257,17 +285,29 @@ def run_benchmark(
     exact_search_max: int,
     work_dir: Path,
     ef_construction: int | None = None,
+    base: Path | None = None,
+    spread: float = SPREAD,
     say: Callable[[str], None] = print,
 ) -> CatalogResult:
     """Build in one child process, serve in another; see the module's docstring."""
     if size < 2 or queries < 1 or centres < 1:
         raise BenchError("--size must be at least 2, --queries and --centres at least 1")
+    if base is not None:
+        centres = len(np.load(base, mmap_mode="r", allow_pickle=False))
     say(f"building a {size:,}-vector catalog ({centres:,} centres) ...")
     built = in_child(
-        build_catalog, work_dir, size, centres, seed, exact_search_max, ef_construction
+        build_catalog,
+        work_dir,
+        size,
+        centres,
+        seed,
+        exact_search_max,
+        ef_construction,
+        base,
+        spread,
     )
     say(f"built in {built.build_seconds + built.tune_seconds:.1f} s; loading and searching ...")
-    served = in_child(serve_catalog, work_dir, built.spec, queries, centres, seed)
+    served = in_child(serve_catalog, work_dir, built.spec, queries, centres, seed, base, spread)
     gb = 1e9
     return CatalogResult(
         size=size,
@@ -327,6 +367,19 @@ def bench_catalog(
         int | None,
         typer.Option(min=8, help="HNSW efConstruction to try (default: the index's own spec)."),
     ] = None,
+    base_vectors: Annotated[
+        Path | None,
+        typer.Option(
+            help="A .npy of real embeddings (e.g. an index version's vectors.npy): the catalog "
+            "is noise-perturbed copies of its rows instead of a random mixture."
+        ),
+    ] = None,
+    spread: Annotated[
+        float,
+        typer.Option(
+            min=0.0, help="Norm of each copy's offset from its centre (1.0: cosine ≈ 0.71 to it)."
+        ),
+    ] = SPREAD,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
 ) -> None:
     """Build, load and search a synthetic catalog: time, memory, size, recall@10, latency."""
@@ -340,7 +393,7 @@ def bench_catalog(
             result = run_benchmark(
                 size=size, centres=centres, queries=queries, seed=seed,
                 exact_search_max=settings.exact_search_max, work_dir=Path(scratch),
-                ef_construction=ef_construction, say=say,
+                ef_construction=ef_construction, base=base_vectors, spread=spread, say=say,
             )  # fmt: skip
         except BenchError as exc:
             raise fail(str(exc)) from None

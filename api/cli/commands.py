@@ -36,7 +36,7 @@ from recommender.errors import (
     RecommenderError,
     StrictModeError,
 )
-from recommender.settings import Settings, settings_with
+from recommender.settings import EncodeEngine, EncoderBackend, Settings, settings_with
 
 EXIT_CODES: list[tuple[type[RecommenderError], int]] = [
     (ReindexLocked, 75),
@@ -143,6 +143,21 @@ ThreadsOption = Annotated[
         metavar="N", min=0, help="Torch threads, per process; 0 = all cores (RECOMMENDER_THREADS)."
     ),
 ]
+BackendOption = Annotated[
+    EncoderBackend | None,
+    typer.Option(
+        help="How the model runs: torch, onnx (same vectors) or onnx-int8 (faster on CPU); "
+        "default: RECOMMENDER_ENCODER_BACKEND or torch.",
+    ),
+]
+EngineOption = Annotated[
+    EncodeEngine | None,
+    typer.Option(
+        help="Where texts are embedded: local, or ray (Ray actors, one model copy each; "
+        "RECOMMENDER_RAY_ADDRESS unset = a local Ray instance, auto or ray://HOST:10001 = a "
+        "cluster). Default: RECOMMENDER_ENCODE_ENGINE or local.",
+    ),
+]
 ProcessesOption = Annotated[
     int | None,
     typer.Option(
@@ -161,6 +176,8 @@ ProcessesOption = Annotated[
         "  recommender reindex --source articles/ --source extra.csv.gz --strict\n\n"
         "  recommender reindex --source feed.jsonl --full\n\n"
         "  recommender reindex --source feed.jsonl --full --device cuda --batch-size 64\n\n"
+        "  recommender reindex --source feed.jsonl --backend onnx-int8\n\n"
+        "  RECOMMENDER_RAY_ADDRESS=auto recommender reindex --source feed.jsonl --engine ray\n\n"
         "  recommender reindex --source https://example.com/feed.xml\n\n"
         "  recommender reindex --source https://example.com/news-sitemap.xml --fetch-pages\n\n"
         "  recommender reindex --source wordpress+https://example.com\n\n"
@@ -203,6 +220,8 @@ def reindex(
         bool, typer.Option(help="Re-embed every article instead of reusing cached embeddings.")
     ] = False,
     device: DeviceOption = None,
+    backend: BackendOption = None,
+    engine: EngineOption = None,
     batch_size: BatchSizeOption = None,
     threads: ThreadsOption = None,
     processes: ProcessesOption = None,
@@ -210,7 +229,7 @@ def reindex(
 ) -> None:
     """Build a new index version from feeds and publish it; print a one-line JSON summary."""
     from index.versions.reindex_pipeline import reindex as run_reindex
-    from recommender.embedding import load_encoder
+    from recommender.embedding import load_reindex_encoder
     from recommender.feeds import FeedReport, parse_source
     from recommender.sources.field_map import parse_field_map
     from recommender.sources.options import read_options
@@ -218,6 +237,8 @@ def reindex(
     settings = settings_with(
         data_dir=data_dir,
         device=device,
+        encoder_backend=backend,
+        encode_engine=engine,
         batch_size=batch_size,
         threads=threads,
         encode_processes=processes,
@@ -235,7 +256,7 @@ def reindex(
             lambda: run_reindex(
                 settings.index,
                 [parse_source(text) for text in source],
-                load_encoder(settings.encoder),
+                load_reindex_encoder(settings.encoder),
                 strict=strict,
                 full=full,
                 show_progress=show_progress,
@@ -524,6 +545,7 @@ def evaluate(
         Path | None,
         typer.Option(metavar="PATH", help="Also draw the metrics per strategy to this PNG."),
     ] = None,
+    backend: BackendOption = None,
     as_json: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:
@@ -536,7 +558,7 @@ def evaluate(
 
     if (relevance is None) == (qrels is None):
         raise fail("give exactly one of --relevance FIELD and --qrels FILE", 2)
-    settings = _settings(data_dir)
+    settings = settings_with(data_dir=data_dir, encoder_backend=backend)
     report = FeedReport()
     data = _run(
         lambda: prepare(

@@ -64,6 +64,7 @@ class DraftEncoder:
         if self._encoder.model_id != expected_model_id:
             raise ModelError(
                 f"the index was built with {expected_model_id}, but the configured model is "
-                f"{self._encoder.model_id}; reindex or change RECOMMENDER_MODEL"
+                f"{self._encoder.model_id}; reindex or change RECOMMENDER_MODEL "
+                "(or RECOMMENDER_ENCODER_BACKEND)"
             )
         return self._encoder

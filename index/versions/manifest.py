@@ -49,6 +49,9 @@ class Manifest:
     """The fusion weights the neighbours were scored with."""
     live_contained: dict[str, int] = field(default_factory=dict)
     """slug -> sequence of the live changes built into this version (the overlay skips them)."""
+    backend: str = "torch"
+    """How the model ran (`RECOMMENDER_ENCODER_BACKEND`); versions built before it was recorded
+    were all torch. `model_id` names it too, so mixed vectors are never served together."""
     format: int = FORMAT
 
     def to_json(self) -> str:
@@ -61,6 +64,7 @@ class Manifest:
             "articles": self.count,
             "model": self.model,
             "model_id": self.model_id,
+            "backend": self.backend,
             "dimension": self.dimension,
             "index": self.index,
             "recall_at_10": self.recall_at_10,

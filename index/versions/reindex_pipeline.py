@@ -232,6 +232,7 @@ def build_manifest(
         sources=[str(source) for source in sources],
         ranking=asdict(settings.fusion),
         live_contained=dict(live_contained or {}),
+        backend=settings.backend,
     )
 
 

@@ -76,3 +76,18 @@ def test_the_command_prints_json_for_a_flat_catalog() -> None:
     report = CatalogResult(**orjson.loads(result.stdout)["result"])
     assert report.index["kind"] == "flat" and report.recall_at_10 == 1.0
     assert table_rows(report)[1][1] == "flat (exact)"
+
+
+def test_a_catalog_of_perturbed_copies_of_real_vectors(tmp_path: Path) -> None:
+    base = tmp_path / "vectors.npy"
+    real = normalise_rows(np.random.default_rng(7).standard_normal((40, 384)).astype(np.float32))
+    np.save(base, real)
+    copies = clustered_vectors(500, centres=1, seed=2, base=base, spread=0.5)
+    nearest_base = (copies @ real.T).max(axis=1)
+    assert copies.shape == (500, 384) and nearest_base.min() > 0.85  # each near its original
+    result = run_benchmark(
+        size=500, centres=1, queries=20, seed=2, exact_search_max=100, work_dir=tmp_path,
+        ef_construction=40, base=base, spread=0.5, say=lambda _: None,
+    )  # fmt: skip
+    assert result.centres == 40 and result.index["ef_construction"] == 40
+    assert result.recall_at_10 >= 0.9

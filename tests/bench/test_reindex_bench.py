@@ -144,7 +144,7 @@ def test_bench_all_prints_one_table_of_every_benchmark(
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["bench", "measure", "value", "target"]
     benches = [line.split()[0] for line in lines[1:]]
-    assert benches == ["api"] * 3 + ["reindex"] * 7 + ["catalog"] * 8
+    assert benches == ["api"] * 3 + ["reindex"] * 7 + ["backends"] * 15 + ["catalog"] * 8
     assert "HNSW" in result.stdout and "full reindex / raw encode" in result.stdout
 
 

@@ -1,0 +1,140 @@
+"""The ONNX backends: exported offline from the packaged weights, cached with a checksum, and
+close enough to torch (fp32: the same vectors; int8: cosine ≥ 0.98 per text)."""
+
+from __future__ import annotations
+
+import json
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recommender.embedding import (
+    SentenceTransformerEncoder,
+    load_encoder,
+    resolve_model_path,
+    weights_fingerprint,
+)
+from recommender.errors import ModelError
+from recommender.onnx_encoder import OnnxEncoder
+from recommender.onnx_export import CHECKSUM_FILE, MODEL_FILE, exported_model
+from recommender.settings import PACKAGED_MODEL, Settings
+
+TEXTS = [
+    "Volcano erupts on the island, thousands evacuated as ash covers the villages",
+    "Lava flows reach the coast after the eruption forced an evacuation",
+    "The central bank raises interest rates to fight inflation " * 40,  # past 128 tokens
+    "Bitcoin exchange halts withdrawals as the price falls",
+    "Short",
+]
+
+
+@pytest.fixture(autouse=True)
+def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Prove nothing is fetched from a model hub."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("TRANSFORMERS_OFFLINE", "1")
+
+
+@pytest.fixture(scope="module")
+def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("encoders")
+
+
+@pytest.fixture(scope="module")
+def torch_vectors() -> np.ndarray:
+    return SentenceTransformerEncoder(PACKAGED_MODEL).encode(TEXTS)
+
+
+def onnx(backend: str, export_dir: Path) -> OnnxEncoder:
+    return OnnxEncoder(PACKAGED_MODEL, backend=backend, export_dir=export_dir)
+
+
+def _fingerprint() -> str:
+    return weights_fingerprint(resolve_model_path(PACKAGED_MODEL), 256)
+
+
+@pytest.mark.model
+def test_fp32_onnx_gives_the_torch_vectors(export_dir: Path, torch_vectors: np.ndarray) -> None:
+    vectors = onnx("onnx", export_dir).encode(TEXTS)
+    assert vectors.dtype == np.float32 and vectors.shape == torch_vectors.shape
+    np.testing.assert_allclose(vectors, torch_vectors, atol=1e-5)
+
+
+@pytest.mark.model
+def test_int8_vectors_stay_close_to_torch(export_dir: Path, torch_vectors: np.ndarray) -> None:
+    vectors = onnx("onnx-int8", export_dir).encode(TEXTS)
+    cosines = (vectors * torch_vectors).sum(axis=1)
+    assert cosines.min() >= 0.98
+    np.testing.assert_allclose(np.linalg.norm(vectors, axis=1), 1.0, atol=1e-5)
+
+
+@pytest.mark.model
+@pytest.mark.parametrize(("backend", "least_cosine"), [("onnx", 0.99999), ("onnx-int8", 0.98)])
+def test_order_and_batching_barely_change_vectors(
+    export_dir: Path, backend: str, least_cosine: float
+) -> None:
+    """fp32 is batch-independent; int8 quantises activations per batch, so a text's vector
+    moves slightly with its batch companions (cosine ≥ 0.98)."""
+    encoder = OnnxEncoder(PACKAGED_MODEL, backend=backend, export_dir=export_dir, batch_size=2)
+    together = encoder.encode(TEXTS)
+    alone = np.stack([encoder.encode([text])[0] for text in reversed(TEXTS)])[::-1]
+    assert (together * alone).sum(axis=1).min() >= least_cosine
+
+
+def test_each_backend_has_its_own_model_id(tmp_path: Path) -> None:
+    ids = {
+        backend: load_encoder(Settings(data_dir=tmp_path, encoder_backend=backend).encoder).model_id
+        for backend in ("torch", "onnx", "onnx-int8")
+    }
+    assert ids["onnx"] == f"{ids['torch']}+onnx"
+    assert ids["onnx-int8"] == f"{ids['torch']}+onnx-int8"
+    assert not list(tmp_path.iterdir())  # an id is known without exporting anything
+
+
+def test_onnx_backends_refuse_a_gpu_device(tmp_path: Path) -> None:
+    with pytest.raises(ModelError, match="cpu only"):
+        load_encoder(Settings(data_dir=tmp_path, encoder_backend="onnx", device="cuda").encoder)
+
+
+@pytest.mark.model
+def test_the_export_is_cached_reused_and_redone_when_corrupt(export_dir: Path) -> None:
+    path = exported_model(
+        resolve_model_path(PACKAGED_MODEL), _fingerprint(), "onnx-int8", export_dir
+    )
+    assert path.name == MODEL_FILE and path.parent.parent == export_dir
+    checksum = json.loads((path.parent / CHECKSUM_FILE).read_text())
+    inode = path.stat().st_ino
+    again = onnx("onnx-int8", export_dir)
+    again.encode(TEXTS[:1])
+    assert path.stat().st_ino == inode  # reused, not exported again
+
+    with path.open("ab") as handle:
+        handle.write(b"garbage")
+    fresh = exported_model(
+        resolve_model_path(PACKAGED_MODEL), _fingerprint(), "onnx-int8", export_dir
+    )
+    assert fresh == path and fresh.stat().st_ino != inode
+    assert json.loads((fresh.parent / CHECKSUM_FILE).read_text())["backend"] == checksum["backend"]
+    assert not [p for p in export_dir.iterdir() if p.name.startswith(".")]  # nothing left aside
+
+
+def _export_in_a_process(export_dir: str) -> str:
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    fingerprint = _fingerprint()
+    path = exported_model(resolve_model_path(PACKAGED_MODEL), fingerprint, "onnx", Path(export_dir))
+    return str(path)
+
+
+@pytest.mark.model
+def test_processes_exporting_at_once_all_get_one_whole_model(tmp_path: Path) -> None:
+    with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
+        paths = set(pool.map(_export_in_a_process, [str(tmp_path)] * 2))
+    assert len(paths) == 1
+    path = Path(paths.pop())
+    encoder = onnx("onnx", tmp_path)
+    assert encoder.encode(TEXTS[:1]).shape == (1, 384)
+    assert [p.name for p in tmp_path.iterdir()] == [path.parent.name]  # no staging left

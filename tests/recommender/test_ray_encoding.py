@@ -1,0 +1,139 @@
+"""The ray engine on a real, bounded local Ray instance (2 CPUs): the same vectors as the local
+engine, an actor killed mid-run, an unreachable cluster, and a reindex through the CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from index.versions.reindex_pipeline import reindex
+from recommender.embedding import load_encoder
+from recommender.errors import ModelError
+from recommender.ray_encoding import RayEncoder
+from recommender.settings import EncoderSettings, Settings
+from tests.support.helpers import fake_settings, synthetic_records, write_jsonl
+
+ray = pytest.importorskip("ray")  # the [ray] extra, which `make test` installs
+
+TEXTS = [f"{r['title']} {r.get('body', '')}" for r in synthetic_records(per_topic=60)]
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[None]:
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    yield
+    ray.shutdown()
+
+
+def encoder_settings(tmp_path: Path, ray_address: str | None = None) -> EncoderSettings:
+    return dataclasses.replace(
+        fake_settings(tmp_path).encoder, engine="ray", ray_address=ray_address
+    )
+
+
+def test_ray_vectors_equal_local_ones(local_ray: None, tmp_path: Path) -> None:
+    settings = encoder_settings(tmp_path)
+    encoder = RayEncoder(settings)
+    try:
+        assert len(TEXTS) > 300 and len(encoder.actor_names) == 2
+        expected = load_encoder(settings).encode(TEXTS)
+        assert encoder.model_id == load_encoder(settings).model_id
+        np.testing.assert_allclose(encoder.encode(TEXTS), expected, atol=1e-5)
+    finally:
+        encoder.close()
+
+
+def test_an_actor_killed_mid_run_is_restarted_and_the_run_completes(
+    local_ray: None, tmp_path: Path
+) -> None:
+    settings = encoder_settings(tmp_path)
+    encoder = RayEncoder(settings)
+    try:
+        half = len(TEXTS) // 2
+        first = encoder.encode(TEXTS[:half])
+        victim = ray.get_actor(encoder.actor_names[0])
+        pid = ray.get(victim.pid.remote())
+        os.kill(pid, signal.SIGKILL)  # the process, as the OOM killer or a lost node would
+        second = encoder.encode(TEXTS[half:])
+        assert ray.get(victim.pid.remote()) != pid  # a new process took over
+        expected = load_encoder(settings).encode(TEXTS)
+        np.testing.assert_allclose(np.vstack([first, second]), expected, atol=1e-5)
+    finally:
+        encoder.close()
+
+
+def test_a_reindex_on_ray_publishes_the_local_engines_vectors(
+    local_ray: None, tmp_path: Path
+) -> None:
+    feed = write_jsonl(tmp_path / "feed.jsonl", synthetic_records(per_topic=40))
+    local = fake_settings(tmp_path / "local")
+    on_ray = fake_settings(tmp_path / "ray", encode_engine="ray")
+    expected = reindex(local.index, [feed], load_encoder(local.encoder))
+    encoder = RayEncoder(on_ray.encoder)
+    try:
+        summary = reindex(on_ray.index, [feed], encoder)
+    finally:
+        encoder.close()
+    assert summary.published and summary.embedded == expected.embedded == summary.indexed
+    from index.serving.version_loader import load_current
+
+    vectors = [load_current(s.index)[0].vectors for s in (local, on_ray)]
+    np.testing.assert_allclose(vectors[0], vectors[1], atol=1e-5)
+
+
+def test_an_unreachable_cluster_is_one_line_naming_the_address(tmp_path: Path) -> None:
+    address = closed_address()
+    with pytest.raises(ModelError, match=f"cannot reach the Ray cluster at {address}"):
+        RayEncoder(encoder_settings(tmp_path, ray_address=address))
+
+
+def test_the_cli_exits_5_naming_an_unreachable_address(tmp_path: Path) -> None:
+    address = closed_address()
+    feed = write_jsonl(tmp_path / "feed.jsonl", synthetic_records())
+    completed = subprocess.run(
+        [sys.executable, "-m", "console", "reindex", "--source", str(feed), "--engine", "ray",
+         "--data-dir", str(tmp_path / "data")],
+        env={**os.environ, "RECOMMENDER_MODEL": "fake-hashing",
+             "RECOMMENDER_RAY_ADDRESS": f"ray://{address}"},
+        capture_output=True, text=True, check=False, timeout=120,
+    )  # fmt: skip
+    assert completed.returncode == 5
+    [error] = [line for line in completed.stderr.splitlines() if "error:" in line]
+    assert error.startswith(f"recommender: error: cannot reach the Ray cluster at ray://{address}")
+    assert "Traceback" not in completed.stderr
+    assert not (tmp_path / "data" / "CURRENT").exists()
+
+
+def closed_address() -> str:
+    """A HOST:PORT where nothing listens (bound, then closed)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return f"127.0.0.1:{probe.getsockname()[1]}"
+
+
+def test_the_engine_setting_reaches_the_encoder_group(tmp_path: Path) -> None:
+    settings = Settings(data_dir=tmp_path, encode_engine="ray", ray_address="auto")
+    assert settings.encoder.engine == "ray" and settings.encoder.ray_address == "auto"
+
+
+@pytest.mark.model
+def test_the_real_model_on_ray_gives_the_local_vectors(local_ray: None, tmp_path: Path) -> None:
+    settings = dataclasses.replace(
+        Settings(data_dir=tmp_path).encoder, engine="ray", ray_address=None
+    )
+    encoder = RayEncoder(settings, actors=1)  # one model load: bounded time and memory
+    try:
+        vectors = encoder.encode(TEXTS[:20])
+    finally:
+        encoder.close()
+    assert encoder.model_id == load_encoder(settings).model_id
+    np.testing.assert_allclose(vectors, load_encoder(settings).encode(TEXTS[:20]), atol=1e-5)
