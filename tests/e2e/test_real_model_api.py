@@ -111,13 +111,14 @@ def test_precomputed_lists_put_the_same_story_first(server: httpx.Client) -> Non
 
 
 def test_a_draft_is_embedded_at_request_time(server: httpx.Client) -> None:
-    record = demo_records()[4]  # one story's article: its draft finds that story
+    record = demo_records()[4]  # one story's article: its draft finds that story's other reports
     draft = {"title": record["title"], "summary": record["summary"], "limit": 3}
     response = server.post("/v1/related", json=draft)
     assert response.status_code == 200, response.text
     found = [item["slug"] for item in response.json()["items"]]
     stories = {r["slug"]: story(r) for r in demo_records()}
-    assert stories[found[0]] == story(record), found
+    siblings = {r["slug"] for r in demo_records() if story(r) == story(record)} - {record["slug"]}
+    assert siblings and siblings <= set(found), found  # (the third: a related Kabul story)
     # A paraphrase shares no word with these articles: only the model can find the story.
     paraphrase = {"title": PARAPHRASE, "limit": 3}
     found = [item["slug"] for item in server.post("/v1/related", json=paraphrase).json()["items"]]
