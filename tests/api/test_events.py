@@ -273,7 +273,7 @@ class Cells(HTMLParser):
 
 def test_ctr_table_renders_the_report(client: TestClient) -> None:
     post(client, [*shown("volcano-0", ["volcano-1", "volcano-2"]), event("click", "volcano-2", 2)])
-    page = Cells(render("_ctr_table.html", ctr=stats(client, "volcano-0")))
+    page = Cells(render("_ctr_table.html", ctr=stats(client, "volcano-0"), titles={}))
     assert page.paragraphs == ["Impressions 2 · clicks 1 · CTR 50.0 %"]
     assert page.tables["By slot"] == [
         ["Slot", "Impressions", "Clicks", "CTR"],
@@ -285,7 +285,7 @@ def test_ctr_table_renders_the_report(client: TestClient) -> None:
         ["volcano-1", "1", "0", "0.0 %"],
     ]
     assert "By article showing the box" not in page.tables  # one source: no per-source table
-    everything = Cells(render("_ctr_table.html", ctr=stats(client)))
+    everything = Cells(render("_ctr_table.html", ctr=stats(client), titles={}))
     assert everything.tables["By article showing the box"][1:] == [
         ["volcano-0", "2", "1", "50.0 %"]
     ]
@@ -293,7 +293,7 @@ def test_ctr_table_renders_the_report(client: TestClient) -> None:
 
 def test_ctr_table_says_when_there_is_nothing_to_show() -> None:
     empty = run(ctr_report, MemoryEventStore(), "volcano-0")
-    assert Cells(render("_ctr_table.html", ctr=empty)).paragraphs == [
+    assert Cells(render("_ctr_table.html", ctr=empty, titles={})).paragraphs == [
         "No impressions or clicks recorded yet."
     ]
     unavailable = {**empty, "available": False}
