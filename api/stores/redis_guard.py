@@ -56,7 +56,9 @@ class RedisGuard:
         """Calls that failed or timed out so far."""
         self._delay = backoff_initial
         self._retry_at = 0.0
-        self._probing = False
+        self._probe_until = 0.0
+        """While a probe runs: when it counts as lost, so that a probe that never returns (a
+        cancelled disconnect can swallow its timeout) cannot stop probing for good."""
         self._next_warning_at = float("-inf")
         self._warned = False
 
@@ -64,9 +66,10 @@ class RedisGuard:
         """`op` within the bound; None when it failed or Redis is being bypassed."""
         probe = self.status == "degraded"
         if probe:
-            if self._probing or self._clock() < self._retry_at:
+            now = self._clock()
+            if now < self._probe_until or now < self._retry_at:
                 return None
-            self._probing = True
+            self._probe_until = now + 2 * self._timeout + 1.0
         try:
             async with asyncio.timeout(self._timeout):
                 if probe:
@@ -78,7 +81,7 @@ class RedisGuard:
             return None
         finally:
             if probe:
-                self._probing = False
+                self._probe_until = 0.0
         if probe:
             self._on_recovery()
         return result
