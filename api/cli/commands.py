@@ -414,30 +414,23 @@ def import_(
 def info(as_json: JsonOption = False, data_dir: DataDirOption = None) -> None:
     """Describe the version being served."""
     from index.serving.version_loader import current_manifest
+    from index.versions.vector_index import IndexSpec
 
     settings = _settings(data_dir)
     description = _run(lambda: current_manifest(settings.index)).describe()
-    # Only the parameters of the kind of index built (a flat index has no HNSW settings).
-    if description["index"].get("kind") == "flat":
-        description["index"] = {"kind": "flat"}
+    spec = IndexSpec.from_dict(description["index"])
+    # Only the parameters of the kind of index built: older manifests record them all.
+    description["index"] = spec.to_dict()
     if as_json:
         print_json(description)
         return
-    for label, value in _readable_info(description):
+    for label, value in _readable_info(description, spec.describe()):
         typer.echo(f"{label:<14}{value}")
 
 
-def _readable_info(description: dict[str, Any]) -> list[tuple[str, str]]:
-    """`Manifest.describe()` as labelled lines for a person."""
+def _readable_info(description: dict[str, Any], search: str) -> list[tuple[str, str]]:
+    """`Manifest.describe()` as labelled lines for a person (`search`: the index, described)."""
     built = datetime.fromisoformat(description["built_at"]).astimezone(UTC)
-    index = description["index"]
-    if index.get("kind") == "hnsw":
-        search = (
-            f"HNSW (approximate): M {index['hnsw_m']}, efConstruction "
-            f"{index['ef_construction']}, efSearch {index['ef_search']}"
-        )
-    else:
-        search = f"{index.get('kind', '?')} (exact)"
     ranking = description["ranking"]
     weights = " · ".join(
         f"{name.removesuffix('_days').replace('_', ' ')} {value:g}"

@@ -121,6 +121,8 @@ def _source_checksum(
         "model_id": model_id,
         "neighbours": settings.neighbours,
         "exact_search_max": settings.exact_search_max,
+        "ann_index": settings.ann_index,
+        "hnsw_ef_construction": settings.hnsw_ef_construction,
         "ranking": asdict(settings.fusion),
     }
     digest.update(orjson.dumps(build, option=orjson.OPT_SORT_KEYS))
@@ -181,7 +183,9 @@ def build_content(
     show_progress: bool = False,
 ) -> tuple[VersionContent, float]:
     """The index, neighbours and cards of a version; also returns the index's recall@10."""
-    spec = choose_spec(len(vectors), settings.exact_search_max)
+    spec = choose_spec(
+        len(vectors), settings.exact_search_max, settings.ann_index, settings.hnsw_ef_construction
+    )
     index = VectorIndex.build(vectors, spec)
     recall = tune_recall(index, vectors)
     tfidf, lexical = TfidfModel.fit(

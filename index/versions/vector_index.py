@@ -1,13 +1,15 @@
 """FAISS indexes over L2-normalised vectors (inner product = cosine). The only faiss importer.
 
-Small catalogs get an exact `IndexFlatIP`; large ones an HNSW graph whose recall@10 against
-exact search is measured at build time and recorded in the version's manifest.
+Small catalogs get an exact `IndexFlatIP`; large ones an approximate index, an HNSW graph or an
+IVF (inverted lists over k-means cells), whose recall@10 against exact search is measured at build
+time and recorded in the version's manifest.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -16,37 +18,101 @@ import numpy as np
 from numpy.typing import NDArray
 
 from index.index_errors import CorruptVersionError
+from recommender.settings import AnnIndex
 
 Vectors = NDArray[np.float32]
 Ids = NDArray[np.int64]
+
+#: The fields of `IndexSpec` that apply to each kind of index.
+KIND_FIELDS: dict[str, tuple[str, ...]] = {
+    "flat": (),
+    "hnsw": ("hnsw_m", "ef_construction", "ef_search"),
+    "ivf": ("ivf_lists", "ivf_probe"),
+}
 
 
 @dataclass(frozen=True, slots=True)
 class IndexSpec:
     """How an index is built; recorded in the manifest."""
 
-    kind: Literal["flat", "hnsw"]
+    kind: Literal["flat", "hnsw", "ivf"]
     hnsw_m: int = 32
     ef_construction: int = 200
     ef_search: int = 128
+    ivf_lists: int | None = None
+    """Inverted lists (k-means cells); None: chosen from the vector count at build."""
+    ivf_probe: int = 16
+    """Lists visited per query (nprobe)."""
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
+        """The kind and its own fields (a flat index records no HNSW settings)."""
+        return {"kind": self.kind} | {name: getattr(self, name) for name in KIND_FIELDS[self.kind]}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> IndexSpec:
+        """Missing fields take their defaults (manifests from before a field existed)."""
         return cls(**data)
 
+    @property
+    def search_breadth(self) -> int:
+        """efSearch of HNSW, nprobe of IVF; 0 for exact search, which has none."""
+        return {"hnsw": self.ef_search, "ivf": self.ivf_probe}.get(self.kind, 0)
 
-#: Zero-copy memory map of the stored vectors, for flat and HNSW indexes alike: a load reads only
-#: the graph, and processes serving one version share its pages. (IO_FLAG_MMAP alone reads every
-#: byte into private memory; measured in docs/scaling.md.) Older faiss builds lack the flag.
+    def describe(self) -> str:
+        """One line for people: the kind and its parameters."""
+        if self.kind == "hnsw":
+            return (
+                f"HNSW (approximate): M {self.hnsw_m}, efConstruction {self.ef_construction}, "
+                f"efSearch {self.ef_search}"
+            )
+        if self.kind == "ivf":
+            lists = "from the count" if self.ivf_lists is None else f"{self.ivf_lists:,}"
+            return f"IVF (approximate): nlist {lists}, nprobe {self.ivf_probe}"
+        return "flat (exact)"
+
+
+#: Zero-copy memory map of the stored vectors, for every kind of index: a load reads only the
+#: graph or the IVF's centroids (1.4 MB of a 155 MB IVF of 100,000 vectors), and processes
+#: serving one version share its pages. (IO_FLAG_MMAP alone reads every byte into private
+#: memory; measured in docs/scaling.md.) Older faiss builds lack the flag.
 MMAP_FLAGS: int = getattr(faiss, "IO_FLAG_MMAP_IFC", faiss.IO_FLAG_MMAP | faiss.IO_FLAG_READ_ONLY)
+#: Approximate indexes must find at least this share of the exact top 10.
+RECALL_TARGET = 0.98
+MAX_EF_SEARCH = 2048
+#: IVF lists per square root of the vector count when not given (4000 lists at 1 M vectors).
+IVF_LISTS_PER_ROOT = 4
+#: k-means training rows per IVF list (at most; a random sample of the vectors).
+IVF_TRAIN_PER_LIST = 64
+#: Fewest training rows per list that faiss's k-means accepts without a warning.
+IVF_MIN_TRAIN_PER_LIST = 39
 
 
-def choose_spec(count: int, exact_search_max: int) -> IndexSpec:
-    """Exact search while the catalog is small enough to scan; HNSW beyond."""
-    return IndexSpec("flat") if count <= exact_search_max else IndexSpec("hnsw")
+def choose_spec(
+    count: int,
+    exact_search_max: int,
+    ann_index: AnnIndex = "hnsw",
+    ef_construction: int | None = None,
+) -> IndexSpec:
+    """Exact search while the catalog is small enough to scan; `ann_index` beyond (HNSW with
+    `ef_construction`, None: the spec's default)."""
+    if count <= exact_search_max:
+        return IndexSpec("flat")
+    spec = IndexSpec(ann_index)
+    return spec if ef_construction is None else replace(spec, ef_construction=ef_construction)
+
+
+def ivf_lists_for(count: int, requested: int | None = None) -> int:
+    """IVF lists for `count` vectors: `requested` (default about 4 √count), at least 1, and no
+    more than the training sample can fill."""
+    wanted = requested if requested is not None else round(IVF_LISTS_PER_ROOT * math.sqrt(count))
+    return max(1, min(wanted, count // IVF_MIN_TRAIN_PER_LIST))
+
+
+def ivf_training_sample(vectors: Vectors, lists: int) -> Vectors:
+    """A fixed random sample of at most `IVF_TRAIN_PER_LIST` rows per list, in row order."""
+    size = min(len(vectors), IVF_TRAIN_PER_LIST * lists)
+    rows = np.sort(np.random.default_rng(0).choice(len(vectors), size=size, replace=False))
+    return vectors[rows]
 
 
 def set_threads(threads: int) -> None:
@@ -63,17 +129,27 @@ class VectorIndex:
 
     @classmethod
     def build(cls, vectors: Vectors, spec: IndexSpec) -> VectorIndex:
+        """Index `vectors`; the returned index's spec records what was built (an IVF's lists)."""
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         dimension = vectors.shape[1]
         index: Any
         if spec.kind == "flat":
             index = faiss.IndexFlatIP(dimension)
-        else:
+        elif spec.kind == "hnsw":
             index = faiss.IndexHNSWFlat(dimension, spec.hnsw_m, faiss.METRIC_INNER_PRODUCT)
             index.hnsw.efConstruction = spec.ef_construction
-            index.hnsw.efSearch = spec.ef_search
+        else:
+            lists = ivf_lists_for(len(vectors), spec.ivf_lists)
+            spec = replace(spec, ivf_lists=lists, ivf_probe=min(spec.ivf_probe, lists))
+            index = faiss.IndexIVFFlat(
+                faiss.IndexFlatIP(dimension), dimension, lists, faiss.METRIC_INNER_PRODUCT
+            )
+            index.train(ivf_training_sample(vectors, lists))
         if len(vectors):
-            index.add(np.ascontiguousarray(vectors, dtype=np.float32))
-        return cls(index, spec)
+            index.add(vectors)
+        built = cls(index, spec)
+        built.set_search_breadth(spec.search_breadth)
+        return built
 
     @classmethod
     def load(cls, path: Path, spec: IndexSpec) -> VectorIndex:
@@ -85,15 +161,27 @@ class VectorIndex:
             except RuntimeError as exc:
                 raise CorruptVersionError(f"cannot read FAISS index {path}: {exc}") from exc
         loaded = cls(index, spec)
-        if spec.kind == "hnsw":
-            loaded.set_ef_search(spec.ef_search)
+        loaded.set_search_breadth(spec.search_breadth)
         return loaded
 
-    def set_ef_search(self, ef_search: int) -> None:
-        """Search breadth of an HNSW index (larger: slower and more exact)."""
-        self.spec = replace(self.spec, ef_search=ef_search)
-        hnsw: Any = faiss.downcast_index(self._index)
-        hnsw.hnsw.efSearch = ef_search
+    def set_search_breadth(self, breadth: int) -> None:
+        """How widely an approximate index searches (larger: slower and more exact): efSearch of
+        HNSW, nprobe of IVF. Exact search has no breadth and ignores it."""
+        inner: Any = faiss.downcast_index(self._index)  # a view: self._index keeps ownership
+        if self.spec.kind == "hnsw":
+            self.spec = replace(self.spec, ef_search=breadth)
+            inner.hnsw.efSearch = breadth
+        elif self.spec.kind == "ivf":
+            self.spec = replace(self.spec, ivf_probe=breadth)
+            inner.nprobe = breadth
+
+    @property
+    def max_search_breadth(self) -> int:
+        """The breadth beyond which searching wider finds nothing more (or costs too much)."""
+        if self.spec.kind == "ivf":
+            ivf: Any = faiss.downcast_index(self._index)
+            return int(ivf.nlist)
+        return MAX_EF_SEARCH if self.spec.kind == "hnsw" else 0
 
     def save(self, path: Path) -> None:
         try:
@@ -125,19 +213,15 @@ class VectorIndex:
             yield start, scores, ids
 
 
-#: Approximate indexes must find at least this share of the exact top 10.
-RECALL_TARGET = 0.98
-MAX_EF_SEARCH = 2048
-
-
 def tune_recall(index: VectorIndex, vectors: Vectors, target: float = RECALL_TARGET) -> float:
-    """Raise an HNSW index's efSearch until recall@10 against exact search reaches `target`.
+    """Double an approximate index's search breadth (HNSW efSearch, IVF nprobe) until recall@10
+    against exact search reaches `target`, or the breadth its maximum.
 
-    Returns the recall reached (recorded in the manifest with the efSearch chosen).
+    Returns the recall reached (recorded in the manifest with the breadth chosen).
     """
     recall = recall_at_k(index, vectors)
-    while recall < target and index.spec.kind == "hnsw" and index.spec.ef_search < MAX_EF_SEARCH:
-        index.set_ef_search(index.spec.ef_search * 2)
+    while recall < target and index.spec.search_breadth < index.max_search_breadth:
+        index.set_search_breadth(min(index.spec.search_breadth * 2, index.max_search_breadth))
         recall = recall_at_k(index, vectors)
     return recall
 

@@ -42,3 +42,17 @@ def test_info_is_a_readable_summary_with_only_its_index_kinds_parameters(tmp_pat
     assert "hnsw" not in text.stdout.lower() and "ef_search" not in text.stdout
     card = json.loads(CliRunner().invoke(app, ["info", "--json"], env=env).stdout)
     assert card["index"] == {"kind": "flat"} and card["version"] == summary.version
+
+
+def test_info_describes_an_ivf_index_by_its_lists_and_nprobe(tmp_path: Path) -> None:
+    records = [{"slug": f"doc-{i}", "title": f"story {i} about w{i % 7}"} for i in range(120)]
+    settings, _ = build_fake_index(tmp_path / "data", records, exact_search_max=10, ann_index="ivf")
+    env = {"RECOMMENDER_DATA_DIR": str(settings.data_dir)}
+    card = json.loads(CliRunner().invoke(app, ["info", "--json"], env=env).stdout)
+    index = card["index"]
+    assert set(index) == {"kind", "ivf_lists", "ivf_probe"} and index["kind"] == "ivf"
+    assert index["ivf_lists"] == 3 and 1 <= index["ivf_probe"] <= 3
+    text = CliRunner().invoke(app, ["info"], env=env)
+    lines = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in text.stdout.splitlines())
+    assert lines["Search"] == f"IVF (approximate): nlist 3, nprobe {index['ivf_probe']}"
+    assert "hnsw" not in text.stdout.lower()

@@ -10,12 +10,14 @@ import numpy as np
 import pytest
 
 from index.index_errors import ReindexLocked
-from index.serving.version_loader import load_current
+from index.serving.version_loader import load_current, load_recommender
 from index.versions.reindex_pipeline import reindex, reindex_lock
+from index.versions.vector_index import IndexSpec
 from index.versions.version_store import VersionStore
 from recommender.embedding import HashingEncoder, Vectors
 from recommender.errors import FeedError, StrictModeError
 from recommender.feeds import FeedReport
+from recommender.ranking import RelatedQuery
 from tests.support.helpers import build_fake_index, fake_settings, synthetic_records, write_jsonl
 
 
@@ -157,6 +159,44 @@ def test_large_catalog_uses_hnsw_with_measured_recall(tmp_path: Path) -> None:
     manifest = load_current(settings.index)[0].manifest
     assert manifest.index["kind"] == "hnsw"
     assert manifest.recall_at_10 >= 0.98
+
+
+def test_a_large_catalog_can_use_ivf_and_its_version_serves_drafts(tmp_path: Path) -> None:
+    rng = np.random.default_rng(1)
+    words = [f"w{i}" for i in range(400)]
+    records = [{"slug": f"doc-{i}", "title": " ".join(rng.choice(words, 12))} for i in range(300)]
+    settings, _ = build_fake_index(
+        tmp_path / "data", records, exact_search_max=100, ann_index="ivf"
+    )
+    recommender, _ = load_recommender(settings.index)
+    manifest = recommender.version.manifest
+    assert manifest.index["kind"] == "ivf" and manifest.recall_at_10 >= 0.98
+    assert manifest.index["ivf_lists"] == 300 // 39 and 1 <= manifest.index["ivf_probe"] <= 7
+    assert recommender.version.index.spec == IndexSpec.from_dict(manifest.index)
+    # A draft made of half of one article's words finds that article first (a draft of all of
+    # them would be dropped as its near-duplicate).
+    text = " ".join(str(records[42]["title"]).split()[:6])
+    draft = recommender.related_to_draft(
+        HashingEncoder().encode([text])[0], text, RelatedQuery(limit=3)
+    )
+    assert recommender.card(draft[0].row)["slug"] == "doc-42"
+
+
+def test_the_index_settings_are_part_of_what_a_rebuild_compares(tmp_path: Path) -> None:
+    records = [{"slug": f"doc-{i}", "title": f"story {i} about w{i % 7}"} for i in range(60)]
+    settings, first = build_fake_index(tmp_path / "data", records, exact_search_max=10)
+    feed = tmp_path / "data-feed.jsonl"
+    assert load_current(settings.index)[0].manifest.index["kind"] == "hnsw"
+    again = reindex(settings.index, [feed], HashingEncoder())
+    assert not again.published
+    ivf = fake_settings(settings.data_dir, exact_search_max=10, ann_index="ivf")
+    switched = reindex(ivf.index, [feed], HashingEncoder())
+    assert switched.published and switched.version != first.version
+    assert load_current(ivf.index)[0].manifest.index["kind"] == "ivf"
+    lower = fake_settings(settings.data_dir, exact_search_max=10, hnsw_ef_construction=40)
+    rebuilt = reindex(lower.index, [feed], HashingEncoder())
+    assert rebuilt.published
+    assert load_current(lower.index)[0].manifest.index["ef_construction"] == 40
 
 
 class BatchRecordingEncoder(HashingEncoder):
