@@ -4,16 +4,20 @@ N unit vectors of dimension 384 drawn from a Gaussian mixture around a few thous
 (clustered like real embeddings, so that nearest neighbours and recall mean something) go
 through the index code a reindex and the API use:
 
-    build    `VectorIndex.build` with the spec a reindex chooses (HNSW above
-             RECOMMENDER_EXACT_SEARCH_MAX), then `tune_recall`, which raises efSearch until
+    build    `VectorIndex.build` with the spec a reindex chooses (above
+             RECOMMENDER_EXACT_SEARCH_MAX, HNSW or IVF as RECOMMENDER_ANN_INDEX or `--index`
+             says), then `tune_recall`, which raises efSearch (HNSW) or nprobe (IVF) until
              recall@10 on indexed rows reaches 0.98, then `save`
+    neighbours  (with `--neighbours N`) the vector-search part of precomputing neighbour lists,
+             as a reindex runs it (batched, the candidate pool of RECOMMENDER_NEIGHBOURS, all
+             FAISS threads) over N sampled rows, extrapolated to all rows. The lexical re-scoring
+             that follows it in a reindex needs article texts, which synthetic vectors lack.
     load     `VectorIndex.load`, as the API loads a version (memory-mapped)
     search   one query at a time on one FAISS thread (as the API searches), over held-out
              queries from the same mixture: p50/p99, and recall@10 against exact search
 
 Build and serving each run in a fresh child process, so that the peak memory of the build and
-the resident memory of the served index are their own. Neighbour lists are not precomputed
-(the issue asks for vectors only; at 1 M articles they would add minutes to the build).
+the resident memory of the served index are their own.
 """
 
 from __future__ import annotations
@@ -39,10 +43,10 @@ from numpy.typing import NDArray
 
 from bench.report import BenchError, fail, format_rows
 from recommender.embedding import normalise_rows
-from recommender.settings import Settings
+from recommender.settings import AnnIndex, Settings
 
 if TYPE_CHECKING:
-    from index.versions.vector_index import Ids, Vectors
+    from index.versions.vector_index import Ids, IndexSpec, VectorIndex, Vectors
 
 T = TypeVar("T")
 DIMENSION = 384
@@ -57,7 +61,8 @@ EXAMPLES = (
     "  recommender bench catalog\n\n"
     "  recommender bench catalog --size 50000 --queries 500 --json\n\n"
     "  recommender bench catalog --size 100000 --ef-construction 64 "
-    "--base-vectors .recommender/versions/VERSION/vectors.npy"
+    "--base-vectors .recommender/versions/VERSION/vectors.npy\n\n"
+    "  recommender bench catalog --size 100000 --index ivf --neighbours 20000"
 )
 
 
@@ -147,6 +152,50 @@ class Built:
     peak_bytes: int
     index_bytes: int
     vectors_bytes: int
+    neighbour_seconds: float
+    """The timed neighbour search (0 without `NeighbourPlan`)."""
+
+
+@dataclass(frozen=True, slots=True)
+class IndexChoice:
+    """Which index the build makes: as a reindex would, with the bench's overrides."""
+
+    exact_search_max: int
+    ann_index: AnnIndex
+    ef_construction: int | None
+    """None: the spec's default."""
+    ivf_lists: int | None
+    """None: chosen from the count."""
+
+    def spec_for(self, count: int) -> IndexSpec:
+        from index.versions.vector_index import choose_spec
+
+        spec = choose_spec(count, self.exact_search_max, self.ann_index, self.ef_construction)
+        return dataclasses.replace(spec, ivf_lists=self.ivf_lists) if spec.kind == "ivf" else spec
+
+
+@dataclass(frozen=True, slots=True)
+class NeighbourPlan:
+    """How the neighbour search is timed: over `rows` sampled rows, keeping `k` per row
+    (RECOMMENDER_NEIGHBOURS; the search examines a wider pool, as a reindex does)."""
+
+    rows: int
+    k: int
+
+
+def time_neighbour_search(
+    index: VectorIndex, vectors: Vectors, plan: NeighbourPlan, seed: int
+) -> float:
+    """Seconds `candidate_batches` (FAISS search and self removal) takes over the sampled rows."""
+    from index.versions.neighbours import candidate_batches
+
+    rows = min(plan.rows, len(vectors))
+    sample = np.sort(np.random.default_rng(seed).choice(len(vectors), rows, replace=False))
+    queries = vectors[sample]
+    started = time.perf_counter()
+    for _ in candidate_batches(index, queries, sample.astype(np.int64), plan.k):
+        pass
+    return time.perf_counter() - started
 
 
 def build_catalog(
@@ -154,35 +203,37 @@ def build_catalog(
     size: int,
     centres: int,
     seed: int,
-    exact_search_max: int,
-    ef_construction: int | None,
+    choice: IndexChoice,
     base: Path | None = None,
     spread: float = SPREAD,
+    neighbours: NeighbourPlan | None = None,
 ) -> Built:
-    """Generate, build, tune and save the catalog's index (run in a child process)."""
-    from index.versions.vector_index import VectorIndex, choose_spec, tune_recall
+    """Generate, build, tune and save the catalog's index, then (with `neighbours`) time the
+    neighbour search (run in a child process)."""
+    from index.versions.vector_index import VectorIndex, tune_recall
 
     started = time.perf_counter()
     vectors = clustered_vectors(size, centres=centres, seed=seed, base=base, spread=spread)
     generated = time.perf_counter()
-    spec = choose_spec(size, exact_search_max)
-    if ef_construction is not None:
-        spec = dataclasses.replace(spec, ef_construction=ef_construction)
-    index = VectorIndex.build(vectors, spec)
+    index = VectorIndex.build(vectors, choice.spec_for(size))
     built = time.perf_counter()
     tuned = tune_recall(index, vectors)
     tuned_at = time.perf_counter()
     index.save(work_dir / INDEX_FILE)
     np.save(work_dir / VECTORS_FILE, vectors, allow_pickle=False)
+    peak = peak_rss_bytes()  # of the build, before the sampled rows are copied for timing
     return Built(
         spec=index.spec.to_dict(),
         generate_seconds=generated - started,
         build_seconds=built - generated,
         tune_seconds=tuned_at - built,
         tuned_recall=tuned,
-        peak_bytes=peak_rss_bytes(),
+        peak_bytes=peak,
         index_bytes=(work_dir / INDEX_FILE).stat().st_size,
         vectors_bytes=(work_dir / VECTORS_FILE).stat().st_size,
+        neighbour_seconds=time_neighbour_search(index, vectors, neighbours, seed)
+        if neighbours
+        else 0.0,
     )
 
 
@@ -259,10 +310,11 @@ class CatalogResult:
     centres: int
     queries: int
     index: dict[str, Any]
-    """The spec built, with the efSearch that tuning chose."""
+    """The spec built, with the efSearch or nprobe that tuning chose."""
     generate_seconds: float
     build_seconds: float
-    """Graph construction and recall tuning, as in a reindex."""
+    """Index construction (graph, or IVF training and adding) and recall tuning, as in a
+    reindex."""
     tune_seconds: float
     build_peak_gb: float
     index_gb: float
@@ -274,6 +326,12 @@ class CatalogResult:
     recall_at_10: float
     p50_ms: float
     p99_ms: float
+    neighbour_rows: int
+    """Rows whose neighbour search was timed (0: not measured)."""
+    neighbour_k: int
+    neighbour_seconds_per_1000: float
+    neighbour_seconds_extrapolated: float
+    """For all `size` rows, at the sampled rows' rate."""
 
 
 def run_benchmark(
@@ -284,7 +342,10 @@ def run_benchmark(
     seed: int,
     exact_search_max: int,
     work_dir: Path,
+    ann_index: AnnIndex = "hnsw",
     ef_construction: int | None = None,
+    ivf_lists: int | None = None,
+    neighbours: NeighbourPlan | None = None,
     base: Path | None = None,
     spread: float = SPREAD,
     say: Callable[[str], None] = print,
@@ -292,6 +353,8 @@ def run_benchmark(
     """Build in one child process, serve in another; see the module's docstring."""
     if size < 2 or queries < 1 or centres < 1:
         raise BenchError("--size must be at least 2, --queries and --centres at least 1")
+    if neighbours is not None and neighbours.rows < 1:
+        raise BenchError("--neighbours must be at least 1 row when given")
     if base is not None:
         centres = len(np.load(base, mmap_mode="r", allow_pickle=False))
     say(f"building a {size:,}-vector catalog ({centres:,} centres) ...")
@@ -301,14 +364,16 @@ def run_benchmark(
         size,
         centres,
         seed,
-        exact_search_max,
-        ef_construction,
+        IndexChoice(exact_search_max, ann_index, ef_construction, ivf_lists),
         base,
         spread,
+        neighbours,
     )
     say(f"built in {built.build_seconds + built.tune_seconds:.1f} s; loading and searching ...")
     served = in_child(serve_catalog, work_dir, built.spec, queries, centres, seed, base, spread)
     gb = 1e9
+    timed_rows = min(neighbours.rows, size) if neighbours else 0
+    per_row = built.neighbour_seconds / timed_rows if timed_rows else 0.0
     return CatalogResult(
         size=size,
         dimension=DIMENSION,
@@ -328,21 +393,20 @@ def run_benchmark(
         recall_at_10=round(served.recall_at_10, 4),
         p50_ms=round(served.p50_ms, 3),
         p99_ms=round(served.p99_ms, 3),
+        neighbour_rows=timed_rows,
+        neighbour_k=neighbours.k if neighbours else 0,
+        neighbour_seconds_per_1000=round(per_row * 1000, 4),
+        neighbour_seconds_extrapolated=round(per_row * size, 2),
     )
 
 
 def table_rows(result: CatalogResult) -> list[list[str]]:
     """Rows of (measure, value, target) for the benchmark tables."""
-    spec = result.index
-    kind = (
-        f"HNSW M={spec['hnsw_m']}, efConstruction {spec['ef_construction']}, "
-        f"efSearch {spec['ef_search']}"
-        if spec["kind"] == "hnsw"
-        else "flat (exact)"
-    )
-    return [
+    from index.versions.vector_index import IndexSpec
+
+    rows = [
         ["vectors", f"{result.size:,} x {result.dimension}, {result.centres:,} centres", "-"],
-        ["index", kind, "-"],
+        ["index", IndexSpec.from_dict(result.index).describe(), "-"],
         ["build s (of which recall tuning)",
          f"{result.build_seconds:,.1f} ({result.tune_seconds:,.1f})", "-"],
         ["build peak memory GB", f"{result.build_peak_gb:.2f}", "-"],
@@ -354,6 +418,16 @@ def table_rows(result: CatalogResult) -> list[list[str]]:
          f"{result.recall_at_10:.3f}", f"tuned on rows: {result.tuned_recall:.3f}"],
         ["1 query, 1 thread, p50 / p99 ms", f"{result.p50_ms:.2f} / {result.p99_ms:.2f}", "-"],
     ]  # fmt: skip
+    if result.neighbour_rows:
+        share = result.neighbour_seconds_extrapolated / result.build_seconds
+        rows += [
+            [f"neighbour search s / 1,000 rows (vectors only, {result.neighbour_k} kept, "
+             f"{result.neighbour_rows:,} sampled)", f"{result.neighbour_seconds_per_1000:.3f}",
+             "-"],
+            [f"neighbour search s, all rows (extrapolated from {result.neighbour_rows:,})",
+             f"{result.neighbour_seconds_extrapolated:,.1f}", f"{share:.2f} x the build"],
+        ]  # fmt: skip
+    return rows
 
 
 def bench_catalog(
@@ -363,10 +437,33 @@ def bench_catalog(
         int, typer.Option(min=1, help="Held-out queries timed and checked for recall.")
     ] = 1000,
     seed: Annotated[int, typer.Option(help="Seed of the synthetic catalog.")] = 0,
+    index: Annotated[
+        AnnIndex | None,
+        typer.Option(
+            help="Approximate index above the exact-search size: hnsw or ivf "
+            "(default: RECOMMENDER_ANN_INDEX or hnsw)."
+        ),
+    ] = None,
     ef_construction: Annotated[
         int | None,
-        typer.Option(min=8, help="HNSW efConstruction to try (default: the index's own spec)."),
+        typer.Option(
+            min=8, help="HNSW efConstruction (default: RECOMMENDER_HNSW_EF_CONSTRUCTION or 200)."
+        ),
     ] = None,
+    ivf_lists: Annotated[
+        int | None,
+        typer.Option(min=1, help="IVF lists (default: about 4 x the square root of --size)."),
+    ] = None,
+    neighbours: Annotated[
+        int,
+        typer.Option(
+            metavar="N",
+            min=0,
+            help="Time the vector search of neighbour precomputation (the reindex's batched "
+            "search, RECOMMENDER_NEIGHBOURS kept per row) over N sampled rows and extrapolate "
+            "it to all rows; 0 skips it.",
+        ),
+    ] = 0,
     base_vectors: Annotated[
         Path | None,
         typer.Option(
@@ -393,7 +490,11 @@ def bench_catalog(
             result = run_benchmark(
                 size=size, centres=centres, queries=queries, seed=seed,
                 exact_search_max=settings.exact_search_max, work_dir=Path(scratch),
-                ef_construction=ef_construction, base=base_vectors, spread=spread, say=say,
+                ann_index=index or settings.ann_index,
+                ef_construction=ef_construction or settings.hnsw_ef_construction,
+                ivf_lists=ivf_lists,
+                neighbours=NeighbourPlan(neighbours, settings.neighbours) if neighbours else None,
+                base=base_vectors, spread=spread, say=say,
             )  # fmt: skip
         except BenchError as exc:
             raise fail(str(exc)) from None

@@ -7,7 +7,7 @@ with the fused semantic + lexical + time score, and the best are stored.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import numpy as np
 import scipy.sparse as sp
@@ -52,6 +52,20 @@ def rank_by_fusion(
     return np.take_along_axis(ids, order, axis=-1), np.take_along_axis(fused, order, axis=-1)
 
 
+def candidate_batches(
+    index: VectorIndex, queries: NDArray[np.float32], rows: NDArray[np.int64], k: int
+) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]]:
+    """The vector-search part of precomputing: for catalog `rows` (whose vectors are `queries`),
+    their nearest other rows, a pool `POOL_FACTOR` times wider than the k kept, best first
+    (-1 pads). Yields (rows, candidate ids, semantic scores) per batch."""
+    pool = max(1, min(k * POOL_FACTOR, index.size - 1))
+    # One more than the pool: each row finds itself, which drop_self removes.
+    for start, scores, ids in index.search_batches(queries, pool + 1):
+        batch = rows[start : start + len(ids)]
+        pool_ids, pool_scores = drop_self(batch, ids, scores, pool)
+        yield batch, pool_ids, pool_scores
+
+
 def precompute_neighbours(
     index: VectorIndex,
     vectors: NDArray[np.float32],
@@ -64,18 +78,16 @@ def precompute_neighbours(
     """The k best other rows for every row, best first (-1 / -inf pad short lists)."""
     count = len(vectors)
     width = max(1, min(k, count - 1))
-    pool = max(1, min(width * POOL_FACTOR, count - 1))
     all_ids = np.full((count, width), -1, dtype=np.int32)
     all_scores = np.full((count, width), -np.inf, dtype=np.float32)
-    for start, scores, ids in index.search_batches(vectors, pool + 1):
-        rows = np.arange(start, start + len(ids), dtype=np.int64)
-        pool_ids, pool_scores = drop_self(rows, ids, scores, pool)
+    every_row = np.arange(count, dtype=np.int64)
+    for rows, pool_ids, pool_scores in candidate_batches(index, vectors, every_row, width):
         lexical_scores = pair_similarities(lexical, rows, pool_ids)
         best_ids, best_scores = rank_by_fusion(
             pool_ids, pool_scores, lexical_scores, published[rows], published, weights, width
         )
-        all_ids[start : start + len(ids), : best_ids.shape[1]] = best_ids
-        all_scores[start : start + len(ids), : best_scores.shape[1]] = best_scores
+        all_ids[rows, : best_ids.shape[1]] = best_ids
+        all_scores[rows, : best_scores.shape[1]] = best_scores
         if on_batch:
-            on_batch(len(ids))
+            on_batch(len(rows))
     return all_ids, all_scores

@@ -1,7 +1,7 @@
 """`recommender bench catalog`: the synthetic catalog, exact search, and a tiny run of it all.
 
-Nothing here is timed; sizes are tiny, and the HNSW path is reached by lowering the exact-search
-threshold.
+Nothing here is timed; sizes are tiny, and the HNSW and IVF paths are reached by lowering the
+exact-search threshold.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from bench.catalog_bench import (
     CatalogResult,
+    NeighbourPlan,
     clustered_vectors,
     exact_top_k,
     recall,
@@ -22,6 +23,7 @@ from bench.catalog_bench import (
     table_rows,
 )
 from console.main import app
+from index.versions.vector_index import ivf_lists_for
 from recommender.embedding import normalise_rows
 
 
@@ -65,7 +67,32 @@ def test_a_tiny_hnsw_catalog_is_built_loaded_searched_and_checked(tmp_path: Path
     assert result.build_peak_gb > 0 and result.index_gb > 0 and result.vectors_gb > 0
     assert result.build_seconds >= result.tune_seconds >= 0 and result.load_seconds >= 0
     rows = table_rows(result)
-    assert all(len(row) == 3 for row in rows) and "HNSW M=32" in rows[1][1]
+    assert all(len(row) == 3 for row in rows) and "HNSW (approximate): M 32" in rows[1][1]
+    assert result.neighbour_rows == 0 and not any("neighbour" in row[0] for row in rows)
+
+
+def test_a_tiny_ivf_catalog_with_its_neighbour_search_timed(tmp_path: Path) -> None:
+    result = run_benchmark(
+        size=3000, centres=30, queries=40, seed=0, exact_search_max=100, work_dir=tmp_path,
+        ann_index="ivf", neighbours=NeighbourPlan(rows=500, k=16), say=lambda _: None,
+    )  # fmt: skip
+    lists = ivf_lists_for(3000)
+    assert result.index["kind"] == "ivf" and result.index["ivf_lists"] == lists
+    assert 1 <= result.index["ivf_probe"] <= lists and "ef_search" not in result.index
+    assert result.tuned_recall >= 0.98 and result.recall_at_10 >= 0.9, result
+    assert (result.neighbour_rows, result.neighbour_k) == (500, 16)
+    assert result.neighbour_seconds_per_1000 > 0
+    assert result.neighbour_seconds_extrapolated == pytest.approx(
+        result.neighbour_seconds_per_1000 * 3, rel=0.01, abs=0.01
+    )
+    rows = table_rows(result)
+    assert rows[1][1] == f"IVF (approximate): nlist {lists}, nprobe {result.index['ivf_probe']}"
+    assert rows[-2][0] == "neighbour search s / 1,000 rows (vectors only, 16 kept, 500 sampled)"
+    assert rows[-2][1] == f"{result.neighbour_seconds_per_1000:.3f}"
+    assert rows[-1][:2] == [
+        "neighbour search s, all rows (extrapolated from 500)",
+        f"{result.neighbour_seconds_extrapolated:,.1f}",
+    ]
 
 
 def test_the_command_prints_json_for_a_flat_catalog() -> None:
@@ -76,6 +103,43 @@ def test_the_command_prints_json_for_a_flat_catalog() -> None:
     report = CatalogResult(**orjson.loads(result.stdout)["result"])
     assert report.index["kind"] == "flat" and report.recall_at_10 == 1.0
     assert table_rows(report)[1][1] == "flat (exact)"
+
+
+@pytest.mark.parametrize(
+    ("option", "env"),
+    [
+        (["--index", "ivf"], {"RECOMMENDER_ANN_INDEX": "hnsw"}),
+        ([], {"RECOMMENDER_ANN_INDEX": "ivf"}),
+    ],
+    ids=["option", "setting"],
+)
+def test_the_command_builds_ivf_with_its_options_and_times_neighbours(
+    option: list[str], env: dict[str, str]
+) -> None:
+    result = CliRunner().invoke(
+        app,
+        ["bench", "catalog", "--size", "1500", "--centres", "15", "--queries", "10", *option,
+         "--ivf-lists", "20", "--neighbours", "200", "--json"],
+        env={"RECOMMENDER_EXACT_SEARCH_MAX": "100", "RECOMMENDER_NEIGHBOURS": "8", **env},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = CatalogResult(**orjson.loads(result.stdout)["result"])
+    assert report.index["kind"] == "ivf" and report.index["ivf_lists"] == 20
+    assert report.tuned_recall >= 0.98
+    assert (report.neighbour_rows, report.neighbour_k) == (200, 8)
+    assert report.neighbour_seconds_per_1000 > 0
+
+
+def test_the_command_builds_hnsw_with_the_settings_ef_construction() -> None:
+    result = CliRunner().invoke(
+        app,
+        ["bench", "catalog", "--size", "300", "--centres", "5", "--queries", "5", "--json"],
+        env={"RECOMMENDER_EXACT_SEARCH_MAX": "100", "RECOMMENDER_HNSW_EF_CONSTRUCTION": "24",
+             "RECOMMENDER_ANN_INDEX": "hnsw"},
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    report = CatalogResult(**orjson.loads(result.stdout)["result"])
+    assert report.index["kind"] == "hnsw" and report.index["ef_construction"] == 24
 
 
 def test_a_catalog_of_perturbed_copies_of_real_vectors(tmp_path: Path) -> None:
