@@ -40,6 +40,8 @@ REDIS_FIXTURES = frozenset(
 )
 #: The seed of this run's random choices.
 SEED = int(os.environ.get("RECOMMENDER_TEST_SEED") or random.SystemRandom().randrange(2**32))
+# Test workers (pytest-xdist) start after this import and inherit it: one seed for the whole run.
+os.environ["RECOMMENDER_TEST_SEED"] = str(SEED)
 
 
 def pytest_report_header() -> str:
