@@ -78,7 +78,7 @@ async def retract_article(slug: SlugPath, _: AdminDep, services: ServicesDep) ->
 
         def retract() -> None:
             holder.live.retract(slug)
-            holder.apply_live_changes(recommender.version)
+            holder.apply_live_changes()
 
         await holder.call_store(retract)
     return Response(status_code=204)

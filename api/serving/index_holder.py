@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections.abc import Callable
 from typing import TypeVar
@@ -21,7 +22,6 @@ from index.serving.recommender_engine import Recommender
 from index.serving.version_loader import load_current, with_live_changes
 from index.state.postgres_database import UNAVAILABLE
 from index.state.state_stores import open_stores
-from index.versions.index_version import IndexVersion
 from index.versions.replica_sync import ReplicaSync
 from index.versions.version_store import VersionStore
 from recommender.errors import RecommenderError
@@ -36,7 +36,9 @@ class IndexHolder:
 
     A version that fails to load (corrupt, wrong model) is refused and logged; whatever was
     serving keeps serving (at start-up: the newest intact older version). Requests read
-    `current` once, so a swap never mixes two versions in one answer.
+    `current` once, so a swap never mixes two versions in one answer. Live changes and overrides
+    replace `current` only if it is still the one they were applied to, else they are applied
+    again: a write finishing after a swap never puts the older version back.
     """
 
     def __init__(self, settings: IndexSettings, *, clock: Callable[[], float] = time.time) -> None:
@@ -48,6 +50,7 @@ class IndexHolder:
         self.database_degraded = False
         """Whether the last poll of the shared database failed (readers serve the last state)."""
         self.current: Recommender | None = None
+        self._changing = threading.Lock()
         self.problem: str | None = None
         self._attempted: str | None = None
         self._replica = ReplicaSync(settings, settings.store_url) if settings.store_url else None
@@ -58,12 +61,10 @@ class IndexHolder:
     def require(self) -> Recommender:
         """The recommender to answer with, live changes and overrides applied (two `stat`s, or
         two remembered generations); the last state known while the database is unreachable."""
-        current = self.current
-        if current is None:
-            raise NoIndexError(self.problem or "no index version is loaded yet")
+        current = self._served()
         try:
             if self.live.generation() != current.overlay.generation:
-                current = self.apply_live_changes(current.version)
+                current = self.apply_live_changes()
             if self.curation.generation() != current.overrides.generation:
                 current = self.apply_overrides()
         except StoreUnavailable:
@@ -93,18 +94,38 @@ class IndexHolder:
         if self.current is not None:
             self.require()
 
-    def apply_live_changes(self, version: IndexVersion) -> Recommender:
-        """Bring the overlay of `version` up to the live store and serve it."""
-        previous = self.current.overlay if self.current else None
-        recommender = with_live_changes(version, self.live, self._settings, previous)
-        overrides = self.current.overrides if self.current else self.curation.snapshot()
-        self.current = recommender.with_overrides(overrides)
-        return self.current
+    def apply_live_changes(self) -> Recommender:
+        """Bring the served version's overlay up to the live store and serve it."""
+        while True:
+            current = self._served()
+            overlaid = with_live_changes(
+                current.version, self.live, self._settings, current.overlay
+            )
+            updated = overlaid.with_overrides(current.overrides)
+            if self._replace(current, updated):
+                return updated
 
     def apply_overrides(self) -> Recommender:
         """Serve the editors' overrides as they are now."""
-        assert self.current is not None
-        self.current = self.current.with_overrides(self.curation.snapshot())
+        overrides = self.curation.snapshot()
+        while True:
+            current = self._served()
+            updated = current.with_overrides(overrides)
+            if self._replace(current, updated):
+                return updated
+
+    def _replace(self, based_on: Recommender, updated: Recommender) -> bool:
+        """Serve `updated` if `current` is still the `based_on` it was made from (no store is
+        read under the lock, so a paused database never holds up readers)."""
+        with self._changing:
+            if self.current is not based_on:
+                return False
+            self.current = updated
+            return True
+
+    def _served(self) -> Recommender:
+        if self.current is None:
+            raise NoIndexError(self.problem or "no index version is loaded yet")
         return self.current
 
     def _published_id(self) -> str | None:
@@ -143,9 +164,10 @@ class IndexHolder:
         self.problem = warning
         if warning:
             log.error("%s", warning)
-        if self.current is not None and self.current.version.id == version.id:
-            return False
-        self.current = recommender
+        with self._changing:
+            if self.current is not None and self.current.version.id == version.id:
+                return False
+            self.current = recommender
         log.info("serving index version %s (%d articles)", version.id, version.size)
         return True
 

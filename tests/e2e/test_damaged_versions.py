@@ -28,7 +28,7 @@ from index.versions.manifest import MANIFEST_NAME
 from index.versions.version_store import CURRENT_NAME, VersionStore
 from recommender.embedding import FAKE_MODEL
 from recommender.settings import Settings
-from tests.support.helpers import build_fake_index, fake_settings, synthetic_records
+from tests.support.helpers import build_fake_index, fake_settings, synthetic_records, wait_for
 from tests.support.servers import running_server
 
 NEW_SLUG = "volcano-new"  # only in the second version
@@ -78,13 +78,6 @@ def run_cli(settings: Settings, *args: str) -> Result:
 def served_version(base: str) -> str:
     version: str = httpx.get(f"{base}/v1/index", timeout=5).json()["version"]
     return version
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        time.sleep(0.02)
 
 
 def assert_serves(base: str, version: str) -> None:

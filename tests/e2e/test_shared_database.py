@@ -15,7 +15,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack
 from functools import partial
 from pathlib import Path
@@ -23,7 +23,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.support.helpers import REPO, synthetic_records, write_jsonl
+from tests.support.helpers import REPO, synthetic_records, wait_for, write_jsonl
 from tests.support.postgres_server import PostgresProcess
 from tests.support.processes import ServeProcess
 
@@ -42,15 +42,6 @@ NEW_VOLCANO = {
     "section": "world",
     "published_at": "2024-03-12T13:00:00Z",
 }
-
-
-def eventually(check: Callable[[], bool], what: str, timeout: float = 15.0) -> None:
-    """Wait for `check` (a generous bound: speed is measured by `recommender bench
-    propagation`, not asserted here)."""
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, what
-        time.sleep(0.05)
 
 
 def related_slugs(base: str) -> list[str]:
@@ -157,12 +148,12 @@ def test_a_change_on_one_host_applies_on_the_other(hosts: list[str]) -> None:
     related_slugs(b)  # B's list is now cached (in memory and in Redis)
     put = httpx.put(f"{a}/v1/articles/volcano-live", json=NEW_VOLCANO, headers=ADMIN, timeout=30)
     assert put.status_code == 200, put.text
-    eventually(lambda: "volcano-live" in related_slugs(b), "B never suggested A's upsert")
+    wait_for(lambda: "volcano-live" in related_slugs(b), "B never suggested A's upsert")
 
     assert "volcano-1" in related_slugs(b)
     assert "volcano-1" in httpx.get(b + FRAGMENT, timeout=5).text  # cached on B too
     assert httpx.delete(f"{a}/v1/articles/volcano-1", headers=ADMIN).status_code == 204
-    eventually(lambda: "volcano-1" not in related_slugs(b), "B still suggests a retraction")
+    wait_for(lambda: "volcano-1" not in related_slugs(b), "B still suggests a retraction")
     assert "volcano-1" not in httpx.get(b + FRAGMENT, timeout=5).text
 
     editor, csrf = editor_client(b)
@@ -177,7 +168,7 @@ def test_a_change_on_one_host_applies_on_the_other(hosts: list[str]) -> None:
         },
     )
     assert pinned.status_code == 303 and "error" not in pinned.headers["location"]
-    eventually(lambda: related_slugs(a)[:1] == ["football-0"], "A never applied B's pin")
+    wait_for(lambda: related_slugs(a)[:1] == ["football-0"], "A never applied B's pin")
     editor.close()
 
     httpx.post(
@@ -224,7 +215,7 @@ def test_a_host_restarted_while_the_other_keeps_writing_converges(
             related_slugs(a.url) == related_slugs(b.url)
         )
 
-    eventually(same_state, "the restarted host never converged")
+    wait_for(same_state, "the restarted host never converged")
     assert (tmp_path / "host-b" / "live.sqlite3").exists() is False  # nothing kept per host
 
 
@@ -235,7 +226,7 @@ def test_with_the_database_killed_readers_keep_answering_and_writes_wait(
     before = httpx.put(f"{a}/v1/articles/volcano-live", json=NEW_VOLCANO, headers=ADMIN)
     assert before.status_code == 200
     assert httpx.delete(f"{b}/v1/articles/volcano-1", headers=ADMIN).status_code == 204
-    eventually(lambda: "volcano-1" not in related_slugs(a), "A missed B's retraction")
+    wait_for(lambda: "volcano-1" not in related_slugs(a), "A missed B's retraction")
 
     readers = Readers(hosts)
     readers.start()
@@ -252,9 +243,9 @@ def test_with_the_database_killed_readers_keep_answering_and_writes_wait(
             f"{a}/v1/articles/volcano-0/pins", json={"target": "football-0"}, headers=ADMIN
         )
         assert pin.status_code == 503
-        eventually(partial(database_state_is, a, "degraded"), "/readyz never said degraded")
+        wait_for(partial(database_state_is, a, "degraded"), "/readyz never said degraded")
         postgres_process.start()
-        eventually(
+        wait_for(
             lambda: (
                 httpx.post(
                     f"{a}/v1/articles/volcano-0/pins", json={"target": "football-0"}, headers=ADMIN
@@ -273,11 +264,11 @@ def test_with_the_database_killed_readers_keep_answering_and_writes_wait(
     )
     for base in hosts:
         first_is_pinned = partial(first_related_is, base, "football-0")
-        eventually(first_is_pinned, "a host missed the pin")
+        wait_for(first_is_pinned, "a host missed the pin")
         slugs = related_slugs(base)
         assert "volcano-live" in slugs and "volcano-1" not in slugs
         assert "volcano-late" not in slugs
-        eventually(partial(database_state_is, base, "ok"), "/readyz never recovered")
+        wait_for(partial(database_state_is, base, "ok"), "/readyz never recovered")
 
 
 def test_with_the_database_paused_readers_keep_answering_and_writes_answer_503(
@@ -285,7 +276,7 @@ def test_with_the_database_paused_readers_keep_answering_and_writes_answer_503(
 ) -> None:
     a, b = hosts
     assert httpx.delete(f"{a}/v1/articles/volcano-1", headers=ADMIN).status_code == 204
-    eventually(lambda: "volcano-1" not in related_slugs(b), "B missed A's retraction")
+    wait_for(lambda: "volcano-1" not in related_slugs(b), "B missed A's retraction")
     readers = Readers(hosts)
     readers.start()
     try:
@@ -295,9 +286,9 @@ def test_with_the_database_paused_readers_keep_answering_and_writes_answer_503(
             assert refused.status_code == 503
             assert refused.json()["error"] == "store_unavailable"
             assert "retry-after" in refused.headers
-        eventually(partial(database_state_is, b, "degraded"), "/readyz never said degraded")
+        wait_for(partial(database_state_is, b, "degraded"), "/readyz never said degraded")
         postgres_process.resume()
-        eventually(
+        wait_for(
             lambda: httpx.delete(f"{b}/v1/articles/volcano-2", headers=ADMIN).status_code == 204,
             "writes never recovered",
         )
@@ -307,4 +298,4 @@ def test_with_the_database_paused_readers_keep_answering_and_writes_answer_503(
     assert readers.failures == []
     assert set(readers.statuses) == {200}
     for base in hosts:
-        eventually(partial(suggests_neither, base, "volcano-1", "volcano-2"), "a host missed it")
+        wait_for(partial(suggests_neither, base, "volcano-1", "volcano-2"), "a host missed it")

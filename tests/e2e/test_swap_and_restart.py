@@ -23,18 +23,11 @@ import pytest
 from api.app import create_app
 from index.versions.reindex_pipeline import reindex
 from recommender.embedding import FAKE_MODEL, HashingEncoder
-from tests.support.helpers import build_fake_index, synthetic_records, write_jsonl
+from tests.support.helpers import build_fake_index, synthetic_records, wait_for, write_jsonl
 from tests.support.processes import ServeProcess
 from tests.support.servers import running_server
 
 TOKEN = "restart-test-token"
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
-        time.sleep(0.05)
 
 
 @dataclass

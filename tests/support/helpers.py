@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -92,3 +93,12 @@ def build_fake_index(
         data_dir.parent / f"{data_dir.name}-feed.jsonl", records or synthetic_records()
     )
     return settings, reindex(settings.index, [feed], HashingEncoder())
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
+    """Poll `condition` until it holds; fail naming `what` after `timeout` seconds (a generous
+    bound: how fast things happen is measured by the benchmarks, not asserted here)."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        assert time.monotonic() < deadline, f"{what} within {timeout} s"
+        time.sleep(0.02)
