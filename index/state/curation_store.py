@@ -10,13 +10,12 @@ from __future__ import annotations
 
 import time
 from dataclasses import asdict, dataclass
-from pathlib import Path
 from typing import Any
 
 import orjson
 
-from index.state.sqlite_database import SqliteStateDatabase
-from index.state.state_database import StateDatabase, upsert_sql
+from index.state.database_store import DatabaseStore
+from index.state.state_database import upsert_sql
 from recommender.errors import OverrideNotFound, UndoConflict
 from recommender.overrides import Block, Overrides, Pin
 
@@ -95,26 +94,12 @@ class AuditRecord:
         return asdict(self)
 
 
-class CurationStore:
+class CurationStore(DatabaseStore):
     """Pins, blocks and the audit trail, shared by every process using the same database."""
 
-    def __init__(self, database: StateDatabase) -> None:
-        self._db = database
-
-    @classmethod
-    def in_directory(cls, data_dir: Path) -> CurationStore:
-        """The SQLite store of one data directory."""
-        return cls(SqliteStateDatabase(data_dir / CURATION_DB, SCHEMA, data_dir / GENERATION_FILE))
-
-    def close(self) -> None:
-        self._db.close()
-
-    def generation(self) -> str:
-        return self._db.generation()
-
-    def refresh(self) -> None:
-        """Learn the shared generation now (raises StoreUnavailable)."""
-        self._db.refresh()
+    SQLITE_FILE = CURATION_DB
+    GENERATION_FILE = GENERATION_FILE
+    SCHEMA = SCHEMA
 
     def snapshot(self) -> Overrides:
         """Everything in force now, tagged with the generation it was read at."""

@@ -17,15 +17,14 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
 from numpy.typing import NDArray
 
-from index.state.sqlite_database import SqliteStateDatabase
-from index.state.state_database import StateDatabase, upsert_sql
+from index.state.database_store import DatabaseStore
+from index.state.state_database import upsert_sql
 
 LIVE_DB = "live.sqlite3"
 GENERATION_FILE = "live.generation"
@@ -72,28 +71,13 @@ class LiveEntry:
     vector: NDArray[np.float32] | None
 
 
-class LiveStore:
+class LiveStore(DatabaseStore):
     """Upserts and retractions made through the admin API, shared by every process using the
     same database (one host's data directory, or every host's PostgreSQL)."""
 
-    def __init__(self, database: StateDatabase) -> None:
-        self._db = database
-
-    @classmethod
-    def in_directory(cls, data_dir: Path) -> LiveStore:
-        """The SQLite store of one data directory."""
-        return cls(SqliteStateDatabase(data_dir / LIVE_DB, SCHEMA, data_dir / GENERATION_FILE))
-
-    def close(self) -> None:
-        self._db.close()
-
-    def generation(self) -> str:
-        """Changes whenever the live state changes (cheap: never queries)."""
-        return self._db.generation()
-
-    def refresh(self) -> None:
-        """Learn the shared generation now (raises StoreUnavailable)."""
-        self._db.refresh()
+    SQLITE_FILE = LIVE_DB
+    GENERATION_FILE = GENERATION_FILE
+    SCHEMA = SCHEMA
 
     def _next_seq(self) -> int:
         (row,) = self._db.execute("UPDATE counter SET seq = seq + 1 WHERE id = 1 RETURNING seq")
