@@ -481,6 +481,11 @@ def bench_catalog(
 ) -> None:
     """Build, load and search a synthetic catalog: time, memory, size, recall@10, latency."""
     settings = Settings()
+    ann_index = index or settings.ann_index
+    if ann_index == "ivf" and ef_construction is not None:
+        raise fail("--ef-construction applies to HNSW: add --index hnsw")
+    if ann_index == "hnsw" and ivf_lists is not None:
+        raise fail("--ivf-lists applies to IVF: add --index ivf")
 
     def say(message: str) -> None:
         typer.echo(message, err=True)
@@ -490,7 +495,7 @@ def bench_catalog(
             result = run_benchmark(
                 size=size, centres=centres, queries=queries, seed=seed,
                 exact_search_max=settings.exact_search_max, work_dir=Path(scratch),
-                ann_index=index or settings.ann_index,
+                ann_index=ann_index,
                 ef_construction=ef_construction or settings.hnsw_ef_construction,
                 ivf_lists=ivf_lists,
                 neighbours=NeighbourPlan(neighbours, settings.neighbours) if neighbours else None,

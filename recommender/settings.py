@@ -88,11 +88,12 @@ class Settings(BaseSettings):
         description="Catalogs up to this size use exact search; larger ones RECOMMENDER_ANN_INDEX.",
     )
     ann_index: AnnIndex = Field(
-        default="hnsw",
-        description="Approximate index of larger catalogs: hnsw (a graph) or ivf (k-means cells).",
+        default="ivf",
+        description="Approximate index of larger catalogs: ivf (k-means cells; the fastest to "
+        "build, docs/scaling.md) or hnsw (a graph).",
     )
     hnsw_ef_construction: int = Field(
-        default=200,
+        default=64,
         ge=8,
         description="HNSW build breadth: higher builds slower, with a better graph.",
     )

@@ -155,3 +155,15 @@ def test_a_catalog_of_perturbed_copies_of_real_vectors(tmp_path: Path) -> None:
     )  # fmt: skip
     assert result.centres == 40 and result.index["ef_construction"] == 40
     assert result.recall_at_10 >= 0.9
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        (["--index", "ivf", "--ef-construction", "40"], "--ef-construction applies to HNSW"),
+        (["--index", "hnsw", "--ivf-lists", "20"], "--ivf-lists applies to IVF"),
+    ],
+)
+def test_an_option_of_the_other_index_kind_is_refused(options: list[str], message: str) -> None:
+    result = CliRunner().invoke(app, ["bench", "catalog", "--size", "300", *options])
+    assert result.exit_code == 2 and message in result.output

@@ -134,7 +134,7 @@ def test_bench_all_prints_one_table_of_every_benchmark(
     wrk.write_text(FAKE_WRK.format(python=sys.executable))
     wrk.chmod(0o755)
     monkeypatch.setenv("RECOMMENDER_MODEL", FAKE_MODEL)  # for every child process
-    monkeypatch.setenv("RECOMMENDER_EXACT_SEARCH_MAX", "100")  # the catalog takes the HNSW path
+    monkeypatch.setenv("RECOMMENDER_EXACT_SEARCH_MAX", "100")  # the catalog takes the IVF path
     result = CliRunner().invoke(
         app,
         ["bench", "all", "--texts", "12", "--source", str(feed), "--catalog-size", "300",
@@ -145,7 +145,7 @@ def test_bench_all_prints_one_table_of_every_benchmark(
     assert lines[0].split() == ["bench", "measure", "value", "target"]
     benches = [line.split()[0] for line in lines[1:]]
     assert benches == ["api"] * 3 + ["reindex"] * 7 + ["backends"] * 15 + ["catalog"] * 8
-    assert "HNSW" in result.stdout and "full reindex / raw encode" in result.stdout
+    assert "IVF" in result.stdout and "full reindex / raw encode" in result.stdout
 
 
 @pytest.mark.model

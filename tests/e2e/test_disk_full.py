@@ -65,7 +65,12 @@ def read_records(feed: Path) -> list[dict[str, Any]]:
         # np.save of vectors.npy (256 kB), the first file written
         ("version files", 150_000, {}, "cannot write a new version in"),
         # an HNSW index: vectors.npy fits, FAISS's own writer fails on index.faiss (528 kB)
-        ("faiss index", 400_000, {"RECOMMENDER_EXACT_SEARCH_MAX": "100"}, "index.faiss"),
+        (
+            "faiss index",
+            400_000,
+            {"RECOMMENDER_EXACT_SEARCH_MAX": "100", "RECOMMENDER_ANN_INDEX": "hnsw"},
+            "index.faiss",
+        ),
         # new articles: the embedding cache's SQLite journal outgrows the limit
         ("embedding cache", 150_000, {}, "cannot write the embedding cache"),
     ],

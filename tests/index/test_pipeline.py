@@ -151,13 +151,17 @@ def test_summary_is_one_json_line_with_the_contract_keys(tmp_path: Path) -> None
     }
 
 
-def test_large_catalog_uses_hnsw_with_measured_recall(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("ann_index", "kind"), [(None, "ivf"), ("hnsw", "hnsw")])
+def test_large_catalog_uses_the_approximate_index_named_with_measured_recall(
+    tmp_path: Path, ann_index: str | None, kind: str
+) -> None:
     rng = np.random.default_rng(1)
     words = [f"w{i}" for i in range(400)]
     records = [{"slug": f"doc-{i}", "title": " ".join(rng.choice(words, 12))} for i in range(300)]
-    settings, _ = build_fake_index(tmp_path / "data", records, exact_search_max=100)
+    chosen = {"ann_index": ann_index} if ann_index else {}
+    settings, _ = build_fake_index(tmp_path / "data", records, exact_search_max=100, **chosen)
     manifest = load_current(settings.index)[0].manifest
-    assert manifest.index["kind"] == "hnsw"
+    assert manifest.index["kind"] == kind
     assert manifest.recall_at_10 >= 0.98
 
 
@@ -186,14 +190,16 @@ def test_the_index_settings_are_part_of_what_a_rebuild_compares(tmp_path: Path) 
     records = [{"slug": f"doc-{i}", "title": f"story {i} about w{i % 7}"} for i in range(60)]
     settings, first = build_fake_index(tmp_path / "data", records, exact_search_max=10)
     feed = tmp_path / "data-feed.jsonl"
-    assert load_current(settings.index)[0].manifest.index["kind"] == "hnsw"
+    assert load_current(settings.index)[0].manifest.index["kind"] == "ivf"
     again = reindex(settings.index, [feed], HashingEncoder())
     assert not again.published
-    ivf = fake_settings(settings.data_dir, exact_search_max=10, ann_index="ivf")
-    switched = reindex(ivf.index, [feed], HashingEncoder())
+    hnsw = fake_settings(settings.data_dir, exact_search_max=10, ann_index="hnsw")
+    switched = reindex(hnsw.index, [feed], HashingEncoder())
     assert switched.published and switched.version != first.version
-    assert load_current(ivf.index)[0].manifest.index["kind"] == "ivf"
-    lower = fake_settings(settings.data_dir, exact_search_max=10, hnsw_ef_construction=40)
+    assert load_current(hnsw.index)[0].manifest.index["kind"] == "hnsw"
+    lower = fake_settings(
+        settings.data_dir, exact_search_max=10, ann_index="hnsw", hnsw_ef_construction=40
+    )
     rebuilt = reindex(lower.index, [feed], HashingEncoder())
     assert rebuilt.published
     assert load_current(lower.index)[0].manifest.index["ef_construction"] == 40
