@@ -35,7 +35,7 @@ demo: $(INSTALLED)  ## index the bundled demo corpus; serve it at http://127.0.0
 	RECOMMENDER_EDITOR_PASSWORD="$${RECOMMENDER_EDITOR_PASSWORD:-demo}" \
 	$(BIN)/recommender serve --host 127.0.0.1 --port 8000
 
-test: $(INSTALLED) $(CHROMIUM) $(WRK)  ## the whole suite: real model, real Redis, real Chromium
+test: $(INSTALLED) $(CHROMIUM) $(WRK) lint typecheck  ## lint, type check, then the whole suite: real model, real Redis, real Chromium
 	$(BIN)/python -m pytest
 
 lint: $(INSTALLED)  ## ruff: lint, and check the formatting
