@@ -441,13 +441,13 @@ def bench_catalog(
         AnnIndex | None,
         typer.Option(
             help="Approximate index above the exact-search size: hnsw or ivf "
-            "(default: RECOMMENDER_ANN_INDEX or hnsw)."
+            "(default: RECOMMENDER_ANN_INDEX or ivf)."
         ),
     ] = None,
     ef_construction: Annotated[
         int | None,
         typer.Option(
-            min=8, help="HNSW efConstruction (default: RECOMMENDER_HNSW_EF_CONSTRUCTION or 200)."
+            min=8, help="HNSW efConstruction (default: RECOMMENDER_HNSW_EF_CONSTRUCTION or 64)."
         ),
     ] = None,
     ivf_lists: Annotated[

@@ -122,9 +122,10 @@ def _source_checksum(
         "neighbours": settings.neighbours,
         "exact_search_max": settings.exact_search_max,
         "ann_index": settings.ann_index,
-        "hnsw_ef_construction": settings.hnsw_ef_construction,
         "ranking": asdict(settings.fusion),
     }
+    if settings.ann_index == "hnsw":  # an IVF build does not depend on it
+        build["hnsw_ef_construction"] = settings.hnsw_ef_construction
     digest.update(orjson.dumps(build, option=orjson.OPT_SORT_KEYS))
     for article, hashed in zip(articles, hashes, strict=True):
         digest.update(hashed.encode())
