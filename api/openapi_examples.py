@@ -108,7 +108,13 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
             "dimension": 384,
             "index": {"kind": "flat"},
             "recall_at_10": 1.0,
-            "ranking": {"lexical": 0.7, "time": 0.2, "time_scale_days": 3.0},
+            "ranking": {
+                "lexical": 1.0,
+                "time": 1.5,
+                "time_scale_days": 3.0,
+                "name_boost": 0.0,
+                "date_informativeness": 0.3641,
+            },
             "built_at": "2026-03-15T02:00:00.123000+00:00",
         }
     },

@@ -144,9 +144,9 @@ def prepare(
         vectors, _ = embed_texts(texts, hashes, encoder, cache, show_progress=show_progress)
     finally:
         cache.close()
-    content, recall = build_content(articles, vectors, settings, show_progress)
+    content, recall, weights = build_content(articles, vectors, settings, show_progress)
     manifest = build_manifest(
-        "evaluation", settings, encoder.model_id, content, recall, "", sources
+        "evaluation", settings, encoder.model_id, content, recall, weights, "", sources
     )
     version = IndexVersion.from_content(content, manifest)
     return EvaluationData(articles, vectors, version, settings.policy, show_progress)
@@ -159,7 +159,8 @@ def evaluate(
     k: int = 5,
     strategies: Sequence[str] = tuple(STRATEGIES),
 ) -> dict[str, Any]:
-    """Score each strategy; returns {"k", "articles", "sources", "results": {name: metrics}}."""
+    """Score each strategy; returns {"k", "articles", "sources", "ranking", "results": {name:
+    metrics}}, "ranking" being the fusion weights `default` scored with (as a manifest has them)."""
     unknown = [name for name in strategies if name not in STRATEGIES]
     if unknown:
         raise InvalidQuery(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
@@ -173,7 +174,13 @@ def evaluate(
     for name in strategies:
         ranked = STRATEGIES[name](data, sources, k)
         results[name] = _score(data, judged, ranked, slugs, k)
-    return {"k": k, "articles": len(slugs), "sources": len(judged), "results": results}
+    return {
+        "k": k,
+        "articles": len(slugs),
+        "sources": len(judged),
+        "ranking": data.version.manifest.ranking,
+        "results": results,
+    }
 
 
 def _score(

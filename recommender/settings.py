@@ -60,13 +60,20 @@ class Settings(BaseSettings):
         "Torch backend only: ONNX Runtime uses every core from one process.",
     )
     # --- Encoder backend and engine (issue 18): RECOMMENDER_ENCODER_BACKEND, _ENCODE_ENGINE ---
-    encoder_backend: EncoderBackend = Field(
-        default="torch",
+    encoder_backend: EncoderBackend | None = Field(
+        default=None,
         description=(
             "How the model runs: torch, onnx (ONNX Runtime, same vectors) or onnx-int8 "
-            "(dynamically quantised, faster on CPU). ONNX models are exported from the local "
+            "(dynamically quantised, faster on CPU). Unset: onnx-int8 on the cpu device, torch "
+            "on a GPU (ONNX backends run on cpu only). ONNX models are exported from the local "
             "weights on first use and cached in the data directory."
         ),
+    )
+    encoder_cache_dir: Path | None = Field(
+        default=None,
+        description="Where ONNX exports of the model are kept; unset: the data directory's "
+        "`encoders/`. Data directories on one host may share one (exports are written aside "
+        "and renamed into place).",
     )
     encode_engine: EncodeEngine = Field(
         default="local",
@@ -105,14 +112,15 @@ class Settings(BaseSettings):
     )
 
     lexical_weight: float = Field(
-        default=1.5,
+        default=1.0,
         ge=0,
         description="Weight of TF-IDF cosine in the hybrid score (see docs/quality.md).",
     )
     time_weight: float = Field(
-        default=0.5,
+        default=1.5,
         ge=0,
-        description="Weight of publication-time proximity in the hybrid score.",
+        description="Weight of publication-time proximity in the hybrid score, before it is "
+        "scaled by the catalog's date informativeness (0..1, measured at each reindex).",
     )
     time_scale_days: float = Field(
         default=3.0, gt=0, description="Days over which time proximity decays by a factor e."
@@ -327,6 +335,13 @@ class Settings(BaseSettings):
     )
 
     @property
+    def backend(self) -> EncoderBackend:
+        """The encoder backend in effect: the configured one, else the fastest for the device."""
+        if self.encoder_backend is not None:
+            return self.encoder_backend
+        return "onnx-int8" if self.device == "cpu" else "torch"
+
+    @property
     def encoder(self) -> EncoderSettings:
         return EncoderSettings(
             model=self.model,
@@ -336,8 +351,8 @@ class Settings(BaseSettings):
             threads=self.threads,
             processes=self.encode_processes,
             preload=self.preload_model,
-            backend=self.encoder_backend,
-            export_dir=self.data_dir / "encoders",
+            backend=self.backend,
+            export_dir=self.encoder_cache_dir or self.data_dir / "encoders",
             engine=self.encode_engine,
             ray_address=self.ray_address,
         )
@@ -347,7 +362,7 @@ class Settings(BaseSettings):
         return IndexSettings(
             data_dir=self.data_dir,
             model=self.model,
-            backend=self.encoder_backend,
+            backend=self.backend,
             keep_versions=self.keep_versions,
             exact_search_max=self.exact_search_max,
             ann_index=self.ann_index,

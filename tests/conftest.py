@@ -6,13 +6,16 @@ get Redis. Collection refuses a test that asks for a Redis fixture without the `
 so that `-m "not redis"` selects exactly the tests that run without one.
 
 Every random choice of the tests is seeded from `RECOMMENDER_TEST_SEED` (printed in the header;
-a fresh one when unset): rerun with the printed seed to repeat a run.
+a fresh one when unset): rerun with the printed seed to repeat a run. ONNX exports of the model
+are shared by the whole run (`RECOMMENDER_ENCODER_CACHE_DIR`).
 """
 
 from __future__ import annotations
 
 import os
 import random
+import shutil
+import tempfile
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -42,10 +45,20 @@ REDIS_FIXTURES = frozenset(
 SEED = int(os.environ.get("RECOMMENDER_TEST_SEED") or random.SystemRandom().randrange(2**32))
 # Test workers (pytest-xdist) start after this import and inherit it: one seed for the whole run.
 os.environ["RECOMMENDER_TEST_SEED"] = str(SEED)
+#: One ONNX export cache for the whole run (each data dir would otherwise export the model again,
+#: ~15 s each); made by the first process (the controller under xdist), removed by it at the end.
+_OWN_ENCODER_CACHE = "RECOMMENDER_ENCODER_CACHE_DIR" not in os.environ
+if _OWN_ENCODER_CACHE:
+    os.environ["RECOMMENDER_ENCODER_CACHE_DIR"] = tempfile.mkdtemp(prefix="recommender-encoders-")
 
 
 def pytest_report_header() -> str:
     return f"RECOMMENDER_TEST_SEED={SEED}"
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if _OWN_ENCODER_CACHE:
+        shutil.rmtree(os.environ.pop("RECOMMENDER_ENCODER_CACHE_DIR"), ignore_errors=True)
 
 
 def pytest_configure(config: pytest.Config) -> None:

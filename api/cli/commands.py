@@ -147,7 +147,7 @@ BackendOption = Annotated[
     EncoderBackend | None,
     typer.Option(
         help="How the model runs: torch, onnx (same vectors) or onnx-int8 (faster on CPU); "
-        "default: RECOMMENDER_ENCODER_BACKEND or torch.",
+        "default: RECOMMENDER_ENCODER_BACKEND, else onnx-int8 on cpu and torch on a GPU.",
     ),
 ]
 EngineOption = Annotated[
@@ -594,7 +594,8 @@ def format_evaluation(result: dict[str, Any]) -> str:
     widths = [max(len(str(row[i])) for row in [header, *rows]) for i in range(len(header))]
     lines = [
         f"{result['dataset']}: {result['articles']} articles, {result['sources']} sources, "
-        f"k={result['k']}",
+        f"k={result['k']}; default's time weight {result['ranking']['time']} x date "
+        f"informativeness {result['ranking']['date_informativeness']}",
         "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
     ]
     lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]

@@ -47,7 +47,7 @@ async def upsert_article(
     parsed: Article = validate_record(record).article
     holder = services.holder
     version = holder.require().version
-    encoder = await services.drafts.get(version.manifest.model_id)
+    encoder = await services.drafts.get(version.manifest.model_id, version.manifest.backend)
     text = embedding_text(parsed)
     vector = (await asyncio.to_thread(encoder.encode, [text]))[0]
     await asyncio.to_thread(_remember_embedding, services, encoder.model_id, text, vector)

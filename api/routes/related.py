@@ -84,7 +84,9 @@ router.add_api_route(
 async def related_to_draft(draft: DraftRequest, services: ServicesDep) -> Response:
     """Suggestions for text that is not in the index (e.g. a story being written)."""
     recommender = services.holder.require()
-    encoder = await services.drafts.get(recommender.version.manifest.model_id)
+    encoder = await services.drafts.get(
+        recommender.version.manifest.model_id, recommender.version.manifest.backend
+    )
     article = Article(slug="draft", title=draft.title, summary=draft.summary, body=draft.body)
     vector = (await asyncio.to_thread(encoder.encode, [embedding_text(article)]))[0]
     body = recommender.answer_draft(vector, lexical_text(article), RelatedQuery(limit=draft.limit))

@@ -4,7 +4,11 @@ For each dataset, each source's candidate pool is what serving re-scores (the se
 self excluded), with every signal computed once over it and kept in CACHE_DIR:
 semantic cosine, served TF-IDF cosine, the same with proper nouns and numbers boosted
 (`TfidfModel.fit(name_boost=...)`), proper-noun TF-IDF cosine (`recommender.proper_nouns`),
-BM25 normalised by the source's score against itself, and time proximity exp(-days / 3).
+BM25 normalised by the source's score against itself, time proximity exp(-days / 3) and the
+days themselves (for other scales). Time families: a fixed weight (linear), another scale
+(1 or 7 days), the weight times the set's date informativeness (as served:
+`recommender.ranking.date_informativeness`, here over the labelled sources' top 5 by meaning
+rather than a sample of the catalog), and the weight times each pool's rarity of close dates.
 Every fusion family x parameter grid is scored by nDCG@5 of the pool's top 5 (no near-duplicate
 rule; `recommender evaluate` gives the served figures). For each held-out set, the parameters
 are chosen by the mean nDCG@5 over the *other* sets and scored on the held-out one
@@ -88,11 +92,42 @@ def signals(feed: str, label: str, cache: Path) -> dict[str, np.ndarray]:
         "names": pair_similarities(sp.csr_matrix(names, dtype=np.float32), sources, ids),
         "bm25": pair_products(bm25.queries, bm25.documents, sources, ids) / np.maximum(own, 1e-9),
         "time": np.nan_to_num(np.exp(-days / 3.0), nan=0.0),
+        "days": days.astype(np.float32),
+        "chance": np.array(chance_proximity(experiment.dates)),
         "relevant": relevant,
         "total": total,
     }
     np.savez(cache, **result)
     return result
+
+
+def chance_proximity(dates: np.ndarray, pairs: int = 200_000) -> float:
+    """Mean time proximity exp(-days / 3) of random pairs of dated articles (seed 0)."""
+    dated = dates[~np.isnan(dates)]
+    if len(dated) < 2:
+        return 0.0
+    rng = np.random.default_rng(0)
+    left, right = rng.integers(0, len(dated), (2, pairs))
+    return float(np.exp(-np.abs(dated[left] - dated[right]) / 86_400 / 3.0).mean())
+
+
+def proximity(s: dict[str, np.ndarray], scale: float) -> np.ndarray:
+    return np.nan_to_num(np.exp(-s["days"] / scale), nan=0.0)
+
+
+def pool_rarity(prox: np.ndarray) -> np.ndarray:
+    """How rare closeness in time is in each source's pool: log(pool / (1 + expected number of
+    close candidates)) / log(pool), like an inverse document frequency of "same days"."""
+    pool = prox.shape[1]
+    return np.clip(np.log(pool / (1 + prox.sum(axis=1, keepdims=True))) / np.log(pool), 0, 1)
+
+
+def catalog_informativeness(s: dict[str, np.ndarray], top: int = 5) -> float:
+    """How much closer in time an article's semantic top `top` are than random pairs, on 0..1."""
+    dated = ~np.isnan(s["days"][:, :top])
+    near = float(s["time"][:, :top][dated].mean()) if dated.any() else 0.0
+    chance = float(s["chance"])
+    return max(0.0, (near - chance) / max(1e-9, 1 - chance))
 
 
 def ndcg(scores: np.ndarray, s: dict[str, np.ndarray]) -> float:
@@ -122,6 +157,35 @@ def fusions() -> Iterator[tuple[str, str, Fusion]]:
             "linear",
             f"tfidf {wl} time {wt}",
             (lambda s, wl=wl, wt=wt: s["semantic"] + wl * s["tfidf"] + wt * s["time"]),
+        )
+    for wl, wt, scale in itertools.product(lexical, times, (1.0, 7.0)):
+        yield (
+            "linear, time scale",
+            f"tfidf {wl} time {wt} scale {scale}",
+            (
+                lambda s, wl=wl, wt=wt, sc=scale: (
+                    s["semantic"] + wl * s["tfidf"] + wt * proximity(s, sc)
+                )
+            ),
+        )
+    for wl, wt in itertools.product(lexical, (*times, 1.5, 2.0)):
+        yield (
+            "linear, time x pool rarity",
+            f"tfidf {wl} time {wt}",
+            (
+                lambda s, wl=wl, wt=wt: (
+                    s["semantic"] + wl * s["tfidf"] + wt * pool_rarity(s["time"]) * s["time"]
+                )
+            ),
+        )
+        yield (
+            "linear, time x catalog informativeness",
+            f"tfidf {wl} time {wt}",
+            (
+                lambda s, wl=wl, wt=wt: (
+                    s["semantic"] + wl * s["tfidf"] + wt * catalog_informativeness(s) * s["time"]
+                )
+            ),
         )
     for wl, wt, boost in itertools.product(lexical, times, BOOSTS):
         yield (
@@ -175,7 +239,7 @@ def main() -> None:
     for spec in sys.argv[2:]:
         name, rest = spec.split("=", 1)
         feed, label = rest.rsplit(":", 1)
-        sets[name] = signals(feed, label, cache_dir / f"{name}.v2.npz")
+        sets[name] = signals(feed, label, cache_dir / f"{name}.v3.npz")
     table = {
         (family, params): {name: ndcg(fuse(s), s) for name, s in sets.items()}
         for family, params, fuse in fusions()
@@ -203,6 +267,11 @@ def main() -> None:
             outs.append(table[outside][held])
             cells.append(f"{table[inside][held]:.4f} / {table[outside][held]:.4f} ({outside[1]})")
         print(f"| {family} | " + " | ".join(cells) + f" | {np.mean(outs):.4f} |")
+    for name, s in sets.items():
+        print(
+            f"{name}: catalog informativeness {catalog_informativeness(s):.3f}, "
+            f"mean pool rarity {pool_rarity(s['time']).mean():.3f}"
+        )
     for family in [*families, "any"]:
         keys = [key for key in table if family in ("any", key[0])]
         chosen = max(keys, key=lambda key: np.mean(list(table[key].values())))

@@ -14,11 +14,16 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from index.versions.vector_index import VectorIndex
-from recommender.ranking import FusionWeights, fused_scores
+from recommender.ranking import SECONDS_PER_DAY, FusionWeights, date_informativeness, fused_scores
 from recommender.tfidf import pair_similarities
 
 #: Candidates examined per article, as a multiple of those kept.
 POOL_FACTOR = 2
+#: Dated articles whose nearest neighbours measure the catalog's date informativeness.
+INFORMATIVENESS_SAMPLE = 2_000
+#: Nearest neighbours by meaning per sampled article, and random pairs for the chance level.
+INFORMATIVENESS_NEIGHBOURS = 5
+INFORMATIVENESS_PAIRS = 100_000
 
 
 def drop_self(
@@ -64,6 +69,26 @@ def candidate_batches(
         batch = rows[start : start + len(ids)]
         pool_ids, pool_scores = drop_self(batch, ids, scores, pool)
         yield batch, pool_ids, pool_scores
+
+
+def measure_date_informativeness(
+    index: VectorIndex, vectors: NDArray[np.float32], published: NDArray[np.float64], scale: float
+) -> float:
+    """The catalog's `date_informativeness` (recommender.ranking), from a seeded sample of dated
+    articles and their nearest other articles by meaning (the same on every rebuild of it)."""
+    dated = np.flatnonzero(~np.isnan(published))
+    if len(dated) < 2:
+        return 0.0
+    rng = np.random.default_rng(0)
+    sample = np.sort(rng.choice(dated, min(INFORMATIVENESS_SAMPLE, len(dated)), replace=False))
+    width = min(INFORMATIVENESS_NEIGHBOURS, index.size - 1)
+    scores, ids = index.search(vectors[sample], width + 1)
+    ids, _ = drop_self(sample, ids, scores, width)
+    near_times = np.where(ids >= 0, published[np.maximum(ids, 0)], np.nan)
+    near_days = np.abs(near_times - published[sample][:, None]) / SECONDS_PER_DAY
+    left, right = rng.choice(dated, (2, INFORMATIVENESS_PAIRS))
+    pair_days = np.abs(published[left] - published[right])[left != right] / SECONDS_PER_DAY
+    return date_informativeness(near_days.ravel(), pair_days, scale)
 
 
 def precompute_neighbours(

@@ -12,7 +12,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -28,7 +28,7 @@ from index.state.live_store import LiveEntry, LiveStore
 from index.state.state_stores import open_stores
 from index.versions.index_version import VersionContent, publication_times, write_version
 from index.versions.manifest import Manifest, read_manifest
-from index.versions.neighbours import precompute_neighbours
+from index.versions.neighbours import measure_date_informativeness, precompute_neighbours
 from index.versions.remote_store import RemoteStore
 from index.versions.vector_index import VectorIndex, choose_spec, tune_recall
 from index.versions.version_store import VersionStore, new_version_id
@@ -42,6 +42,7 @@ from recommender.articles import (
 from recommender.embedding import Encoder
 from recommender.errors import FeedError, InvalidRecord, StrictModeError
 from recommender.feeds import FeedReport, load_articles
+from recommender.ranking import FusionWeights
 from recommender.settings import IndexSettings
 from recommender.sources.options import ReadOptions
 from recommender.tfidf import TfidfModel
@@ -182,8 +183,9 @@ def build_content(
     vectors: NDArray[np.float32],
     settings: IndexSettings,
     show_progress: bool = False,
-) -> tuple[VersionContent, float]:
-    """The index, neighbours and cards of a version; also returns the index's recall@10."""
+) -> tuple[VersionContent, float, FusionWeights]:
+    """The index, neighbours and cards of a version; also returns the index's recall@10 and the
+    fusion weights the neighbours were scored with (the time weight scaled to the catalog)."""
     spec = choose_spec(
         len(vectors), settings.exact_search_max, settings.ann_index, settings.hnsw_ef_construction
     )
@@ -194,11 +196,15 @@ def build_content(
     )
     cards = [article.card() for article in articles]
     published = publication_times(cards)
+    informativeness = measure_date_informativeness(
+        index, vectors, published, settings.fusion.time_scale_days
+    )
+    weights = replace(settings.fusion, date_informativeness=round(informativeness, 4))
     with tqdm(
         total=len(vectors), desc="neighbours", unit="article", disable=not show_progress
     ) as bar:
         ids, scores = precompute_neighbours(
-            index, vectors, lexical, published, settings.fusion, settings.neighbours, bar.update
+            index, vectors, lexical, published, weights, settings.neighbours, bar.update
         )
     content = VersionContent(
         cards=cards,
@@ -209,7 +215,7 @@ def build_content(
         lexical=lexical,
         tfidf=tfidf,
     )
-    return content, recall
+    return content, recall, weights
 
 
 def build_manifest(
@@ -218,6 +224,7 @@ def build_manifest(
     model_id: str,
     content: VersionContent,
     recall: float,
+    weights: FusionWeights,
     checksum: str,
     sources: Sequence[Path | str],
     live_contained: Mapping[str, int] | None = None,
@@ -235,7 +242,7 @@ def build_manifest(
         neighbours=int(content.neighbour_ids.shape[1]),
         source_checksum=checksum,
         sources=[str(source) for source in sources],
-        ranking=asdict(settings.fusion),
+        ranking=asdict(weights),
         live_contained=dict(live_contained or {}),
         backend=settings.backend,
     )
@@ -366,11 +373,19 @@ def _reindex_locked(
     if current is not None and current.source_checksum == checksum and not full:
         # Nothing published: a live change made since the current version stays in force.
         return ReindexSummary.of(report, current.version, len(articles), embedded, started, False)
-    content, recall = build_content(articles, vectors, settings, show_progress)
+    content, recall, weights = build_content(articles, vectors, settings, show_progress)
     existing = store.version_ids()
     version = new_version_id(after=existing[-1] if existing else None)
     manifest = build_manifest(
-        version, settings, encoder.model_id, content, recall, checksum, sources, merged.contained
+        version,
+        settings,
+        encoder.model_id,
+        content,
+        recall,
+        weights,
+        checksum,
+        sources,
+        merged.contained,
     )
     with store.staging() as staging:
         write_version(staging, content, manifest)

@@ -69,6 +69,8 @@ def test_strategies_are_scored_with_every_metric(feed: Path, tmp_path: Path) -> 
     result = evaluate(data, LabelRelevance.from_articles(articles, "topic"), k=2)
     assert result["articles"] == 19 and result["sources"] == 18 and result["k"] == 2
     assert set(result["results"]) == {"lexical", "semantic", "tfidf", "bm25", "default"}
+    assert result["ranking"] == data.version.manifest.ranking  # what `default` was scored with
+    assert 0.0 <= result["ranking"]["date_informativeness"] <= 1.0
     for scores in result["results"].values():
         assert set(scores) == METRICS
     # by construction each topic's other two articles are its nearest ones

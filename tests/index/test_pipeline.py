@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -43,6 +45,38 @@ def test_reindex_publishes_a_verified_version(tmp_path: Path) -> None:
     assert manifest.model == "fake-hashing" and manifest.dimension == 64
     assert set(manifest.files) >= {"vectors.npy", "index.faiss", "cards.jsonl", "neighbours.npy"}
     assert np.allclose(np.linalg.norm(version.vectors, axis=1), 1.0, atol=1e-5)
+
+
+def _dated(
+    records: list[dict[str, Any]], day_of: Callable[[int, int], float]
+) -> list[dict[str, Any]]:
+    """`records` (synthetic, in topic order) with article i of topic t published on day_of(t, i)."""
+    base = datetime(2020, 1, 1, tzinfo=UTC)
+    per_topic = len(records) // len({r["labels"]["topic"] for r in records})
+    return [
+        {
+            **r,
+            "published_at": (
+                base + timedelta(days=day_of(n // per_topic, n % per_topic))
+            ).isoformat(),
+        }
+        for n, r in enumerate(records)
+    ]
+
+
+def test_the_time_weight_follows_how_much_the_catalogs_dates_say(tmp_path: Path) -> None:
+    records = synthetic_records(per_topic=8)
+    # Stories: a topic's articles within a day, topics months apart.
+    stories = _dated(records, lambda topic, i: topic * 90 + i / 10)
+    # A wire: each day carries every topic, so a date does not tell topics apart.
+    wire = _dated(records, lambda topic, i: i * 2 + topic / 10)
+    told, _ = build_fake_index(tmp_path / "stories", stories)
+    silent, _ = build_fake_index(tmp_path / "wire", wire)
+    told_ranking = load_current(told.index)[0].manifest.ranking
+    silent_ranking = load_current(silent.index)[0].manifest.ranking
+    assert told_ranking["date_informativeness"] > 0.5
+    assert silent_ranking["date_informativeness"] < 0.15
+    assert told_ranking["time"] == silent_ranking["time"] == told.index.fusion.time  # configured
 
 
 def test_the_name_boost_is_recorded_and_weights_drafts_the_same_way(tmp_path: Path) -> None:

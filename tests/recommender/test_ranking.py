@@ -9,6 +9,7 @@ from recommender.ranking import (
     CandidateFacts,
     FusionWeights,
     RelatedQuery,
+    date_informativeness,
     eligible,
     freshness_penalty,
     fused_scores,
@@ -72,6 +73,33 @@ def test_fused_score_adds_lexical_and_time_proximity() -> None:
         semantic[:1], lexical[:1], np.array(NOW), np.array([NOW + 30 * 86400]), weights
     )
     assert far[0] < 0.5 + 0.2 * 0.01
+
+
+def test_the_time_signal_is_scaled_by_the_catalogs_date_informativeness() -> None:
+    semantic = np.array([0.5, 0.5], dtype=np.float32)
+    lexical = np.zeros(2, dtype=np.float32)
+    times = np.array([NOW, NOW + 300 * SECONDS_PER_DAY])
+    half = FusionWeights(lexical=0.0, time=1.0, date_informativeness=0.5)
+    assert np.allclose(fused_scores(semantic, lexical, np.array(NOW), times, half), [1.0, 0.5])
+    silent = FusionWeights(lexical=0.0, time=1.0, date_informativeness=0.0)
+    assert np.allclose(fused_scores(semantic, lexical, np.array(NOW), times, silent), [0.5, 0.5])
+
+
+def test_date_informativeness_compares_neighbours_in_time_with_random_pairs() -> None:
+    rng = np.random.default_rng(7)
+    spread = rng.uniform(0, 3000, 5000)  # random pairs: years apart, proximity ~0.002
+    same_story = rng.uniform(0, 1, 500)  # neighbours by meaning within a day of each other
+    assert date_informativeness(same_story, spread, 3.0) > 0.7
+    assert date_informativeness(rng.uniform(0, 3000, 500), spread, 3.0) < 0.01
+    newswire = rng.uniform(0, 200, 5000)  # a few months of wire: every day crowded
+    topical = rng.uniform(0, 60, 500)  # neighbours by topic, weeks apart
+    assert 0.0 < date_informativeness(topical, newswire, 3.0) < 0.1
+    with_undated = np.concatenate([same_story, np.full(500, np.nan)])
+    assert date_informativeness(with_undated, spread, 3.0) == date_informativeness(
+        same_story, spread, 3.0
+    )
+    assert date_informativeness(np.full(3, np.nan), spread, 3.0) == 0.0
+    assert date_informativeness(np.zeros(3), np.zeros(3), 3.0) == 0.0  # all at one moment
 
 
 def test_freshness_penalty_halves_at_the_half_life() -> None:
