@@ -200,7 +200,11 @@ def run_outage(
             response = probe.get(path)
             assert response.status_code == 200, response.text
             expected[path] = response.content
-        assert cache_state(probe) == "ok"
+        # A loaded box can push one early reply past the 50 ms timeout; the guard then bypasses
+        # Redis briefly, which is its job. The outage starts only from a healthy cache.
+        wait_for(lambda: cache_state(probe) == "ok", 3.0, "/readyz never said ok before the outage")
+        for path in PATHS:
+            assert probe.get(path).content == expected[path]
         assert namespace_keys(redis_process.url) > 0, "the app did not write to Redis at all"
         errors_before = metric(probe, "recommender_cache_errors_total")
 
