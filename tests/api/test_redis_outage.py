@@ -28,7 +28,7 @@ import redis
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.support.helpers import build_fake_index, synthetic_records
+from tests.support.helpers import build_fake_index, synthetic_records, wait_for
 from tests.support.redis_server import RedisProcess
 from tests.support.servers import running_server
 
@@ -157,14 +157,6 @@ def cache_state(client: httpx.Client) -> str:
     return state
 
 
-def wait_for(condition: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} within {timeout} s", pytrace=False)
-        time.sleep(0.05)
-
-
 def namespace_keys(url: str) -> int:
     client = redis.Redis.from_url(url, socket_timeout=2, socket_connect_timeout=2)
     try:
@@ -202,7 +194,7 @@ def run_outage(
             expected[path] = response.content
         # A loaded box can push one early reply past the 50 ms timeout; the guard then bypasses
         # Redis briefly, which is its job. The outage starts only from a healthy cache.
-        wait_for(lambda: cache_state(probe) == "ok", 3.0, "/readyz never said ok before the outage")
+        wait_for(lambda: cache_state(probe) == "ok", "/readyz saying ok before the outage", 3.0)
         for path in PATHS:
             assert probe.get(path).content == expected[path]
         assert namespace_keys(redis_process.url) > 0, "the app did not write to Redis at all"
@@ -214,20 +206,20 @@ def run_outage(
             time.sleep(0.3)
             outage_start = time.monotonic()
             break_redis()
-            wait_for(lambda: cache_state(probe) == "degraded", 3.0, "/readyz never said degraded")
+            wait_for(lambda: cache_state(probe) == "degraded", "/readyz saying degraded", 3.0)
             time.sleep(max(0.0, outage_start + OUTAGE - time.monotonic()))
             assert cache_state(probe) == "degraded"
             assert metric(probe, "recommender_cache_degraded") == 1.0
             assert metric(probe, "recommender_cache_errors_total") > errors_before
             outage_end = time.monotonic()
             heal_redis()
-            wait_for(lambda: cache_state(probe) == "ok", RECOVERY, "the cache did not recover")
+            wait_for(lambda: cache_state(probe) == "ok", "the cache recovering", RECOVERY)
             # A frozen Redis runs the writes it had buffered when it thaws: start from nothing.
             forget_namespace(redis_process.url)
             wait_for(
                 lambda: namespace_keys(redis_process.url) > 0,
+                "entries written to Redis after it came back",
                 RECOVERY,
-                "no entries were written to Redis after it came back",
             )
             time.sleep(0.3)
         finally:
@@ -237,8 +229,8 @@ def run_outage(
         touches = itertools.cycle(PATHS)
         wait_for(
             lambda: probe.get(next(touches)).status_code == 200 and cache_state(probe) == "ok",
+            "the cache settling on ok",
             RECOVERY,
-            "the cache did not settle on ok",
         )
         assert metric(probe, "recommender_cache_degraded") == 0.0
         requests, bounded = related_requests(probe, BOUND)
