@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import chain, repeat
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,35 @@ def term_counts(text: str) -> Counter[str]:
     return Counter(t for t in ANALYZER.tokens(text) if len(t) >= MIN_TOKEN_LENGTH)
 
 
+#: Names what `analyse` computes: a stored analysis is reused only under the same id, so change it
+#: whenever `term_counts` or `proper_noun_counts` would count another text differently.
+ANALYSIS_ID = "terms-1"
+
+
+@dataclass(frozen=True, slots=True)
+class TextTerms:
+    """One text analysed for TF-IDF, independently of any catalog (so it can be stored)."""
+
+    terms: Sequence[str]
+    """Its distinct terms, in order of first occurrence."""
+    counts: Sequence[int]
+    """How often each of `terms` occurs."""
+    names: Sequence[int] | None
+    """Positions in `terms` of the proper nouns and numbers; None when they were not sought."""
+
+
+def analyse(text: str, names: bool) -> TextTerms:
+    """The terms of `text` with their counts; with `names`, which are proper nouns or numbers."""
+    counts = term_counts(text)
+    terms = list(counts)
+    if not names:
+        return TextTerms(terms, list(counts.values()), None)
+    proper = proper_noun_counts(text)
+    return TextTerms(
+        terms, list(counts.values()), [at for at, term in enumerate(terms) if term in proper]
+    )
+
+
 @dataclass(frozen=True)
 class TfidfModel:
     """A vocabulary with idf weights, fitted on one catalog."""
@@ -56,49 +86,61 @@ class TfidfModel:
     @classmethod
     def fit(cls, texts: Sequence[str], name_boost: float = 0.0) -> tuple[TfidfModel, sp.csr_matrix]:
         """Fit on `texts` and return the model with their (n, vocabulary) matrix."""
-        counts = [term_counts(text) for text in texts]
-        vocabulary: dict[str, int] = {}
-        for terms in counts:
-            for term in terms:
-                vocabulary.setdefault(term, len(vocabulary))
-        document_frequency = np.zeros(len(vocabulary), dtype=np.float64)
-        for terms in counts:
-            document_frequency[[vocabulary[t] for t in terms]] += 1
-        idf = (1.0 + np.log((len(texts) + 1.0) / (document_frequency + 1.0))).astype(np.float32)
+        return cls.fit_terms([analyse(text, bool(name_boost)) for text in texts], name_boost)
+
+    @classmethod
+    def fit_terms(
+        cls, analysed: Sequence[TextTerms], name_boost: float = 0.0
+    ) -> tuple[TfidfModel, sp.csr_matrix]:
+        """`fit` on texts already analysed (with their names when `name_boost` is set)."""
+        terms = list(chain.from_iterable(text.terms for text in analysed))
+        vocabulary = {term: column for column, term in enumerate(dict.fromkeys(terms))}
+        columns = np.fromiter(map(vocabulary.__getitem__, terms), dtype=np.int64, count=len(terms))
+        # A text holds each of its terms once, so a column's count is its document frequency.
+        document_frequency = np.bincount(columns, minlength=len(vocabulary)).astype(np.float64)
+        idf = (1.0 + np.log((len(analysed) + 1.0) / (document_frequency + 1.0))).astype(np.float32)
         model = cls(vocabulary, idf, name_boost)
-        return model, model._matrix(texts, counts)
+        return model, model._matrix(analysed, columns)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Rows for texts outside the fitted catalog (unknown terms are ignored)."""
-        return self._matrix(texts, [term_counts(text) for text in texts])
+        analysed = [analyse(text, bool(self.name_boost)) for text in texts]
+        terms = list(chain.from_iterable(text.terms for text in analysed))
+        columns = np.fromiter(
+            map(self.vocabulary.get, terms, repeat(-1)), dtype=np.int64, count=len(terms)
+        )
+        return self._matrix(analysed, columns)
 
-    def _matrix(self, texts: Sequence[str], counts: Sequence[Counter[str]]) -> sp.csr_matrix:
-        indptr = [0]
-        indices: list[int] = []
-        frequencies: list[int] = []
-        boosts: list[float] = []
-        vocabulary = self.vocabulary
-        for text, terms in zip(texts, counts, strict=True):
-            names = proper_noun_counts(text) if self.name_boost else {}
-            for term, count in terms.items():
-                column = vocabulary.get(term)
-                if column is not None:
-                    indices.append(column)
-                    frequencies.append(count)
-                    boosts.append(1.0 + self.name_boost if term in names else 1.0)
-            indptr.append(len(indices))
-        values = (1.0 + np.log(np.asarray(frequencies, dtype=np.float32))) * np.asarray(
-            boosts, dtype=np.float32
+    def _matrix(self, analysed: Sequence[TextTerms], columns: NDArray[np.int64]) -> sp.csr_matrix:
+        """The rows of `analysed`, whose terms (all texts' in a row) sit in `columns` (-1: none)."""
+        lengths = np.fromiter((len(text.terms) for text in analysed), np.int64, len(analysed))
+        counts = np.fromiter(
+            chain.from_iterable(text.counts for text in analysed), np.float32, len(columns)
         )
-        matrix = sp.csr_matrix(
-            (values.astype(np.float32), indices, indptr),
-            shape=(len(counts), len(self.vocabulary)),
-            dtype=np.float32,
-        )
-        matrix = matrix.multiply(self.idf[np.newaxis, :]).tocsr()
-        norms = np.sqrt(np.asarray(matrix.multiply(matrix).sum(axis=1)).ravel())
+        weights = 1.0 + np.log(counts)
+        if self.name_boost:
+            starts = np.cumsum(lengths) - lengths
+            named = np.fromiter(
+                chain.from_iterable(
+                    (start + at for at in text.names or ())
+                    for start, text in zip(starts.tolist(), analysed, strict=True)
+                ),
+                np.int64,
+            )
+            weights[named] *= np.float32(1.0 + self.name_boost)
+        rows = np.repeat(np.arange(len(analysed)), lengths)
+        known = columns >= 0
+        rows, columns = rows[known], columns[known]
+        weights = weights[known] * self.idf[columns]
+        norms = np.sqrt(np.bincount(rows, weights.astype(np.float64) ** 2, len(analysed)))
         norms[norms == 0] = 1.0
-        return sp.csr_matrix(sp.diags(1.0 / norms) @ matrix, dtype=np.float32)
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=len(analysed)))))
+        matrix = sp.csr_matrix(
+            ((weights / norms[rows]).astype(np.float32), columns, indptr),
+            shape=(len(analysed), len(self.vocabulary)),
+        )
+        matrix.sort_indices()
+        return matrix
 
     def save(self, vocabulary_path: Path) -> None:
         terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import math
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 
-from recommender.tfidf import TfidfModel, pair_similarities, query_similarities
+from recommender.tfidf import (
+    ANALYSIS_ID,
+    TextTerms,
+    TfidfModel,
+    analyse,
+    pair_similarities,
+    query_similarities,
+)
 
 TEXTS = [
     "volcano eruption grounds flights across iceland",
@@ -46,6 +55,31 @@ def test_pair_similarities_are_the_cosines_of_each_pair_with_padding_zero() -> N
     expected[candidates < 0] = 0
     assert got.shape == candidates.shape
     assert np.allclose(got, expected, atol=1e-6)
+
+
+def test_a_stored_analysis_fits_the_same_matrix_as_the_texts() -> None:
+    for boost in (0.0, 2.0):
+        analysed = [analyse(text, names=bool(boost)) for text in LOOK_ALIKES + TEXTS]
+        stored = [TextTerms(**json.loads(json.dumps(asdict(a)))) for a in analysed]
+        model, matrix = TfidfModel.fit_terms(stored, name_boost=boost)
+        expected_model, expected = TfidfModel.fit(LOOK_ALIKES + TEXTS, name_boost=boost)
+        assert model.vocabulary == expected_model.vocabulary
+        assert np.array_equal(model.idf, expected_model.idf)
+        assert (matrix != expected).nnz == 0
+
+
+def test_the_analysis_id_names_what_analyse_returns() -> None:
+    """Stored analyses are reused under ANALYSIS_ID: if this one changes, change the id too."""
+    text = "Officials in Valparaiso said 2,000 homes were hit. The port reopened on Tuesday."
+    assert (ANALYSIS_ID, analyse(text, names=True)) == (
+        "terms-1",
+        TextTerms(
+            ["officials", "valparaiso", "2,000", "homes", "hit", "port", "reopened", "tuesday"],
+            [1, 1, 1, 1, 1, 1, 1, 1],
+            [1, 2, 7],
+        ),
+    )
+    assert analyse(text, names=False).names is None
 
 
 def test_query_similarities_match_pair_similarities_for_a_catalog_row() -> None:
