@@ -8,6 +8,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 from recommender.tfidf import (
     ANALYSIS_ID,
@@ -44,12 +45,18 @@ def test_unknown_terms_are_ignored_by_transform() -> None:
     assert model.transform(["volcano zebra"]).nnz == 1
 
 
-def test_pair_similarities_are_the_cosines_of_each_pair_with_padding_zero() -> None:
-    _, matrix = TfidfModel.fit(TEXTS * 120)  # more sources than one block
+@pytest.mark.parametrize(
+    ("copies", "width"),
+    [(120, 6), (60, 40)],  # pair by pair (few candidates of many), one product per block
+)
+def test_pair_similarities_are_the_cosines_of_each_pair_with_padding_zero(
+    copies: int, width: int
+) -> None:
+    _, matrix = TfidfModel.fit(TEXTS * copies)  # more sources than one block
     dense = matrix.toarray()
     rng = np.random.default_rng(7)
-    sources = np.arange(len(TEXTS) * 120, dtype=np.int64)
-    candidates = rng.integers(-1, len(sources), size=(len(sources), 6)).astype(np.int64)
+    sources = np.arange(len(TEXTS) * copies, dtype=np.int64)
+    candidates = rng.integers(-1, len(sources), size=(len(sources), width)).astype(np.int64)
     got = pair_similarities(matrix, sources, candidates)
     expected = np.einsum("ij,ikj->ik", dense[sources], dense[np.maximum(candidates, 0)])
     expected[candidates < 0] = 0
