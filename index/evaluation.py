@@ -21,7 +21,12 @@ from index.serving.recommender_engine import Recommender
 from index.state.embedding_cache import EmbeddingCache
 from index.versions.index_version import IndexVersion
 from index.versions.neighbours import drop_self
-from index.versions.reindex_pipeline import build_content, build_manifest, embed_texts
+from index.versions.reindex_pipeline import (
+    analyse_articles,
+    build_content,
+    build_manifest,
+    embed_texts,
+)
 from index.versions.vector_index import IndexSpec, VectorIndex
 from recommender import metrics
 from recommender.articles import Article, embedding_text, lexical_text, text_hash
@@ -144,7 +149,8 @@ def prepare(
         vectors, _ = embed_texts(texts, hashes, encoder, cache, show_progress=show_progress)
     finally:
         cache.close()
-    content, recall, weights = build_content(articles, vectors, settings, show_progress)
+    analysed, _ = analyse_articles(articles, settings)
+    content, recall, weights = build_content(articles, vectors, analysed, settings, show_progress)
     manifest = build_manifest(
         "evaluation", settings, encoder.model_id, content, recall, weights, "", sources
     )

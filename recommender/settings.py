@@ -492,6 +492,10 @@ class IndexSettings:
     def embedding_cache_path(self) -> Path:
         return self.data_dir / "embeddings.sqlite3"
 
+    @property
+    def term_count_cache_path(self) -> Path:
+        return self.data_dir / "term_counts.sqlite3"
+
 
 @dataclass(frozen=True, slots=True)
 class DatabaseSettings:

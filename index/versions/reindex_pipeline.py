@@ -1,8 +1,8 @@
 """The reindex job: feeds → articles → embeddings (cached) → index → verified, published version.
 
-Safe to interrupt at any point: embeddings are committed to the cache batch by batch, the
-version is built in a staging directory, and `CURRENT` flips only after the new version is
-complete and verified. A file lock keeps two runs from working on one data directory.
+Safe to interrupt at any point: embeddings and term counts are committed to their caches batch
+by batch, the version is built in a staging directory, and `CURRENT` flips only after the new
+version is complete and verified. A file lock keeps two runs from working on one data directory.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from index.index_errors import CorruptVersionError, NoIndexError, ReindexLocked
 from index.state.embedding_cache import EmbeddingCache
 from index.state.live_store import LiveEntry, LiveStore
 from index.state.state_stores import open_stores
+from index.state.term_count_cache import TermCountCache
 from index.versions.index_version import VersionContent, publication_times, write_version
 from index.versions.manifest import Manifest, read_manifest
 from index.versions.neighbours import measure_date_informativeness, precompute_neighbours
@@ -45,7 +46,7 @@ from recommender.feeds import FeedReport, load_articles
 from recommender.ranking import FusionWeights
 from recommender.settings import IndexSettings
 from recommender.sources.options import ReadOptions
-from recommender.tfidf import TfidfModel
+from recommender.tfidf import TextTerms, TfidfModel, analyse
 
 log = logging.getLogger(__name__)
 
@@ -155,7 +156,7 @@ def embed_texts(
     Returns the vectors and how many texts were encoded.
     """
     known = {} if full else cache.get_many(encoder.model_id, hashes)
-    missing = list(dict.fromkeys(h for h in hashes if h not in known))
+    missing = _missing(hashes, known)
     text_of = dict(zip(hashes, texts, strict=True))
     with tqdm(
         total=len(missing), desc="embedding", unit="text", disable=not show_progress or not missing
@@ -178,22 +179,50 @@ def embed_texts(
     )
 
 
+def _missing(hashes: Sequence[str], known: Mapping[str, object]) -> list[str]:
+    return list(dict.fromkeys(h for h in hashes if h not in known))
+
+
+def analyse_articles(
+    articles: Sequence[Article], settings: IndexSettings, *, full: bool = False
+) -> tuple[list[TextTerms], int]:
+    """The TF-IDF analysis of each article's lexical text, in order, analysing only the texts
+    the term-count cache lacks (all with `full`); proper nouns are sought when the ranking
+    boosts them. Returns the analyses and how many texts were analysed."""
+    texts = [lexical_text(article) for article in articles]
+    hashes = [text_hash(text) for text in texts]
+    names = bool(settings.fusion.name_boost)
+    cache = TermCountCache(settings.term_count_cache_path)
+    try:
+        known = {} if full else cache.get_many(names, hashes)
+        missing = _missing(hashes, known)
+        text_of = dict(zip(hashes, texts, strict=True))
+        for start in range(0, len(missing), ENCODE_CHUNK):
+            chunk = missing[start : start + ENCODE_CHUNK]
+            analysed = [analyse(text_of[h], names) for h in chunk]
+            cache.put_many(names, zip(chunk, analysed, strict=True))
+            known.update(zip(chunk, analysed, strict=True))
+    finally:
+        cache.close()
+    return [known[h] for h in hashes], len(missing)
+
+
 def build_content(
     articles: Sequence[Article],
     vectors: NDArray[np.float32],
+    analysed: Sequence[TextTerms],
     settings: IndexSettings,
     show_progress: bool = False,
 ) -> tuple[VersionContent, float, FusionWeights]:
-    """The index, neighbours and cards of a version; also returns the index's recall@10 and the
-    fusion weights the neighbours were scored with (the time weight scaled to the catalog)."""
+    """The index, neighbours and cards of a version from the articles' vectors and TF-IDF
+    analyses (`analyse_articles`); also returns the index's recall@10 and the fusion weights
+    the neighbours were scored with (the time weight scaled to the catalog)."""
     spec = choose_spec(
         len(vectors), settings.exact_search_max, settings.ann_index, settings.hnsw_ef_construction
     )
     index = VectorIndex.build(vectors, spec)
     recall = tune_recall(index, vectors)
-    tfidf, lexical = TfidfModel.fit(
-        [lexical_text(article) for article in articles], name_boost=settings.fusion.name_boost
-    )
+    tfidf, lexical = TfidfModel.fit_terms(analysed, name_boost=settings.fusion.name_boost)
     cards = [article.card() for article in articles]
     published = publication_times(cards)
     informativeness = measure_date_informativeness(
@@ -373,7 +402,8 @@ def _reindex_locked(
     if current is not None and current.source_checksum == checksum and not full:
         # Nothing published: a live change made since the current version stays in force.
         return ReindexSummary.of(report, current.version, len(articles), embedded, started, False)
-    content, recall, weights = build_content(articles, vectors, settings, show_progress)
+    analysed, _ = analyse_articles(articles, settings, full=full)
+    content, recall, weights = build_content(articles, vectors, analysed, settings, show_progress)
     existing = store.version_ids()
     version = new_version_id(after=existing[-1] if existing else None)
     manifest = build_manifest(

@@ -13,13 +13,17 @@ import pytest
 
 from index.index_errors import ReindexLocked
 from index.serving.version_loader import load_current, load_recommender
-from index.versions.reindex_pipeline import reindex, reindex_lock
+from index.state.term_count_cache import TermCountCache
+from index.versions.reindex_pipeline import analyse_articles, reindex, reindex_lock
 from index.versions.vector_index import IndexSpec
 from index.versions.version_store import VersionStore
+from recommender.articles import lexical_text, text_hash, validate_record
 from recommender.embedding import HashingEncoder, Vectors
 from recommender.errors import FeedError, StrictModeError
 from recommender.feeds import FeedReport
 from recommender.ranking import RelatedQuery
+from recommender.settings import Settings
+from recommender.tfidf import TextTerms
 from tests.support.helpers import build_fake_index, fake_settings, synthetic_records, write_jsonl
 
 
@@ -126,6 +130,60 @@ def test_incremental_run_embeds_only_changed_articles(tmp_path: Path) -> None:
     assert (second.embedded, second.reused, second.published) == (1, 17, True)
     assert second.version != first.version
     assert VersionStore(settings.data_dir).current_id() == second.version
+
+
+def _version_content(settings: Settings) -> dict[str, Any]:
+    version, _ = load_current(settings.index)
+    return {
+        "cards": version.cards,
+        "neighbour_ids": version.neighbour_ids.tolist(),
+        "neighbour_scores": version.neighbour_scores,
+        "vocabulary": version.tfidf.vocabulary,
+        "idf": version.tfidf.idf,
+        "lexical": version.lexical.toarray(),
+        "ranking": version.manifest.ranking,
+    }
+
+
+@pytest.mark.parametrize("name_boost", [0.0, 1.5])
+def test_an_incremental_reindex_builds_what_a_full_one_does(
+    tmp_path: Path, name_boost: float
+) -> None:
+    records = synthetic_records(per_topic=8)
+    nightly, _ = build_fake_index(tmp_path / "nightly", records[1:], name_boost=name_boost)
+    records[3]["title"] = "Valparaiso volcano: a corrected headline"
+    records[9]["body"] += " Officials in Reykjavik said 2,000 flights were grounded"
+    del records[20]
+    feed = write_jsonl(tmp_path / "changed.jsonl", records)  # one added, two edited, one gone
+    incremental = reindex(nightly.index, [feed], HashingEncoder())
+    fresh = fake_settings(tmp_path / "fresh", name_boost=name_boost)
+    full = reindex(fresh.index, [feed], HashingEncoder(), full=True)
+    assert (incremental.embedded, full.embedded) == (3, len(records))
+    got, expected = _version_content(nightly), _version_content(fresh)
+    for name, value in expected.items():
+        if isinstance(value, np.ndarray):
+            assert np.allclose(got[name], value, atol=1e-6), name
+        else:
+            assert got[name] == value, name
+
+
+def test_an_incremental_reindex_analyses_only_changed_texts(tmp_path: Path) -> None:
+    records = synthetic_records()
+    settings, _ = build_fake_index(tmp_path / "data", records)
+    records[0]["title"] = "A corrected headline about the volcano"
+    articles = [validate_record(record).article for record in records]
+    assert analyse_articles(articles, settings.index)[1] == 1
+    # An unchanged text's stored analysis is what the next build uses: plant one and see it.
+    cache = TermCountCache(settings.index.term_count_cache_path)
+    cache.put_many(
+        False, [(text_hash(lexical_text(articles[5])), TextTerms(["planted"], [1], None))]
+    )
+    cache.close()
+    feed = write_jsonl(tmp_path / "changed.jsonl", records)
+    reindex(settings.index, [feed], HashingEncoder())
+    assert "planted" in load_current(settings.index)[0].tfidf.vocabulary
+    reindex(settings.index, [feed], HashingEncoder(), full=True)  # analyses every text again
+    assert "planted" not in load_current(settings.index)[0].tfidf.vocabulary
 
 
 def test_full_reembeds_everything_and_publishes(tmp_path: Path) -> None:
