@@ -124,6 +124,8 @@ class TfidfModel:
         )
         weights = 1.0 + np.log(counts)
         if self.name_boost:
+            if any(text.names is None for text in analysed):
+                raise ValueError("a name boost needs texts analysed with their names")
             starts = np.cumsum(lengths) - lengths
             named = np.fromiter(
                 chain.from_iterable(

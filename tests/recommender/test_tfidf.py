@@ -73,6 +73,8 @@ def test_a_stored_analysis_fits_the_same_matrix_as_the_texts() -> None:
         assert model.vocabulary == expected_model.vocabulary
         assert np.array_equal(model.idf, expected_model.idf)
         assert (matrix != expected).nnz == 0
+    with pytest.raises(ValueError, match="analysed with their names"):
+        TfidfModel.fit_terms([analyse(TEXTS[0], names=False)], name_boost=2.0)
 
 
 def test_the_analysis_id_names_what_analyse_returns() -> None:
