@@ -38,8 +38,8 @@ def test_a_batch_interrupted_midway_stores_nothing_of_it(tmp_path: Path) -> None
     cache.put_many(False, [(hashes[0], analyse(TEXTS[0], names=False))])
 
     def interrupted() -> Iterator[tuple[str, TextTerms]]:
-        for text_hash_, text in zip(hashes[1:4], TEXTS[1:4], strict=True):
-            yield text_hash_, analyse(text, names=False)
+        for hashed, text in zip(hashes[1:4], TEXTS[1:4], strict=True):
+            yield hashed, analyse(text, names=False)
         raise KeyboardInterrupt
 
     with pytest.raises(KeyboardInterrupt):
