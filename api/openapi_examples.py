@@ -109,11 +109,12 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
             "index": {"kind": "flat"},
             "recall_at_10": 1.0,
             "ranking": {
-                "lexical": 1.0,
+                "lexical": 0.625,
                 "time": 1.5,
                 "time_scale_days": 3.0,
                 "name_boost": 0.0,
                 "date_informativeness": 0.3641,
+                "bm25": 0.625,
             },
             "built_at": "2026-03-15T02:00:00.123000+00:00",
         }

@@ -24,8 +24,10 @@ NEAR_DUPLICATE = 0.98
 class FusionWeights:
     """How the hybrid score mixes its signals (recorded in each index version's manifest).
 
-    score = semantic cosine + `lexical` x TF-IDF cosine
+    score = semantic cosine + `lexical` x TF-IDF cosine + `bm25` x BM25 share
             + `time` x `date_informativeness` x exp(-|days apart| / `time_scale_days`)
+
+    The BM25 share is bm25(source, candidate) / bm25(source, source) (`recommender.bm25`).
 
     Coverage of one story clusters within days, so publication-time proximity to the source is
     evidence of relatedness; it adds nothing when either date is unknown. How much evidence
@@ -42,6 +44,8 @@ class FusionWeights:
     (fixed when the version's TF-IDF is fitted; `recommender.tfidf`)."""
     date_informativeness: float = 1.0
     """Versions built before it was measured scored with the whole time weight."""
+    bm25: float = 0.0
+    """Versions built before BM25 was a signal have none (their manifests do not name it)."""
 
 
 def time_proximity(days_apart: NDArray[np.float64], scale_days: float) -> NDArray[np.float64]:
@@ -68,9 +72,17 @@ def date_informativeness(
     return min(1.0, max(0.0, (near - chance) / (1.0 - chance)))
 
 
+@dataclass(frozen=True, slots=True)
+class LexicalScores:
+    """The lexical signals of candidates against one or more sources (same shape)."""
+
+    tfidf: NDArray[np.float32]
+    bm25: NDArray[np.float32]
+
+
 def fused_scores(
     semantic: NDArray[np.float32],
-    lexical: NDArray[np.float32],
+    lexical: LexicalScores,
     source_times: NDArray[np.float64],
     candidate_times: NDArray[np.float64],
     weights: FusionWeights,
@@ -79,7 +91,8 @@ def fused_scores(
     days_apart = np.abs(candidate_times - source_times) / SECONDS_PER_DAY
     proximity = time_proximity(days_apart, weights.time_scale_days)
     time = weights.time * weights.date_informativeness
-    return (semantic + weights.lexical * lexical + time * proximity).astype(np.float32)
+    words = weights.lexical * lexical.tfidf + weights.bm25 * lexical.bm25
+    return (semantic + words + time * proximity).astype(np.float32)
 
 
 @dataclass(frozen=True, slots=True)

@@ -112,9 +112,15 @@ class Settings(BaseSettings):
     )
 
     lexical_weight: float = Field(
-        default=1.0,
+        default=0.625,
         ge=0,
         description="Weight of TF-IDF cosine in the hybrid score (see docs/quality.md).",
+    )
+    bm25_weight: float = Field(
+        default=0.625,
+        ge=0,
+        description="Weight of the BM25 share, bm25(source, candidate) / bm25(source, source), "
+        "in the hybrid score (see docs/quality.md).",
     )
     time_weight: float = Field(
         default=1.5,
@@ -369,7 +375,11 @@ class Settings(BaseSettings):
             hnsw_ef_construction=self.hnsw_ef_construction,
             neighbours=self.neighbours,
             fusion=FusionWeights(
-                self.lexical_weight, self.time_weight, self.time_scale_days, self.name_boost
+                lexical=self.lexical_weight,
+                time=self.time_weight,
+                time_scale_days=self.time_scale_days,
+                name_boost=self.name_boost,
+                bm25=self.bm25_weight,
             ),
             policy=ServingPolicy(
                 diversity=self.diversity,

@@ -109,12 +109,34 @@ class TfidfModel:
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Rows for texts outside the fitted catalog (unknown terms are ignored)."""
-        analysed = [analyse(text, bool(self.name_boost)) for text in texts]
+        return self.transform_terms([analyse(text, bool(self.name_boost)) for text in texts])
+
+    def transform_terms(self, analysed: Sequence[TextTerms]) -> sp.csr_matrix:
+        """`transform` on texts already analysed."""
+        return self._matrix(analysed, self._columns(analysed))
+
+    def frequencies(self, analysed: Sequence[TextTerms]) -> sp.csr_matrix:
+        """Raw term counts of analysed texts over this vocabulary (unknown terms dropped)."""
+        columns = self._columns(analysed)
+        lengths = np.fromiter((len(text.terms) for text in analysed), np.int64, len(analysed))
+        counts = np.fromiter(
+            chain.from_iterable(text.counts for text in analysed), np.float32, len(columns)
+        )
+        rows = np.repeat(np.arange(len(analysed)), lengths)
+        known = columns >= 0
+        matrix = sp.csr_matrix(
+            (counts[known], (rows[known], columns[known])),
+            shape=(len(analysed), len(self.vocabulary)),
+        )
+        matrix.sort_indices()
+        return matrix
+
+    def _columns(self, analysed: Sequence[TextTerms]) -> NDArray[np.int64]:
+        """The column of every term of every text, in order (-1 for terms it does not know)."""
         terms = list(chain.from_iterable(text.terms for text in analysed))
-        columns = np.fromiter(
+        return np.fromiter(
             map(self.vocabulary.get, terms, repeat(-1)), dtype=np.int64, count=len(terms)
         )
-        return self._matrix(analysed, columns)
 
     def _matrix(self, analysed: Sequence[TextTerms], columns: NDArray[np.int64]) -> sp.csr_matrix:
         """The rows of `analysed`, whose terms (all texts' in a row) sit in `columns` (-1: none)."""
@@ -166,12 +188,19 @@ class TfidfModel:
 
 
 def pair_similarities(
-    matrix: sp.csr_matrix, sources: NDArray[np.int64], candidates: NDArray[np.int64]
+    matrix: sp.csr_matrix,
+    sources: NDArray[np.int64],
+    candidates: NDArray[np.int64],
+    *,
+    documents: sp.csr_matrix | None = None,
 ) -> NDArray[np.float32]:
     """Cosine of each source row with each of its candidate rows, shape candidates.shape.
 
-    Candidate ids below 0 (padding) get 0.
+    With `documents`, the product of each source's row of `matrix` with its candidates' rows of
+    `documents` instead (e.g. BM25 queries against BM25 documents). Candidate ids below 0
+    (padding) get 0.
     """
+    documents = matrix if documents is None else documents
     out = np.zeros(candidates.shape, dtype=np.float32)
     width = candidates.shape[1] if candidates.ndim == 2 else 0
     # Blocks of sources: one sparse product per block instead of one per source.
@@ -184,11 +213,11 @@ def pair_similarities(
         wanted = block[valid]
         unique, position = np.unique(wanted, return_inverse=True)
         if len(block_sources) * len(unique) <= _PRODUCT_EXCESS * len(wanted):
-            every_pair = (matrix[block_sources] @ matrix[unique].T).toarray()
+            every_pair = (matrix[block_sources] @ documents[unique].T).toarray()
             scores = every_pair[np.nonzero(valid)[0], position.ravel()]
         else:
             rows = np.repeat(block_sources, width)[valid.ravel()]
-            scores = np.asarray(matrix[rows].multiply(matrix[wanted]).sum(axis=1)).ravel()
+            scores = np.asarray(matrix[rows].multiply(documents[wanted]).sum(axis=1)).ravel()
         out[start : start + len(block)][valid] = scores
     return out
 

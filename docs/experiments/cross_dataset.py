@@ -4,7 +4,7 @@ For each dataset, each source's candidate pool is what serving re-scores (the se
 self excluded), with every signal computed once over it and kept in CACHE_DIR:
 semantic cosine, served TF-IDF cosine, the same with proper nouns and numbers boosted
 (`TfidfModel.fit(name_boost=...)`), proper-noun TF-IDF cosine (`recommender.proper_nouns`),
-BM25 normalised by the source's score against itself, time proximity exp(-days / 3) and the
+BM25 normalised by the source's score against itself (the served BM25 share), time proximity exp(-days / 3) and the
 days themselves (for other scales). Time families: a fixed weight (linear), another scale
 (1 or 7 days), the weight times the set's date informativeness (as served:
 `recommender.ranking.date_informativeness`, here over the labelled sources' top 5 by meaning
@@ -150,7 +150,7 @@ Fusion = Callable[[dict[str, np.ndarray]], np.ndarray]
 
 def fusions() -> Iterator[tuple[str, str, Fusion]]:
     """(family, parameters, scoring function)."""
-    lexical = (0.0, 0.3, 0.5, 0.7, 1.0, 1.5, 2.0)
+    lexical = (0.0, 0.3, 0.5, 0.7, 1.0, 1.25, 1.5, 2.0, 2.5)
     times = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.7, 1.0)
     for wl, wt in itertools.product(lexical, times):
         yield (
@@ -184,6 +184,17 @@ def fusions() -> Iterator[tuple[str, str, Fusion]]:
             (
                 lambda s, wl=wl, wt=wt: (
                     s["semantic"] + wl * s["tfidf"] + wt * catalog_informativeness(s) * s["time"]
+                )
+            ),
+        )
+        yield (
+            "(TF-IDF + BM25 share) / 2, time x catalog informativeness",
+            f"lexical {wl} time {wt}",
+            (
+                lambda s, wl=wl, wt=wt: (
+                    s["semantic"]
+                    + wl * (s["tfidf"] + s["bm25"]) / 2
+                    + wt * catalog_informativeness(s) * s["time"]
                 )
             ),
         )

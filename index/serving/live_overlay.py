@@ -7,9 +7,9 @@ upsert of the same slug, are hidden.
 Changes the version was built with (`Manifest.live_contained`: a live-only upsert the rebuild
 carried, a retraction it applied) are skipped, so the overlay holds only what is newer than
 the version and does not grow with the live store. An overlay is rebuilt after every live
-change, so it keeps each live article prepared for
-ranking (card, vector, TF-IDF row) by the sequence number of its change: the next overlay of the
-same version reads and prepares only the changes made since, whatever the size of the live set.
+change, so it keeps each live article prepared for ranking (card, vector, TF-IDF and BM25 rows)
+by the sequence number of its change: the next overlay of the same version reads and prepares
+only the changes made since, whatever the size of the live set.
 """
 
 from __future__ import annotations
@@ -39,6 +39,8 @@ class LiveArticle:
     vector: NDArray[np.float32]
     lexical: sp.csr_matrix
     """Its TF-IDF row in the version's vocabulary (one row)."""
+    bm25: sp.csr_matrix
+    """Its BM25 document row in the version's vocabulary (one row)."""
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class LiveOverlay:
     cards: list[dict[str, Any]] = field(default_factory=list)
     vectors: NDArray[np.float32] = field(default_factory=lambda: np.zeros((0, 0), np.float32))
     lexical: sp.csr_matrix = None
+    bm25: sp.csr_matrix = None
     published: NDArray[np.float64] = field(default_factory=lambda: np.zeros(0))
     rows: dict[str, int] = field(default_factory=dict)
     version_id: str = ""
@@ -92,6 +95,11 @@ class LiveOverlay:
         hidden = {version.rows[h.slug] for h in heads if h.slug in version.rows}
         articles = [prepared[h.seq] for h in heads if h.seq in prepared]
         cards = [article.card for article in articles]
+        lexical, bm25 = (
+            (_stack_rows([a.lexical for a in articles]), _stack_rows([a.bm25 for a in articles]))
+            if articles
+            else version.text_rows([])
+        )
         dimension = version.manifest.dimension
         return cls(
             generation=generation,
@@ -104,11 +112,8 @@ class LiveOverlay:
                 if articles
                 else np.zeros((0, dimension), np.float32)
             ),
-            lexical=(
-                _stack_rows([a.lexical for a in articles])
-                if articles
-                else version.tfidf.transform([])
-            ),
+            lexical=lexical,
+            bm25=bm25,
             published=publication_times(cards),
             rows={card["slug"]: version.size + i for i, card in enumerate(cards)},
             version_id=version.id,
@@ -130,9 +135,8 @@ def _prepare(version: IndexVersion, entry: LiveEntry) -> LiveArticle | None:
         log.error("live article %s is unreadable: %s", entry.slug, exc)
         return None
     assert entry.vector is not None
-    return LiveArticle(
-        article.card(), entry.vector, version.tfidf.transform([lexical_text(article)])
-    )
+    lexical, bm25 = version.text_rows([lexical_text(article)])
+    return LiveArticle(article.card(), entry.vector, lexical, bm25)
 
 
 def _stack_rows(rows: list[sp.csr_matrix]) -> sp.csr_matrix:

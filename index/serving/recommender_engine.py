@@ -21,11 +21,13 @@ from numpy.typing import NDArray
 from index.serving.live_overlay import LiveOverlay
 from index.versions.index_version import IndexVersion
 from index.versions.neighbours import rank_by_fusion
+from recommender.bm25 import coverage_queries
 from recommender.errors import ArticleNotFound
 from recommender.overrides import Overrides, Pin, apply_pins
 from recommender.ranking import (
     CandidateFacts,
     FusionWeights,
+    LexicalScores,
     RelatedQuery,
     ServingPolicy,
     eligible,
@@ -42,15 +44,15 @@ FALLBACK_SEARCH = 1_000
 class _Source:
     """What ranking needs to know about the article suggestions are for.
 
-    Its TF-IDF row is taken only when needed (live articles, fallback search): the precomputed
-    path does not use it.
+    Its lexical rows (TF-IDF, BM25 document) are taken only when needed (live articles,
+    fallback search): the precomputed path does not use them.
     """
 
     def __init__(
         self,
         slug: str | None,
         vector: NDArray[np.float32],
-        lexical: Callable[[], sp.csr_matrix],
+        lexical: Callable[[], tuple[sp.csr_matrix, sp.csr_matrix]],
         published: float,
         rows: frozenset[int],
     ) -> None:
@@ -63,8 +65,19 @@ class _Source:
         """Its own rows in the catalog (none for a draft)."""
 
     @cached_property
-    def lexical(self) -> sp.csr_matrix:
-        return self._lexical()
+    def _rows(self) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        tfidf, bm25 = self._lexical()
+        return tfidf, coverage_queries(bm25)
+
+    def lexical_scores(
+        self, tfidf: sp.csr_matrix, bm25: sp.csr_matrix, candidates: NDArray[np.int64]
+    ) -> LexicalScores:
+        """Its lexical signals against `candidates`, rows of the TF-IDF and BM25 matrices."""
+        tfidf_row, bm25_query = self._rows
+        return LexicalScores(
+            tfidf=query_similarities(tfidf, tfidf_row, candidates),
+            bm25=query_similarities(bm25, bm25_query, candidates),
+        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -203,7 +216,7 @@ class Recommender:
         source = _Source(
             slug=slug,
             vector=self.vectors[np.array([row])][0],
-            lexical=lambda: self._lexical_row(row),
+            lexical=lambda: self._lexical_rows(row),
             published=float(self.published[row]),
             rows=frozenset({row}),
         )
@@ -215,11 +228,12 @@ class Recommender:
         live_ids, live_scores = self._with_live(source, ids, scores)
         return self._rank(source, live_ids, live_scores, query, now)
 
-    def _lexical_row(self, row: int) -> sp.csr_matrix:
+    def _lexical_rows(self, row: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """The row's TF-IDF row and BM25 document row."""
         offset = self.overlay.offset
         if row < offset:
-            return self.version.lexical[row]
-        return self.overlay.lexical[row - offset]
+            return self.version.lexical[row], self.version.bm25[row]
+        return self.overlay.lexical[row - offset], self.overlay.bm25[row - offset]
 
     @cached_property
     def _terms(self) -> list[str]:
@@ -234,7 +248,11 @@ class Recommender:
         shared terms that weigh most in the lexical part."""
         rows = np.array([source_row, target_row])
         source_vector, target_vector = self.vectors[rows]
-        source_terms, target_terms = self._lexical_row(source_row), self._lexical_row(target_row)
+        (source_terms, source_bm25), (target_terms, target_bm25) = (
+            self._lexical_rows(source_row),
+            self._lexical_rows(target_row),
+        )
+        bm25 = coverage_queries(source_bm25).multiply(target_bm25).sum()
         shared = source_terms.multiply(target_terms).tocoo()
         strongest = [
             self._terms[int(shared.col[i])] for i in np.argsort(-shared.data, kind="stable")
@@ -243,6 +261,7 @@ class Recommender:
         return {
             "semantic": round(float(source_vector @ target_vector), 4),
             "lexical": round(float(shared.data.sum()), 4),
+            "bm25": round(float(bm25), 4),
             "days_apart": None if np.isnan(days) else round(float(days), 1),
             "shared_terms": [term for term in strongest if term not in FILLER_WORDS][:terms],
         }
@@ -252,9 +271,7 @@ class Recommender:
     ) -> list[Suggestion]:
         """Suggestions for text that is not in the index (an unsaved draft, dated now)."""
         moment = time.time() if now is None else now
-        source = _Source(
-            None, vector, lambda: self.version.tfidf.transform([text]), moment, frozenset()
-        )
+        source = _Source(None, vector, lambda: self.version.text_rows([text]), moment, frozenset())
         ids, scores = self._search(source, self.version.manifest.neighbours)
         live_ids, live_scores = self._with_live(source, ids, scores)
         return self._rank(source, live_ids, live_scores, query, moment)
@@ -269,7 +286,9 @@ class Recommender:
         live_ids, live_scores = rank_by_fusion(
             live,
             self.overlay.vectors @ source.vector,
-            query_similarities(self.overlay.lexical, source.lexical, live - self.overlay.offset),
+            source.lexical_scores(
+                self.overlay.lexical, self.overlay.bm25, live - self.overlay.offset
+            ),
             np.asarray(source.published),
             self.published,
             self.weights,
@@ -283,7 +302,7 @@ class Recommender:
     def _search(self, source: _Source, size: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """The `size` nearest rows by vector, re-scored with the hybrid score."""
         semantic, ids = self.version.index.search(source.vector[None, :], size)
-        lexical = query_similarities(self.version.lexical, source.lexical, ids[0])
+        lexical = source.lexical_scores(self.version.lexical, self.version.bm25, ids[0])
         return rank_by_fusion(
             ids[0],
             semantic[0],

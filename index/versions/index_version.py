@@ -7,6 +7,9 @@ neighbours.npy         int32 (count, K): precomputed candidate rows, best first 
 neighbour_scores.npy   float32 (count, K): their hybrid score for the row's article
 lexical.npz            float32 CSR (count, terms): TF-IDF rows of the articles
 vocabulary.json        the TF-IDF terms and idf weights (to weigh drafts and new articles)
+bm25.npz               float32 CSR (count, terms): BM25 document rows, same columns
+bm25.json              the BM25 idf weights and average length (versions built before BM25 was
+                       a signal have neither file: they load with a model that weighs nothing)
 manifest.json          written last, with the checksum of every file above
 """
 
@@ -27,7 +30,8 @@ from index.index_errors import CorruptVersionError
 from index.versions.manifest import MANIFEST_NAME, Manifest, describe_files
 from index.versions.vector_index import IndexSpec, VectorIndex
 from index.versions.version_store import VersionStore
-from recommender.tfidf import TfidfModel, load_matrix, save_matrix
+from recommender.bm25 import Bm25Model
+from recommender.tfidf import TfidfModel, analyse, load_matrix, save_matrix
 
 VECTORS = "vectors.npy"
 INDEX = "index.faiss"
@@ -36,7 +40,19 @@ NEIGHBOURS = "neighbours.npy"
 NEIGHBOUR_SCORES = "neighbour_scores.npy"
 LEXICAL = "lexical.npz"
 VOCABULARY = "vocabulary.json"
-DATA_FILES = [VECTORS, INDEX, CARDS, NEIGHBOURS, NEIGHBOUR_SCORES, LEXICAL, VOCABULARY]
+BM25 = "bm25.npz"
+BM25_MODEL = "bm25.json"
+DATA_FILES = [
+    VECTORS,
+    INDEX,
+    CARDS,
+    NEIGHBOURS,
+    NEIGHBOUR_SCORES,
+    LEXICAL,
+    VOCABULARY,
+    BM25,
+    BM25_MODEL,
+]
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +66,8 @@ class VersionContent:
     neighbour_scores: NDArray[np.float32]
     lexical: sp.csr_matrix
     tfidf: TfidfModel
+    bm25: sp.csr_matrix
+    bm25_model: Bm25Model
 
 
 def write_version(directory: Path, content: VersionContent, manifest: Manifest) -> Manifest:
@@ -63,6 +81,8 @@ def write_version(directory: Path, content: VersionContent, manifest: Manifest) 
     np.save(directory / NEIGHBOUR_SCORES, content.neighbour_scores, allow_pickle=False)
     save_matrix(content.lexical, directory / LEXICAL)
     content.tfidf.save(directory / VOCABULARY)
+    save_matrix(content.bm25, directory / BM25)
+    content.bm25_model.save(directory / BM25_MODEL)
     complete = Manifest(**{**_fields(manifest), "files": describe_files(directory, DATA_FILES)})
     (directory / MANIFEST_NAME).write_text(complete.to_json(), encoding="utf-8")
     return complete
@@ -100,6 +120,9 @@ class IndexVersion:
     neighbour_scores: NDArray[np.float32]
     lexical: sp.csr_matrix
     tfidf: TfidfModel
+    bm25: sp.csr_matrix
+    """BM25 document rows (all zero in versions built before BM25 was a signal)."""
+    bm25_model: Bm25Model
     published: NDArray[np.float64]
     """Publication times as epoch seconds (NaN where unknown), by row."""
 
@@ -114,6 +137,13 @@ class IndexVersion:
     @property
     def built_at(self) -> datetime:
         return datetime.fromisoformat(self.manifest.created_at).astimezone(UTC)
+
+    def text_rows(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """The TF-IDF rows and BM25 document rows of texts outside the version (drafts, live
+        articles), in its vocabulary."""
+        analysed = [analyse(text, bool(self.tfidf.name_boost)) for text in texts]
+        documents = self.bm25_model.documents(self.tfidf.frequencies(analysed))
+        return self.tfidf.transform_terms(analysed), documents
 
     @classmethod
     def load(cls, store: VersionStore, version: str, *, expected_model: str | None) -> IndexVersion:
@@ -133,11 +163,16 @@ class IndexVersion:
             cards = [orjson.loads(line) for line in (path / CARDS).read_bytes().splitlines()]
             lexical = load_matrix(path / LEXICAL)
             tfidf = TfidfModel.load(path / VOCABULARY)
+            if BM25 in manifest.files:
+                bm25, bm25_model = load_matrix(path / BM25), Bm25Model.load(path / BM25_MODEL)
+            else:
+                bm25 = sp.csr_matrix(lexical.shape, dtype=np.float32)
+                bm25_model = Bm25Model.empty(lexical.shape[1])
         except (OSError, ValueError, KeyError) as exc:
             raise CorruptVersionError(f"{version}: cannot read its files ({exc})") from exc
         index = VectorIndex.load(path / INDEX, IndexSpec.from_dict(manifest.index))
         content = VersionContent(
-            cards, vectors, index, neighbour_ids, neighbour_scores, lexical, tfidf
+            cards, vectors, index, neighbour_ids, neighbour_scores, lexical, tfidf, bm25, bm25_model
         )
         count = manifest.count
         if not (
@@ -147,6 +182,8 @@ class IndexVersion:
             and neighbour_ids.shape == neighbour_scores.shape
             and len(neighbour_ids) == count
             and lexical.shape == (count, len(tfidf.vocabulary))
+            and bm25.shape == lexical.shape
+            and len(bm25_model.idf) == lexical.shape[1]
         ):
             raise CorruptVersionError(f"{version}: its files disagree on the number of articles")
         return cls.from_content(content, manifest, path)
@@ -168,5 +205,7 @@ class IndexVersion:
             neighbour_scores=content.neighbour_scores,
             lexical=content.lexical,
             tfidf=content.tfidf,
+            bm25=content.bm25,
+            bm25_model=content.bm25_model,
             published=publication_times(cards),
         )

@@ -14,7 +14,14 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from index.versions.vector_index import VectorIndex
-from recommender.ranking import SECONDS_PER_DAY, FusionWeights, date_informativeness, fused_scores
+from recommender.bm25 import coverage_queries
+from recommender.ranking import (
+    SECONDS_PER_DAY,
+    FusionWeights,
+    LexicalScores,
+    date_informativeness,
+    fused_scores,
+)
 from recommender.tfidf import pair_similarities
 
 #: Candidates examined per article, as a multiple of those kept.
@@ -43,7 +50,7 @@ def drop_self(
 def rank_by_fusion(
     ids: NDArray[np.int64],
     semantic: NDArray[np.float32],
-    lexical: NDArray[np.float32],
+    lexical: LexicalScores,
     source_times: NDArray[np.float64],
     published: NDArray[np.float64],
     weights: FusionWeights,
@@ -95,19 +102,27 @@ def precompute_neighbours(
     index: VectorIndex,
     vectors: NDArray[np.float32],
     lexical: sp.csr_matrix,
+    bm25: sp.csr_matrix,
     published: NDArray[np.float64],
     weights: FusionWeights,
     k: int,
     on_batch: Callable[[int], None] | None = None,
 ) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
-    """The k best other rows for every row, best first (-1 / -inf pad short lists)."""
+    """The k best other rows for every row, best first (-1 / -inf pad short lists).
+
+    `lexical` holds the TF-IDF rows, `bm25` the BM25 document rows (`recommender.bm25`).
+    """
+    bm25_queries = coverage_queries(bm25)
     count = len(vectors)
     width = max(1, min(k, count - 1))
     all_ids = np.full((count, width), -1, dtype=np.int32)
     all_scores = np.full((count, width), -np.inf, dtype=np.float32)
     every_row = np.arange(count, dtype=np.int64)
     for rows, pool_ids, pool_scores in candidate_batches(index, vectors, every_row, width):
-        lexical_scores = pair_similarities(lexical, rows, pool_ids)
+        lexical_scores = LexicalScores(
+            tfidf=pair_similarities(lexical, rows, pool_ids),
+            bm25=pair_similarities(bm25_queries, rows, pool_ids, documents=bm25),
+        )
         best_ids, best_scores = rank_by_fusion(
             pool_ids, pool_scores, lexical_scores, published[rows], published, weights, width
         )

@@ -40,6 +40,7 @@ from recommender.articles import (
     text_hash,
     validate_record,
 )
+from recommender.bm25 import Bm25Model
 from recommender.embedding import Encoder
 from recommender.errors import FeedError, InvalidRecord, StrictModeError
 from recommender.feeds import FeedReport, load_articles
@@ -223,6 +224,7 @@ def build_content(
     index = VectorIndex.build(vectors, spec)
     recall = tune_recall(index, vectors)
     tfidf, lexical = TfidfModel.fit_terms(analysed, name_boost=settings.fusion.name_boost)
+    bm25_model, bm25 = Bm25Model.fit(tfidf.frequencies(analysed))
     cards = [article.card() for article in articles]
     published = publication_times(cards)
     informativeness = measure_date_informativeness(
@@ -233,7 +235,7 @@ def build_content(
         total=len(vectors), desc="neighbours", unit="article", disable=not show_progress
     ) as bar:
         ids, scores = precompute_neighbours(
-            index, vectors, lexical, published, weights, settings.neighbours, bar.update
+            index, vectors, lexical, bm25, published, weights, settings.neighbours, bar.update
         )
     content = VersionContent(
         cards=cards,
@@ -243,6 +245,8 @@ def build_content(
         neighbour_scores=scores,
         lexical=lexical,
         tfidf=tfidf,
+        bm25=bm25,
+        bm25_model=bm25_model,
     )
     return content, recall, weights
 

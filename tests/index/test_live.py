@@ -224,6 +224,7 @@ def test_an_overlay_brought_up_to_date_matches_one_read_afresh_and_reuses_the_re
     assert np.array_equal(updated.vectors, afresh.vectors)
     assert np.array_equal(updated.published, afresh.published)
     assert (updated.lexical != afresh.lexical).nnz == 0
+    assert (updated.bm25 != afresh.bm25).nnz == 0
     assert [c["title"] for c in updated.cards] == [
         "Corrected: volcano story",
         "Volcano eruption: corrected",

@@ -99,6 +99,18 @@ def test_the_name_boost_is_recorded_and_weights_drafts_the_same_way(tmp_path: Pa
     assert served[0, column] > unboosted.lexical[row].toarray()[0, column]
 
 
+def test_drafts_and_live_articles_get_the_bm25_rows_a_rebuild_gives(tmp_path: Path) -> None:
+    records = synthetic_records()
+    settings, _ = build_fake_index(tmp_path / "data", records)
+    version, _ = load_current(settings.index)
+    assert version.manifest.ranking["bm25"] == settings.index.fusion.bm25 > 0
+    texts = [lexical_text(validate_record(r).article) for r in records[:3]]
+    tfidf, bm25 = version.text_rows(texts)
+    rows = [version.rows[r["slug"]] for r in records[:3]]
+    assert np.allclose(tfidf.toarray(), version.lexical[rows].toarray(), atol=1e-6)
+    assert np.allclose(bm25.toarray(), version.bm25[rows].toarray(), atol=1e-6)
+
+
 def test_neighbours_are_the_topic_group_and_never_self(tmp_path: Path) -> None:
     settings, _ = build_fake_index(tmp_path / "data")
     version, _ = load_current(settings.index)
@@ -141,6 +153,8 @@ def _version_content(settings: Settings) -> dict[str, Any]:
         "vocabulary": version.tfidf.vocabulary,
         "idf": version.tfidf.idf,
         "lexical": version.lexical.toarray(),
+        "bm25": version.bm25.toarray(),
+        "bm25_idf": version.bm25_model.idf,
         "ranking": version.manifest.ranking,
     }
 

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
-import numpy as np
+from pathlib import Path
 
-from recommender.bm25 import Bm25Matrices
+import numpy as np
+import scipy.sparse as sp
+
+from recommender.bm25 import Bm25Matrices, Bm25Model, coverage_queries
+from recommender.tfidf import TfidfModel, analyse
 
 
 def scores_for(texts: list[str], source: int) -> list[float]:
@@ -37,3 +41,38 @@ def test_repeated_query_terms_count_once_and_stop_words_not_at_all() -> None:
     bm25 = Bm25Matrices.fit(texts)
     assert bm25.queries[0].sum() == 1.0  # "acme" once, "the" dropped
     assert scores_for(texts, 0)[2] == 0
+
+
+def test_the_share_is_bm25_against_the_sources_own_score() -> None:
+    texts = [
+        "quake strikes Valparaiso harbour",
+        "Valparaiso harbour reopens after the quake",
+        "quake strikes Osaka",
+        "markets rally",
+    ]
+    tfidf, _ = TfidfModel.fit(texts)
+    analysed = [analyse(text, names=False) for text in texts]
+    model, documents = Bm25Model.fit(tfidf.frequencies(analysed))
+    raw = Bm25Matrices.fit(texts)
+    scores = (raw.queries @ raw.documents.T).toarray()
+    shares = (coverage_queries(documents) @ documents.T).toarray()
+    assert np.allclose(np.diag(shares), 1.0)
+    assert np.allclose(shares, scores / np.diag(scores)[:, None], atol=1e-6)
+    assert shares[0, 1] > shares[0, 2] > 0 and shares[0, 3] == 0
+    # A text outside the catalog (a draft) is weighed with the catalog's statistics.
+    draft = model.documents(tfidf.frequencies([analyse(texts[1], names=False)]))
+    assert np.allclose(draft.toarray(), documents[1].toarray())
+
+
+def test_a_model_without_bm25_scores_nothing() -> None:
+    model = Bm25Model.empty(3)
+    documents = model.documents(sp.csr_matrix(np.array([[1.0, 2.0, 0.0]])))
+    assert (coverage_queries(documents) @ documents.T).toarray().tolist() == [[0.0]]
+
+
+def test_a_saved_model_loads_the_same(tmp_path: Path) -> None:
+    model, _ = Bm25Model.fit(sp.csr_matrix(np.array([[1.0, 0.0], [2.0, 3.0]])))
+    model.save(tmp_path / "bm25.json")
+    loaded = Bm25Model.load(tmp_path / "bm25.json")
+    assert np.array_equal(loaded.idf, model.idf)
+    assert (loaded.average_length, loaded.k1, loaded.b) == (3.0, model.k1, model.b)

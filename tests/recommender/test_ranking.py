@@ -8,6 +8,7 @@ from recommender.ranking import (
     SECONDS_PER_DAY,
     CandidateFacts,
     FusionWeights,
+    LexicalScores,
     RelatedQuery,
     date_informativeness,
     eligible,
@@ -62,22 +63,32 @@ def test_embargo_lifts_at_publication_time() -> None:
     assert eligible(rows, facts(), RelatedQuery(), excluded_rows=frozenset(), now=later).all()
 
 
-def test_fused_score_adds_lexical_and_time_proximity() -> None:
-    weights = FusionWeights(lexical=0.5, time=0.2, time_scale_days=3)
-    semantic = np.array([0.5, 0.5, 0.5], dtype=np.float32)
-    lexical = np.array([0.0, 0.4, 0.0], dtype=np.float32)
-    times = np.array([NOW, NOW, np.nan])
-    scores = fused_scores(semantic, lexical, np.array(NOW), times, weights)
-    assert np.allclose(scores, [0.7, 0.9, 0.5])
-    far = fused_scores(
-        semantic[:1], lexical[:1], np.array(NOW), np.array([NOW + 30 * 86400]), weights
+def test_fused_score_adds_both_lexical_signals_and_time_proximity() -> None:
+    weights = FusionWeights(lexical=0.5, bm25=0.25, time=0.2, time_scale_days=3)
+    semantic = np.array([0.5, 0.5, 0.5, 0.5], dtype=np.float32)
+    lexical = LexicalScores(
+        tfidf=np.array([0.0, 0.4, 0.0, 0.0], dtype=np.float32),
+        bm25=np.array([0.0, 0.0, 0.0, 0.8], dtype=np.float32),
     )
+    times = np.array([NOW, NOW, np.nan, np.nan])
+    scores = fused_scores(semantic, lexical, np.array(NOW), times, weights)
+    assert np.allclose(scores, [0.7, 0.9, 0.5, 0.7])
+    first = LexicalScores(tfidf=lexical.tfidf[:1], bm25=lexical.bm25[:1])
+    far = fused_scores(semantic[:1], first, np.array(NOW), np.array([NOW + 30 * 86400]), weights)
     assert far[0] < 0.5 + 0.2 * 0.01
+
+
+def test_a_manifest_without_bm25_scores_without_it() -> None:
+    """Versions built before BM25 was a signal name no weight for it: they keep their scores."""
+    legacy = FusionWeights(**{"lexical": 1.0, "time": 0.0, "date_informativeness": 1.0})
+    lexical = LexicalScores(tfidf=np.zeros(1, np.float32), bm25=np.ones(1, np.float32))
+    score = fused_scores(np.ones(1, np.float32), lexical, np.array(NOW), np.array([NOW]), legacy)
+    assert np.allclose(score, [1.0])
 
 
 def test_the_time_signal_is_scaled_by_the_catalogs_date_informativeness() -> None:
     semantic = np.array([0.5, 0.5], dtype=np.float32)
-    lexical = np.zeros(2, dtype=np.float32)
+    lexical = LexicalScores(tfidf=np.zeros(2, np.float32), bm25=np.zeros(2, np.float32))
     times = np.array([NOW, NOW + 300 * SECONDS_PER_DAY])
     half = FusionWeights(lexical=0.0, time=1.0, date_informativeness=0.5)
     assert np.allclose(fused_scores(semantic, lexical, np.array(NOW), times, half), [1.0, 0.5])

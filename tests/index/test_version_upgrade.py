@@ -1,0 +1,47 @@
+"""Versions written by a release before BM25 was a signal still load, and serve as they were
+built: their manifests name no BM25 weight and their directories hold no BM25 files."""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from index.serving.version_loader import load_current, load_recommender
+from index.versions.index_version import BM25, BM25_MODEL
+from index.versions.manifest import MANIFEST_NAME, read_manifest
+from index.versions.version_store import VersionStore
+from recommender.ranking import RelatedQuery
+from tests.support.helpers import build_fake_index, synthetic_records
+
+
+def _as_before_bm25(data_dir: Path) -> None:
+    """Rewrite the current version as a release before BM25 wrote it."""
+    path = VersionStore(data_dir).current_path()
+    manifest = read_manifest(path)
+    ranking = {k: v for k, v in manifest.ranking.items() if k != "bm25"}
+    files = {k: v for k, v in manifest.files.items() if k not in (BM25, BM25_MODEL)}
+    (path / BM25).unlink()
+    (path / BM25_MODEL).unlink()
+    older = dataclasses.replace(manifest, ranking=ranking, files=files)
+    (path / MANIFEST_NAME).write_text(older.to_json(), encoding="utf-8")
+
+
+def test_a_version_without_bm25_serves_its_own_lists_and_drafts(tmp_path: Path) -> None:
+    records = synthetic_records()
+    settings, _ = build_fake_index(tmp_path / "data", records)
+    _as_before_bm25(settings.data_dir)
+    version, warning = load_current(settings.index)
+    assert warning is None and version.bm25.nnz == 0 and version.bm25.shape == version.lexical.shape
+    recommender, _ = load_recommender(settings.index)
+    assert recommender.weights.bm25 == 0.0
+    slug = records[0]["slug"]
+    row = version.rows[slug]
+    served = [s.row for s in recommender.related(slug, RelatedQuery(limit=3))]
+    assert served == version.neighbour_ids[row][:3].tolist()
+    draft = recommender.related_to_draft(
+        version.vectors[row], records[0]["body"], RelatedQuery(limit=3)
+    )
+    assert draft and all(np.isfinite(s.score) for s in draft)
+    assert recommender.explain(row, served[0])["bm25"] == 0.0
