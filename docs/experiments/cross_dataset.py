@@ -1,14 +1,14 @@
 """Fusion parameters chosen the honest way: leave-one-dataset-out over the labelled sets.
 
 For each dataset, each source's candidate pool is what serving re-scores (the semantic top 128,
-self excluded), with every signal computed once over it and kept in CACHE_DIR:
-semantic cosine, served TF-IDF cosine, the same with proper nouns and numbers boosted
-(`TfidfModel.fit(name_boost=...)`), proper-noun TF-IDF cosine (`recommender.proper_nouns`),
-BM25 normalised by the source's score against itself (the served BM25 share), time proximity exp(-days / 3) and the
-days themselves (for other scales). Time families: a fixed weight (linear), another scale
-(1 or 7 days), the weight times the set's date informativeness (as served:
-`recommender.ranking.date_informativeness`, here over the labelled sources' top 5 by meaning
-rather than a sample of the catalog), and the weight times each pool's rarity of close dates.
+self excluded), with every signal computed once over it and kept in CACHE_DIR: semantic cosine,
+served TF-IDF cosine, the same with proper nouns and numbers boosted
+(`TfidfModel.fit(name_boost=...)`), proper-noun TF-IDF cosine (`recommender.proper_nouns`), BM25
+normalised by the source's score against itself (the served BM25 share), time proximity exp(-days /
+3) and the days themselves (for other scales). Time families: a fixed weight (linear), another
+scale (1 or 7 days), the weight times the set's date informativeness (as served:
+`recommender.ranking.date_informativeness`, here over the labelled sources' top 5 by meaning rather
+than a sample of the catalog), and the weight times each pool's rarity of close dates.
 Every fusion family x parameter grid is scored by nDCG@5 of the pool's top 5 (no near-duplicate
 rule; `recommender evaluate` gives the served figures). For each held-out set, the parameters
 are chosen by the mean nDCG@5 over the *other* sets and scored on the held-out one
