@@ -20,11 +20,8 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from common import load
-from cross_dataset import POOL, catalog_informativeness, ndcg, pair_products
+from cross_dataset import cached, catalog_informativeness, ndcg, pair_products, pools
 
-from index.versions.neighbours import drop_self
-from index.versions.vector_index import IndexSpec, VectorIndex
 from recommender.articles import lexical_text
 from recommender.bm25 import Bm25Matrices, coverage_queries
 from recommender.tfidf import pair_similarities
@@ -37,14 +34,11 @@ Signals = dict[str, np.ndarray]
 
 def variants(feed: str, label: str, cache: Path) -> Signals:
     """The BM25 variants over each source's pool (the semantic top 128, as cross_dataset.py)."""
-    if cache.exists():
-        with np.load(cache) as saved:
-            return {name: saved[name] for name in saved.files}
-    experiment = load(feed, label)
+    saved = cached(cache)
+    if saved is not None:
+        return saved
+    experiment, ids, _ = pools(feed, label)
     data, sources = experiment.data, experiment.sources
-    index = VectorIndex.build(data.vectors, IndexSpec("flat"))
-    scores, ids = index.search(data.vectors[sources], POOL + 1)
-    ids, _ = drop_self(sources, ids, scores, POOL)
     documents = Bm25Matrices.fit([lexical_text(a) for a in data.articles]).documents
     norms = np.sqrt(np.asarray(documents.multiply(documents).sum(axis=1)).ravel())
     cosine_rows = sp.csr_matrix(sp.diags(1 / np.maximum(norms, 1e-9)) @ documents)

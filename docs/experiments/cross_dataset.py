@@ -28,7 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import scipy.sparse as sp
-from common import load
+from common import Experiment, load
 from sklearn.feature_extraction.text import TfidfVectorizer
 
 from index.versions.neighbours import drop_self
@@ -56,15 +56,30 @@ def pair_products(
     return out
 
 
-def signals(feed: str, label: str, cache: Path) -> dict[str, np.ndarray]:
-    if cache.exists():
-        with np.load(cache) as saved:
-            return {name: saved[name] for name in saved.files}
+def cached(cache: Path) -> dict[str, np.ndarray] | None:
+    """Signals saved by an earlier run, if any."""
+    if not cache.exists():
+        return None
+    with np.load(cache) as saved:
+        return {name: saved[name] for name in saved.files}
+
+
+def pools(feed: str, label: str) -> tuple[Experiment, np.ndarray, np.ndarray]:
+    """The labelled feed, each source's candidate pool (the semantic top POOL, self excluded)
+    and their cosines."""
     experiment = load(feed, label)
     data, sources = experiment.data, experiment.sources
     index = VectorIndex.build(data.vectors, IndexSpec("flat"))
     scores, ids = index.search(data.vectors[sources], POOL + 1)
-    ids, semantic = drop_self(sources, ids, scores, POOL)
+    return experiment, *drop_self(sources, ids, scores, POOL)
+
+
+def signals(feed: str, label: str, cache: Path) -> dict[str, np.ndarray]:
+    saved = cached(cache)
+    if saved is not None:
+        return saved
+    experiment, ids, semantic = pools(feed, label)
+    data, sources = experiment.data, experiment.sources
     texts = [lexical_text(a) for a in data.articles]
     names = TfidfVectorizer(
         analyzer=lambda text: list(proper_noun_counts(text).elements()), sublinear_tf=True
