@@ -115,8 +115,8 @@ class Bm25Matrices:
     def fit(cls, texts: Sequence[str]) -> Bm25Matrices:
         """Both matrices over the terms of `texts` (the analysis of the served TF-IDF)."""
         analysed = [analyse(text, names=False) for text in texts]
-        tfidf, _ = TfidfModel.fit_terms(analysed)
-        _, documents = Bm25Model.fit(tfidf.frequencies(analysed))
+        _, _, frequencies = TfidfModel.fit_terms(analysed)
+        _, documents = Bm25Model.fit(frequencies)
         queries = sp.csr_matrix(
             (np.ones(documents.nnz, dtype=np.float32), documents.indices, documents.indptr),
             shape=documents.shape,

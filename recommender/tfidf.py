@@ -91,13 +91,17 @@ class TfidfModel:
     @classmethod
     def fit(cls, texts: Sequence[str], name_boost: float = 0.0) -> tuple[TfidfModel, sp.csr_matrix]:
         """Fit on `texts` and return the model with their (n, vocabulary) matrix."""
-        return cls.fit_terms([analyse(text, bool(name_boost)) for text in texts], name_boost)
+        model, matrix, _ = cls.fit_terms(
+            [analyse(text, bool(name_boost)) for text in texts], name_boost
+        )
+        return model, matrix
 
     @classmethod
     def fit_terms(
         cls, analysed: Sequence[TextTerms], name_boost: float = 0.0
-    ) -> tuple[TfidfModel, sp.csr_matrix]:
-        """`fit` on texts already analysed (with their names when `name_boost` is set)."""
+    ) -> tuple[TfidfModel, sp.csr_matrix, sp.csr_matrix]:
+        """`fit` on texts already analysed (with their names when `name_boost` is set); also
+        returns their raw term counts over the vocabulary (what BM25 weighs)."""
         terms = list(chain.from_iterable(text.terms for text in analysed))
         vocabulary = {term: column for column, term in enumerate(dict.fromkeys(terms))}
         columns = np.fromiter(map(vocabulary.__getitem__, terms), dtype=np.int64, count=len(terms))
@@ -105,41 +109,26 @@ class TfidfModel:
         document_frequency = np.bincount(columns, minlength=len(vocabulary)).astype(np.float64)
         idf = (1.0 + np.log((len(analysed) + 1.0) / (document_frequency + 1.0))).astype(np.float32)
         model = cls(vocabulary, idf, name_boost)
-        return model, model._matrix(analysed, columns)
+        return model, *model._rows(analysed, columns)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Rows for texts outside the fitted catalog (unknown terms are ignored)."""
-        return self.transform_terms([analyse(text, bool(self.name_boost)) for text in texts])
-
-    def transform_terms(self, analysed: Sequence[TextTerms]) -> sp.csr_matrix:
-        """`transform` on texts already analysed."""
-        return self._matrix(analysed, self._columns(analysed))
-
-    def frequencies(self, analysed: Sequence[TextTerms]) -> sp.csr_matrix:
-        """Raw term counts of analysed texts over this vocabulary (unknown terms dropped)."""
-        columns = self._columns(analysed)
-        lengths = np.fromiter((len(text.terms) for text in analysed), np.int64, len(analysed))
-        counts = np.fromiter(
-            chain.from_iterable(text.counts for text in analysed), np.float32, len(columns)
-        )
-        rows = np.repeat(np.arange(len(analysed)), lengths)
-        known = columns >= 0
-        matrix = sp.csr_matrix(
-            (counts[known], (rows[known], columns[known])),
-            shape=(len(analysed), len(self.vocabulary)),
-        )
-        matrix.sort_indices()
+        matrix, _ = self.transform_terms([analyse(text, bool(self.name_boost)) for text in texts])
         return matrix
 
-    def _columns(self, analysed: Sequence[TextTerms]) -> NDArray[np.int64]:
-        """The column of every term of every text, in order (-1 for terms it does not know)."""
+    def transform_terms(self, analysed: Sequence[TextTerms]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """`transform` on texts already analysed; also returns their raw term counts."""
         terms = list(chain.from_iterable(text.terms for text in analysed))
-        return np.fromiter(
+        columns = np.fromiter(
             map(self.vocabulary.get, terms, repeat(-1)), dtype=np.int64, count=len(terms)
         )
+        return self._rows(analysed, columns)
 
-    def _matrix(self, analysed: Sequence[TextTerms], columns: NDArray[np.int64]) -> sp.csr_matrix:
-        """The rows of `analysed`, whose terms (all texts' in a row) sit in `columns` (-1: none)."""
+    def _rows(
+        self, analysed: Sequence[TextTerms], columns: NDArray[np.int64]
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """The TF-IDF rows and raw term counts of `analysed`, whose terms (all texts' in a row)
+        sit in `columns` (-1: not in the vocabulary, left out)."""
         lengths = np.fromiter((len(text.terms) for text in analysed), np.int64, len(analysed))
         counts = np.fromiter(
             chain.from_iterable(text.counts for text in analysed), np.float32, len(columns)
@@ -159,17 +148,18 @@ class TfidfModel:
             weights[named] *= np.float32(1.0 + self.name_boost)
         rows = np.repeat(np.arange(len(analysed)), lengths)
         known = columns >= 0
-        rows, columns = rows[known], columns[known]
+        rows, columns, counts = rows[known], columns[known], counts[known]
         weights = weights[known] * self.idf[columns]
         norms = np.sqrt(np.bincount(rows, weights.astype(np.float64) ** 2, len(analysed)))
         norms[norms == 0] = 1.0
         indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=len(analysed)))))
-        matrix = sp.csr_matrix(
-            ((weights / norms[rows]).astype(np.float32), columns, indptr),
-            shape=(len(analysed), len(self.vocabulary)),
-        )
+        shape = (len(analysed), len(self.vocabulary))
+        matrix = sp.csr_matrix(((weights / norms[rows]).astype(np.float32), columns, indptr), shape)
+        # Own index arrays: sorting one matrix's indices in place must not reorder the other's.
+        frequencies = sp.csr_matrix((counts, columns.copy(), indptr.copy()), shape)
         matrix.sort_indices()
-        return matrix
+        frequencies.sort_indices()
+        return matrix, frequencies
 
     def save(self, vocabulary_path: Path) -> None:
         terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)

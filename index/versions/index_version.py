@@ -142,8 +142,8 @@ class IndexVersion:
         """The TF-IDF rows and BM25 document rows of texts outside the version (drafts, live
         articles), in its vocabulary."""
         analysed = [analyse(text, bool(self.tfidf.name_boost)) for text in texts]
-        documents = self.bm25_model.documents(self.tfidf.frequencies(analysed))
-        return self.tfidf.transform_terms(analysed), documents
+        rows, frequencies = self.tfidf.transform_terms(analysed)
+        return rows, self.bm25_model.documents(frequencies)
 
     @classmethod
     def load(cls, store: VersionStore, version: str, *, expected_model: str | None) -> IndexVersion:

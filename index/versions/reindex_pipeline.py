@@ -223,8 +223,10 @@ def build_content(
     )
     index = VectorIndex.build(vectors, spec)
     recall = tune_recall(index, vectors)
-    tfidf, lexical = TfidfModel.fit_terms(analysed, name_boost=settings.fusion.name_boost)
-    bm25_model, bm25 = Bm25Model.fit(tfidf.frequencies(analysed))
+    tfidf, lexical, frequencies = TfidfModel.fit_terms(
+        analysed, name_boost=settings.fusion.name_boost
+    )
+    bm25_model, bm25 = Bm25Model.fit(frequencies)
     cards = [article.card() for article in articles]
     published = publication_times(cards)
     informativeness = measure_date_informativeness(

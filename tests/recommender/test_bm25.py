@@ -50,9 +50,9 @@ def test_the_share_is_bm25_against_the_sources_own_score() -> None:
         "quake strikes Osaka",
         "markets rally",
     ]
-    tfidf, _ = TfidfModel.fit(texts)
     analysed = [analyse(text, names=False) for text in texts]
-    model, documents = Bm25Model.fit(tfidf.frequencies(analysed))
+    tfidf, _, frequencies = TfidfModel.fit_terms(analysed)
+    model, documents = Bm25Model.fit(frequencies)
     raw = Bm25Matrices.fit(texts)
     scores = (raw.queries @ raw.documents.T).toarray()
     shares = (coverage_queries(documents) @ documents.T).toarray()
@@ -60,7 +60,8 @@ def test_the_share_is_bm25_against_the_sources_own_score() -> None:
     assert np.allclose(shares, scores / np.diag(scores)[:, None], atol=1e-6)
     assert shares[0, 1] > shares[0, 2] > 0 and shares[0, 3] == 0
     # A text outside the catalog (a draft) is weighed with the catalog's statistics.
-    draft = model.documents(tfidf.frequencies([analyse(texts[1], names=False)]))
+    _, draft_frequencies = tfidf.transform_terms([analyse(texts[1], names=False)])
+    draft = model.documents(draft_frequencies)
     assert np.allclose(draft.toarray(), documents[1].toarray())
 
 

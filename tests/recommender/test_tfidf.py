@@ -68,7 +68,7 @@ def test_a_stored_analysis_fits_the_same_matrix_as_the_texts() -> None:
     for boost in (0.0, 2.0):
         analysed = [analyse(text, names=bool(boost)) for text in LOOK_ALIKES + TEXTS]
         stored = [TextTerms(**json.loads(json.dumps(asdict(a)))) for a in analysed]
-        model, matrix = TfidfModel.fit_terms(stored, name_boost=boost)
+        model, matrix, _ = TfidfModel.fit_terms(stored, name_boost=boost)
         expected_model, expected = TfidfModel.fit(LOOK_ALIKES + TEXTS, name_boost=boost)
         assert model.vocabulary == expected_model.vocabulary
         assert np.array_equal(model.idf, expected_model.idf)
