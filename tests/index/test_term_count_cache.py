@@ -96,3 +96,46 @@ def test_a_run_killed_mid_write_leaves_no_half_written_batch(tmp_path: Path) -> 
         assert stored == {"committed": TextTerms(["harbour"], [1], None)}
     finally:
         after_crash.close()
+
+
+CONCURRENT_WRITER = """
+import sys
+from pathlib import Path
+from index.state.term_count_cache import TermCountCache
+from recommender.tfidf import TextTerms
+
+prefix = sys.argv[2]
+cache = TermCountCache(Path(sys.argv[1]))
+for batch in range(20):  # overlapping keys ("shared-…") and each writer's own
+    cache.put_many(False, [
+        *((f"shared-{batch}-{n}", TextTerms(["harbour"], [n + 1], None)) for n in range(25)),
+        *((f"{prefix}-{batch}-{n}", TextTerms([prefix], [n + 1], None)) for n in range(25)),
+    ])
+cache.close()
+"""
+
+
+def test_two_processes_writing_at_once_lose_nothing(tmp_path: Path) -> None:
+    """A reindex and an evaluation (or two hosts' runs) may fill one cache at the same moment."""
+    path = tmp_path / "terms.sqlite3"
+    TermCountCache(path).close()  # the schema exists before both start
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(CONCURRENT_WRITER), str(path), prefix],
+            cwd=REPO,
+            env={**os.environ, "PYTHONPATH": str(REPO)},
+        )
+        for prefix in ("left", "right")
+    ]
+    assert [writer.wait(timeout=120) for writer in writers] == [0, 0]
+    cache = TermCountCache(path)
+    try:
+        for prefix in ("left", "right", "shared"):
+            keys = [f"{prefix}-{batch}-{n}" for batch in range(20) for n in range(25)]
+            stored = cache.get_many(False, keys)
+            assert len(stored) == len(keys), prefix
+            assert all(
+                terms.counts == [int(key.rsplit("-", 1)[1]) + 1] for key, terms in stored.items()
+            )
+    finally:
+        cache.close()
