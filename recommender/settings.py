@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr
+from pydantic import AliasChoices, Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from recommender.ranking import FusionWeights, ServingPolicy
@@ -339,6 +339,18 @@ class Settings(BaseSettings):
         description="`recommender serve` closes a connection that takes longer to send a "
         "request's headers (slowloris).",
     )
+
+    @model_validator(mode="after")
+    def _processes_need_torch(self) -> Settings:
+        # ONNX Runtime already uses every core from one process; a pool of ONNX workers would
+        # only multiply the model's memory, so asking for one is refused rather than ignored.
+        if self.encode_processes and self.backend != "torch":
+            raise ValueError(
+                f"RECOMMENDER_ENCODE_PROCESSES (--processes) = {self.encode_processes} applies to "
+                f"the torch backend only; the backend in effect is {self.backend}, which runs on "
+                "every core from one process (set --threads instead, or --backend torch)"
+            )
+        return self
 
     @property
     def backend(self) -> EncoderBackend:

@@ -3,7 +3,7 @@
 Exit codes (stable, for schedulers):
     0   success
     1   unexpected error
-    2   bad input: unreadable feed, --strict with bad records, bad arguments
+    2   bad input: unreadable feed, --strict with bad records, bad arguments or settings
     3   no usable index: nothing published, unknown or corrupt version
     4   unknown article slug
     5   the embedding model cannot be loaded
@@ -164,7 +164,7 @@ ProcessesOption = Annotated[
         metavar="N",
         min=0,
         help="Embedding worker processes, each with a model copy; 0 = in process "
-        "(RECOMMENDER_ENCODE_PROCESSES).",
+        "(RECOMMENDER_ENCODE_PROCESSES). Torch backend only: refused with an ONNX backend.",
     ),
 ]
 

@@ -1,7 +1,9 @@
-"""The real model inside the API: `reindex --processes 2` builds a small index of demo articles
-with all-MiniLM, and one `recommender serve` per module (the packaged model, so its load is paid
-once) embeds drafts (`POST /v1/related`) and live articles (`PUT /v1/articles/{slug}`) at request
-time. A server configured for another model than the one a version was built with refuses it.
+"""The real model inside the API: `reindex --backend torch --processes 2` builds a small index
+of demo articles with all-MiniLM in two embedding processes (`--processes` is a torch option:
+with an ONNX backend it is refused, tests/e2e/test_cli_settings.py), and one `recommender
+serve` per module (the packaged model, so its load is paid once) embeds drafts (`POST
+/v1/related`) and live articles (`PUT /v1/articles/{slug}`) at request time. A server
+configured for another model than the one a version was built with refuses it.
 
 The demo articles come in story groups (`labels.story_id`: one story told by left, centre and
 right outlets), so "related" has a known meaning here: the other articles of the same story.
@@ -56,12 +58,12 @@ def cli(*args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
 
 @pytest.fixture(scope="module")
 def real_index(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, Any]]:
-    """60 demo articles indexed with the packaged model by two embedding processes."""
+    """60 demo articles indexed with the packaged model by two torch embedding processes."""
     root = tmp_path_factory.mktemp("real-model")
     feed = write_jsonl(root / "demo-60.jsonl", demo_records())
     data_dir = root / "data"
     result = cli(
-        "reindex", "--processes", "2", "--source", str(feed),
+        "reindex", "--backend", "torch", "--processes", "2", "--source", str(feed),
         env={"RECOMMENDER_DATA_DIR": str(data_dir)},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr
