@@ -165,10 +165,11 @@ class NewsArticle:
         return "\n".join(self.paragraphs)
 
 
-def bbc_articles(count: int) -> list[NewsArticle]:
-    """The first `count` articles of the BBC corpus, taken evenly from its five sections."""
+def bbc_articles(count: int, source: Path = BBC) -> list[NewsArticle]:
+    """The first `count` articles of the BBC corpus (`source`), taken evenly from its five
+    sections."""
     by_section: dict[str, list[dict[str, Any]]] = {}
-    with BBC.open() as lines:
+    with source.open() as lines:
         for line in lines:
             record = json.loads(line)
             by_section.setdefault(record["category"], []).append(record)

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from index.versions.version_store import VersionStore
 from recommender.settings import Settings
-from tests.support.helpers import REPO, SHARED
+from tests.support.helpers import REPO, SHARED, require_shared
 
 DEMO = [REPO / "demo" / "articles.jsonl", REPO / "demo" / "putin-victory-alaska-summit.txt"]
 CLI = [sys.executable, "-m", "console"]
@@ -167,7 +167,7 @@ def test_help_shows_examples() -> None:
 
 
 def test_reindex_reads_the_shared_sample_article(tmp_path: Path) -> None:
-    sample = SHARED / "samples" / "article.txt"
+    sample = require_shared(SHARED / "samples" / "article.txt")
     result = run_cli("reindex", "--source", sample, data_dir=tmp_path / "d")
     assert json.loads(result.stdout)["indexed"] == 1
     card = json.loads(run_cli("info", "--json", data_dir=tmp_path / "d").stdout)

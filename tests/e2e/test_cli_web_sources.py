@@ -15,6 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from bench.news_site import (
+    BBC,
     FeedSite,
     Route,
     bbc_articles,
@@ -27,9 +28,9 @@ from bench.news_site import (
 from recommender.embedding import FAKE_MODEL
 from recommender.settings import Settings
 from recommender.sources.wordpress import posts_url
-from tests.support.helpers import REPO
+from tests.support.helpers import REPO, require_shared
 
-ARTICLES = bbc_articles(30)
+ARTICLES = bbc_articles(30, require_shared(BBC))
 
 
 @pytest.fixture(scope="module")

@@ -18,7 +18,7 @@ from typing import Any
 
 import pytest
 
-from tests.support.helpers import REPO, SHARED, write_jsonl
+from tests.support.helpers import REPO, SHARED, require_shared, write_jsonl
 
 pytestmark = pytest.mark.model
 
@@ -31,7 +31,7 @@ METRICS = ("ndcg_at_k", "recall_at_k", "mrr")
 def story_slice(limit: int) -> list[dict[str, Any]]:
     """The first stories of the set, whole (a story is never cut in two), about `limit` articles."""
     records: list[dict[str, Any]] = []
-    with STORIES.open(encoding="utf-8") as lines:
+    with require_shared(STORIES).open(encoding="utf-8") as lines:
         for line in lines:
             record = json.loads(line)
             story = record["labels"]["story_id"]

@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from bench.news_site import (
+    BBC,
     FeedSite,
     Route,
     bbc_articles,
@@ -25,9 +26,9 @@ from recommender.embedding import HashingEncoder
 from recommender.errors import FeedError, FetchError
 from recommender.feeds import FeedReport, load_articles
 from recommender.sources.options import FetchPolicy, ReadOptions
-from tests.support.helpers import fake_settings
+from tests.support.helpers import fake_settings, require_shared
 
-ARTICLES = bbc_articles(6)
+ARTICLES = bbc_articles(6, require_shared(BBC))
 LIMIT = 1 << 20
 BILLION_LAUGHS = """<?xml version="1.0"?>
 <!DOCTYPE lolz [<!ENTITY lol "lol">

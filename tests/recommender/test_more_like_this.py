@@ -4,15 +4,15 @@ from __future__ import annotations
 
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
 
 from recommender.more_like_this import LexicalIndex, MltParams, min_should_match
 from recommender.text_analysis import ENGLISH, ENGLISH_STOP_WORDS, STANDARD
+from tests.support.helpers import SHARED, require_shared
 
-DATA = Path(__file__).resolve().parents[3] / "shared" / "data"
+DATA = SHARED / "data"
 
 #: min_doc_freq 1 so that a handful of documents can carry a query.
 SMALL = MltParams(min_doc_freq=1)
@@ -193,7 +193,7 @@ def test_batched_pads_rows_with_fewer_hits() -> None:
 
 @pytest.fixture(scope="module")
 def bbc_index() -> LexicalIndex:
-    with (DATA / "bbc-news" / "articles.jsonl").open(encoding="utf-8") as lines:
+    with require_shared(DATA / "bbc-news" / "articles.jsonl").open(encoding="utf-8") as lines:
         records = [json.loads(line) for _, line in zip(range(400), lines, strict=False)]
     return LexicalIndex.build([f"{r['title']} {r['body']}" for r in records])
 

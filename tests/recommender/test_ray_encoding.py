@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -22,7 +23,14 @@ from recommender.ray_encoding import RayEncoder
 from recommender.settings import EncoderSettings, Settings
 from tests.support.helpers import fake_settings, synthetic_records, write_jsonl
 
-ray = pytest.importorskip("ray")  # the [ray] extra, which `make test` installs
+try:
+    import ray
+except ImportError:  # never a silent skip: `make install` installs the [ray] extra
+    pytest.fail(
+        "Ray is missing: it is the [ray] extra, which `make install` installs "
+        "(pip install -e '.[dev,ray]')",
+        pytrace=False,
+    )
 
 TEXTS = [f"{r['title']} {r.get('body', '')}" for r in synthetic_records(per_topic=60)]
 
@@ -60,7 +68,7 @@ def test_an_actor_killed_mid_run_is_restarted_and_the_run_completes(
     try:
         half = len(TEXTS) // 2
         first = encoder.encode(TEXTS[:half])
-        victim = ray.get_actor(encoder.actor_names[0])
+        victim: Any = ray.get_actor(encoder.actor_names[0])  # an actor handle, untyped in Ray
         pid = ray.get(victim.pid.remote())
         os.kill(pid, signal.SIGKILL)  # the process, as the OOM killer or a lost node would
         second = encoder.encode(TEXTS[half:])

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from bench.news_site import (
+    BBC,
     FeedSite,
     NewsArticle,
     Route,
@@ -26,9 +27,9 @@ from recommender.embedding import HashingEncoder
 from recommender.feeds import FeedReport, load_articles
 from recommender.sources.options import FetchPolicy, ReadOptions
 from recommender.sources.wordpress import posts_url
-from tests.support.helpers import fake_settings
+from tests.support.helpers import fake_settings, require_shared
 
-ARTICLES = bbc_articles(30)
+ARTICLES = bbc_articles(30, require_shared(BBC))
 
 
 @pytest.fixture

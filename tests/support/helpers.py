@@ -16,6 +16,20 @@ from recommender.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
 SHARED = REPO.parent / "shared"
+
+
+def require_shared(path: Path) -> Path:
+    """`path`, a file of the shared material beside the checkout; when it is missing the test
+    (or, called at import, the module's collection) fails saying where it was expected."""
+    if not path.is_file():
+        pytest.fail(
+            f"{path} is missing: the tests read the shared data sets from {SHARED}, a folder "
+            "beside the checkout (clone the project next to shared/, as CI does)",
+            pytrace=False,
+        )
+    return path
+
+
 #: The admin token of the API tests' settings.
 ADMIN_TOKEN = "s3cret-admin-token"
 
