@@ -8,6 +8,8 @@ import json
 import subprocess
 import sys
 
+import pytest
+
 from tests.support.helpers import REPO
 
 
@@ -22,4 +24,10 @@ def test_a_short_live_bench_makes_changes_while_readers_are_measured() -> None:
     assert report["live_articles"] == 50
     assert report["changes"] >= 3
     assert report["quiet_p99_ms"] > 0 and report["changing_p99_ms"] > 0
-    assert report["target"].startswith("target: p99 changing <= 2 x p99 quiet")
+    # The verdict follows from the figures (whether it is met is the benchmark's business).
+    ratio = report["changing_p99_ms"] / report["quiet_p99_ms"]
+    assert report["ratio"] == pytest.approx(ratio, abs=0.006)
+    verdict = "met" if report["ratio"] <= 2 else "MISSED"
+    assert report["target"] == (
+        f"target: p99 changing <= 2 x p99 quiet: {report['ratio']:.2f} ({verdict})"
+    )

@@ -26,4 +26,8 @@ def test_a_short_propagation_bench_reports_the_delays_of_every_change() -> None:
     report = json.loads(completed.stdout)
     assert report["changes"] == 5
     assert 0 < report["p50_ms"] <= report["p99_ms"] <= report["max_ms"]
-    assert report["target"].startswith("target: every change on B within 1000 ms")
+    # The verdict follows from the slowest change (whether it is met is the benchmark's business).
+    verdict = "met" if report["max_ms"] <= 1000 else "MISSED"
+    assert report["target"] == (
+        f"target: every change on B within 1000 ms: max {report['max_ms']:g} ({verdict})"
+    )

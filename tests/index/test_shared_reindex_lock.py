@@ -22,7 +22,7 @@ from tests.support.helpers import REPO, fake_settings, synthetic_records, write_
 pytestmark = pytest.mark.postgres
 
 
-def test_a_reindex_on_another_host_waits_for_the_shared_lock(
+def test_a_reindex_on_another_host_is_refused_while_the_shared_lock_is_held_then_runs(
     postgres_url: str, tmp_path: Path
 ) -> None:
     feed = write_jsonl(tmp_path / "feed.jsonl", synthetic_records())
