@@ -44,6 +44,12 @@ class _StateCollector(Collector):
             degraded.add_metric([], 1.0 if cache.status() == "degraded" else 0.0)
             yield degraded
         holder = self._holder()
+        if holder is not None:
+            polls = CounterMetricFamily(
+                "recommender_index_polls", "Looks at the published version by the watcher."
+            )
+            polls.add_metric([], holder.polls)
+            yield polls
         if holder is not None and holder.current is not None:
             version = holder.current.version
             info = InfoMetricFamily("recommender_index", "The index version being served.")

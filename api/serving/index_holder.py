@@ -54,6 +54,9 @@ class IndexHolder:
         self.problem: str | None = None
         self._attempted: str | None = None
         self._replica = ReplicaSync(settings, settings.store_url) if settings.store_url else None
+        self.polls = 0
+        """Looks at `CURRENT` the watcher has finished (`recommender_index_polls_total`): proof
+        that it is alive, and what a test waits on instead of a guessed sleep."""
 
     def close(self) -> None:
         self.stores.close()
@@ -179,6 +182,7 @@ class IndexHolder:
                 await self.refresh()
             except Exception:  # a watcher that dies would freeze the service on one version
                 log.exception("index reload failed; will retry")
+            self.polls += 1
 
     async def watch_database(self) -> None:
         """Poll the shared database's generations forever (cancel the task to stop).

@@ -12,7 +12,6 @@ import itertools
 import logging
 import os
 import shutil
-import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,7 +27,13 @@ from index.versions.manifest import MANIFEST_NAME
 from index.versions.version_store import CURRENT_NAME, VersionStore
 from recommender.embedding import FAKE_MODEL
 from recommender.settings import Settings
-from tests.support.helpers import build_fake_index, fake_settings, synthetic_records, wait_for
+from tests.support.helpers import (
+    build_fake_index,
+    fake_settings,
+    synthetic_records,
+    wait_for,
+    wait_for_polls,
+)
 from tests.support.servers import running_server
 
 NEW_SLUG = "volcano-new"  # only in the second version
@@ -156,7 +161,7 @@ def test_a_damaged_current_pointer_keeps_the_loaded_version_serving(
     with running_server(create_app(settings)) as base:
         assert_serves(base, second)
         CURRENT_DAMAGES[damage](settings.data_dir, second)
-        time.sleep(0.3)  # several reload intervals
+        wait_for_polls(base)  # the watcher has seen the damage, several times
         assert_serves(base, second)
 
         with TestClient(create_app(settings)) as restarted:  # no pointer: nothing to trust

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from index.versions.version_store import VersionStore
-from tests.support.helpers import REPO, synthetic_records, write_jsonl
+from tests.support.helpers import REPO, synthetic_records, wait_for, write_jsonl
 from tests.support.processes import ServeProcess
 
 pytestmark = pytest.mark.redis
@@ -84,10 +84,11 @@ def served_version(base: str) -> str | None:
 
 
 def wait_until_serving(bases: list[str], version: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while (seen := [served_version(base) for base in bases]) != [version] * len(bases):
-        assert time.monotonic() < deadline, f"replicas serve {seen}, not {version}"
-        time.sleep(0.1)
+    wait_for(
+        lambda: [served_version(base) for base in bases] == [version] * len(bases),
+        f"every replica serving {version}",
+        timeout,
+    )
 
 
 @pytest.fixture
@@ -140,7 +141,8 @@ def test_both_replicas_serve_each_version_the_reindex_job_publishes(
         records.append({**records[0], "slug": "volcano-new", "title": "Volcano: fresh eruption"})
         second = reindex(job, write_jsonl(tmp_path / "second.jsonl", records))
         wait_until_serving(bases, second)
-        time.sleep(0.5)  # traffic after the swap too
+        swapped = len(traffic.outcomes)
+        wait_for(lambda: len(traffic.outcomes) >= swapped + 20, "traffic after the swap too")
     finally:
         traffic.stop()
 

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 
 from index.versions.reindex_pipeline import ReindexSummary, reindex
@@ -111,8 +113,34 @@ def build_fake_index(
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:
     """Poll `condition` until it holds; fail naming `what` after `timeout` seconds (a generous
-    bound: how fast things happen is measured by the benchmarks, not asserted here)."""
+    bound: how fast things happen is measured by the benchmarks, not asserted here).
+
+    A transport error (a server still starting, or restarting) counts as "not yet"; the last one
+    is named if time runs out."""
     deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"{what} within {timeout} s"
+    last_error: httpx.TransportError | None = None
+    while True:
+        try:
+            if condition():
+                return
+        except httpx.TransportError as exc:
+            last_error = exc
+        assert time.monotonic() < deadline, (
+            f"{what} within {timeout} s (last error: {last_error!r})"
+        )
         time.sleep(0.02)
+
+
+def index_polls(base: str) -> int:
+    """How many looks at `CURRENT` the server at `base` has finished (its /metrics)."""
+    metrics = httpx.get(f"{base}/metrics", timeout=10).text
+    found = re.search(r"^recommender_index_polls_total (\S+)$", metrics, re.MULTILINE)
+    assert found, "no recommender_index_polls_total in /metrics"
+    return int(float(found.group(1)))
+
+
+def wait_for_polls(base: str, count: int = 3) -> None:
+    """Wait until the server's watcher has looked at `CURRENT` `count` more times, so that
+    whatever it would do about a change it has done (instead of a guessed sleep)."""
+    start = index_polls(base)
+    wait_for(lambda: index_polls(base) >= start + count, f"{count} more index polls")
