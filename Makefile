@@ -35,8 +35,11 @@ demo: $(INSTALLED)  ## index the bundled demo corpus; serve it at http://127.0.0
 	RECOMMENDER_EDITOR_PASSWORD="$${RECOMMENDER_EDITOR_PASSWORD:-demo}" \
 	$(BIN)/recommender serve --host 127.0.0.1 --port 8000
 
+# Two phases: the suite on two workers, then the tests that hold the app to a timeout or a pause
+# (marker `timing`) one at a time, so that no parallel test steals their time slices.
 test: $(INSTALLED) $(CHROMIUM) $(WRK) lint typecheck  ## lint, type check, then the whole suite: real model, real Redis, real Chromium
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -m "not timing" --durations=25
+	$(BIN)/python -m pytest -m timing --numprocesses=0 --durations=10
 
 lint: $(INSTALLED)  ## ruff: lint, and check the formatting
 	$(BIN)/ruff check .

@@ -20,11 +20,11 @@ import redis
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.support.helpers import ADMIN_TOKEN, build_fake_index
+from tests.support.helpers import ADMIN_TOKEN, build_fake_index, wait_for
 from tests.support.redis_server import RedisProcess
 from tests.support.servers import running_server
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.timing]
 
 TIMEOUT_MS = 50
 #: A bucket of `recommender_request_seconds`: 50 times the timeout.
@@ -96,8 +96,15 @@ def test_events_are_dropped_counted_and_logged_within_the_timeout(
     outage: str,
 ) -> None:
     caplog.set_level(logging.INFO, logger="api.stores.event_counters")
-    assert served.post("/v1/events", content=BATCH, headers=BEACON).status_code == 202
-    assert impressions(served) == 2
+    # Warm first: on a busy box the first call of a new connection may take over 50 ms.
+    wait_for(
+        lambda: (
+            served.post("/v1/events", content=BATCH, headers=BEACON).status_code == 202
+            and impressions(served) >= 2
+        ),
+        "events counted before the outage",
+    )
+    counted_before = impressions(served)
     dropped_before = metric(served, "recommender_events_dropped_total")
 
     if outage == "frozen":
@@ -125,8 +132,8 @@ def test_events_are_dropped_counted_and_logged_within_the_timeout(
     while True:
         served.post("/v1/events", content=BATCH, headers=BEACON)
         counted = served.get("/v1/stats/ctr", params={"slug": "volcano-0"}, headers=AUTH).json()
-        if counted["available"] and counted["totals"]["impressions"] > 2:
+        if counted["available"] and counted["totals"]["impressions"] > counted_before:
             break
         assert time.monotonic() < deadline, "event counting did not resume"
         time.sleep(0.2)
-    assert (impressions(served) - 2) % 2 == 0
+    assert (impressions(served) - counted_before) % 2 == 0

@@ -82,6 +82,7 @@ def test_encoded_slashes_in_slugs_are_refused(server: httpx.Client, path: str) -
     assert server.get(path).json()["error"] == "not_found"
 
 
+@pytest.mark.timing
 def test_connections_too_slow_to_send_headers_are_closed(server: httpx.Client) -> None:
     """Slowloris: each connection sends a header byte every 0.2 s and never finishes; another
     sends nothing. The server closes them all once the header timeout passes, and answers."""

@@ -22,7 +22,7 @@ from tests.support.redis_cluster import RedisClusterProcesses
 from tests.support.redis_server import RedisProcess
 from tests.support.tls_files import TlsFiles, make_tls_files
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.timing]
 
 TIMEOUT_MS = 500
 

@@ -22,7 +22,7 @@ from tests.support.redis_server import RedisProcess
 from tests.support.servers import running_server
 from tests.support.tcp_proxy import DelayingProxy
 
-pytestmark = pytest.mark.redis
+pytestmark = [pytest.mark.redis, pytest.mark.timing]
 
 TIMEOUT_MS = 50
 #: Each chunk, both ways, arrives this late while Redis is "slow": six times the timeout.
