@@ -134,11 +134,16 @@ def test_a_live_article_is_embedded_at_request_time(server: httpx.Client) -> Non
     }  # fmt: skip
     put = server.put("/v1/articles/live-real-model", json=fresh, headers=AUTH)
     assert put.status_code == 200, put.text
-    related = server.get("/v1/articles/live-real-model/related", params={"limit": 3})
-    assert related.status_code == 200, related.text
-    stories = {r["slug"]: story(r) for r in demo_records()}
-    found = [item["slug"] for item in related.json()["items"]]
-    assert found and stories[found[0]] == PARAPHRASED_STORY, found
+    try:
+        related = server.get("/v1/articles/live-real-model/related", params={"limit": 3})
+        assert related.status_code == 200, related.text
+        stories = {r["slug"]: story(r) for r in demo_records()}
+        found = [item["slug"] for item in related.json()["items"]]
+        assert found and stories[found[0]] == PARAPHRASED_STORY, found
+    finally:  # the module's server is shared: leave its catalog as the other tests expect it
+        deleted = server.delete("/v1/articles/live-real-model", headers=AUTH)
+        assert deleted.status_code in (200, 204), deleted.text
+    assert server.get("/v1/articles/live-real-model").status_code == 404
 
 
 @pytest.mark.parametrize("configured", [FAKE_MODEL, "packaged"])
