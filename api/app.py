@@ -37,6 +37,7 @@ from api.serving.index_holder import IndexHolder
 from api.serving.single_flight import SingleFlight
 from api.stores.event_counters import EventMetrics, build_event_store
 from api.stores.result_cache import build_cache
+from recommender import fault_points
 from recommender.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -45,6 +46,7 @@ log = logging.getLogger(__name__)
 def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> FastAPI:
     """Build the service for `settings`; everything stateful starts in the lifespan. `clock` is
     the wall clock of editors' sessions (tests pass a fake one)."""
+    fault_points.arm(settings.fault_point)
     metrics = Metrics()
     limiter = RateLimiter(settings.limits, settings.redis)
     services: Services | None = None

@@ -15,9 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import AliasChoices, Field, SecretStr, model_validator
+from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recommender.fault_points import POINTS
 from recommender.ranking import FusionWeights, ServingPolicy
 from recommender.sources import USER_AGENT
 
@@ -339,6 +340,19 @@ class Settings(BaseSettings):
         description="`recommender serve` closes a connection that takes longer to send a "
         "request's headers (slowloris).",
     )
+
+    fault_point: str | None = Field(
+        default=None,
+        description="Testing only: the named point (recommender.fault_points) at which the "
+        "process kills itself, for crash tests. Never set in production.",
+    )
+
+    @field_validator("fault_point")
+    @classmethod
+    def _known_fault_point(cls, point: str | None) -> str | None:
+        if point is not None and point not in POINTS:
+            raise ValueError(f"unknown fault point {point!r}; known: {', '.join(POINTS)}")
+        return point
 
     @model_validator(mode="after")
     def _processes_need_torch(self) -> Settings:

@@ -28,6 +28,7 @@ import orjson
 import typer
 
 from index.index_errors import IndexStoreError, ReindexLocked, StorageError, StoreUnavailable
+from recommender import fault_points
 from recommender.errors import (
     ArticleNotFound,
     FeedError,
@@ -243,6 +244,7 @@ def reindex(
         threads=threads,
         encode_processes=processes,
     )
+    fault_points.arm(settings.fault_point)
     report = FeedReport()
     show_progress = sys.stderr.isatty()
     read = read_options(

@@ -14,6 +14,7 @@ from api.responses import json_response
 from api.routes.parameters import ERRORS, SlugPath
 from api.schemas import ErrorBody, LiveChange
 from index.state.embedding_cache import EmbeddingCache
+from recommender import fault_points
 from recommender.articles import Article, embedding_text, text_hash, validate_record
 from recommender.errors import InvalidRecord
 
@@ -54,6 +55,7 @@ async def upsert_article(
     seq = await holder.call_store(
         lambda: holder.live.upsert(slug, record, encoder.model_id, vector)
     )
+    fault_points.reached("live-committed")
     # Not `version`: a new one may have been swapped in while this request was encoding.
     recommender = await holder.call_store(holder.require)
     version = recommender.version
@@ -81,4 +83,5 @@ async def retract_article(slug: SlugPath, _: AdminDep, services: ServicesDep) ->
             holder.apply_live_changes()
 
         await holder.call_store(retract)
+        fault_points.reached("live-committed")
     return Response(status_code=204)

@@ -33,6 +33,7 @@ from index.versions.neighbours import measure_date_informativeness, precompute_n
 from index.versions.remote_store import RemoteStore
 from index.versions.vector_index import VectorIndex, choose_spec, tune_recall
 from index.versions.version_store import VersionStore, new_version_id
+from recommender import fault_points
 from recommender.articles import (
     Article,
     embedding_text,
@@ -340,7 +341,9 @@ class LiveMerge:
     the build is published."""
     contained: dict[str, int]
     """slug -> sequence of the live changes the build carries (live-only upserts as articles,
-    retractions as absences): the overlay of the version skips them."""
+    retractions as absences, superseded upserts as the feed's article): the overlay of the
+    version skips them, so a version serves as built even before its superseded upserts are
+    retired (a run killed between publishing and retiring)."""
 
 
 def merge_live(feed: dict[str, Article], entries: Sequence[LiveEntry]) -> LiveMerge:
@@ -357,6 +360,7 @@ def merge_live(feed: dict[str, Article], entries: Sequence[LiveEntry]) -> LiveMe
             contained[entry.slug] = entry.seq
         elif entry.slug in feed:
             superseded.append(entry)
+            contained[entry.slug] = entry.seq
         elif entry.record is not None:
             try:
                 feed[entry.slug] = validate_record(entry.record).article
@@ -405,8 +409,13 @@ def _reindex_locked(
         )
     finally:
         cache.close()
+    fault_points.reached("reindex-embedded")
     if current is not None and current.source_checksum == checksum and not full:
-        # Nothing published: a live change made since the current version stays in force.
+        # Nothing published: a live change made since the current version stays in force; one
+        # the current version already absorbed (its run was killed before retiring it) goes.
+        live.retire_upserts(
+            [e for e in merged.superseded if current.live_contained.get(e.slug) == e.seq]
+        )
         return ReindexSummary.of(report, current.version, len(articles), embedded, started, False)
     analysed, _ = analyse_articles(articles, settings, full=full)
     content, recall, weights = build_content(articles, vectors, analysed, settings, show_progress)
@@ -425,8 +434,12 @@ def _reindex_locked(
     )
     with store.staging() as staging:
         write_version(staging, content, manifest)
+        fault_points.reached("reindex-staged")
         store.commit(staging, version)
+    fault_points.reached("reindex-committed")
     store.publish(version)
+    fault_points.reached("reindex-published")
     live.retire_upserts(merged.superseded)
+    fault_points.reached("reindex-retired")
     store.prune(settings.keep_versions)
     return ReindexSummary.of(report, version, len(articles), embedded, started, True)

@@ -80,6 +80,12 @@ class ServeProcess(ManagedService):
         """Kill: a test that is over waits for no request."""
         self.kill()
 
+    def wait_exit(self, timeout: float = 30.0) -> int:
+        """Wait for the server to end by itself (a crash test's fault point); its exit code."""
+        process, self._process = self._process, None
+        assert process is not None, "the server is not running"
+        return process.wait(timeout=timeout)
+
     def log_tail(self, lines: int = 30) -> str:
         return "\n".join(self._log.read_text(errors="replace").splitlines()[-lines:])
 
