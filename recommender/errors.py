@@ -13,6 +13,7 @@ RecommenderError
 ├── StorageError         the data directory cannot be written (a full disk): nothing published
 ├── RemoteStoreError     the shared version store (RECOMMENDER_STORE_URL) cannot be used
 ├── StoreUnavailable     the shared database (RECOMMENDER_DATABASE_URL) cannot be reached now
+├── CatalogShrinkRefused a reindex would lose too much of the served catalog: nothing published
 └── IndexStoreError      the on-disk version store
     ├── NoIndexError         nothing published yet
     ├── VersionNotFound      a named version does not exist

@@ -7,6 +7,8 @@ Exit codes (stable, for schedulers):
     3   no usable index: nothing published, unknown or corrupt version
     4   unknown article slug
     5   the embedding model cannot be loaded
+    65  reindex would lose more of the served catalog than RECOMMENDER_MAX_SHRINK allows;
+        nothing was published (--allow-shrink overrides)
     69  the shared database (RECOMMENDER_DATABASE_URL) cannot be reached; nothing was changed
     74  the data directory cannot be written (disk full?); nothing was published
     75  another reindex holds the lock (try again later; nothing was changed)
@@ -27,7 +29,13 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import typer
 
-from index.index_errors import IndexStoreError, ReindexLocked, StorageError, StoreUnavailable
+from index.index_errors import (
+    CatalogShrinkRefused,
+    IndexStoreError,
+    ReindexLocked,
+    StorageError,
+    StoreUnavailable,
+)
 from recommender.errors import (
     ArticleNotFound,
     FeedError,
@@ -42,6 +50,7 @@ EXIT_CODES: list[tuple[type[RecommenderError], int]] = [
     (ReindexLocked, 75),
     (StorageError, 74),
     (StoreUnavailable, 69),
+    (CatalogShrinkRefused, 65),
     (StrictModeError, 2),
     (FeedError, 2),
     (InvalidQuery, 2),
@@ -175,6 +184,7 @@ ProcessesOption = Annotated[
         "  recommender reindex --source feed.jsonl\n\n"
         "  recommender reindex --source articles/ --source extra.csv.gz --strict\n\n"
         "  recommender reindex --source feed.jsonl --full\n\n"
+        "  recommender reindex --source smaller-feed.jsonl --allow-shrink\n\n"
         "  recommender reindex --source feed.jsonl --full --device cuda --batch-size 64\n\n"
         "  recommender reindex --source feed.jsonl --backend onnx-int8\n\n"
         "  RECOMMENDER_RAY_ADDRESS=auto recommender reindex --source feed.jsonl --engine ray\n\n"
@@ -219,6 +229,14 @@ def reindex(
     full: Annotated[
         bool, typer.Option(help="Re-embed every article instead of reusing cached embeddings.")
     ] = False,
+    allow_shrink: Annotated[
+        bool,
+        typer.Option(
+            "--allow-shrink",
+            help="Publish even if the catalog loses more of the served one than "
+            "RECOMMENDER_MAX_SHRINK allows (default 10%; otherwise exit 65, nothing published).",
+        ),
+    ] = False,
     device: DeviceOption = None,
     backend: BackendOption = None,
     engine: EngineOption = None,
@@ -259,6 +277,7 @@ def reindex(
                 load_reindex_encoder(settings.encoder),
                 strict=strict,
                 full=full,
+                allow_shrink=allow_shrink,
                 show_progress=show_progress,
                 report=report,
                 read=read,

@@ -22,7 +22,12 @@ from filelock import FileLock, Timeout
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from index.index_errors import CorruptVersionError, NoIndexError, ReindexLocked
+from index.index_errors import (
+    CatalogShrinkRefused,
+    CorruptVersionError,
+    NoIndexError,
+    ReindexLocked,
+)
 from index.state.embedding_cache import EmbeddingCache
 from index.state.live_store import LiveEntry, LiveStore
 from index.state.state_stores import open_stores
@@ -290,6 +295,7 @@ def reindex(
     *,
     strict: bool = False,
     full: bool = False,
+    allow_shrink: bool = False,
     show_progress: bool = False,
     report: FeedReport | None = None,
     read: ReadOptions | None = None,
@@ -298,6 +304,8 @@ def reindex(
 
     Incremental by default: cached embeddings are reused and, when nothing that affects the
     build changed, no new version is written. `full` re-embeds everything and always publishes.
+    A build that would lose more than `settings.max_shrink` of the served catalog raises
+    CatalogShrinkRefused before anything is embedded, unless `allow_shrink`.
     `read` says how sources are read (default: from the settings, with the fetch cache in the
     data directory).
     With `settings.store_url`, the version is then uploaded there (unless it is already) and
@@ -319,6 +327,7 @@ def reindex(
                     store,
                     strict=strict,
                     full=full,
+                    allow_shrink=allow_shrink,
                     show_progress=show_progress,
                     report=report,
                     read=read if read is not None else ReadOptions(),
@@ -329,6 +338,21 @@ def reindex(
         finally:
             stores.close()
         return summary
+
+
+def check_shrink(served: int, built: int, max_shrink: float) -> None:
+    """Raise CatalogShrinkRefused when a catalog of `built` articles would replace the `served`
+    one and lose more than the share `max_shrink` of it."""
+    lost = served - built
+    if served <= 0 or lost / served <= max_shrink:
+        return
+    raise CatalogShrinkRefused(
+        f"the sources now give {built:,} article(s), {lost:,} fewer than the {served:,} served: "
+        f"{lost / served:.1%} of the catalog would be lost, more than the "
+        f"{max_shrink:.1%} allowed (RECOMMENDER_MAX_SHRINK); nothing was published and the "
+        "served version is untouched. Check the sources and the bad records reported, or run "
+        "again with --allow-shrink if the loss is intended"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -376,6 +400,7 @@ def _reindex_locked(
     *,
     strict: bool,
     full: bool,
+    allow_shrink: bool,
     show_progress: bool,
     report: FeedReport,
     read: ReadOptions,
@@ -394,10 +419,13 @@ def _reindex_locked(
         )
     if not articles:
         raise FeedError("the feeds hold no valid article; nothing was published")
+    current = _current_manifest(store)
+    # Before any embedding: a broken export or a wrong URL must cost nothing and change nothing.
+    if current is not None and not allow_shrink:
+        check_shrink(current.count, len(articles), settings.max_shrink)
     texts = [embedding_text(article) for article in articles]
     hashes = [text_hash(text) for text in texts]
     checksum = _source_checksum(articles, hashes, encoder.model_id, settings)
-    current = _current_manifest(store)
     cache = EmbeddingCache(settings.embedding_cache_path)
     try:
         vectors, embedded = embed_texts(
