@@ -301,7 +301,8 @@ class Settings(BaseSettings):
     fetch_max_pages: int = Field(
         default=100,
         ge=1,
-        description="Pages followed per paged feed or WordPress listing; sitemaps per index.",
+        description="Pages followed per paged feed or WordPress listing; sitemaps per index. "
+        "A longer listing fails the run unless reindex is given --allow-partial.",
     )
     # --- end of ingest settings ---
 

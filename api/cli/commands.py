@@ -191,6 +191,7 @@ ProcessesOption = Annotated[
         "  recommender reindex --source https://example.com/feed.xml\n\n"
         "  recommender reindex --source https://example.com/news-sitemap.xml --fetch-pages\n\n"
         "  recommender reindex --source wordpress+https://example.com\n\n"
+        "  recommender reindex --source wordpress+https://example.com --allow-partial\n\n"
         "  recommender reindex --source export.csv --map headline=title --map link=url"
     )
 )
@@ -225,6 +226,15 @@ def reindex(
     ] = None,
     strict: Annotated[
         bool, typer.Option(help="Fail (exit 2, nothing published) on any bad record.")
+    ] = False,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="Index the first RECOMMENDER_FETCH_MAX_PAGES pages of a longer WordPress "
+            "listing, paged feed or sitemap index instead of failing (exit 2); the cut is "
+            "logged and shown in the summary's listings.",
+        ),
     ] = False,
     full: Annotated[
         bool, typer.Option(help="Re-embed every article instead of reusing cached embeddings.")
@@ -268,6 +278,7 @@ def reindex(
         field_map=_run(lambda: parse_field_map(field_map or [])),
         fetch_pages=fetch_pages,
         show_progress=show_progress,
+        allow_partial=allow_partial,
     )
     try:
         summary = _run(

@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -51,6 +52,7 @@ from recommender.errors import FeedError, InvalidRecord, StrictModeError
 from recommender.feeds import FeedReport, load_articles
 from recommender.ranking import FusionWeights
 from recommender.settings import IndexSettings
+from recommender.sources.listings import Listing
 from recommender.sources.options import ReadOptions
 from recommender.tfidf import TextTerms, TfidfModel, analyse
 
@@ -73,6 +75,10 @@ class ReindexSummary:
     indexed: int
     seconds: float
     published: bool
+    listings: list[dict[str, Any]]
+    """How much of each paged web listing was read, of how much (`Listing.to_dict`)."""
+    complete: bool
+    """False when a listing was cut at the page limit (`--allow-partial`)."""
 
     @classmethod
     def of(
@@ -94,6 +100,8 @@ class ReindexSummary:
             indexed=indexed,
             seconds=round(time.monotonic() - started, 3),
             published=published,
+            listings=[listing.to_dict() for listing in report.listings],
+            complete=all(listing.complete for listing in report.listings),
         )
 
     def to_json(self) -> str:
@@ -268,6 +276,7 @@ def build_manifest(
     checksum: str,
     sources: Sequence[Path | str],
     live_contained: Mapping[str, int] | None = None,
+    listings: Sequence[Listing] = (),
 ) -> Manifest:
     """The manifest of a build (its files' checksums are added when they are written)."""
     return Manifest(
@@ -285,6 +294,7 @@ def build_manifest(
         ranking=asdict(weights),
         live_contained=dict(live_contained or {}),
         backend=settings.backend,
+        listings=[listing.to_dict() for listing in listings],
     )
 
 
@@ -450,6 +460,7 @@ def _reindex_locked(
         checksum,
         sources,
         merged.contained,
+        report.listings,
     )
     with store.staging() as staging:
         write_version(staging, content, manifest)

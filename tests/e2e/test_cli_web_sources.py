@@ -9,6 +9,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Iterator
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -16,9 +17,12 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from bench.news_site import (
+    ENDLESS_FEED,
+    ENDLESS_WORDPRESS,
     FeedSite,
     Route,
     bbc_articles,
+    endless_listing,
     news_sitemap,
     page,
     rss,
@@ -29,6 +33,7 @@ from index.versions.version_store import VersionStore
 from recommender.embedding import FAKE_MODEL
 from recommender.settings import Settings
 from recommender.sources.wordpress import posts_url
+from tests.api.test_editor_pages import PASSWORD, log_in
 from tests.support.helpers import REPO
 
 ARTICLES = bbc_articles(30)
@@ -49,6 +54,7 @@ def site() -> Iterator[FeedSite]:
     served.routes["/broken.xml"] = Route(b"down", status=503)
     # The site's home page: what an operator gives by mistake instead of the feed.
     served.put("/", page(served, ARTICLES[0]), "text/html; charset=utf-8")
+    served.generate = partial(endless_listing, served)
     yield served
     served.stop()
 
@@ -182,3 +188,53 @@ def test_mostly_bad_jsonl_is_refused_and_the_served_version_kept(tmp_path: Path)
     shrunk = reindex(data, "--source", str(feed), env={"RECOMMENDER_MAX_SHRINK": "0.2"})
     assert shrunk.returncode == 0, shrunk.stderr
     assert json.loads(shrunk.stdout)["indexed"] == 6
+
+
+@pytest.mark.parametrize(
+    ("path", "told", "read"),
+    [
+        (
+            f"wordpress+{ENDLESS_WORDPRESS}",
+            "lists 10,000,000 pages, 1,000,000,000 posts",
+            "3 of 10,000,000 pages, 300 of 1,000,000,000 posts",
+        ),
+        (ENDLESS_FEED, "goes on past 3 pages", "3 pages, 300 entries"),
+    ],
+    ids=["wordpress", "feed"],
+)
+def test_endless_listing_is_refused_or_read_partially_and_said_so(
+    site: FeedSite, tmp_path: Path, path: str, told: str, read: str
+) -> None:
+    wordpress = path.startswith("wordpress+")
+    url = f"wordpress+{site.url(ENDLESS_WORDPRESS)}" if wordpress else site.url(path)
+    data = tmp_path / "data"
+    limit = {"RECOMMENDER_FETCH_MAX_PAGES": "3"}
+    refused = reindex(data, "--source", url, env=limit)
+    assert refused.returncode == 2 and refused.stdout == ""
+    assert (
+        f"recommender: error: {url}: {told}, more than the limit of 3 "
+        "(RECOMMENDER_FETCH_MAX_PAGES); raise the limit, or pass --allow-partial"
+    ) in refused.stderr
+    assert not (data / "CURRENT").exists()
+
+    partial_run = reindex(data, "--source", url, "--allow-partial", env=limit)
+    assert partial_run.returncode == 0, partial_run.stderr
+    summary = json.loads(partial_run.stdout)
+    assert summary["indexed"] == 300 and summary["published"] and summary["complete"] is False
+    assert summary["listings"] == [
+        {
+            "source": url,
+            "kind": "wordpress" if wordpress else "feed",
+            "pages_read": 3,
+            "pages_total": 10_000_000 if wordpress else None,
+            "items_read": 300,
+            "items_total": 1_000_000_000 if wordpress else None,
+            "complete": False,
+        }
+    ]
+    said = f"{url}: {read}; cut at the page limit (RECOMMENDER_FETCH_MAX_PAGES), the rest not read"
+    assert f"listings cut at the page limit (1):\n  {said}" in partial_run.stderr
+    settings = Settings(data_dir=data, model=FAKE_MODEL, editor_password=PASSWORD, redis_url=None)
+    with TestClient(create_app(settings), follow_redirects=False) as client:
+        log_in(client)
+        assert f'<dd data-testid="listings">{said}</dd>' in client.get("/editor/status").text
