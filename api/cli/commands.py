@@ -3,7 +3,8 @@
 Exit codes (stable, for schedulers):
     0   success
     1   unexpected error
-    2   bad input: unreadable feed, --strict with bad records, bad arguments
+    2   bad input: unreadable feed, --strict with bad records, a listing over the page limit
+        without --allow-partial, bad arguments
     3   no usable index: nothing published, unknown or corrupt version
     4   unknown article slug
     5   the embedding model cannot be loaded
