@@ -16,7 +16,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from email.utils import format_datetime
@@ -25,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from itertools import islice
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 #: The read-only shared datasets beside the repository (never copied into it).
 SHARED = Path(__file__).resolve().parents[2] / "shared"
@@ -60,6 +61,8 @@ class FeedSite:
 
     def __init__(self) -> None:
         self.routes: dict[str, Route] = {}
+        #: Answers paths that `routes` lacks, made on request (an endless listing); None = 404.
+        self.generate: Callable[[str], Route | None] = lambda path: None
         self.log: list[tuple[str, int]] = []
         self._lock = threading.Lock()
         self._server = _QuietServer(("127.0.0.1", 0), _handler(self))
@@ -97,7 +100,7 @@ def _handler(site: FeedSite) -> type[BaseHTTPRequestHandler]:
         protocol_version = "HTTP/1.1"
 
         def do_GET(self) -> None:
-            route = site.routes.get(self.path)
+            route = site.routes.get(self.path) or site.generate(self.path)
             if route is None:
                 self._answer(404, b"not found", {"Content-Type": "text/plain"})
                 return
@@ -299,3 +302,41 @@ def wordpress_posts(site: FeedSite, articles: list[NewsArticle]) -> list[dict[st
         }
         for index, a in enumerate(articles)
     ]
+
+
+#: Listings that never end (`endless_listing`): WordPress sites (with and without the API's
+#: counts) and a feed.
+ENDLESS_WORDPRESS = "/endless"
+ENDLESS_UNCOUNTED_WORDPRESS = "/endless-uncounted"
+ENDLESS_FEED = "/endless.xml"
+ENDLESS_PAGES = 10_000_000
+
+
+def endless_listing(site: FeedSite, path: str) -> Route | None:
+    """A page of a listing that never ends, for `FeedSite.generate`: under `ENDLESS_WORDPRESS`
+    a WordPress API that counts `ENDLESS_PAGES` pages (X-WP-TotalPages) and answers every page
+    with 100 posts, under `ENDLESS_UNCOUNTED_WORDPRESS` the same without the counts, and at
+    `ENDLESS_FEED` an RSS feed whose every page links a next one."""
+    parts = urlsplit(path)
+    page_number = int(parse_qs(parts.query).get("page", ["1"])[0])
+    stories = [
+        NewsArticle(
+            slug=f"endless-{page_number}-{n}",
+            title=f"Story {n} of page {page_number}",
+            paragraphs=[f"The text of story {n} of page {page_number}."],
+            section="News",
+            author="Reporter",
+            published=START,
+        )
+        for n in range(100)
+    ]
+    if parts.path == ENDLESS_FEED:
+        return Route(
+            rss(site, stories, next_path=f"{ENDLESS_FEED}?page={page_number + 1}").encode()
+        )
+    for prefix, counted in ((ENDLESS_WORDPRESS, True), (ENDLESS_UNCOUNTED_WORDPRESS, False)):
+        if parts.path == f"{prefix}/wp-json/wp/v2/posts":
+            counts = {"X-WP-Total": str(ENDLESS_PAGES * 100), "X-WP-TotalPages": str(ENDLESS_PAGES)}
+            body = json.dumps(wordpress_posts(site, stories)).encode()
+            return Route(body, "application/json", headers=counts if counted else {})
+    return None

@@ -5,6 +5,7 @@ RecommenderError (recommender.errors)
 ├── StorageError         the data directory cannot be written (a full disk): nothing published
 ├── RemoteStoreError     the shared version store (RECOMMENDER_STORE_URL) cannot be used
 ├── StoreUnavailable     the shared database (RECOMMENDER_DATABASE_URL) cannot be reached now
+├── CatalogShrinkRefused a reindex would lose too much of the served catalog: nothing published
 └── IndexStoreError      the on-disk version store
     ├── NoIndexError         nothing published yet
     ├── VersionNotFound      a named version does not exist
@@ -30,6 +31,11 @@ class StoreUnavailable(RecommenderError):
 
     Its message never carries the database URL or credentials.
     """
+
+
+class CatalogShrinkRefused(RecommenderError):
+    """A reindex would publish a catalog that lost more of the served one than
+    `RECOMMENDER_MAX_SHRINK` allows (a broken export, a wrong URL); nothing was published."""
 
 
 class IndexStoreError(RecommenderError):

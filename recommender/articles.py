@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import urljoin, urlsplit
 
 from recommender.errors import InvalidRecord
 
@@ -163,15 +163,41 @@ def _text(record: Mapping[str, Any], name: str, *, required: bool = False) -> st
     return text
 
 
-def _web_address(record: Mapping[str, Any], name: str) -> str | None:
-    """A text field that must hold an absolute http(s) URL, when present."""
-    text = _text(record, name)
-    if text is None:
+def _scheme(text: str) -> str | None:
+    """The URL's scheme, lowercased ("" for a relative one); None when it cannot be parsed."""
+    try:
+        return urlsplit(text).scheme.lower()
+    except ValueError:
         return None
-    parts = urlsplit(text)
-    if parts.scheme.lower() not in ("http", "https") or not parts.hostname or " " in text:
-        raise InvalidRecord(f"{name} {text[:80]!r} is not an absolute http(s) URL")
-    return text
+
+
+def _is_web_address(text: str) -> bool:
+    """Whether `text` is an absolute http(s) URL (with a host, without spaces)."""
+    try:
+        host = urlsplit(text).hostname
+    except ValueError:
+        return False
+    return _scheme(text) in ("http", "https") and bool(host) and " " not in text
+
+
+def _image(record: Mapping[str, Any], url: str | None) -> tuple[str | None, str | None]:
+    """The record's `image` as an absolute http(s) URL, and a note when it had to be dropped.
+
+    A relative image (`/img/a.jpg`, `//cdn/a.jpg`) is resolved against the article's absolute
+    `url`, as web sources resolve it against their page; one that is still not an http(s) URL
+    is dropped, not the article: a story without its picture is still worth recommending.
+    """
+    text = _text(record, "image")
+    if text is None:
+        return None, None
+    base = url if url is not None and _is_web_address(url) else None
+    if base is not None and _scheme(text) == "":
+        text = urljoin(base, text)
+    if _is_web_address(text) and len(text) <= FIELD_LIMITS["image"]:
+        return text, None
+    unresolved = base is None and _scheme(text) == ""
+    why = " and the record has no absolute url to resolve it against" if unresolved else ""
+    return None, f"image {text[:80]!r} is not an absolute http(s) URL{why}; the image is dropped"
 
 
 def has_linkable_scheme(url: str) -> bool:
@@ -271,13 +297,17 @@ def validate_record(record: object) -> Validated:
     if section is None and "category" in record:
         section = _text({"section": record["category"]}, "section")
     metadata = {key: value for key, value in record.items() if key not in KNOWN_FIELDS}
+    url = _url(record)
+    image, image_note = _image(record, url)
+    if image_note:
+        notes.append(image_note)
     article = Article(
         slug=slug,
         title=title,
         summary=_text(record, "summary") or "",
         body=_text(record, "body") or "",
-        url=_url(record),
-        image=_web_address(record, "image"),
+        url=url,
+        image=image,
         section=section,
         tags=_tags(record.get("tags")),
         author=_text(record, "author"),

@@ -3,7 +3,8 @@
 RecommenderError
 ├── InvalidRecord        one feed record is unusable (reported as file:line: reason)
 ├── FeedError            a feed source cannot be read at all (missing, unknown format)
-│   └── FetchError           a URL cannot be fetched: HTTP status, network error, refused body
+│   ├── FetchError           a URL cannot be fetched: HTTP status, network error, refused body
+│   └── ListingTooLong       a paged listing goes on past RECOMMENDER_FETCH_MAX_PAGES
 ├── StrictModeError      --strict and the feeds held bad records: nothing is published
 ├── ModelError           the embedding model cannot be loaded or does not fit the index
 ├── ArticleNotFound      no article with that slug in the served catalog
@@ -13,6 +14,7 @@ RecommenderError
 ├── StorageError         the data directory cannot be written (a full disk): nothing published
 ├── RemoteStoreError     the shared version store (RECOMMENDER_STORE_URL) cannot be used
 ├── StoreUnavailable     the shared database (RECOMMENDER_DATABASE_URL) cannot be reached now
+├── CatalogShrinkRefused a reindex would lose too much of the served catalog: nothing published
 └── IndexStoreError      the on-disk version store
     ├── NoIndexError         nothing published yet
     ├── VersionNotFound      a named version does not exist
@@ -41,6 +43,11 @@ class FetchError(FeedError):
     def __init__(self, message: str, status: int | None = None) -> None:
         super().__init__(message)
         self.status = status
+
+
+class ListingTooLong(FeedError):
+    """A WordPress listing, paged feed or sitemap index with more pages than the page limit,
+    while partial listings are not allowed."""
 
 
 class StrictModeError(RecommenderError):

@@ -25,6 +25,7 @@ from recommender.errors import FeedError, InvalidRecord
 from recommender.sources.fetch import Fetcher
 from recommender.sources.field_map import header_problem, rename
 from recommender.sources.limits import BoundedStream
+from recommender.sources.listings import Listing, PageLimit
 from recommender.sources.options import ReadOptions
 from recommender.sources.web import check_web_source, is_web_source, is_xml_file, web_records
 
@@ -62,12 +63,14 @@ class Problem:
 
 @dataclass
 class FeedReport:
-    """What reading feeds found: counts, skipped records, replaced duplicates and notes."""
+    """What reading feeds found: counts, skipped records, replaced duplicates, notes, and how
+    much of each paged web listing was read."""
 
     read: int = 0
     bad: list[Problem] = field(default_factory=list)
     notes: list[Problem] = field(default_factory=list)
     duplicates: list[Problem] = field(default_factory=list)
+    listings: list[Listing] = field(default_factory=list)
 
     @property
     def accepted(self) -> int:
@@ -77,7 +80,9 @@ class FeedReport:
     def summary_lines(self, limit_per_kind: int = 5) -> list[str]:
         """Terminal lines: the counts, then the first few problems of each kind."""
         lines = [f"read {self.read:,} records: {self.accepted:,} accepted, {len(self.bad):,} bad"]
-        kinds = (
+        cut = [listing for listing in self.listings if not listing.complete]
+        kinds: tuple[tuple[str, Sequence[Problem | Listing]], ...] = (
+            ("listings cut at the page limit", cut),
             ("bad records", self.bad),
             ("duplicate slugs", self.duplicates),
             ("notes", self.notes),
@@ -184,10 +189,11 @@ def _reader_for(path: Path) -> _Reader | None:
 def _read_parts(
     parts: Iterable[_Part], report: FeedReport, options: ReadOptions
 ) -> Iterator[_Located]:
+    limit = PageLimit(options.fetch.max_pages, options.allow_partial, report.listings)
     with Fetcher(options.fetch) as fetcher:
         for part in parts:
             if isinstance(part, _WebPart):
-                for source, line, raw in web_records(part.source, options, fetcher):
+                for source, line, raw in web_records(part.source, options, fetcher, limit):
                     article = _accept(source, line, raw, report)
                     if article is not None:
                         yield source, line, article

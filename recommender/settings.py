@@ -90,6 +90,13 @@ class Settings(BaseSettings):
     # --- end of encoder backend and engine settings ---
 
     keep_versions: int = Field(default=5, ge=1, description="Index versions kept on disk.")
+    max_shrink: float = Field(
+        default=0.1,
+        ge=0,
+        le=1,
+        description="Largest share of the served catalog a reindex may lose; a run that would "
+        "lose more publishes nothing (exit 65) unless given --allow-shrink. 1 = never refuse.",
+    )
     exact_search_max: int = Field(
         default=50_000,
         ge=0,
@@ -295,7 +302,8 @@ class Settings(BaseSettings):
     fetch_max_pages: int = Field(
         default=100,
         ge=1,
-        description="Pages followed per paged feed or WordPress listing; sitemaps per index.",
+        description="Pages followed per paged feed or WordPress listing; sitemaps per index. "
+        "A longer listing fails the run unless reindex is given --allow-partial.",
     )
     # --- end of ingest settings ---
 
@@ -396,6 +404,7 @@ class Settings(BaseSettings):
             model=self.model,
             backend=self.backend,
             keep_versions=self.keep_versions,
+            max_shrink=self.max_shrink,
             exact_search_max=self.exact_search_max,
             ann_index=self.ann_index,
             hnsw_ef_construction=self.hnsw_ef_construction,
@@ -515,6 +524,8 @@ class IndexSettings:
     model: str
     backend: EncoderBackend
     keep_versions: int
+    max_shrink: float
+    """Largest share of the served catalog a reindex may lose (`RECOMMENDER_MAX_SHRINK`)."""
     exact_search_max: int
     ann_index: AnnIndex
     hnsw_ef_construction: int

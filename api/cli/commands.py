@@ -3,10 +3,13 @@
 Exit codes (stable, for schedulers):
     0   success
     1   unexpected error
-    2   bad input: unreadable feed, --strict with bad records, bad arguments or settings
+    2   bad input: unreadable feed, --strict with bad records, a listing over the page limit
+        without --allow-partial, bad arguments or settings
     3   no usable index: nothing published, unknown or corrupt version
     4   unknown article slug
     5   the embedding model cannot be loaded
+    65  reindex would lose more of the served catalog than RECOMMENDER_MAX_SHRINK allows;
+        nothing was published (--allow-shrink overrides)
     69  the shared database (RECOMMENDER_DATABASE_URL) cannot be reached; nothing was changed
     74  the data directory cannot be written (disk full?); nothing was published
     75  another reindex holds the lock (try again later; nothing was changed)
@@ -27,7 +30,13 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import typer
 
-from index.index_errors import IndexStoreError, ReindexLocked, StorageError, StoreUnavailable
+from index.index_errors import (
+    CatalogShrinkRefused,
+    IndexStoreError,
+    ReindexLocked,
+    StorageError,
+    StoreUnavailable,
+)
 from recommender import fault_points
 from recommender.errors import (
     ArticleNotFound,
@@ -43,6 +52,7 @@ EXIT_CODES: list[tuple[type[RecommenderError], int]] = [
     (ReindexLocked, 75),
     (StorageError, 74),
     (StoreUnavailable, 69),
+    (CatalogShrinkRefused, 65),
     (StrictModeError, 2),
     (FeedError, 2),
     (InvalidQuery, 2),
@@ -176,12 +186,14 @@ ProcessesOption = Annotated[
         "  recommender reindex --source feed.jsonl\n\n"
         "  recommender reindex --source articles/ --source extra.csv.gz --strict\n\n"
         "  recommender reindex --source feed.jsonl --full\n\n"
+        "  recommender reindex --source smaller-feed.jsonl --allow-shrink\n\n"
         "  recommender reindex --source feed.jsonl --full --device cuda --batch-size 64\n\n"
         "  recommender reindex --source feed.jsonl --backend onnx-int8\n\n"
         "  RECOMMENDER_RAY_ADDRESS=auto recommender reindex --source feed.jsonl --engine ray\n\n"
         "  recommender reindex --source https://example.com/feed.xml\n\n"
         "  recommender reindex --source https://example.com/news-sitemap.xml --fetch-pages\n\n"
         "  recommender reindex --source wordpress+https://example.com\n\n"
+        "  recommender reindex --source wordpress+https://example.com --allow-partial\n\n"
         "  recommender reindex --source export.csv --map headline=title --map link=url"
     )
 )
@@ -217,8 +229,25 @@ def reindex(
     strict: Annotated[
         bool, typer.Option(help="Fail (exit 2, nothing published) on any bad record.")
     ] = False,
+    allow_partial: Annotated[
+        bool,
+        typer.Option(
+            "--allow-partial",
+            help="Index the first RECOMMENDER_FETCH_MAX_PAGES pages of a longer WordPress "
+            "listing, paged feed or sitemap index instead of failing (exit 2); the cut is "
+            "logged and shown in the summary's listings.",
+        ),
+    ] = False,
     full: Annotated[
         bool, typer.Option(help="Re-embed every article instead of reusing cached embeddings.")
+    ] = False,
+    allow_shrink: Annotated[
+        bool,
+        typer.Option(
+            "--allow-shrink",
+            help="Publish even if the catalog loses more of the served one than "
+            "RECOMMENDER_MAX_SHRINK allows (default 10%; otherwise exit 65, nothing published).",
+        ),
     ] = False,
     device: DeviceOption = None,
     backend: BackendOption = None,
@@ -252,6 +281,7 @@ def reindex(
         field_map=_run(lambda: parse_field_map(field_map or [])),
         fetch_pages=fetch_pages,
         show_progress=show_progress,
+        allow_partial=allow_partial,
     )
     try:
         summary = _run(
@@ -261,6 +291,7 @@ def reindex(
                 load_reindex_encoder(settings.encoder),
                 strict=strict,
                 full=full,
+                allow_shrink=allow_shrink,
                 show_progress=show_progress,
                 report=report,
                 read=read,

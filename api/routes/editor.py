@@ -32,6 +32,7 @@ from recommender.articles import FIELD_LIMITS, MAX_SLUG_LENGTH
 from recommender.errors import ArticleNotFound, InvalidQuery, RecommenderError
 from recommender.overrides import MAX_SLOT
 from recommender.ranking import RelatedQuery
+from recommender.sources.listings import Listing
 
 router = APIRouter(prefix="/editor", include_in_schema=False)
 
@@ -275,6 +276,7 @@ async def status_page(editor: EditorDep, services: ServicesDep) -> Response:
             f"model {manifest.model}, index {manifest.index.get('kind', '?')}, "
             f"recall@10 {manifest.recall_at_10:.3f}"
         ),
+        listings=[str(Listing.from_dict(listing)) for listing in manifest.listings],
         cache={
             "status": services.cache.status(),
             "hits": stats.hits,

@@ -52,6 +52,9 @@ class Manifest:
     backend: str = "torch"
     """How the model ran (`RECOMMENDER_ENCODER_BACKEND`); versions built before it was recorded
     were all torch. `model_id` names it too, so mixed vectors are never served together."""
+    listings: list[dict[str, Any]] = field(default_factory=list)
+    """How much of each paged web listing the build read, of how much
+    (`recommender.sources.listings.Listing`); none in versions built before it was recorded."""
     format: int = FORMAT
 
     def to_json(self) -> str:

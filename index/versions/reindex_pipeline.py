@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import orjson
@@ -22,7 +23,12 @@ from filelock import FileLock, Timeout
 from numpy.typing import NDArray
 from tqdm import tqdm
 
-from index.index_errors import CorruptVersionError, NoIndexError, ReindexLocked
+from index.index_errors import (
+    CatalogShrinkRefused,
+    CorruptVersionError,
+    NoIndexError,
+    ReindexLocked,
+)
 from index.state.embedding_cache import EmbeddingCache
 from index.state.live_store import LiveEntry, LiveStore
 from index.state.state_stores import open_stores
@@ -47,6 +53,7 @@ from recommender.errors import FeedError, InvalidRecord, StrictModeError
 from recommender.feeds import FeedReport, load_articles
 from recommender.ranking import FusionWeights
 from recommender.settings import IndexSettings
+from recommender.sources.listings import Listing
 from recommender.sources.options import ReadOptions
 from recommender.tfidf import TextTerms, TfidfModel, analyse
 
@@ -69,6 +76,10 @@ class ReindexSummary:
     indexed: int
     seconds: float
     published: bool
+    listings: list[dict[str, Any]]
+    """How much of each paged web listing was read, of how much (`Listing.to_dict`)."""
+    complete: bool
+    """False when a listing was cut at the page limit (`--allow-partial`)."""
 
     @classmethod
     def of(
@@ -90,6 +101,8 @@ class ReindexSummary:
             indexed=indexed,
             seconds=round(time.monotonic() - started, 3),
             published=published,
+            listings=[listing.to_dict() for listing in report.listings],
+            complete=all(listing.complete for listing in report.listings),
         )
 
     def to_json(self) -> str:
@@ -264,6 +277,7 @@ def build_manifest(
     checksum: str,
     sources: Sequence[Path | str],
     live_contained: Mapping[str, int] | None = None,
+    listings: Sequence[Listing] = (),
 ) -> Manifest:
     """The manifest of a build (its files' checksums are added when they are written)."""
     return Manifest(
@@ -281,6 +295,7 @@ def build_manifest(
         ranking=asdict(weights),
         live_contained=dict(live_contained or {}),
         backend=settings.backend,
+        listings=[listing.to_dict() for listing in listings],
     )
 
 
@@ -291,6 +306,7 @@ def reindex(
     *,
     strict: bool = False,
     full: bool = False,
+    allow_shrink: bool = False,
     show_progress: bool = False,
     report: FeedReport | None = None,
     read: ReadOptions | None = None,
@@ -299,6 +315,8 @@ def reindex(
 
     Incremental by default: cached embeddings are reused and, when nothing that affects the
     build changed, no new version is written. `full` re-embeds everything and always publishes.
+    A build that would lose more than `settings.max_shrink` of the served catalog raises
+    CatalogShrinkRefused before anything is embedded, unless `allow_shrink`.
     `read` says how sources are read (default: from the settings, with the fetch cache in the
     data directory).
     With `settings.store_url`, the version is then uploaded there (unless it is already) and
@@ -320,6 +338,7 @@ def reindex(
                     store,
                     strict=strict,
                     full=full,
+                    allow_shrink=allow_shrink,
                     show_progress=show_progress,
                     report=report,
                     read=read if read is not None else ReadOptions(),
@@ -330,6 +349,21 @@ def reindex(
         finally:
             stores.close()
         return summary
+
+
+def check_shrink(served: int, built: int, max_shrink: float) -> None:
+    """Raise CatalogShrinkRefused when a catalog of `built` articles would replace the `served`
+    one and lose more than the share `max_shrink` of it."""
+    lost = served - built
+    if served <= 0 or lost / served <= max_shrink:
+        return
+    raise CatalogShrinkRefused(
+        f"the sources now give {built:,} article(s), {lost:,} fewer than the {served:,} served: "
+        f"{lost / served:.1%} of the catalog would be lost, more than the "
+        f"{max_shrink:.1%} allowed (RECOMMENDER_MAX_SHRINK); nothing was published and the "
+        "served version is untouched. Check the sources and the bad records reported, or run "
+        "again with --allow-shrink if the loss is intended"
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -380,6 +414,7 @@ def _reindex_locked(
     *,
     strict: bool,
     full: bool,
+    allow_shrink: bool,
     show_progress: bool,
     report: FeedReport,
     read: ReadOptions,
@@ -398,10 +433,18 @@ def _reindex_locked(
         )
     if not articles:
         raise FeedError("the feeds hold no valid article; nothing was published")
+    current = _current_manifest(store)
+    # Before any embedding: a broken export or a wrong URL must cost nothing and change nothing.
+    if current is not None and not allow_shrink:
+        # Retractions made through the live API since the build are the editors' choice, not a
+        # loss: the comparison is with what readers are served now.
+        retracted = sum(
+            1 for e in entries if e.retracted and current.live_contained.get(e.slug) != e.seq
+        )
+        check_shrink(current.count - retracted, len(articles), settings.max_shrink)
     texts = [embedding_text(article) for article in articles]
     hashes = [text_hash(text) for text in texts]
     checksum = _source_checksum(articles, hashes, encoder.model_id, settings)
-    current = _current_manifest(store)
     cache = EmbeddingCache(settings.embedding_cache_path)
     try:
         vectors, embedded = embed_texts(
@@ -431,6 +474,7 @@ def _reindex_locked(
         checksum,
         sources,
         merged.contained,
+        report.listings,
     )
     with store.staging() as staging:
         write_version(staging, content, manifest)

@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from types import TracebackType
 from urllib.parse import urljoin, urlsplit
@@ -44,6 +44,8 @@ class Fetched:
     not_modified: bool = False
     etag: str | None = None
     last_modified: str | None = None
+    #: The answer's headers, names lowercased (after a 304: those the body came with).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class _Retryable(Exception):
@@ -141,7 +143,13 @@ class Fetcher:
                             raise FetchError(f"{url}: redirected to {current}, not http(s)")
                         continue
                     if response.status_code == 304 and cached is not None:
-                        return Fetched(url, cached.body, cached.content_type, not_modified=True)
+                        return Fetched(
+                            url,
+                            cached.body,
+                            cached.content_type,
+                            not_modified=True,
+                            headers=cached.headers,
+                        )
                     if response.status_code in _RETRY_STATUSES:
                         raise _Retryable(f"HTTP {response.status_code}")
                     if response.status_code >= 400:
@@ -160,6 +168,7 @@ class Fetcher:
                 answer.get("content-type", ""),
                 etag=answer.get("etag"),
                 last_modified=answer.get("last-modified"),
+                headers=dict(answer),
             )
         raise FetchError(f"{url}: more than {self.policy.max_redirects} redirects")
 
@@ -192,7 +201,12 @@ class Fetcher:
         """Keep the answer for the next run's conditional request, if it gave a validator."""
         if self._cache is not None and (fetched.etag or fetched.last_modified):
             answer = CachedAnswer(
-                url, fetched.etag, fetched.last_modified, fetched.content_type, fetched.body
+                url,
+                fetched.etag,
+                fetched.last_modified,
+                fetched.content_type,
+                fetched.body,
+                fetched.headers,
             )
             self._cache.put(answer)
 

@@ -6,7 +6,7 @@ import hashlib
 import json
 import os
 import tempfile
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 
@@ -19,6 +19,8 @@ class CachedAnswer:
     last_modified: str | None
     content_type: str
     body: bytes
+    #: The headers the body came with (entries written before they were kept have none).
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 class FetchCache:

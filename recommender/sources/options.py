@@ -38,6 +38,9 @@ class ReadOptions:
     fetch_pages: bool = False
     fetch: FetchPolicy = field(default_factory=FetchPolicy)
     show_progress: bool = False
+    #: Read the first `fetch.max_pages` pages of a longer listing instead of failing
+    #: (`--allow-partial`); the cut is recorded in the FeedReport.
+    allow_partial: bool = False
 
 
 def read_options(
@@ -46,6 +49,7 @@ def read_options(
     field_map: Mapping[str, str] | None = None,
     fetch_pages: bool = False,
     show_progress: bool = False,
+    allow_partial: bool = False,
 ) -> ReadOptions:
     """The options a reindex with these settings uses (the fetch cache lives in the data dir)."""
     return ReadOptions(
@@ -64,4 +68,5 @@ def read_options(
             cache_dir=settings.data_dir / "fetch-cache",
         ),
         show_progress=show_progress,
+        allow_partial=allow_partial,
     )

@@ -1,8 +1,10 @@
 """Web sources as raw records: feed and sitemap URLs, `wordpress+` sites, local XML files.
 
 A source is read whole or not at all: a feed page, a child sitemap or a WordPress page that
-cannot be fetched (after retries) raises FetchError and the run publishes nothing. One article
-page that cannot be fetched or extracted is one bad record.
+cannot be fetched (after retries) raises FetchError and the run publishes nothing, and so does
+a listing longer than the page limit unless partial listings are allowed
+(`recommender.sources.listings`). One article page that cannot be fetched or extracted is one
+bad record.
 """
 
 from __future__ import annotations
@@ -17,15 +19,15 @@ from tqdm import tqdm
 from recommender.errors import FeedError, InvalidRecord
 from recommender.sources.fetch import Fetcher, check_web_url
 from recommender.sources.limits import gunzip_bounded
+from recommender.sources.listings import PageLimit
 from recommender.sources.options import ReadOptions
 from recommender.sources.pages import extract_page, merge_page
 from recommender.sources.safe_xml import parse_xml, read_xml
 from recommender.sources.sitemaps import is_sitemap, read_sitemap
 from recommender.sources.slugs import slug_from_url
 from recommender.sources.syndication import entry_record, next_page, parse_feed
-from recommender.sources.wordpress import post_records
+from recommender.sources.wordpress import WORDPRESS, post_records
 
-WORDPRESS = "wordpress+"
 #: Local files read as feeds or sitemaps (optionally .gz).
 XML_SUFFIXES = (".xml", ".rss", ".atom")
 #: Sitemap indexes inside sitemap indexes, at most.
@@ -52,20 +54,23 @@ def check_web_source(source: str) -> None:
     check_web_url(source.removeprefix(WORDPRESS))
 
 
-def web_records(source: str | Path, options: ReadOptions, fetcher: Fetcher) -> Iterator[RawItem]:
-    """The raw records of one web source, with their pages' text when `options.fetch_pages`."""
+def web_records(
+    source: str | Path, options: ReadOptions, fetcher: Fetcher, limit: PageLimit
+) -> Iterator[RawItem]:
+    """The raw records of one web source, with their pages' text when `options.fetch_pages`;
+    its paged listings are read within `limit`."""
     if isinstance(source, str) and source.startswith(WORDPRESS):
         site = source.removeprefix(WORDPRESS)
-        yield from ((site, number, raw) for number, raw in post_records(site, fetcher))
+        yield from ((site, number, raw) for number, raw in post_records(site, fetcher, limit))
         return
     if isinstance(source, Path):
-        items = _document(str(source), _read_file(source, options), "", options, fetcher)
+        items = _document(str(source), _read_file(source, options), "", options, fetcher, limit)
     else:
         fetched = fetcher.get(source)
         if _is_html(fetched.body, fetched.content_type):
             yield source, 1, _page_record(fetched.body, fetched.url)
             return
-        items = _document(source, fetched.body, fetched.url, options, fetcher)
+        items = _document(source, fetched.body, fetched.url, options, fetcher, limit)
     yield from _with_pages(items, fetcher, options.show_progress) if options.fetch_pages else items
 
 
@@ -91,35 +96,40 @@ def _page_record(body: bytes, url: str) -> dict[str, Any] | InvalidRecord:
 
 
 def _document(
-    label: str, body: bytes, url: str, options: ReadOptions, fetcher: Fetcher
+    label: str, body: bytes, url: str, options: ReadOptions, fetcher: Fetcher, limit: PageLimit
 ) -> Iterator[RawItem]:
     """A feed (followed through its pages) or a sitemap (through its children)."""
     root = read_xml(body, label)
     if root is not None and is_sitemap(root):
-        return _sitemap_items(label, body, options, fetcher, depth=0)
-    return _feed_items(label, body, url, fetcher)
+        return _sitemap_items(label, body, options, fetcher, limit, depth=0)
+    return _feed_items(label, body, url, fetcher, limit)
 
 
-def _feed_items(label: str, body: bytes, url: str, fetcher: Fetcher) -> Iterator[RawItem]:
-    """Entries of a feed and of its `rel="next"` pages, at most `max_pages` pages."""
+def _feed_items(
+    label: str, body: bytes, url: str, fetcher: Fetcher, limit: PageLimit
+) -> Iterator[RawItem]:
+    """Entries of a feed and of its `rel="next"` pages, within the page limit."""
     seen = {url}
-    number = 0
+    number = pages = 0
     page_label = label
-    for _ in range(fetcher.policy.max_pages):
+    while True:
         parsed = parse_feed(body, page_label)
+        pages += 1
         for entry in parsed.entries:
             number += 1
             yield label, number, entry_record(entry, url)
         following = next_page(parsed, url) if url else None
-        if following is None or following in seen:
-            return
+        if following is None or following in seen or pages == limit.max_pages:
+            break
         seen.add(following)
         url = page_label = following
         body = fetcher.get(following).body
+    more = following is not None and following not in seen
+    limit.finish(label, "feed", pages_read=pages, items_read=number, more=more)
 
 
 def _sitemap_items(
-    label: str, body: bytes, options: ReadOptions, fetcher: Fetcher, depth: int
+    label: str, body: bytes, options: ReadOptions, fetcher: Fetcher, limit: PageLimit, depth: int
 ) -> Iterator[RawItem]:
     sitemap = read_sitemap(parse_xml(body, label), label)
     for number, record in enumerate(sitemap.records, start=1):
@@ -128,15 +138,27 @@ def _sitemap_items(
         else:
             message = "no news:title in the sitemap; add --fetch-pages to read the page"
             yield label, number, InvalidRecord(message)
-    if len(sitemap.children) > fetcher.policy.max_pages:
-        raise FeedError(
-            f"{label}: lists {len(sitemap.children):,} sitemaps; the limit is "
-            f"{fetcher.policy.max_pages:,} (RECOMMENDER_FETCH_MAX_PAGES)"
-        )
-    for child in sitemap.children:
+    if not sitemap.children:
+        return
+    limit.check_total(label, "sitemap", len(sitemap.children), None)
+    children = sitemap.children[: limit.max_pages]
+    found = 0
+    for child in children:
         if depth == MAX_SITEMAP_DEPTH:
             raise FeedError(f"{child}: sitemap indexes nested deeper than {MAX_SITEMAP_DEPTH}")
-        yield from _sitemap_items(child, fetcher.get(child).body, options, fetcher, depth + 1)
+        child_body = fetcher.get(child).body
+        for item in _sitemap_items(child, child_body, options, fetcher, limit, depth + 1):
+            found += 1
+            yield item
+    more = len(sitemap.children) > len(children)
+    limit.finish(
+        label,
+        "sitemap",
+        pages_read=len(children),
+        items_read=found,
+        more=more,
+        pages_total=len(sitemap.children),
+    )
 
 
 def _with_pages(

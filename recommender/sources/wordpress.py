@@ -9,10 +9,13 @@ from typing import Any
 from recommender.errors import FeedError, FetchError, InvalidRecord
 from recommender.sources.fetch import Fetcher
 from recommender.sources.html_text import html_to_text
+from recommender.sources.listings import PageLimit
 from recommender.sources.web_urls import web_url
 
 #: Posts asked for per request (the API's maximum).
 PER_PAGE = 100
+#: The prefix of a `--source` that names a WordPress site.
+WORDPRESS = "wordpress+"
 
 
 def posts_url(site: str, page: int) -> str:
@@ -20,32 +23,67 @@ def posts_url(site: str, page: int) -> str:
     return f"{site.rstrip('/')}/wp-json/wp/v2/posts?per_page={PER_PAGE}&page={page}&_embed=1"
 
 
-def post_records(site: str, fetcher: Fetcher) -> Iterator[tuple[int, object]]:
+def post_records(site: str, fetcher: Fetcher, limit: PageLimit) -> Iterator[tuple[int, object]]:
     """Every post of `site` as (item number, raw record or InvalidRecord).
 
-    Pages are read until one is empty or the API answers 400 for a page past the last (its
-    `rest_post_invalid_page_number`), at most `max_pages`; any other failure is FetchError.
+    Pages are read up to the last the API counts (`X-WP-TotalPages`), an empty page, or the
+    API's 400 for a page past the last (its `rest_post_invalid_page_number`); a listing longer
+    than `limit` fails (ListingTooLong), at once when the API says so, or is cut and recorded.
+    Any other failure is FetchError.
     """
-    number = 0
-    for page in range(1, fetcher.policy.max_pages + 1):
-        url = posts_url(site, page)
+    source = WORDPRESS + site
+    number = pages = last = 0
+    total_pages = total_posts = None
+    more = False
+    while True:
+        if pages == limit.max_pages:
+            # Without the API's count, a full last page is taken to mean that more follow.
+            more = total_pages > pages if total_pages is not None else last == PER_PAGE
+            break
+        url = posts_url(site, pages + 1)
         try:
             fetched = fetcher.get(url)
         except FetchError as exc:
-            if page > 1 and exc.status == 400:
-                return
+            if pages and exc.status == 400:
+                break
             raise
-        try:
-            posts = json.loads(fetched.body)
-        except ValueError as exc:
-            raise FeedError(f"{url}: not JSON: {exc}") from None
-        if not isinstance(posts, list):
-            raise FeedError(f"{url}: expected a JSON list of posts, got {type(posts).__name__}")
+        if not pages:
+            total_pages = _count(fetched.headers, "x-wp-totalpages")
+            total_posts = _count(fetched.headers, "x-wp-total")
+            limit.check_total(source, "wordpress", total_pages, total_posts)
+        posts = _posts(fetched.body, url)
         if not posts:
-            return
+            break
+        pages, last = pages + 1, len(posts)
         for post in posts:
             number += 1
             yield number, post_record(post, url)
+        if total_pages is not None and pages >= total_pages:
+            break
+    limit.finish(
+        source,
+        "wordpress",
+        pages_read=pages,
+        items_read=number,
+        more=more,
+        pages_total=total_pages,
+        items_total=total_posts,
+    )
+
+
+def _count(headers: dict[str, str], name: str) -> int | None:
+    value = headers.get(name, "").strip()
+    return int(value) if value.isdigit() else None
+
+
+def _posts(body: bytes, url: str) -> list[object]:
+    try:
+        posts = json.loads(body)
+    except ValueError as exc:
+        raise FeedError(f"{url}: not JSON: {exc}") from None
+    if not isinstance(posts, list):
+        raise FeedError(f"{url}: expected a JSON list of posts, got {type(posts).__name__}")
+    return posts
 
 
 def post_record(post: object, page_url: str) -> dict[str, Any] | InvalidRecord:

@@ -4,6 +4,7 @@ built: their manifests name no BM25 weight and their directories hold no BM25 fi
 from __future__ import annotations
 
 import dataclasses
+import json
 from pathlib import Path
 
 import numpy as np
@@ -45,3 +46,14 @@ def test_a_version_without_bm25_serves_its_own_lists_and_drafts(tmp_path: Path) 
     )
     assert draft and all(np.isfinite(s.score) for s in draft)
     assert recommender.explain(row, served[0])["bm25"] == 0.0
+
+
+def test_a_manifest_written_before_listings_were_recorded_loads(tmp_path: Path) -> None:
+    settings, _ = build_fake_index(tmp_path / "data")
+    path = VersionStore(settings.data_dir).current_path() / MANIFEST_NAME
+    written = json.loads(path.read_text(encoding="utf-8"))
+    del written["listings"]
+    path.write_text(json.dumps(written), encoding="utf-8")
+    assert read_manifest(path.parent).listings == []
+    version, warning = load_current(settings.index)
+    assert warning is None and version.manifest.listings == []
