@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 WRK := /usr/bin/wrk
+DOCKER_COMPOSE := /usr/bin/docker-compose
 AS_ROOT := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_SOURCES := --source demo/articles.jsonl --source demo/putin-victory-alaska-summit.txt
 
@@ -25,6 +26,10 @@ $(CHROMIUM):
 $(WRK):
 	$(AS_ROOT) apt-get update -qq && $(AS_ROOT) apt-get install -y -qq wrk
 
+# Debian's docker-compose: tests/test_compose.py runs `docker-compose config` (no daemon needed).
+$(DOCKER_COMPOSE):
+	$(AS_ROOT) apt-get update -qq && $(AS_ROOT) apt-get install -y -qq docker-compose
+
 # The API on :8000, and on :8001 (another origin) a publisher's page that embeds the widget;
 # the page's server stops with the API. The editors' pages take the password `demo`.
 demo: $(INSTALLED)  ## index the bundled demo corpus; serve it at http://127.0.0.1:8000 and a demo page at http://127.0.0.1:8001
@@ -35,7 +40,7 @@ demo: $(INSTALLED)  ## index the bundled demo corpus; serve it at http://127.0.0
 	RECOMMENDER_EDITOR_PASSWORD="$${RECOMMENDER_EDITOR_PASSWORD:-demo}" \
 	$(BIN)/recommender serve --host 127.0.0.1 --port 8000
 
-test: $(INSTALLED) $(CHROMIUM) $(WRK) lint typecheck  ## lint, type check, then the whole suite: real model, real Redis, real Chromium
+test: $(INSTALLED) $(CHROMIUM) $(WRK) $(DOCKER_COMPOSE) lint typecheck  ## lint, type check, then the whole suite: real model, real Redis, real Chromium
 	$(BIN)/python -m pytest
 
 lint: $(INSTALLED)  ## ruff: lint, and check the formatting
