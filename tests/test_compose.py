@@ -332,6 +332,23 @@ def test_api_command_is_the_cli_serve_on_all_interfaces(
     assert "8000" in arguments_of(dockerfile, "EXPOSE")
 
 
+def test_the_kubernetes_cronjob_follows_the_documented_multi_host_recipe() -> None:
+    """docs/operations.md: the job shares the version store and the database with the API hosts,
+    in a data volume of its own; its command is a command of the CLI."""
+    text = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL) if "CronJob" in b]
+    pod = yaml.safe_load(block)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {variable["name"] for variable in container["env"]}
+    assert {"RECOMMENDER_STORE_URL", "RECOMMENDER_DATABASE_URL", "RECOMMENDER_DATA_DIR"} <= env
+    check_cli_command(container["command"])
+    data = next(volume for volume in pod["volumes"] if volume["name"] == "data")
+    assert "reindex" in data["persistentVolumeClaim"]["claimName"], "the job's own data volume"
+    recipe = text[text.index("**Several hosts.**") :]
+    assert "RECOMMENDER_STORE_URL" in recipe and "RECOMMENDER_DATABASE_URL" in recipe
+    assert "ReadWriteMany" not in text
+
+
 def test_the_cli_check_refuses_what_the_cli_refuses() -> None:
     with pytest.raises(AssertionError, match="not a command"):
         check_cli_command(["recommender", "index", "--source", "/feeds"])
