@@ -5,6 +5,7 @@ BIN := $(VENV)/bin
 INSTALLED := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 WRK := /usr/bin/wrk
+DOCKER_COMPOSE := /usr/bin/docker-compose
 AS_ROOT := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_SOURCES := --source demo/articles.jsonl --source demo/putin-victory-alaska-summit.txt
 
@@ -25,19 +26,30 @@ $(CHROMIUM):
 $(WRK):
 	$(AS_ROOT) apt-get update -qq && $(AS_ROOT) apt-get install -y -qq wrk
 
-# The API on :8000, and on :8001 (another origin) a publisher's page that embeds the widget;
-# the page's server stops with the API. The editors' pages take the password `demo`.
-demo: $(INSTALLED)  ## index the bundled demo corpus; serve it at http://127.0.0.1:8000 and a demo page at http://127.0.0.1:8001
+# Debian's docker-compose: tests/test_compose.py runs `docker-compose config` (no daemon needed).
+$(DOCKER_COMPOSE):
+	$(AS_ROOT) apt-get update -qq && $(AS_ROOT) apt-get install -y -qq docker-compose
+
+# The API on DEMO_API_PORT, and on DEMO_SITE_PORT (another origin) a publisher's page that embeds
+# the widget; both ports are checked free before anything starts, and the page's server stops
+# with the API. The editors' pages take the password `demo`; the admin token (click statistics,
+# audit, live changes) is RECOMMENDER_ADMIN_TOKEN, else a random one, printed with the banner.
+DEMO_API_PORT ?= 8000
+DEMO_SITE_PORT ?= 8001
+demo: $(INSTALLED)  ## index the bundled demo corpus; serve it at http://127.0.0.1:$(DEMO_API_PORT) and a demo page at http://127.0.0.1:$(DEMO_SITE_PORT)
+	$(BIN)/python demo/announce.py check $(DEMO_API_PORT) $(DEMO_SITE_PORT)
 	$(BIN)/recommender reindex $(DEMO_SOURCES)
-	$(BIN)/python -m http.server --directory demo/site --bind 127.0.0.1 8001 & site=$$!; \
-	RECOMMENDER_EDITOR_PASSWORD="$${RECOMMENDER_EDITOR_PASSWORD:-demo}" $(BIN)/python demo/announce.py & banner=$$!; \
+	export RECOMMENDER_EDITOR_PASSWORD="$${RECOMMENDER_EDITOR_PASSWORD:-demo}" \
+		RECOMMENDER_ADMIN_TOKEN="$${RECOMMENDER_ADMIN_TOKEN:-$$($(BIN)/python -c 'import secrets; print(secrets.token_urlsafe(18))')}" \
+		RECOMMENDER_DEMO_SITE_URL="http://127.0.0.1:$(DEMO_SITE_PORT)/"; \
+	$(BIN)/python demo/site_server.py $(DEMO_API_PORT) $(DEMO_SITE_PORT) & site=$$!; \
+	$(BIN)/python demo/announce.py wait $(DEMO_API_PORT) $(DEMO_SITE_PORT) & banner=$$!; \
 	trap 'kill $$site $$banner 2>/dev/null' EXIT INT TERM; \
-	RECOMMENDER_EDITOR_PASSWORD="$${RECOMMENDER_EDITOR_PASSWORD:-demo}" \
-	$(BIN)/recommender serve --host 127.0.0.1 --port 8000
+	$(BIN)/recommender serve --host 127.0.0.1 --port $(DEMO_API_PORT)
 
 # Two phases: the suite on two workers, then the tests that hold the app to a timeout or a pause
 # (marker `timing`) one at a time, so that no parallel test steals their time slices.
-test: $(INSTALLED) $(CHROMIUM) $(WRK) lint typecheck  ## lint, type check, then the whole suite: real model, real Redis, real Chromium
+test: $(INSTALLED) $(CHROMIUM) $(WRK) $(DOCKER_COMPOSE) lint typecheck  ## lint, type check, then the whole suite: real model, real Redis, real Chromium
 	$(BIN)/python -m pytest -m "not timing" --durations=25
 	$(BIN)/python -m pytest -m timing --numprocesses=0 --durations=10
 

@@ -83,7 +83,7 @@ class Readiness(BaseModel):
     warnings: list[str] = Field(
         default=[],
         description="Configuration problems that do not stop serving (e.g. a Redis memory "
-        "policy that would evict the widget's counters).",
+        "policy that would evict the widget's counters, or counters kept in memory only).",
     )
 
 

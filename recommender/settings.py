@@ -348,6 +348,11 @@ class Settings(BaseSettings):
         description="`recommender serve` closes a connection that takes longer to send a "
         "request's headers (slowloris).",
     )
+    demo_site_url: str | None = Field(
+        default=None,
+        description="The demo publisher's page that `GET /` links to (`make demo` sets it); "
+        "unset = no link.",
+    )
 
     fault_point: str | None = Field(
         default=None,
@@ -487,6 +492,7 @@ class Settings(BaseSettings):
             trusted_proxies=tuple(self.trusted_proxies),
             reload_interval_seconds=self.reload_interval_seconds,
             header_timeout_seconds=self.header_timeout_seconds,
+            demo_site_url=self.demo_site_url,
         )
 
 
@@ -614,3 +620,4 @@ class ServerSettings:
     trusted_proxies: tuple[str, ...]
     reload_interval_seconds: float
     header_timeout_seconds: float
+    demo_site_url: str | None

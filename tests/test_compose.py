@@ -1,9 +1,12 @@
-"""The container setup, checked without Docker: docker-compose.yml, Dockerfile, .dockerignore.
+"""The container setup, checked without Docker: docker-compose.yml, .env.example, Dockerfile,
+.dockerignore.
 
 Docker cannot run where the suite runs, so these tests read the files and check what a
 broken deployment would get wrong first: the services and their healthchecks, the shared
-data volume, start-up order, the job's profile, and that every command the containers run
-is a command of this project's CLI with options it accepts.
+data volume, start-up order, the job's profile, the secrets every container needs, and that
+every command the containers run is a command of this project's CLI with options it accepts.
+`docker-compose config` (Debian's docker-compose, which the Makefile installs) checks that the
+compose file interpolates with the example env file and refuses to without a required variable.
 """
 
 from __future__ import annotations
@@ -12,6 +15,8 @@ import fnmatch
 import json
 import re
 import shlex
+import shutil
+import subprocess
 import tomllib
 from pathlib import Path
 from typing import Any
@@ -22,9 +27,18 @@ import typer.main
 import yaml
 
 from console.main import app as cli_app
+from recommender.sources.web import check_web_source, is_web_source
 from tests.support.helpers import REPO
 
 COMPOSE = REPO / "docker-compose.yml"
+ENV_EXAMPLE = REPO / ".env.example"
+#: What the containers cannot do without: the compose file refuses to start without each one.
+REQUIRED = (
+    "POSTGRES_PASSWORD",
+    "RECOMMENDER_EDITOR_PASSWORD",
+    "RECOMMENDER_ADMIN_TOKEN",
+    "RECOMMENDER_SESSION_SECRET",
+)
 DOCKERFILE = REPO / "Dockerfile"
 DOCKERIGNORE = REPO / ".dockerignore"
 TORCH_CPU_INDEX = "https://download.pytorch.org/whl/cpu"
@@ -47,6 +61,27 @@ def compose() -> dict[str, Any]:
 @pytest.fixture(scope="module")
 def services(compose: dict[str, Any]) -> dict[str, dict[str, Any]]:
     found: dict[str, dict[str, Any]] = compose["services"]
+    return found
+
+
+def docker_compose_config(directory: Path, env: str) -> subprocess.CompletedProcess[str]:
+    """`docker-compose config` of the compose file with `env` as its .env, run in `directory`."""
+    program = shutil.which("docker-compose")
+    assert program, "docker-compose is missing: `make test` installs Debian's docker-compose"
+    shutil.copy(COMPOSE, directory / "docker-compose.yml")
+    (directory / ".env").write_text(env, encoding="utf-8")
+    return subprocess.run(
+        [program, "config"], cwd=directory, capture_output=True, text=True, timeout=60, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def resolved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, dict[str, Any]]:
+    """The services as `docker compose` runs them with the example env file."""
+    example = ENV_EXAMPLE.read_text(encoding="utf-8")
+    done = docker_compose_config(tmp_path_factory.mktemp("compose"), example)
+    assert done.returncode == 0, done.stderr
+    found: dict[str, dict[str, Any]] = yaml.safe_load(done.stdout)["services"]
     return found
 
 
@@ -164,6 +199,69 @@ def test_redis_evicts_cache_entries_never_counters(services: dict[str, dict[str,
     assert "--maxmemory" in command
 
 
+def test_redis_keeps_counters_across_restarts(
+    compose: dict[str, Any], services: dict[str, dict[str, Any]]
+) -> None:
+    """Counters have no TTL and no copy elsewhere: an append-only file on a volume keeps them."""
+    redis = services["redis"]
+    command = [str(word) for word in redis["command"]]
+    assert command[command.index("--appendonly") + 1] == "yes"
+    assert "--dir" not in command, "the volume is mounted on the image's working directory"
+    assert mounts(redis)["/data"]["source"] == "redis"
+    assert "redis" in compose["volumes"]
+
+
+def test_the_example_env_file_passes_docker_compose_config(
+    resolved: dict[str, dict[str, Any]],
+) -> None:
+    example = dict(
+        line.split("=", 1)
+        for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+        if line and not line.startswith("#")
+    )
+    for name in ("api", "reindex"):
+        environment = resolved[name]["environment"]
+        for variable in REQUIRED[1:]:
+            assert environment[variable] == example[variable], f"{variable} does not reach {name}"
+        password = example["POSTGRES_PASSWORD"]
+        assert f"related:{password}@postgres" in environment["RECOMMENDER_DATABASE_URL"]
+    assert resolved["postgres"]["environment"]["POSTGRES_PASSWORD"] == example["POSTGRES_PASSWORD"]
+
+
+@pytest.mark.parametrize("missing", REQUIRED)
+def test_docker_compose_refuses_to_start_without_a_required_variable(
+    tmp_path: Path, missing: str
+) -> None:
+    env = "".join(
+        line + "\n"
+        for line in ENV_EXAMPLE.read_text(encoding="utf-8").splitlines()
+        if not line.startswith(f"{missing}=")
+    )
+    done = docker_compose_config(tmp_path, env)
+    assert done.returncode != 0
+    assert f"set {missing} in .env" in done.stderr
+
+
+def test_settings_reach_the_containers_from_the_env_file_kept_out_of_git(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    for name in ("api", "reindex"):
+        assert services[name]["env_file"] == ".env", f"{name} does not read .env"
+    assert ".env" in (REPO / ".gitignore").read_text(encoding="utf-8").splitlines()
+    assert ".env" in DOCKERIGNORE.read_text(encoding="utf-8").splitlines()
+
+
+def test_the_example_env_file_shows_web_sources_for_the_reindex_job() -> None:
+    """Commented alternatives: an RSS/Atom feed, a sitemap, a WordPress site."""
+    examples = re.findall(r"^#?\s*REINDEX_SOURCE=(\S+)", ENV_EXAMPLE.read_text(), re.MULTILINE)
+    web = [source for source in examples if is_web_source(source)]
+    for source in web:
+        check_web_source(source)
+    assert any(source.startswith("wordpress+https://") for source in web)
+    assert any("sitemap" in source for source in web)
+    assert any(source.endswith("feed.xml") for source in web)
+
+
 def test_api_starts_after_a_healthy_redis_and_uses_it(services: dict[str, dict[str, Any]]) -> None:
     api = services["api"]
     assert api["depends_on"]["redis"]["condition"] == "service_healthy"
@@ -211,8 +309,9 @@ def test_reindex_is_a_one_shot_job_under_a_profile(services: dict[str, dict[str,
 
 
 def test_reindex_command_is_the_cli_reindex_of_the_mounted_feeds(
-    services: dict[str, dict[str, Any]], dockerfile: list[tuple[str, str]]
+    resolved: dict[str, dict[str, Any]], dockerfile: list[tuple[str, str]]
 ) -> None:
+    services = resolved
     argv = command_of(services["reindex"], dockerfile)
     assert argv[:2] == ["recommender", "reindex"]
     params = check_cli_command(argv)
@@ -231,6 +330,23 @@ def test_api_command_is_the_cli_serve_on_all_interfaces(
     assert params["host"] == "0.0.0.0", "inside a container, 127.0.0.1 is unreachable"
     assert params["port"] == 8000
     assert "8000" in arguments_of(dockerfile, "EXPOSE")
+
+
+def test_the_kubernetes_cronjob_follows_the_documented_multi_host_recipe() -> None:
+    """docs/operations.md: the job shares the version store and the database with the API hosts,
+    in a data volume of its own; its command is a command of the CLI."""
+    text = (REPO / "docs" / "operations.md").read_text(encoding="utf-8")
+    (block,) = [b for b in re.findall(r"```yaml\n(.*?)```", text, re.DOTALL) if "CronJob" in b]
+    pod = yaml.safe_load(block)["spec"]["jobTemplate"]["spec"]["template"]["spec"]
+    (container,) = pod["containers"]
+    env = {variable["name"] for variable in container["env"]}
+    assert {"RECOMMENDER_STORE_URL", "RECOMMENDER_DATABASE_URL", "RECOMMENDER_DATA_DIR"} <= env
+    check_cli_command(container["command"])
+    data = next(volume for volume in pod["volumes"] if volume["name"] == "data")
+    assert "reindex" in data["persistentVolumeClaim"]["claimName"], "the job's own data volume"
+    recipe = text[text.index("**Several hosts.**") :]
+    assert "RECOMMENDER_STORE_URL" in recipe and "RECOMMENDER_DATABASE_URL" in recipe
+    assert "ReadWriteMany" not in text
 
 
 def test_the_cli_check_refuses_what_the_cli_refuses() -> None:

@@ -284,6 +284,7 @@ async def status_page(editor: EditorDep, services: ServicesDep) -> Response:
             "errors": stats.errors,
         },
         redis="configured" if services.settings.redis_url else "not configured (memory only)",
+        counter_risk=await services.events.eviction_risk(),
         live={"upserts": len(overlay.rows), "retractions": len(overlay.retracted)},
         overrides={"pins": len(curation.pins()), "blocks": len(curation.blocks())},
         drafts=services.drafts.state(),

@@ -35,6 +35,11 @@ ASSETS_CACHE_CONTROL = "public, max-age=86400"
 def about(request: Request, services: Services) -> dict[str, Any]:
     """What `GET /` says, as JSON (the HTML page shows the same)."""
     current = services.holder.current
+    demo = services.settings.server.demo_site_url
+    # Only while `make demo` serves a publisher's page beside this API.
+    demo_links = (
+        [{"title": "Widget demo", "href": demo, "what": "a publisher's page"}] if demo else []
+    )
     return {
         "service": request.app.title,
         "summary": request.app.summary,
@@ -47,11 +52,7 @@ def about(request: Request, services: Services) -> dict[str, Any]:
             {"title": "OpenAPI document", "href": "/openapi.json", "what": "JSON"},
             {"title": "Editors' desk", "href": "/editor", "what": "login"},
             {"title": "Widget script", "href": "/widget.js", "what": "for publishers' pages"},
-            {
-                "title": "Widget demo",
-                "href": "http://127.0.0.1:8001/",
-                "what": "a publisher's page, served by `make demo`",
-            },
+            *demo_links,
             {"title": "Readiness", "href": "/readyz", "what": "JSON"},
         ],
     }

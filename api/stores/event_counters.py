@@ -34,6 +34,12 @@ MAX_EVENT_BYTES = 16 * 1024
 MAX_EVENTS = 50
 MAX_SLOT = 50
 
+#: What `/readyz` and the desk's status page say while counters live in process memory.
+MEMORY_ONLY_RISK = (
+    "REDIS_URL is not set: impression/click counters are kept in this process's memory only, "
+    "each worker its own, and a restart loses them; set REDIS_URL to keep them"
+)
+
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN.pattern, max_length=MAX_SLUG_LENGTH)]
 #: Counters of one source article: field name -> count.
 Counts = dict[str, int]
@@ -110,7 +116,8 @@ class EventStore(Protocol):
         """Events lost to backend failures since the store was built."""
 
     async def eviction_risk(self) -> str | None:
-        """Why the backend may evict or refuse counters as memory fills; None: it will not."""
+        """Why the backend may lose counters (evict or refuse them as memory fills, or forget
+        them on restart); None: it keeps them."""
 
     async def close(self) -> None: ...
 
@@ -133,7 +140,7 @@ class MemoryEventStore:
         return 0
 
     async def eviction_risk(self) -> str | None:
-        return None
+        return MEMORY_ONLY_RISK
 
     async def close(self) -> None:
         self._counts.clear()

@@ -144,5 +144,8 @@ def test_readyz_warns_when_the_memory_policy_would_cost_counters(
         server.close()
 
 
-def test_readyz_without_redis_has_no_warnings(client: TestClient) -> None:
-    assert client.get("/readyz").json()["warnings"] == []
+def test_readyz_without_redis_warns_that_a_restart_loses_the_counters(
+    client: TestClient,
+) -> None:
+    (warning,) = client.get("/readyz").json()["warnings"]
+    assert "REDIS_URL is not set" in warning and "a restart loses them" in warning

@@ -260,6 +260,16 @@ def test_the_status_page_shows_what_is_served_and_the_busiest_boxes(
     assert "Volcano story number 0</a>" in page and "<td>2</td><td>1</td><td>50.0 %" in page
 
 
+def test_the_status_page_says_counters_in_memory_do_not_survive_a_restart(
+    client: TestClient,
+) -> None:
+    log_in(client)
+    page = client.get("/editor/status").text
+    found = re.search(r'<dd data-testid="counters">([^<]*)</dd>', page)
+    assert found, "the status page does not say where the click counters are kept"
+    assert "memory only" in found.group(1) and "a restart loses them" in found.group(1)
+
+
 def test_the_draft_page_says_whether_the_model_is_ready(client: TestClient) -> None:
     log_in(client)
     # The model loads in the background from the start; the page tells which state it is in.

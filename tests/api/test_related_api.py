@@ -237,6 +237,23 @@ def test_the_root_names_the_service_as_a_page_or_as_json(client: TestClient) -> 
     assert "accept" in answer.headers["vary"].lower()
 
 
+def test_the_root_links_the_demo_page_only_while_the_demo_serves_it(
+    client: TestClient, settings: Settings
+) -> None:
+    def demo_links(answer: dict[str, Any]) -> list[dict[str, Any]]:
+        return [link for link in answer["links"] if link["title"] == "Widget demo"]
+
+    assert demo_links(client.get("/", headers={"Accept": "application/json"}).json()) == []
+    assert "Widget demo" not in client.get("/").text
+    site = "http://127.0.0.1:9101/"
+    with TestClient(create_app(settings.model_copy(update={"demo_site_url": site}))) as demo:
+        (link,) = demo_links(demo.get("/", headers={"Accept": "application/json"}).json())
+        page = demo.get("/").text
+    assert link["href"] == site
+    assert f'<a href="{site}">Widget demo</a>' in page
+    assert "`" not in page, "markdown quotes shown literally"
+
+
 def test_every_operation_has_an_example_request_and_response(client: TestClient) -> None:
     missing = []
     for path, operations in client.get("/openapi.json").json()["paths"].items():

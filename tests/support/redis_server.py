@@ -47,7 +47,8 @@ class RedisProcess(ManagedService):
 
     The port is chosen once, so `start()` after `kill()` or `stop()` comes back on the same
     address, as a restarted Redis would. With `tls` the port speaks TLS only, and clients must
-    present a certificate signed by the test CA. `extra_args` are more server options.
+    present a certificate signed by the test CA. `extra_args` are more server options; given
+    after the defaults, they override them (e.g. `--appendonly yes`: persistence in `dir`).
     """
 
     def __init__(
