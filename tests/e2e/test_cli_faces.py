@@ -7,9 +7,12 @@ import re
 from pathlib import Path
 
 import pytest
+from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
+from api.app import create_app
 from console.main import app
+from index.state.state_stores import open_stores
 from tests.support.helpers import build_fake_index
 
 COMMANDS = ["reindex", "related", "info", "versions", "rollback", "evaluate", "serve"]
@@ -56,3 +59,27 @@ def test_info_describes_an_ivf_index_by_its_lists_and_nprobe(tmp_path: Path) -> 
     lines = dict(re.split(r"\s{2,}", line, maxsplit=1) for line in text.stdout.splitlines())
     assert lines["Search"] == f"IVF (approximate): nlist 3, nprobe {index['ivf_probe']}"
     assert "hnsw" not in text.stdout.lower()
+
+
+def test_related_applies_the_editors_pins_and_blocks_like_the_api(tmp_path: Path) -> None:
+    settings, _ = build_fake_index(tmp_path / "data", redis_url=None)
+    env = {"RECOMMENDER_DATA_DIR": str(settings.data_dir), "RECOMMENDER_MODEL": settings.model}
+
+    def related(*args: str) -> list[str]:
+        result = CliRunner().invoke(app, ["related", "volcano-0", "--json", *args], env=env)
+        assert result.exit_code == 0, result.output
+        return [item["slug"] for item in json.loads(result.stdout)["items"]]
+
+    before = related()
+    stores = open_stores(settings.index)
+    try:
+        stores.curation.pin("volcano-0", "bitcoin-1", 1, None, None, "ana")
+        stores.curation.block("volcano-0", before[0], None, "ana")
+        stores.curation.block(None, before[1], "legal hold", "ana")
+    finally:
+        stores.close()
+    shown = related()
+    assert shown[0] == "bitcoin-1" and not {before[0], before[1]} & set(shown)
+    with TestClient(create_app(settings)) as client:
+        api = client.get("/v1/articles/volcano-0/related").json()
+    assert shown == [item["slug"] for item in api["items"]]
