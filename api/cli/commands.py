@@ -27,6 +27,7 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import typer
 
+from api.cli.help_format import WholeWordsGroup
 from index.index_errors import IndexStoreError, ReindexLocked, StorageError, StoreUnavailable
 from recommender.errors import (
     ArticleNotFound,
@@ -61,6 +62,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode=None,
+    cls=WholeWordsGroup,
 )
 
 T = TypeVar("T")

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer.main import get_command
 from typer.testing import CliRunner
 
 from api.app import create_app
@@ -32,6 +33,39 @@ def test_help_placeholders_are_words(command: str) -> None:
     for line in options:
         assert not re.search(r"<(int|str|path|float|list)[^>]*>", line), line
         assert not re.search(r"\b(INTEGER|TEXT|FLOAT|PATH RANGE)\b", line), line
+
+
+def every_command() -> list[list[str]]:
+    """The path of every command and group, the root (no path) included."""
+    paths: list[list[str]] = []
+
+    def walk(command: object, path: list[str]) -> None:
+        paths.append(path)
+        for name, sub in getattr(command, "commands", {}).items():
+            walk(sub, [*path, name])
+
+    walk(get_command(app), [])
+    return paths
+
+
+def help_text(path: list[str], width: int) -> str:
+    result = CliRunner().invoke(app, [*path, "--help"], terminal_width=width)
+    assert result.exit_code == 0, result.output
+    return result.stdout
+
+
+@pytest.mark.parametrize("width", [40, 80])
+def test_help_never_breaks_a_word_and_keeps_each_example_on_one_line(width: int) -> None:
+    for path in every_command():
+        whole = help_text(path, 10_000)
+        words = set(whole.split())
+        for word in help_text(path, width).split():
+            # A command's one-line summary may be cut after a word, marked "...".
+            shortened = word.endswith("...") and any(w.startswith(word[:-3]) for w in words)
+            assert word in words or shortened, f"`recommender {' '.join(path)} --help`: {word!r}"
+        examples = [line for line in whole.splitlines() if line.startswith("  recommender ")]
+        narrow = help_text(path, width).splitlines()
+        assert all(line in narrow for line in examples), path
 
 
 def test_info_is_a_readable_summary_with_only_its_index_kinds_parameters(tmp_path: Path) -> None:
