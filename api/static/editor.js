@@ -16,6 +16,7 @@ function renderDraftResults(list, items) {
     const meta = document.createElement("span");
     meta.className = "hint";
     meta.textContent = " · " + (item.section || "no section") + " · score " + item.score.toFixed(3);
+    meta.title = "The ranking score: semantic similarity, shared terms and word coverage fused; higher comes first";
     entry.append(link, meta);
     list.append(entry);
   }

@@ -6,6 +6,7 @@ page go to test-artifacts/.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -135,6 +136,9 @@ def test_an_editor_sees_what_a_draft_would_be_related_to(
     page.get_by_role("button", name="Find related articles").click()
     results = page.locator("#draft-results li a")
     expect(results).to_have_count(5)
+    expect(page.locator("#draft-results li .hint").first).to_have_attribute(
+        "title", re.compile("^The ranking score: semantic similarity")
+    )
     titles = results.all_inner_texts()
     assert titles[0].startswith("Wildfire story")
     page.screenshot(path=str(artifacts / "editor-7-draft.png"), full_page=True)
