@@ -30,6 +30,7 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import typer
 
+from api.cli.help_format import WholeWordsGroup
 from index.index_errors import (
     CatalogShrinkRefused,
     IndexStoreError,
@@ -72,6 +73,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
     rich_markup_mode=None,
+    cls=WholeWordsGroup,
 )
 
 T = TypeVar("T")

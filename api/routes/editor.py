@@ -7,7 +7,7 @@ import hmac
 import time
 from collections.abc import Awaitable, Callable, Iterable
 from datetime import UTC, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Form, Path, Query, Request
@@ -68,7 +68,10 @@ def _ago(published: float, now: float) -> str:
     if days < 0:
         return f"{date} · scheduled"
     if days < 1:
-        return f"{date} · {max(1, round(days * 24))} h ago"
+        minutes = int((now - published) // 60)
+        if minutes < 1:
+            return f"{date} · just now"
+        return f"{date} · {minutes} min ago" if minutes < 60 else f"{date} · {minutes // 60} h ago"
     unit, size = next((unit, size) for unit, size in _AGE_UNITS if days >= size)
     count = int(days // size)
     return f"{date} · {count} {unit}{'' if count == 1 else 's'} ago"
@@ -84,6 +87,11 @@ def _titles(recommender: Recommender, slugs: Iterable[str | None]) -> dict[str, 
         except ArticleNotFound:
             continue
     return titles
+
+
+def _named(recommender: Recommender, slug: str) -> str:
+    """An article as a notice names it: its title in quotes, or its slug if it is not served."""
+    return f"“{title}”" if (title := _titles(recommender, [slug]).get(slug)) else slug
 
 
 @router.get("/static/{name}")
@@ -172,8 +180,9 @@ async def article_page(
     services: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=50)] = 5,
     section: Annotated[str, Query(max_length=100)] = "",
-    notice: Annotated[str, Query(max_length=300)] = "",
-    error: Annotated[str, Query(max_length=300)] = "",
+    # Room for notices naming articles by their titles (up to 1000 characters).
+    notice: Annotated[str, Query(max_length=2500)] = "",
+    error: Annotated[str, Query(max_length=2500)] = "",
 ) -> Response:
     """The article's suggestions exactly as readers get them (same code, version, overrides)."""
     recommender = services.holder.require()
@@ -197,7 +206,7 @@ async def article_page(
             curation.pins(slug),
             curation.blocks(slug),
             curation.blocks(global_only=True),
-            curation.audit(slug, 100),
+            curation.audit(slug, 100, everywhere=True),
         )
     )
     pins_here = [pin_json(pin, now) for pin in pinned]
@@ -306,6 +315,53 @@ async def draft_page(editor: EditorDep, services: ServicesDep) -> Response:
     )
 
 
+#: Records per page of the site-wide audit page.
+AUDIT_PAGE = 50
+AuditAction = Literal["", "pin", "unpin", "block", "unblock"]
+
+
+@router.get("/audit")
+async def audit_page(
+    editor: EditorDep,
+    services: ServicesDep,
+    action: Annotated[AuditAction, Query()] = "",
+    article: Annotated[str, Query(max_length=MAX_SLUG_LENGTH)] = "",
+    actor: Annotated[str, Query(max_length=60)] = "",
+    before: Annotated[int | None, Query(ge=1, le=2**63 - 1)] = None,
+) -> Response:
+    """Every change to pins and blocks, newest first, by action, article and editor, paged."""
+    recommender = services.holder.require()
+    article, actor = article.strip(), actor.strip()
+    curation = services.holder.curation
+    records = await services.holder.call_store(
+        lambda: curation.audit(
+            article or None,
+            AUDIT_PAGE + 1,  # one more tells whether there is an older page
+            action=action or None,
+            actor=actor or None,
+            before=before,
+        )
+    )
+    rows = [audit_json(record) for record in records[:AUDIT_PAGE]]
+    filters = {k: v for k, v in (("action", action), ("article", article), ("actor", actor)) if v}
+    older = (
+        "/editor/audit?" + urlencode({**filters, "before": rows[-1]["id"]})
+        if len(records) > AUDIT_PAGE
+        else None
+    )
+    return _page(
+        "editor_audit.html",
+        editor=editor,
+        index_version=recommender.version.id,
+        records=rows,
+        filters={"action": action, "article": article, "actor": actor},
+        actions=[a for a in get_args(AuditAction) if a],
+        newest="/editor/audit?" + urlencode(filters) if before is not None else None,
+        older=older,
+        titles=_titles(recommender, [r[key] for r in rows for key in ("source", "target")]),
+    )
+
+
 # Forms. Each applies one change through the same code as the JSON API, then redirects back.
 
 
@@ -359,7 +415,7 @@ async def pin_form(
 
     async def pin() -> str:
         await add_pin(services.holder, slug, target, slot, _until(until), reason, actor)
-        return f"Pinned {target} to slot {slot}."
+        return f"Pinned {_named(services.holder.require(), target)} to slot {slot}."
 
     return await _change(slug, pin)
 
@@ -387,7 +443,8 @@ async def block_form(
         await add_block(
             services.holder, None if everywhere else slug, target.strip(), reason, actor
         )
-        return f"Blocked {target} {'everywhere' if everywhere else 'from this list'}."
+        named = _named(services.holder.require(), target.strip())
+        return f"Blocked {named} {'everywhere' if everywhere else 'from this list'}."
 
     return await _change(slug, block)
 
@@ -399,7 +456,7 @@ async def unpin_form(
     async def unpin() -> str:
         holder = services.holder
         await holder.call_store(lambda: holder.curation.unpin(slug, target, actor))
-        return f"Unpinned {target}."
+        return f"Unpinned {_named(holder.require(), target)}."
 
     return await _change(slug, unpin)
 
@@ -416,9 +473,18 @@ async def unblock_form(
         holder = services.holder
         source = None if everywhere else slug
         await holder.call_store(lambda: holder.curation.unblock(source, target, actor))
-        return f"Unblocked {target}."
+        return f"Unblocked {_named(holder.require(), target)}{' everywhere' if everywhere else ''}."
 
     return await _change(slug, unblock)
+
+
+#: What an undo leaves, by the action it recorded (the inverse of the change undone).
+_UNDONE = {
+    "pin": "pinned again",
+    "unpin": "no longer pinned",
+    "block": "blocked again",
+    "unblock": "no longer blocked",
+}
 
 
 @router.post("/articles/{slug}/undo/{audit_id}")
@@ -431,6 +497,8 @@ async def undo_form(
     async def undo() -> str:
         holder = services.holder
         record = await holder.call_store(lambda: holder.curation.undo(audit_id, actor))
-        return f"Undone: {record.action} of {record.target} recorded."
+        named = _named(holder.require(), record.target)
+        where = " everywhere" if record.source is None else ""
+        return f"Undone: {named} is {_UNDONE[record.action]}{where}."
 
     return await _change(slug, undo)

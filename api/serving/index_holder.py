@@ -19,7 +19,7 @@ from typing import TypeVar
 
 from index.index_errors import NoIndexError, StoreUnavailable
 from index.serving.recommender_engine import Recommender
-from index.serving.version_loader import load_current, with_live_changes
+from index.serving.version_loader import as_served, load_current, with_live_changes
 from index.state.postgres_database import UNAVAILABLE
 from index.state.state_stores import open_stores
 from index.versions.replica_sync import ReplicaSync
@@ -149,11 +149,7 @@ class IndexHolder:
         self._attempted = published
         try:
             version, warning = await asyncio.to_thread(load_current, self._settings)
-            recommender = await asyncio.to_thread(
-                with_live_changes, version, self.live, self._settings
-            )
-            overrides = await asyncio.to_thread(self.curation.snapshot)
-            recommender = recommender.with_overrides(overrides)
+            recommender = await asyncio.to_thread(as_served, version, self.stores, self._settings)
         except StoreUnavailable:
             # Not the version's fault: try it again once the database answers.
             self._attempted = None

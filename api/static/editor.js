@@ -16,6 +16,7 @@ function renderDraftResults(list, items) {
     const meta = document.createElement("span");
     meta.className = "hint";
     meta.textContent = " · " + (item.section || "no section") + " · score " + item.score.toFixed(3);
+    meta.title = "The ranking score: semantic similarity, shared terms and word coverage fused; higher comes first";
     entry.append(link, meta);
     list.append(entry);
   }
@@ -66,8 +67,16 @@ if (pinSearch) {
     if (!words) return choices.replaceChildren();
     const response = await fetch("/editor/titles?" + new URLSearchParams({ q: words }));
     if (!response.ok || ask !== asked) return;
+    const found = await response.json();
+    if (ask !== asked) return;
     choices.replaceChildren();
-    for (const item of await response.json()) {
+    if (!found.length) {
+      const none = document.createElement("li");
+      none.className = "choices-empty";
+      none.textContent = "No article matches “" + words + "”.";
+      choices.append(none);
+    }
+    for (const item of found) {
       const choice = document.createElement("button");
       choice.type = "button";
       choice.dataset.slug = item.slug;

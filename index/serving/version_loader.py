@@ -6,7 +6,7 @@ from index.index_errors import CorruptVersionError, VersionNotFound
 from index.serving.live_overlay import LiveOverlay
 from index.serving.recommender_engine import Recommender
 from index.state.live_store import LiveStore
-from index.state.state_stores import open_stores
+from index.state.state_stores import StateStores, open_stores
 from index.versions.index_version import IndexVersion
 from index.versions.manifest import Manifest, read_manifest
 from index.versions.version_store import VersionStore
@@ -46,12 +46,19 @@ def with_live_changes(
     return Recommender(version, settings.policy, overlay)
 
 
+def as_served(version: IndexVersion, stores: StateStores, settings: IndexSettings) -> Recommender:
+    """A recommender over `version` as the API serves it: live changes, then editors' pins and
+    blocks."""
+    overrides = stores.curation.snapshot()
+    return with_live_changes(version, stores.live, settings).with_overrides(overrides)
+
+
 def load_recommender(settings: IndexSettings) -> tuple[Recommender, str | None]:
     """What the API would serve right now (the CLI's view), and any warning."""
     version, warning = load_current(settings)
     stores = open_stores(settings)
     try:
-        return with_live_changes(version, stores.live, settings), warning
+        return as_served(version, stores, settings), warning
     finally:
         stores.close()
 

@@ -129,16 +129,36 @@ class CurationStore(DatabaseStore):
             rows = self._db.execute(sql + " ORDER BY source, created_at")
         return [Block(_source(s), t, r, a, c) for s, t, r, a, c in rows]
 
-    def audit(self, slug: str | None = None, limit: int = 500) -> list[AuditRecord]:
-        """The audit trail, newest first; with `slug`, the records naming it as source or target."""
+    def audit(
+        self,
+        slug: str | None = None,
+        limit: int = 500,
+        *,
+        everywhere: bool = False,
+        action: str | None = None,
+        actor: str | None = None,
+        before: int | None = None,
+    ) -> list[AuditRecord]:
+        """The audit trail, newest first; with `slug`, the records naming it as source or target,
+        and with `everywhere` also the global blocks' records (they change every list).
+        `action` and `actor` keep only those records; `before` (an audit id) pages back."""
+        where: list[str] = []
+        params: list[Any] = []
+        if slug is not None:
+            global_ones = " OR source IS NULL" if everywhere else ""
+            where.append(f"(source = ? OR target = ?{global_ones})")
+            params += [slug, slug]
+        for column, value in (("action", action), ("actor", actor)):
+            if value is not None:
+                where.append(f"{column} = ?")  # column: one of two names
+                params.append(value)
+        if before is not None:
+            where.append("id < ?")
+            params.append(before)
         sql = "SELECT id, at, actor, action, source, target, reason, detail, undone_by FROM audit"
-        if slug is None:
-            rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (limit,))
-        else:
-            rows = self._db.execute(
-                sql + " WHERE source = ? OR target = ? ORDER BY id DESC LIMIT ?",
-                (slug, slug, limit),
-            )
+        if where:
+            sql += " WHERE " + " AND ".join(where)
+        rows = self._db.execute(sql + " ORDER BY id DESC LIMIT ?", (*params, limit))
         return [_record(row) for row in rows]
 
     def record(self, audit_id: int) -> AuditRecord:

@@ -11,6 +11,8 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
+from api.routes.editor import AUDIT_PAGE, _ago
+from index.state.state_stores import open_stores
 from recommender.settings import Settings
 from tests.support.helpers import build_fake_index
 
@@ -281,3 +283,114 @@ def test_the_draft_page_says_whether_the_model_is_ready(client: TestClient) -> N
         states.add(found.group(1))
         assert states <= {"loading", "ready"}
     assert '<textarea name="summary"' in page
+
+
+def audit_rows(page: str) -> list[str]:
+    table = page[page.index('<table id="audit">') :]
+    return re.findall(r'<tr data-audit="(\d+)">', table[: table.index("</table>")])
+
+
+def test_a_block_everywhere_is_among_the_changes_of_every_list(client: TestClient) -> None:
+    csrf = log_in(client)
+    form = {"target": "volcano-1", "everywhere": "true", "csrf": csrf}
+    assert client.post("/editor/articles/volcano-0/blocks", data=form).status_code == 303
+    for slug in ("volcano-0", "volcano-1", "bitcoin-0"):
+        page = client.get(f"/editor/articles/{slug}").text
+        assert len(audit_rows(page)) == 1, slug
+        assert "block (everywhere)" in page, slug
+
+
+def test_notices_name_articles_by_title_and_say_what_happened(client: TestClient) -> None:
+    csrf = log_in(client)
+
+    def notice(path: str, **form: str) -> str:
+        response = client.post(f"/editor/articles/volcano-0/{path}", data={**form, "csrf": csrf})
+        assert response.status_code == 303, response.text
+        page = client.get(response.headers["location"]).text
+        found = re.search(r'<p class="notice" role="status">([^<]*)</p>', page)
+        assert found, page
+        return found.group(1)
+
+    assert notice("pins", target="volcano-2", slot="2") == (
+        "Pinned “Volcano story number 2” to slot 2."
+    )
+    assert notice("unpin", target="volcano-2") == "Unpinned “Volcano story number 2”."
+    assert notice("blocks", target="volcano-1", everywhere="true") == (
+        "Blocked “Volcano story number 1” everywhere."
+    )
+    trail = client.get("/v1/audit", headers={"Authorization": f"Bearer {TOKEN}"}).json()
+    assert notice(f"undo/{trail[0]['id']}") == (
+        "Undone: “Volcano story number 1” is no longer blocked everywhere."
+    )
+    assert notice(f"undo/{trail[1]['id']}") == "Undone: “Volcano story number 2” is pinned again."
+
+
+def test_the_audit_page_filters_by_action_article_and_editor_and_pages(
+    client: TestClient,
+) -> None:
+    csrf = log_in(client, name="Ana")
+    for n in range(1, 7):
+        form = {"target": f"volcano-{n % 3}", "csrf": csrf}
+        for change in ("blocks", "unblock"):
+            response = client.post(f"/editor/articles/bitcoin-{n % 2}/{change}", data=form)
+            assert "notice=" in response.headers["location"]
+    client.cookies.clear()
+    csrf = log_in(client, name="Ben")
+    form = {"target": "bitcoin-1", "slot": "1", "csrf": csrf, "confirmed": "true"}
+    assert client.post("/editor/articles/wildfire-0/pins", data=form).status_code == 303
+    everything = client.get("/editor/audit")
+    assert everything.status_code == 200
+    assert '<a href="/editor/audit">Changes</a>' in everything.text  # in the desk's navigation
+    assert len(audit_rows(everything.text)) == 13
+    assert "Bitcoin story number 1</a>" in everything.text  # titles, not slugs alone
+    by_ben = client.get("/editor/audit", params={"actor": "Ben"}).text
+    assert len(audit_rows(by_ben)) == 1 and "Wildfire story number 0</a>" in by_ben
+    blocks_of_one = client.get("/editor/audit", params={"action": "block", "article": "volcano-2"})
+    assert len(audit_rows(blocks_of_one.text)) == 2
+    unknown = client.get("/editor/audit", params={"action": "delete"})
+    assert unknown.status_code == 422 and "action" in unknown.text
+
+
+def test_the_audit_page_pages_back_through_older_changes(
+    client: TestClient, settings: Settings
+) -> None:
+    log_in(client)
+    stores = open_stores(settings.index)
+    try:
+        for _ in range(AUDIT_PAGE // 2 + 5):
+            stores.curation.block("volcano-0", "volcano-1", None, "Ana")
+            stores.curation.unblock("volcano-0", "volcano-1", "Ana")
+    finally:
+        stores.close()
+    seen: list[str] = []
+    path: str | None = "/editor/audit"
+    while path:
+        page = client.get(path).text
+        assert not set(audit_rows(page)) & set(seen)
+        seen += audit_rows(page)
+        older = re.search(r'<a href="([^"]+)" rel="next">Older</a>', page)
+        path = older.group(1).replace("&amp;", "&") if older else None
+    assert [int(i) for i in seen] == list(range(AUDIT_PAGE + 10, 0, -1))
+
+
+def test_a_version_built_minutes_ago_is_not_an_hour_old(client: TestClient) -> None:
+    log_in(client)
+    page = client.get("/editor/status").text
+    built = re.search(r"<dt>Built</dt><dd>([^<]*)</dd>", page)
+    assert built and re.search(r"· (just now|\d+ min ago)$", built.group(1)), built
+
+
+def test_ages_under_an_hour_count_minutes() -> None:
+    now = 1_700_000_000.0
+    assert _ago(now - 20, now).endswith("· just now")
+    assert _ago(now - 180, now).endswith("· 3 min ago")
+    assert _ago(now - 59 * 60, now).endswith("· 59 min ago")
+    assert _ago(now - 150 * 60, now).endswith("· 2 h ago")
+
+
+def test_scores_are_explained_on_hover(client: TestClient) -> None:
+    log_in(client)
+    page = client.get("/editor/articles/volcano-0").text
+    score = re.search(r'<td class="score" title="([^"]+)">\d\.\d{3}</td>', page)
+    assert score and "semantic" in score.group(1)
+    assert re.search(r'<span title="Semantic similarity[^"]*">semantic \d', page)

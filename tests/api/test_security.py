@@ -206,6 +206,19 @@ def test_every_operation_but_the_public_ones_needs_the_admin_token(
         assert "401" in operation["responses"] and "403" in operation["responses"], (method, path)
 
 
+def test_the_document_declares_the_admin_token_on_every_operation_that_needs_it(
+    settings: Settings,
+) -> None:
+    """What gives /docs its Authorize button, and each admin operation its lock."""
+    document = create_app(settings).openapi()
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["adminToken"]["type"] == "http" and schemes["adminToken"]["scheme"] == "bearer"
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            public = (method.upper(), path) in PUBLIC_OPERATIONS
+            assert operation.get("security") == (None if public else [{"adminToken": []}]), path
+
+
 def test_the_public_operations_need_no_token(app: FastAPI, client: TestClient) -> None:
     for method, path, _ in operations(app):
         if (method, path) in PUBLIC_OPERATIONS:

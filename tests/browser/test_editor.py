@@ -6,6 +6,7 @@ page go to test-artifacts/.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -63,6 +64,9 @@ def test_an_editor_pins_blocks_and_undoes_in_the_browser(
     page.screenshot(path=str(artifacts / "editor-3-article.png"), full_page=True)
 
     pin_form = page.locator("#pin-form")
+    pin_form.get_by_label("Find by title").press_sequentially("zebra")
+    expect(pin_form.locator("#pin-choices")).to_have_text("No article matches “zebra”.")
+    pin_form.get_by_label("Find by title").fill("")
     pin_form.get_by_label("Find by title").press_sequentially("bitcoin story 1")
     choice = pin_form.locator('#pin-choices button[data-slug="bitcoin-1"]')
     expect(choice).to_contain_text("Bitcoin story number 1")
@@ -77,26 +81,46 @@ def test_an_editor_pins_blocks_and_undoes_in_the_browser(
     assert related(server, "volcano-0")[0] != "bitcoin-1"
     page.screenshot(path=str(artifacts / "editor-3c-pin-confirm.png"), full_page=True)
     page.get_by_role("button", name="Pin it anyway").click()
-    expect(page.get_by_role("status")).to_contain_text("Pinned bitcoin-1 to slot 1")
+    expect(page.get_by_role("status")).to_have_text("Pinned “Bitcoin story number 1” to slot 1.")
     assert related(server, "volcano-0")[0] == "bitcoin-1"
     expect(page.locator("#suggestions tbody tr").first).to_have_attribute("data-slug", "bitcoin-1")
     page.screenshot(path=str(artifacts / "editor-4-pinned.png"), full_page=True)
 
     victim = before[1]
+    victim_title = httpx.get(f"{server}/v1/articles/{victim}").json()["title"]
     page.locator(f'#suggestions tr[data-slug="{victim}"]').get_by_role(
         "button", name="Block here"
     ).click()
-    expect(page.get_by_role("status")).to_contain_text(f"Blocked {victim}")
+    expect(page.get_by_role("status")).to_have_text(f"Blocked “{victim_title}” from this list.")
     assert victim not in related(server, "volcano-0")
     expect(page.locator("#audit tbody tr")).to_have_count(2)
     expect(page.locator("#audit tbody tr").first).to_contain_text("Ana")
     page.screenshot(path=str(artifacts / "editor-5-blocked.png"), full_page=True)
 
     page.locator("#audit tbody tr").first.get_by_role("button", name="Undo").click()
-    expect(page.get_by_role("status")).to_contain_text("Undone")
+    undone = f"Undone: “{victim_title}” is no longer blocked."
+    expect(page.get_by_role("status")).to_have_text(undone)
     assert victim in related(server, "volcano-0")
     expect(page.locator("#audit tbody tr").nth(1)).to_contain_text("undone by")
     page.screenshot(path=str(artifacts / "editor-6-undone.png"), full_page=True)
+
+    # A block everywhere made here is among this list's changes, and on the site-wide page.
+    hold = before[2]
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator(f'#suggestions tr[data-slug="{hold}"]').get_by_role(
+        "button", name="Block everywhere"
+    ).click()
+    expect(page.get_by_role("status")).to_contain_text("everywhere.")
+    expect(page.locator("#audit tbody tr")).to_have_count(4)
+    expect(page.locator("#audit tbody tr").first).to_contain_text("block (everywhere)")
+    page.get_by_role("navigation", name="Editor pages").get_by_role("link", name="Changes").click()
+    expect(page.get_by_role("heading", level=1)).to_have_text("Changes to pins and blocks")
+    expect(page.locator("#audit tbody tr")).to_have_count(4)
+    page.get_by_label("What").select_option("block")
+    page.get_by_role("button", name="Filter").click()
+    expect(page.locator("#audit tbody tr")).to_have_count(2)
+    expect(page.locator("#audit tbody tr").first).to_contain_text("every list")
+    page.screenshot(path=str(artifacts / "editor-6b-audit.png"), full_page=True)
 
 
 def test_an_editor_sees_what_a_draft_would_be_related_to(
@@ -112,6 +136,9 @@ def test_an_editor_sees_what_a_draft_would_be_related_to(
     page.get_by_role("button", name="Find related articles").click()
     results = page.locator("#draft-results li a")
     expect(results).to_have_count(5)
+    expect(page.locator("#draft-results li .hint").first).to_have_attribute(
+        "title", re.compile("^The ranking score: semantic similarity")
+    )
     titles = results.all_inner_texts()
     assert titles[0].startswith("Wildfire story")
     page.screenshot(path=str(artifacts / "editor-7-draft.png"), full_page=True)
@@ -134,7 +161,8 @@ def test_the_desk_fits_a_phone(server: str, browser: Browser, artifacts: Path) -
         expect(page.get_by_role("heading", level=1)).to_have_text("Status")
         assert not overflows(page)
         page.screenshot(path=str(artifacts / "editor-phone-status.png"), full_page=True)
-        for name, path in (("search", "/editor"), ("article", "/editor/articles/volcano-0")):
+        pages = (("search", "/editor"), ("audit", "/editor/audit"))
+        for name, path in (*pages, ("article", "/editor/articles/volcano-0")):
             page.goto(f"{server}{path}")
             assert not overflows(page), name
             page.screenshot(path=str(artifacts / f"editor-phone-{name}.png"), full_page=True)

@@ -67,3 +67,25 @@ def test_the_home_page_names_the_service_and_links_onwards(
     expect(page.get_by_role("link", name="Widget demo")).to_have_count(0)
     page.screenshot(path=artifacts / "home.png", full_page=True)
     assert problems == []
+
+
+def test_the_admin_routes_can_be_tried_in_the_docs_with_the_token(
+    tmp_path: Path, page: Page, artifacts: Path
+) -> None:
+    token = "docs-admin-token"
+    settings, _ = build_fake_index(tmp_path / "data", admin_token=token, redis_url=None)
+    with running_server(create_app(settings)) as server:
+        page.goto(f"{server}/docs")
+        page.get_by_role("button", name="Authorize").first.click()
+        dialog = page.locator(".dialog-ux")
+        expect(dialog).to_contain_text("adminToken")
+        dialog.locator("input").first.fill(token)
+        dialog.get_by_role("button", name="Apply credentials").click()
+        dialog.get_by_role("button", name="Close").click()
+        operation = page.locator("#operations-curation-list_global_blocks_v1_blocks_get")
+        operation.locator(".opblock-summary").click()
+        operation.get_by_role("button", name="Try it out").click()
+        operation.get_by_role("button", name="Execute").click()
+        status = operation.locator(".live-responses-table tbody .response-col_status").first
+        expect(status).to_have_text("200")
+        page.screenshot(path=artifacts / "api-docs-authorized.png")

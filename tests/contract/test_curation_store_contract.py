@@ -61,6 +61,18 @@ def test_the_audit_trail_says_who_did_what_when_and_why(store: CurationStore) ->
     assert [r.action for r in store.audit("d")] == ["block"]
 
 
+def test_the_audit_trail_is_filtered_and_paged(store: CurationStore) -> None:
+    store.pin("a", "b", 1, None, None, "ana")
+    store.block(None, "d", "legal hold", "ben")
+    store.block("a", "c", None, "ben")
+    store.block("x", "y", None, "ana")
+    assert [r.target for r in store.audit("a", everywhere=True)] == ["c", "d", "b"]
+    assert [r.target for r in store.audit(action="block", actor="ben")] == ["c", "d"]
+    first = store.audit(limit=2)
+    assert [r.target for r in first] == ["y", "c"]
+    assert [r.target for r in store.audit(limit=2, before=first[-1].id)] == ["d", "b"]
+
+
 def test_undo_reverses_each_kind_of_change(store: CurationStore) -> None:
     _, pinned = store.pin("a", "b", 1, None, None, "ana")
     store.undo(pinned.id, "ana")
