@@ -159,10 +159,33 @@ def test_a_refused_form_comes_back_with_the_reason(client: TestClient) -> None:
     assert "no article with slug" in page
 
 
-def test_logging_out_ends_the_session(client: TestClient) -> None:
+def test_logging_out_ends_the_session_on_the_server(client: TestClient) -> None:
+    """The cookie copied before logging out is refused afterwards: the session ended in the
+    store, not only in the browser that dropped it."""
     csrf = log_in(client)
+    copied = client.cookies["editor_session"]
     assert client.post("/editor/logout", data={"csrf": csrf}).status_code == 303
     assert client.get("/editor").status_code == 303
+    client.cookies.set("editor_session", copied)
+    replayed = client.get("/editor")
+    assert replayed.status_code == 303 and replayed.headers["location"].startswith("/editor/login")
+
+
+def test_rotating_the_session_secret_ends_every_session(settings: Settings) -> None:
+    """A new RECOMMENDER_SESSION_SECRET (a leaked key, say) makes every cookie signed with the
+    old one worthless; a new login works."""
+    before = settings.model_copy(update={"session_secret": SecretStr("the first secret key")})
+    with TestClient(create_app(before), follow_redirects=False) as old:
+        log_in(old)
+        cookie = old.cookies["editor_session"]
+        assert old.get("/editor").status_code == 200
+    after = settings.model_copy(update={"session_secret": SecretStr("the rotated secret key")})
+    with TestClient(create_app(after), follow_redirects=False) as new:
+        new.cookies.set("editor_session", cookie)
+        assert new.get("/editor").headers["location"].startswith("/editor/login")
+        new.cookies.clear()
+        log_in(new)
+        assert new.get("/editor").status_code == 200
 
 
 def test_changing_the_password_ends_every_session(settings: Settings) -> None:
