@@ -664,8 +664,12 @@ def serve(
 
     from api.app import create_logged_app
     from api.cli.header_timeout import HeaderTimeoutProtocol
+    from index.state.state_stores import open_stores
 
     settings = settings_with(data_dir=data_dir, host=host, port=port, workers=workers)
+    # Before uvicorn: a database that cannot be reached is one line and exit 69, not a worker's
+    # start-up traceback (a host must not serve without the live changes it holds).
+    _run(lambda: open_stores(settings.index).close())
     config = uvicorn.Config(
         # Each worker builds its app from these settings (pickled to the worker processes).
         partial(create_logged_app, settings),
