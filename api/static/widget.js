@@ -94,12 +94,15 @@
     ["hour", 3600],
     ["minute", 60],
   ];
+  // One style for every date of a box: whole units counted down ("6 days ago", "1 week ago"),
+  // never words ("yesterday", "last week"), and never rounded up into the next unit, where
+  // 6.6 days would read "7 days ago" beside a 7.2-day-old "1 week ago".
   const relative = (time, format) => {
     const seconds = (Date.parse(time.dateTime) - Date.now()) / 1000;
     if (!format || Number.isNaN(seconds)) return;
     const [unit, size] = UNITS.find(([, s]) => Math.abs(seconds) >= s) || UNITS[5];
     time.title = time.textContent;
-    time.textContent = format.format(Math.round(seconds / size), unit);
+    time.textContent = format.format(Math.trunc(seconds / size), unit);
   };
 
   // Relative dates, unique heading ids, impressions once seen, clicks.
@@ -128,7 +131,7 @@
     const format =
       window.Intl && Intl.RelativeTimeFormat
         ? new Intl.RelativeTimeFormat(document.documentElement.lang || undefined, {
-            numeric: "auto",
+            numeric: "always",
           })
         : null;
     section.querySelectorAll("time[datetime]").forEach((time) => relative(time, format));
