@@ -10,7 +10,10 @@
  * box or of the script tag, else the last path segment of <link rel="canonical">, is excluded.
  * Rows and cards have fixed heights, and the box keeps the height of its suggestions from the
  * moment the script runs, so the page does not move when they arrive; on any failure the box
- * is removed. Theme it with CSS custom properties: --related-accent,
+ * is removed. Items without a picture have no picture area, or show data-fallback-image,
+ * which also stands in for a picture that fails to load. data-page-slug and
+ * data-fallback-image are read from the box, else the nearest element around it that has
+ * them, else the script tag. Theme it with CSS custom properties: --related-accent,
  * --related-text, --related-muted, --related-bg, --related-border, --related-font,
  * --related-item-height, --related-placeholder, --related-columns.
  */
@@ -55,9 +58,16 @@
     css += `${BOX}[data-limit="${rows}"]{--related-rows:${rows}}`;
   }
 
+  // An option of a box (or of a fragment): its own attribute, else that of the nearest element
+  // around it that has one (<body data-fallback-image=...>), else the script tag's.
+  const option = (element, name) => {
+    const holder = element.closest(`[${name}]`) || script;
+    return holder && holder.getAttribute(name);
+  };
+
   // The slug of the page the boxes sit on: data-page-slug, else the canonical URL's last segment.
   const pageSlug = (box) => {
-    const given = box.getAttribute("data-page-slug") || (script && script.getAttribute("data-page-slug"));
+    const given = option(box, "data-page-slug");
     if (given) return given;
     const canonical = document.querySelector('link[rel="canonical"][href]');
     if (!canonical) return null;
@@ -105,8 +115,33 @@
     time.textContent = format.format(Math.trunc(seconds / size), unit);
   };
 
-  // Relative dates, unique heading ids, impressions once seen, clicks.
-  const enhance = (section, api) => {
+  // An item without a picture gets the fallback one, if any (else no picture area at all); a
+  // picture that fails to load is replaced by the fallback, at the same size.
+  const picture = (item, fallback) => {
+    if (!fallback) return;
+    let image = item.querySelector("img");
+    if (!image) {
+      image = Object.assign(document.createElement("img"), {
+        className: T.slice(1),
+        alt: "",
+        width: 320,
+        height: 180,
+        loading: "lazy",
+        decoding: "async",
+        src: fallback,
+      });
+      item.prepend(image);
+      item.classList.add(`${C.slice(1)}-with-image`);
+    }
+    const broken = () => {
+      if (image.getAttribute("src") !== fallback) image.src = fallback;
+    };
+    image.addEventListener("error", broken);
+    if (image.complete && !image.naturalWidth) broken();
+  };
+
+  // Relative dates, pictures, unique heading ids, impressions once seen, clicks.
+  const enhance = (section, api, fallback) => {
     if (section.hasAttribute("data-related-tracked")) return;
     section.setAttribute("data-related-tracked", "");
     const source = section.getAttribute("data-related-source");
@@ -135,6 +170,7 @@
           })
         : null;
     section.querySelectorAll("time[datetime]").forEach((time) => relative(time, format));
+    items.forEach((item) => picture(item, fallback));
     whenVisible(section, 0.5, "0px", () => send(items.map((item) => event("impression", item))));
     const clicked = (e) => {
       const link = e.target.closest && e.target.closest("a[href]");
@@ -174,13 +210,15 @@
         box.style.minHeight = `${box.getBoundingClientRect().height}px`;
         box.replaceChildren(section);
         box.setAttribute("data-related-state", "ready");
-        enhance(section, api);
+        enhance(section, api, option(box, "data-fallback-image"));
       })
       .catch(fail);
   };
 
   const start = () => {
-    document.querySelectorAll(FRAGMENT).forEach((section) => enhance(section, scriptApi));
+    document
+      .querySelectorAll(FRAGMENT)
+      .forEach((section) => enhance(section, scriptApi, option(section, "data-fallback-image")));
     document.querySelectorAll(`${BOX}:not([data-related-state])`).forEach((box) => {
       box.setAttribute("data-related-state", "loading");
       whenVisible(box, 0, "400px 0px", () => load(box));

@@ -102,9 +102,10 @@ def test_the_page_does_not_move_while_the_box_fills(
         ):
             page.goto(site)
             expect(page.locator(ITEMS)).to_have_count(4)
-            assert page.locator(".related-articles img").count() == (4 if with_images else 0)
-            placeholders = page.locator(".related-articles-placeholder").count()
-            assert placeholders == (4 if layout == "cards" and not with_images else 0)
+            # No picture, no picture area: no grey blocks.
+            pictures_shown = 4 if with_images else 0
+            assert page.locator(".related-articles-thumb").count() == pictures_shown
+            assert page.locator(".related-articles img").count() == pictures_shown
             # A card grid: four across on a wide screen, two across on a phone.
             tops = page.locator(ITEMS).evaluate_all(
                 "items => items.map((item) => item.getBoundingClientRect().top)"
@@ -127,6 +128,51 @@ def test_the_page_does_not_move_while_the_box_fills(
             )
     finally:
         context.close()
+
+
+@pytest.mark.parametrize(
+    ("images", "fallback"),
+    [("missing", "box"), ("missing", "around"), ("broken", "box"), ("broken", None)],
+    ids=["missing-box", "missing-around-the-box", "broken-box", "broken-without-fallback"],
+)
+def test_a_fallback_picture_stands_in_for_missing_and_broken_ones(
+    tmp_path: Path, page: Page, pictures: str, images: str, fallback: str | None
+) -> None:
+    page.add_init_script(CLS_OBSERVER)
+    fallback_url = f"{pictures}/fallback.png"
+    attribute = f' data-fallback-image="{fallback_url}"'
+    box = f'<div data-related-slug="{SOURCE}" data-layout="cards"'
+    box += f"{attribute}></div>" if fallback == "box" else "></div>"
+    if fallback == "around":  # the page's default, for every box in it
+        box = f"<div{attribute}>{box}</div>"
+    # "broken": every picture's URL answers 404 (the picture server only serves /NAME.png).
+    with (
+        api_with(tmp_path, f"{pictures}/gone" if images == "broken" else None) as api,
+        serve_page(f'<script src="{api}/widget.js"></script>', STORY + box) as site,
+    ):
+        page.goto(site)
+        expect(page.locator(ITEMS)).to_have_count(4)
+        thumbs = page.locator(".related-articles-thumb")
+        expect(thumbs).to_have_count(4)
+        if fallback:
+            page.wait_for_function(
+                "[...document.querySelectorAll('.related-articles img')]"
+                ".every((i) => i.complete && i.naturalWidth > 0)"
+            )
+            sources = thumbs.evaluate_all("images => images.map((i) => i.src)")
+            assert sources == [fallback_url] * 4
+        else:
+            # A broken picture keeps its place (the page must not move), on the placeholder.
+            page.wait_for_function(
+                "[...document.querySelectorAll('.related-articles img')]"
+                ".every((i) => i.complete && i.naturalWidth === 0)"
+            )
+            heights = thumbs.evaluate_all("images => images.map((i) => i.offsetHeight)")
+            assert min(heights) > 50
+        assert layout_shift(page) == 0.0
+        assert page.evaluate("document.getElementById('after').getBoundingClientRect().top") == (
+            page.evaluate("window.afterTop")
+        )
 
 
 @pytest.mark.parametrize(
