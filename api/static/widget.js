@@ -10,8 +10,9 @@
  * box or of the script tag, else the last path segment of <link rel="canonical">, is excluded.
  * Rows and cards have fixed heights, and the box keeps the height of its suggestions from the
  * moment the script runs, so the page does not move when they arrive; on any failure the box
- * is removed. Items without a picture have no picture area, or show data-fallback-image,
- * which also stands in for a picture that fails to load. data-page-slug and
+ * is removed, and so is a box whose request has not finished after data-timeout milliseconds
+ * (default 3000). Items without a picture have no picture area, or show data-fallback-image,
+ * which also stands in for a picture that fails to load. data-page-slug, data-timeout and
  * data-fallback-image are read from the box, else the nearest element around it that has
  * them, else the script tag. Theme it with CSS custom properties: --related-accent,
  * --related-text, --related-muted, --related-bg, --related-border, --related-font,
@@ -25,6 +26,8 @@
   const LIMIT = /^[1-9][0-9]?$/;
   const MAX_LIMIT = 50;
   const DEFAULT_LIMIT = 4;
+  const TIMEOUT = /^[1-9][0-9]{0,5}$/;
+  const DEFAULT_TIMEOUT = 3000;
   const C = ".related-articles";
   const I = `${C}-item`;
   const T = `${C}-thumb`;
@@ -35,6 +38,8 @@
   // fragment is in, an empty ::before reserves exactly that height from the first paint: the
   // heading (3.8em) and the rows, or the card rows (a 16/9 picture of the column's width plus
   // 4.105em of text, 1em apart). Cards sit in --related-columns columns (2, or 4 from 45em).
+  // The snippet of docs/widget.md repeats these four rules, so that the page reserves the box
+  // before this script arrives (tests/browser/test_widget_safety.py: to the same pixel).
   let css =
     `${BOX}{display:block;--related-c:var(--related-columns,2)}` +
     `@media(min-width:45em){${BOX}{--related-c:var(--related-columns,4)}}` +
@@ -199,9 +204,17 @@
     if (heading) url.searchParams.set("heading", heading.slice(0, 100));
     const page = pageSlug(box);
     if (page && page !== slug && SLUG.test(page)) url.searchParams.set("exclude", page);
-    fetch(url, { credentials: "omit" })
+    // An API that accepts the connection and never answers must not leave a hole in the page.
+    const timeout = option(box, "data-timeout") || "";
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(),
+      TIMEOUT.test(timeout) ? Number(timeout) : DEFAULT_TIMEOUT,
+    );
+    fetch(url, { credentials: "omit", signal: controller.signal })
       .then((response) => (response.ok ? response.text() : Promise.reject(response.status)))
       .then((html) => {
+        clearTimeout(timer);
         const template = document.createElement("template");
         template.innerHTML = html;
         const section = template.content.querySelector(FRAGMENT);

@@ -24,7 +24,7 @@ from playwright.sync_api import Page, expect
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.support.helpers import build_fake_index, cache_options, synthetic_records
+from tests.support.helpers import REPO, build_fake_index, cache_options, synthetic_records
 from tests.support.servers import running_server
 
 TOKEN = "s3cret-admin-token"
@@ -89,6 +89,19 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 def api(settings: Settings) -> Iterator[str]:
     with running_server(create_app(settings)) as base:
         yield base
+
+
+def recommended_head(api: str) -> str:
+    """What docs/widget.md tells publishers to put in `<head>`, pointed at `api`.
+
+    The snippet's first `html` block, up to its box: the tests load pages the way the docs
+    say, so the docs cannot recommend what the tests do not show.
+    """
+    docs = (REPO / "docs" / "widget.md").read_text(encoding="utf-8")
+    drop_in = docs[docs.index("**Drop-in script.**") :]
+    block = drop_in[drop_in.index("```html\n") + len("```html\n") :]
+    head = block[: block.index("<div data-related-slug")]
+    return head.replace("https://related.example.com", api)
 
 
 def serve_page(head: str, body: str) -> Any:

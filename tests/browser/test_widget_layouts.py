@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 from api.app import create_app
 from index.versions.reindex_pipeline import reindex
 from recommender.embedding import HashingEncoder
-from tests.browser.test_widget import serve_page, widget_records
+from tests.browser.test_widget import recommended_head, serve_page, widget_records
 from tests.support.helpers import REPO, build_fake_index, fake_settings
 from tests.support.servers import running_server
 
@@ -96,9 +96,9 @@ def test_the_page_does_not_move_while_the_box_fills(
     try:
         with (
             api_with(tmp_path, pictures if with_images else None) as api,
-            # In <head> without async, as the widget docs advise: an async script may run after
-            # the first paint, and then the box's reservation itself moves the page.
-            serve_page(f'<script src="{api}/widget.js"></script>', STORY + box) as site,
+            # The snippet the widget docs advise: the script comes when it comes, and the page
+            # reserves the box from the first paint.
+            serve_page(recommended_head(api), STORY + box) as site,
         ):
             page.goto(site)
             expect(page.locator(ITEMS)).to_have_count(4)
@@ -148,7 +148,7 @@ def test_a_fallback_picture_stands_in_for_missing_and_broken_ones(
     # "broken": every picture's URL answers 404 (the picture server only serves /NAME.png).
     with (
         api_with(tmp_path, f"{pictures}/gone" if images == "broken" else None) as api,
-        serve_page(f'<script src="{api}/widget.js"></script>', STORY + box) as site,
+        serve_page(recommended_head(api), STORY + box) as site,
     ):
         page.goto(site)
         expect(page.locator(ITEMS)).to_have_count(4)
