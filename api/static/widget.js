@@ -4,10 +4,10 @@
  * on the page with GET {api}/v1/articles/SLUG/related.html when the box comes near the
  * viewport, and tells POST {api}/v1/events (navigator.sendBeacon) which suggestions were seen
  * and which was clicked; it does the same for fragments already included by the server
- * (ESI/SSI). {api} is where this script was loaded from, or the data-api of the box or of the
- * script tag. data-layout: "list" (rows, a small thumbnail when there is an image) or "cards"
- * (a grid of image cards). A box never suggests the page it sits on: the data-page-slug of the
- * box or of the script tag, else the last path segment of <link rel="canonical">, is excluded.
+ * (ESI/SSI). {api} is where this script was loaded from, or the data-api of the box (or of an
+ * element around it) or of the script tag. data-layout: "list" (rows, a small thumbnail when
+ * there is an image) or "cards" (a grid of image cards). A box never suggests the page it sits
+ * on: its data-page-slug, else the last path segment of <link rel="canonical">, is excluded.
  * Rows and cards have fixed heights, and the box keeps the height of its suggestions from the
  * moment the script runs, so the page does not move when they arrive; on any failure the box
  * is removed, and so is a box whose request has not finished after data-timeout milliseconds
@@ -63,8 +63,7 @@
     css += `${BOX}[data-limit="${rows}"]{--related-rows:${rows}}`;
   }
 
-  // An option of a box (or of a fragment): its own attribute, else that of the nearest element
-  // around it that has one (<body data-fallback-image=...>), else the script tag's.
+  // An option of a box or fragment: its attribute, else an element's around it, else the script's.
   const option = (element, name) => {
     const holder = element.closest(`[${name}]`) || script;
     return holder && holder.getAttribute(name);
@@ -85,6 +84,8 @@
     return api ? new URL(api.replace(/\/?$/, "/"), location.href) : null;
   };
   const scriptApi = apiOf(script) || new URL(".", script ? script.src : location.href);
+  // The API of a box or fragment: its own data-api, else that of an element around it.
+  const apiFor = (element) => apiOf(element.closest("[data-api]")) || scriptApi;
 
   // Calls `then` once, when `element` is `ratio` visible (`margin` widens the viewport).
   const whenVisible = (element, ratio, margin, then) => {
@@ -109,9 +110,8 @@
     ["hour", 3600],
     ["minute", 60],
   ];
-  // One style for every date of a box: whole units counted down ("6 days ago", "1 week ago"),
-  // never words ("yesterday", "last week"), and never rounded up into the next unit, where
-  // 6.6 days would read "7 days ago" beside a 7.2-day-old "1 week ago".
+  // One style for every date: whole units counted down ("6 days ago", "1 week ago"), never
+  // "yesterday" or "last week", nor 6.6 days rounded up to "7 days ago".
   const relative = (time, format) => {
     const seconds = (Date.parse(time.dateTime) - Date.now()) / 1000;
     if (!format || Number.isNaN(seconds)) return;
@@ -120,8 +120,7 @@
     time.textContent = format.format(Math.trunc(seconds / size), unit);
   };
 
-  // An item without a picture gets the fallback one, if any (else no picture area at all); a
-  // picture that fails to load is replaced by the fallback, at the same size.
+  // The fallback picture, at the same size, for an item without one or one that fails to load.
   const picture = (item, fallback) => {
     if (!fallback) return;
     let image = item.querySelector("img");
@@ -195,7 +194,7 @@
   const load = (box) => {
     const slug = box.getAttribute("data-related-slug");
     const heading = box.getAttribute("data-heading");
-    const api = apiOf(box) || scriptApi;
+    const api = apiFor(box);
     const fail = () => box.remove();
     if (!SLUG.test(slug)) return fail();
     const url = new URL(`v1/articles/${slug}/related.html`, api);
@@ -204,7 +203,7 @@
     if (heading) url.searchParams.set("heading", heading.slice(0, 100));
     const page = pageSlug(box);
     if (page && page !== slug && SLUG.test(page)) url.searchParams.set("exclude", page);
-    // An API that accepts the connection and never answers must not leave a hole in the page.
+    // An API that accepts the connection and never answers must not leave a hole.
     const timeout = option(box, "data-timeout") || "";
     const controller = new AbortController();
     const timer = setTimeout(
@@ -229,9 +228,9 @@
   };
 
   const start = () => {
-    document
-      .querySelectorAll(FRAGMENT)
-      .forEach((section) => enhance(section, scriptApi, option(section, "data-fallback-image")));
+    document.querySelectorAll(FRAGMENT).forEach((section) => {
+      enhance(section, apiFor(section), option(section, "data-fallback-image"));
+    });
     document.querySelectorAll(`${BOX}:not([data-related-state])`).forEach((box) => {
       box.setAttribute("data-related-state", "loading");
       whenVisible(box, 0, "400px 0px", () => load(box));
