@@ -218,8 +218,10 @@
         template.innerHTML = html;
         const section = template.content.querySelector(FRAGMENT);
         if (!section) throw new Error("no suggestions");
-        // Fewer suggestions than reserved leave the space reserved rather than move the page.
-        box.style.minHeight = `${box.getBoundingClientRect().height}px`;
+        // Fewer suggestions than reserved, or cards without pictures, leave the space reserved
+        // rather than move the page; not below the viewport, where what moves is not yet seen.
+        const { top, height } = box.getBoundingClientRect();
+        if (top < innerHeight) box.style.minHeight = `${height}px`;
         box.replaceChildren(section);
         box.setAttribute("data-related-state", "ready");
         enhance(section, api, option(box, "data-fallback-image"));

@@ -5,6 +5,7 @@ with a `PerformanceObserver`), and a box never suggests the page it sits on.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Iterator
 from pathlib import Path
@@ -55,14 +56,21 @@ def pictures() -> Iterator[str]:
     async def picture(name: str) -> Response:
         return Response(PNG, media_type="image/png")
 
+    @site.get("/slow/{name}.png")
+    async def slow_picture(name: str) -> Response:
+        await asyncio.sleep(1.5)  # well after the box has filled
+        return Response(PNG, media_type="image/png")
+
     with running_server(site) as base:
         yield base
 
 
-def api_with(tmp_path: Path, images: str | None) -> Any:
+def api_with(tmp_path: Path, images: str | None, only: set[str] | None = None) -> Any:
+    """The API over the widget corpus (`only` these slugs, when given), pictures at `images`."""
     records = [
         {**record, "image": f"{images}/{record['slug']}.png" if images else None}
         for record in widget_records()
+        if only is None or record["slug"] in only
     ]
     settings, _ = build_fake_index(tmp_path / "data", records, redis_url=None)
     return running_server(create_app(settings))
@@ -173,6 +181,95 @@ def test_a_fallback_picture_stands_in_for_missing_and_broken_ones(
         assert page.evaluate("document.getElementById('after').getBoundingClientRect().top") == (
             page.evaluate("window.afterTop")
         )
+
+
+def box_page(page: Page, api: str, box: str, above: str = STORY) -> Any:
+    """`page`, its CLS observed, showing the publisher's page with `box` under `above`."""
+    page.add_init_script(CLS_OBSERVER)
+    return serve_page(recommended_head(api), above + box)
+
+
+def reserved_height(page: Page) -> float:
+    """The height of the first box, measured at DOMContentLoaded (before it filled)."""
+    height: float = page.evaluate("window.reservedHeight")
+    return height
+
+
+RESERVED = (
+    "document.addEventListener('DOMContentLoaded', () => { window.reservedHeight ="
+    " document.querySelector('[data-related-slug]').getBoundingClientRect().height })"
+)
+
+
+@pytest.mark.parametrize("layout", ["cards", "list"])
+def test_slow_pictures_do_not_move_the_page(
+    tmp_path: Path, page: Page, pictures: str, layout: str
+) -> None:
+    box = f'<div data-related-slug="{SOURCE}" data-layout="{layout}"></div>'
+    with api_with(tmp_path, f"{pictures}/slow") as api, box_page(page, api, box) as site:
+        page.goto(site)
+        expect(page.locator(ITEMS)).to_have_count(4)
+        assert layout_shift(page) == 0.0  # waits until every slow picture is in
+        assert page.locator(".related-articles img").evaluate_all(
+            "images => images.every((i) => i.naturalWidth > 0)"
+        )
+        assert page.evaluate("document.getElementById('after').getBoundingClientRect().top") == (
+            page.evaluate("window.afterTop")
+        )
+
+
+def test_fewer_suggestions_than_data_limit_keep_the_reserved_space(
+    tmp_path: Path, page: Page
+) -> None:
+    # Three volcano stories in all: two suggestions where the box has room for four.
+    only = {"volcano-0", "volcano-1", "volcano-2"}
+    box = f'<div data-related-slug="{SOURCE}" data-limit="4"></div>'
+    page.add_init_script(RESERVED)
+    with api_with(tmp_path, None, only) as api, box_page(page, api, box) as site:
+        page.goto(site)
+        expect(page.locator(ITEMS)).to_have_count(2)
+        assert layout_shift(page) == 0.0
+        box_height = page.locator("[data-related-slug]").bounding_box()["height"]  # type: ignore[index]
+        assert box_height == reserved_height(page) > 300
+        assert page.evaluate("document.getElementById('after').getBoundingClientRect().top") == (
+            page.evaluate("window.afterTop")
+        )
+
+
+def test_a_box_without_suggestions_is_removed(tmp_path: Path, page: Page) -> None:
+    # Two stories, one of them the page itself: nothing is left to suggest.
+    only = {"volcano-0", "volcano-1"}
+    box = f'<div data-related-slug="{SOURCE}" data-page-slug="volcano-1"></div>'
+    with api_with(tmp_path, None, only) as api, box_page(page, api, box) as site:
+        page.goto(site)
+        expect(page.locator("[data-related-slug]")).to_have_count(0)
+        assert page.locator(".related-articles").count() == 0
+        assert page.locator("#after").is_visible()
+
+
+def test_a_box_filled_below_the_viewport_keeps_no_space_it_does_not_need(
+    tmp_path: Path, page: Page
+) -> None:
+    # Cards without pictures need less than their reservation: below the viewport, where
+    # nothing seen can move, the box takes only what they need.
+    box = f'<div data-related-slug="{SOURCE}" data-layout="cards"></div>'
+    page.add_init_script(RESERVED)
+    above = '<div id="spacer" style="height:2000px"></div>'
+    with api_with(tmp_path, None) as api, box_page(page, api, box, above) as site:
+        page.goto(site)
+        reserved = reserved_height(page)
+        # The box comes within 400 px of the viewport, and fills while still below it.
+        page.evaluate(
+            "window.scrollTo(0, document.getElementById('spacer').offsetHeight - innerHeight - 200)"
+        )
+        expect(page.locator(ITEMS)).to_have_count(4)
+        filled = page.locator("[data-related-slug]")
+        assert filled.evaluate("box => box.getBoundingClientRect().top") > page.evaluate(
+            "innerHeight"
+        )
+        assert 0 < filled.bounding_box()["height"] < reserved - 50  # type: ignore[index]
+        filled.scroll_into_view_if_needed()
+        assert layout_shift(page) == 0.0
 
 
 @pytest.mark.parametrize(
