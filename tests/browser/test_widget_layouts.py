@@ -323,6 +323,10 @@ def demo_site(api: str) -> FastAPI:
     async def style() -> Response:
         return Response((DEMO_SITE / "style.css").read_bytes(), media_type="text/css")
 
+    @site.get("/fallback.svg")
+    async def fallback() -> Response:
+        return Response((DEMO_SITE / "fallback.svg").read_bytes(), media_type="image/svg+xml")
+
     return site
 
 
@@ -343,6 +347,11 @@ def test_the_demo_page_does_not_move_and_its_sidebar_leaves_out_the_page(
                 expect(box.locator(ITEMS).first).to_be_visible()
             page.evaluate("window.scrollTo(0, 0)")
             assert layout_shift(page) == 0.0
+            # The corpus has no pictures: the card box shows the demo site's fallback picture.
+            cards = page.locator("[data-layout=cards] img").evaluate_all(
+                "images => images.map((i) => i.naturalWidth > 0 && i.src.endsWith('/fallback.svg'))"
+            )
+            assert cards == [True] * 4
             page.screenshot(path=artifacts / f"demo-page-{viewport}.png", full_page=True)
             sidebar = page.locator(".sidebar-box " + ITEMS).evaluate_all(
                 "items => items.map((item) => item.dataset.slug)"
