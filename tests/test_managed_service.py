@@ -7,6 +7,8 @@ import socket
 
 import pytest
 
+from tests.support.hanging_server import HangingServer
+from tests.support.helpers import wait_for
 from tests.support.redis_server import RedisProcess, RedisUnavailableError
 from tests.support.tcp_proxy import DelayingProxy
 
@@ -37,3 +39,19 @@ def test_leaving_the_block_closes_the_service(redis_process: RedisProcess) -> No
         assert client.recv(64) == b"+PONG\r\n"
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", proxy.port), timeout=1)
+
+
+def test_a_hanging_server_accepts_answers_nothing_and_lets_go_when_closed() -> None:
+    with socket.socket() as client:
+        with HangingServer() as server:
+            client.connect(("127.0.0.1", server.port))
+            client.sendall(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+            wait_for(lambda: server.accepted == 1, "the connection accepted")
+        # Closed: had it answered anything, those bytes would come before the end.
+        try:
+            answer = client.recv(64)
+        except ConnectionResetError:  # closed with the request unread
+            answer = b""
+    assert answer == b""
+    with pytest.raises(OSError):
+        socket.create_connection(("127.0.0.1", server.port), timeout=1)

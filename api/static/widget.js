@@ -4,13 +4,17 @@
  * on the page with GET {api}/v1/articles/SLUG/related.html when the box comes near the
  * viewport, and tells POST {api}/v1/events (navigator.sendBeacon) which suggestions were seen
  * and which was clicked; it does the same for fragments already included by the server
- * (ESI/SSI). {api} is where this script was loaded from, or the data-api of the box or of the
- * script tag. data-layout: "list" (rows, a small thumbnail when there is an image) or "cards"
- * (a grid of image cards). A box never suggests the page it sits on: the data-page-slug of the
- * box or of the script tag, else the last path segment of <link rel="canonical">, is excluded.
+ * (ESI/SSI). {api} is where this script was loaded from, or the data-api of the box (or of an
+ * element around it) or of the script tag. data-layout: "list" (rows, a small thumbnail when
+ * there is an image) or "cards" (a grid of image cards). A box never suggests the page it sits
+ * on: its data-page-slug, else the last path segment of <link rel="canonical">, is excluded.
  * Rows and cards have fixed heights, and the box keeps the height of its suggestions from the
  * moment the script runs, so the page does not move when they arrive; on any failure the box
- * is removed. Theme it with CSS custom properties: --related-accent,
+ * is removed, and so is a box whose request has not finished after data-timeout milliseconds
+ * (default 3000). Items without a picture have no picture area, or show data-fallback-image,
+ * which also stands in for a picture that fails to load. data-page-slug, data-timeout and
+ * data-fallback-image are read from the box, else the nearest element around it that has
+ * them, else the script tag. Theme it with CSS custom properties: --related-accent,
  * --related-text, --related-muted, --related-bg, --related-border, --related-font,
  * --related-item-height, --related-placeholder, --related-columns.
  */
@@ -22,6 +26,8 @@
   const LIMIT = /^[1-9][0-9]?$/;
   const MAX_LIMIT = 50;
   const DEFAULT_LIMIT = 4;
+  const TIMEOUT = /^[1-9][0-9]{0,5}$/;
+  const DEFAULT_TIMEOUT = 3000;
   const C = ".related-articles";
   const I = `${C}-item`;
   const T = `${C}-thumb`;
@@ -32,6 +38,8 @@
   // fragment is in, an empty ::before reserves exactly that height from the first paint: the
   // heading (3.8em) and the rows, or the card rows (a 16/9 picture of the column's width plus
   // 4.105em of text, 1em apart). Cards sit in --related-columns columns (2, or 4 from 45em).
+  // The snippet of docs/widget.md repeats these four rules, so that the page reserves the box
+  // before this script arrives (tests/browser/test_widget_safety.py: to the same pixel).
   let css =
     `${BOX}{display:block;--related-c:var(--related-columns,2)}` +
     `@media(min-width:45em){${BOX}{--related-c:var(--related-columns,4)}}` +
@@ -55,9 +63,15 @@
     css += `${BOX}[data-limit="${rows}"]{--related-rows:${rows}}`;
   }
 
+  // An option of a box or fragment: its attribute, else an element's around it, else the script's.
+  const option = (element, name) => {
+    const holder = element.closest(`[${name}]`) || script;
+    return holder && holder.getAttribute(name);
+  };
+
   // The slug of the page the boxes sit on: data-page-slug, else the canonical URL's last segment.
   const pageSlug = (box) => {
-    const given = box.getAttribute("data-page-slug") || (script && script.getAttribute("data-page-slug"));
+    const given = option(box, "data-page-slug");
     if (given) return given;
     const canonical = document.querySelector('link[rel="canonical"][href]');
     if (!canonical) return null;
@@ -70,6 +84,8 @@
     return api ? new URL(api.replace(/\/?$/, "/"), location.href) : null;
   };
   const scriptApi = apiOf(script) || new URL(".", script ? script.src : location.href);
+  // The API of a box or fragment: its own data-api, else that of an element around it.
+  const apiFor = (element) => apiOf(element.closest("[data-api]")) || scriptApi;
 
   // Calls `then` once, when `element` is `ratio` visible (`margin` widens the viewport).
   const whenVisible = (element, ratio, margin, then) => {
@@ -94,16 +110,42 @@
     ["hour", 3600],
     ["minute", 60],
   ];
+  // One style for every date: whole units counted down ("6 days ago", "1 week ago"), never
+  // "yesterday" or "last week", nor 6.6 days rounded up to "7 days ago".
   const relative = (time, format) => {
     const seconds = (Date.parse(time.dateTime) - Date.now()) / 1000;
     if (!format || Number.isNaN(seconds)) return;
     const [unit, size] = UNITS.find(([, s]) => Math.abs(seconds) >= s) || UNITS[5];
     time.title = time.textContent;
-    time.textContent = format.format(Math.round(seconds / size), unit);
+    time.textContent = format.format(Math.trunc(seconds / size), unit);
   };
 
-  // Relative dates, unique heading ids, impressions once seen, clicks.
-  const enhance = (section, api) => {
+  // The fallback picture, at the same size, for an item without one or one that fails to load.
+  const picture = (item, fallback) => {
+    if (!fallback) return;
+    let image = item.querySelector("img");
+    if (!image) {
+      image = Object.assign(document.createElement("img"), {
+        className: T.slice(1),
+        alt: "",
+        width: 320,
+        height: 180,
+        loading: "lazy",
+        decoding: "async",
+        src: fallback,
+      });
+      item.prepend(image);
+      item.classList.add(`${C.slice(1)}-with-image`);
+    }
+    const broken = () => {
+      if (image.getAttribute("src") !== fallback) image.src = fallback;
+    };
+    image.addEventListener("error", broken);
+    if (image.complete && !image.naturalWidth) broken();
+  };
+
+  // Relative dates, pictures, unique heading ids, impressions once seen, clicks.
+  const enhance = (section, api, fallback) => {
     if (section.hasAttribute("data-related-tracked")) return;
     section.setAttribute("data-related-tracked", "");
     const source = section.getAttribute("data-related-source");
@@ -128,10 +170,11 @@
     const format =
       window.Intl && Intl.RelativeTimeFormat
         ? new Intl.RelativeTimeFormat(document.documentElement.lang || undefined, {
-            numeric: "auto",
+            numeric: "always",
           })
         : null;
     section.querySelectorAll("time[datetime]").forEach((time) => relative(time, format));
+    items.forEach((item) => picture(item, fallback));
     whenVisible(section, 0.5, "0px", () => send(items.map((item) => event("impression", item))));
     const clicked = (e) => {
       const link = e.target.closest && e.target.closest("a[href]");
@@ -151,7 +194,7 @@
   const load = (box) => {
     const slug = box.getAttribute("data-related-slug");
     const heading = box.getAttribute("data-heading");
-    const api = apiOf(box) || scriptApi;
+    const api = apiFor(box);
     const fail = () => box.remove();
     if (!SLUG.test(slug)) return fail();
     const url = new URL(`v1/articles/${slug}/related.html`, api);
@@ -160,24 +203,36 @@
     if (heading) url.searchParams.set("heading", heading.slice(0, 100));
     const page = pageSlug(box);
     if (page && page !== slug && SLUG.test(page)) url.searchParams.set("exclude", page);
-    fetch(url, { credentials: "omit" })
+    // An API that accepts the connection and never answers must not leave a hole.
+    const timeout = option(box, "data-timeout") || "";
+    const controller = new AbortController();
+    const timer = setTimeout(
+      () => controller.abort(),
+      TIMEOUT.test(timeout) ? Number(timeout) : DEFAULT_TIMEOUT,
+    );
+    fetch(url, { credentials: "omit", signal: controller.signal })
       .then((response) => (response.ok ? response.text() : Promise.reject(response.status)))
       .then((html) => {
+        clearTimeout(timer);
         const template = document.createElement("template");
         template.innerHTML = html;
         const section = template.content.querySelector(FRAGMENT);
         if (!section) throw new Error("no suggestions");
-        // Fewer suggestions than reserved leave the space reserved rather than move the page.
-        box.style.minHeight = `${box.getBoundingClientRect().height}px`;
+        // Fewer suggestions than reserved, or cards without pictures, leave the space reserved
+        // rather than move the page; not below the viewport, where what moves is not yet seen.
+        const { top, height } = box.getBoundingClientRect();
+        if (top < innerHeight) box.style.minHeight = `${height}px`;
         box.replaceChildren(section);
         box.setAttribute("data-related-state", "ready");
-        enhance(section, api);
+        enhance(section, api, option(box, "data-fallback-image"));
       })
       .catch(fail);
   };
 
   const start = () => {
-    document.querySelectorAll(FRAGMENT).forEach((section) => enhance(section, scriptApi));
+    document.querySelectorAll(FRAGMENT).forEach((section) => {
+      enhance(section, apiFor(section), option(section, "data-fallback-image"));
+    });
     document.querySelectorAll(`${BOX}:not([data-related-state])`).forEach((box) => {
       box.setAttribute("data-related-state", "loading");
       whenVisible(box, 0, "400px 0px", () => load(box));

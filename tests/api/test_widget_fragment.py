@@ -68,8 +68,8 @@ class Fragment(HTMLParser):
             self.items[-1]["image"] = found
         elif tag == "section":
             self.layout = found["data-layout"]
-        if "related-articles-placeholder" in (found.get("class") or ""):
-            self.items[-1]["placeholder"] = True
+        if "related-articles-thumb" in (found.get("class") or ""):
+            self.items[-1]["thumb"] = True
         if tag in {"h2", "a", "span", "time"}:
             self._text = []
             self._field = {"h2": "heading", "a": "title", "time": "date"}.get(tag) or (
@@ -135,8 +135,8 @@ def test_items_with_an_image_show_it_lazily_at_a_fixed_aspect_ratio(
         assert image["loading"] == "lazy" and image["decoding"] == "async"
         assert (image["width"], image["height"], image["alt"]) == ("320", "180", "")
     plain = [item for item in fragment.items if "image" not in item]
-    # Cards keep their shape with a neutral placeholder; rows simply have no thumbnail.
-    assert all(item.get("placeholder", False) is (layout == "cards") for item in plain)
+    # No picture, no picture area (no grey block), in either layout.
+    assert plain and not [item for item in plain if "thumb" in item]
     assert [item["slug"] for item in fragment.items] == [
         item["slug"]
         for item in client.get(RELATED.format("volcano-0"), params={"limit": 8}).json()["items"]

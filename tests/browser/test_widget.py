@@ -24,7 +24,7 @@ from playwright.sync_api import Page, expect
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.support.helpers import build_fake_index, cache_options, synthetic_records
+from tests.support.helpers import REPO, build_fake_index, cache_options, synthetic_records
 from tests.support.servers import running_server
 
 TOKEN = "s3cret-admin-token"
@@ -89,6 +89,19 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 def api(settings: Settings) -> Iterator[str]:
     with running_server(create_app(settings)) as base:
         yield base
+
+
+def recommended_head(api: str) -> str:
+    """What docs/widget.md tells publishers to put in `<head>`, pointed at `api`.
+
+    The snippet's first `html` block, up to its box: the tests load pages the way the docs
+    say, so the docs cannot recommend what the tests do not show.
+    """
+    docs = (REPO / "docs" / "widget.md").read_text(encoding="utf-8")
+    drop_in = docs[docs.index("**Drop-in script.**") :]
+    block = drop_in[drop_in.index("```html\n") + len("```html\n") :]
+    head = block[: block.index("<div data-related-slug")]
+    return head.replace("https://related.example.com", api)
 
 
 def serve_page(head: str, body: str) -> Any:
@@ -223,3 +236,39 @@ def test_server_included_fragments_are_tracked_too(api: str, page: Page) -> None
         expect(page.locator("time").first).to_have_text(DAYS_AGO)
         report = ctr(api, lambda report: report["totals"]["impressions"] >= 3)
     assert [row["impressions"] for row in report["by_slot"]] == [1, 1, 1]
+
+
+#: Ages (days) either side of each unit's edge, and how a box must say them: one style.
+AGES = {
+    1.05: "1 day ago",
+    6.6: "6 days ago",
+    7.3: "1 week ago",
+    13.9: "1 week ago",
+    20: "2 weeks ago",
+    45: "1 month ago",
+    400: "1 year ago",
+}
+
+
+def test_every_date_of_a_box_is_in_one_style(tmp_path: Path, page: Page) -> None:
+    """Whole units counted down, never "yesterday" or "last week" beside "7 days ago"."""
+    now = datetime.now(UTC)
+    ages = list(AGES)
+    records = [
+        {**record, "published_at": (now - timedelta(days=ages[i % len(ages)])).isoformat()}
+        for i, record in enumerate(synthetic_records())
+    ]
+    expected = {r["slug"]: AGES[ages[i % len(ages)]] for i, r in enumerate(records)}
+    built, _ = build_fake_index(tmp_path / "data", records, redis_url=None)
+    box = f'<div data-related-slug="{SOURCE}" data-limit="12"></div>'
+    with (
+        running_server(create_app(built)) as api,
+        serve_page(f'<script src="{api}/widget.js" async></script>', box) as site,
+    ):
+        page.goto(site)
+        expect(page.locator(ITEMS)).to_have_count(12)
+        shown = page.locator(ITEMS).evaluate_all(
+            "items => items.map((i) => [i.dataset.slug, i.querySelector('time').textContent])"
+        )
+    assert {text for _, text in shown} >= {"1 day ago", "6 days ago", "1 week ago"}
+    assert {slug: text for slug, text in shown} == {slug: expected[slug] for slug, _ in shown}
