@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -26,6 +27,19 @@ STORIES = SHARED / "data" / "allsides-neus-stories" / "articles.jsonl"
 #: Whole story groups, taken in file order until about this many articles.
 SLICE_ARTICLES = 240
 METRICS = ("ndcg_at_k", "recall_at_k", "mrr")
+QUALITY_DOC = REPO / "docs" / "quality.md"
+#: How far a measured figure may be from the published one (float noise across CPUs, not a
+#: ranking change: one list of the slice moving one place moves nDCG@5 by about 0.002).
+PINNED_WITHIN = 0.005
+
+
+def published_slice_figures() -> dict[str, dict[str, float]]:
+    """strategy -> metric -> value, from docs/quality.md's table of this slice."""
+    text = QUALITY_DOC.read_text(encoding="utf-8")
+    section = text.split("## The regression slice", 1)[1].split("\n## ", 1)[0]
+    rows = re.findall(r"^\| (\w+) \| ([\d.]+) \| ([\d.]+) \| ([\d.]+) \|$", section, re.M)
+    assert rows, "docs/quality.md has no regression-slice table"
+    return {name: dict(zip(METRICS, map(float, values), strict=True)) for name, *values in rows}
 
 
 def story_slice(limit: int) -> list[dict[str, Any]]:
@@ -80,4 +94,11 @@ def test_the_served_blend_is_at_least_as_good_as_each_signal_alone(
     assert results["default"]["full_list_rate"] == 1.0, results["default"]
     # Not a corpus where every strategy is perfect by construction.
     assert results["lexical"]["ndcg_at_k"] < 1.0 and results["default"]["ndcg_at_k"] > 0.5
+    # The figures docs/quality.md publishes for this slice, each to within PINNED_WITHIN.
+    pinned = published_slice_figures()
+    assert set(pinned) <= set(results), (set(pinned), set(results))
+    for strategy, figures in pinned.items():
+        for metric, value in figures.items():
+            measured = results[strategy][metric]
+            assert abs(measured - value) <= PINNED_WITHIN, (strategy, metric, measured, value)
     assert (quality_data_dir / "embeddings.sqlite3").exists()  # for the next evaluation
