@@ -54,6 +54,9 @@ class Route:
     location: str | None = None
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
+    #: Send no Content-Length: the body ends when the connection closes (a client cannot know
+    #: its size before reading it).
+    close_delimited: bool = False
 
 
 class FeedSite:
@@ -119,12 +122,18 @@ def _handler(site: FeedSite) -> type[BaseHTTPRequestHandler]:
                 "Last-Modified": LAST_MODIFIED,
                 **route.headers,
             }
+            if route.close_delimited:
+                self.close_connection = True
+                headers["Connection"] = "close"
+            else:
+                headers.setdefault("Content-Length", str(len(route.body)))
             self._answer(route.status, route.body, headers)
 
         def _answer(self, status: int, body: bytes, headers: dict[str, str]) -> None:
             site.record(self.path, status)
             self.send_response(status)
-            headers.setdefault("Content-Length", str(len(body)))
+            if headers.get("Connection") != "close":
+                headers.setdefault("Content-Length", str(len(body)))
             for name, value in headers.items():
                 self.send_header(name, value)
             self.end_headers()
