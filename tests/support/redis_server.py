@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import random
 import shutil
 import signal
 import socket
@@ -27,12 +28,33 @@ class RedisUnavailableError(RuntimeError):
     """No redis-server could be started."""
 
 
+def _ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel draws clients' local ports from."""
+    try:
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+#: Servers' ports come from below the kernel's ephemeral range, so that no client connection of
+#: the suite (thousands of them) is ever given the port of a server that is restarting.
+_SERVER_PORTS = range(20_000, min(_ephemeral_ports()[0], 32_768))
+_draw = random.SystemRandom()  # not the seeded test rng: two xdist workers must not agree
+
+
 def free_port() -> int:
-    """A loopback TCP port that nothing listens on (now)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A loopback TCP port that nothing listens on now, outside the ephemeral range: a server
+    restarted on it finds it free unless another test drew the very same port meanwhile."""
+    for _ in range(1000):
+        port = _draw.choice(_SERVER_PORTS)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+            return port
+    raise OSError("no free loopback port below the ephemeral range")
 
 
 def _die_with_parent() -> None:
