@@ -139,6 +139,21 @@ def test_a_second_concurrent_reindex_exits_75_and_changes_nothing(
     first.communicate(timeout=30)
 
 
+def stage_reached(data_dir: Path, current: str, versions: list[str], embedded: int) -> str:
+    """Where a killed run had got to, told by what it left on disk (the named, replayable points
+    are tests/e2e/test_fault_points.py's)."""
+    store = VersionStore(data_dir)
+    if store.current_id() != current:
+        return "after publishing"
+    if store.version_ids() != versions:
+        return "after committing its version, before publishing"
+    if staging_exists(data_dir):
+        return "while writing its version"
+    if cached_embeddings(data_dir) > embedded:
+        return "while embedding"
+    return "before embedding"
+
+
 def served_titles(data_dir: Path) -> dict[str, str]:
     """Slug -> title of the published version, after verifying every file's checksum."""
     version, warning = load_current(fake_settings(data_dir).index)
@@ -167,13 +182,20 @@ def test_reindex_killed_at_random_points_never_damages_the_served_version(
     points = 5
     delays = [run_seconds * (n + rng.random()) / points for n in range(points)]
     for revision, delay in enumerate(delays, start=1):
-        where = f"killed after {delay:.2f} s of a {run_seconds:.2f} s run (points {delays})"
         feed = big_feed(tmp_path / f"feed-{revision}.jsonl", count, revision)
-        before = VersionStore(data_dir).current_id()
+        store = VersionStore(data_dir)
+        before, versions, embedded = (
+            store.current_id(),
+            store.version_ids(),
+            cached_embeddings(data_dir),
+        )
         process = start_reindex(feed, data_dir)
         time.sleep(delay)
         process.send_signal(signal.SIGKILL)
         process.communicate(timeout=30)
+        stage = stage_reached(data_dir, before, versions, embedded)
+        where = f"killed {stage}, {delay:.2f} s into a {run_seconds:.2f} s run (seed in the header)"
+        print(where)  # the stress test's record of where each kill landed
 
         # Checksums verified: never half a version, whether or not the run had published.
         served = revision if VersionStore(data_dir).current_id() != before else revision - 1
