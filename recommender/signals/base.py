@@ -80,6 +80,18 @@ class Source:
         return self._queries()
 
 
+@dataclass(frozen=True, slots=True)
+class Reason:
+    """One line of why an article is suggested, as the editors' page shows it."""
+
+    text: str
+    """What the editor reads ("semantic 0.83")."""
+    title: str = ""
+    """What it means, shown on hover."""
+    own_line: bool = False
+    """Shown on a line of its own (a list of words) rather than among the scores."""
+
+
 class RankingSignal(ABC):
     """One ranking signal. The defaults suit a signal that keeps nothing in a version and reads
     only the articles' vectors and dates; `part` is what `fit` or `load` returned."""
@@ -165,6 +177,10 @@ class RankingSignal(ABC):
         weights: FusionWeights,
     ) -> dict[str, Any]:
         """Its entries in why `target` is suggested for `source` (each a side and its row)."""
+
+    def reasons(self, why: Mapping[str, Any]) -> list[Reason]:
+        """Its entries of an explanation (`explain`), as the editors' page shows them."""
+        return []
 
     def alone(self, part: Any, side: Side, sources: NDArray[np.int64]) -> NDArray[np.float32]:
         """Its scores of every row of `side` for each of `sources`, dense (sources, rows): the

@@ -18,7 +18,7 @@ from numpy.typing import NDArray
 
 from recommender.bm25 import Bm25Model, coverage_queries
 from recommender.ranking import FusionWeights
-from recommender.signals.base import Candidates, Catalog, RankingSignal, Side, Source
+from recommender.signals.base import Candidates, Catalog, RankingSignal, Reason, Side, Source
 from recommender.signals.tfidf_cosine import TfidfCosine, TfidfPart
 from recommender.tfidf import (
     load_matrix,
@@ -121,6 +121,14 @@ class Bm25Share(RankingSignal):
         query = coverage_queries(source_side.features[self.name][source_row])
         share = query.multiply(target_side.features[self.name][target_row]).sum()
         return {"bm25": round(float(share), 4)}
+
+    def reasons(self, why: Mapping[str, Any]) -> list[Reason]:
+        return [
+            Reason(
+                f"its words covered {100 * why['bm25']:.0f}%",
+                "BM25 share: how much of this article's distinctive words the suggestion covers",
+            )
+        ]
 
     def alone(self, part: Bm25Part, side: Side, sources: NDArray[np.int64]) -> NDArray[np.float32]:
         """BM25 of each source's distinct terms against every article."""

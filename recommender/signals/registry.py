@@ -10,7 +10,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recommender.ranking import FusionWeights
-from recommender.signals.base import Candidates, RankingSignal, Side, Source, fuse
+from recommender.signals.base import Candidates, RankingSignal, Reason, Side, Source, fuse
 from recommender.signals.bm25_share import Bm25Share
 from recommender.signals.semantic import SemanticCosine
 from recommender.signals.tfidf_cosine import TfidfCosine
@@ -79,3 +79,8 @@ def explanation(
     for signal in SIGNALS:
         why.update(signal.explain(parts[signal.name], source, target, weights))
     return why
+
+
+def reasons(why: Mapping[str, Any]) -> list[Reason]:
+    """An explanation (`explanation`) as the editors' page shows it, signal by signal."""
+    return [reason for signal in SIGNALS for reason in signal.reasons(why)]

@@ -11,7 +11,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recommender.ranking import FusionWeights
-from recommender.signals.base import Candidates, RankingSignal, Side, Source
+from recommender.signals.base import Candidates, RankingSignal, Reason, Side, Source
 
 
 class SemanticCosine(RankingSignal):
@@ -35,6 +35,15 @@ class SemanticCosine(RankingSignal):
         self, part: Any, source: Source, candidates: Candidates, weights: FusionWeights
     ) -> NDArray[np.float32]:
         return candidates.cosines
+
+    def reasons(self, why: Mapping[str, Any]) -> list[Reason]:
+        return [
+            Reason(
+                f"semantic {why['semantic']:.2f}",
+                "Semantic similarity: how close the two stories' meanings are (cosine of their "
+                "embeddings, 1 = the same)",
+            )
+        ]
 
     def explain(
         self, part: Any, source: tuple[Side, int], target: tuple[Side, int], weights: FusionWeights

@@ -15,7 +15,7 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from recommender.ranking import FusionWeights
-from recommender.signals.base import Candidates, Catalog, RankingSignal, Side, Source
+from recommender.signals.base import Candidates, Catalog, RankingSignal, Reason, Side, Source
 from recommender.tfidf import (
     FILLER_WORDS,
     TfidfModel,
@@ -134,6 +134,18 @@ class TfidfCosine(RankingSignal):
             "lexical": round(float(shared.data.sum()), 4),
             "shared_terms": [term for term in strongest if term not in FILLER_WORDS][:SHARED_TERMS],
         }
+
+    def reasons(self, why: Mapping[str, Any]) -> list[Reason]:
+        shared = [
+            Reason(
+                f"shared terms {why['lexical']:.2f}",
+                "Shared terms: the TF-IDF weight of the words both stories use (rare words weigh "
+                "more)",
+            )
+        ]
+        if why["shared_terms"]:
+            shared.append(Reason(", ".join(why["shared_terms"]), own_line=True))
+        return shared
 
     def alone(self, part: TfidfPart, side: Side, sources: NDArray[np.int64]) -> NDArray[np.float32]:
         """Plain cosine of the served TF-IDF vectors over the whole catalog."""

@@ -16,7 +16,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recommender.ranking import SECONDS_PER_DAY, FusionWeights
-from recommender.signals.base import Candidates, Catalog, RankingSignal, Side, Source
+from recommender.signals.base import Candidates, Catalog, RankingSignal, Reason, Side, Source
 
 #: Dated articles whose nearest neighbours measure the catalog's date informativeness.
 INFORMATIVENESS_SAMPLE = 2_000
@@ -113,3 +113,13 @@ class TimeProximity(RankingSignal):
         seconds = abs(source_side.published[source_row] - target_side.published[target_row])
         days = seconds / SECONDS_PER_DAY
         return {"days_apart": None if np.isnan(days) else round(float(days), 1)}
+
+    def reasons(self, why: Mapping[str, Any]) -> list[Reason]:
+        if why["days_apart"] is None:
+            return []
+        return [
+            Reason(
+                f"{why['days_apart']} days apart",
+                "Days between the two stories' publication dates",
+            )
+        ]

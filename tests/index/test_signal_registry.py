@@ -26,7 +26,7 @@ from recommender.articles import embedding_text, lexical_text, validate_record
 from recommender.embedding import HashingEncoder
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
-from recommender.signals.registry import register, unregister
+from recommender.signals.registry import reasons, register, unregister
 from recommender.tfidf import term_counts
 from tests.support.helpers import build_fake_index, synthetic_records, write_jsonl
 from tests.support.length_ratio_signal import LENGTHS, LengthRatio, length_ratio
@@ -142,6 +142,8 @@ def test_a_registered_signal_is_stored_in_versions_and_weighs_everywhere(tmp_pat
         expected = length_ratio(np.array(lengths["volcano-0"]), np.array(lengths["volcano-live"]))
         assert why["length_ratio"] == round(float(expected), 4)
         assert {"semantic", "lexical", "bm25", "days_apart", "shared_terms"} <= why.keys()
+        shown = [reason.text for reason in reasons(why)]  # the editors' page
+        assert f"lengths alike {expected:.2f}" in shown and len(shown) == 6
         # Checksummed like every file of a version.
         path = VersionStore(settings.data_dir).current_path()
         np.save(path / LENGTHS, stored + 1, allow_pickle=False)

@@ -12,7 +12,14 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recommender.ranking import FusionWeights
-from recommender.signals.base import Candidates, Catalog, RankingSignal, Side, Source
+from recommender.signals.base import (
+    Candidates,
+    Catalog,
+    RankingSignal,
+    Reason,
+    Side,
+    Source,
+)
 from recommender.tfidf import term_counts
 
 LENGTHS = "lengths.npy"
@@ -101,6 +108,9 @@ class LengthRatio(RankingSignal):
         a = source_side.features[self.name][source_row : source_row + 1]
         b = target_side.features[self.name][target_row : target_row + 1]
         return {"length_ratio": round(float(length_ratio(a, b)[0]), 4)}
+
+    def reasons(self, why: Mapping[str, Any]) -> list[Reason]:
+        return [Reason(f"lengths alike {why['length_ratio']:.2f}", "min / max of the lengths")]
 
     def alone(
         self, part: LengthPart, side: Side, sources: NDArray[np.int64]
