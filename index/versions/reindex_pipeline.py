@@ -3,6 +3,9 @@
 Safe to interrupt at any point: embeddings and term counts are committed to their caches batch
 by batch, the version is built in a staging directory, and `CURRENT` flips only after the new
 version is complete and verified. A file lock keeps two runs from working on one data directory.
+
+Longer than ~400 lines on purpose: it is the one linear story of a reindex (`_reindex_locked`),
+whose steps the evaluation reuses (`embed_texts`, `analyse_articles`, `build_content`).
 """
 
 from __future__ import annotations
