@@ -47,6 +47,15 @@ class Bm25Part:
         """The articles' coverage queries (`coverage_queries`)."""
         return coverage_queries(self.documents)
 
+    @cached_property
+    def distinct_terms(self) -> sp.csr_matrix:
+        """The articles' plain BM25 queries: 1 for each of their distinct terms."""
+        documents = self.documents
+        return sp.csr_matrix(
+            (np.ones(documents.nnz, dtype=np.float32), documents.indices, documents.indptr),
+            shape=documents.shape,
+        )
+
 
 class Bm25Share(RankingSignal):
     name = "bm25"
@@ -131,11 +140,6 @@ class Bm25Share(RankingSignal):
         ]
 
     def alone(self, part: Bm25Part, side: Side, sources: NDArray[np.int64]) -> NDArray[np.float32]:
-        """BM25 of each source's distinct terms against every article."""
-        documents = side.features[self.name]
-        distinct = sp.csr_matrix(
-            (np.ones(documents.nnz, dtype=np.float32), documents.indices, documents.indptr),
-            shape=documents.shape,
-        )
-        dense: NDArray[np.float32] = (distinct[sources] @ documents.T).toarray()
+        """BM25 of each source's distinct terms against every article of the version."""
+        dense: NDArray[np.float32] = (part.distinct_terms[sources] @ part.documents.T).toarray()
         return dense
