@@ -130,7 +130,8 @@ class RankingSignal(ABC):
 
     def absent(self, count: int, loaded: Mapping[str, Any]) -> Any:
         """Its part of a version written before it was a signal (none of its files): one that
-        scores nothing, so the version serves as it was built."""
+        scores nothing, so the version serves as it was built. A signal without files is never
+        absent: its `parameters` decide what it weighs in versions that do not name them."""
         return None
 
     def rows(self, part: Any) -> Any:
