@@ -4,9 +4,9 @@ places and numbers that an embedding model blurs). The model and its math are
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from pathlib import Path
 from typing import Any, ClassVar
 
@@ -52,9 +52,18 @@ class TfidfPart:
             terms[column] = term
         return terms
 
-    def text_rows(self, text: str) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """The TF-IDF row and raw term counts of a text outside the version."""
-        return self.model.transform_terms([analyse(text, bool(self.model.name_boost))])
+    @cached_property
+    def text_rows(self) -> Callable[[str], tuple[sp.csr_matrix, sp.csr_matrix]]:
+        """text -> the TF-IDF row and raw term counts of a text outside the version (the
+        caller must not change them)."""
+
+        # Remembered: the TF-IDF and BM25 signals both prepare a draft or live article from
+        # them, one after the other, and analysing a text costs more than the rest of a draft.
+        @lru_cache(maxsize=8)
+        def rows(text: str) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+            return self.model.transform_terms([analyse(text, bool(self.model.name_boost))])
+
+        return rows
 
 
 class TfidfCosine(RankingSignal):
