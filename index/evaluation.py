@@ -30,7 +30,6 @@ from index.versions.reindex_pipeline import (
 from index.versions.vector_index import IndexSpec, VectorIndex
 from recommender import metrics
 from recommender.articles import Article, embedding_text, lexical_text, text_hash
-from recommender.bm25 import Bm25Matrices
 from recommender.embedding import Encoder
 from recommender.errors import FeedError, InvalidQuery
 from recommender.feeds import FeedReport, load_articles
@@ -38,8 +37,11 @@ from recommender.more_like_this import LexicalIndex
 from recommender.ranking import RelatedQuery, ServingPolicy
 from recommender.relevance import Relevance
 from recommender.settings import IndexSettings
+from recommender.signals.base import RankingSignal
+from recommender.signals.registry import SIGNALS
 
 Ranked = list[list[int]]
+Strategy = Callable[["EvaluationData", NDArray[np.int64], int], Ranked]
 #: Sources scored together against the whole catalog by the exact lexical baselines.
 _BLOCK = 256
 
@@ -57,10 +59,6 @@ class EvaluationData:
     @cached_property
     def lexical(self) -> LexicalIndex:
         return LexicalIndex.build([lexical_text(a) for a in self.articles])
-
-    @cached_property
-    def bm25(self) -> Bm25Matrices:
-        return Bm25Matrices.fit([lexical_text(a) for a in self.articles])
 
     @cached_property
     def recommender(self) -> Recommender:
@@ -97,16 +95,14 @@ def _exact_top(
     return ranked
 
 
-def _tfidf(data: EvaluationData, sources: NDArray[np.int64], k: int) -> Ranked:
-    """Plain cosine of the served TF-IDF vectors over the whole catalog."""
-    matrix = data.version.lexical
-    return _exact_top(lambda rows: (matrix[rows] @ matrix.T).toarray(), sources, k)
+def _alone(signal: RankingSignal) -> Strategy:
+    """The strategy of one ranking signal alone, exact over the whole catalog."""
 
+    def strategy(data: EvaluationData, sources: NDArray[np.int64], k: int) -> Ranked:
+        part, side = data.version.signals[signal.name], data.version.side
+        return _exact_top(lambda rows: signal.alone(part, side, rows), sources, k)
 
-def _bm25(data: EvaluationData, sources: NDArray[np.int64], k: int) -> Ranked:
-    """BM25 of each source's distinct terms against every other article."""
-    bm25 = data.bm25
-    return _exact_top(lambda rows: (bm25.queries[rows] @ bm25.documents.T).toarray(), sources, k)
+    return strategy
 
 
 def _default(data: EvaluationData, sources: NDArray[np.int64], k: int) -> Ranked:
@@ -119,14 +115,12 @@ def _default(data: EvaluationData, sources: NDArray[np.int64], k: int) -> Ranked
     ]
 
 
-#: Strategy name → ranked suggestion rows for each source row.
-STRATEGIES: dict[str, Callable[[EvaluationData, NDArray[np.int64], int], Ranked]] = {
-    "lexical": _lexical,
-    "semantic": _semantic,
-    "tfidf": _tfidf,
-    "bm25": _bm25,
-    "default": _default,
-}
+def strategies_by_name() -> dict[str, Strategy]:
+    """Strategy name -> ranked suggestion rows for each source row: the baselines, each
+    registered signal that is a strategy of its own (`RankingSignal.strategy`), and `default`,
+    the served ranking."""
+    alone = {s.strategy: _alone(s) for s in SIGNALS if s.strategy is not None}
+    return {"lexical": _lexical, "semantic": _semantic, **alone, "default": _default}
 
 
 def prepare(
@@ -163,13 +157,16 @@ def evaluate(
     relevance: Relevance,
     *,
     k: int = 5,
-    strategies: Sequence[str] = tuple(STRATEGIES),
+    strategies: Sequence[str] | None = None,
 ) -> dict[str, Any]:
     """Score each strategy; returns {"k", "articles", "sources", "ranking", "results": {name:
-    metrics}}, "ranking" being the fusion weights `default` scored with (as a manifest has them)."""
-    unknown = [name for name in strategies if name not in STRATEGIES]
+    metrics}}, "ranking" being the parameters `default` scored with (as a manifest has them);
+    every strategy (`strategies_by_name`) unless `strategies` names some."""
+    known = strategies_by_name()
+    chosen = list(known) if strategies is None else list(strategies)
+    unknown = [name for name in chosen if name not in known]
     if unknown:
-        raise InvalidQuery(f"unknown strategy {unknown[0]!r}; choose from {', '.join(STRATEGIES)}")
+        raise InvalidQuery(f"unknown strategy {unknown[0]!r}; choose from {', '.join(known)}")
     slugs = [article.slug for article in data.articles]
     judged = [(row, relevance.relevant(slug)) for row, slug in enumerate(slugs)]
     judged = [(row, rel) for row, rel in judged if rel]
@@ -177,8 +174,8 @@ def evaluate(
         raise InvalidQuery("no article has a relevant other article: check the label or qrels")
     sources = np.array([row for row, _ in judged], dtype=np.int64)
     results = {}
-    for name in strategies:
-        ranked = STRATEGIES[name](data, sources, k)
+    for name in chosen:
+        ranked = known[name](data, sources, k)
         results[name] = _score(data, judged, ranked, slugs, k)
     return {
         "k": k,

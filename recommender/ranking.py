@@ -7,7 +7,7 @@ the tests run exactly the same code.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -20,79 +20,32 @@ SECONDS_PER_DAY = 86_400.0
 NEAR_DUPLICATE = 0.98
 
 
-@dataclass(frozen=True, slots=True)
-class FusionWeights:
-    """How the hybrid score mixes its signals (recorded in each index version's manifest).
+class FusionWeights(Mapping[str, float]):
+    """The parameters of the hybrid score, by name: each ranking signal's weight and settings
+    (`recommender.signals`), as each index version's manifest records them (its `ranking`
+    block). Built from the flat settings (`RECOMMENDER_LEXICAL_WEIGHT`, ...) or a manifest;
+    what either leaves out, the signals' own `parameters` fill in."""
 
-    score = semantic cosine + `lexical` x TF-IDF cosine + `bm25` x BM25 share
-            + `time` x `date_informativeness` x exp(-|days apart| / `time_scale_days`)
+    __slots__ = ("_values",)
 
-    The BM25 share is bm25(source, candidate) / bm25(source, source) (`recommender.bm25`).
+    def __init__(self, **values: float) -> None:
+        # Plain floats: a NumPy scalar would widen float32 scores it multiplies.
+        self._values = {name: float(value) for name, value in values.items()}
 
-    Coverage of one story clusters within days, so publication-time proximity to the source is
-    evidence of relatedness; it adds nothing when either date is unknown. How much evidence
-    depends on the catalog: in a newswire with a hundred stories a day, being published the
-    same day says little. `date_informativeness` (0..1, measured on the catalog at reindex by
-    `date_informativeness`) scales the time signal accordingly.
-    """
+    def __getitem__(self, name: str) -> float:
+        return self._values[name]
 
-    lexical: float = 1.0
-    time: float = 1.5
-    time_scale_days: float = 3.0
-    name_boost: float = 0.0
-    """Inside the TF-IDF signal, a proper noun or number weighs 1 + `name_boost` times as much
-    (fixed when the version's TF-IDF is fitted; `recommender.tfidf`)."""
-    date_informativeness: float = 1.0
-    """Versions built before it was measured scored with the whole time weight."""
-    bm25: float = 0.0
-    """Versions built before BM25 was a signal have none (their manifests do not name it)."""
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._values)
 
+    def __len__(self) -> int:
+        return len(self._values)
 
-def time_proximity(days_apart: NDArray[np.float64], scale_days: float) -> NDArray[np.float64]:
-    """exp(-days / scale): 1 on the same moment, 0 when a date is unknown (NaN)."""
-    return np.nan_to_num(np.exp(-days_apart / scale_days), nan=0.0)
+    def __hash__(self) -> int:
+        return hash(frozenset(self._values.items()))
 
-
-def date_informativeness(
-    neighbour_days: NDArray[np.float64], random_pair_days: NDArray[np.float64], scale_days: float
-) -> float:
-    """How much closer in time articles are to their nearest neighbours by meaning than random
-    pairs are, on 0..1: (near - chance) / (1 - chance) of the mean time proximity.
-
-    NaN days (undated) are ignored; 0 when either side has no dated pair.
-    """
-    near_days = neighbour_days[~np.isnan(neighbour_days)]
-    pair_days = random_pair_days[~np.isnan(random_pair_days)]
-    if not len(near_days) or not len(pair_days):
-        return 0.0
-    near = float(time_proximity(near_days, scale_days).mean())
-    chance = float(time_proximity(pair_days, scale_days).mean())
-    if chance >= 1.0:
-        return 0.0  # every article published at one moment: dates tell nothing apart
-    return min(1.0, max(0.0, (near - chance) / (1.0 - chance)))
-
-
-@dataclass(frozen=True, slots=True)
-class LexicalScores:
-    """The lexical signals of candidates against one or more sources (same shape)."""
-
-    tfidf: NDArray[np.float32]
-    bm25: NDArray[np.float32]
-
-
-def fused_scores(
-    semantic: NDArray[np.float32],
-    lexical: LexicalScores,
-    source_times: NDArray[np.float64],
-    candidate_times: NDArray[np.float64],
-    weights: FusionWeights,
-) -> NDArray[np.float32]:
-    """Hybrid scores of candidates (any shape; `source_times` broadcasts against them)."""
-    days_apart = np.abs(candidate_times - source_times) / SECONDS_PER_DAY
-    proximity = time_proximity(days_apart, weights.time_scale_days)
-    time = weights.time * weights.date_informativeness
-    words = weights.lexical * lexical.tfidf + weights.bm25 * lexical.bm25
-    return (semantic + words + time * proximity).astype(np.float32)
+    def __repr__(self) -> str:
+        return f"FusionWeights({self._values!r})"
 
 
 @dataclass(frozen=True, slots=True)

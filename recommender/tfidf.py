@@ -229,3 +229,18 @@ def save_matrix(matrix: sp.csr_matrix, path: Path) -> None:
 
 def load_matrix(path: Path) -> sp.csr_matrix:
     return sp.csr_matrix(sp.load_npz(path), dtype=np.float32)
+
+
+def stack_rows(rows: list[sp.csr_matrix], columns: int) -> sp.csr_matrix:
+    """One CSR matrix of single-row ones (`scipy.sparse.vstack` is ten times slower here)."""
+    if not rows:
+        return sp.csr_matrix((0, columns), dtype=np.float32)
+    lengths = np.fromiter((row.nnz for row in rows), dtype=np.int64, count=len(rows))
+    return sp.csr_matrix(
+        (
+            np.concatenate([row.data for row in rows]),
+            np.concatenate([row.indices for row in rows]),
+            np.concatenate([[0], np.cumsum(lengths)]),
+        ),
+        shape=(len(rows), columns),
+    )

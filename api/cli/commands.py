@@ -578,8 +578,8 @@ def evaluate(
     data_dir: DataDirOption = None,
 ) -> None:
     """Score ranking strategies leave-one-out on a labelled feed (the served index is untouched)."""
-    from index.evaluation import STRATEGIES, prepare
     from index.evaluation import evaluate as run_evaluation
+    from index.evaluation import prepare
     from recommender.embedding import load_encoder
     from recommender.feeds import FeedReport
     from recommender.relevance import LabelRelevance, QrelsRelevance, Relevance
@@ -602,9 +602,7 @@ def evaluate(
         if relevance is not None
         else _run(lambda: QrelsRelevance.from_file(qrels))  # type: ignore[arg-type]
     )
-    result = _run(
-        lambda: run_evaluation(data, judgements, k=k, strategies=strategy or list(STRATEGIES))
-    )
+    result = _run(lambda: run_evaluation(data, judgements, k=k, strategies=strategy or None))
     result = {"dataset": ", ".join(str(s) for s in source), **result}
     if plot is not None:
         from api.cli.evaluation_plot import plot_evaluation

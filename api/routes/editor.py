@@ -32,6 +32,7 @@ from recommender.articles import FIELD_LIMITS, MAX_SLUG_LENGTH
 from recommender.errors import ArticleNotFound, InvalidQuery, RecommenderError
 from recommender.overrides import MAX_SLOT
 from recommender.ranking import RelatedQuery
+from recommender.signals.registry import reasons
 from recommender.sources.listings import Listing
 
 router = APIRouter(prefix="/editor", include_in_schema=False)
@@ -196,7 +197,7 @@ async def article_page(
             **recommender.item(suggestion),
             "slot": slot,
             "age": _ago(float(recommender.published[suggestion.row]), now),
-            "why": recommender.explain(row, suggestion.row),
+            "reasons": reasons(recommender.explain(row, suggestion.row)),
             "pinned": recommender.card(suggestion.row)["slug"] in pins,
         }
         for slot, suggestion in enumerate(recommender.related(slug, query, now), start=1)

@@ -97,7 +97,7 @@ def signals(feed: str, label: str, cache: Path) -> dict[str, np.ndarray]:
     total = np.array([len(experiment.relevance.relevant(slugs[s])) for s in sources])
     result = {
         "semantic": semantic,
-        "tfidf": pair_similarities(data.version.lexical, sources, ids),
+        "tfidf": pair_similarities(data.version.side.features["lexical"], sources, ids),
         **{
             f"tfidf boost {boost}": pair_similarities(
                 TfidfModel.fit(texts, name_boost=boost)[1], sources, ids

@@ -9,75 +9,52 @@ from __future__ import annotations
 import copy
 import re
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 import numpy as np
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from index.serving.live_overlay import LiveOverlay
 from index.versions.index_version import IndexVersion
 from index.versions.neighbours import rank_by_fusion
-from recommender.bm25 import coverage_queries
 from recommender.errors import ArticleNotFound
 from recommender.overrides import Overrides, Pin, apply_pins
 from recommender.ranking import (
     CandidateFacts,
     FusionWeights,
-    LexicalScores,
     RelatedQuery,
     ServingPolicy,
     eligible,
     freshness_penalty,
     select,
 )
-from recommender.tfidf import FILLER_WORDS, query_similarities
+from recommender.signals.base import Candidates, Side, Source
+from recommender.signals.registry import candidate_scores, explanation, source_queries
 
 _WORD = re.compile(r"\w+")
 #: How many nearest rows a fallback search considers when filters starve the precomputed list.
 FALLBACK_SEARCH = 1_000
 
 
-class _Source:
-    """What ranking needs to know about the article suggestions are for.
-
-    Its lexical rows (TF-IDF, BM25 document) are taken only when needed (live articles,
-    fallback search): the precomputed path does not use them.
-    """
+class _Source(Source):
+    """The article suggestions are for, as ranking and its filters see it."""
 
     def __init__(
         self,
         slug: str | None,
-        vector: NDArray[np.float32],
-        lexical: Callable[[], tuple[sp.csr_matrix, sp.csr_matrix]],
-        published: float,
         rows: frozenset[int],
+        vector: NDArray[np.float32],
+        published: float,
+        queries: Callable[[], Mapping[str, Any]],
     ) -> None:
+        super().__init__(vector, published, queries)
         self.slug = slug
         """None for a draft."""
-        self.vector = vector
-        self._lexical = lexical
-        self.published = published
         self.rows = rows
         """Its own rows in the catalog (none for a draft)."""
-
-    @cached_property
-    def _rows(self) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        tfidf, bm25 = self._lexical()
-        return tfidf, coverage_queries(bm25)
-
-    def lexical_scores(
-        self, tfidf: sp.csr_matrix, bm25: sp.csr_matrix, candidates: NDArray[np.int64]
-    ) -> LexicalScores:
-        """Its lexical signals against `candidates`, rows of the TF-IDF and BM25 matrices."""
-        tfidf_row, bm25_query = self._rows
-        return LexicalScores(
-            tfidf=query_similarities(tfidf, tfidf_row, candidates),
-            bm25=query_similarities(bm25, bm25_query, candidates),
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -204,23 +181,31 @@ class Recommender:
                     break
         return found
 
-    @cached_property
+    @property
     def weights(self) -> FusionWeights:
-        """The fusion weights this version's neighbours were scored with."""
-        return FusionWeights(**self.version.manifest.ranking)
+        """The parameters this version's neighbours were scored with."""
+        return self.version.weights
+
+    def _side_of(self, row: int) -> tuple[Side, int]:
+        """The side (the version's, or the live articles') that holds a catalog row, and the
+        row there."""
+        offset = self.overlay.offset
+        if row < offset:
+            return self.version.side, row
+        return self.overlay.side, row - offset
 
     def related(self, slug: str, query: RelatedQuery, now: float | None = None) -> list[Suggestion]:
         """Suggestions for an indexed article; never the article itself."""
         row = self.row_of(slug)
-        offset = self.overlay.offset
+        side, at = self._side_of(row)
         source = _Source(
             slug=slug,
-            vector=self.vectors[np.array([row])][0],
-            lexical=lambda: self._lexical_rows(row),
-            published=float(self.published[row]),
             rows=frozenset({row}),
+            vector=side.vectors[at],
+            published=float(side.published[at]),
+            queries=lambda: source_queries(self.version.signals, side.features, at),
         )
-        if row < offset:
+        if row < self.overlay.offset:
             ids = self.version.neighbour_ids[row].astype(np.int64)
             scores = self.version.neighbour_scores[row]
         else:
@@ -228,50 +213,28 @@ class Recommender:
         live_ids, live_scores = self._with_live(source, ids, scores)
         return self._rank(source, live_ids, live_scores, query, now)
 
-    def _lexical_rows(self, row: int) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """The row's TF-IDF row and BM25 document row."""
-        offset = self.overlay.offset
-        if row < offset:
-            return self.version.lexical[row], self.version.bm25[row]
-        return self.overlay.lexical[row - offset], self.overlay.bm25[row - offset]
-
-    @cached_property
-    def _terms(self) -> list[str]:
-        """TF-IDF column number -> term."""
-        terms = [""] * len(self.version.tfidf.vocabulary)
-        for term, column in self.version.tfidf.vocabulary.items():
-            terms[column] = term
-        return terms
-
-    def explain(self, source_row: int, target_row: int, terms: int = 5) -> dict[str, Any]:
-        """Why `target_row` is related to `source_row`: the parts of the hybrid score and the
-        shared terms that weigh most in the lexical part."""
-        rows = np.array([source_row, target_row])
-        source_vector, target_vector = self.vectors[rows]
-        (source_terms, source_bm25), (target_terms, target_bm25) = (
-            self._lexical_rows(source_row),
-            self._lexical_rows(target_row),
+    def explain(self, source_row: int, target_row: int) -> dict[str, Any]:
+        """Why `target_row` is related to `source_row`: each signal's part of the hybrid score
+        (`RankingSignal.explain`)."""
+        return explanation(
+            self.version.signals,
+            self._side_of(source_row),
+            self._side_of(target_row),
+            self.weights,
         )
-        bm25 = coverage_queries(source_bm25).multiply(target_bm25).sum()
-        shared = source_terms.multiply(target_terms).tocoo()
-        strongest = [
-            self._terms[int(shared.col[i])] for i in np.argsort(-shared.data, kind="stable")
-        ]
-        days = abs(self.published[source_row] - self.published[target_row]) / 86_400
-        return {
-            "semantic": round(float(source_vector @ target_vector), 4),
-            "lexical": round(float(shared.data.sum()), 4),
-            "bm25": round(float(bm25), 4),
-            "days_apart": None if np.isnan(days) else round(float(days), 1),
-            "shared_terms": [term for term in strongest if term not in FILLER_WORDS][:terms],
-        }
 
     def related_to_draft(
         self, vector: NDArray[np.float32], text: str, query: RelatedQuery, now: float | None = None
     ) -> list[Suggestion]:
         """Suggestions for text that is not in the index (an unsaved draft, dated now)."""
         moment = time.time() if now is None else now
-        source = _Source(None, vector, lambda: self.version.text_rows([text]), moment, frozenset())
+        source = _Source(
+            slug=None,
+            rows=frozenset(),
+            vector=vector,
+            published=moment,
+            queries=lambda: source_queries(self.version.signals, self.version.prepare(text), 0),
+        )
         ids, scores = self._search(source, self.version.manifest.neighbours)
         live_ids, live_scores = self._with_live(source, ids, scores)
         return self._rank(source, live_ids, live_scores, query, moment)
@@ -282,18 +245,10 @@ class Recommender:
         """Merge the live articles, scored against the source, into its candidate list."""
         if not self.overlay.size:
             return ids, scores
-        live = np.arange(self.overlay.offset, self.overlay.offset + self.overlay.size)
-        live_ids, live_scores = rank_by_fusion(
-            live,
-            self.overlay.vectors @ source.vector,
-            source.lexical_scores(
-                self.overlay.lexical, self.overlay.bm25, live - self.overlay.offset
-            ),
-            np.asarray(source.published),
-            self.published,
-            self.weights,
-            len(live),
-        )
+        live = np.arange(self.overlay.size)
+        candidates = Candidates(self.overlay.side, live, self.overlay.vectors @ source.vector)
+        fused = candidate_scores(self.version.signals, source, candidates, self.weights)
+        live_ids, live_scores = rank_by_fusion(live + self.overlay.offset, fused, len(live))
         merged_ids = np.concatenate([ids, live_ids])
         merged_scores = np.concatenate([scores, live_scores])
         order = np.argsort(-merged_scores, kind="stable")
@@ -302,16 +257,9 @@ class Recommender:
     def _search(self, source: _Source, size: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """The `size` nearest rows by vector, re-scored with the hybrid score."""
         semantic, ids = self.version.index.search(source.vector[None, :], size)
-        lexical = source.lexical_scores(self.version.lexical, self.version.bm25, ids[0])
-        return rank_by_fusion(
-            ids[0],
-            semantic[0],
-            lexical,
-            np.asarray(source.published),
-            self.published,
-            self.weights,
-            size,
-        )
+        candidates = Candidates(self.version.side, ids[0], semantic[0])
+        fused = candidate_scores(self.version.signals, source, candidates, self.weights)
+        return rank_by_fusion(ids[0], fused, size)
 
     def _rank(
         self,

@@ -5,54 +5,41 @@ index.faiss            FAISS index over the same rows
 cards.jsonl            one article card per row (everything but the body)
 neighbours.npy         int32 (count, K): precomputed candidate rows, best first (-1 = none)
 neighbour_scores.npy   float32 (count, K): their hybrid score for the row's article
-lexical.npz            float32 CSR (count, terms): TF-IDF rows of the articles
-vocabulary.json        the TF-IDF terms and idf weights (to weigh drafts and new articles)
-bm25.npz               float32 CSR (count, terms): BM25 document rows, same columns
-bm25.json              the BM25 idf weights and average length (versions built before BM25 was
-                       a signal have neither file: they load with a model that weighs nothing)
+...                    each ranking signal's files (`RankingSignal.files`: the TF-IDF's
+                       lexical.npz and vocabulary.json, BM25's bm25.npz and bm25.json);
+                       a version written before a signal existed has none of its files, and
+                       loads with a part of it that scores nothing (`RankingSignal.absent`)
 manifest.json          written last, with the checksum of every file above
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import orjson
-import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from index.index_errors import CorruptVersionError
 from index.versions.manifest import MANIFEST_NAME, Manifest, describe_files
 from index.versions.vector_index import IndexSpec, VectorIndex
 from index.versions.version_store import VersionStore
-from recommender.bm25 import Bm25Model
-from recommender.tfidf import TfidfModel, analyse, load_matrix, save_matrix
+from recommender.ranking import FusionWeights
+from recommender.signals.base import Side
+from recommender.signals.registry import SIGNALS, fusion_weights
 
 VECTORS = "vectors.npy"
 INDEX = "index.faiss"
 CARDS = "cards.jsonl"
 NEIGHBOURS = "neighbours.npy"
 NEIGHBOUR_SCORES = "neighbour_scores.npy"
-LEXICAL = "lexical.npz"
-VOCABULARY = "vocabulary.json"
-BM25 = "bm25.npz"
-BM25_MODEL = "bm25.json"
-DATA_FILES = [
-    VECTORS,
-    INDEX,
-    CARDS,
-    NEIGHBOURS,
-    NEIGHBOUR_SCORES,
-    LEXICAL,
-    VOCABULARY,
-    BM25,
-    BM25_MODEL,
-]
+DATA_FILES = [VECTORS, INDEX, CARDS, NEIGHBOURS, NEIGHBOUR_SCORES]
+"""The files every version has, whatever its signals."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,10 +51,8 @@ class VersionContent:
     index: VectorIndex
     neighbour_ids: NDArray[np.int32]
     neighbour_scores: NDArray[np.float32]
-    lexical: sp.csr_matrix
-    tfidf: TfidfModel
-    bm25: sp.csr_matrix
-    bm25_model: Bm25Model
+    signals: Mapping[str, Any]
+    """Each registered ranking signal's part (`RankingSignal.fit`), by name."""
 
 
 def write_version(directory: Path, content: VersionContent, manifest: Manifest) -> Manifest:
@@ -79,11 +64,11 @@ def write_version(directory: Path, content: VersionContent, manifest: Manifest) 
             handle.write(orjson.dumps(card) + b"\n")
     np.save(directory / NEIGHBOURS, content.neighbour_ids, allow_pickle=False)
     np.save(directory / NEIGHBOUR_SCORES, content.neighbour_scores, allow_pickle=False)
-    save_matrix(content.lexical, directory / LEXICAL)
-    content.tfidf.save(directory / VOCABULARY)
-    save_matrix(content.bm25, directory / BM25)
-    content.bm25_model.save(directory / BM25_MODEL)
-    complete = Manifest(**{**_fields(manifest), "files": describe_files(directory, DATA_FILES)})
+    names = list(DATA_FILES)
+    for signal in SIGNALS:
+        signal.save(content.signals[signal.name], directory)
+        names += signal.files
+    complete = Manifest(**{**_fields(manifest), "files": describe_files(directory, names)})
     (directory / MANIFEST_NAME).write_text(complete.to_json(), encoding="utf-8")
     return complete
 
@@ -118,11 +103,8 @@ class IndexVersion:
     index: VectorIndex
     neighbour_ids: NDArray[np.int32]
     neighbour_scores: NDArray[np.float32]
-    lexical: sp.csr_matrix
-    tfidf: TfidfModel
-    bm25: sp.csr_matrix
-    """BM25 document rows (all zero in versions built before BM25 was a signal)."""
-    bm25_model: Bm25Model
+    signals: Mapping[str, Any]
+    """Each registered ranking signal's part, by name."""
     published: NDArray[np.float64]
     """Publication times as epoch seconds (NaN where unknown), by row."""
 
@@ -138,12 +120,22 @@ class IndexVersion:
     def built_at(self) -> datetime:
         return datetime.fromisoformat(self.manifest.created_at).astimezone(UTC)
 
-    def text_rows(self, texts: Sequence[str]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """The TF-IDF rows and BM25 document rows of texts outside the version (drafts, live
-        articles), in its vocabulary."""
-        analysed = [analyse(text, bool(self.tfidf.name_boost)) for text in texts]
-        rows, frequencies = self.tfidf.transform_terms(analysed)
-        return rows, self.bm25_model.documents(frequencies)
+    @cached_property
+    def weights(self) -> FusionWeights:
+        """The parameters its neighbours were scored with (the signals' own where its manifest,
+        written before them, names none)."""
+        return fusion_weights(self.manifest.ranking)
+
+    @cached_property
+    def side(self) -> Side:
+        """Its articles as the ranking signals score them."""
+        features = {s.name: s.rows(self.signals[s.name]) for s in SIGNALS}
+        return Side(self.vectors, self.published, features)
+
+    def prepare(self, text: str) -> dict[str, Any]:
+        """What each signal keeps of an article outside the version (a draft, a live article)
+        with this lexical text, by signal name."""
+        return {s.name: s.prepare(self.signals[s.name], text) for s in SIGNALS}
 
     @classmethod
     def load(cls, store: VersionStore, version: str, *, expected_model: str | None) -> IndexVersion:
@@ -161,19 +153,16 @@ class IndexVersion:
             neighbour_ids = np.load(path / NEIGHBOURS, allow_pickle=False)
             neighbour_scores = np.load(path / NEIGHBOUR_SCORES, allow_pickle=False)
             cards = [orjson.loads(line) for line in (path / CARDS).read_bytes().splitlines()]
-            lexical = load_matrix(path / LEXICAL)
-            tfidf = TfidfModel.load(path / VOCABULARY)
-            if BM25 in manifest.files:
-                bm25, bm25_model = load_matrix(path / BM25), Bm25Model.load(path / BM25_MODEL)
-            else:
-                bm25 = sp.csr_matrix(lexical.shape, dtype=np.float32)
-                bm25_model = Bm25Model.empty(lexical.shape[1])
+            signals: dict[str, Any] = {}
+            for signal in SIGNALS:
+                if any(name in manifest.files for name in signal.files):
+                    signals[signal.name] = signal.load(path, manifest.count, signals)
+                else:
+                    signals[signal.name] = signal.absent(manifest.count, signals)
         except (OSError, ValueError, KeyError) as exc:
             raise CorruptVersionError(f"{version}: cannot read its files ({exc})") from exc
         index = VectorIndex.load(path / INDEX, IndexSpec.from_dict(manifest.index))
-        content = VersionContent(
-            cards, vectors, index, neighbour_ids, neighbour_scores, lexical, tfidf, bm25, bm25_model
-        )
+        content = VersionContent(cards, vectors, index, neighbour_ids, neighbour_scores, signals)
         count = manifest.count
         if not (
             len(cards) == count
@@ -181,9 +170,6 @@ class IndexVersion:
             and index.size == count
             and neighbour_ids.shape == neighbour_scores.shape
             and len(neighbour_ids) == count
-            and lexical.shape == (count, len(tfidf.vocabulary))
-            and bm25.shape == lexical.shape
-            and len(bm25_model.idf) == lexical.shape[1]
         ):
             raise CorruptVersionError(f"{version}: its files disagree on the number of articles")
         return cls.from_content(content, manifest, path)
@@ -203,9 +189,6 @@ class IndexVersion:
             index=content.index,
             neighbour_ids=content.neighbour_ids,
             neighbour_scores=content.neighbour_scores,
-            lexical=content.lexical,
-            tfidf=content.tfidf,
-            bm25=content.bm25,
-            bm25_model=content.bm25_model,
+            signals=content.signals,
             published=publication_times(cards),
         )

@@ -3,6 +3,9 @@
 Safe to interrupt at any point: embeddings and term counts are committed to their caches batch
 by batch, the version is built in a staging directory, and `CURRENT` flips only after the new
 version is complete and verified. A file lock keeps two runs from working on one data directory.
+
+Longer than ~400 lines on purpose: it is the one linear story of a reindex (`_reindex_locked`),
+whose steps the evaluation reuses (`embed_texts`, `analyse_articles`, `build_content`).
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ import logging
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -35,7 +38,7 @@ from index.state.state_stores import open_stores
 from index.state.term_count_cache import TermCountCache
 from index.versions.index_version import VersionContent, publication_times, write_version
 from index.versions.manifest import Manifest, read_manifest
-from index.versions.neighbours import measure_date_informativeness, precompute_neighbours
+from index.versions.neighbours import nearest_other_rows, precompute_neighbours
 from index.versions.remote_store import RemoteStore
 from index.versions.vector_index import VectorIndex, choose_spec, tune_recall
 from index.versions.version_store import VersionStore, new_version_id
@@ -47,15 +50,16 @@ from recommender.articles import (
     text_hash,
     validate_record,
 )
-from recommender.bm25 import Bm25Model
 from recommender.embedding import Encoder
 from recommender.errors import FeedError, InvalidRecord, StrictModeError
 from recommender.feeds import FeedReport, load_articles
 from recommender.ranking import FusionWeights
 from recommender.settings import IndexSettings
+from recommender.signals.base import Catalog, Side
+from recommender.signals.registry import SIGNALS, fusion_weights
 from recommender.sources.listings import Listing
 from recommender.sources.options import ReadOptions
-from recommender.tfidf import TextTerms, TfidfModel, analyse
+from recommender.tfidf import TextTerms, analyse
 
 log = logging.getLogger(__name__)
 
@@ -139,7 +143,7 @@ def _source_checksum(
         "neighbours": settings.neighbours,
         "exact_search_max": settings.exact_search_max,
         "ann_index": settings.ann_index,
-        "ranking": asdict(settings.fusion),
+        "ranking": dict(fusion_weights(settings.fusion)),
     }
     if settings.ann_index == "hnsw":  # an IVF build does not depend on it
         build["hnsw_ef_construction"] = settings.hnsw_ef_construction
@@ -206,7 +210,7 @@ def analyse_articles(
     boosts them. Returns the analyses and how many texts were analysed."""
     texts = [lexical_text(article) for article in articles]
     hashes = [text_hash(text) for text in texts]
-    names = bool(settings.fusion.name_boost)
+    names = bool(fusion_weights(settings.fusion)["name_boost"])
     cache = TermCountCache(settings.term_count_cache_path)
     try:
         known = {} if full else cache.get_many(names, hashes)
@@ -229,42 +233,31 @@ def build_content(
     settings: IndexSettings,
     show_progress: bool = False,
 ) -> tuple[VersionContent, float, FusionWeights]:
-    """The index, neighbours and cards of a version from the articles' vectors and TF-IDF
-    analyses (`analyse_articles`); also returns the index's recall@10 and the fusion weights
-    the neighbours were scored with (the time weight scaled to the catalog)."""
+    """The index, signals, neighbours and cards of a version from the articles' vectors and
+    TF-IDF analyses (`analyse_articles`); also returns the index's recall@10 and the parameters
+    the neighbours were scored with (with those the signals measured on the catalog)."""
     spec = choose_spec(
         len(vectors), settings.exact_search_max, settings.ann_index, settings.hnsw_ef_construction
     )
     index = VectorIndex.build(vectors, spec)
     recall = tune_recall(index, vectors)
-    tfidf, lexical, frequencies = TfidfModel.fit_terms(
-        analysed, name_boost=settings.fusion.name_boost
-    )
-    bm25_model, bm25 = Bm25Model.fit(frequencies)
     cards = [article.card() for article in articles]
     published = publication_times(cards)
-    informativeness = measure_date_informativeness(
-        index, vectors, published, settings.fusion.time_scale_days
-    )
-    weights = replace(settings.fusion, date_informativeness=round(informativeness, 4))
+    catalog = Catalog(analysed, vectors, published, nearest_other_rows(index, vectors))
+    weights = fusion_weights(settings.fusion)
+    for signal in SIGNALS:
+        weights = FusionWeights(**{**weights, **signal.measure(catalog, weights)})
+    parts: dict[str, Any] = {}
+    for signal in SIGNALS:  # in order: a signal may build on the parts of those before it
+        parts[signal.name] = signal.fit(catalog, weights, parts)
+    side = Side(vectors, published, {s.name: s.rows(parts[s.name]) for s in SIGNALS})
     with tqdm(
         total=len(vectors), desc="neighbours", unit="article", disable=not show_progress
     ) as bar:
         ids, scores = precompute_neighbours(
-            index, vectors, lexical, bm25, published, weights, settings.neighbours, bar.update
+            index, side, parts, weights, settings.neighbours, bar.update
         )
-    content = VersionContent(
-        cards=cards,
-        vectors=vectors,
-        index=index,
-        neighbour_ids=ids,
-        neighbour_scores=scores,
-        lexical=lexical,
-        tfidf=tfidf,
-        bm25=bm25,
-        bm25_model=bm25_model,
-    )
-    return content, recall, weights
+    return VersionContent(cards, vectors, index, ids, scores, parts), recall, weights
 
 
 def build_manifest(
@@ -292,7 +285,7 @@ def build_manifest(
         neighbours=int(content.neighbour_ids.shape[1]),
         source_checksum=checksum,
         sources=[str(source) for source in sources],
-        ranking=asdict(weights),
+        ranking=dict(weights),
         live_contained=dict(live_contained or {}),
         backend=settings.backend,
         listings=[listing.to_dict() for listing in listings],

@@ -80,7 +80,7 @@ def test_the_time_weight_follows_how_much_the_catalogs_dates_say(tmp_path: Path)
     silent_ranking = load_current(silent.index)[0].manifest.ranking
     assert told_ranking["date_informativeness"] > 0.5
     assert silent_ranking["date_informativeness"] < 0.15
-    assert told_ranking["time"] == silent_ranking["time"] == told.index.fusion.time  # configured
+    assert told_ranking["time"] == silent_ranking["time"] == told.index.fusion["time"]  # configured
 
 
 def test_the_name_boost_is_recorded_and_weights_drafts_the_same_way(tmp_path: Path) -> None:
@@ -88,27 +88,29 @@ def test_the_name_boost_is_recorded_and_weights_drafts_the_same_way(tmp_path: Pa
     records[0]["body"] = "Rescuers reached Valparaiso after the eruption"
     settings, _ = build_fake_index(tmp_path / "data", records, name_boost=1.5)
     version, _ = load_current(settings.index)
-    assert version.manifest.ranking["name_boost"] == 1.5 and version.tfidf.name_boost == 1.5
+    tfidf = version.signals["lexical"]
+    assert version.manifest.ranking["name_boost"] == 1.5 and tfidf.model.name_boost == 1.5
     row = version.rows[records[0]["slug"]]
     text = "\n".join([records[0]["title"], records[0]["summary"], records[0]["body"]])
-    served = version.lexical[row].toarray()
-    assert np.allclose(version.tfidf.transform([text]).toarray(), served, atol=1e-6)
+    served = tfidf.matrix[row].toarray()
+    assert np.allclose(version.prepare(text)["lexical"].toarray(), served, atol=1e-6)
     plain, _ = build_fake_index(tmp_path / "plain", records)
-    unboosted = load_current(plain.index)[0]
-    column = version.tfidf.vocabulary["valparaiso"]
-    assert served[0, column] > unboosted.lexical[row].toarray()[0, column]
+    unboosted = load_current(plain.index)[0].signals["lexical"]
+    column = tfidf.model.vocabulary["valparaiso"]
+    assert served[0, column] > unboosted.matrix[row].toarray()[0, column]
 
 
 def test_drafts_and_live_articles_get_the_bm25_rows_a_rebuild_gives(tmp_path: Path) -> None:
     records = synthetic_records()
     settings, _ = build_fake_index(tmp_path / "data", records)
     version, _ = load_current(settings.index)
-    assert version.manifest.ranking["bm25"] == settings.index.fusion.bm25 > 0
-    texts = [lexical_text(validate_record(r).article) for r in records[:3]]
-    tfidf, bm25 = version.text_rows(texts)
-    rows = [version.rows[r["slug"]] for r in records[:3]]
-    assert np.allclose(tfidf.toarray(), version.lexical[rows].toarray(), atol=1e-6)
-    assert np.allclose(bm25.toarray(), version.bm25[rows].toarray(), atol=1e-6)
+    assert version.manifest.ranking["bm25"] == settings.index.fusion["bm25"] > 0
+    for record in records[:3]:
+        prepared = version.prepare(lexical_text(validate_record(record).article))
+        row = version.rows[record["slug"]]
+        for name in ("lexical", "bm25"):
+            built = version.side.features[name][row].toarray()
+            assert np.allclose(prepared[name].toarray(), built, atol=1e-6), name
 
 
 def test_neighbours_are_the_topic_group_and_never_self(tmp_path: Path) -> None:
@@ -150,11 +152,11 @@ def _version_content(settings: Settings) -> dict[str, Any]:
         "cards": version.cards,
         "neighbour_ids": version.neighbour_ids.tolist(),
         "neighbour_scores": version.neighbour_scores,
-        "vocabulary": version.tfidf.vocabulary,
-        "idf": version.tfidf.idf,
-        "lexical": version.lexical.toarray(),
-        "bm25": version.bm25.toarray(),
-        "bm25_idf": version.bm25_model.idf,
+        "vocabulary": version.signals["lexical"].model.vocabulary,
+        "idf": version.signals["lexical"].model.idf,
+        "lexical": version.side.features["lexical"].toarray(),
+        "bm25": version.side.features["bm25"].toarray(),
+        "bm25_idf": version.signals["bm25"].model.idf,
         "ranking": version.manifest.ranking,
     }
 
@@ -195,9 +197,9 @@ def test_an_incremental_reindex_analyses_only_changed_texts(tmp_path: Path) -> N
     cache.close()
     feed = write_jsonl(tmp_path / "changed.jsonl", records)
     reindex(settings.index, [feed], HashingEncoder())
-    assert "planted" in load_current(settings.index)[0].tfidf.vocabulary
+    assert "planted" in load_current(settings.index)[0].signals["lexical"].model.vocabulary
     reindex(settings.index, [feed], HashingEncoder(), full=True)  # analyses every text again
-    assert "planted" not in load_current(settings.index)[0].tfidf.vocabulary
+    assert "planted" not in load_current(settings.index)[0].signals["lexical"].model.vocabulary
 
 
 def test_full_reembeds_everything_and_publishes(tmp_path: Path) -> None:

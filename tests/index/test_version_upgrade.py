@@ -10,10 +10,10 @@ from pathlib import Path
 import numpy as np
 
 from index.serving.version_loader import load_current, load_recommender
-from index.versions.index_version import BM25, BM25_MODEL
 from index.versions.manifest import MANIFEST_NAME, read_manifest
 from index.versions.version_store import VersionStore
 from recommender.ranking import RelatedQuery
+from recommender.signals.bm25_share import BM25, BM25_MODEL
 from tests.support.helpers import build_fake_index, synthetic_records
 
 
@@ -34,9 +34,12 @@ def test_a_version_without_bm25_serves_its_own_lists_and_drafts(tmp_path: Path) 
     settings, _ = build_fake_index(tmp_path / "data", records)
     _as_before_bm25(settings.data_dir)
     version, warning = load_current(settings.index)
-    assert warning is None and version.bm25.nnz == 0 and version.bm25.shape == version.lexical.shape
+    bm25 = version.side.features["bm25"]
+    assert (
+        warning is None and bm25.nnz == 0 and bm25.shape == version.side.features["lexical"].shape
+    )
     recommender, _ = load_recommender(settings.index)
-    assert recommender.weights.bm25 == 0.0
+    assert recommender.weights["bm25"] == 0.0
     slug = records[0]["slug"]
     row = version.rows[slug]
     served = [s.row for s in recommender.related(slug, RelatedQuery(limit=3))]

@@ -1,4 +1,4 @@
-"""Pure ranking steps: filters, embargo, fusion, freshness, MMR and near-duplicate collapse."""
+"""Pure ranking steps: filters, embargo, freshness, MMR and near-duplicate collapse."""
 
 from __future__ import annotations
 
@@ -7,13 +7,9 @@ import numpy as np
 from recommender.ranking import (
     SECONDS_PER_DAY,
     CandidateFacts,
-    FusionWeights,
-    LexicalScores,
     RelatedQuery,
-    date_informativeness,
     eligible,
     freshness_penalty,
-    fused_scores,
     select,
 )
 
@@ -61,56 +57,6 @@ def test_embargo_lifts_at_publication_time() -> None:
     rows = np.array([2])
     later = NOW + 7200
     assert eligible(rows, facts(), RelatedQuery(), excluded_rows=frozenset(), now=later).all()
-
-
-def test_fused_score_adds_both_lexical_signals_and_time_proximity() -> None:
-    weights = FusionWeights(lexical=0.5, bm25=0.25, time=0.2, time_scale_days=3)
-    semantic = np.array([0.5, 0.5, 0.5, 0.5], dtype=np.float32)
-    lexical = LexicalScores(
-        tfidf=np.array([0.0, 0.4, 0.0, 0.0], dtype=np.float32),
-        bm25=np.array([0.0, 0.0, 0.0, 0.8], dtype=np.float32),
-    )
-    times = np.array([NOW, NOW, np.nan, np.nan])
-    scores = fused_scores(semantic, lexical, np.array(NOW), times, weights)
-    assert np.allclose(scores, [0.7, 0.9, 0.5, 0.7])
-    first = LexicalScores(tfidf=lexical.tfidf[:1], bm25=lexical.bm25[:1])
-    far = fused_scores(semantic[:1], first, np.array(NOW), np.array([NOW + 30 * 86400]), weights)
-    assert far[0] < 0.5 + 0.2 * 0.01
-
-
-def test_a_manifest_without_bm25_scores_without_it() -> None:
-    """Versions built before BM25 was a signal name no weight for it: they keep their scores."""
-    legacy = FusionWeights(**{"lexical": 1.0, "time": 0.0, "date_informativeness": 1.0})
-    lexical = LexicalScores(tfidf=np.zeros(1, np.float32), bm25=np.ones(1, np.float32))
-    score = fused_scores(np.ones(1, np.float32), lexical, np.array(NOW), np.array([NOW]), legacy)
-    assert np.allclose(score, [1.0])
-
-
-def test_the_time_signal_is_scaled_by_the_catalogs_date_informativeness() -> None:
-    semantic = np.array([0.5, 0.5], dtype=np.float32)
-    lexical = LexicalScores(tfidf=np.zeros(2, np.float32), bm25=np.zeros(2, np.float32))
-    times = np.array([NOW, NOW + 300 * SECONDS_PER_DAY])
-    half = FusionWeights(lexical=0.0, time=1.0, date_informativeness=0.5)
-    assert np.allclose(fused_scores(semantic, lexical, np.array(NOW), times, half), [1.0, 0.5])
-    silent = FusionWeights(lexical=0.0, time=1.0, date_informativeness=0.0)
-    assert np.allclose(fused_scores(semantic, lexical, np.array(NOW), times, silent), [0.5, 0.5])
-
-
-def test_date_informativeness_compares_neighbours_in_time_with_random_pairs() -> None:
-    rng = np.random.default_rng(7)
-    spread = rng.uniform(0, 3000, 5000)  # random pairs: years apart, proximity ~0.002
-    same_story = rng.uniform(0, 1, 500)  # neighbours by meaning within a day of each other
-    assert date_informativeness(same_story, spread, 3.0) > 0.7
-    assert date_informativeness(rng.uniform(0, 3000, 500), spread, 3.0) < 0.01
-    newswire = rng.uniform(0, 200, 5000)  # a few months of wire: every day crowded
-    topical = rng.uniform(0, 60, 500)  # neighbours by topic, weeks apart
-    assert 0.0 < date_informativeness(topical, newswire, 3.0) < 0.1
-    with_undated = np.concatenate([same_story, np.full(500, np.nan)])
-    assert date_informativeness(with_undated, spread, 3.0) == date_informativeness(
-        same_story, spread, 3.0
-    )
-    assert date_informativeness(np.full(3, np.nan), spread, 3.0) == 0.0
-    assert date_informativeness(np.zeros(3), np.zeros(3), 3.0) == 0.0  # all at one moment
 
 
 def test_freshness_penalty_halves_at_the_half_life() -> None:

@@ -1,0 +1,145 @@
+"""The BM25 share: bm25(source, candidate) / bm25(source, source), how much of the source's
+distinctive words the candidate covers (0..~1; `recommender.bm25` has the model and why the
+share). It weighs the TF-IDF signal's terms, so it is registered after it and reads its part.
+A version keeps every article's BM25 document row and the model; versions built before BM25
+was a signal have neither, and load with a model that weighs nothing."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+from numpy.typing import NDArray
+
+from recommender.bm25 import Bm25Model, coverage_queries
+from recommender.ranking import FusionWeights
+from recommender.signals.base import Candidates, Catalog, RankingSignal, Reason, Side, Source
+from recommender.signals.tfidf_cosine import TfidfCosine, TfidfPart
+from recommender.tfidf import (
+    load_matrix,
+    pair_similarities,
+    query_similarities,
+    save_matrix,
+    stack_rows,
+)
+
+BM25 = "bm25.npz"
+"""float32 CSR (count, terms): BM25 document rows, the TF-IDF vocabulary's columns."""
+BM25_MODEL = "bm25.json"
+"""The BM25 idf weights and average length."""
+
+
+@dataclass(frozen=True)
+class Bm25Part:
+    """The BM25 of one version, over its TF-IDF vocabulary."""
+
+    model: Bm25Model
+    documents: sp.csr_matrix
+    tfidf: TfidfPart
+
+    @cached_property
+    def queries(self) -> sp.csr_matrix:
+        """The articles' coverage queries (`coverage_queries`)."""
+        return coverage_queries(self.documents)
+
+    @cached_property
+    def distinct_terms(self) -> sp.csr_matrix:
+        """The articles' plain BM25 queries: 1 for each of their distinct terms."""
+        documents = self.documents
+        return sp.csr_matrix(
+            (np.ones(documents.nnz, dtype=np.float32), documents.indices, documents.indptr),
+            shape=documents.shape,
+        )
+
+
+class Bm25Share(RankingSignal):
+    name = "bm25"
+    # Versions built before BM25 was a signal do not name it.
+    parameters: ClassVar[Mapping[str, float]] = {"bm25": 0.0}
+    files = (BM25, BM25_MODEL)
+    strategy = "bm25"
+
+    def weight(self, weights: FusionWeights) -> float:
+        return weights["bm25"]
+
+    def fit(self, catalog: Catalog, weights: FusionWeights, fitted: Mapping[str, Any]) -> Bm25Part:
+        tfidf: TfidfPart = fitted[TfidfCosine.name]
+        assert tfidf.frequencies is not None, "a just-fitted TF-IDF keeps its term counts"
+        model, documents = Bm25Model.fit(tfidf.frequencies)
+        return Bm25Part(model, documents, tfidf)
+
+    def save(self, part: Bm25Part, directory: Path) -> None:
+        save_matrix(part.documents, directory / BM25)
+        part.model.save(directory / BM25_MODEL)
+
+    def load(self, directory: Path, count: int, loaded: Mapping[str, Any]) -> Bm25Part:
+        tfidf: TfidfPart = loaded[TfidfCosine.name]
+        documents, model = load_matrix(directory / BM25), Bm25Model.load(directory / BM25_MODEL)
+        if documents.shape != tfidf.matrix.shape or len(model.idf) != tfidf.matrix.shape[1]:
+            raise ValueError(f"{BM25} and {BM25_MODEL} disagree with the TF-IDF's shape")
+        return Bm25Part(model, documents, tfidf)
+
+    def absent(self, count: int, loaded: Mapping[str, Any]) -> Bm25Part:
+        tfidf: TfidfPart = loaded[TfidfCosine.name]
+        documents = sp.csr_matrix(tfidf.matrix.shape, dtype=np.float32)
+        return Bm25Part(Bm25Model.empty(tfidf.matrix.shape[1]), documents, tfidf)
+
+    def rows(self, part: Bm25Part) -> sp.csr_matrix:
+        return part.documents
+
+    def prepare(self, part: Bm25Part, text: str) -> sp.csr_matrix:
+        _, frequencies = part.tfidf.text_rows(text)
+        return part.model.documents(frequencies)
+
+    def stack(self, part: Bm25Part, prepared: Sequence[sp.csr_matrix]) -> sp.csr_matrix:
+        return stack_rows(list(prepared), part.documents.shape[1])
+
+    def query(self, part: Bm25Part, features: sp.csr_matrix, row: int) -> sp.csr_matrix:
+        return coverage_queries(features[row])
+
+    def pairs(
+        self,
+        part: Bm25Part,
+        side: Side,
+        sources: NDArray[np.int64],
+        candidates: Candidates,
+        weights: FusionWeights,
+    ) -> NDArray[np.float32]:
+        documents = side.features[self.name]
+        return pair_similarities(part.queries, sources, candidates.rows, documents=documents)
+
+    def scores(
+        self, part: Bm25Part, source: Source, candidates: Candidates, weights: FusionWeights
+    ) -> NDArray[np.float32]:
+        documents = candidates.side.features[self.name]
+        return query_similarities(documents, source.queries[self.name], candidates.rows)
+
+    def explain(
+        self,
+        part: Bm25Part,
+        source: tuple[Side, int],
+        target: tuple[Side, int],
+        weights: FusionWeights,
+    ) -> dict[str, Any]:
+        (source_side, source_row), (target_side, target_row) = source, target
+        query = coverage_queries(source_side.features[self.name][source_row])
+        share = query.multiply(target_side.features[self.name][target_row]).sum()
+        return {"bm25": round(float(share), 4)}
+
+    def reasons(self, why: Mapping[str, Any]) -> list[Reason]:
+        return [
+            Reason(
+                f"its words covered {100 * why['bm25']:.0f}%",
+                "BM25 share: how much of this article's distinctive words the suggestion covers",
+            )
+        ]
+
+    def alone(self, part: Bm25Part, side: Side, sources: NDArray[np.int64]) -> NDArray[np.float32]:
+        """BM25 of each source's distinct terms against every article of the version."""
+        dense: NDArray[np.float32] = (part.distinct_terms[sources] @ part.documents.T).toarray()
+        return dense

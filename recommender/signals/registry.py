@@ -1,0 +1,86 @@
+"""The registered ranking signals, in the order their scores are summed (which fixes how the
+sum rounds: a new signal goes last) and fitted (a signal may read the parts of those before)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+from numpy.typing import NDArray
+
+from recommender.ranking import FusionWeights
+from recommender.signals.base import Candidates, RankingSignal, Reason, Side, Source, fuse
+from recommender.signals.bm25_share import Bm25Share
+from recommender.signals.semantic import SemanticCosine
+from recommender.signals.tfidf_cosine import TfidfCosine
+from recommender.signals.time_proximity import TimeProximity
+
+SIGNALS: list[RankingSignal] = [TfidfCosine(), Bm25Share(), SemanticCosine(), TimeProximity()]
+
+
+def register(signal: RankingSignal) -> None:
+    """Add a signal after those registered (a plug-in, or a test's)."""
+    SIGNALS.append(signal)
+
+
+def unregister(signal: RankingSignal) -> None:
+    SIGNALS.remove(signal)
+
+
+def fusion_weights(given: Mapping[str, float]) -> FusionWeights:
+    """Every registered signal's parameters: those `given` (the settings, or a version's
+    manifest), the signals' own values for the rest."""
+    defaults = {name: value for s in SIGNALS for name, value in s.parameters.items()}
+    return FusionWeights(**{**defaults, **given})
+
+
+def pair_scores(
+    parts: Mapping[str, Any],
+    side: Side,
+    sources: NDArray[np.int64],
+    candidates: Candidates,
+    weights: FusionWeights,
+) -> NDArray[np.float32]:
+    """The hybrid scores of a block of pairs within one version, at reindex
+    (`RankingSignal.pairs`); `parts` are the version's signal parts by name."""
+    return fuse(
+        [
+            (s.weight(weights), s.pairs(parts[s.name], side, sources, candidates, weights))
+            for s in SIGNALS
+        ]
+    )
+
+
+def candidate_scores(
+    parts: Mapping[str, Any], source: Source, candidates: Candidates, weights: FusionWeights
+) -> NDArray[np.float32]:
+    """The hybrid scores of candidates for one source, when serving (`RankingSignal.scores`)."""
+    return fuse(
+        [(s.weight(weights), s.scores(parts[s.name], source, candidates, weights)) for s in SIGNALS]
+    )
+
+
+def source_queries(
+    parts: Mapping[str, Any], features: Mapping[str, Any], row: int
+) -> dict[str, Any]:
+    """What each signal queries with for the source at `row` of a side with these features."""
+    return {s.name: s.query(parts[s.name], features[s.name], row) for s in SIGNALS}
+
+
+def explanation(
+    parts: Mapping[str, Any],
+    source: tuple[Side, int],
+    target: tuple[Side, int],
+    weights: FusionWeights,
+) -> dict[str, Any]:
+    """Why `target` is suggested for `source`: every signal's entries (`RankingSignal.explain`)."""
+    why: dict[str, Any] = {}
+    for signal in SIGNALS:
+        why.update(signal.explain(parts[signal.name], source, target, weights))
+    return why
+
+
+def reasons(why: Mapping[str, Any]) -> list[Reason]:
+    """An explanation (`explanation`) as the editors' page shows it, signal by signal."""
+    return [reason for signal in SIGNALS for reason in signal.reasons(why)]
