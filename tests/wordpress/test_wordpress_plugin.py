@@ -1,0 +1,272 @@
+"""The WordPress plugin (integrations/wordpress/) on a real WordPress, against a real
+`recommender serve`, seen through Debian's Chromium.
+
+The settings page and the post pages are driven in the browser; posts are written through
+WordPress's REST API as the admin user (the same save path as the block editor, without its
+heavy UI), so each save runs the plugin's hooks exactly as an editor's would.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from playwright.sync_api import Browser, Page, expect
+
+from recommender.feeds import FeedReport, read_feed
+from tests.support.helpers import ADMIN_TOKEN, wait_for
+from tests.support.processes import ServeProcess
+from tests.wordpress.wordpress_site import ADMIN_PASSWORD, ADMIN_USER, AdminClient, WordPressSite
+
+VOLCANO = (
+    "Volcano eruption near Grindavik: lava, ash and magma from the crater; Iceland's flights "
+    "grounded as the volcano eruption goes on and the ash cloud spreads."
+)
+
+
+def article(service: ServeProcess, slug: str) -> httpx.Response:
+    return httpx.get(f"{service.url}/v1/articles/{slug}", timeout=5)
+
+
+def box(page: Page, slug: str) -> Any:
+    return page.locator(f'[data-related-slug="{slug}"]')
+
+
+@pytest.fixture(scope="module")
+def settings_page(
+    browser: Browser, wordpress: WordPressSite, service: ServeProcess, artifacts: Path
+) -> Iterator[Page]:
+    """Logged in as the admin in Chromium: the plugin activated on the Plugins page and set up
+    on Settings → Related articles (URL, token, cards of 4, after the content)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 1100})
+    page = context.new_page()
+    page.goto(f"{wordpress.url}/wp-login.php")
+    page.fill("#user_login", ADMIN_USER)
+    page.fill("#user_pass", ADMIN_PASSWORD)
+    page.click("#wp-submit")
+    page.wait_for_url("**/wp-admin/**")
+    page.goto(f"{wordpress.url}/wp-admin/plugins.php")
+    page.click("#activate-related-articles")
+    expect(page.locator("#deactivate-related-articles")).to_be_visible()
+    page.goto(f"{wordpress.url}/wp-admin/options-general.php?page=related-articles")
+    page.fill("#related-url", service.url)
+    page.fill("#related-token", ADMIN_TOKEN)
+    page.select_option("#related-layout", "cards")
+    page.fill("#related-count", "4")
+    page.fill("#related-heading", "More from The Daily Example")
+    page.check("input[value=after_content]")
+    page.click("#submit")
+    expect(page.locator("#setting-error-settings_updated")).to_be_visible()
+    try:
+        yield page
+    finally:
+        context.close()
+
+
+def visit(browser: Browser, url: str, *, javascript: bool = True) -> Page:
+    """A post page in a fresh profile (no cached answers from an earlier visit)."""
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 900}, java_script_enabled=javascript
+    )
+    page = context.new_page()
+    page.goto(url)
+    return page
+
+
+def test_the_settings_page_stores_the_token_without_showing_it_and_tests_the_connection(
+    settings_page: Page, service: ServeProcess, artifacts: Path
+) -> None:
+    page = settings_page
+    page.reload()
+    assert ADMIN_TOKEN not in page.content()
+    expect(page.locator("#related-token")).to_have_value("")
+    expect(page.locator("#related-token")).to_have_attribute(
+        "placeholder", "••••••••" + ADMIN_TOKEN[-4:]
+    )
+    expect(page.locator("#related-url")).to_have_value(service.url)
+    page.click("#related-articles-test-button")
+    report = page.locator("#related-articles-test")
+    expect(report).to_contain_text("The service is ready, serving index version")
+    expect(report).to_contain_text("It holds 18 articles, embedded with")
+    expect(report).to_contain_text("The admin token is accepted")
+    page.screenshot(path=str(artifacts / "wordpress-settings.png"), full_page=True)
+
+
+@pytest.fixture(scope="module")
+def neighbour(settings_page: Page, admin: AdminClient) -> dict[str, Any]:
+    """A published post whose page should suggest the posts about the same eruption."""
+    post: dict[str, Any] = admin.publish(
+        title="Flights grounded over Iceland", content=f"<p>{VOLCANO}</p>"
+    )
+    return post
+
+
+def test_a_published_post_is_suggested_within_2_s_follows_its_edits_and_leaves_when_trashed(
+    browser: Browser, admin: AdminClient, service: ServeProcess, neighbour: dict[str, Any],
+    artifacts: Path,
+) -> None:  # fmt: skip
+    category = admin.rest("POST", "categories", name="Volcanoes")
+    tag = admin.rest("POST", "tags", name="Iceland")
+    started = time.monotonic()
+    post = admin.publish(
+        title="Lava reaches Grindavik",
+        content=f"<p>{VOLCANO} Lava reaches the town.</p>",
+        excerpt="The eruption's lava reaches the town.",
+        categories=[category["id"]],
+        tags=[tag["id"]],
+    )
+    slug = post["slug"]
+    page = visit(browser, neighbour["link"])
+    suggestion = box(page, neighbour["slug"]).locator(f'[data-slug="{slug}"]')
+    expect(suggestion).to_contain_text("Lava reaches Grindavik", timeout=2000)
+    seen_after = time.monotonic() - started
+    assert seen_after < 2.0, f"the new post was suggested {seen_after:.2f} s after it was saved"
+    expect(box(page, neighbour["slug"])).to_have_attribute("data-layout", "cards")
+    expect(box(page, neighbour["slug"]).locator("h2")).to_have_text("More from The Daily Example")
+    page.screenshot(path=str(artifacts / "wordpress-post.png"), full_page=True)
+    page.context.close()
+    card = article(service, slug).json()
+    assert card["url"] == post["link"]
+    assert card["section"] == "Volcanoes"
+    assert card["tags"] == ["Volcanoes", "Iceland"]
+    assert card["author"] == ADMIN_USER
+    assert (
+        card["summary"] == "The eruption\u2019s lava reaches the town."
+    )  # as WordPress renders it
+
+    admin.rest("POST", f"posts/{post['id']}", title="Lava crosses the Grindavik walls")
+    page = visit(browser, neighbour["link"])
+    suggestion = box(page, neighbour["slug"]).locator(f'[data-slug="{slug}"]')
+    expect(suggestion).to_contain_text("Lava crosses the Grindavik walls", timeout=2000)
+    page.context.close()
+
+    admin.rest("DELETE", f"posts/{post['id']}")  # to the trash
+    assert article(service, slug).status_code == 404
+    page = visit(browser, neighbour["link"])
+    expect(box(page, neighbour["slug"])).to_have_attribute("data-related-state", "ready")
+    expect(box(page, neighbour["slug"]).locator("[data-slug]")).not_to_have_count(0)
+    expect(box(page, neighbour["slug"]).locator(f'[data-slug="{slug}"]')).to_have_count(0)
+    page.context.close()
+
+
+@pytest.mark.parametrize("change", ["private", "password", "draft"])
+def test_a_post_that_stops_being_public_is_retracted(
+    admin: AdminClient, service: ServeProcess, neighbour: dict[str, Any], change: str
+) -> None:
+    post = admin.publish(title=f"Ash cloud update ({change})", content=f"<p>{VOLCANO}</p>")
+    assert article(service, post["slug"]).status_code == 200
+    fields = {"password": "s3cret"} if change == "password" else {"status": change}
+    admin.rest("POST", f"posts/{post['id']}", **fields)
+    assert article(service, post["slug"]).status_code == 404
+
+
+def test_sync_all_posts_pushes_the_archive_published_before_the_plugin(
+    settings_page: Page, service: ServeProcess
+) -> None:
+    """WordPress's own "Hello world!" predates the plugin: the backfill button sends it."""
+    assert article(service, "hello-world").status_code == 404
+    page = settings_page
+    page.reload()
+    page.click("#related-articles-backfill")
+    expect(page.locator("#related-articles-progress-text")).to_contain_text("done")
+    progress = page.locator("#related-articles-progress")
+    assert progress.get_attribute("value") == progress.evaluate("bar => String(bar.max)")
+    assert article(service, "hello-world").status_code == 200
+
+
+def test_live_sync_and_the_nightly_wordpress_ingest_derive_the_same_articles(
+    admin: AdminClient, wordpress: WordPressSite, service: ServeProcess, neighbour: dict[str, Any]
+) -> None:
+    """`recommender reindex --source wordpress+http://SITE` reads what the plugin sent: the same
+    slugs (a WordPress slug with `_` included), the same fields, and neither has the posts that
+    are not public (private, password-protected, drafts, trashed)."""
+    admin.publish(
+        title="Magma_Update: the crater", slug="Magma_Update", content=f"<p>{VOLCANO}</p>"
+    )
+    nightly = {a.slug: a for a in read_feed(f"wordpress+{wordpress.url}", FeedReport())}
+    assert "magma-update" in nightly
+    for slug, ingested in nightly.items():
+        answer = article(service, slug)
+        assert answer.status_code == 200, f"{slug}: read by the nightly run, never synced live"
+        card = answer.json()
+        expected = ingested.card()
+        for field in ("title", "summary", "url", "section", "tags", "author", "published_at"):
+            assert card[field] == expected[field], (slug, field)
+    assert not [slug for slug in nightly if "ash-cloud" in slug or slug.startswith("lava-")]
+
+
+def test_a_page_renders_without_the_box_while_the_service_is_down_and_syncs_once_it_is_back(
+    browser: Browser, admin: AdminClient, wordpress: WordPressSite, service: ServeProcess,
+    settings_page: Page,
+) -> None:  # fmt: skip
+    service.stop()
+    try:
+        started = time.monotonic()
+        post = admin.publish(title="Eruption ends", content=f"<p>{VOLCANO} It has ended.</p>")
+        assert time.monotonic() - started < 3, "saving waited on the service"
+        page = visit(browser, post["link"])
+        expect(page.locator("h1")).to_contain_text("Eruption ends")
+        expect(box(page, post["slug"])).to_be_hidden(timeout=5000)
+        page.context.close()
+        settings_page.reload()
+        queued = settings_page.locator(f'#related-articles-queue tr[data-slug="{post["slug"]}"]')
+        expect(queued).to_contain_text("publish")
+    finally:
+        service.start()
+    # WP-Cron retries on the next page views, as on any WordPress site.
+    wait_for(
+        lambda: (
+            httpx.get(wordpress.url, timeout=10).status_code == 200
+            and article(service, post["slug"]).status_code == 200
+        ),
+        "the queued sync reached the service once it was back",
+        timeout=30,
+    )
+    settings_page.reload()
+    expect(settings_page.locator("#related-articles-queue-empty")).to_be_visible()
+
+
+def test_the_block_and_the_shortcode_render_the_box_and_readers_without_javascript_get_the_fragment(
+    browser: Browser, admin: AdminClient, neighbour: dict[str, Any]
+) -> None:
+    block = admin.publish(
+        title="Volcano: the block",
+        content=f"<!-- wp:paragraph --><p>{VOLCANO}</p><!-- /wp:paragraph -->"
+        '<!-- wp:related-articles/box {"limit":3,"layout":"list","heading":"From the block"} /-->',
+    )
+    shortcode = admin.publish(
+        title="Volcano: the shortcode",
+        content=f"<p>{VOLCANO}</p>"
+        '[related_articles limit="2" layout="list" heading="From the shortcode"]',
+    )
+    for post, limit, heading in (
+        (block, 3, "From the block"),
+        (shortcode, 2, "From the shortcode"),
+    ):
+        page = visit(browser, post["link"])
+        made = page.locator(f'[data-related-slug="{post["slug"]}"][data-limit="{limit}"]')
+        expect(made).to_have_attribute("data-layout", "list")
+        expect(made).to_have_attribute("data-page-slug", post["slug"])
+        expect(made.locator("h2")).to_have_text(heading)
+        expect(made.locator("[data-slug]")).to_have_count(limit)
+        page.context.close()
+
+    page = visit(browser, neighbour["link"], javascript=False)
+    fragment = page.locator("section.related-articles")
+    expect(fragment.locator("h2")).to_have_text("More from The Daily Example")
+    expect(fragment.locator("li")).not_to_have_count(0)
+    assert neighbour["slug"] not in [
+        item.get_attribute("data-slug") for item in fragment.locator("li").all()
+    ]
+    page.context.close()
+
+
+def test_the_plugin_logged_no_php_warning(wordpress: WordPressSite) -> None:
+    log = wordpress.root / "debug.log"
+    text = log.read_text(errors="replace") if log.exists() else ""
+    ours = [line for line in text.splitlines() if "related-articles" in line]
+    assert not ours, "\n".join(ours[:10])
