@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
 from collections.abc import Iterator
 
 import pytest
@@ -12,19 +13,25 @@ from recommender.embedding import FAKE_MODEL
 from tests.browser.conftest import artifacts, browser  # noqa: F401  (Chromium, screenshots)
 from tests.support.helpers import ADMIN_TOKEN, build_fake_index, synthetic_records
 from tests.support.processes import ServeProcess
-from tests.wordpress.wordpress_site import AdminClient, WordPressSite
+from tests.wordpress.wordpress_site import MYSQL, AdminClient, WordPressSite
 
 
 @pytest.fixture(scope="module")
 def wordpress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordPressSite]:
     """A freshly installed WordPress whose failed syncs are retried after 1 s (then 2, 4...)."""
-    for tool in ("php", "mysql"):
+    for tool in ("php", "mysql", "mysqladmin"):
         if shutil.which(tool) is None:
             pytest.fail(
                 f"{tool} is missing: install Debian's wordpress, php-cli, php-mysql and "
                 "mariadb-server (`make test` and .ci/run do it)",
                 pytrace=False,
             )
+    if subprocess.run(["mysqladmin", *MYSQL[1:], "ping"], capture_output=True).returncode:
+        pytest.fail(
+            "MariaDB does not answer on 127.0.0.1:3306 as root: start it (`service mariadb "
+            "start`; .ci/run does)",
+            pytrace=False,
+        )
     site = WordPressSite(
         tmp_path_factory.mktemp("wordpress") / "site",
         extra_config="define('RELATED_ARTICLES_RETRY_SECONDS', 1);",

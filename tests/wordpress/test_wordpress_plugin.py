@@ -127,7 +127,7 @@ def test_a_published_post_is_suggested_within_2_s_follows_its_edits_and_leaves_w
     assert seen_after < 2.0, f"the new post was suggested {seen_after:.2f} s after it was saved"
     expect(box(page, neighbour["slug"])).to_have_attribute("data-layout", "cards")
     expect(box(page, neighbour["slug"]).locator("h2")).to_have_text("More from The Daily Example")
-    page.screenshot(path=str(artifacts / "wordpress-post.png"), full_page=True)
+    page.screenshot(path=str(artifacts / "wordpress-post.png"))
     page.context.close()
     card = article(service, slug).json()
     assert card["url"] == post["link"]
@@ -162,6 +162,16 @@ def test_a_post_that_stops_being_public_is_retracted(
     fields = {"password": "s3cret"} if change == "password" else {"status": change}
     admin.rest("POST", f"posts/{post['id']}", **fields)
     assert article(service, post["slug"]).status_code == 404
+
+
+def test_a_post_whose_slug_changes_moves_to_its_new_slug(
+    admin: AdminClient, service: ServeProcess, neighbour: dict[str, Any]
+) -> None:
+    post = admin.publish(title="Crater lake forms", content=f"<p>{VOLCANO}</p>")
+    assert article(service, "crater-lake-forms").status_code == 200
+    moved = admin.rest("POST", f"posts/{post['id']}", slug="crater-lake-after-the-eruption")
+    assert article(service, "crater-lake-forms").status_code == 404
+    assert article(service, "crater-lake-after-the-eruption").json()["url"] == moved["link"]
 
 
 def test_sync_all_posts_pushes_the_archive_published_before_the_plugin(
