@@ -18,7 +18,8 @@ from tests.wordpress.wordpress_site import MYSQL, AdminClient, WordPressSite
 
 @pytest.fixture(scope="module")
 def wordpress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordPressSite]:
-    """A freshly installed WordPress whose failed syncs are retried after 1 s (then 2, 4...)."""
+    """A freshly installed WordPress whose failed syncs are retried after 1 s (then 2, 4...),
+    and whose backfill sends 2 posts a request."""
     for tool in ("php", "mysql", "mysqladmin"):
         if shutil.which(tool) is None:
             pytest.fail(
@@ -34,7 +35,8 @@ def wordpress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordPressSit
         )
     site = WordPressSite(
         tmp_path_factory.mktemp("wordpress") / "site",
-        extra_config="define('RELATED_ARTICLES_RETRY_SECONDS', 1);",
+        extra_config="define('RELATED_ARTICLES_RETRY_SECONDS', 1);\n"
+        "define('RELATED_ARTICLES_BACKFILL_BATCH', 2);",
     )
     try:
         site.start()

@@ -15,9 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, expect
+from playwright.sync_api import Browser, Page, Route, expect
 
 from recommender.feeds import FeedReport, read_feed
+from tests.support.hanging_server import HangingServer
 from tests.support.helpers import ADMIN_TOKEN, wait_for
 from tests.support.processes import ServeProcess
 from tests.wordpress.wordpress_site import ADMIN_PASSWORD, ADMIN_USER, AdminClient, WordPressSite
@@ -174,18 +175,40 @@ def test_a_post_whose_slug_changes_moves_to_its_new_slug(
     assert article(service, "crater-lake-after-the-eruption").json()["url"] == moved["link"]
 
 
-def test_sync_all_posts_pushes_the_archive_published_before_the_plugin(
+def test_sync_all_posts_pushes_the_archive_and_resumes_where_it_stopped(
     settings_page: Page, service: ServeProcess
 ) -> None:
-    """WordPress's own "Hello world!" predates the plugin: the backfill button sends it."""
+    """WordPress's own "Hello world!" predates the plugin: the backfill button sends it. The
+    second batch's request is cut off in the browser; after a reload the button resumes."""
     assert article(service, "hello-world").status_code == 404
     page = settings_page
     page.reload()
+    batches: list[str] = []
+
+    def cut_the_second(route: Route) -> None:
+        if "related_articles_backfill" not in (route.request.post_data or ""):
+            route.continue_()
+            return
+        batches.append("seen")
+        if len(batches) == 2:
+            route.abort()
+        else:
+            route.continue_()
+
+    page.route("**/admin-ajax.php", cut_the_second)
     page.click("#related-articles-backfill")
-    expect(page.locator("#related-articles-progress-text")).to_contain_text("done")
+    progress_text = page.locator("#related-articles-progress-text")
+    expect(progress_text).to_contain_text("stopped")
+    page.unroute("**/admin-ajax.php")
+    assert article(service, "hello-world").status_code == 200  # the first batch went through
+    page.reload()
+    expect(page.locator("#related-articles-backfill")).to_contain_text("Resume sync (2 of ")
+    page.click("#related-articles-backfill")
+    expect(progress_text).to_contain_text("done")
     progress = page.locator("#related-articles-progress")
     assert progress.get_attribute("value") == progress.evaluate("bar => String(bar.max)")
-    assert article(service, "hello-world").status_code == 200
+    page.reload()
+    expect(page.locator("#related-articles-backfill")).to_have_text("Sync all posts")
 
 
 def test_live_sync_and_the_nightly_wordpress_ingest_derive_the_same_articles(
@@ -240,6 +263,47 @@ def test_a_page_renders_without_the_box_while_the_service_is_down_and_syncs_once
     expect(settings_page.locator("#related-articles-queue-empty")).to_be_visible()
 
 
+def save_settings(page: Page, wordpress: WordPressSite, **fields: str) -> None:
+    """Change settings on the settings page, as the admin would."""
+    page.goto(f"{wordpress.url}/wp-admin/options-general.php?page=related-articles")
+    for name, value in fields.items():
+        if name == "placement":
+            page.check(f"input[value={value}]")
+        else:
+            page.fill(f"#related-{name}", value)
+    page.click("#submit")
+    expect(page.locator("#setting-error-settings_updated")).to_be_visible()
+
+
+def test_a_hung_service_holds_a_save_no_longer_than_the_plugins_timeout(
+    admin: AdminClient, wordpress: WordPressSite, service: ServeProcess, settings_page: Page
+) -> None:
+    """A service that accepts and never answers: the save returns after the 3 s timeout, the
+    change waits in the queue, and reaches the service once the URL points at it again."""
+    with HangingServer() as hanging:
+        save_settings(settings_page, wordpress, url=f"http://127.0.0.1:{hanging.port}")
+        try:
+            started = time.monotonic()
+            post = admin.publish(title="Ash falls on Vik", content=f"<p>{VOLCANO}</p>")
+            took = time.monotonic() - started
+            assert took < 6, f"saving took {took:.1f} s against a hung service"
+            settings_page.reload()
+            queued = settings_page.locator(
+                f'#related-articles-queue tr[data-slug="{post["slug"]}"]'
+            )
+            expect(queued).to_contain_text("timed out")
+        finally:
+            save_settings(settings_page, wordpress, url=service.url)
+    wait_for(
+        lambda: (
+            httpx.get(wordpress.url, timeout=10).status_code == 200
+            and article(service, post["slug"]).status_code == 200
+        ),
+        "the queued sync reached the service once the URL was right again",
+        timeout=30,
+    )
+
+
 def test_the_block_and_the_shortcode_render_the_box_and_readers_without_javascript_get_the_fragment(
     browser: Browser, admin: AdminClient, neighbour: dict[str, Any]
 ) -> None:
@@ -273,6 +337,29 @@ def test_the_block_and_the_shortcode_render_the_box_and_readers_without_javascri
         item.get_attribute("data-slug") for item in fragment.locator("li").all()
     ]
     page.context.close()
+
+
+def test_with_manual_placement_only_blocks_and_shortcodes_place_the_box(
+    browser: Browser, admin: AdminClient, wordpress: WordPressSite, settings_page: Page,
+    neighbour: dict[str, Any],
+) -> None:  # fmt: skip
+    block = admin.publish(
+        title="Volcano: only the block",
+        content=f"<!-- wp:paragraph --><p>{VOLCANO}</p><!-- /wp:paragraph -->"
+        '<!-- wp:related-articles/box {"limit":2} /-->',
+    )
+    save_settings(settings_page, wordpress, placement="manual")
+    try:
+        page = visit(browser, block["link"])
+        expect(page.locator("[data-related-slug] [data-slug]")).to_have_count(2)
+        expect(page.locator("[data-related-slug]")).to_have_count(1)
+        page.context.close()
+        page = visit(browser, neighbour["link"])  # served whole: the box would be in its HTML
+        expect(page.locator("h1")).to_contain_text(neighbour["title"]["rendered"])
+        expect(page.locator("[data-related-slug]")).to_have_count(0)
+        page.context.close()
+    finally:
+        save_settings(settings_page, wordpress, placement="after_content")
 
 
 def test_the_plugin_logged_no_php_warning(wordpress: WordPressSite) -> None:

@@ -18,6 +18,11 @@ final class Admin {
 	public const BACKFILL_OPTION = 'related_articles_backfill';
 	public const BACKFILL_BATCH  = 20;
 
+	/** Posts per backfill request (constant RELATED_ARTICLES_BACKFILL_BATCH, default 20). */
+	private static function batch(): int {
+		return defined( 'RELATED_ARTICLES_BACKFILL_BATCH' ) ? max( 1, (int) RELATED_ARTICLES_BACKFILL_BATCH ) : self::BACKFILL_BATCH;
+	}
+
 	/** Hook into WordPress's admin. */
 	public static function register(): void {
 		add_action( 'admin_menu', array( self::class, 'menu' ) );
@@ -217,7 +222,7 @@ final class Admin {
 		if ( ! empty( $_POST['restart'] ) || $state['finished'] ) {
 			$state = array( 'after' => 0, 'done' => 0, 'failed' => 0, 'total' => self::published_count(), 'finished' => false );
 		}
-		foreach ( self::published_after( (int) $state['after'], self::BACKFILL_BATCH ) as $id ) {
+		foreach ( self::published_after( (int) $state['after'], self::batch() ) as $id ) {
 			$post = get_post( $id );
 			if ( $post instanceof WP_Post ) {
 				if ( Sync::sync_post( $post ) ) {
