@@ -26,6 +26,9 @@ require_once __DIR__ . '/includes/class-display.php';
 require_once __DIR__ . '/includes/class-admin.php';
 
 RelatedArticles\Sync::register();
+// Deactivated, the plugin retries nothing; the queue is kept and retried when it is back.
+register_deactivation_hook( __FILE__, static fn () => wp_clear_scheduled_hook( RelatedArticles\Sync::CRON_HOOK ) );
+register_activation_hook( __FILE__, array( RelatedArticles\Sync::class, 'schedule' ) );
 RelatedArticles\Display::register( __FILE__ );
 if ( is_admin() ) {
 	RelatedArticles\Admin::register();

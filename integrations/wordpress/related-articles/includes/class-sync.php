@@ -204,7 +204,7 @@ final class Sync {
 	}
 
 	/** One cron event at the earliest due retry. */
-	private static function schedule(): void {
+	public static function schedule(): void {
 		$queue = self::queue();
 		wp_clear_scheduled_hook( self::CRON_HOOK );
 		if ( $queue ) {
