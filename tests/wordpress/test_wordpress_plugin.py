@@ -211,6 +211,23 @@ def test_sync_all_posts_pushes_the_archive_and_resumes_where_it_stopped(
     expect(page.locator("#related-articles-backfill")).to_have_text("Sync all posts")
 
 
+def test_a_post_the_service_refuses_is_listed_as_failed_until_the_editor_fixes_it(
+    admin: AdminClient, service: ServeProcess, settings_page: Page
+) -> None:
+    """A title over the service's 1,000 characters: refused (422), listed as failed with the
+    service's reason at once (no retry would help), and synced by the edit that shortens it."""
+    post = admin.publish(title="Eruption " * 120, content=f"<p>{VOLCANO}</p>")
+    settings_page.reload()
+    row = settings_page.locator(f'#related-articles-queue tr[data-slug="{post["slug"]}"]')
+    expect(row).to_contain_text("failed")
+    expect(row).to_contain_text("HTTP 422")
+    expect(row).to_contain_text("title")
+    admin.rest("POST", f"posts/{post['id']}", title="Eruption")
+    assert article(service, post["slug"]).json()["title"] == "Eruption"
+    settings_page.reload()
+    expect(row).to_have_count(0)
+
+
 def test_live_sync_and_the_nightly_wordpress_ingest_derive_the_same_articles(
     admin: AdminClient, wordpress: WordPressSite, service: ServeProcess, neighbour: dict[str, Any]
 ) -> None:

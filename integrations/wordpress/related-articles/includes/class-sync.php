@@ -22,6 +22,8 @@ final class Sync {
 	public const SLUG_PATTERN = '/^[a-z0-9][a-z0-9-]*$/';
 	/** After this many failed attempts an entry is listed as failed (and retried hourly). */
 	public const FAILED_AFTER = 5;
+	/** Answers that the same request will get again: failed at once (editing the post retries). */
+	public const REFUSED = array( 400, 413, 422 );
 
 	/** Hook into WordPress. */
 	public static function register(): void {
@@ -149,7 +151,7 @@ final class Sync {
 			Display::forget_fragments();
 			return true;
 		}
-		self::enqueue( $slug, 'upsert', $post->ID, $error ?? "HTTP $status" );
+		self::enqueue( $slug, 'upsert', $post->ID, $error ?? "HTTP $status", in_array( $status, self::REFUSED, true ) );
 		return false;
 	}
 
@@ -178,11 +180,14 @@ final class Sync {
 		return defined( 'RELATED_ARTICLES_RETRY_SECONDS' ) ? max( 1, (int) RELATED_ARTICLES_RETRY_SECONDS ) : 60;
 	}
 
-	private static function enqueue( string $slug, string $action, int $post_id, string $error ): void {
+	private static function enqueue( string $slug, string $action, int $post_id, string $error, bool $refused = false ): void {
 		$queue    = self::queue();
 		$previous = $queue[ $slug ] ?? array();
 		$attempts = (int) ( $previous['attempts'] ?? 0 ) + 1;
-		$delay    = min( HOUR_IN_SECONDS, self::retry_base() * ( 2 ** min( $attempts - 1, 12 ) ) );
+		if ( $refused ) {
+			$attempts = max( $attempts, self::FAILED_AFTER );
+		}
+		$delay = $refused ? HOUR_IN_SECONDS : min( HOUR_IN_SECONDS, self::retry_base() * ( 2 ** min( $attempts - 1, 12 ) ) );
 		$queue[ $slug ] = array(
 			'action'   => $action,
 			'post_id'  => $post_id,
