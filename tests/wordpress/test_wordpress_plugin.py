@@ -1,9 +1,9 @@
 """The WordPress plugin (integrations/wordpress/) on a real WordPress, against a real
 `recommender serve`, seen through Debian's Chromium.
 
-The settings page and the post pages are driven in the browser; posts are written through
-WordPress's REST API as the admin user (the same save path as the block editor, without its
-heavy UI), so each save runs the plugin's hooks exactly as an editor's would.
+The settings page, the post pages and one post in the block editor are driven in the browser;
+the other posts are written through WordPress's REST API as the admin user (the block editor's
+own save path, without its heavy UI), so each save runs the plugin's hooks as an editor's would.
 """
 
 from __future__ import annotations
@@ -354,6 +354,45 @@ def test_the_block_and_the_shortcode_render_the_box_and_readers_without_javascri
         item.get_attribute("data-slug") for item in fragment.locator("li").all()
     ]
     page.context.close()
+
+
+def test_a_post_published_in_the_block_editor_with_the_block_is_synced_and_shows_it(
+    browser: Browser, settings_page: Page, wordpress: WordPressSite, service: ServeProcess
+) -> None:
+    """The editor's own Publish button: the block is offered, the save syncs the post, and its
+    page shows the block's box."""
+    page = settings_page
+    page.goto(f"{wordpress.url}/wp-admin/post-new.php")
+    page.wait_for_function(
+        "() => window.wp && wp.blocks && wp.blocks.getBlockType('related-articles/box')"
+        " && wp.data.select('core/editor').getCurrentPostId()",
+        timeout=30_000,
+    )
+    assert page.evaluate("() => wp.blocks.getBlockType('related-articles/box').title") == (
+        "Related articles"
+    )
+    page.evaluate(
+        """volcano => {
+            wp.data.dispatch('core/editor').editPost({title: 'Ash over Reykjavik'});
+            wp.data.dispatch('core/block-editor').insertBlocks([
+                wp.blocks.createBlock('core/paragraph', {content: volcano}),
+                wp.blocks.createBlock('related-articles/box', {limit: 3, heading: 'Also'}),
+            ]);
+        }""",
+        VOLCANO,
+    )
+    page.keyboard.press("Escape")  # the welcome guide, if it opened
+    page.click(".editor-post-publish-panel__toggle")
+    page.click(".editor-post-publish-button")
+    expect(page.locator(".post-publish-panel__postpublish")).to_be_visible()
+    link = page.evaluate("() => wp.data.select('core/editor').getPermalink()")
+    slug = page.evaluate("() => wp.data.select('core/editor').getEditedPostAttribute('slug')")
+    assert article(service, slug).json()["title"] == "Ash over Reykjavik"
+    reader = visit(browser, link)
+    made = reader.locator(f'[data-related-slug="{slug}"][data-limit="3"]')
+    expect(made.locator("h2")).to_have_text("Also")
+    expect(made.locator("[data-slug]")).to_have_count(3)
+    reader.context.close()
 
 
 def test_with_manual_placement_only_blocks_and_shortcodes_place_the_box(
