@@ -39,7 +39,7 @@ def box(page: Page, slug: str) -> Any:
 
 @pytest.fixture(scope="module")
 def settings_page(
-    browser: Browser, wordpress: WordPressSite, service: ServeProcess, artifacts: Path
+    browser: Browser, wordpress: WordPressSite, service: ServeProcess, admin: AdminClient
 ) -> Iterator[Page]:
     """Logged in as the admin in Chromium: the plugin activated on the Plugins page and set up
     on Settings → Related articles (URL, token, cards of 4, after the content)."""
@@ -53,6 +53,8 @@ def settings_page(
     page.goto(f"{wordpress.url}/wp-admin/plugins.php")
     page.click("#activate-related-articles")
     expect(page.locator("#deactivate-related-articles")).to_be_visible()
+    # Saved while the plugin has no service yet: nothing is sent or queued (the backfill sends it).
+    admin.publish(title="Published before the set-up", content=f"<p>{VOLCANO}</p>")
     page.goto(f"{wordpress.url}/wp-admin/options-general.php?page=related-articles")
     page.fill("#related-url", service.url)
     page.fill("#related-token", ADMIN_TOKEN)
@@ -94,6 +96,7 @@ def test_the_settings_page_stores_the_token_without_showing_it_and_tests_the_con
     expect(report).to_contain_text("The service is ready, serving index version")
     expect(report).to_contain_text("It holds 18 articles, embedded with")
     expect(report).to_contain_text("The admin token is accepted")
+    expect(page.locator("#related-articles-queue-empty")).to_be_visible()
     page.screenshot(path=str(artifacts / "wordpress-settings.png"), full_page=True)
 
 
@@ -178,9 +181,11 @@ def test_a_post_whose_slug_changes_moves_to_its_new_slug(
 def test_sync_all_posts_pushes_the_archive_and_resumes_where_it_stopped(
     settings_page: Page, service: ServeProcess
 ) -> None:
-    """WordPress's own "Hello world!" predates the plugin: the backfill button sends it. The
-    second batch's request is cut off in the browser; after a reload the button resumes."""
+    """WordPress's own "Hello world!" and a post saved before the plugin was set up: the
+    backfill button sends them. The second batch's request is cut off in the browser; after a
+    reload the button resumes."""
     assert article(service, "hello-world").status_code == 404
+    assert article(service, "published-before-the-set-up").status_code == 404
     page = settings_page
     page.reload()
     batches: list[str] = []
@@ -209,6 +214,7 @@ def test_sync_all_posts_pushes_the_archive_and_resumes_where_it_stopped(
     assert progress.get_attribute("value") == progress.evaluate("bar => String(bar.max)")
     page.reload()
     expect(page.locator("#related-articles-backfill")).to_have_text("Sync all posts")
+    assert article(service, "published-before-the-set-up").status_code == 200
 
 
 def test_a_post_the_service_refuses_is_listed_as_failed_until_the_editor_fixes_it(

@@ -55,9 +55,17 @@ final class Sync {
 			&& in_array( $post->post_type, self::post_types(), true );
 	}
 
+	/**
+	 * Whether there is a service to sync with: until the URL and the token are set nothing is
+	 * sent or queued ("Sync all posts" catches up).
+	 */
+	public static function configured(): bool {
+		return '' !== Settings::service_url() && '' !== (string) Settings::get( 'token' );
+	}
+
 	/** `wp_after_insert_post`: runs after the post's terms and meta are saved. */
 	public static function on_saved( int $post_id, WP_Post $post ): void {
-		if ( wp_is_post_revision( $post ) || wp_is_post_autosave( $post ) ) {
+		if ( ! self::configured() || wp_is_post_revision( $post ) || wp_is_post_autosave( $post ) ) {
 			return;
 		}
 		if ( ! in_array( $post->post_type, self::post_types(), true ) ) {
@@ -69,7 +77,7 @@ final class Sync {
 	/** `before_delete_post`: a post deleted for good is retracted. */
 	public static function on_deleted( int $post_id, ?WP_Post $post = null ): void {
 		$slug = (string) get_post_meta( $post_id, self::SLUG_META, true );
-		if ( '' !== $slug ) {
+		if ( '' !== $slug && self::configured() ) {
 			self::send_delete( $slug, $post_id );
 		}
 	}
