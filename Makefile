@@ -6,10 +6,14 @@ INSTALLED := $(VENV)/.installed
 CHROMIUM := /usr/bin/chromium
 WRK := /usr/bin/wrk
 DOCKER_COMPOSE := /usr/bin/docker-compose
+PHP := /usr/bin/php
+WORDPRESS := /usr/share/wordpress/wp-settings.php
+PLUGIN_DIR := integrations/wordpress/related-articles
+PLUGIN_ZIP := dist/related-articles.zip
 AS_ROOT := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 DEMO_SOURCES := --source demo/articles.jsonl --source demo/putin-victory-alaska-summit.txt
 
-.PHONY: install demo test lint typecheck evaluate clean
+.PHONY: install demo test lint typecheck evaluate clean wordpress-plugin
 
 $(INSTALLED): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -30,6 +34,20 @@ $(WRK):
 $(DOCKER_COMPOSE):
 	$(AS_ROOT) apt-get update -qq && $(AS_ROOT) apt-get install -y -qq docker-compose
 
+# PHP's command line, for `php -l` over the WordPress plugin (make lint).
+$(PHP):
+	$(AS_ROOT) apt-get update -qq && $(AS_ROOT) apt-get install -y -qq php-cli
+
+# tests/wordpress/: Debian's WordPress on PHP's built-in server over MariaDB (.ci/run starts it).
+$(WORDPRESS):
+	$(AS_ROOT) apt-get update -qq && $(AS_ROOT) apt-get install -y -qq wordpress php-cli php-mysql mariadb-client
+
+# The WordPress plugin as the zip that Plugins → Add New → Upload Plugin takes (docs/wordpress.md).
+wordpress-plugin: $(PLUGIN_ZIP)  ## the WordPress plugin's zip: dist/related-articles.zip
+$(PLUGIN_ZIP): $(shell find $(PLUGIN_DIR) -type f)
+	mkdir -p dist && rm -f $@
+	cd $(dir $(PLUGIN_DIR)) && python3 -m zipfile -c $(abspath $@) $(notdir $(PLUGIN_DIR))
+
 # The API on DEMO_API_PORT, and on DEMO_SITE_PORT (another origin) a publisher's page that embeds
 # the widget; both ports are checked free before anything starts, and the page's server stops
 # with the API. The editors' pages take the password `demo`; the admin token (click statistics,
@@ -49,13 +67,14 @@ demo: $(INSTALLED)  ## index the bundled demo corpus; serve it at http://127.0.0
 
 # Two phases: the suite on two workers, then the tests that hold the app to a timeout or a pause
 # (marker `timing`) one at a time, so that no parallel test steals their time slices.
-test: $(INSTALLED) $(CHROMIUM) $(WRK) $(DOCKER_COMPOSE) lint typecheck  ## lint, type check, then the whole suite: real model, real Redis, real Chromium
+test: $(INSTALLED) $(CHROMIUM) $(WRK) $(DOCKER_COMPOSE) $(WORDPRESS) lint typecheck  ## lint, type check, then the whole suite: real model, real Redis, real Chromium, real WordPress
 	$(BIN)/python -m pytest -m "not timing" --durations=25
 	$(BIN)/python -m pytest -m timing --numprocesses=0 --durations=10
 
-lint: $(INSTALLED)  ## ruff: lint, and check the formatting
+lint: $(INSTALLED) $(PHP)  ## ruff: lint, and check the formatting; php -l on the WordPress plugin
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
+	find integrations -name '*.php' -print0 | xargs -0 -n1 $(PHP) -l
 
 typecheck: $(INSTALLED)  ## mypy: strict over the packages, test bodies checked too (pyproject.toml)
 	$(BIN)/mypy
@@ -78,4 +97,4 @@ soak: $(INSTALLED) $(WRK)  ## 5 minutes at 64 connections with Redis, a reindex 
 	$(BIN)/recommender bench soak $(SOAK_ARGS)
 
 clean:
-	rm -rf $(VENV) .recommender .pytest_cache .mypy_cache .ruff_cache test-artifacts
+	rm -rf $(VENV) .recommender .pytest_cache .mypy_cache .ruff_cache test-artifacts dist

@@ -57,7 +57,8 @@ def post_records(site: str, fetcher: Fetcher, limit: PageLimit) -> Iterator[tupl
         pages, last = pages + 1, len(posts)
         for post in posts:
             number += 1
-            yield number, post_record(post, url)
+            if not _protected(post):
+                yield number, post_record(post, url)
         if total_pages is not None and pages >= total_pages:
             break
     limit.finish(
@@ -74,6 +75,13 @@ def post_records(site: str, fetcher: Fetcher, limit: PageLimit) -> Iterator[tupl
 def _count(headers: dict[str, str], name: str) -> int | None:
     value = headers.get(name, "").strip()
     return int(value) if value.isdigit() else None
+
+
+def _protected(post: object) -> bool:
+    # A password-protected post is listed with its text withheld; it is not a public article
+    # (the WordPress plugin retracts such posts too, so nightly runs and live sync agree).
+    content = post.get("content") if isinstance(post, dict) else None
+    return isinstance(content, dict) and content.get("protected") is True
 
 
 def _posts(body: bytes, url: str) -> list[object]:

@@ -1,0 +1,248 @@
+<?php
+/**
+ * Live sync: every publish and update of a published post is sent to the service at once, and
+ * every post that stops being public is retracted. A failed call is queued and retried by
+ * WP-Cron with backoff; the editor's save never waits longer than the client's timeout.
+ *
+ * @package RelatedArticles
+ */
+
+declare(strict_types=1);
+
+namespace RelatedArticles;
+
+use WP_Post;
+
+/** Pushes posts to the admin API (`PUT`/`DELETE /v1/articles/{slug}`). */
+final class Sync {
+	public const QUEUE_OPTION = 'related_articles_queue';
+	public const SLUG_META    = '_related_articles_slug';
+	public const CRON_HOOK    = 'related_articles_retry';
+	/** The service's slug rule (recommender/articles.py SLUG_PATTERN). */
+	public const SLUG_PATTERN = '/^[a-z0-9][a-z0-9-]*$/';
+	/** After this many failed attempts an entry is listed as failed (and retried hourly). */
+	public const FAILED_AFTER = 5;
+	/** Answers that the same request will get again: failed at once (editing the post retries). */
+	public const REFUSED = array( 400, 413, 422 );
+
+	/** Hook into WordPress. */
+	public static function register(): void {
+		add_action( 'wp_after_insert_post', array( self::class, 'on_saved' ), 20, 2 );
+		add_action( 'before_delete_post', array( self::class, 'on_deleted' ), 10, 2 );
+		add_action( self::CRON_HOOK, array( self::class, 'retry_due' ) );
+	}
+
+	/** The post types that are synced (filter `related_articles_post_types`). */
+	public static function post_types(): array {
+		return (array) apply_filters( 'related_articles_post_types', array( 'post' ) );
+	}
+
+	/**
+	 * The article's slug, the same one `recommender reindex --source wordpress+https://SITE`
+	 * derives: the post's slug (`post_name`), folded like the service's canonical_slug
+	 * (lowercase, `_` to `-`). Null when the service would refuse it (e.g. a non-ASCII slug).
+	 */
+	public static function slug( WP_Post $post ): ?string {
+		// A trashed post's name carries `__trashed`; its article is the one published before.
+		$name = preg_replace( '/__trashed$/', '', trim( urldecode( $post->post_name ) ) ) ?? '';
+		$slug = str_replace( '_', '-', strtolower( $name ) );
+		return ( '' !== $slug && strlen( $slug ) <= 200 && preg_match( self::SLUG_PATTERN, $slug ) ) ? $slug : null;
+	}
+
+	/** Whether a post belongs in the index: published, public, no password. */
+	public static function is_public( WP_Post $post ): bool {
+		return 'publish' === $post->post_status && '' === $post->post_password
+			&& in_array( $post->post_type, self::post_types(), true );
+	}
+
+	/**
+	 * Whether there is a service to sync with: until the URL and the token are set nothing is
+	 * sent or queued ("Sync all posts" catches up).
+	 */
+	public static function configured(): bool {
+		return '' !== Settings::service_url() && '' !== (string) Settings::get( 'token' );
+	}
+
+	/** `wp_after_insert_post`: runs after the post's terms and meta are saved. */
+	public static function on_saved( int $post_id, WP_Post $post ): void {
+		if ( ! self::configured() || wp_is_post_revision( $post ) || wp_is_post_autosave( $post ) ) {
+			return;
+		}
+		if ( ! in_array( $post->post_type, self::post_types(), true ) ) {
+			return;
+		}
+		self::sync_post( $post );
+	}
+
+	/** `before_delete_post`: a post deleted for good is retracted. */
+	public static function on_deleted( int $post_id, ?WP_Post $post = null ): void {
+		$slug = (string) get_post_meta( $post_id, self::SLUG_META, true );
+		if ( '' !== $slug && self::configured() ) {
+			self::send_delete( $slug, $post_id );
+		}
+	}
+
+	/**
+	 * Bring the service in line with one post: upsert it when public, retract what was sent
+	 * for it otherwise (or under a slug it no longer has). Returns whether every call succeeded.
+	 */
+	public static function sync_post( WP_Post $post ): bool {
+		$sent = (string) get_post_meta( $post->ID, self::SLUG_META, true );
+		$slug = self::slug( $post );
+		$ok   = true;
+		if ( self::is_public( $post ) && null !== $slug ) {
+			if ( '' !== $sent && $sent !== $slug ) {
+				$ok = self::send_delete( $sent, $post->ID );
+			}
+			return self::send_upsert( $post, $slug ) && $ok;
+		}
+		if ( '' !== $sent ) {
+			return self::send_delete( $sent, $post->ID );
+		}
+		if ( null !== $slug ) {
+			// A queued upsert of a post that has since gone private: drop it.
+			self::dequeue( $slug );
+		}
+		return true;
+	}
+
+	/** The article record the admin API takes, the fields `wordpress+https://` ingest reads. */
+	public static function article( WP_Post $post ): array {
+		Display::$suspended = true; // Rendering the content must not render our own box.
+		try {
+			$content = (string) apply_filters( 'the_content', $post->post_content );
+			$excerpt = (string) apply_filters( 'the_excerpt', get_the_excerpt( $post ) );
+		} finally {
+			Display::$suspended = false;
+		}
+		$categories = self::term_names( $post, 'category' );
+		$tags       = self::term_names( $post, 'post_tag' );
+		$image      = get_the_post_thumbnail_url( $post, 'full' );
+		$author     = get_the_author_meta( 'display_name', (int) $post->post_author );
+		$record     = array(
+			'title'        => self::text( get_the_title( $post ) ),
+			'summary'      => self::text( $excerpt ),
+			'body'         => self::text( $content ),
+			'url'          => get_permalink( $post ),
+			'image'        => $image ? $image : null,
+			'author'       => '' !== $author ? $author : null,
+			'section'      => $categories[0] ?? null,
+			'tags'         => array_slice( array_values( array_unique( array_merge( $categories, $tags ) ) ), 0, 100 ),
+			'published_at' => '0000-00-00 00:00:00' !== $post->post_date_gmt
+				? str_replace( ' ', 'T', $post->post_date_gmt ) . 'Z' : null,
+		);
+		return array_filter( $record, static fn ( $value ) => null !== $value && '' !== $value && array() !== $value );
+	}
+
+	/** Term names of one taxonomy, by name (the order the REST API embeds them in). */
+	private static function term_names( WP_Post $post, string $taxonomy ): array {
+		$terms = get_the_terms( $post, $taxonomy );
+		if ( ! is_array( $terms ) ) {
+			return array();
+		}
+		$names = array_map( static fn ( $term ) => html_entity_decode( $term->name, ENT_QUOTES, 'UTF-8' ), $terms );
+		sort( $names, SORT_STRING | SORT_FLAG_CASE );
+		return $names;
+	}
+
+	/** Rendered HTML as plain text. */
+	private static function text( string $html ): string {
+		$text = html_entity_decode( wp_strip_all_tags( $html ), ENT_QUOTES | ENT_HTML5, 'UTF-8' );
+		return trim( (string) preg_replace( '/\s+/u', ' ', $text ) );
+	}
+
+	private static function send_upsert( WP_Post $post, string $slug ): bool {
+		[ $status, , $error ] = Client::request( 'PUT', '/v1/articles/' . rawurlencode( $slug ), self::article( $post ), true );
+		if ( 200 === $status ) {
+			update_post_meta( $post->ID, self::SLUG_META, $slug );
+			self::dequeue( $slug );
+			Display::forget_fragments();
+			return true;
+		}
+		self::enqueue( $slug, 'upsert', $post->ID, $error ?? "HTTP $status", in_array( $status, self::REFUSED, true ) );
+		return false;
+	}
+
+	private static function send_delete( string $slug, int $post_id ): bool {
+		[ $status, , $error ] = Client::request( 'DELETE', '/v1/articles/' . rawurlencode( $slug ), null, true );
+		if ( 204 === $status || 404 === $status ) { // 404: the service never had it.
+			if ( (string) get_post_meta( $post_id, self::SLUG_META, true ) === $slug ) {
+				delete_post_meta( $post_id, self::SLUG_META );
+			}
+			self::dequeue( $slug );
+			Display::forget_fragments();
+			return true;
+		}
+		self::enqueue( $slug, 'delete', $post_id, $error ?? "HTTP $status" );
+		return false;
+	}
+
+	/** The queue: slug => {action, post_id, attempts, next_at, error, since}. */
+	public static function queue(): array {
+		$queue = get_option( self::QUEUE_OPTION, array() );
+		return is_array( $queue ) ? $queue : array();
+	}
+
+	/** Seconds before the first retry (constant RELATED_ARTICLES_RETRY_SECONDS, default 60). */
+	private static function retry_base(): int {
+		return defined( 'RELATED_ARTICLES_RETRY_SECONDS' ) ? max( 1, (int) RELATED_ARTICLES_RETRY_SECONDS ) : 60;
+	}
+
+	private static function enqueue( string $slug, string $action, int $post_id, string $error, bool $refused = false ): void {
+		$queue    = self::queue();
+		$previous = $queue[ $slug ] ?? array();
+		$attempts = (int) ( $previous['attempts'] ?? 0 ) + 1;
+		if ( $refused ) {
+			$attempts = max( $attempts, self::FAILED_AFTER );
+		}
+		$delay = $refused ? HOUR_IN_SECONDS : min( HOUR_IN_SECONDS, self::retry_base() * ( 2 ** min( $attempts - 1, 12 ) ) );
+		$queue[ $slug ] = array(
+			'action'   => $action,
+			'post_id'  => $post_id,
+			'attempts' => $attempts,
+			'next_at'  => time() + $delay,
+			'error'    => $error,
+			'since'    => $previous['since'] ?? time(),
+		);
+		update_option( self::QUEUE_OPTION, $queue, false );
+		self::schedule();
+	}
+
+	private static function dequeue( string $slug ): void {
+		$queue = self::queue();
+		if ( isset( $queue[ $slug ] ) ) {
+			unset( $queue[ $slug ] );
+			update_option( self::QUEUE_OPTION, $queue, false );
+		}
+	}
+
+	/** One cron event at the earliest due retry. */
+	public static function schedule(): void {
+		$queue = self::queue();
+		wp_clear_scheduled_hook( self::CRON_HOOK );
+		if ( $queue ) {
+			wp_schedule_single_event( min( array_column( $queue, 'next_at' ) ), self::CRON_HOOK );
+		}
+	}
+
+	/** WP-Cron: retry every queued call that is due, from the post as it is now. */
+	public static function retry_due(): void {
+		foreach ( self::queue() as $slug => $entry ) {
+			if ( (int) $entry['next_at'] > time() ) {
+				continue;
+			}
+			$post = get_post( (int) $entry['post_id'] );
+			if ( $post instanceof WP_Post && self::slug( $post ) === $slug ) {
+				if ( ! self::sync_post( $post ) ) {
+					continue;
+				}
+				if ( isset( self::queue()[ $slug ] ) && ! self::is_public( $post ) ) {
+					self::send_delete( (string) $slug, $post->ID ); // An upsert queued before it went private.
+				}
+			} else {
+				self::send_delete( (string) $slug, (int) $entry['post_id'] );
+			}
+		}
+		self::schedule();
+	}
+}
