@@ -23,6 +23,10 @@ from tests.support.helpers import ADMIN_TOKEN, wait_for
 from tests.support.processes import ServeProcess
 from tests.wordpress.wordpress_site import ADMIN_PASSWORD, ADMIN_USER, AdminClient, WordPressSite
 
+# Held to the 2 s (a post suggested) and the plugin's 3 s (a save against a hung service):
+# run in make test's serial phase, with nothing beside it.
+pytestmark = pytest.mark.timing
+
 VOLCANO = (
     "Volcano eruption near Grindavik: lava, ash and magma from the crater; Iceland's flights "
     "grounded as the volcano eruption goes on and the ash cloud spreads."
