@@ -30,8 +30,9 @@ import numpy as np
 import orjson
 import typer
 
+from api.cli.cli_toolkit import JsonOption, fail
 from bench.reindex_bench import read_articles, write_feed
-from bench.report import BenchError, fail, format_rows
+from bench.report import BenchError, format_rows
 from bench.server_process import REPO
 from recommender.settings import EncoderBackend, Settings
 
@@ -240,7 +241,7 @@ def bench_backends(
     neus: Annotated[
         int, typer.Option(min=2, help="Articles from the start of allsides-neus-stories.")
     ] = 300,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Throughput, cosine to torch and nDCG@5 of each encoder backend, each in its own process."""
     from recommender.errors import RecommenderError

@@ -41,7 +41,8 @@ import orjson
 import typer
 from numpy.typing import NDArray
 
-from bench.report import BenchError, fail, format_rows
+from api.cli.cli_toolkit import JsonOption, fail
+from bench.report import BenchError, format_rows
 from recommender.embedding import normalise_rows
 from recommender.settings import AnnIndex, Settings
 
@@ -477,7 +478,7 @@ def bench_catalog(
             min=0.0, help="Norm of each copy's offset from its centre (1.0: cosine ≈ 0.71 to it)."
         ),
     ] = SPREAD,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Build, load and search a synthetic catalog: time, memory, size, recall@10, latency."""
     settings = Settings()

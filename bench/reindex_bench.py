@@ -29,7 +29,8 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import orjson
 import typer
 
-from bench.report import BenchError, fail, format_rows
+from api.cli.cli_toolkit import JsonOption, fail
+from bench.report import BenchError, format_rows
 from bench.server_process import REPO, process_tree_cpu_seconds
 from recommender.settings import Settings
 
@@ -286,7 +287,7 @@ def bench_reindex(
     changed: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of articles changed for the nightly run.")
     ] = 0.01,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Full reindex throughput against raw encoding, and an incremental run against a full one."""
     from recommender.errors import RecommenderError

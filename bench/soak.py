@@ -36,8 +36,9 @@ from typing import Annotated
 import orjson
 import typer
 
+from api.cli.cli_toolkit import JsonOption, fail
 from bench.api_bench import RELATED
-from bench.report import BenchError, fail, format_rows
+from bench.report import BenchError, format_rows
 from bench.server_process import (
     DEMO_SOURCES,
     REPO,
@@ -521,7 +522,7 @@ def bench_soak(
     seed: Annotated[
         int, typer.Option(help="Seed of the random exclude lists of the hostile mix.")
     ] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Minutes of hostile load with Redis, live changes and a reindex midway: errors, p50/p99,
     server and Redis memory, CTR counters."""

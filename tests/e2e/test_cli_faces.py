@@ -8,6 +8,8 @@ from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer._click.core import Command, Context
+from typer.core import TyperGroup
 from typer.main import get_command
 from typer.testing import CliRunner
 
@@ -39,10 +41,14 @@ def every_command() -> list[list[str]]:
     """The path of every command and group, the root (no path) included."""
     paths: list[list[str]] = []
 
-    def walk(command: object, path: list[str]) -> None:
+    def walk(command: Command, path: list[str]) -> None:
         paths.append(path)
-        for name, sub in getattr(command, "commands", {}).items():
-            walk(sub, [*path, name])
+        if isinstance(command, TyperGroup):  # its commands may load on use: ask for them
+            context = Context(command)
+            for name in command.list_commands(context):
+                sub = command.get_command(context, name)
+                assert sub is not None
+                walk(sub, [*path, name])
 
     walk(get_command(app), [])
     return paths
