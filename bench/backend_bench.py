@@ -84,7 +84,7 @@ def measure_backend(
     from index.evaluation import evaluate, prepare
     from index.versions.reindex_pipeline import reindex
     from recommender.articles import embedding_text
-    from recommender.embedding import load_encoder
+    from recommender.encoding.encoder_factory import load_encoder
     from recommender.feeds import FeedReport, load_articles
     from recommender.relevance import LabelRelevance
 
@@ -120,8 +120,8 @@ def _ray_full_rate(settings: Settings, feed: Path, texts: int) -> float | None:
     """Texts/s of a full reindex on a local Ray instance (actors warmed up first)."""
     import importlib.util
 
+    from index.versions.ray_encoding import RayEncoder
     from index.versions.reindex_pipeline import reindex
-    from recommender.ray_encoding import RayEncoder
 
     if importlib.util.find_spec("ray") is None:
         return None
@@ -129,7 +129,7 @@ def _ray_full_rate(settings: Settings, feed: Path, texts: int) -> float | None:
         update={"data_dir": settings.data_dir.with_name(f"{settings.data_dir.name}-ray"),
                 "encode_engine": "ray"}
     )  # fmt: skip
-    encoder = RayEncoder(on_ray.encoder)
+    encoder = RayEncoder(on_ray.encoder, address=on_ray.ray_address)
     try:
         encoder.encode(["warm-up"] * settings.batch_size * len(encoder.actor_names))
         started = time.perf_counter()

@@ -43,7 +43,7 @@ from numpy.typing import NDArray
 
 from api.cli.cli_toolkit import JsonOption, fail
 from bench.report import BenchError, format_rows
-from recommender.embedding import normalise_rows
+from recommender.encoding.encoder_protocol import normalise_rows
 from recommender.settings import AnnIndex, Settings
 
 if TYPE_CHECKING:

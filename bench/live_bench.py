@@ -84,7 +84,7 @@ def index_with_live(data_dir: Path, records: list[dict[str, Any]]) -> None:
     from index.state.live_store import LiveStore
     from index.versions.reindex_pipeline import reindex
     from recommender.articles import embedding_text, validate_record
-    from recommender.embedding import HashingEncoder
+    from recommender.encoding.hashing_encoder import HashingEncoder
     from recommender.settings import Settings
 
     encoder = HashingEncoder()

@@ -99,7 +99,7 @@ def measure(a: int, b: int, changes: int, probe_s: float) -> tuple[list[float], 
 
 def _index(data_dir: Path) -> None:
     from index.versions.reindex_pipeline import reindex
-    from recommender.embedding import HashingEncoder
+    from recommender.encoding.hashing_encoder import HashingEncoder
     from recommender.settings import Settings
 
     reindex(

@@ -36,7 +36,7 @@ from recommender.settings import Settings
 
 if TYPE_CHECKING:
     from recommender.articles import Article
-    from recommender.embedding import Encoder, Vectors
+    from recommender.encoding.encoder_protocol import Encoder, Vectors
 
 #: The shared data set the data README names for reindex speed (full texts, median 5 k chars).
 DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "allsides-abp-37k" / "articles.jsonl.gz"
@@ -247,7 +247,7 @@ def run_benchmark(
 ) -> ReindexResult:
     """Measure `rounds` rounds over the first `limit` articles of `source` (see the module)."""
     from recommender.articles import embedding_text
-    from recommender.embedding import load_encoder
+    from recommender.encoding.encoder_factory import load_encoder
 
     articles = read_articles(source, limit)
     if not articles:

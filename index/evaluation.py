@@ -31,7 +31,7 @@ from index.versions.vector_index import IndexSpec, VectorIndex
 from recommender import metrics
 from recommender.articles import Article, embedding_text, lexical_text, text_hash
 from recommender.bm25 import Bm25Matrices
-from recommender.embedding import Encoder
+from recommender.encoding.encoder_protocol import Encoder
 from recommender.errors import FeedError, InvalidQuery
 from recommender.feeds import FeedReport, load_articles
 from recommender.more_like_this import LexicalIndex

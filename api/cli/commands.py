@@ -152,8 +152,8 @@ def reindex(
     data_dir: DataDirOption = None,
 ) -> None:
     """Build a new index version from feeds and publish it; print a one-line JSON summary."""
+    from index.versions.ray_encoding import load_reindex_encoder
     from index.versions.reindex_pipeline import reindex as run_reindex
-    from recommender.embedding import load_reindex_encoder
     from recommender.feeds import FeedReport, parse_source
     from recommender.sources.field_map import parse_field_map
     from recommender.sources.options import read_options
@@ -182,7 +182,7 @@ def reindex(
             lambda: run_reindex(
                 settings.index,
                 [parse_source(text) for text in source],
-                load_reindex_encoder(settings.encoder),
+                load_reindex_encoder(settings.index, settings.encoder),
                 strict=strict,
                 full=full,
                 allow_shrink=allow_shrink,
@@ -472,7 +472,7 @@ def evaluate(
     """Score ranking strategies leave-one-out on a labelled feed (the served index is untouched)."""
     from index.evaluation import STRATEGIES, prepare
     from index.evaluation import evaluate as run_evaluation
-    from recommender.embedding import load_encoder
+    from recommender.encoding.encoder_factory import load_encoder
     from recommender.feeds import FeedReport
     from recommender.relevance import LabelRelevance, QrelsRelevance, Relevance
 

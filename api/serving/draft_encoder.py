@@ -13,7 +13,8 @@ import dataclasses
 import logging
 from typing import Literal, cast, get_args
 
-from recommender.embedding import Encoder, load_encoder
+from recommender.encoding.encoder_factory import load_encoder
+from recommender.encoding.encoder_protocol import Encoder
 from recommender.errors import ModelError
 from recommender.settings import EncoderBackend, EncoderSettings
 

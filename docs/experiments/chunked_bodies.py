@@ -13,7 +13,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from index.evaluation import evaluate, prepare
 from recommender.articles import embedding_text
-from recommender.embedding import load_encoder, normalise_rows
+from recommender.encoding.encoder_factory import load_encoder
+from recommender.encoding.encoder_protocol import normalise_rows
 from recommender.relevance import LabelRelevance
 from recommender.settings import Settings
 

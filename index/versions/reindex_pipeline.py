@@ -48,7 +48,7 @@ from recommender.articles import (
     validate_record,
 )
 from recommender.bm25 import Bm25Model
-from recommender.embedding import Encoder
+from recommender.encoding.encoder_protocol import Encoder
 from recommender.errors import FeedError, InvalidRecord, StrictModeError
 from recommender.feeds import FeedReport, load_articles
 from recommender.ranking import FusionWeights

@@ -29,7 +29,7 @@ from bench.wrk_load import (
     wrk_script,
 )
 from console.main import app
-from recommender.embedding import FAKE_MODEL
+from recommender.encoding.encoder_protocol import FAKE_MODEL
 from recommender.settings import Settings
 from tests.support.helpers import build_fake_index
 

@@ -31,7 +31,7 @@ from bench.news_site import (
     wordpress_posts,
 )
 from index.versions.version_store import VersionStore
-from recommender.embedding import FAKE_MODEL
+from recommender.encoding.encoder_protocol import FAKE_MODEL
 from recommender.settings import Settings
 from recommender.sources.wordpress import posts_url
 from tests.api.test_editor_pages import PASSWORD, log_in

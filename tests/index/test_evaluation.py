@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from index.evaluation import evaluate, prepare
-from recommender.embedding import HashingEncoder
+from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.errors import FeedError, InvalidQuery
 from recommender.feeds import FeedReport, load_articles
 from recommender.metrics import METRIC_NAMES

@@ -22,7 +22,7 @@ from bench.news_site import (
 )
 from index.versions.reindex_pipeline import reindex
 from index.versions.version_store import VersionStore
-from recommender.embedding import HashingEncoder
+from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.errors import FeedError, FetchError
 from recommender.feeds import FeedReport, load_articles
 from recommender.sources.options import FetchPolicy, ReadOptions

@@ -23,7 +23,7 @@ from bench.news_site import (
 )
 from index.versions.reindex_pipeline import reindex
 from recommender.articles import Article
-from recommender.embedding import HashingEncoder
+from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.feeds import FeedReport, load_articles
 from recommender.sources.options import FetchPolicy, ReadOptions
 from recommender.sources.wordpress import posts_url
