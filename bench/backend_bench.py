@@ -85,8 +85,8 @@ def measure_backend(
     from index.versions.reindex_pipeline import reindex
     from recommender.articles import embedding_text
     from recommender.encoding.encoder_factory import load_encoder
+    from recommender.evaluation.relevance import LabelRelevance
     from recommender.feeds import FeedReport, load_articles
-    from recommender.relevance import LabelRelevance
 
     settings = Settings(data_dir=work_dir / backend, encoder_backend=backend)
     encoder = load_encoder(settings.encoder)

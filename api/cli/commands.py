@@ -473,8 +473,8 @@ def evaluate(
     from index.evaluation import STRATEGIES, prepare
     from index.evaluation import evaluate as run_evaluation
     from recommender.encoding.encoder_factory import load_encoder
+    from recommender.evaluation.relevance import LabelRelevance, QrelsRelevance, Relevance
     from recommender.feeds import FeedReport
-    from recommender.relevance import LabelRelevance, QrelsRelevance, Relevance
 
     if (relevance is None) == (qrels is None):
         raise fail("give exactly one of --relevance FIELD and --qrels FILE", 2)
@@ -512,7 +512,7 @@ def evaluate(
 
 def format_evaluation(result: dict[str, Any]) -> str:
     """The evaluation as an aligned text table."""
-    from recommender.metrics import METRIC_NAMES as names
+    from recommender.evaluation.metrics import METRIC_NAMES as names
 
     header = ["strategy", *(n.replace("_at_k", f"@{result['k']}") for n in names)]
     rows = [

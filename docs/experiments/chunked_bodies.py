@@ -15,7 +15,7 @@ from index.evaluation import evaluate, prepare
 from recommender.articles import embedding_text
 from recommender.encoding.encoder_factory import load_encoder
 from recommender.encoding.encoder_protocol import normalise_rows
-from recommender.relevance import LabelRelevance
+from recommender.evaluation.relevance import LabelRelevance
 from recommender.settings import Settings
 
 ds, field = sys.argv[1], sys.argv[2]
