@@ -23,8 +23,8 @@ from api.access import editor_session
 from api.access.editor_session import COOKIE, LOGIN_COOKIE, EditorDep, EditorFormDep
 from api.deps import ServicesDep
 from api.routes.parameters import SlugPath
+from api.serving.ctr_report import ctr_report
 from api.serving.override_actions import add_block, add_pin, audit_json, block_json, pin_json
-from api.stores.event_counters import ctr_report
 from api.templating import STATIC, render
 from index.index_errors import StoreUnavailable
 from index.serving.recommender_engine import Recommender
