@@ -34,7 +34,8 @@ from api.cli.cli_toolkit import JsonOption, fail
 from bench.reindex_bench import read_articles, write_feed
 from bench.report import BenchError, format_rows
 from bench.server_process import REPO
-from recommender.settings import EncoderBackend, Settings
+from recommender.encoding.encoder_settings import EncoderBackend
+from recommender.settings import Settings
 
 DATA = REPO.parent / "shared" / "data"
 BASIL = DATA / "basil-triplets" / "articles.jsonl"
@@ -93,7 +94,7 @@ def measure_backend(
     texts = list(
         dict.fromkeys(embedding_text(a) for a in load_articles([feed], FeedReport()).values())
     )
-    encoder.encode(texts[: settings.batch_size])  # warm-up: load (and export) the model
+    encoder.encode(texts[: settings.encoder.batch_size])  # warm-up: load (and export) the model
     started = time.perf_counter()
     vectors = encoder.encode(texts)
     encode = time.perf_counter() - started
@@ -125,13 +126,12 @@ def _ray_full_rate(settings: Settings, feed: Path, texts: int) -> float | None:
 
     if importlib.util.find_spec("ray") is None:
         return None
-    on_ray = settings.model_copy(
-        update={"data_dir": settings.data_dir.with_name(f"{settings.data_dir.name}-ray"),
-                "encode_engine": "ray"}
-    )  # fmt: skip
-    encoder = RayEncoder(on_ray.encoder, address=on_ray.ray_address)
+    on_ray = settings.replaced(
+        data_dir=settings.data_dir.with_name(f"{settings.data_dir.name}-ray"), encode_engine="ray"
+    )
+    encoder = RayEncoder(on_ray.encoder, address=on_ray.index.ray_address)
     try:
-        encoder.encode(["warm-up"] * settings.batch_size * len(encoder.actor_names))
+        encoder.encode(["warm-up"] * settings.encoder.batch_size * len(encoder.actor_names))
         started = time.perf_counter()
         reindex(on_ray.index, [feed], encoder, full=True)
         return round(texts / (time.perf_counter() - started), 2)
@@ -255,7 +255,7 @@ def bench_backends(
             rows = run_benchmark(chosen, texts, neus, Path(scratch))  # type: ignore[arg-type]
         except (BenchError, RecommenderError) as exc:
             raise fail(str(exc)) from None
-    setup = {"texts": texts, "neus": neus, "batch_size": Settings().batch_size,
+    setup = {"texts": texts, "neus": neus, "batch_size": Settings().encoder.batch_size,
              "cpus": os.cpu_count()}  # fmt: skip
     if as_json:
         typer.echo(orjson.dumps({"setup": setup, "rows": [asdict(r) for r in rows]}).decode())

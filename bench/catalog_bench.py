@@ -18,6 +18,8 @@ through the index code a reindex and the API use:
 
 Build and serving each run in a fresh child process, so that the peak memory of the build and
 the resident memory of the served index are their own.
+
+Long (~510 lines): one benchmark, from synthetic vectors to its table, read top to bottom.
 """
 
 from __future__ import annotations
@@ -481,7 +483,7 @@ def bench_catalog(
     as_json: JsonOption = False,
 ) -> None:
     """Build, load and search a synthetic catalog: time, memory, size, recall@10, latency."""
-    settings = Settings()
+    settings = Settings().index
     ann_index = index or settings.ann_index
     if ann_index == "ivf" and ef_construction is not None:
         raise fail("--ef-construction applies to HNSW: add --index hnsw")

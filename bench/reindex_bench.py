@@ -260,11 +260,11 @@ def run_benchmark(
     texts = list(dict.fromkeys(embedding_text(article) for article in articles))
     encoder = TimedEncoder(load_encoder(settings.encoder))
     say(f"{len(articles):,} articles ({len(texts):,} distinct texts) from {source}; warming up")
-    encoder.encode(texts[: settings.batch_size])
+    encoder.encode(texts[: settings.encoder.batch_size])
     measured = []
     for number in range(1, rounds + 1):
         say(f"round {number}/{rounds}: encode, full reindex, incremental reindex ...")
-        fresh = settings.model_copy(update={"data_dir": work_dir / f"data-{number}"})
+        fresh = settings.replaced(**{"data_dir": work_dir / f"data-{number}"})
         result = measure_round(fresh, encoder, feeds, texts)
         if result.incremental_embedded != changed:
             raise BenchError(
@@ -307,17 +307,18 @@ def bench_reindex(
             )  # fmt: skip
         except (BenchError, RecommenderError) as exc:
             raise fail(str(exc)) from None
+    encoder = settings.encoder
     setup = {
-        "source": str(source), "model": settings.model, "device": settings.device,
-        "batch_size": settings.batch_size, "max_seq_length": settings.max_seq_length,
-        "threads": settings.threads, "processes": settings.encode_processes,
+        "source": str(source), "model": encoder.model, "device": encoder.device,
+        "batch_size": encoder.batch_size, "max_seq_length": encoder.max_seq_length,
+        "threads": encoder.threads, "processes": encoder.processes,
         "cpus": os.cpu_count(),
     }  # fmt: skip
     if as_json:
         typer.echo(orjson.dumps({"setup": setup, "result": asdict(result)}).decode())
         return
     typer.echo(
-        f"{result.texts:,} texts from {source.name}; {settings.model} on {settings.device}, "
-        f"batch {settings.batch_size}, {result.rounds} round(s); {os.cpu_count()} CPUs"
+        f"{result.texts:,} texts from {source.name}; {encoder.model} on {encoder.device}, "
+        f"batch {encoder.batch_size}, {result.rounds} round(s); {os.cpu_count()} CPUs"
     )
     typer.echo(format_rows(["measure", "value", "target"], table_rows(result)))

@@ -17,6 +17,8 @@ p50/p99 latency, the server's resident memory (summed over its processes) and Re
 `used_memory` after the warm-up and at the end, the live changes, the CTR counters and the
 version served before and after; and exits 1 unless there was no error, neither memory grew by
 more than `--max-memory-growth`, the counters were intact and the server swapped.
+
+Long (~570 lines): one benchmark, from setting up Redis and the load to its verdicts.
 """
 
 from __future__ import annotations
@@ -537,7 +539,7 @@ def bench_soak(
     missing = [str(path) for path in sources if not path.exists()]
     if missing:
         raise fail(f"no such feed: {', '.join(missing)}")
-    url = redis_url or Settings().redis_url or DEFAULT_REDIS_URL
+    url = redis_url or Settings().redis.url or DEFAULT_REDIS_URL
     check_redis(url)
 
     with tempfile.TemporaryDirectory(prefix="soak-") as scratch:

@@ -33,6 +33,7 @@ from index.index_errors import (
     StorageError,
     StoreUnavailable,
 )
+from recommender.encoding.encoder_settings import EncoderBackend
 from recommender.errors import (
     ArticleNotFound,
     FeedError,
@@ -41,7 +42,7 @@ from recommender.errors import (
     RecommenderError,
     StrictModeError,
 )
-from recommender.settings import EncodeEngine, EncoderBackend
+from recommender.settings import EncodeEngine
 
 T = TypeVar("T")
 

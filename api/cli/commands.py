@@ -1,6 +1,9 @@
 """`recommender`: the command-line face of the service (reindex, related, info, serve, ...).
 
 Every error becomes one line and an exit code through `api.cli.cli_toolkit`.
+
+Long (~580 lines): each command's options, help and examples are most of it; what commands
+share is in `api.cli.cli_toolkit`.
 """
 
 from __future__ import annotations
@@ -156,7 +159,7 @@ def reindex(
     from index.versions.reindex_pipeline import reindex as run_reindex
     from recommender.feeds import FeedReport, parse_source
     from recommender.sources.field_map import parse_field_map
-    from recommender.sources.options import read_options
+    from recommender.sources.options import SourceChoices
 
     settings = settings_with(
         data_dir=data_dir,
@@ -170,11 +173,9 @@ def reindex(
     fault_points.arm(settings.fault_point)
     report = FeedReport()
     show_progress = sys.stderr.isatty()
-    read = read_options(
-        settings,
+    choices = SourceChoices(
         field_map=run_command(lambda: parse_field_map(field_map or [])),
         fetch_pages=fetch_pages,
-        show_progress=show_progress,
         allow_partial=allow_partial,
     )
     try:
@@ -188,7 +189,7 @@ def reindex(
                 allow_shrink=allow_shrink,
                 show_progress=show_progress,
                 report=report,
-                read=read,
+                choices=choices,
             )
         )
     finally:
@@ -279,7 +280,7 @@ app.add_typer(db_app, name="db")
 
 def _database_settings() -> Settings:
     settings = Settings()
-    if settings.database_url is None:
+    if settings.index.database.url is None:
         raise fail("RECOMMENDER_DATABASE_URL is not set: there is no shared database", 2)
     return settings
 
@@ -420,8 +421,8 @@ def rollback(
     settings = _settings(data_dir)
     store = VersionStore(settings.data_dir)
     version = run_command(lambda: store.rollback(to))
-    if (url := settings.store_url) is not None:
-        run_command(lambda: RemoteStore(url).publish(store, version, settings.keep_versions))
+    if (url := settings.index.store_url) is not None:
+        run_command(lambda: RemoteStore(url).publish(store, version, settings.index.keep_versions))
     typer.echo(f"now serving {version}")
 
 

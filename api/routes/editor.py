@@ -1,5 +1,9 @@
 """The editors' desk: search, preview an article's suggestions exactly as readers get them,
-pin and block with an audit trail, try a draft. Server-rendered pages behind a login."""
+pin and block with an audit trail, try a draft. Server-rendered pages behind a login.
+
+Long (~500 lines): every page of the desk and its form handlers, which share the login, CSRF
+and template context; the work itself is in `api.serving.override_actions`.
+"""
 
 from __future__ import annotations
 
@@ -292,7 +296,7 @@ async def status_page(editor: EditorDep, services: ServicesDep) -> Response:
             "misses": stats.misses,
             "errors": stats.errors,
         },
-        redis="configured" if services.settings.redis_url else "not configured (memory only)",
+        redis="configured" if services.settings.redis.url else "not configured (memory only)",
         counter_risk=await services.events.eviction_risk(),
         live={"upserts": len(overlay.rows), "retractions": len(overlay.retracted)},
         overrides={"pins": len(curation.pins()), "blocks": len(curation.blocks())},

@@ -11,7 +11,6 @@ ModelError, the run stops before building anything, and nothing is published.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import socket
 import uuid
@@ -23,8 +22,9 @@ import numpy as np
 
 from recommender.encoding.encoder_factory import load_encoder
 from recommender.encoding.encoder_protocol import Encoder, Vectors
+from recommender.encoding.encoder_settings import EncoderSettings
 from recommender.errors import ModelError
-from recommender.settings import EncoderSettings, IndexSettings
+from recommender.settings import IndexSettings
 
 #: Restarts of one actor, and retries of one batch, before the run fails.
 RETRIES = 3
@@ -105,7 +105,7 @@ class RayEncoder:
         gpu = settings.device.startswith("cuda")
         resources = self._ray.cluster_resources()
         count = actors or max(1, int(resources.get("GPU" if gpu else "CPU", 1)))
-        local = dataclasses.replace(settings, processes=0, threads=settings.threads or 1)
+        local = settings.model_copy(update={"processes": 0, "threads": settings.threads or 1})
         self._model_id = load_encoder(local).model_id  # no model is loaded to know it
         self._batch_size = settings.batch_size
         remote = self._ray.remote(

@@ -3,6 +3,9 @@
 Safe to interrupt at any point: embeddings and term counts are committed to their caches batch
 by batch, the version is built in a staging directory, and `CURRENT` flips only after the new
 version is complete and verified. A file lock keeps two runs from working on one data directory.
+
+Long (~490 lines) because the run is one linear story whose order matters (the comments say
+why); split, the order would be spread over modules.
 """
 
 from __future__ import annotations
@@ -54,7 +57,7 @@ from recommender.feeds import FeedReport, load_articles
 from recommender.ranking import FusionWeights
 from recommender.settings import IndexSettings
 from recommender.sources.listings import Listing
-from recommender.sources.options import ReadOptions
+from recommender.sources.options import ReadOptions, SourceChoices, read_options
 from recommender.tfidf import TextTerms, TfidfModel, analyse
 
 log = logging.getLogger(__name__)
@@ -309,7 +312,7 @@ def reindex(
     allow_shrink: bool = False,
     show_progress: bool = False,
     report: FeedReport | None = None,
-    read: ReadOptions | None = None,
+    choices: SourceChoices | None = None,
 ) -> ReindexSummary:
     """Build and publish a new version from the feeds (or keep the current one if unchanged).
 
@@ -317,8 +320,9 @@ def reindex(
     build changed, no new version is written. `full` re-embeds everything and always publishes.
     A build that would lose more than `settings.max_shrink` of the served catalog raises
     CatalogShrinkRefused before anything is embedded, unless `allow_shrink`.
-    `read` says how sources are read (default: from the settings, with the fetch cache in the
-    data directory).
+    Sources are read as `settings.ingest` says (RECOMMENDER_FEED_* and RECOMMENDER_FETCH_*, the
+    fetch cache in the data directory), with this run's `choices` (field map, page fetching,
+    partial listings).
     With `settings.store_url`, the version is then uploaded there (unless it is already) and
     becomes the shared store's CURRENT, which every replica follows.
     """
@@ -341,7 +345,9 @@ def reindex(
                     allow_shrink=allow_shrink,
                     show_progress=show_progress,
                     report=report,
-                    read=read if read is not None else ReadOptions(),
+                    read=read_options(
+                        settings.ingest, settings.data_dir, choices, show_progress=show_progress
+                    ),
                     started=started,
                 )
                 if remote is not None:

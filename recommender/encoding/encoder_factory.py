@@ -6,10 +6,10 @@ Each backend imports its runtime (torch, onnxruntime) only when it first encodes
 from __future__ import annotations
 
 from recommender.encoding.encoder_protocol import FAKE_MODEL, Encoder
+from recommender.encoding.encoder_settings import EncoderSettings
 from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.encoding.onnx_encoder import OnnxEncoder
 from recommender.encoding.sentence_transformer_encoder import SentenceTransformerEncoder
-from recommender.settings import EncoderSettings
 
 
 def load_encoder(settings: EncoderSettings) -> Encoder:

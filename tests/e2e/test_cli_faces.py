@@ -103,7 +103,10 @@ def test_info_describes_an_ivf_index_by_its_lists_and_nprobe(tmp_path: Path) -> 
 
 def test_related_applies_the_editors_pins_and_blocks_like_the_api(tmp_path: Path) -> None:
     settings, _ = build_fake_index(tmp_path / "data", redis_url=None)
-    env = {"RECOMMENDER_DATA_DIR": str(settings.data_dir), "RECOMMENDER_MODEL": settings.model}
+    env = {
+        "RECOMMENDER_DATA_DIR": str(settings.data_dir),
+        "RECOMMENDER_MODEL": settings.encoder.model,
+    }
 
     def related(*args: str) -> list[str]:
         result = CliRunner().invoke(app, ["related", "volcano-0", "--json", *args], env=env)

@@ -193,9 +193,16 @@ def test_failure_in_the_middle_of_a_sitemap_index_publishes_nothing(
     site.put("/sitemap.xml", sitemap_index(site, ["/sitemap-1.xml", "/sitemap-2.xml"]))
     site.put("/sitemap-1.xml", news_sitemap(site, ARTICLES[:3]))
     site.put("/sitemap-2.xml", news_sitemap(site, ARTICLES[3:]))
-    settings = fake_settings(tmp_path / "data")
+    settings = fake_settings(
+        tmp_path / "data",
+        fetch_timeout_seconds=0.5,
+        fetch_retries=1,
+        fetch_backoff_seconds=0.01,
+        fetch_max_bytes=LIMIT,
+        fetch_max_redirects=3,
+    )
     sources: list[Path | str] = [site.url("/sitemap.xml")]
-    first = reindex(settings.index, sources, HashingEncoder(), read=options(tmp_path))
+    first = reindex(settings.index, sources, HashingEncoder())
     assert first.indexed == 6
 
     broken = site.routes["/sitemap-2.xml"]
@@ -208,6 +215,6 @@ def test_failure_in_the_middle_of_a_sitemap_index_publishes_nothing(
     site.put("/sitemap-1.xml", news_sitemap(site, ARTICLES[:2]))  # a change it must not publish
     started = time.monotonic()
     with pytest.raises(FetchError, match=rf"^{site.url('/sitemap-2.xml')}: {reason}$"):
-        reindex(settings.index, sources, HashingEncoder(), read=options(tmp_path))
+        reindex(settings.index, sources, HashingEncoder())
     assert time.monotonic() - started < 30  # "unbounded" only: the message says what was cut
     assert VersionStore(settings.data_dir).current_id() == first.version
