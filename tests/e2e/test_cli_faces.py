@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,7 +18,7 @@ from typer.testing import CliRunner
 from api.app import create_app
 from console.main import app
 from index.state.state_stores import open_stores
-from tests.support.helpers import build_fake_index
+from tests.support.helpers import REPO, build_fake_index
 
 COMMANDS = ["reindex", "related", "info", "versions", "rollback", "evaluate", "serve"]
 
@@ -126,3 +128,21 @@ def test_related_applies_the_editors_pins_and_blocks_like_the_api(tmp_path: Path
     with TestClient(create_app(settings)) as client:
         api = client.get("/v1/articles/volcano-0/related").json()
     assert shown == [item["slug"] for item in api["items"]]
+
+
+def test_the_console_script_imports_no_benchmark_or_heavy_library_until_needed() -> None:
+    code = (
+        "import sys, console.main\n"
+        "heavy = ('trafilatura', 'feedparser', 'httpx', 'torch', 'faiss', 'ray', 'bench.api_bench',"
+        " 'bench.soak', 'bench.ingest_bench', 'recommender.feeds')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert loaded.stdout.strip() == ""
+    listed = subprocess.run(
+        [sys.executable, "-m", "console", "bench", "ingest", "--help"],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    )  # fmt: skip
+    assert "recommender bench ingest" in listed.stdout
