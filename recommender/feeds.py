@@ -1,13 +1,16 @@
-"""Feed readers: JSON Lines, CSV and plain-text articles, each optionally gzipped; and the
-dispatch of URLs, `wordpress+` sites and local RSS/Atom/sitemap files to `recommender.sources`.
+"""Feed readers: JSON Lines, CSV and plain-text articles, each optionally gzipped; and the one
+registry that sends every source to its reader (URLs, `wordpress+` sites and local RSS/Atom/
+sitemap files to `recommender.sources.web`).
 
 A source is a file, a directory of them, or a URL. A record that cannot become an Article is
 reported in the caller's `FeedReport` as `file:line: reason` (or `url:item`) and skipped; only a
 source that cannot be read at all raises `FeedError`. Files are streamed line by line, so a
 37 k-record feed is never held whole.
 
-Long (~500 lines): the file readers and the dispatch of every source, until the `ingest/`
-room gives each format its own module behind one registry (issue #29).
+A format is one reader registered in `READERS` (by file suffix) or `SCHEMES` (by URL scheme);
+every reader yields the same `RawItem`s, which are validated here. Long (~520 lines): the
+JSONL, CSV and text readers still live here, until an `ingest/` room gives each its own module
+(issue #29).
 """
 
 from __future__ import annotations
@@ -30,7 +33,13 @@ from recommender.sources.field_map import header_problem, rename
 from recommender.sources.limits import BoundedStream
 from recommender.sources.listings import Listing, PageLimit
 from recommender.sources.options import ReadOptions
-from recommender.sources.web import check_web_source, is_web_source, is_xml_file, web_records
+from recommender.sources.web import (
+    XML_SUFFIXES,
+    RawItem,
+    check_web_source,
+    is_web_source,
+    web_records,
+)
 
 _BOM = b"\xef\xbb\xbf"
 #: Lone surrogates that `surrogateescape` leaves in place of bytes that are not UTF-8.
@@ -142,25 +151,30 @@ def load_articles(
 
 
 @dataclass(frozen=True, slots=True)
-class _WebPart:
-    """A source read by `recommender.sources.web`: a URL or a local feed/sitemap file."""
+class ReadContext:
+    """What the readers of one run share: its options, the fetcher and the page limit."""
 
-    source: Path | str
+    options: ReadOptions
+    fetcher: Fetcher
+    limit: PageLimit
 
 
-_Part = tuple[Path, _Reader] | _WebPart
+#: How one source is read: every format yields the same `RawItem`s (where, number, raw record).
+SourceReader = Callable[[Path | str, ReadContext], Iterator[RawItem]]
+_Part = tuple[Path | str, SourceReader]
 
 
 def _source_parts(source: Path | str) -> list[_Part]:
-    """The parts of a source: a URL, or files with their readers (a directory gives its
-    supported files, sorted).
+    """The parts of a source with their readers: a URL, or files (a directory gives its
+    supported record files, sorted).
 
     Hidden entries of a directory (names starting with '.') are left out: editors and macOS put
-    junk there under the same extensions.
+    junk there under the same extensions. So are its XML files: feeds and sitemaps beside
+    article files are a site's furniture, read only when named.
     """
     if isinstance(source, str):
         check_web_source(source)
-        return [_WebPart(source)]
+        return [(source, SCHEMES[source.split("://", 1)[0].lower()])]
     path = source
     if path.is_dir():
         files = sorted(file for file in path.rglob("*") if file.is_file())
@@ -169,11 +183,10 @@ def _source_parts(source: Path | str) -> list[_Part]:
             for file in files
             if not any(part.startswith(".") for part in file.relative_to(path).parts)
             and (reader := _reader_for(file)) is not None
+            and reader is not _web_reader
         ]
     if not path.is_file():
         raise FeedError(f"{path}: no such feed file or directory")
-    if is_xml_file(path):
-        return [_WebPart(path)]
     reader = _reader_for(path)
     if reader is None:
         raise FeedError(
@@ -184,9 +197,9 @@ def _source_parts(source: Path | str) -> list[_Part]:
     return [(path, reader)]
 
 
-def _reader_for(path: Path) -> _Reader | None:
+def _reader_for(path: Path) -> SourceReader | None:
     name = path.name.lower().removesuffix(".gz")
-    return _READERS.get(Path(name).suffix)
+    return READERS.get(Path(name).suffix)
 
 
 def _read_parts(
@@ -194,29 +207,33 @@ def _read_parts(
 ) -> Iterator[_Located]:
     limit = PageLimit(options.fetch.max_pages, options.allow_partial, report.listings)
     with Fetcher(options.fetch) as fetcher:
-        for part in parts:
-            if isinstance(part, _WebPart):
-                for source, line, raw in web_records(part.source, options, fetcher, limit):
-                    article = _accept(source, line, raw, report)
-                    if article is not None:
-                        yield source, line, article
-            else:
-                yield from _read_file(*part, report, options)
-
-
-def _read_file(
-    path: Path, reader: _Reader, report: FeedReport, options: ReadOptions
-) -> Iterator[_Located]:
-    source = str(path)
-    try:
-        with _open(path) as raw_stream:
-            stream = BoundedStream(raw_stream, source, options.limits)
-            for line, raw in reader(stream, options.field_map):
-                article = _accept(source, line, raw, report)
+        context = ReadContext(options, fetcher, limit)
+        for source, reader in parts:
+            for where, number, raw in reader(source, context):
+                article = _accept(where, number, raw, report)
                 if article is not None:
-                    yield source, line, article
-    except (OSError, EOFError, zlib.error) as exc:
-        raise FeedError(f"{source}: cannot be read: {exc}") from exc
+                    yield where, number, article
+
+
+def _file_reader(records: _Reader) -> SourceReader:
+    """The reader of local files (optionally gzipped) whose records `records` parses."""
+
+    def read(source: Path | str, context: ReadContext) -> Iterator[RawItem]:
+        where = str(source)
+        try:
+            with _open(Path(source)) as raw_stream:
+                stream = BoundedStream(raw_stream, where, context.options.limits)
+                for line, raw in records(stream, context.options.field_map):
+                    yield where, line, raw
+        except (OSError, EOFError, zlib.error) as exc:
+            raise FeedError(f"{where}: cannot be read: {exc}") from exc
+
+    return read
+
+
+def _web_reader(source: Path | str, context: ReadContext) -> Iterator[RawItem]:
+    """Feeds, sitemaps and WordPress sites, by URL or as local XML files (`sources.web`)."""
+    return web_records(source, context.options, context.fetcher, context.limit)
 
 
 def _open(path: Path) -> BufferedIOBase:
@@ -499,10 +516,16 @@ def _is_furniture(line: str, *, extra: bool) -> bool:
     return text in _TRAILERS or (extra and text.startswith(_READ_BIO))
 
 
-_READERS: dict[str, _Reader] = {
-    ".jsonl": _jsonl_records,
-    ".ndjson": _jsonl_records,
-    ".json": _jsonl_records,
-    ".csv": _csv_records,
-    ".txt": _txt_records,
+#: File suffix (before an optional `.gz`) → its reader: where a file format is added.
+READERS: dict[str, SourceReader] = {
+    ".jsonl": _file_reader(_jsonl_records),
+    ".ndjson": _file_reader(_jsonl_records),
+    ".json": _file_reader(_jsonl_records),
+    ".csv": _file_reader(_csv_records),
+    ".txt": _file_reader(_txt_records),
+    **dict.fromkeys(XML_SUFFIXES, _web_reader),
 }
+#: URL scheme → its reader (`check_web_source` admits only these).
+SCHEMES: dict[str, SourceReader] = dict.fromkeys(
+    ("http", "https", "wordpress+http", "wordpress+https"), _web_reader
+)

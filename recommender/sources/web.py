@@ -44,11 +44,6 @@ def is_web_source(source: str) -> bool:
     return bool(_SCHEME.match(source))
 
 
-def is_xml_file(path: Path) -> bool:
-    """Whether a local file is read as a feed or a sitemap."""
-    return path.name.lower().removesuffix(".gz").endswith(XML_SUFFIXES)
-
-
 def check_web_source(source: str) -> None:
     """FetchError unless `source` is an http(s) URL or `wordpress+` one."""
     check_web_url(source.removeprefix(WORDPRESS))
