@@ -87,7 +87,7 @@ def measure_backend(
     from recommender.articles import embedding_text
     from recommender.encoding.encoder_factory import load_encoder
     from recommender.evaluation.relevance import LabelRelevance
-    from recommender.feeds import FeedReport, load_articles
+    from recommender.ingest.feeds import FeedReport, load_articles
 
     settings = Settings(data_dir=work_dir / backend, encoder_backend=backend)
     encoder = load_encoder(settings.encoder)

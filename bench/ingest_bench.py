@@ -20,8 +20,8 @@ import typer
 
 from api.cli.cli_toolkit import JsonOption
 from bench.news_site import FeedSite, NewsArticle, bbc_articles, news_sitemap, page
-from recommender.feeds import FeedReport, load_articles
-from recommender.sources.options import FetchPolicy, ReadOptions
+from recommender.ingest.feeds import FeedReport, load_articles
+from recommender.ingest.options import FetchPolicy, ReadOptions
 
 
 @dataclass(frozen=True)

@@ -171,7 +171,7 @@ def _optional(value: float | None) -> str:
 
 def read_articles(source: Path, limit: int) -> list[Article]:
     """The first `limit` distinct valid articles of a feed (the rest is never read)."""
-    from recommender.feeds import FeedReport, read_feed
+    from recommender.ingest.feeds import FeedReport, read_feed
 
     articles: dict[str, Article] = {}
     for article in read_feed(source, FeedReport()):

@@ -35,7 +35,7 @@ from recommender.errors import FeedError, InvalidQuery
 from recommender.evaluation import metrics
 from recommender.evaluation.more_like_this import LexicalIndex
 from recommender.evaluation.relevance import Relevance
-from recommender.feeds import FeedReport, load_articles
+from recommender.ingest.feeds import FeedReport, load_articles
 from recommender.ranking import RelatedQuery, ServingPolicy
 from recommender.settings import IndexSettings
 

@@ -1,7 +1,7 @@
 """The service's configuration: the only module that reads the environment.
 
 Each setting is written once, in its group (`EncoderSettings` in `recommender.encoding`,
-`IngestSettings` in `recommender.sources`, the rest here), with its flat name as the field's
+`IngestSettings` in `recommender.ingest`, the rest here), with its flat name as the field's
 alias: `RECOMMENDER_<ALIAS>` in the environment (e.g. `RECOMMENDER_DATA_DIR`, a public
 contract), or `Settings(data_dir=...)` in tests and tools.
 `REDIS_URL` keeps the name most deployments already use. `Settings` composes the groups; each
@@ -37,9 +37,9 @@ from pydantic_settings import (
 
 from recommender.encoding.encoder_settings import EncoderBackend, EncoderSettings
 from recommender.fault_points import POINTS
+from recommender.ingest.ingest_settings import IngestSettings
 from recommender.ranking import FusionWeights, ServingPolicy
 from recommender.setting_group import DEFAULT_DATA_DIR, Group, setting
-from recommender.sources.ingest_settings import IngestSettings
 
 #: Where reindex embeds (`RECOMMENDER_ENCODE_ENGINE`).
 EncodeEngine = Literal["local", "ray"]

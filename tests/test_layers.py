@@ -22,12 +22,10 @@ ROOMS = {
         "errors": 0, "fault_points": 0, "setting_group": 0,
         # the article model, text analysis, encoders, overrides
         "articles": 1, "text_analysis": 1, "encoding": 1, "overrides": 1,
-        # ranking and its signals, offline evaluation, the readers of the web
-        "ranking": 2, "proper_nouns": 2, "tfidf": 2, "bm25": 2, "evaluation": 2, "sources": 2,
-        # reading feeds of every kind
-        "feeds": 3,
+        # ranking and its signals, offline evaluation, reading feeds of every kind
+        "ranking": 2, "proper_nouns": 2, "tfidf": 2, "bm25": 2, "evaluation": 2, "ingest": 2,
         # the one reader of the environment, composing every room's group
-        "settings": 4,
+        "settings": 3,
     },
     "index": {"index_errors": 0, "state": 1, "versions": 2, "serving": 3, "evaluation": 4},
     "api": {

@@ -157,9 +157,9 @@ def reindex(
     """Build a new index version from feeds and publish it; print a one-line JSON summary."""
     from index.versions.ray_encoding import load_reindex_encoder
     from index.versions.reindex_pipeline import reindex as run_reindex
-    from recommender.feeds import FeedReport, parse_source
-    from recommender.sources.field_map import parse_field_map
-    from recommender.sources.options import SourceChoices
+    from recommender.ingest.feeds import FeedReport, parse_source
+    from recommender.ingest.field_map import parse_field_map
+    from recommender.ingest.options import SourceChoices
 
     settings = settings_with(
         data_dir=data_dir,
@@ -475,7 +475,7 @@ def evaluate(
     from index.evaluation import evaluate as run_evaluation
     from recommender.encoding.encoder_factory import load_encoder
     from recommender.evaluation.relevance import LabelRelevance, QrelsRelevance, Relevance
-    from recommender.feeds import FeedReport
+    from recommender.ingest.feeds import FeedReport
 
     if (relevance is None) == (qrels is None):
         raise fail("give exactly one of --relevance FIELD and --qrels FILE", 2)

@@ -34,9 +34,9 @@ from index.index_errors import StoreUnavailable
 from index.serving.recommender_engine import Recommender
 from recommender.articles import FIELD_LIMITS, MAX_SLUG_LENGTH
 from recommender.errors import ArticleNotFound, InvalidQuery, RecommenderError
+from recommender.ingest.listings import Listing
 from recommender.overrides import MAX_SLOT
 from recommender.ranking import RelatedQuery
-from recommender.sources.listings import Listing
 
 router = APIRouter(prefix="/editor", include_in_schema=False)
 

@@ -53,11 +53,11 @@ from recommender.articles import (
 from recommender.bm25 import Bm25Model
 from recommender.encoding.encoder_protocol import Encoder
 from recommender.errors import FeedError, InvalidRecord, StrictModeError
-from recommender.feeds import FeedReport, load_articles
+from recommender.ingest.feeds import FeedReport, load_articles
+from recommender.ingest.listings import Listing
+from recommender.ingest.options import ReadOptions, SourceChoices, read_options
 from recommender.ranking import FusionWeights
 from recommender.settings import IndexSettings
-from recommender.sources.listings import Listing
-from recommender.sources.options import ReadOptions, SourceChoices, read_options
 from recommender.tfidf import TextTerms, TfidfModel, analyse
 
 log = logging.getLogger(__name__)

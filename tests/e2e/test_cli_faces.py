@@ -134,7 +134,7 @@ def test_the_console_script_imports_no_benchmark_or_heavy_library_until_needed()
     code = (
         "import sys, console.main\n"
         "heavy = ('trafilatura', 'feedparser', 'httpx', 'torch', 'faiss', 'ray', 'bench.api_bench',"
-        " 'bench.soak', 'bench.ingest_bench', 'recommender.feeds')\n"
+        " 'bench.soak', 'bench.ingest_bench', 'recommender.ingest.feeds')\n"
         "print(','.join(m for m in heavy if m in sys.modules))"
     )
     loaded = subprocess.run(

@@ -32,8 +32,8 @@ from bench.news_site import (
 )
 from index.versions.version_store import VersionStore
 from recommender.encoding.encoder_protocol import FAKE_MODEL
+from recommender.ingest.formats.wordpress import posts_url
 from recommender.settings import Settings
-from recommender.sources.wordpress import posts_url
 from tests.api.test_editor_pages import PASSWORD, log_in
 from tests.support.helpers import REPO, require_shared
 

@@ -15,7 +15,7 @@ from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.errors import FeedError, InvalidQuery
 from recommender.evaluation.metrics import METRIC_NAMES
 from recommender.evaluation.relevance import LabelRelevance, QrelsRelevance
-from recommender.feeds import FeedReport, load_articles
+from recommender.ingest.feeds import FeedReport, load_articles
 from tests.support.helpers import REPO, fake_settings, synthetic_records, write_jsonl
 
 METRICS = set(METRIC_NAMES)

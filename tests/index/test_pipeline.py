@@ -21,7 +21,7 @@ from recommender.articles import lexical_text, text_hash, validate_record
 from recommender.encoding.encoder_protocol import Vectors
 from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.errors import FeedError, StrictModeError
-from recommender.feeds import FeedReport
+from recommender.ingest.feeds import FeedReport
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
 from recommender.tfidf import TextTerms

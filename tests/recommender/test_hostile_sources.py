@@ -24,8 +24,8 @@ from index.versions.reindex_pipeline import reindex
 from index.versions.version_store import VersionStore
 from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.errors import FeedError, FetchError
-from recommender.feeds import FeedReport, load_articles
-from recommender.sources.options import FetchPolicy, ReadOptions
+from recommender.ingest.feeds import FeedReport, load_articles
+from recommender.ingest.options import FetchPolicy, ReadOptions
 from tests.support.helpers import fake_settings, require_shared
 
 ARTICLES = bbc_articles(6, require_shared(BBC))

@@ -11,7 +11,7 @@ import pytest
 
 from index.versions.reindex_pipeline import reindex
 from recommender.encoding.hashing_encoder import HashingEncoder
-from recommender.feeds import FeedReport
+from recommender.ingest.feeds import FeedReport
 from recommender.settings import Settings, setting_names
 from tests.support.helpers import REPO, fake_settings, synthetic_records, write_jsonl
 

@@ -24,9 +24,9 @@ from bench.news_site import (
 from index.versions.reindex_pipeline import reindex
 from recommender.articles import Article
 from recommender.encoding.hashing_encoder import HashingEncoder
-from recommender.feeds import FeedReport, load_articles
-from recommender.sources.options import FetchPolicy, ReadOptions, SourceChoices
-from recommender.sources.wordpress import posts_url
+from recommender.ingest.feeds import FeedReport, load_articles
+from recommender.ingest.formats.wordpress import posts_url
+from recommender.ingest.options import FetchPolicy, ReadOptions, SourceChoices
 from tests.support.helpers import fake_settings, require_shared
 
 ARTICLES = bbc_articles(30, require_shared(BBC))

@@ -3,8 +3,8 @@
 
 from __future__ import annotations
 
+from recommender.ingest.web import USER_AGENT
 from recommender.setting_group import Group, setting
-from recommender.sources import USER_AGENT
 
 
 class IngestSettings(Group):

@@ -1,6 +1,6 @@
 """Feed readers: JSON Lines, CSV and plain-text articles, each optionally gzipped; and the one
 registry that sends every source to its reader (URLs, `wordpress+` sites and local RSS/Atom/
-sitemap files to `recommender.sources.web`).
+sitemap files to `recommender.ingest.formats.web_sources`).
 
 A source is a file, a directory of them, or a URL. A record that cannot become an Article is
 reported in the caller's `FeedReport` as `file:line: reason` (or `url:item`) and skipped; only a
@@ -9,8 +9,8 @@ source that cannot be read at all raises `FeedError`. Files are streamed line by
 
 A format is one reader registered in `READERS` (by file suffix) or `SCHEMES` (by URL scheme);
 every reader yields the same `RawItem`s, which are validated here. Long (~520 lines): the
-JSONL, CSV and text readers still live here, until an `ingest/` room gives each its own module
-(issue #29).
+JSONL, CSV and text readers still live here, until each moves to its own module in
+`formats/` (issue #29).
 """
 
 from __future__ import annotations
@@ -28,18 +28,18 @@ from pathlib import Path
 
 from recommender.articles import Article, validate_record
 from recommender.errors import FeedError, InvalidRecord
-from recommender.sources.fetch import Fetcher
-from recommender.sources.field_map import header_problem, rename
-from recommender.sources.limits import BoundedStream
-from recommender.sources.listings import Listing, PageLimit
-from recommender.sources.options import ReadOptions
-from recommender.sources.web import (
+from recommender.ingest.field_map import header_problem, rename
+from recommender.ingest.formats.web_sources import (
     XML_SUFFIXES,
     RawItem,
     check_web_source,
     is_web_source,
     web_records,
 )
+from recommender.ingest.limits import BoundedStream
+from recommender.ingest.listings import Listing, PageLimit
+from recommender.ingest.options import ReadOptions
+from recommender.ingest.web.fetch import Fetcher
 
 _BOM = b"\xef\xbb\xbf"
 #: Lone surrogates that `surrogateescape` leaves in place of bytes that are not UTF-8.

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from recommender.sources import USER_AGENT
-from recommender.sources.ingest_settings import IngestSettings
-from recommender.sources.limits import ReadLimits
+from recommender.ingest.ingest_settings import IngestSettings
+from recommender.ingest.limits import ReadLimits
+from recommender.ingest.web import USER_AGENT
 
 
 @dataclass(frozen=True, slots=True)
