@@ -32,7 +32,7 @@ RUN pip install . \
     && python -c "import torch; assert not torch.version.cuda, torch.__version__"
 
 # The model is baked in: load it and embed a word with the hub offline, or fail the build.
-RUN HF_HUB_OFFLINE=1 python -c "from recommender.embedding import SentenceTransformerEncoder; \
+RUN HF_HUB_OFFLINE=1 python -c "from recommender.encoding.sentence_transformer_encoder import SentenceTransformerEncoder; \
 v = SentenceTransformerEncoder('all-MiniLM-L6-v2').encode(['ok']); \
 assert v.shape == (1, 384), v.shape; print('model ok', v.shape)"
 

@@ -17,7 +17,7 @@ from api.deps import Services
 from api.error_handlers import install_error_handlers
 from api.middleware.body_limit import limit_body_size
 from api.middleware.encoded_slash import refuse_encoded_slashes
-from api.middleware.prometheus_metrics import Metrics
+from api.middleware.prometheus_metrics import EventMetrics, Metrics
 from api.middleware.rate_limit import RateLimiter
 from api.middleware.security_headers import security_headers
 from api.openapi_examples import add_examples
@@ -35,7 +35,7 @@ from api.routes import (
 from api.serving.draft_encoder import DraftEncoder
 from api.serving.index_holder import IndexHolder
 from api.serving.single_flight import SingleFlight
-from api.stores.event_counters import EventMetrics, build_event_store
+from api.stores.event_store_factory import build_event_store
 from api.stores.result_cache import build_cache
 from recommender import fault_points
 from recommender.settings import Settings

@@ -11,7 +11,7 @@ from api.middleware.prometheus_metrics import Metrics
 from api.serving.draft_encoder import DraftEncoder
 from api.serving.index_holder import IndexHolder
 from api.serving.single_flight import SingleFlight
-from api.stores.event_counters import EventStore
+from api.stores.event_store import EventStore
 from api.stores.result_cache import ResultCache
 from index.state.session_store import SessionStore
 from recommender.settings import Settings

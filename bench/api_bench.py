@@ -35,7 +35,8 @@ import orjson
 import typer
 
 #: The ceiling route, served by a bare FastAPI app beside the service (benchmark mode only).
-from bench.report import BenchError, fail, format_rows
+from api.cli.cli_toolkit import JsonOption, fail
+from bench.report import BenchError, format_rows
 from bench.server_process import (
     DEMO_SOURCES,
     Server,
@@ -251,30 +252,15 @@ def check_ceiling(server: Server, hot: Sequence[str]) -> None:
         raise BenchError("the ceiling route does not return the related response's bytes")
 
 
-app = typer.Typer(
-    help="Benchmarks of the service.",
-    no_args_is_help=True,
-    pretty_exceptions_enable=False,
-    add_completion=False,
-    rich_markup_mode=None,
+EXAMPLES = (
+    "Examples:\n\n"
+    "  recommender bench api\n\n"
+    "  recommender bench api --rounds 3 --duration 5 --json\n\n"
+    "  recommender bench api --data-dir .recommender --variant cached --variant ceiling\n\n"
+    "  recommender bench api --data-dir /tmp/bench --source feed.jsonl --workers 2"
 )
 
 
-@app.callback()
-def _group() -> None:
-    """Benchmarks of the service."""
-
-
-@app.command(
-    "api",
-    epilog=(
-        "Examples:\n\n"
-        "  recommender bench api\n\n"
-        "  recommender bench api --rounds 3 --duration 5 --json\n\n"
-        "  recommender bench api --data-dir .recommender --variant cached --variant ceiling\n\n"
-        "  recommender bench api --data-dir /tmp/bench --source feed.jsonl --workers 2"
-    ),
-)
 def bench_api(
     source: Annotated[
         list[Path] | None,
@@ -319,7 +305,7 @@ def bench_api(
         bool, typer.Option(help="Keep uvicorn's access log on, as `recommender serve` does.")
     ] = False,
     wrk: Annotated[str, typer.Option(help="The wrk executable.")] = "wrk",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Requests/s and p50/p99 of the related endpoint: ceiling, cached and uncached."""
     chosen = list(variant or VARIANTS)
@@ -376,7 +362,3 @@ def bench_api(
     typer.echo(format_table(results))
     for line in target_lines(results):
         typer.echo(line)
-
-
-if __name__ == "__main__":
-    app()

@@ -30,10 +30,12 @@ import numpy as np
 import orjson
 import typer
 
+from api.cli.cli_toolkit import JsonOption, fail
 from bench.reindex_bench import read_articles, write_feed
-from bench.report import BenchError, fail, format_rows
+from bench.report import BenchError, format_rows
 from bench.server_process import REPO
-from recommender.settings import EncoderBackend, Settings
+from recommender.encoding.encoder_settings import EncoderBackend
+from recommender.settings import Settings
 
 DATA = REPO.parent / "shared" / "data"
 BASIL = DATA / "basil-triplets" / "articles.jsonl"
@@ -83,16 +85,16 @@ def measure_backend(
     from index.evaluation import evaluate, prepare
     from index.versions.reindex_pipeline import reindex
     from recommender.articles import embedding_text
-    from recommender.embedding import load_encoder
-    from recommender.feeds import FeedReport, load_articles
-    from recommender.relevance import LabelRelevance
+    from recommender.encoding.encoder_factory import load_encoder
+    from recommender.evaluation.relevance import LabelRelevance
+    from recommender.ingest.feeds import FeedReport, load_articles
 
     settings = Settings(data_dir=work_dir / backend, encoder_backend=backend)
     encoder = load_encoder(settings.encoder)
     texts = list(
         dict.fromkeys(embedding_text(a) for a in load_articles([feed], FeedReport()).values())
     )
-    encoder.encode(texts[: settings.batch_size])  # warm-up: load (and export) the model
+    encoder.encode(texts[: settings.encoder.batch_size])  # warm-up: load (and export) the model
     started = time.perf_counter()
     vectors = encoder.encode(texts)
     encode = time.perf_counter() - started
@@ -119,18 +121,17 @@ def _ray_full_rate(settings: Settings, feed: Path, texts: int) -> float | None:
     """Texts/s of a full reindex on a local Ray instance (actors warmed up first)."""
     import importlib.util
 
+    from index.versions.ray_encoding import RayEncoder
     from index.versions.reindex_pipeline import reindex
-    from recommender.ray_encoding import RayEncoder
 
     if importlib.util.find_spec("ray") is None:
         return None
-    on_ray = settings.model_copy(
-        update={"data_dir": settings.data_dir.with_name(f"{settings.data_dir.name}-ray"),
-                "encode_engine": "ray"}
-    )  # fmt: skip
-    encoder = RayEncoder(on_ray.encoder)
+    on_ray = settings.replaced(
+        data_dir=settings.data_dir.with_name(f"{settings.data_dir.name}-ray"), encode_engine="ray"
+    )
+    encoder = RayEncoder(on_ray.encoder, address=on_ray.index.ray_address)
     try:
-        encoder.encode(["warm-up"] * settings.batch_size * len(encoder.actor_names))
+        encoder.encode(["warm-up"] * settings.encoder.batch_size * len(encoder.actor_names))
         started = time.perf_counter()
         reindex(on_ray.index, [feed], encoder, full=True)
         return round(texts / (time.perf_counter() - started), 2)
@@ -240,7 +241,7 @@ def bench_backends(
     neus: Annotated[
         int, typer.Option(min=2, help="Articles from the start of allsides-neus-stories.")
     ] = 300,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Throughput, cosine to torch and nDCG@5 of each encoder backend, each in its own process."""
     from recommender.errors import RecommenderError
@@ -254,7 +255,7 @@ def bench_backends(
             rows = run_benchmark(chosen, texts, neus, Path(scratch))  # type: ignore[arg-type]
         except (BenchError, RecommenderError) as exc:
             raise fail(str(exc)) from None
-    setup = {"texts": texts, "neus": neus, "batch_size": Settings().batch_size,
+    setup = {"texts": texts, "neus": neus, "batch_size": Settings().encoder.batch_size,
              "cpus": os.cpu_count()}  # fmt: skip
     if as_json:
         typer.echo(orjson.dumps({"setup": setup, "rows": [asdict(r) for r in rows]}).decode())

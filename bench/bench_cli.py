@@ -1,130 +1,57 @@
-"""`recommender bench`: the benchmarks as subcommands of the service's CLI, and `bench all`,
-which runs each in its own process and prints one table."""
+"""`recommender bench`: the benchmarks as subcommands of the service's CLI, each module imported
+only when its command runs (or `recommender bench --help` lists them), so the console script
+starts without them."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
-from pathlib import Path
-from typing import Annotated, Any
+import importlib
 
-import orjson
 import typer
+from typer._click.core import Command, Context
+from typer.core import TyperGroup
 
-from api.cli.commands import JsonOption, fail, print_json
-from bench import (
-    backend_bench,
-    catalog_bench,
-    ingest_bench,
-    live_bench,
-    propagation_bench,
-    reindex_bench,
-    soak,
-)
-from bench.api_bench import TARGETS, Result
-from bench.api_bench import app as bench_app
-from bench.report import format_rows
+from api.cli.help_format import WholeWordsContext
 
-BENCH_ALL_EXAMPLES = (
-    "Examples:\n\n  recommender bench all   (make bench; about half an hour on 2 cores)\n\n"
-    "  recommender bench all --texts 500 --catalog-size 100000 --api-duration 5"
-)
+#: `recommender bench NAME` → the module that holds it (with its `EXAMPLES`) and its function.
+BENCHMARKS = {
+    "api": ("bench.api_bench", "bench_api"),
+    "reindex": ("bench.reindex_bench", "bench_reindex"),
+    "backends": ("bench.backend_bench", "bench_backends"),
+    "catalog": ("bench.catalog_bench", "bench_catalog"),
+    "ingest": ("bench.ingest_bench", "bench_ingest"),
+    "live": ("bench.live_bench", "bench_live"),
+    "propagation": ("bench.propagation_bench", "bench_propagation"),
+    "soak": ("bench.soak", "bench_soak"),
+    "all": ("bench.bench_all", "bench_all"),
+}
 
 
-def bench_all(
-    texts: Annotated[
-        int,
-        typer.Option(
-            metavar="N", min=1, help="Articles of the reindex benchmark (bench reindex --limit)."
-        ),
-    ] = 2000,
-    source: Annotated[
-        Path | None,
-        typer.Option(
-            metavar="FEED", help="Feed of the reindex benchmark (default: its own default)."
-        ),
-    ] = None,
-    catalog_size: Annotated[
-        int,
-        typer.Option(
-            metavar="N", min=2, help="Vectors of the synthetic catalog (bench catalog --size)."
-        ),
-    ] = 1_000_000,
-    catalog_queries: Annotated[
-        int,
-        typer.Option(
-            metavar="N", min=1, help="Held-out catalog queries (bench catalog --queries)."
-        ),
-    ] = 1000,
-    api_duration: Annotated[
-        int,
-        typer.Option(metavar="N", min=2, help="Seconds per API variant (bench api --duration)."),
-    ] = 10,
-    api_rounds: Annotated[
-        int, typer.Option(metavar="N", min=1, help="API rounds (bench api --rounds).")
-    ] = 1,
-    wrk: Annotated[
-        str, typer.Option(metavar="TEXT", help="The wrk executable (bench api --wrk).")
-    ] = "wrk",
-    as_json: JsonOption = False,
-) -> None:
-    """Run the API, reindex, encoder-backend and catalog benchmarks, each in its own process;
-    print one table."""
-    reindex_args = ["--limit", str(texts), *(["--source", str(source)] if source else [])]
-    reports = {
-        "api": _bench_child(["api", "--duration", str(api_duration), "--rounds",
-                             str(api_rounds), "--wrk", wrk]),
-        "reindex": _bench_child(["reindex", *reindex_args]),
-        "backends": _bench_child(["backends"]),
-        "catalog": _bench_child(["catalog", "--size", str(catalog_size), "--queries",
-                                 str(catalog_queries)]),
-    }  # fmt: skip
-    if as_json:
-        print_json(reports)
-        return
-    rows = []
-    for result in (Result(**r) for r in reports["api"]["results"]):
-        target = TARGETS.get(result.variant)
-        ratio = result.ratio_to_ceiling or 0.0
-        rows.append(
-            ["api", f"{result.variant} req/s (p50 / p99 ms)",
-             f"{result.requests_per_second:,.0f} ({result.p50_ms:.2f} / {result.p99_ms:.2f})",
-             "-" if target is None else f">= {target:g} x ceiling: "
-             f"{'met' if ratio >= target else 'NOT met'} ({ratio:.2f})"]
-        )  # fmt: skip
-    reindexed = reindex_bench.ReindexResult(**reports["reindex"]["result"])
-    rows += [["reindex", *row] for row in reindex_bench.table_rows(reindexed)]
-    backends = [backend_bench.BackendRow(**row) for row in reports["backends"]["rows"]]
-    rows += [["backends", *row] for row in backend_bench.table_rows(backends)]
-    catalog = catalog_bench.CatalogResult(**reports["catalog"]["result"])
-    rows += [["catalog", *row] for row in catalog_bench.table_rows(catalog)]
-    typer.echo(format_rows(["bench", "measure", "value", "target"], rows))
+class BenchmarkGroup(TyperGroup):
+    """The `bench` group: knows its commands' names and loads one when it is asked for."""
 
+    context_class = WholeWordsContext
 
-def _bench_child(args: list[str]) -> Any:
-    """`recommender bench ARGS --json` in a child process (its progress goes to stderr)."""
-    command = [sys.executable, "-m", "console", "bench", *args, "--json"]
-    completed = subprocess.run(command, stdout=subprocess.PIPE, check=False)
-    if completed.returncode != 0:
-        raise fail(f"recommender bench {args[0]} failed (exit {completed.returncode})", 1)
-    return orjson.loads(completed.stdout)
+    def list_commands(self, ctx: Context) -> list[str]:
+        return list(BENCHMARKS)
+
+    def get_command(self, ctx: Context, cmd_name: str) -> Command | None:
+        if cmd_name not in BENCHMARKS:
+            return None
+        module_name, function = BENCHMARKS[cmd_name]
+        module = importlib.import_module(module_name)
+        single = typer.Typer(add_completion=False, rich_markup_mode=None)
+        single.command(cmd_name, epilog=module.EXAMPLES)(getattr(module, function))
+        command = typer.main.get_command(single)
+        command.context_class = WholeWordsContext
+        return command
 
 
 def add_benchmarks(cli: typer.Typer) -> None:
-    """Register every `recommender bench` subcommand on the service's CLI."""
-    bench_app.command("reindex", epilog=reindex_bench.EXAMPLES)(reindex_bench.bench_reindex)
-    bench_app.command("catalog", epilog=catalog_bench.EXAMPLES)(catalog_bench.bench_catalog)
-    bench_app.command("backends", epilog=backend_bench.EXAMPLES)(backend_bench.bench_backends)
-    bench_app.command("all", epilog=BENCH_ALL_EXAMPLES)(bench_all)
-    bench_app.command("soak", epilog=soak.EXAMPLES)(soak.bench_soak)
-    bench_app.command("ingest", epilog=ingest_bench.EXAMPLES)(ingest_bench.bench_ingest)
-    bench_app.command("live", epilog=live_bench.EXAMPLES)(live_bench.bench_live)
-    bench_app.command("propagation", epilog=propagation_bench.EXAMPLES)(
-        propagation_bench.bench_propagation
-    )
+    """Register `recommender bench` (its subcommands load on use) on the service's CLI."""
     cli.add_typer(
-        bench_app,
+        typer.Typer(no_args_is_help=True, add_completion=False, rich_markup_mode=None),
         name="bench",
+        cls=BenchmarkGroup,
         help="Benchmarks: `recommender bench "
         "api|reindex|backends|catalog|ingest|live|propagation|soak|all`.",
     )

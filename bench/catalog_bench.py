@@ -18,6 +18,8 @@ through the index code a reindex and the API use:
 
 Build and serving each run in a fresh child process, so that the peak memory of the build and
 the resident memory of the served index are their own.
+
+Long (~510 lines): one benchmark, from synthetic vectors to its table, read top to bottom.
 """
 
 from __future__ import annotations
@@ -41,8 +43,9 @@ import orjson
 import typer
 from numpy.typing import NDArray
 
-from bench.report import BenchError, fail, format_rows
-from recommender.embedding import normalise_rows
+from api.cli.cli_toolkit import JsonOption, fail
+from bench.report import BenchError, format_rows
+from recommender.encoding.encoder_protocol import normalise_rows
 from recommender.settings import AnnIndex, Settings
 
 if TYPE_CHECKING:
@@ -477,10 +480,10 @@ def bench_catalog(
             min=0.0, help="Norm of each copy's offset from its centre (1.0: cosine ≈ 0.71 to it)."
         ),
     ] = SPREAD,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Build, load and search a synthetic catalog: time, memory, size, recall@10, latency."""
-    settings = Settings()
+    settings = Settings().index
     ann_index = index or settings.ann_index
     if ann_index == "ivf" and ef_construction is not None:
         raise fail("--ef-construction applies to HNSW: add --index hnsw")

@@ -18,9 +18,10 @@ from typing import Annotated
 
 import typer
 
+from api.cli.cli_toolkit import JsonOption
 from bench.news_site import FeedSite, NewsArticle, bbc_articles, news_sitemap, page
-from recommender.feeds import FeedReport, load_articles
-from recommender.sources.options import FetchPolicy, ReadOptions
+from recommender.ingest.feeds import FeedReport, load_articles
+from recommender.ingest.options import FetchPolicy, ReadOptions
 
 
 @dataclass(frozen=True)
@@ -86,7 +87,7 @@ EXAMPLES = (
 def bench_ingest(
     pages: Annotated[int, typer.Option(min=1, help="Article pages served.")] = 2000,
     concurrency: Annotated[int, typer.Option(min=1, help="Pages fetched at once.")] = 4,
-    as_json: Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Pages fetched and extracted per second from a local site, and the nightly re-run's cost."""
     result = run(pages, concurrency)

@@ -30,7 +30,8 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from bench.report import BenchError, fail, format_rows
+from api.cli.cli_toolkit import JsonOption, fail
+from bench.report import BenchError, format_rows
 from bench.server_process import DEMO_SOURCES, run_server
 from bench.wrk_load import WRK_INSTALL_HINT, Load
 
@@ -83,7 +84,7 @@ def index_with_live(data_dir: Path, records: list[dict[str, Any]]) -> None:
     from index.state.live_store import LiveStore
     from index.versions.reindex_pipeline import reindex
     from recommender.articles import embedding_text, validate_record
-    from recommender.embedding import HashingEncoder
+    from recommender.encoding.hashing_encoder import HashingEncoder
     from recommender.settings import Settings
 
     encoder = HashingEncoder()
@@ -177,7 +178,7 @@ def bench_live(
     rounds: Annotated[int, typer.Option(min=1, help="Rounds of quiet + changing.")] = 1,
     connections: Annotated[int, typer.Option(min=1, help="Open connections (wrk -c).")] = 16,
     wrk: Annotated[str, typer.Option(help="The wrk executable.")] = "wrk",
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Reader p99 of one worker with and without a live correction every second."""
     wrk_path = shutil.which(wrk)

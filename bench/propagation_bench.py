@@ -25,7 +25,8 @@ from typing import Annotated
 import orjson
 import typer
 
-from bench.report import BenchError, fail, format_rows
+from api.cli.cli_toolkit import JsonOption, fail
+from bench.report import BenchError, format_rows
 from bench.server_process import DEMO_SOURCES, run_server
 
 TARGET_MS = 1000.0
@@ -98,7 +99,7 @@ def measure(a: int, b: int, changes: int, probe_s: float) -> tuple[list[float], 
 
 def _index(data_dir: Path) -> None:
     from index.versions.reindex_pipeline import reindex
-    from recommender.embedding import HashingEncoder
+    from recommender.encoding.hashing_encoder import HashingEncoder
     from recommender.settings import Settings
 
     reindex(
@@ -119,7 +120,7 @@ def bench_propagation(
         float, typer.Option(min=10, help="RECOMMENDER_DATABASE_POLL_SECONDS of the hosts, in ms.")
     ] = 200,
     probe_ms: Annotated[float, typer.Option(min=1, help="How often B is asked.")] = 5,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """p50/p99 of how long a change on one host takes to apply on another."""
 

@@ -29,13 +29,14 @@ from typing import TYPE_CHECKING, Annotated, TypeVar
 import orjson
 import typer
 
-from bench.report import BenchError, fail, format_rows
+from api.cli.cli_toolkit import JsonOption, fail
+from bench.report import BenchError, format_rows
 from bench.server_process import REPO, process_tree_cpu_seconds
 from recommender.settings import Settings
 
 if TYPE_CHECKING:
     from recommender.articles import Article
-    from recommender.embedding import Encoder, Vectors
+    from recommender.encoding.encoder_protocol import Encoder, Vectors
 
 #: The shared data set the data README names for reindex speed (full texts, median 5 k chars).
 DEFAULT_SOURCE = REPO.parent / "shared" / "data" / "allsides-abp-37k" / "articles.jsonl.gz"
@@ -170,7 +171,7 @@ def _optional(value: float | None) -> str:
 
 def read_articles(source: Path, limit: int) -> list[Article]:
     """The first `limit` distinct valid articles of a feed (the rest is never read)."""
-    from recommender.feeds import FeedReport, read_feed
+    from recommender.ingest.feeds import FeedReport, read_feed
 
     articles: dict[str, Article] = {}
     for article in read_feed(source, FeedReport()):
@@ -246,7 +247,7 @@ def run_benchmark(
 ) -> ReindexResult:
     """Measure `rounds` rounds over the first `limit` articles of `source` (see the module)."""
     from recommender.articles import embedding_text
-    from recommender.embedding import load_encoder
+    from recommender.encoding.encoder_factory import load_encoder
 
     articles = read_articles(source, limit)
     if not articles:
@@ -259,11 +260,11 @@ def run_benchmark(
     texts = list(dict.fromkeys(embedding_text(article) for article in articles))
     encoder = TimedEncoder(load_encoder(settings.encoder))
     say(f"{len(articles):,} articles ({len(texts):,} distinct texts) from {source}; warming up")
-    encoder.encode(texts[: settings.batch_size])
+    encoder.encode(texts[: settings.encoder.batch_size])
     measured = []
     for number in range(1, rounds + 1):
         say(f"round {number}/{rounds}: encode, full reindex, incremental reindex ...")
-        fresh = settings.model_copy(update={"data_dir": work_dir / f"data-{number}"})
+        fresh = settings.replaced(**{"data_dir": work_dir / f"data-{number}"})
         result = measure_round(fresh, encoder, feeds, texts)
         if result.incremental_embedded != changed:
             raise BenchError(
@@ -286,7 +287,7 @@ def bench_reindex(
     changed: Annotated[
         float, typer.Option(min=0.0, max=1.0, help="Share of articles changed for the nightly run.")
     ] = 0.01,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Full reindex throughput against raw encoding, and an incremental run against a full one."""
     from recommender.errors import RecommenderError
@@ -306,17 +307,18 @@ def bench_reindex(
             )  # fmt: skip
         except (BenchError, RecommenderError) as exc:
             raise fail(str(exc)) from None
+    encoder = settings.encoder
     setup = {
-        "source": str(source), "model": settings.model, "device": settings.device,
-        "batch_size": settings.batch_size, "max_seq_length": settings.max_seq_length,
-        "threads": settings.threads, "processes": settings.encode_processes,
+        "source": str(source), "model": encoder.model, "device": encoder.device,
+        "batch_size": encoder.batch_size, "max_seq_length": encoder.max_seq_length,
+        "threads": encoder.threads, "processes": encoder.processes,
         "cpus": os.cpu_count(),
     }  # fmt: skip
     if as_json:
         typer.echo(orjson.dumps({"setup": setup, "result": asdict(result)}).decode())
         return
     typer.echo(
-        f"{result.texts:,} texts from {source.name}; {settings.model} on {settings.device}, "
-        f"batch {settings.batch_size}, {result.rounds} round(s); {os.cpu_count()} CPUs"
+        f"{result.texts:,} texts from {source.name}; {encoder.model} on {encoder.device}, "
+        f"batch {encoder.batch_size}, {result.rounds} round(s); {os.cpu_count()} CPUs"
     )
     typer.echo(format_rows(["measure", "value", "target"], table_rows(result)))

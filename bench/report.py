@@ -1,10 +1,9 @@
-"""What every benchmark shares: its error, its text tables, its one-line failure."""
+"""What every benchmark shares: its error and its text tables (its one-line failure is the
+CLI's, `api.cli.cli_toolkit.fail`)."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-
-import typer
 
 
 class BenchError(Exception):
@@ -21,8 +20,3 @@ def format_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
         )
         for row in [header, *rows]
     )
-
-
-def fail(message: str) -> typer.Exit:
-    typer.echo(f"bench: error: {message}", err=True)
-    return typer.Exit(2)

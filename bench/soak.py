@@ -17,6 +17,8 @@ p50/p99 latency, the server's resident memory (summed over its processes) and Re
 `used_memory` after the warm-up and at the end, the live changes, the CTR counters and the
 version served before and after; and exits 1 unless there was no error, neither memory grew by
 more than `--max-memory-growth`, the counters were intact and the server swapped.
+
+Long (~570 lines): one benchmark, from setting up Redis and the load to its verdicts.
 """
 
 from __future__ import annotations
@@ -36,8 +38,9 @@ from typing import Annotated
 import orjson
 import typer
 
+from api.cli.cli_toolkit import JsonOption, fail
 from bench.api_bench import RELATED
-from bench.report import BenchError, fail, format_rows
+from bench.report import BenchError, format_rows
 from bench.server_process import (
     DEMO_SOURCES,
     REPO,
@@ -521,7 +524,7 @@ def bench_soak(
     seed: Annotated[
         int, typer.Option(help="Seed of the random exclude lists of the hostile mix.")
     ] = 0,
-    as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object.")] = False,
+    as_json: JsonOption = False,
 ) -> None:
     """Minutes of hostile load with Redis, live changes and a reindex midway: errors, p50/p99,
     server and Redis memory, CTR counters."""
@@ -536,7 +539,7 @@ def bench_soak(
     missing = [str(path) for path in sources if not path.exists()]
     if missing:
         raise fail(f"no such feed: {', '.join(missing)}")
-    url = redis_url or Settings().redis_url or DEFAULT_REDIS_URL
+    url = redis_url or Settings().redis.url or DEFAULT_REDIS_URL
     check_redis(url)
 
     with tempfile.TemporaryDirectory(prefix="soak-") as scratch:

@@ -10,6 +10,7 @@ from pydantic import ValidationError
 
 from api.cli.commands import app
 from bench.bench_cli import add_benchmarks
+from recommender.settings import env_names, setting_names
 
 __all__ = ["app", "main", "settings_problems"]  # `app`: the CLI with the benchmarks added
 
@@ -19,14 +20,14 @@ add_benchmarks(app)
 def settings_problems(error: ValidationError) -> list[str]:
     """One line per invalid setting, named by its environment variable (its command-line
     option, when it has one, sets the same value)."""
+    known = set(setting_names())
     lines = []
     for problem in error.errors(include_url=False):
-        field = ".".join(str(part) for part in problem["loc"])
         message = str(problem["msg"]).removeprefix("Value error, ")
-        if not field:
+        name = env_names(str(problem["loc"][-1]))[0] if problem["loc"] else ""
+        if name not in known:  # a rule over several settings: its message names them
             lines.append(message)
             continue
-        name = "REDIS_URL" if field == "redis_url" else f"RECOMMENDER_{field.upper()}"
         lines.append(f"{name} = {problem.get('input')!r}: {message}")
     return lines
 

@@ -28,14 +28,14 @@ from index.versions.reindex_pipeline import (
     embed_texts,
 )
 from index.versions.vector_index import IndexSpec, VectorIndex
-from recommender import metrics
 from recommender.articles import Article, embedding_text, lexical_text, text_hash
-from recommender.embedding import Encoder
+from recommender.encoding.encoder_protocol import Encoder
 from recommender.errors import FeedError, InvalidQuery
-from recommender.feeds import FeedReport, load_articles
-from recommender.more_like_this import LexicalIndex
+from recommender.evaluation import metrics
+from recommender.evaluation.more_like_this import LexicalIndex
+from recommender.evaluation.relevance import Relevance
+from recommender.ingest.feeds import FeedReport, load_articles
 from recommender.ranking import RelatedQuery, ServingPolicy
-from recommender.relevance import Relevance
 from recommender.settings import IndexSettings
 from recommender.signals.base import RankingSignal
 from recommender.signals.registry import SIGNALS

@@ -27,7 +27,7 @@ import typer.main
 import yaml
 
 from console.main import app as cli_app
-from recommender.sources.web import check_web_source, is_web_source
+from recommender.ingest.formats.web_sources import check_web_source, is_web_source
 from tests.support.helpers import REPO
 
 COMPOSE = REPO / "docker-compose.yml"

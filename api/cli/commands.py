@@ -1,26 +1,15 @@
 """`recommender`: the command-line face of the service (reindex, related, info, serve, ...).
 
-Exit codes (stable, for schedulers):
-    0   success
-    1   unexpected error
-    2   bad input: unreadable feed, --strict with bad records, a listing over the page limit
-        without --allow-partial, bad arguments or settings
-    3   no usable index: nothing published, unknown or corrupt version
-    4   unknown article slug
-    5   the embedding model cannot be loaded
-    65  reindex would lose more of the served catalog than RECOMMENDER_MAX_SHRINK allows;
-        nothing was published (--allow-shrink overrides)
-    69  the shared database (RECOMMENDER_DATABASE_URL) cannot be reached; nothing was changed
-    74  the data directory cannot be written (disk full?); nothing was published
-    75  another reindex holds the lock (try again later; nothing was changed)
+Every error becomes one line and an exit code through `api.cli.cli_toolkit`.
+
+Long (~580 lines): each command's options, help and examples are most of it; what commands
+share is in `api.cli.cli_toolkit`.
 """
 
 from __future__ import annotations
 
-import logging
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from importlib.metadata import version as package_version
@@ -30,38 +19,25 @@ from typing import Annotated, Any, TypeVar
 import orjson
 import typer
 
-from api.cli.help_format import WholeWordsGroup
-from index.index_errors import (
-    CatalogShrinkRefused,
-    IndexStoreError,
-    ReindexLocked,
-    StorageError,
-    StoreUnavailable,
+from api.cli.cli_toolkit import (
+    BackendOption,
+    BatchSizeOption,
+    DataDirOption,
+    DeviceOption,
+    EngineOption,
+    JsonOption,
+    ProcessesOption,
+    ThreadsOption,
+    fail,
+    print_json,
+    run_command,
 )
+from api.cli.help_format import WholeWordsGroup
 from recommender import fault_points
 from recommender.errors import (
     ArticleNotFound,
-    FeedError,
-    InvalidQuery,
-    ModelError,
-    RecommenderError,
-    StrictModeError,
 )
-from recommender.settings import EncodeEngine, EncoderBackend, Settings, settings_with
-
-EXIT_CODES: list[tuple[type[RecommenderError], int]] = [
-    (ReindexLocked, 75),
-    (StorageError, 74),
-    (StoreUnavailable, 69),
-    (CatalogShrinkRefused, 65),
-    (StrictModeError, 2),
-    (FeedError, 2),
-    (InvalidQuery, 2),
-    (IndexStoreError, 3),
-    (ArticleNotFound, 4),
-    (ModelError, 5),
-    (RecommenderError, 1),
-]
+from recommender.settings import Settings, settings_with
 
 app = typer.Typer(
     help=(
@@ -97,89 +73,8 @@ def _main(
     pass
 
 
-def fail(message: str, code: int) -> typer.Exit:
-    typer.echo(f"recommender: error: {message}", err=True)
-    return typer.Exit(code)
-
-
-def _run(action: Callable[[], T]) -> T:
-    """Run a command body, turning domain errors into one line and an exit code."""
-    # The database driver's and pool's retries would print warnings first: the line says it.
-    for name in ("psycopg", "index.state.postgres_database"):
-        logging.getLogger(name).setLevel(logging.ERROR)
-    try:
-        return action()
-    except RecommenderError as exc:
-        code = next(code for kind, code in EXIT_CODES if isinstance(exc, kind))
-        raise fail(str(exc), code) from None
-    except OSError as exc:
-        raise fail(f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": "), 1) from None
-
-
 def _settings(data_dir: Path | None) -> Settings:
     return Settings(data_dir=data_dir) if data_dir else Settings()
-
-
-def print_json(value: Any) -> None:
-    typer.echo(orjson.dumps(value).decode())
-
-
-DataDirOption = Annotated[
-    Path | None,
-    typer.Option(
-        "--data-dir",
-        metavar="DIR",
-        help="Data directory (default: RECOMMENDER_DATA_DIR or ./.recommender).",
-        show_default=False,
-    ),
-]
-JsonOption = Annotated[bool, typer.Option("--json", help="Print JSON instead of text.")]
-DeviceOption = Annotated[
-    str | None,
-    typer.Option(
-        metavar="DEVICE",
-        help="Torch device for embedding: cpu, cuda, mps (default: RECOMMENDER_DEVICE).",
-    ),
-]
-BatchSizeOption = Annotated[
-    int | None,
-    typer.Option(
-        metavar="N",
-        min=1,
-        max=1024,
-        help="Texts per encode call (default: RECOMMENDER_BATCH_SIZE).",
-    ),
-]
-ThreadsOption = Annotated[
-    int | None,
-    typer.Option(
-        metavar="N", min=0, help="Torch threads, per process; 0 = all cores (RECOMMENDER_THREADS)."
-    ),
-]
-BackendOption = Annotated[
-    EncoderBackend | None,
-    typer.Option(
-        help="How the model runs: torch, onnx (same vectors) or onnx-int8 (faster on CPU); "
-        "default: RECOMMENDER_ENCODER_BACKEND, else onnx-int8 on cpu and torch on a GPU.",
-    ),
-]
-EngineOption = Annotated[
-    EncodeEngine | None,
-    typer.Option(
-        help="Where texts are embedded: local, or ray (Ray actors, one model copy each; "
-        "RECOMMENDER_RAY_ADDRESS unset = a local Ray instance, auto or ray://HOST:10001 = a "
-        "cluster). Default: RECOMMENDER_ENCODE_ENGINE or local.",
-    ),
-]
-ProcessesOption = Annotated[
-    int | None,
-    typer.Option(
-        metavar="N",
-        min=0,
-        help="Embedding worker processes, each with a model copy; 0 = in process "
-        "(RECOMMENDER_ENCODE_PROCESSES). Torch backend only: refused with an ONNX backend.",
-    ),
-]
 
 
 @app.command(
@@ -260,11 +155,11 @@ def reindex(
     data_dir: DataDirOption = None,
 ) -> None:
     """Build a new index version from feeds and publish it; print a one-line JSON summary."""
+    from index.versions.ray_encoding import load_reindex_encoder
     from index.versions.reindex_pipeline import reindex as run_reindex
-    from recommender.embedding import load_reindex_encoder
-    from recommender.feeds import FeedReport, parse_source
-    from recommender.sources.field_map import parse_field_map
-    from recommender.sources.options import read_options
+    from recommender.ingest.feeds import FeedReport, parse_source
+    from recommender.ingest.field_map import parse_field_map
+    from recommender.ingest.options import SourceChoices
 
     settings = settings_with(
         data_dir=data_dir,
@@ -278,25 +173,23 @@ def reindex(
     fault_points.arm(settings.fault_point)
     report = FeedReport()
     show_progress = sys.stderr.isatty()
-    read = read_options(
-        settings,
-        field_map=_run(lambda: parse_field_map(field_map or [])),
+    choices = SourceChoices(
+        field_map=run_command(lambda: parse_field_map(field_map or [])),
         fetch_pages=fetch_pages,
-        show_progress=show_progress,
         allow_partial=allow_partial,
     )
     try:
-        summary = _run(
+        summary = run_command(
             lambda: run_reindex(
                 settings.index,
                 [parse_source(text) for text in source],
-                load_reindex_encoder(settings.encoder),
+                load_reindex_encoder(settings.index, settings.encoder),
                 strict=strict,
                 full=full,
                 allow_shrink=allow_shrink,
                 show_progress=show_progress,
                 report=report,
-                read=read,
+                choices=choices,
             )
         )
     finally:
@@ -321,10 +214,10 @@ def related(
     from recommender.ranking import RelatedQuery
 
     settings = _settings(data_dir)
-    recommender, warning = _run(lambda: load_recommender(settings.index))
+    recommender, warning = run_command(lambda: load_recommender(settings.index))
     if warning:
         typer.echo(f"recommender: warning: {warning}", err=True)
-    body = _run(lambda: recommender.answer(slug, RelatedQuery(limit=limit)))
+    body = run_command(lambda: recommender.answer(slug, RelatedQuery(limit=limit)))
     if as_json:
         print_json(body)
         return
@@ -357,7 +250,7 @@ def export_neighbours(
     from recommender.ranking import RelatedQuery
 
     settings = _settings(data_dir)
-    recommender, warning = _run(lambda: load_recommender(settings.index))
+    recommender, warning = run_command(lambda: load_recommender(settings.index))
     if warning:
         typer.echo(f"recommender: warning: {warning}", err=True)
     query = RelatedQuery(limit=limit)
@@ -387,7 +280,7 @@ app.add_typer(db_app, name="db")
 
 def _database_settings() -> Settings:
     settings = Settings()
-    if settings.database_url is None:
+    if settings.index.database.url is None:
         raise fail("RECOMMENDER_DATABASE_URL is not set: there is no shared database", 2)
     return settings
 
@@ -409,7 +302,7 @@ def upgrade() -> None:
         finally:
             postgres.close()
 
-    print_json(_run(migrate))
+    print_json(run_command(migrate))
 
 
 @db_app.command(
@@ -442,7 +335,7 @@ def import_(
         finally:
             postgres.close()
 
-    print_json({"imported": _run(move)})
+    print_json({"imported": run_command(move)})
 
 
 @app.command(epilog="Examples:\n\n  recommender info --json")
@@ -452,7 +345,7 @@ def info(as_json: JsonOption = False, data_dir: DataDirOption = None) -> None:
     from index.versions.vector_index import IndexSpec
 
     settings = _settings(data_dir)
-    description = _run(lambda: current_manifest(settings.index)).describe()
+    description = run_command(lambda: current_manifest(settings.index)).describe()
     spec = IndexSpec.from_dict(description["index"])
     # Only the parameters of the kind of index built: older manifests record them all.
     description["index"] = spec.to_dict()
@@ -527,9 +420,9 @@ def rollback(
 
     settings = _settings(data_dir)
     store = VersionStore(settings.data_dir)
-    version = _run(lambda: store.rollback(to))
-    if (url := settings.store_url) is not None:
-        _run(lambda: RemoteStore(url).publish(store, version, settings.keep_versions))
+    version = run_command(lambda: store.rollback(to))
+    if (url := settings.index.store_url) is not None:
+        run_command(lambda: RemoteStore(url).publish(store, version, settings.index.keep_versions))
     typer.echo(f"now serving {version}")
 
 
@@ -580,15 +473,15 @@ def evaluate(
     """Score ranking strategies leave-one-out on a labelled feed (the served index is untouched)."""
     from index.evaluation import evaluate as run_evaluation
     from index.evaluation import prepare
-    from recommender.embedding import load_encoder
-    from recommender.feeds import FeedReport
-    from recommender.relevance import LabelRelevance, QrelsRelevance, Relevance
+    from recommender.encoding.encoder_factory import load_encoder
+    from recommender.evaluation.relevance import LabelRelevance, QrelsRelevance, Relevance
+    from recommender.ingest.feeds import FeedReport
 
     if (relevance is None) == (qrels is None):
         raise fail("give exactly one of --relevance FIELD and --qrels FILE", 2)
     settings = settings_with(data_dir=data_dir, encoder_backend=backend)
     report = FeedReport()
-    data = _run(
+    data = run_command(
         lambda: prepare(
             settings.index,
             source,
@@ -600,14 +493,14 @@ def evaluate(
     judgements: Relevance = (
         LabelRelevance.from_articles(data.articles, relevance)
         if relevance is not None
-        else _run(lambda: QrelsRelevance.from_file(qrels))  # type: ignore[arg-type]
+        else run_command(lambda: QrelsRelevance.from_file(qrels))  # type: ignore[arg-type]
     )
-    result = _run(lambda: run_evaluation(data, judgements, k=k, strategies=strategy or None))
+    result = run_command(lambda: run_evaluation(data, judgements, k=k, strategies=strategy or None))
     result = {"dataset": ", ".join(str(s) for s in source), **result}
     if plot is not None:
         from api.cli.evaluation_plot import plot_evaluation
 
-        _run(lambda: plot_evaluation(result, plot))
+        run_command(lambda: plot_evaluation(result, plot))
     if as_json:
         print_json(result)
         return
@@ -618,7 +511,7 @@ def evaluate(
 
 def format_evaluation(result: dict[str, Any]) -> str:
     """The evaluation as an aligned text table."""
-    from recommender.metrics import METRIC_NAMES as names
+    from recommender.evaluation.metrics import METRIC_NAMES as names
 
     header = ["strategy", *(n.replace("_at_k", f"@{result['k']}") for n in names)]
     rows = [
@@ -667,7 +560,7 @@ def serve(
     settings = settings_with(data_dir=data_dir, host=host, port=port, workers=workers)
     # Before uvicorn: a database that cannot be reached is one line and exit 69, not a worker's
     # start-up traceback (a host must not serve without the live changes it holds).
-    _run(lambda: open_stores(settings.index).close())
+    run_command(lambda: open_stores(settings.index).close())
     config = uvicorn.Config(
         # Each worker builds its app from these settings (pickled to the worker processes).
         partial(create_logged_app, settings),

@@ -7,7 +7,7 @@ from pathlib import Path
 from typing import Any
 
 from recommender.errors import RecommenderError
-from recommender.metrics import METRIC_NAMES as METRICS
+from recommender.evaluation.metrics import METRIC_NAMES as METRICS
 
 
 def plot_evaluation(result: dict[str, Any], path: Path) -> None:

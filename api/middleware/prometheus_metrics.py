@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.serving.index_holder import IndexHolder
+from api.stores.event_store import EventStore
 from api.stores.result_cache import ResultCache
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5)
@@ -58,6 +59,22 @@ class _StateCollector(Collector):
             size = GaugeMetricFamily("recommender_index_articles", "Articles in the served index.")
             size.add_metric([], float(version.size))
             yield size
+
+
+class EventMetrics(Collector):
+    """`recommender_events_dropped_total`, read from the store at scrape time."""
+
+    def __init__(self, store: Callable[[], EventStore | None]) -> None:
+        self._store = store
+
+    def collect(self) -> Iterator[CounterMetricFamily]:
+        store = self._store()
+        if store is not None:
+            family = CounterMetricFamily(
+                "recommender_events_dropped", "Widget events lost because Redis failed."
+            )
+            family.add_metric([], store.dropped())
+            yield family
 
 
 class Metrics:

@@ -1,5 +1,9 @@
 """The editors' desk: search, preview an article's suggestions exactly as readers get them,
-pin and block with an audit trail, try a draft. Server-rendered pages behind a login."""
+pin and block with an audit trail, try a draft. Server-rendered pages behind a login.
+
+Long (~500 lines): every page of the desk and its form handlers, which share the login, CSRF
+and template context; the work itself is in `api.serving.override_actions`.
+"""
 
 from __future__ import annotations
 
@@ -23,17 +27,17 @@ from api.access import editor_session
 from api.access.editor_session import COOKIE, LOGIN_COOKIE, EditorDep, EditorFormDep
 from api.deps import ServicesDep
 from api.routes.parameters import SlugPath
+from api.serving.ctr_report import ctr_report
 from api.serving.override_actions import add_block, add_pin, audit_json, block_json, pin_json
-from api.stores.event_counters import ctr_report
 from api.templating import STATIC, render
 from index.index_errors import StoreUnavailable
 from index.serving.recommender_engine import Recommender
 from recommender.articles import FIELD_LIMITS, MAX_SLUG_LENGTH
 from recommender.errors import ArticleNotFound, InvalidQuery, RecommenderError
+from recommender.ingest.listings import Listing
 from recommender.overrides import MAX_SLOT
 from recommender.ranking import RelatedQuery
 from recommender.signals.registry import reasons
-from recommender.sources.listings import Listing
 
 router = APIRouter(prefix="/editor", include_in_schema=False)
 
@@ -293,7 +297,7 @@ async def status_page(editor: EditorDep, services: ServicesDep) -> Response:
             "misses": stats.misses,
             "errors": stats.errors,
         },
-        redis="configured" if services.settings.redis_url else "not configured (memory only)",
+        redis="configured" if services.settings.redis.url else "not configured (memory only)",
         counter_risk=await services.events.eviction_risk(),
         live={"upserts": len(overlay.rows), "retractions": len(overlay.retracted)},
         overrides={"pins": len(curation.pins()), "blocks": len(curation.blocks())},

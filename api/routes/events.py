@@ -13,13 +13,8 @@ from api.access.admin_token import AdminDep
 from api.deps import Services, ServicesDep
 from api.responses import json_response
 from api.schemas import ErrorBody
-from api.stores.event_counters import (
-    MAX_EVENT_BYTES,
-    CtrReport,
-    EventBatch,
-    EventReceipt,
-    ctr_report,
-)
+from api.serving.ctr_report import ctr_report
+from api.stores.event_schemas import MAX_EVENT_BYTES, CtrReport, EventBatch, EventReceipt
 from index.index_errors import NoIndexError
 from recommender.articles import MAX_SLUG_LENGTH, SLUG_PATTERN
 from recommender.errors import ArticleNotFound

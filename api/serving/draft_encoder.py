@@ -9,13 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import dataclasses
 import logging
 from typing import Literal, cast, get_args
 
-from recommender.embedding import Encoder, load_encoder
+from recommender.encoding.encoder_factory import load_encoder
+from recommender.encoding.encoder_protocol import Encoder
+from recommender.encoding.encoder_settings import EncoderBackend, EncoderSettings
 from recommender.errors import ModelError
-from recommender.settings import EncoderBackend, EncoderSettings
 
 log = logging.getLogger(__name__)
 #: What the draft page shows: whether a draft would wait for the model.
@@ -71,8 +71,8 @@ class DraftEncoder:
         async with self._lock:
             if self._encoder is None or self._backend != backend:
                 device = self._settings.device if backend == "torch" else "cpu"
-                settings = dataclasses.replace(
-                    self._settings, backend=cast(EncoderBackend, backend), device=device
+                settings = self._settings.model_copy(
+                    update={"configured_backend": cast(EncoderBackend, backend), "device": device}
                 )
                 self._encoder = await asyncio.to_thread(load_encoder, settings)
                 self._backend = backend

@@ -10,15 +10,31 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from starlette.responses import Response
 
-from api.deps import Services
 from api.responses import JSON
+from api.serving.index_holder import IndexHolder
+from api.serving.single_flight import SingleFlight
+from api.stores.result_cache import ResultCache
 from index.serving.recommender_engine import Recommender
 from recommender.ranking import RelatedQuery
+from recommender.settings import Settings
+
+
+class AnswerServices(Protocol):
+    """What answering takes of an app's `api.deps.Services` (which sits above this room)."""
+
+    @property
+    def settings(self) -> Settings: ...
+    @property
+    def holder(self) -> IndexHolder: ...
+    @property
+    def cache(self) -> ResultCache: ...
+    @property
+    def flights(self) -> SingleFlight: ...
 
 
 def related_cache_key(tag: str, slug: str, query: RelatedQuery, variant: str = "") -> str:
@@ -58,7 +74,7 @@ AS_JSON = Representation(JSON, orjson.dumps)
 
 
 async def _related_bytes(
-    services: Services,
+    services: AnswerServices,
     recommender: Recommender,
     slug: str,
     query: RelatedQuery,
@@ -78,7 +94,7 @@ async def _related_bytes(
 
 
 async def related_response(
-    services: Services,
+    services: AnswerServices,
     slug: str,
     query: RelatedQuery,
     if_none_match: str | None,

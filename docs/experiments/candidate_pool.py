@@ -8,7 +8,7 @@ import sys
 import numpy as np
 from common import load
 
-from recommender import metrics
+from recommender.evaluation import metrics
 
 experiment = load(sys.argv[1], sys.argv[2])
 V = experiment.data.vectors

@@ -13,8 +13,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from index.evaluation import evaluate, prepare
 from recommender.articles import embedding_text
-from recommender.embedding import load_encoder, normalise_rows
-from recommender.relevance import LabelRelevance
+from recommender.encoding.encoder_factory import load_encoder
+from recommender.encoding.encoder_protocol import normalise_rows
+from recommender.evaluation.relevance import LabelRelevance
 from recommender.settings import Settings
 
 ds, field = sys.argv[1], sys.argv[2]

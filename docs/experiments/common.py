@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from index.evaluation import EvaluationData, prepare
 from recommender.articles import lexical_text
-from recommender.embedding import load_encoder
-from recommender.relevance import LabelRelevance
+from recommender.encoding.encoder_factory import load_encoder
+from recommender.evaluation.relevance import LabelRelevance
 from recommender.settings import Settings
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from recommender.articles import lexical_text
-from recommender.feeds import FeedReport, load_articles
+from recommender.ingest.feeds import FeedReport, load_articles
 from recommender.tfidf import TfidfModel
 
 texts = [lexical_text(a) for a in load_articles([Path(sys.argv[1])], FeedReport()).values()]

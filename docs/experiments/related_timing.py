@@ -13,7 +13,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 from index.evaluation import prepare
-from recommender.embedding import load_encoder
+from recommender.encoding.encoder_factory import load_encoder
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
 

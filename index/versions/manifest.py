@@ -54,7 +54,7 @@ class Manifest:
     were all torch. `model_id` names it too, so mixed vectors are never served together."""
     listings: list[dict[str, Any]] = field(default_factory=list)
     """How much of each paged web listing the build read, of how much
-    (`recommender.sources.listings.Listing`); none in versions built before it was recorded."""
+    (`recommender.ingest.listings.Listing`); none in versions built before it was recorded."""
     format: int = FORMAT
 
     def to_json(self) -> str:

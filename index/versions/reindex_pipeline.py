@@ -50,15 +50,15 @@ from recommender.articles import (
     text_hash,
     validate_record,
 )
-from recommender.embedding import Encoder
+from recommender.encoding.encoder_protocol import Encoder
 from recommender.errors import FeedError, InvalidRecord, StrictModeError
-from recommender.feeds import FeedReport, load_articles
+from recommender.ingest.feeds import FeedReport, load_articles
+from recommender.ingest.listings import Listing
+from recommender.ingest.options import ReadOptions, SourceChoices, read_options
 from recommender.ranking import FusionWeights
 from recommender.settings import IndexSettings
 from recommender.signals.base import Catalog, Side
 from recommender.signals.registry import SIGNALS, fusion_weights
-from recommender.sources.listings import Listing
-from recommender.sources.options import ReadOptions
 from recommender.tfidf import TextTerms, analyse
 
 log = logging.getLogger(__name__)
@@ -302,7 +302,7 @@ def reindex(
     allow_shrink: bool = False,
     show_progress: bool = False,
     report: FeedReport | None = None,
-    read: ReadOptions | None = None,
+    choices: SourceChoices | None = None,
 ) -> ReindexSummary:
     """Build and publish a new version from the feeds (or keep the current one if unchanged).
 
@@ -310,8 +310,9 @@ def reindex(
     build changed, no new version is written. `full` re-embeds everything and always publishes.
     A build that would lose more than `settings.max_shrink` of the served catalog raises
     CatalogShrinkRefused before anything is embedded, unless `allow_shrink`.
-    `read` says how sources are read (default: from the settings, with the fetch cache in the
-    data directory).
+    Sources are read as `settings.ingest` says (RECOMMENDER_FEED_* and RECOMMENDER_FETCH_*, the
+    fetch cache in the data directory), with this run's `choices` (field map, page fetching,
+    partial listings).
     With `settings.store_url`, the version is then uploaded there (unless it is already) and
     becomes the shared store's CURRENT, which every replica follows.
     """
@@ -334,7 +335,9 @@ def reindex(
                     allow_shrink=allow_shrink,
                     show_progress=show_progress,
                     report=report,
-                    read=read if read is not None else ReadOptions(),
+                    read=read_options(
+                        settings.ingest, settings.data_dir, choices, show_progress=show_progress
+                    ),
                     started=started,
                 )
                 if remote is not None:

@@ -94,7 +94,10 @@ def retracted_everywhere(client: TestClient, settings: Settings, slug: str) -> l
     draft = client.post("/v1/related", json={"title": "volcano eruption lava", "limit": 10})
     if slug in slugs(draft):
         found.append("draft")
-    env = {"RECOMMENDER_DATA_DIR": str(settings.data_dir), "RECOMMENDER_MODEL": settings.model}
+    env = {
+        "RECOMMENDER_DATA_DIR": str(settings.data_dir),
+        "RECOMMENDER_MODEL": settings.encoder.model,
+    }
     export = CliRunner().invoke(console, ["export-neighbours", "--limit", "10"], env=env)
     assert export.exit_code == 0, export.output
     if f'"{slug}"' in export.stdout:

@@ -33,7 +33,7 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def with_redis(settings: Settings, url: str) -> Settings:
-    return settings.model_copy(update={"redis_url": url})
+    return settings.replaced(**{"redis_url": url})
 
 
 @pytest.fixture

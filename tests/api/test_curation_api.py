@@ -211,7 +211,7 @@ def test_overrides_survive_a_restart_and_a_reindex(settings: Settings, tmp_path:
 
 def test_a_pin_expires_by_itself(settings: Settings) -> None:
     store = VersionStore(settings.data_dir)
-    version = IndexVersion.load(store, store.current_id(), expected_model=settings.model)
+    version = IndexVersion.load(store, store.current_id(), expected_model=settings.encoder.model)
     now = time.time()
     pin = Pin("volcano-0", "bitcoin-1", 1, now + 60, None, "ana", now)
     recommender = Recommender(version, overrides=Overrides("1", [pin]))

@@ -11,7 +11,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from index.versions.reindex_pipeline import reindex
-from recommender.embedding import HashingEncoder, Vectors, load_encoder
+from recommender.encoding.encoder_factory import load_encoder
+from recommender.encoding.encoder_protocol import Vectors
+from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.settings import Settings
 from tests.support.helpers import synthetic_records, write_jsonl
 

@@ -190,12 +190,12 @@ def test_rotating_the_session_secret_ends_every_session(settings: Settings) -> N
 
 def test_changing_the_password_ends_every_session(settings: Settings) -> None:
     secret = {"session_secret": SecretStr("a session secret kept across the change")}
-    before = settings.model_copy(update=secret)
+    before = settings.replaced(**secret)
     with TestClient(create_app(before), follow_redirects=False) as old:
         log_in(old)
         cookie = old.cookies["editor_session"]
         assert old.get("/editor").status_code == 200
-    after = settings.model_copy(update={**secret, "editor_password": SecretStr("a new password")})
+    after = settings.replaced(**{**secret, "editor_password": SecretStr("a new password")})
     with TestClient(create_app(after), follow_redirects=False) as new:
         new.cookies.set("editor_session", cookie)
         assert new.get("/editor").headers["location"].startswith("/editor/login")

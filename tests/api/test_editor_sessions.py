@@ -81,7 +81,7 @@ def test_a_session_ends_after_its_hours(settings: Settings) -> None:
 def behind_proxy(settings: Settings, tmp_path: Path) -> Iterator[str]:
     """`recommender serve`, trusting the loopback address as its reverse proxy."""
     env = {
-        "RECOMMENDER_MODEL": settings.model,
+        "RECOMMENDER_MODEL": settings.encoder.model,
         "RECOMMENDER_DATA_DIR": str(settings.data_dir),
         "RECOMMENDER_EDITOR_PASSWORD": PASSWORD,
         "RECOMMENDER_TRUSTED_PROXIES": '["127.0.0.1"]',
@@ -100,7 +100,7 @@ def test_the_cookie_is_secure_when_a_trusted_proxy_says_https(behind_proxy: str)
 
 def test_an_untrusted_proxy_cannot_claim_https(settings: Settings, tmp_path: Path) -> None:
     env = {
-        "RECOMMENDER_MODEL": settings.model,
+        "RECOMMENDER_MODEL": settings.encoder.model,
         "RECOMMENDER_DATA_DIR": str(settings.data_dir),
         "RECOMMENDER_EDITOR_PASSWORD": PASSWORD,
     }
@@ -113,7 +113,7 @@ def test_an_untrusted_proxy_cannot_claim_https(settings: Settings, tmp_path: Pat
 
 def test_without_password_or_token_the_pages_answer_503(tmp_path: Path) -> None:
     settings, _ = build_fake_index(tmp_path / "data", redis_url=None)
-    assert settings.editor_password is None and settings.admin_token is None
+    assert settings.editor.editor_password is None and settings.editor.admin_token is None
     with TestClient(create_app(settings), follow_redirects=False) as client:
         answers = [
             client.get("/editor"),

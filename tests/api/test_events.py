@@ -14,7 +14,9 @@ from anyio.from_thread import start_blocking_portal
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.stores.event_counters import MAX_EVENTS, MemoryEventStore, ctr_report
+from api.serving.ctr_report import ctr_report
+from api.stores.event_schemas import MAX_EVENTS
+from api.stores.memory_event_store import MemoryEventStore
 from api.templating import render
 from tests.support.helpers import ADMIN_TOKEN, build_fake_index
 

@@ -95,7 +95,7 @@ def test_events_are_dropped_counted_and_logged_within_the_timeout(
     caplog: pytest.LogCaptureFixture,
     outage: str,
 ) -> None:
-    caplog.set_level(logging.INFO, logger="api.stores.event_counters")
+    caplog.set_level(logging.INFO, logger="api.stores.redis_event_store")
     # Warm first: on a busy box the first call of a new connection may take over 50 ms.
     wait_for(
         lambda: (
@@ -123,7 +123,7 @@ def test_events_are_dropped_counted_and_logged_within_the_timeout(
     assert batches >= 6 and bounded == batches, f"{batches - bounded} batches took over {BOUND} s"
     warnings = [
         r for r in caplog.records
-        if r.name == "api.stores.event_counters" and r.levelno == logging.WARNING
+        if r.name == "api.stores.redis_event_store" and r.levelno == logging.WARNING
     ]  # fmt: skip
     assert len(warnings) == 1 and "events are dropped" in warnings[0].getMessage(), caplog.text
 

@@ -9,7 +9,7 @@ from pathlib import Path
 from api.serving.index_holder import IndexHolder
 from index.versions.reindex_pipeline import reindex
 from recommender.articles import embedding_text, validate_record
-from recommender.embedding import HashingEncoder
+from recommender.encoding.hashing_encoder import HashingEncoder
 from tests.support.helpers import build_fake_index, synthetic_records, wait_for, write_jsonl
 
 ENCODER = HashingEncoder()

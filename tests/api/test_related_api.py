@@ -114,7 +114,7 @@ def test_bad_parameters_are_422_with_the_same_shape(client: TestClient, path: st
 def test_etag_and_cache_control_allow_304(client: TestClient, settings: Settings) -> None:
     first = client.get(RELATED.format("volcano-0"))
     etag = first.headers["etag"]
-    assert first.headers["cache-control"] == f"public, max-age={settings.http_max_age}"
+    assert first.headers["cache-control"] == f"public, max-age={settings.cache.http_max_age}"
     again = client.get(RELATED.format("volcano-0"), headers={"If-None-Match": etag})
     assert again.status_code == 304 and again.headers["etag"] == etag
     other = client.get(RELATED.format("volcano-0") + "?limit=3")
@@ -246,7 +246,7 @@ def test_the_root_links_the_demo_page_only_while_the_demo_serves_it(
     assert demo_links(client.get("/", headers={"Accept": "application/json"}).json()) == []
     assert "Widget demo" not in client.get("/").text
     site = "http://127.0.0.1:9101/"
-    with TestClient(create_app(settings.model_copy(update={"demo_site_url": site}))) as demo:
+    with TestClient(create_app(settings.replaced(**{"demo_site_url": site}))) as demo:
         (link,) = demo_links(demo.get("/", headers={"Accept": "application/json"}).json())
         page = demo.get("/").text
     assert link["href"] == site

@@ -288,7 +288,7 @@ def test_the_admin_token_is_never_logged_nor_echoed(
 def serving(settings: Settings, log_path: Path, **environment: str) -> Iterator[str]:
     """`recommender serve --access-log` over `settings.data_dir`; its output goes to `log_path`."""
     env = {
-        "RECOMMENDER_MODEL": settings.model,
+        "RECOMMENDER_MODEL": settings.encoder.model,
         "RECOMMENDER_DATA_DIR": str(settings.data_dir),
         "RECOMMENDER_ADMIN_TOKEN": TOKEN,
         **environment,

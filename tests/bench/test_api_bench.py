@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 from typer.testing import CliRunner
 
 from api.app import create_app
-from bench.api_bench import CEILING_PATH, app, format_table, run_benchmark, summarise, target_lines
+from bench.api_bench import CEILING_PATH, format_table, run_benchmark, summarise, target_lines
 from bench.ceiling_app import create_bench_app
 from bench.server_process import process_tree_cpu_seconds
 from bench.wrk_load import (
@@ -28,7 +28,8 @@ from bench.wrk_load import (
     parse_wrk_output,
     wrk_script,
 )
-from recommender.embedding import FAKE_MODEL
+from console.main import app
+from recommender.encoding.encoder_protocol import FAKE_MODEL
 from recommender.settings import Settings
 from tests.support.helpers import build_fake_index
 
@@ -169,12 +170,12 @@ def test_cpu_time_of_a_process_tree() -> None:
 
 
 def test_without_wrk_the_command_says_how_to_install_it(tmp_path: Path) -> None:
-    result = CliRunner().invoke(app, ["api", "--wrk", str(tmp_path / "no-wrk")])
+    result = CliRunner().invoke(app, ["bench", "api", "--wrk", str(tmp_path / "no-wrk")])
     assert result.exit_code == 2
     assert WRK_INSTALL_HINT in result.output
     assert "apt-get install -y wrk" in WRK_INSTALL_HINT
 
 
 def test_unknown_variants_are_refused() -> None:
-    result = CliRunner().invoke(app, ["api", "--variant", "warm"])
+    result = CliRunner().invoke(app, ["bench", "api", "--variant", "warm"])
     assert result.exit_code == 2 and "unknown variant" in result.output

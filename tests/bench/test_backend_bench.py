@@ -9,7 +9,7 @@ from typer.testing import CliRunner
 
 from bench.backend_bench import BackendRow, table_rows
 from console.main import app
-from recommender.embedding import FAKE_MODEL
+from recommender.encoding.encoder_protocol import FAKE_MODEL
 
 
 def test_each_backend_is_compared_with_torch(monkeypatch: pytest.MonkeyPatch) -> None:

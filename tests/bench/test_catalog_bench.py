@@ -24,7 +24,7 @@ from bench.catalog_bench import (
 )
 from console.main import app
 from index.versions.vector_index import ivf_lists_for
-from recommender.embedding import normalise_rows
+from recommender.encoding.encoder_protocol import normalise_rows
 
 
 def test_the_catalog_is_seeded_unit_vectors_around_shared_centres() -> None:

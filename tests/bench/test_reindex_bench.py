@@ -26,7 +26,8 @@ from bench.reindex_bench import (
     write_feed,
 )
 from console.main import app
-from recommender.embedding import FAKE_MODEL, HashingEncoder
+from recommender.encoding.encoder_protocol import FAKE_MODEL
+from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.settings import Settings
 from tests.bench.test_api_bench import FAKE_WRK
 from tests.support.helpers import synthetic_records, write_jsonl

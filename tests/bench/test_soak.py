@@ -31,7 +31,7 @@ from bench.soak import (
     soak_paths,
 )
 from console.main import app as cli
-from recommender.embedding import FAKE_MODEL
+from recommender.encoding.encoder_protocol import FAKE_MODEL
 from tests.support.helpers import REPO, synthetic_records, write_jsonl
 from tests.support.redis_server import RedisProcess, free_port
 

@@ -126,7 +126,7 @@ def ctr(api: str, until: Callable[[dict[str, Any]], bool]) -> dict[str, Any]:
 def test_cards_match_the_api_and_clicks_are_counted(
     api: str, page: Page, artifacts: Path, settings: Settings
 ) -> None:
-    backend = "redis" if settings.redis_url else "memory"
+    backend = "redis" if settings.redis.url else "memory"
     box = f'<div data-related-slug="{SOURCE}" data-limit="4" data-heading="Read next"></div>'
     with serve_page(f'<script src="{api}/widget.js" async></script>', box) as site:
         assert site.split(":")[-1] != api.split(":")[-1]  # two origins

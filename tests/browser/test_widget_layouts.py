@@ -19,7 +19,7 @@ from playwright.sync_api import Browser, Page, expect
 
 from api.app import create_app
 from index.versions.reindex_pipeline import reindex
-from recommender.embedding import HashingEncoder
+from recommender.encoding.hashing_encoder import HashingEncoder
 from tests.browser.test_widget import recommended_head, serve_page, widget_records
 from tests.support.helpers import REPO, build_fake_index, fake_settings
 from tests.support.servers import running_server

@@ -11,7 +11,10 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from api.stores.event_counters import Event, EventStore, MemoryEventStore, RedisEventStore
+from api.stores.event_schemas import Event
+from api.stores.event_store import EventStore
+from api.stores.memory_event_store import MemoryEventStore
+from api.stores.redis_event_store import RedisEventStore
 
 #: Generous: these cases test behaviour, not time bounds, and a CI machine may be busy.
 TIMEOUT_MS = 2_000

@@ -12,7 +12,7 @@ import numpy as np
 from index.serving.version_loader import load_recommender
 from index.versions.reindex_pipeline import reindex
 from recommender.articles import embedding_text, validate_record
-from recommender.embedding import HashingEncoder
+from recommender.encoding.hashing_encoder import HashingEncoder
 from tests.contract.conftest import OpenStores
 from tests.support.helpers import build_fake_index, synthetic_records, write_jsonl
 

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 import json
 import re
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
+from typer._click.core import Command, Context
+from typer.core import TyperGroup
 from typer.main import get_command
 from typer.testing import CliRunner
 
 from api.app import create_app
 from console.main import app
 from index.state.state_stores import open_stores
-from tests.support.helpers import build_fake_index
+from tests.support.helpers import REPO, build_fake_index
 
 COMMANDS = ["reindex", "related", "info", "versions", "rollback", "evaluate", "serve"]
 
@@ -39,10 +43,14 @@ def every_command() -> list[list[str]]:
     """The path of every command and group, the root (no path) included."""
     paths: list[list[str]] = []
 
-    def walk(command: object, path: list[str]) -> None:
+    def walk(command: Command, path: list[str]) -> None:
         paths.append(path)
-        for name, sub in getattr(command, "commands", {}).items():
-            walk(sub, [*path, name])
+        if isinstance(command, TyperGroup):  # its commands may load on use: ask for them
+            context = Context(command)
+            for name in command.list_commands(context):
+                sub = command.get_command(context, name)
+                assert sub is not None
+                walk(sub, [*path, name])
 
     walk(get_command(app), [])
     return paths
@@ -97,7 +105,10 @@ def test_info_describes_an_ivf_index_by_its_lists_and_nprobe(tmp_path: Path) -> 
 
 def test_related_applies_the_editors_pins_and_blocks_like_the_api(tmp_path: Path) -> None:
     settings, _ = build_fake_index(tmp_path / "data", redis_url=None)
-    env = {"RECOMMENDER_DATA_DIR": str(settings.data_dir), "RECOMMENDER_MODEL": settings.model}
+    env = {
+        "RECOMMENDER_DATA_DIR": str(settings.data_dir),
+        "RECOMMENDER_MODEL": settings.encoder.model,
+    }
 
     def related(*args: str) -> list[str]:
         result = CliRunner().invoke(app, ["related", "volcano-0", "--json", *args], env=env)
@@ -117,3 +128,21 @@ def test_related_applies_the_editors_pins_and_blocks_like_the_api(tmp_path: Path
     with TestClient(create_app(settings)) as client:
         api = client.get("/v1/articles/volcano-0/related").json()
     assert shown == [item["slug"] for item in api["items"]]
+
+
+def test_the_console_script_imports_no_benchmark_or_heavy_library_until_needed() -> None:
+    code = (
+        "import sys, console.main\n"
+        "heavy = ('trafilatura', 'feedparser', 'httpx', 'torch', 'faiss', 'ray', 'bench.api_bench',"
+        " 'bench.soak', 'bench.ingest_bench', 'recommender.ingest.feeds')\n"
+        "print(','.join(m for m in heavy if m in sys.modules))"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO
+    )
+    assert loaded.stdout.strip() == ""
+    listed = subprocess.run(
+        [sys.executable, "-m", "console", "bench", "ingest", "--help"],
+        capture_output=True, text=True, check=True, cwd=REPO,
+    )  # fmt: skip
+    assert "recommender bench ingest" in listed.stdout

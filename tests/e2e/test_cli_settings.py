@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from recommender.embedding import FAKE_MODEL
+from recommender.encoding.encoder_protocol import FAKE_MODEL
 from tests.support.helpers import REPO
 
 FEED = REPO / "demo" / "articles.jsonl"

@@ -31,9 +31,9 @@ from bench.news_site import (
     wordpress_posts,
 )
 from index.versions.version_store import VersionStore
-from recommender.embedding import FAKE_MODEL
+from recommender.encoding.encoder_protocol import FAKE_MODEL
+from recommender.ingest.formats.wordpress import posts_url
 from recommender.settings import Settings
-from recommender.sources.wordpress import posts_url
 from tests.api.test_editor_pages import PASSWORD, log_in
 from tests.support.helpers import REPO, require_shared
 

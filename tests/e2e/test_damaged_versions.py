@@ -25,7 +25,7 @@ from api.cli.commands import app as cli
 from index.versions.index_version import DATA_FILES
 from index.versions.manifest import MANIFEST_NAME
 from index.versions.version_store import CURRENT_NAME, VersionStore
-from recommender.embedding import FAKE_MODEL
+from recommender.encoding.encoder_protocol import FAKE_MODEL
 from recommender.settings import Settings
 from tests.support.helpers import (
     build_fake_index,

@@ -26,7 +26,7 @@ from api.app import create_app
 from index.serving.version_loader import load_current
 from index.state.state_stores import open_stores
 from index.versions.version_store import STAGING_PREFIX, VersionStore
-from recommender.embedding import FAKE_MODEL
+from recommender.encoding.encoder_protocol import FAKE_MODEL
 from recommender.fault_points import POINTS
 from recommender.settings import Settings
 from tests.support.helpers import ADMIN_TOKEN, REPO, fake_settings, synthetic_records, write_jsonl

@@ -9,7 +9,7 @@ import httpx
 
 from api.app import create_app
 from index.versions.reindex_pipeline import reindex
-from recommender.embedding import HashingEncoder
+from recommender.encoding.hashing_encoder import HashingEncoder
 from tests.support.helpers import build_fake_index, synthetic_records, wait_for, write_jsonl
 from tests.support.servers import running_server
 

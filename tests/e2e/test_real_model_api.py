@@ -23,7 +23,7 @@ from typing import Any
 import httpx
 import pytest
 
-from recommender.embedding import FAKE_MODEL
+from recommender.encoding.encoder_protocol import FAKE_MODEL
 from tests.support.helpers import REPO, write_jsonl
 from tests.support.processes import ServeProcess
 

@@ -22,7 +22,8 @@ import pytest
 
 from api.app import create_app
 from index.versions.reindex_pipeline import reindex
-from recommender.embedding import FAKE_MODEL, HashingEncoder
+from recommender.encoding.encoder_protocol import FAKE_MODEL
+from recommender.encoding.hashing_encoder import HashingEncoder
 from tests.support.helpers import build_fake_index, synthetic_records, wait_for, write_jsonl
 from tests.support.processes import ServeProcess
 from tests.support.servers import running_server

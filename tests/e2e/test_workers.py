@@ -17,7 +17,8 @@ import httpx
 import pytest
 
 from index.versions.reindex_pipeline import reindex
-from recommender.embedding import HashingEncoder, Vectors
+from recommender.encoding.encoder_protocol import Vectors
+from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.settings import Settings
 from tests.support.helpers import build_fake_index, synthetic_records, write_jsonl
 from tests.support.processes import ServeProcess

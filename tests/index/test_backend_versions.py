@@ -9,7 +9,7 @@ import pytest
 from index.versions.manifest import Manifest, read_manifest
 from index.versions.reindex_pipeline import ReindexSummary, reindex
 from index.versions.version_store import VersionStore
-from recommender.embedding import load_encoder
+from recommender.encoding.encoder_factory import load_encoder
 from recommender.settings import Settings
 from tests.support.helpers import synthetic_records, write_jsonl
 

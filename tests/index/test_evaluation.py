@@ -11,11 +11,11 @@ from pathlib import Path
 import pytest
 
 from index.evaluation import evaluate, prepare
-from recommender.embedding import HashingEncoder
+from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.errors import FeedError, InvalidQuery
-from recommender.feeds import FeedReport, load_articles
-from recommender.metrics import METRIC_NAMES
-from recommender.relevance import LabelRelevance, QrelsRelevance
+from recommender.evaluation.metrics import METRIC_NAMES
+from recommender.evaluation.relevance import LabelRelevance, QrelsRelevance
+from recommender.ingest.feeds import FeedReport, load_articles
 from tests.support.helpers import REPO, fake_settings, synthetic_records, write_jsonl
 
 METRICS = set(METRIC_NAMES)

@@ -19,7 +19,7 @@ from index.serving.recommender_engine import Recommender
 from index.serving.version_loader import load_recommender
 from index.state.live_store import LiveStore
 from recommender.articles import embedding_text, lexical_text, validate_record
-from recommender.embedding import HashingEncoder
+from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.ranking import RelatedQuery
 from tests.support.helpers import REPO, SHARED, build_fake_index, require_shared
 

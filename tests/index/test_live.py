@@ -15,7 +15,8 @@ from index.state.live_store import LiveStore
 from index.versions.reindex_pipeline import reindex
 from index.versions.version_store import VersionStore
 from recommender.articles import embedding_text, validate_record
-from recommender.embedding import HashingEncoder, Vectors
+from recommender.encoding.encoder_protocol import Vectors
+from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.errors import ArticleNotFound
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings

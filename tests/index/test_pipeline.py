@@ -18,9 +18,10 @@ from index.versions.reindex_pipeline import analyse_articles, reindex, reindex_l
 from index.versions.vector_index import IndexSpec
 from index.versions.version_store import VersionStore
 from recommender.articles import lexical_text, text_hash, validate_record
-from recommender.embedding import HashingEncoder, Vectors
+from recommender.encoding.encoder_protocol import Vectors
+from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.errors import FeedError, StrictModeError
-from recommender.feeds import FeedReport
+from recommender.ingest.feeds import FeedReport
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
 from recommender.tfidf import TextTerms

@@ -16,7 +16,7 @@ from index.state.postgres_database import REINDEX_LOCK
 from index.state.state_stores import open_stores
 from index.versions.reindex_pipeline import reindex
 from index.versions.version_store import VersionStore
-from recommender.embedding import HashingEncoder
+from recommender.encoding.hashing_encoder import HashingEncoder
 from tests.support.helpers import REPO, fake_settings, synthetic_records, write_jsonl
 
 pytestmark = pytest.mark.postgres

@@ -11,7 +11,7 @@ from index.index_errors import CatalogShrinkRefused
 from index.state.state_stores import open_stores
 from index.versions.reindex_pipeline import reindex
 from index.versions.version_store import VersionStore
-from recommender.embedding import HashingEncoder
+from recommender.encoding.hashing_encoder import HashingEncoder
 from tests.support.helpers import fake_settings, write_jsonl
 
 RECORDS = [{"slug": f"story-{n}", "title": f"Story number {n}"} for n in range(20)]

@@ -23,7 +23,7 @@ from index.state.live_store import LiveStore
 from index.versions.index_version import IndexVersion
 from index.versions.version_store import VersionStore
 from recommender.articles import embedding_text, lexical_text, validate_record
-from recommender.embedding import HashingEncoder
+from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
 from recommender.signals.registry import reasons, register, unregister

@@ -103,7 +103,7 @@ def test_loading_a_corrupt_current_version_fails_clearly(tmp_path: Path) -> None
 
 def test_a_version_built_for_another_model_is_refused(tmp_path: Path) -> None:
     settings, _ = build_fake_index(tmp_path / "data")
-    other = settings.model_copy(update={"model": "all-MiniLM-L6-v2"})
+    other = settings.replaced(**{"model": "all-MiniLM-L6-v2"})
     with pytest.raises(CorruptVersionError, match="built with model 'fake-hashing'"):
         load_current(other.index)
 

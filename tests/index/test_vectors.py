@@ -17,7 +17,7 @@ from index.versions.vector_index import (
     recall_at_k,
     tune_recall,
 )
-from recommender.embedding import normalise_rows
+from recommender.encoding.encoder_protocol import normalise_rows
 
 
 @pytest.fixture(scope="module")

@@ -17,7 +17,7 @@ from typing import Any
 from index.serving.recommender_engine import Recommender
 from index.serving.version_loader import load_recommender
 from recommender.articles import embedding_text, lexical_text, validate_record
-from recommender.embedding import HashingEncoder
+from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.ranking import RelatedQuery
 from tests.support.helpers import REPO, build_fake_index, fake_settings
 

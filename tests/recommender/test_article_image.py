@@ -9,7 +9,7 @@ import pytest
 
 from recommender.articles import FIELD_LIMITS, validate_record
 from recommender.errors import InvalidRecord
-from recommender.feeds import FeedReport, read_feed
+from recommender.ingest.feeds import FeedReport, read_feed
 
 
 @pytest.mark.parametrize(

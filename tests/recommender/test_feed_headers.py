@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from recommender.errors import FeedError
-from recommender.feeds import FeedReport, load_articles
-from recommender.sources.field_map import parse_field_map, rename
-from recommender.sources.options import ReadOptions
+from recommender.ingest.feeds import FeedReport, load_articles
+from recommender.ingest.field_map import parse_field_map, rename
+from recommender.ingest.options import ReadOptions
 
 
 def write_rows(path: Path, header: str, rows: int) -> Path:

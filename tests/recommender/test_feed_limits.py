@@ -11,9 +11,9 @@ import pytest
 
 from recommender.articles import Article
 from recommender.errors import FeedError
-from recommender.feeds import FeedReport, read_feed
-from recommender.sources.limits import ReadLimits, gunzip_bounded
-from recommender.sources.options import ReadOptions
+from recommender.ingest.feeds import FeedReport, read_feed
+from recommender.ingest.limits import ReadLimits, gunzip_bounded
+from recommender.ingest.options import ReadOptions
 
 RECORD_LIMIT = 1 << 20
 HUGE = 64 << 20  # a 64 MB line, about 64 kB gzipped

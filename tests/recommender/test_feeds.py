@@ -18,7 +18,7 @@ from hypothesis import strategies as st
 
 from recommender.articles import Article, validate_record
 from recommender.errors import FeedError, InvalidRecord
-from recommender.feeds import FeedReport, Problem, load_articles, read_feed
+from recommender.ingest.feeds import FeedReport, Problem, load_articles, read_feed
 
 GOLDEN = Path(__file__).parent / "golden"
 INPUTS = sorted((GOLDEN / "input").iterdir())

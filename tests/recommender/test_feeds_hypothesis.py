@@ -26,7 +26,7 @@ from recommender.articles import (
     text_hash,
 )
 from recommender.errors import FeedError
-from recommender.feeds import FeedReport, read_feed
+from recommender.ingest.feeds import FeedReport, read_feed
 
 GENERATED = settings(max_examples=60, deadline=None, database=None)
 #: A character generated text never holds, to mark where a test puts bad bytes.

@@ -22,10 +22,10 @@ from bench.news_site import (
 )
 from index.versions.reindex_pipeline import reindex
 from index.versions.version_store import VersionStore
-from recommender.embedding import HashingEncoder
+from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.errors import FeedError, FetchError
-from recommender.feeds import FeedReport, load_articles
-from recommender.sources.options import FetchPolicy, ReadOptions
+from recommender.ingest.feeds import FeedReport, load_articles
+from recommender.ingest.options import FetchPolicy, ReadOptions
 from tests.support.helpers import fake_settings, require_shared
 
 ARTICLES = bbc_articles(6, require_shared(BBC))
@@ -193,9 +193,16 @@ def test_failure_in_the_middle_of_a_sitemap_index_publishes_nothing(
     site.put("/sitemap.xml", sitemap_index(site, ["/sitemap-1.xml", "/sitemap-2.xml"]))
     site.put("/sitemap-1.xml", news_sitemap(site, ARTICLES[:3]))
     site.put("/sitemap-2.xml", news_sitemap(site, ARTICLES[3:]))
-    settings = fake_settings(tmp_path / "data")
+    settings = fake_settings(
+        tmp_path / "data",
+        fetch_timeout_seconds=0.5,
+        fetch_retries=1,
+        fetch_backoff_seconds=0.01,
+        fetch_max_bytes=LIMIT,
+        fetch_max_redirects=3,
+    )
     sources: list[Path | str] = [site.url("/sitemap.xml")]
-    first = reindex(settings.index, sources, HashingEncoder(), read=options(tmp_path))
+    first = reindex(settings.index, sources, HashingEncoder())
     assert first.indexed == 6
 
     broken = site.routes["/sitemap-2.xml"]
@@ -208,6 +215,6 @@ def test_failure_in_the_middle_of_a_sitemap_index_publishes_nothing(
     site.put("/sitemap-1.xml", news_sitemap(site, ARTICLES[:2]))  # a change it must not publish
     started = time.monotonic()
     with pytest.raises(FetchError, match=rf"^{site.url('/sitemap-2.xml')}: {reason}$"):
-        reindex(settings.index, sources, HashingEncoder(), read=options(tmp_path))
+        reindex(settings.index, sources, HashingEncoder())
     assert time.monotonic() - started < 30  # "unbounded" only: the message says what was cut
     assert VersionStore(settings.data_dir).current_id() == first.version

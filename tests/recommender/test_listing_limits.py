@@ -25,10 +25,10 @@ from bench.news_site import (
     wordpress_posts,
 )
 from recommender.errors import ListingTooLong
-from recommender.feeds import FeedReport, load_articles
-from recommender.sources.listings import Listing
-from recommender.sources.options import FetchPolicy, ReadOptions
-from recommender.sources.wordpress import posts_url
+from recommender.ingest.feeds import FeedReport, load_articles
+from recommender.ingest.formats.wordpress import posts_url
+from recommender.ingest.listings import Listing
+from recommender.ingest.options import FetchPolicy, ReadOptions
 
 MAX_PAGES = 3
 ARTICLES = bbc_articles(10)

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from recommender.metrics import (
+from recommender.evaluation.metrics import (
     SourceScores,
     aggregate,
     catalog_coverage,

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pytest
 
-from recommender.more_like_this import LexicalIndex, MltParams, min_should_match
+from recommender.evaluation.more_like_this import LexicalIndex, MltParams, min_should_match
 from recommender.text_analysis import ENGLISH, ENGLISH_STOP_WORDS, STANDARD
 from tests.support.helpers import SHARED, require_shared
 

@@ -12,16 +12,14 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.embedding import (
-    SentenceTransformerEncoder,
-    load_encoder,
-    resolve_model_path,
-    weights_fingerprint,
-)
+from recommender.encoding.encoder_factory import load_encoder
+from recommender.encoding.encoder_protocol import PACKAGED_MODEL
+from recommender.encoding.model_files import resolve_model_path, weights_fingerprint
+from recommender.encoding.onnx_encoder import OnnxEncoder
+from recommender.encoding.onnx_export import CHECKSUM_FILE, MODEL_FILE, exported_model
+from recommender.encoding.sentence_transformer_encoder import SentenceTransformerEncoder
 from recommender.errors import ModelError
-from recommender.onnx_encoder import OnnxEncoder
-from recommender.onnx_export import CHECKSUM_FILE, MODEL_FILE, exported_model
-from recommender.settings import PACKAGED_MODEL, Settings
+from recommender.settings import Settings
 
 TEXTS = [
     "Volcano erupts on the island, thousands evacuated as ash covers the villages",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from recommender.articles import MAX_SLUG_LENGTH, SLUG_PATTERN
-from recommender.sources.slugs import slug_from_url
+from recommender.ingest.formats.slugs import slug_from_url
 
 
 @pytest.mark.parametrize(

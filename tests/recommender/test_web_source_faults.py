@@ -22,12 +22,12 @@ from bench.news_site import (
 )
 from index.versions.reindex_pipeline import reindex
 from index.versions.version_store import VersionStore
-from recommender.embedding import HashingEncoder
+from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.errors import FeedError, FetchError
-from recommender.feeds import FeedReport, load_articles
-from recommender.sources.options import FetchPolicy, ReadOptions
-from recommender.sources.web import MAX_SITEMAP_DEPTH
-from recommender.sources.wordpress import posts_url
+from recommender.ingest.feeds import FeedReport, load_articles
+from recommender.ingest.formats.web_sources import MAX_SITEMAP_DEPTH
+from recommender.ingest.formats.wordpress import posts_url
+from recommender.ingest.options import FetchPolicy, ReadOptions
 from tests.support.helpers import fake_settings, require_shared
 
 ARTICLES = bbc_articles(6, require_shared(BBC))

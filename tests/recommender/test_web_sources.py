@@ -23,10 +23,10 @@ from bench.news_site import (
 )
 from index.versions.reindex_pipeline import reindex
 from recommender.articles import Article
-from recommender.embedding import HashingEncoder
-from recommender.feeds import FeedReport, load_articles
-from recommender.sources.options import FetchPolicy, ReadOptions
-from recommender.sources.wordpress import posts_url
+from recommender.encoding.hashing_encoder import HashingEncoder
+from recommender.ingest.feeds import FeedReport, load_articles
+from recommender.ingest.formats.wordpress import posts_url
+from recommender.ingest.options import FetchPolicy, ReadOptions, SourceChoices
 from tests.support.helpers import fake_settings, require_shared
 
 ARTICLES = bbc_articles(30, require_shared(BBC))
@@ -137,10 +137,10 @@ def test_nightly_rerun_refetches_nothing_unchanged_and_embeds_only_changes(
     site: FeedSite, tmp_path: Path
 ) -> None:
     publish_site(site, ARTICLES)
-    settings = fake_settings(tmp_path / "data")
-    read_options = options(tmp_path, fetch_pages=True)
+    settings = fake_settings(tmp_path / "data", fetch_timeout_seconds=5, fetch_retries=1)
+    choices = SourceChoices(fetch_pages=True)
     sources: list[Path | str] = [site.url("/sitemap.xml")]
-    first = reindex(settings.index, sources, HashingEncoder(), read=read_options)
+    first = reindex(settings.index, sources, HashingEncoder(), choices=choices)
     assert first.embedded == 30 and first.published
     assert set(site.statuses()) == {200}
 
@@ -148,7 +148,7 @@ def test_nightly_rerun_refetches_nothing_unchanged_and_embeds_only_changes(
     changed = ARTICLES[4]
     edited = NewsArticle(**{**changed.__dict__, "paragraphs": ["An update.", *changed.paragraphs]})
     site.put(changed.path, page(site, edited), "text/html; charset=utf-8")
-    second = reindex(settings.index, sources, HashingEncoder(), read=read_options)
+    second = reindex(settings.index, sources, HashingEncoder(), choices=choices)
     answered = {path: status for path, status in site.log if path != "/robots.txt"}
     assert answered.pop(changed.path) == 200
     assert set(answered.values()) == {304}, "every unchanged feed and page answered 304"

@@ -13,7 +13,8 @@ import httpx
 import pytest
 
 from index.versions.reindex_pipeline import ReindexSummary, reindex
-from recommender.embedding import FAKE_MODEL, HashingEncoder
+from recommender.encoding.encoder_protocol import FAKE_MODEL
+from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]

@@ -9,7 +9,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from recommender.embedding import FAKE_MODEL
+from recommender.encoding.encoder_protocol import FAKE_MODEL
 from tests.browser.conftest import artifacts, browser  # noqa: F401  (Chromium, screenshots)
 from tests.support.helpers import ADMIN_TOKEN, build_fake_index, synthetic_records
 from tests.support.processes import ServeProcess

@@ -17,7 +17,7 @@ import httpx
 import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
-from recommender.feeds import FeedReport, read_feed
+from recommender.ingest.feeds import FeedReport, read_feed
 from tests.support.hanging_server import HangingServer
 from tests.support.helpers import ADMIN_TOKEN, wait_for
 from tests.support.processes import ServeProcess

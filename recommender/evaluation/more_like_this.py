@@ -25,6 +25,11 @@
 
 Scores agree with Lucene's up to float32 rounding. Documents are rows 0..n-1 of the texts given
 to `LexicalIndex.build`; the index is immutable.
+
+Known overlap: `LexicalIndex` is a second BM25 beside the served signal's `recommender.bm25`
+(that one scores over the TF-IDF vocabulary as a share of the source's own score; this one
+follows Lucene's norms for a faithful baseline). Folding one into the other belongs with the
+signal registry's work on `bm25`.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The embedding stage on Ray (`--engine ray`): ray is touched only here.
+"""The embedding stage of a reindex on Ray (`--engine ray`): ray is touched only here.
 
 `RayEncoder` is an `Encoder`: the reindex pipeline hands it exactly the texts it would encode
 locally (those missing from the embedding cache, a chunk at a time) and gets their vectors back
@@ -11,7 +11,6 @@ ModelError, the run stops before building anything, and nothing is published.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import socket
 import uuid
@@ -21,9 +20,11 @@ from urllib.parse import urlsplit
 
 import numpy as np
 
-from recommender.embedding import Vectors, load_encoder
+from recommender.encoding.encoder_factory import load_encoder
+from recommender.encoding.encoder_protocol import Encoder, Vectors
+from recommender.encoding.encoder_settings import EncoderSettings
 from recommender.errors import ModelError
-from recommender.settings import EncoderSettings
+from recommender.settings import IndexSettings
 
 #: Restarts of one actor, and retries of one batch, before the run fails.
 RETRIES = 3
@@ -97,14 +98,14 @@ class RayEncoder:
     with one torch thread unless `settings.threads` says otherwise.
     """
 
-    def __init__(self, settings: EncoderSettings, *, actors: int | None = None) -> None:
-        self._ray = connect(settings.ray_address)
+    def __init__(
+        self, settings: EncoderSettings, *, address: str | None, actors: int | None = None
+    ) -> None:
+        self._ray = connect(address)
         gpu = settings.device.startswith("cuda")
         resources = self._ray.cluster_resources()
         count = actors or max(1, int(resources.get("GPU" if gpu else "CPU", 1)))
-        local = dataclasses.replace(
-            settings, engine="local", processes=0, threads=settings.threads or 1
-        )
+        local = settings.model_copy(update={"processes": 0, "threads": settings.threads or 1})
         self._model_id = load_encoder(local).model_id  # no model is loaded to know it
         self._batch_size = settings.batch_size
         remote = self._ray.remote(
@@ -155,3 +156,11 @@ class RayEncoder:
         """Stop the actors (a local Ray instance stops with this process anyway)."""
         for actor in self._actors:
             self._ray.kill(actor)
+
+
+def load_reindex_encoder(index: IndexSettings, encoder: EncoderSettings) -> Encoder:
+    """The encoder of a reindex: `load_encoder`'s, run here, or on Ray actors with the ray
+    engine (connecting may start a local Ray instance)."""
+    if index.encode_engine == "ray":
+        return RayEncoder(encoder, address=index.ray_address)
+    return load_encoder(encoder)

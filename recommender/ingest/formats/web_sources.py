@@ -3,7 +3,7 @@
 A source is read whole or not at all: a feed page, a child sitemap or a WordPress page that
 cannot be fetched (after retries) raises FetchError and the run publishes nothing, and so does
 a listing longer than the page limit unless partial listings are allowed
-(`recommender.sources.listings`). One article page that cannot be fetched or extracted is one
+(`recommender.ingest.listings`). One article page that cannot be fetched or extracted is one
 bad record.
 """
 
@@ -17,16 +17,16 @@ from typing import Any
 from tqdm import tqdm
 
 from recommender.errors import FeedError, InvalidRecord
-from recommender.sources.fetch import Fetcher, check_web_url
-from recommender.sources.limits import gunzip_bounded
-from recommender.sources.listings import PageLimit
-from recommender.sources.options import ReadOptions
-from recommender.sources.pages import extract_page, merge_page
-from recommender.sources.safe_xml import parse_xml, read_xml
-from recommender.sources.sitemaps import is_sitemap, read_sitemap
-from recommender.sources.slugs import slug_from_url
-from recommender.sources.syndication import entry_record, next_page, parse_feed
-from recommender.sources.wordpress import WORDPRESS, post_records
+from recommender.ingest.formats.pages import extract_page, merge_page
+from recommender.ingest.formats.safe_xml import parse_xml, read_xml
+from recommender.ingest.formats.sitemaps import is_sitemap, read_sitemap
+from recommender.ingest.formats.slugs import slug_from_url
+from recommender.ingest.formats.syndication import entry_record, next_page, parse_feed
+from recommender.ingest.formats.wordpress import WORDPRESS, post_records
+from recommender.ingest.limits import gunzip_bounded
+from recommender.ingest.listings import PageLimit
+from recommender.ingest.options import ReadOptions
+from recommender.ingest.web.fetch import Fetcher, check_web_url
 
 #: Local files read as feeds or sitemaps (optionally .gz).
 XML_SUFFIXES = (".xml", ".rss", ".atom")
@@ -42,11 +42,6 @@ RawItem = tuple[str, int, object]
 def is_web_source(source: str) -> bool:
     """Whether a --source value is a URL rather than a path."""
     return bool(_SCHEME.match(source))
-
-
-def is_xml_file(path: Path) -> bool:
-    """Whether a local file is read as a feed or a sitemap."""
-    return path.name.lower().removesuffix(".gz").endswith(XML_SUFFIXES)
 
 
 def check_web_source(source: str) -> None:

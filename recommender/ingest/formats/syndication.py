@@ -11,10 +11,10 @@ from urllib.parse import urljoin
 import feedparser
 
 from recommender.errors import FeedError
-from recommender.sources.html_text import html_to_text
-from recommender.sources.safe_xml import read_xml
-from recommender.sources.slugs import slug_from_url
-from recommender.sources.web_urls import web_url
+from recommender.ingest.formats.html_text import html_to_text
+from recommender.ingest.formats.safe_xml import read_xml
+from recommender.ingest.formats.slugs import slug_from_url
+from recommender.ingest.web.web_urls import web_url
 
 
 def parse_feed(body: bytes, source: str) -> Any:

@@ -22,9 +22,9 @@ from urllib.robotparser import RobotFileParser
 import httpx
 
 from recommender.errors import FeedError, FetchError
-from recommender.sources.fetch_cache import CachedAnswer, FetchCache
-from recommender.sources.limits import gunzip_bounded
-from recommender.sources.options import FetchPolicy
+from recommender.ingest.limits import gunzip_bounded
+from recommender.ingest.options import FetchPolicy
+from recommender.ingest.web.fetch_cache import CachedAnswer, FetchCache
 
 _GZIP_MAGIC = b"\x1f\x8b"
 _WEB_SCHEMES = ("http", "https")

@@ -7,9 +7,9 @@ from typing import Any
 from xml.etree.ElementTree import Element
 
 from recommender.errors import FeedError
-from recommender.sources.safe_xml import parse_xml
-from recommender.sources.slugs import slug_from_url
-from recommender.sources.web_urls import web_url
+from recommender.ingest.formats.safe_xml import parse_xml
+from recommender.ingest.formats.slugs import slug_from_url
+from recommender.ingest.web.web_urls import web_url
 
 _SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
 _NEWS = "{http://www.google.com/schemas/sitemap-news/0.9}"

@@ -7,12 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from recommender.embedding import (
-    HashingEncoder,
-    SentenceTransformerEncoder,
-    load_encoder,
-    resolve_model_path,
-)
+from recommender.encoding.encoder_factory import load_encoder
+from recommender.encoding.hashing_encoder import HashingEncoder
+from recommender.encoding.model_files import resolve_model_path
+from recommender.encoding.sentence_transformer_encoder import SentenceTransformerEncoder
 from recommender.errors import ModelError
 from recommender.settings import Settings
 

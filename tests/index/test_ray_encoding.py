@@ -3,7 +3,6 @@ engine, an actor killed mid-run, an unreachable cluster, and a reindex through t
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import signal
 import socket
@@ -16,11 +15,11 @@ from typing import Any
 import numpy as np
 import pytest
 
+from index.versions.ray_encoding import RayEncoder, load_reindex_encoder
 from index.versions.reindex_pipeline import reindex
-from recommender.embedding import load_encoder
+from recommender.encoding.encoder_factory import load_encoder
 from recommender.errors import ModelError
-from recommender.ray_encoding import RayEncoder
-from recommender.settings import EncoderSettings, Settings
+from recommender.settings import Settings
 from tests.support.helpers import fake_settings, synthetic_records, write_jsonl
 
 try:
@@ -42,15 +41,9 @@ def local_ray() -> Iterator[None]:
     ray.shutdown()
 
 
-def encoder_settings(tmp_path: Path, ray_address: str | None = None) -> EncoderSettings:
-    return dataclasses.replace(
-        fake_settings(tmp_path).encoder, engine="ray", ray_address=ray_address
-    )
-
-
 def test_ray_vectors_equal_local_ones(local_ray: None, tmp_path: Path) -> None:
-    settings = encoder_settings(tmp_path)
-    encoder = RayEncoder(settings)
+    settings = fake_settings(tmp_path).encoder
+    encoder = RayEncoder(settings, address=None)
     try:
         assert len(TEXTS) > 300 and len(encoder.actor_names) == 2
         expected = load_encoder(settings).encode(TEXTS)
@@ -63,8 +56,8 @@ def test_ray_vectors_equal_local_ones(local_ray: None, tmp_path: Path) -> None:
 def test_an_actor_killed_mid_run_is_restarted_and_the_run_completes(
     local_ray: None, tmp_path: Path
 ) -> None:
-    settings = encoder_settings(tmp_path)
-    encoder = RayEncoder(settings)
+    settings = fake_settings(tmp_path).encoder
+    encoder = RayEncoder(settings, address=None)
     try:
         half = len(TEXTS) // 2
         first = encoder.encode(TEXTS[:half])
@@ -86,7 +79,8 @@ def test_a_reindex_on_ray_publishes_the_local_engines_vectors(
     local = fake_settings(tmp_path / "local")
     on_ray = fake_settings(tmp_path / "ray", encode_engine="ray")
     expected = reindex(local.index, [feed], load_encoder(local.encoder))
-    encoder = RayEncoder(on_ray.encoder)
+    encoder = load_reindex_encoder(on_ray.index, on_ray.encoder)
+    assert isinstance(encoder, RayEncoder)
     try:
         summary = reindex(on_ray.index, [feed], encoder)
     finally:
@@ -101,7 +95,7 @@ def test_a_reindex_on_ray_publishes_the_local_engines_vectors(
 def test_an_unreachable_cluster_is_one_line_naming_the_address(tmp_path: Path) -> None:
     address = closed_address()
     with pytest.raises(ModelError, match=f"cannot reach the Ray cluster at {address}"):
-        RayEncoder(encoder_settings(tmp_path, ray_address=address))
+        RayEncoder(fake_settings(tmp_path).encoder, address=address)
 
 
 def test_the_cli_exits_5_naming_an_unreachable_address(tmp_path: Path) -> None:
@@ -128,18 +122,19 @@ def closed_address() -> str:
         return f"127.0.0.1:{probe.getsockname()[1]}"
 
 
-def test_the_engine_setting_reaches_the_encoder_group(tmp_path: Path) -> None:
+def test_the_engine_setting_reaches_the_index_group_not_the_encoders(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, encode_engine="ray", ray_address="auto")
-    assert settings.encoder.engine == "ray" and settings.encoder.ray_address == "auto"
+    assert settings.index.encode_engine == "ray" and settings.index.ray_address == "auto"
+    assert not hasattr(settings.encoder, "ray_address")
 
 
 @pytest.mark.model
 def test_the_real_model_on_ray_gives_the_local_vectors(local_ray: None, tmp_path: Path) -> None:
     # torch: int8 quantises activations per batch, so its vectors depend on the batching
-    settings = dataclasses.replace(
-        Settings(data_dir=tmp_path, encoder_backend="torch").encoder, engine="ray", ray_address=None
-    )
-    encoder = RayEncoder(settings, actors=1)  # one model load: bounded time and memory
+    settings = Settings(data_dir=tmp_path, encoder_backend="torch").encoder
+    encoder = RayEncoder(
+        settings, address=None, actors=1
+    )  # one model load: bounded time and memory
     try:
         vectors = encoder.encode(TEXTS[:20])
     finally:

@@ -15,15 +15,10 @@ from typing import Any
 
 import numpy as np
 
-from recommender.embedding import (
-    Vectors,
-    model_id_of,
-    normalise_rows,
-    resolve_model_path,
-    weights_fingerprint,
-)
+from recommender.encoding.encoder_protocol import Vectors, normalise_rows
+from recommender.encoding.model_files import model_id_of, resolve_model_path, weights_fingerprint
+from recommender.encoding.onnx_export import exported_model
 from recommender.errors import ModelError
-from recommender.onnx_export import exported_model
 
 
 class OnnxEncoder:

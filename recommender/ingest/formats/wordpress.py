@@ -7,10 +7,10 @@ from collections.abc import Iterator
 from typing import Any
 
 from recommender.errors import FeedError, FetchError, InvalidRecord
-from recommender.sources.fetch import Fetcher
-from recommender.sources.html_text import html_to_text
-from recommender.sources.listings import PageLimit
-from recommender.sources.web_urls import web_url
+from recommender.ingest.formats.html_text import html_to_text
+from recommender.ingest.listings import PageLimit
+from recommender.ingest.web.fetch import Fetcher
+from recommender.ingest.web.web_urls import web_url
 
 #: Posts asked for per request (the API's maximum).
 PER_PAGE = 100

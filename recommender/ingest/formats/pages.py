@@ -8,7 +8,7 @@ from typing import Any
 import trafilatura
 
 from recommender.errors import InvalidRecord
-from recommender.sources.web_urls import web_url
+from recommender.ingest.web.web_urls import web_url
 
 
 def extract_page(html: bytes, url: str) -> dict[str, Any]:

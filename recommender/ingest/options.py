@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from recommender.settings import Settings
-from recommender.sources import USER_AGENT
-from recommender.sources.limits import ReadLimits
+from recommender.ingest.ingest_settings import IngestSettings
+from recommender.ingest.limits import ReadLimits
+from recommender.ingest.web import USER_AGENT
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,30 +43,41 @@ class ReadOptions:
     allow_partial: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class SourceChoices:
+    """What one run asks of its sources besides the settings (`reindex --map --fetch-pages
+    --allow-partial`)."""
+
+    #: Raw field name -> Article field, for JSONL/CSV feeds (`--map headline=title`).
+    field_map: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    fetch_pages: bool = False
+    allow_partial: bool = False
+
+
 def read_options(
-    settings: Settings,
+    ingest: IngestSettings,
+    data_dir: Path,
+    choices: SourceChoices | None = None,
     *,
-    field_map: Mapping[str, str] | None = None,
-    fetch_pages: bool = False,
     show_progress: bool = False,
-    allow_partial: bool = False,
 ) -> ReadOptions:
-    """The options a reindex with these settings uses (the fetch cache lives in the data dir)."""
+    """How a reindex with these settings reads (the fetch cache lives in the data dir)."""
+    choices = choices or SourceChoices()
     return ReadOptions(
-        limits=ReadLimits(settings.feed_max_record_bytes, settings.feed_max_source_bytes),
-        field_map=MappingProxyType(dict(field_map or {})),
-        fetch_pages=fetch_pages,
+        limits=ReadLimits(ingest.max_record_bytes, ingest.max_source_bytes),
+        field_map=MappingProxyType(dict(choices.field_map)),
+        fetch_pages=choices.fetch_pages,
         fetch=FetchPolicy(
-            user_agent=settings.fetch_user_agent,
-            timeout_seconds=settings.fetch_timeout_seconds,
-            retries=settings.fetch_retries,
-            backoff_seconds=settings.fetch_backoff_seconds,
-            concurrency=settings.fetch_concurrency,
-            max_bytes=settings.fetch_max_bytes,
-            max_redirects=settings.fetch_max_redirects,
-            max_pages=settings.fetch_max_pages,
-            cache_dir=settings.data_dir / "fetch-cache",
+            user_agent=ingest.user_agent,
+            timeout_seconds=ingest.timeout_seconds,
+            retries=ingest.retries,
+            backoff_seconds=ingest.backoff_seconds,
+            concurrency=ingest.concurrency,
+            max_bytes=ingest.max_bytes,
+            max_redirects=ingest.max_redirects,
+            max_pages=ingest.max_pages,
+            cache_dir=data_dir / "fetch-cache",
         ),
         show_progress=show_progress,
-        allow_partial=allow_partial,
+        allow_partial=choices.allow_partial,
     )

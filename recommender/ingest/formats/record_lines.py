@@ -1,0 +1,38 @@
+"""What the file formats share: numbered, decoded lines of a bounded stream and the record
+shape they yield (`RawRecord`: the line a record starts on and its raw fields, or the
+`InvalidRecord` it could not be); `ingest.feeds` adds the file's name to make a `RawItem`."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Mapping
+
+from recommender.errors import InvalidRecord
+from recommender.ingest.limits import BoundedStream
+
+BOM = b"\xef\xbb\xbf"
+#: Lone surrogates that `surrogateescape` leaves in place of bytes that are not UTF-8.
+UNDECODABLE = re.compile("[\udc80-\udcff]")
+#: (line a record starts on, raw record); an InvalidRecord stands for a record that did not parse.
+RawRecord = tuple[int, object]
+#: A file format: a bounded stream and the field renames in, raw records out.
+RecordParser = Callable[[BoundedStream, Mapping[str, str]], Iterator[RawRecord]]
+
+
+def numbered_lines(stream: BoundedStream) -> Iterator[tuple[int, str | None]]:
+    """Numbered lines, line endings kept, None for one over the record limit; bytes that are not
+    UTF-8 become lone surrogates so that one bad line spoils one record, not the file."""
+    for number, raw in stream.lines():
+        if raw is None:
+            yield number, None
+            continue
+        data = raw.removeprefix(BOM) if number == 1 else raw
+        yield number, data.decode("utf-8", "surrogateescape")
+
+
+def too_large(stream: BoundedStream) -> InvalidRecord:
+    """The problem of a record over RECOMMENDER_FEED_MAX_RECORD_BYTES."""
+    return InvalidRecord(
+        f"record too large: over {stream.limits.max_record_bytes:,} bytes "
+        "(RECOMMENDER_FEED_MAX_RECORD_BYTES)"
+    )
