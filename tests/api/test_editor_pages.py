@@ -174,12 +174,12 @@ def test_logging_out_ends_the_session_on_the_server(client: TestClient) -> None:
 def test_rotating_the_session_secret_ends_every_session(settings: Settings) -> None:
     """A new RECOMMENDER_SESSION_SECRET (a leaked key, say) makes every cookie signed with the
     old one worthless; a new login works."""
-    before = settings.model_copy(update={"session_secret": SecretStr("the first secret key")})
+    before = settings.replaced(session_secret=SecretStr("the first secret key"))
     with TestClient(create_app(before), follow_redirects=False) as old:
         log_in(old)
         cookie = old.cookies["editor_session"]
         assert old.get("/editor").status_code == 200
-    after = settings.model_copy(update={"session_secret": SecretStr("the rotated secret key")})
+    after = settings.replaced(session_secret=SecretStr("the rotated secret key"))
     with TestClient(create_app(after), follow_redirects=False) as new:
         new.cookies.set("editor_session", cookie)
         assert new.get("/editor").headers["location"].startswith("/editor/login")

@@ -80,7 +80,8 @@ def test_a_failure_in_the_middle_of_a_wordpress_listing_publishes_nothing(
     settings = fake_settings(tmp_path / "data")
     first = reindex(settings.index, [f"wordpress+{site.base}"], HashingEncoder())
     assert first.indexed == 3
-    wordpress_page(site, 1, Route(json.dumps(posts[:3]).encode(), "application/json",
+    edited = [{**posts[0], "title": {"rendered": "A corrected headline"}}, *posts[1:3]]
+    wordpress_page(site, 1, Route(json.dumps(edited).encode(), "application/json",
                                   headers=counts))  # fmt: skip
     wordpress_page(site, 2, Route(b"upstream timed out", "text/plain", status=502))
     with pytest.raises(FetchError, match=r"page=2.*502"):
