@@ -8,8 +8,11 @@ own save path, without its heavy UI), so each save runs the plugin's hooks as an
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -286,6 +289,77 @@ def test_a_page_renders_without_the_box_while_the_service_is_down_and_syncs_once
         "the queued sync reached the service once it was back",
         timeout=30,
     )
+    settings_page.reload()
+    expect(settings_page.locator("#related-articles-queue-empty")).to_be_visible()
+
+
+class Unavailable(BaseHTTPRequestHandler):
+    """The service's port while it is down behind its proxy: 503 after 0.1 s."""
+
+    def do_any(self) -> None:
+        time.sleep(0.1)
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_PUT = do_DELETE = do_any
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_concurrent_saves_and_wp_crons_retries_lose_no_queued_change(
+    admin: AdminClient, wordpress: WordPressSite, service: ServeProcess, settings_page: Page
+) -> None:
+    """While the service is down, many posts are saved at the same moment (a thread each, as
+    many editors would; PHP serves 4 requests at a time), while WP-Cron retries the changes
+    queued a moment before: every post is listed as waiting, and once the service is back and
+    WP-Cron runs, each one's latest state reaches it."""
+    queued = [
+        admin.publish(title=f"Tremor report {n}", content=f"<p>{VOLCANO}</p>") for n in range(6)
+    ]
+    fresh = [admin.publish(title=f"Ash report {n}", content=f"<p>{VOLCANO}</p>") for n in range(8)]
+    posts = queued + fresh
+    saving = threading.Event()
+
+    def edit(post: dict[str, Any], version: str) -> None:
+        admin.rest("POST", f"posts/{post['id']}", title=f"{post['title']['raw']} ({version})")
+
+    def cron() -> None:  # WP-Cron's retries, racing the saves
+        while saving.is_set():
+            httpx.get(f"{wordpress.url}/wp-cron.php", timeout=30)
+
+    service.stop()
+    down = ThreadingHTTPServer(("127.0.0.1", service.port), Unavailable)
+    threading.Thread(target=down.serve_forever, daemon=True).start()
+    try:
+        with ThreadPoolExecutor(len(posts) + 1) as pool:
+            list(pool.map(edit, queued, ["queued"] * len(queued)))
+            time.sleep(1.1)  # their retries are due (RELATED_ARTICLES_RETRY_SECONDS is 1)
+            saving.set()
+            racing = pool.submit(cron)
+            list(pool.map(edit, posts, ["final"] * len(posts)))
+            saving.clear()
+            racing.result()
+        settings_page.reload()
+        for post in posts:
+            row = settings_page.locator(f'#related-articles-queue tr[data-slug="{post["slug"]}"]')
+            expect(row).to_contain_text("publish")
+            expect(row).to_contain_text("pending")
+    finally:
+        saving.clear()
+        down.shutdown()
+        down.server_close()
+        service.start()
+
+    def arrived() -> bool:
+        httpx.get(f"{wordpress.url}/wp-cron.php", timeout=30)
+        return all(
+            article(service, post["slug"]).json()["title"] == f"{post['title']['raw']} (final)"
+            for post in posts
+        )
+
+    wait_for(arrived, "every post's latest state reached the service", timeout=30)
     settings_page.reload()
     expect(settings_page.locator("#related-articles-queue-empty")).to_be_visible()
 
