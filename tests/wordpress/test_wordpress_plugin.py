@@ -294,7 +294,7 @@ def test_a_page_renders_without_the_box_while_the_service_is_down_and_syncs_once
 
 
 class Unavailable(BaseHTTPRequestHandler):
-    """The service's port while it is down behind its proxy: 503 after 0.1 s."""
+    """The service while it is down behind its proxy: 503 after 0.1 s."""
 
     def do_any(self) -> None:
         time.sleep(0.1)
@@ -315,12 +315,10 @@ def test_concurrent_saves_and_wp_crons_retries_lose_no_queued_change(
     many editors would; PHP serves 4 requests at a time), while WP-Cron retries the changes
     queued a moment before: every post is listed as waiting, and once the service is back and
     WP-Cron runs, each one's latest state reaches it."""
-    queued = [
-        admin.publish(title=f"Tremor report {n}", content=f"<p>{VOLCANO}</p>") for n in range(6)
-    ]
-    fresh = [admin.publish(title=f"Ash report {n}", content=f"<p>{VOLCANO}</p>") for n in range(8)]
-    posts = queued + fresh
     saving = threading.Event()
+
+    def publish(title: str) -> dict[str, Any]:
+        return admin.publish(title=title, content=f"<p>{VOLCANO}</p>")
 
     def edit(post: dict[str, Any], version: str) -> None:
         admin.rest("POST", f"posts/{post['id']}", title=f"{post['title']['raw']} ({version})")
@@ -329,11 +327,14 @@ def test_concurrent_saves_and_wp_crons_retries_lose_no_queued_change(
         while saving.is_set():
             httpx.get(f"{wordpress.url}/wp-cron.php", timeout=30)
 
-    service.stop()
-    down = ThreadingHTTPServer(("127.0.0.1", service.port), Unavailable)
+    down = ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
     threading.Thread(target=down.serve_forever, daemon=True).start()
-    try:
-        with ThreadPoolExecutor(len(posts) + 1) as pool:
+    with ThreadPoolExecutor(20) as pool:
+        queued = list(pool.map(publish, [f"Tremor report {n}" for n in range(10)]))
+        fresh = list(pool.map(publish, [f"Ash report {n}" for n in range(8)]))
+        posts = queued + fresh
+        save_settings(settings_page, wordpress, url=f"http://127.0.0.1:{down.server_port}")
+        try:
             list(pool.map(edit, queued, ["queued"] * len(queued)))
             time.sleep(1.1)  # their retries are due (RELATED_ARTICLES_RETRY_SECONDS is 1)
             saving.set()
@@ -341,16 +342,18 @@ def test_concurrent_saves_and_wp_crons_retries_lose_no_queued_change(
             list(pool.map(edit, posts, ["final"] * len(posts)))
             saving.clear()
             racing.result()
-        settings_page.reload()
-        for post in posts:
-            row = settings_page.locator(f'#related-articles-queue tr[data-slug="{post["slug"]}"]')
-            expect(row).to_contain_text("publish")
-            expect(row).to_contain_text("pending")
-    finally:
-        saving.clear()
-        down.shutdown()
-        down.server_close()
-        service.start()
+            settings_page.reload()
+            for post in posts:
+                row = settings_page.locator(
+                    f'#related-articles-queue tr[data-slug="{post["slug"]}"]'
+                )
+                expect(row).to_contain_text("publish")
+                expect(row).to_contain_text("pending")
+        finally:
+            saving.clear()
+            save_settings(settings_page, wordpress, url=service.url)  # the service is back
+            down.shutdown()
+            down.server_close()
 
     def arrived() -> bool:
         httpx.get(f"{wordpress.url}/wp-cron.php", timeout=30)

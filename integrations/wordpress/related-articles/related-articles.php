@@ -32,7 +32,6 @@ register_deactivation_hook(
 	__FILE__,
 	static function (): void {
 		wp_clear_scheduled_hook( RelatedArticles\Sync::CRON_HOOK );
-		wp_clear_scheduled_hook( RelatedArticles\Sync::SWEEP_HOOK );
 	}
 );
 register_activation_hook(

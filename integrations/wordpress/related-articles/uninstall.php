@@ -19,4 +19,3 @@ foreach ( array( 'related_articles_settings', 'related_articles_queue', 'related
 }
 delete_post_meta_by_key( '_related_articles_slug' );
 wp_clear_scheduled_hook( 'related_articles_retry' );
-wp_clear_scheduled_hook( 'related_articles_sweep' );

@@ -16,9 +16,12 @@ use WP_Post;
 /** Pushes posts to the admin API (`PUT`/`DELETE /v1/articles/{slug}`). */
 final class Sync {
 	public const SLUG_META    = '_related_articles_slug';
-	public const CRON_HOOK    = 'related_articles_retry';
-	/** Hourly, whatever the queue: a retry event lost to a concurrent write of WordPress's `cron` option is made up for. */
-	public const SWEEP_HOOK = 'related_articles_sweep';
+	/**
+	 * A recurring WP-Cron event, every retry delay (Queue::retry_base()), whatever the queue:
+	 * each row carries its own next try. Being always there, it is written once, not on every
+	 * failed call, so it is not lost to concurrent writes of WordPress's `cron` option.
+	 */
+	public const CRON_HOOK = 'related_articles_retry';
 	/** The service's slug rule (recommender/articles.py SLUG_PATTERN). */
 	public const SLUG_PATTERN = '/^[a-z0-9][a-z0-9-]*$/';
 	/** After this many failed attempts an entry is listed as failed (and retried hourly). */
@@ -31,8 +34,14 @@ final class Sync {
 		add_action( 'wp_after_insert_post', array( self::class, 'on_saved' ), 20, 2 );
 		add_action( 'before_delete_post', array( self::class, 'on_deleted' ), 10, 2 );
 		add_action( self::CRON_HOOK, array( self::class, 'retry_due' ) );
-		add_action( self::SWEEP_HOOK, array( self::class, 'retry_due' ) );
-		add_action( 'init', array( Queue::class, 'maybe_install' ) );
+		add_filter( 'cron_schedules', array( self::class, 'cron_schedules' ) );
+		add_action(
+			'init',
+			static function (): void {
+				Queue::maybe_install();
+				self::schedule();
+			}
+		);
 	}
 
 	/** The post types that are synced (filter `related_articles_post_types`). */
@@ -214,15 +223,20 @@ final class Sync {
 		return $queue;
 	}
 
-	/** One cron event at the earliest due retry (and the hourly sweep, in case it was lost). */
+	/** WP-Cron's interval for the retry event. */
+	public static function cron_schedules( mixed $schedules ): array {
+		$schedules                  = is_array( $schedules ) ? $schedules : array();
+		$schedules[ self::CRON_HOOK ] = array(
+			'interval' => Queue::retry_base(),
+			'display'  => __( 'Related articles: retry delay', 'related-articles' ),
+		);
+		return $schedules;
+	}
+
+	/** The recurring retry event, scheduled if it is not (a look at the loaded `cron` option). */
 	public static function schedule(): void {
-		$next = Queue::next_due();
-		wp_clear_scheduled_hook( self::CRON_HOOK );
-		if ( null !== $next ) {
-			wp_schedule_single_event( $next, self::CRON_HOOK );
-		}
-		if ( ! wp_next_scheduled( self::SWEEP_HOOK ) ) {
-			wp_schedule_event( time() + HOUR_IN_SECONDS, 'hourly', self::SWEEP_HOOK );
+		if ( ! wp_next_scheduled( self::CRON_HOOK ) ) {
+			wp_schedule_event( time() + Queue::retry_base(), self::CRON_HOOK, self::CRON_HOOK );
 		}
 	}
 
