@@ -6,6 +6,7 @@ import json
 import shutil
 import subprocess
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
@@ -15,11 +16,14 @@ from tests.support.helpers import ADMIN_TOKEN, build_fake_index, synthetic_recor
 from tests.support.processes import ServeProcess
 from tests.wordpress.wordpress_site import MYSQL, AdminClient, WordPressSite
 
+AMP_FLAG = Path(__file__).with_name("amp-flag.php")
+
 
 @pytest.fixture(scope="module")
 def wordpress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordPressSite]:
     """A freshly installed WordPress whose failed syncs are retried after 1 s (then 2, 4...),
-    and whose backfill sends 2 posts a request."""
+    whose backfill sends 2 posts a request, and whose `amp_is_request()` is true on `?amp=1`
+    (amp-flag.php: the AMP plugin's public API, the AMP plugin not being in Debian)."""
     for tool in ("php", "mysql", "mysqladmin"):
         if shutil.which(tool) is None:
             pytest.fail(
@@ -37,6 +41,7 @@ def wordpress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordPressSit
         tmp_path_factory.mktemp("wordpress") / "site",
         extra_config="define('RELATED_ARTICLES_RETRY_SECONDS', 1);\n"
         "define('RELATED_ARTICLES_BACKFILL_BATCH', 2);",
+        mu_plugins=(AMP_FLAG,),
     )
     try:
         site.start()

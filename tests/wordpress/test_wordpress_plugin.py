@@ -8,8 +8,11 @@ own save path, without its heavy UI), so each save runs the plugin's hooks as an
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
@@ -290,6 +293,80 @@ def test_a_page_renders_without_the_box_while_the_service_is_down_and_syncs_once
     expect(settings_page.locator("#related-articles-queue-empty")).to_be_visible()
 
 
+class Unavailable(BaseHTTPRequestHandler):
+    """The service while it is down behind its proxy: 503 after 0.1 s."""
+
+    def do_any(self) -> None:
+        time.sleep(0.1)
+        self.send_response(503)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    do_GET = do_PUT = do_DELETE = do_any
+
+    def log_message(self, *args: Any) -> None:
+        pass
+
+
+def test_concurrent_saves_and_wp_crons_retries_lose_no_queued_change(
+    admin: AdminClient, wordpress: WordPressSite, service: ServeProcess, settings_page: Page
+) -> None:
+    """While the service is down, many posts are saved at the same moment (a thread each, as
+    many editors would; PHP serves 4 requests at a time), while WP-Cron retries the changes
+    queued a moment before: every post is listed as waiting, and once the service is back and
+    WP-Cron runs, each one's latest state reaches it."""
+    saving = threading.Event()
+
+    def publish(title: str) -> dict[str, Any]:
+        return admin.publish(title=title, content=f"<p>{VOLCANO}</p>")
+
+    def edit(post: dict[str, Any], version: str) -> None:
+        admin.rest("POST", f"posts/{post['id']}", title=f"{post['title']['raw']} ({version})")
+
+    def cron() -> None:  # WP-Cron's retries, racing the saves
+        while saving.is_set():
+            httpx.get(f"{wordpress.url}/wp-cron.php", timeout=30)
+
+    down = ThreadingHTTPServer(("127.0.0.1", 0), Unavailable)
+    threading.Thread(target=down.serve_forever, daemon=True).start()
+    with ThreadPoolExecutor(20) as pool:
+        queued = list(pool.map(publish, [f"Tremor report {n}" for n in range(10)]))
+        fresh = list(pool.map(publish, [f"Ash report {n}" for n in range(8)]))
+        posts = queued + fresh
+        save_settings(settings_page, wordpress, url=f"http://127.0.0.1:{down.server_port}")
+        try:
+            list(pool.map(edit, queued, ["queued"] * len(queued)))
+            time.sleep(1.1)  # their retries are due (RELATED_ARTICLES_RETRY_SECONDS is 1)
+            saving.set()
+            racing = pool.submit(cron)
+            list(pool.map(edit, posts, ["final"] * len(posts)))
+            saving.clear()
+            racing.result()
+            settings_page.reload()
+            for post in posts:
+                row = settings_page.locator(
+                    f'#related-articles-queue tr[data-slug="{post["slug"]}"]'
+                )
+                expect(row).to_contain_text("publish")
+                expect(row).to_contain_text("pending")
+        finally:
+            saving.clear()
+            save_settings(settings_page, wordpress, url=service.url)  # the service is back
+            down.shutdown()
+            down.server_close()
+
+    def arrived() -> bool:
+        httpx.get(f"{wordpress.url}/wp-cron.php", timeout=30)
+        return all(
+            article(service, post["slug"]).json()["title"] == f"{post['title']['raw']} (final)"
+            for post in posts
+        )
+
+    wait_for(arrived, "every post's latest state reached the service", timeout=30)
+    settings_page.reload()
+    expect(settings_page.locator("#related-articles-queue-empty")).to_be_visible()
+
+
 def save_settings(page: Page, wordpress: WordPressSite, **fields: str) -> None:
     """Change settings on the settings page, as the admin would."""
     page.goto(f"{wordpress.url}/wp-admin/options-general.php?page=related-articles")
@@ -366,6 +443,27 @@ def test_the_block_and_the_shortcode_render_the_box_and_readers_without_javascri
     page.context.close()
 
 
+def test_an_amp_page_gets_the_server_rendered_fragment_and_no_script(
+    wordpress: WordPressSite, neighbour: dict[str, Any]
+) -> None:
+    """`amp_is_request()` as the AMP plugin defines it (tests/wordpress/amp-flag.php: true on
+    `?amp=1`): the box is the service's fragment alone, with no widget loader, no script, no
+    `<noscript>`; the same post without the flag gets the widget's snippet."""
+    amp = httpx.get(neighbour["link"], params={"amp": "1"}, timeout=10)
+    assert amp.status_code == 200
+    main = amp.text[amp.text.index("<main") : amp.text.index("</main>")]  # the theme's own aside
+    assert main.count('<section class="related-articles ') == 1
+    fragment = main[main.index('<section class="related-articles ') :]
+    fragment = fragment[: fragment.index("</section>")]
+    assert "More from The Daily Example" in fragment
+    assert 'data-slug="' in fragment and f'data-slug="{neighbour["slug"]}"' not in fragment
+    for script in ("<script", "widget.js", "onload=", "data-related-slug", "<noscript"):
+        assert script not in main, f"{script} on the AMP page"
+    plain = httpx.get(neighbour["link"], timeout=10).text
+    assert "widget.js" in plain and f'data-related-slug="{neighbour["slug"]}"' in plain
+    assert '<noscript><section class="related-articles ' in plain
+
+
 def test_a_post_published_in_the_block_editor_with_the_block_is_synced_and_shows_it(
     browser: Browser, settings_page: Page, wordpress: WordPressSite, service: ServeProcess
 ) -> None:
@@ -431,5 +529,9 @@ def test_with_manual_placement_only_blocks_and_shortcodes_place_the_box(
 def test_the_plugin_logged_no_php_warning(wordpress: WordPressSite) -> None:
     log = wordpress.root / "debug.log"
     text = log.read_text(errors="replace") if log.exists() else ""
-    ours = [line for line in text.splitlines() if "related-articles" in line]
+    ours = [
+        line
+        for line in text.splitlines()
+        if "related-articles" in line or "amp_is_request" in line  # or asked too early
+    ]
     assert not ours, "\n".join(ours[:10])

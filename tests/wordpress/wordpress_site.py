@@ -85,12 +85,15 @@ def _link_tree(source: Path, target: Path) -> None:
 class WordPressSite(ManagedService):
     """One WordPress site: its database, its files in `root`, and `php -S` on `url`."""
 
-    def __init__(self, root: Path, *, extra_config: str = "") -> None:
+    def __init__(
+        self, root: Path, *, extra_config: str = "", mu_plugins: tuple[Path, ...] = ()
+    ) -> None:
         self.root = root
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.database = f"wp_test_{secrets.token_hex(6)}"
         self._extra_config = extra_config
+        self._mu_plugins = mu_plugins
         self._process: subprocess.Popen[bytes] | None = None
         self._created = False
 
@@ -111,6 +114,10 @@ class WordPressSite(ManagedService):
             (self.root / "wp-config.php").write_text(wp_config(self.database, self._extra_config))
             (self.root / "router.php").write_text(ROUTER)
             shutil.copytree(PLUGIN, self.root / "wp-content" / "plugins" / PLUGIN.name)
+            must_use = self.root / "wp-content" / "mu-plugins"
+            for mu_plugin in self._mu_plugins:  # loaded by WordPress on every request
+                must_use.mkdir(exist_ok=True)
+                shutil.copy(mu_plugin, must_use / mu_plugin.name)
         env = {**os.environ, "PHP_CLI_SERVER_WORKERS": "4"}
         log = (self.root / "server.log").open("ab")
         self._process = subprocess.Popen(

@@ -21,14 +21,26 @@ const RELATED_ARTICLES_DIR = __DIR__;
 
 require_once __DIR__ . '/includes/class-settings.php';
 require_once __DIR__ . '/includes/class-client.php';
+require_once __DIR__ . '/includes/class-queue.php';
 require_once __DIR__ . '/includes/class-sync.php';
 require_once __DIR__ . '/includes/class-display.php';
 require_once __DIR__ . '/includes/class-admin.php';
 
 RelatedArticles\Sync::register();
 // Deactivated, the plugin retries nothing; the queue is kept and retried when it is back.
-register_deactivation_hook( __FILE__, static fn () => wp_clear_scheduled_hook( RelatedArticles\Sync::CRON_HOOK ) );
-register_activation_hook( __FILE__, array( RelatedArticles\Sync::class, 'schedule' ) );
+register_deactivation_hook(
+	__FILE__,
+	static function (): void {
+		wp_clear_scheduled_hook( RelatedArticles\Sync::CRON_HOOK );
+	}
+);
+register_activation_hook(
+	__FILE__,
+	static function (): void {
+		RelatedArticles\Queue::install(); // The queue's table (one row per post waiting).
+		RelatedArticles\Sync::schedule();
+	}
+);
 RelatedArticles\Display::register( __FILE__ );
 if ( is_admin() ) {
 	RelatedArticles\Admin::register();

@@ -15,9 +15,13 @@ use WP_Post;
 
 /** Pushes posts to the admin API (`PUT`/`DELETE /v1/articles/{slug}`). */
 final class Sync {
-	public const QUEUE_OPTION = 'related_articles_queue';
 	public const SLUG_META    = '_related_articles_slug';
-	public const CRON_HOOK    = 'related_articles_retry';
+	/**
+	 * A recurring WP-Cron event, every retry delay (Queue::retry_base()), whatever the queue:
+	 * each row carries its own next try. Being always there, it is written once, not on every
+	 * failed call, so it is not lost to concurrent writes of WordPress's `cron` option.
+	 */
+	public const CRON_HOOK = 'related_articles_retry';
 	/** The service's slug rule (recommender/articles.py SLUG_PATTERN). */
 	public const SLUG_PATTERN = '/^[a-z0-9][a-z0-9-]*$/';
 	/** After this many failed attempts an entry is listed as failed (and retried hourly). */
@@ -30,6 +34,14 @@ final class Sync {
 		add_action( 'wp_after_insert_post', array( self::class, 'on_saved' ), 20, 2 );
 		add_action( 'before_delete_post', array( self::class, 'on_deleted' ), 10, 2 );
 		add_action( self::CRON_HOOK, array( self::class, 'retry_due' ) );
+		add_filter( 'cron_schedules', array( self::class, 'cron_schedules' ) );
+		add_action(
+			'init',
+			static function (): void {
+				Queue::maybe_install();
+				self::schedule();
+			}
+		);
 	}
 
 	/** The post types that are synced (filter `related_articles_post_types`). */
@@ -77,33 +89,60 @@ final class Sync {
 	/** `before_delete_post`: a post deleted for good is retracted. */
 	public static function on_deleted( int $post_id, ?WP_Post $post = null ): void {
 		$slug = (string) get_post_meta( $post_id, self::SLUG_META, true );
-		if ( '' !== $slug && self::configured() ) {
-			self::send_delete( $slug, $post_id );
+		if ( '' === $slug || ! self::configured() ) {
+			return;
+		}
+		$ticket = Queue::mark( $post_id, $slug, 'delete' );
+		[ $ok, $error ] = self::send_delete( $slug, $post_id );
+		if ( $ok ) {
+			Queue::done( $post_id, $ticket, $slug );
+		} else {
+			Queue::fail( $post_id, $slug, 'delete', $error, false );
 		}
 	}
 
 	/**
 	 * Bring the service in line with one post: upsert it when public, retract what was sent
-	 * for it otherwise (or under a slug it no longer has). Returns whether every call succeeded.
+	 * for it otherwise (or under a slug it no longer has; the new slug is sent once the old one
+	 * is retracted). The post's queue row is marked first and the post read afresh after, so a
+	 * change saved meanwhile is either in what is sent or keeps the row queued (see Queue).
+	 * Returns whether every call succeeded; a failure is queued for WP-Cron.
 	 */
 	public static function sync_post( WP_Post $post ): bool {
-		$sent = (string) get_post_meta( $post->ID, self::SLUG_META, true );
-		$slug = self::slug( $post );
-		$ok   = true;
+		$ticket = Queue::mark( $post->ID, (string) self::slug( $post ), self::is_public( $post ) ? 'upsert' : 'delete' );
+		clean_post_cache( $post->ID );
+		wp_cache_delete( $post->ID, 'post_meta' );
+		$fresh = get_post( $post->ID );
+		if ( ! $fresh instanceof WP_Post ) {
+			// Deleted meanwhile: before_delete_post retracted it (or queued that).
+			Queue::done( $post->ID, $ticket, '' );
+			return true;
+		}
+		$post   = $fresh;
+		$sent   = (string) get_post_meta( $post->ID, self::SLUG_META, true );
+		$slug   = self::slug( $post );
+		$ok     = true;
+		$error  = '';
+		$action = 'delete';
+		$shown  = '' !== $sent ? $sent : (string) $slug;
 		if ( self::is_public( $post ) && null !== $slug ) {
+			$action = 'upsert';
+			$shown  = $slug;
 			if ( '' !== $sent && $sent !== $slug ) {
-				$ok = self::send_delete( $sent, $post->ID );
+				[ $ok, $error ] = self::send_delete( $sent, $post->ID );
 			}
-			return self::send_upsert( $post, $slug ) && $ok;
+			if ( $ok ) {
+				[ $ok, $error, $refused ] = self::send_upsert( $post, $slug );
+			}
+		} elseif ( '' !== $sent ) {
+			[ $ok, $error ] = self::send_delete( $sent, $post->ID );
 		}
-		if ( '' !== $sent ) {
-			return self::send_delete( $sent, $post->ID );
+		if ( $ok ) {
+			Queue::done( $post->ID, $ticket, $shown );
+		} else {
+			Queue::fail( $post->ID, $shown, $action, $error, $refused ?? false );
 		}
-		if ( null !== $slug ) {
-			// A queued upsert of a post that has since gone private: drop it.
-			self::dequeue( $slug );
-		}
-		return true;
+		return $ok;
 	}
 
 	/** The article record the admin API takes, the fields `wordpress+https://` ingest reads. */
@@ -151,96 +190,73 @@ final class Sync {
 		return trim( (string) preg_replace( '/\s+/u', ' ', $text ) );
 	}
 
-	private static function send_upsert( WP_Post $post, string $slug ): bool {
+	/** `PUT` the article: [ok, error words, refused]. */
+	private static function send_upsert( WP_Post $post, string $slug ): array {
 		[ $status, , $error ] = Client::request( 'PUT', '/v1/articles/' . rawurlencode( $slug ), self::article( $post ), true );
 		if ( 200 === $status ) {
 			update_post_meta( $post->ID, self::SLUG_META, $slug );
-			self::dequeue( $slug );
 			Display::forget_fragments();
-			return true;
+			return array( true, '', false );
 		}
-		self::enqueue( $slug, 'upsert', $post->ID, $error ?? "HTTP $status", in_array( $status, self::REFUSED, true ) );
-		return false;
+		return array( false, $error ?? "HTTP $status", in_array( $status, self::REFUSED, true ) );
 	}
 
-	private static function send_delete( string $slug, int $post_id ): bool {
+	/** `DELETE` the article: [ok, error words]. */
+	private static function send_delete( string $slug, int $post_id ): array {
 		[ $status, , $error ] = Client::request( 'DELETE', '/v1/articles/' . rawurlencode( $slug ), null, true );
 		if ( 204 === $status || 404 === $status ) { // 404: the service never had it.
 			if ( (string) get_post_meta( $post_id, self::SLUG_META, true ) === $slug ) {
 				delete_post_meta( $post_id, self::SLUG_META );
 			}
-			self::dequeue( $slug );
 			Display::forget_fragments();
-			return true;
+			return array( true, '' );
 		}
-		self::enqueue( $slug, 'delete', $post_id, $error ?? "HTTP $status" );
-		return false;
+		return array( false, $error ?? "HTTP $status" );
 	}
 
-	/** The queue: slug => {action, post_id, attempts, next_at, error, since}. */
+	/** The queue, for the settings page: slug => {action, post_id, attempts, next_at, error, since}. */
 	public static function queue(): array {
-		$queue = get_option( self::QUEUE_OPTION, array() );
-		return is_array( $queue ) ? $queue : array();
-	}
-
-	/** Seconds before the first retry (constant RELATED_ARTICLES_RETRY_SECONDS, default 60). */
-	private static function retry_base(): int {
-		return defined( 'RELATED_ARTICLES_RETRY_SECONDS' ) ? max( 1, (int) RELATED_ARTICLES_RETRY_SECONDS ) : 60;
-	}
-
-	private static function enqueue( string $slug, string $action, int $post_id, string $error, bool $refused = false ): void {
-		$queue    = self::queue();
-		$previous = $queue[ $slug ] ?? array();
-		$attempts = (int) ( $previous['attempts'] ?? 0 ) + 1;
-		if ( $refused ) {
-			$attempts = max( $attempts, self::FAILED_AFTER );
+		$queue = array();
+		foreach ( Queue::all() as $row ) {
+			$queue[ '' !== $row['slug'] ? $row['slug'] : '#' . $row['post_id'] ] = $row;
 		}
-		$delay = $refused ? HOUR_IN_SECONDS : min( HOUR_IN_SECONDS, self::retry_base() * ( 2 ** min( $attempts - 1, 12 ) ) );
-		$queue[ $slug ] = array(
-			'action'   => $action,
-			'post_id'  => $post_id,
-			'attempts' => $attempts,
-			'next_at'  => time() + $delay,
-			'error'    => $error,
-			'since'    => $previous['since'] ?? time(),
+		return $queue;
+	}
+
+	/** WP-Cron's interval for the retry event. */
+	public static function cron_schedules( mixed $schedules ): array {
+		$schedules                  = is_array( $schedules ) ? $schedules : array();
+		$schedules[ self::CRON_HOOK ] = array(
+			'interval' => Queue::retry_base(),
+			'display'  => __( 'Related articles: retry delay', 'related-articles' ),
 		);
-		update_option( self::QUEUE_OPTION, $queue, false );
-		self::schedule();
+		return $schedules;
 	}
 
-	private static function dequeue( string $slug ): void {
-		$queue = self::queue();
-		if ( isset( $queue[ $slug ] ) ) {
-			unset( $queue[ $slug ] );
-			update_option( self::QUEUE_OPTION, $queue, false );
-		}
-	}
-
-	/** One cron event at the earliest due retry. */
+	/** The recurring retry event, scheduled if it is not (a look at the loaded `cron` option). */
 	public static function schedule(): void {
-		$queue = self::queue();
-		wp_clear_scheduled_hook( self::CRON_HOOK );
-		if ( $queue ) {
-			wp_schedule_single_event( min( array_column( $queue, 'next_at' ) ), self::CRON_HOOK );
+		if ( ! wp_next_scheduled( self::CRON_HOOK ) ) {
+			wp_schedule_event( time() + Queue::retry_base(), self::CRON_HOOK, self::CRON_HOOK );
 		}
 	}
 
-	/** WP-Cron: retry every queued call that is due, from the post as it is now. */
+	/** WP-Cron: retry every queued post that is due, from the post as it is now. */
 	public static function retry_due(): void {
-		foreach ( self::queue() as $slug => $entry ) {
-			if ( (int) $entry['next_at'] > time() ) {
+		foreach ( Queue::due() as $row ) {
+			$post_id = (int) $row['post_id'];
+			clean_post_cache( $post_id );
+			$post = get_post( $post_id );
+			if ( $post instanceof WP_Post ) {
+				self::sync_post( $post );
 				continue;
 			}
-			$post = get_post( (int) $entry['post_id'] );
-			if ( $post instanceof WP_Post && self::slug( $post ) === $slug ) {
-				if ( ! self::sync_post( $post ) ) {
-					continue;
-				}
-				if ( isset( self::queue()[ $slug ] ) && ! self::is_public( $post ) ) {
-					self::send_delete( (string) $slug, $post->ID ); // An upsert queued before it went private.
-				}
+			// Deleted for good: retract what the row names (a 404 is fine).
+			$slug = (string) $row['slug'];
+			[ $ok, $error ] = '' !== $slug ? self::send_delete( $slug, $post_id ) : array( true, '' );
+			if ( $ok ) {
+				Queue::done( $post_id, (int) $row['ticket'], $slug );
 			} else {
-				self::send_delete( (string) $slug, (int) $entry['post_id'] );
+				Queue::fail( $post_id, $slug, 'delete', $error, false );
 			}
 		}
 		self::schedule();
