@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from recommender.ingest.web import USER_AGENT
 from recommender.setting_group import Group, setting
 
@@ -68,3 +70,9 @@ class IngestSettings(Group):
         description="Pages followed per paged feed or WordPress listing; sitemaps per index. "
         "A longer listing fails the run unless reindex is given --allow-partial.",
     )
+
+
+def ingest_default(name: str) -> Any:
+    """The default of the ingest setting `name`, for the reading code's own defaults
+    (`FetchPolicy`, `ReadLimits`), so that each default is written once, here."""
+    return IngestSettings.model_fields[name].default

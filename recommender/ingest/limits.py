@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from recommender.errors import FeedError
+from recommender.ingest.ingest_settings import ingest_default
 
 #: Pieces in which the rest of an oversized line is read and dropped.
 _SKIP_CHUNK = 1 << 16
@@ -21,8 +22,8 @@ _SKIP_CHUNK = 1 << 16
 class ReadLimits:
     """Largest record (a line, or a CSV row's lines) and largest decompressed source, in bytes."""
 
-    max_record_bytes: int = 8 << 20
-    max_source_bytes: int = 1 << 30
+    max_record_bytes: int = ingest_default("max_record_bytes")
+    max_source_bytes: int = ingest_default("max_source_bytes")
 
 
 class ByteReader(Protocol):

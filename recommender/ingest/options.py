@@ -7,23 +7,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from types import MappingProxyType
 
-from recommender.ingest.ingest_settings import IngestSettings
+from recommender.ingest.ingest_settings import IngestSettings, ingest_default
 from recommender.ingest.limits import ReadLimits
-from recommender.ingest.web import USER_AGENT
 
 
 @dataclass(frozen=True, slots=True)
 class FetchPolicy:
     """Politeness and safety of every HTTP request a reindex makes."""
 
-    user_agent: str = USER_AGENT
-    timeout_seconds: float = 20.0
-    retries: int = 2
-    backoff_seconds: float = 1.0
-    concurrency: int = 4
-    max_bytes: int = 10 << 20
-    max_redirects: int = 5
-    max_pages: int = 100
+    user_agent: str = ingest_default("user_agent")
+    timeout_seconds: float = ingest_default("timeout_seconds")
+    retries: int = ingest_default("retries")
+    backoff_seconds: float = ingest_default("backoff_seconds")
+    concurrency: int = ingest_default("concurrency")
+    max_bytes: int = ingest_default("max_bytes")
+    max_redirects: int = ingest_default("max_redirects")
+    max_pages: int = ingest_default("max_pages")
     #: Where conditional-request validators and bodies are kept; None = no cache.
     cache_dir: Path | None = None
 
