@@ -36,7 +36,7 @@ from api.serving.draft_encoder import DraftEncoder
 from api.serving.index_holder import IndexHolder
 from api.serving.single_flight import SingleFlight
 from api.stores.event_store_factory import build_event_store
-from api.stores.result_cache import build_cache
+from api.stores.result_cache_factory import build_cache
 from recommender import fault_points
 from recommender.settings import Settings
 

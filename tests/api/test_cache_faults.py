@@ -17,7 +17,10 @@ from typing import TYPE_CHECKING, TypeVar
 import pytest
 import redis
 
-from api.stores.result_cache import MemoryCache, RedisCache, TieredCache, build_cache
+from api.stores.memory_result_cache import MemoryCache
+from api.stores.redis_result_cache import RedisCache
+from api.stores.result_cache_factory import build_cache
+from api.stores.tiered_result_cache import TieredCache
 from recommender.settings import Settings
 from tests.support.redis_server import RedisProcess, free_port
 
@@ -68,7 +71,7 @@ def fast_retrying_cache(url: str) -> RedisCache:
 def test_killed_redis_is_bypassed_and_used_again_after_a_restart(
     redis_process: RedisProcess, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="api.stores.result_cache")
+    caplog.set_level(logging.INFO, logger="api.stores.redis_result_cache")
 
     async def main() -> None:
         cache = fast_retrying_cache(redis_process.url)
@@ -168,7 +171,7 @@ def test_tiered_cache_serves_process_memory_while_redis_is_down() -> None:
 def test_backoff_doubles_up_to_the_cap_and_sends_one_probe_at_a_time(
     fake_clock: FakeClock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    caplog.set_level(logging.INFO, logger="api.stores.result_cache")
+    caplog.set_level(logging.INFO, logger="api.stores.redis_result_cache")
     url = f"redis://127.0.0.1:{free_port()}/0"
 
     async def main() -> None:

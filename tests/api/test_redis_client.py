@@ -16,7 +16,7 @@ import pytest
 from redis.asyncio import Redis, RedisCluster
 
 from api.stores.redis_client import RedisEndpoint, make_redis
-from api.stores.result_cache import RedisCache
+from api.stores.redis_result_cache import RedisCache
 from recommender.settings import Settings
 from tests.support.redis_cluster import RedisClusterProcesses
 from tests.support.redis_server import RedisProcess

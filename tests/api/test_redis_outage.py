@@ -189,7 +189,7 @@ def run_outage(
     heal_redis: Callable[[], None],
 ) -> None:
     """Requests before, during and after an outage: all 200, identical, bounded; caching resumes."""
-    caplog.set_level(logging.INFO, logger="api.stores.result_cache")
+    caplog.set_level(logging.INFO, logger="api.stores.redis_result_cache")
     with httpx.Client(base_url=base_url, timeout=5.0) as probe:
         expected = {}
         for path in PATHS:
@@ -255,7 +255,7 @@ def run_outage(
     assert requests >= len(load.answers)
     assert bounded == requests, f"{requests - bounded} requests took the app over {BOUND} s"
     # One warning for the outage however many requests hit it, then one line for the recovery.
-    cache_logs = [r.levelno for r in caplog.records if r.name == "api.stores.result_cache"]
+    cache_logs = [r.levelno for r in caplog.records if r.name == "api.stores.redis_result_cache"]
     assert cache_logs == [logging.WARNING, logging.INFO], caplog.text
 
 

@@ -20,8 +20,12 @@ from typing import TYPE_CHECKING
 import pytest
 import redis
 
+from api.stores.memory_result_cache import MemoryCache
 from api.stores.redis_client import RedisEndpoint
-from api.stores.result_cache import MemoryCache, RedisCache, ResultCache, TieredCache, build_cache
+from api.stores.redis_result_cache import RedisCache
+from api.stores.result_cache import ResultCache
+from api.stores.result_cache_factory import build_cache
+from api.stores.tiered_result_cache import TieredCache
 from recommender.settings import Settings
 from tests.support.redis_server import RedisProcess
 
