@@ -33,7 +33,10 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def with_redis(settings: Settings, url: str) -> Settings:
-    return settings.replaced(**{"redis_url": url})
+    # A generous Redis timeout: these tests count what is stored, and on a busy machine a first
+    # call past the 50 ms default makes the cache bypass Redis for a moment (its job, tested in
+    # test_cache_faults.py), so that nothing would be stored.
+    return settings.replaced(**{"redis_url": url, "redis_timeout_ms": 2_000})
 
 
 @pytest.fixture
