@@ -127,7 +127,7 @@ def test_events_are_dropped_counted_and_logged_within_the_timeout(
     ]  # fmt: skip
     assert len(warnings) == 1 and "events are dropped" in warnings[0].getMessage(), caplog.text
 
-    # Back: new events count again (the guard probes after its backoff), the dropped ones not.
+    # Back: new events count again (the guard probes after its backoff), whole batches at a time.
     deadline = time.monotonic() + 30
     while True:
         served.post("/v1/events", content=BATCH, headers=BEACON)

@@ -51,4 +51,4 @@ def test_an_invalid_environment_value_names_its_variable(tmp_path: Path) -> None
     result = run_cli("info", data_dir=tmp_path, RECOMMENDER_BATCH_SIZE="0")
     assert result.returncode == 2
     assert result.stderr.startswith("recommender: error: invalid setting: RECOMMENDER_BATCH_SIZE")
-    assert "Traceback" not in result.stderr
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr

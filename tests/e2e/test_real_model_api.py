@@ -88,6 +88,8 @@ def server(
 def test_reindex_with_two_processes_embeds_every_article_once(
     real_index: tuple[Path, dict[str, Any]],
 ) -> None:
+    """The CLI run completes with every article embedded once; that two worker processes do the
+    embedding is shown in tests/recommender/test_encoders.py."""
     _, summary = real_index
     assert summary["published"] is True
     assert summary["read"] == summary["indexed"] == summary["embedded"] == ARTICLES

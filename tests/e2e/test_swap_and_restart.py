@@ -56,6 +56,9 @@ class Readers:
             thread.join(timeout=10)
         assert not any(thread.is_alive() for thread in self._threads), "a reader hung"
 
+    def answered(self) -> int:
+        return sum(len(seen) for seen in self.seen)
+
     def _read(self, n: int) -> None:
         with httpx.Client(base_url=self.base, timeout=5) as client:
             i = n
@@ -82,7 +85,7 @@ def test_reindexes_published_during_a_swap_under_load_fail_no_request(
     published = [first.version]
     slugs = [record["slug"] for record in records]
     with running_server(create_app(settings)) as base, Readers(base, slugs) as readers:
-        time.sleep(0.3)
+        wait_for(lambda: readers.answered() >= 30, "readers answered before the swaps")
         for n in range(4):  # back to back: each lands while the API loads the one before
             records.append({**records[n], "slug": f"extra-{n}", "title": f"Extra story {n}"})
             feed = write_jsonl(tmp_path / f"feed-{n}.jsonl", records)
@@ -92,7 +95,8 @@ def test_reindexes_published_during_a_swap_under_load_fail_no_request(
                 lambda: client.get("/v1/index").json()["version"] == published[-1],
                 "the last version was not served",
             )
-            time.sleep(0.3)
+            swapped = readers.answered()
+            wait_for(lambda: readers.answered() >= swapped + 30, "readers answered after them")
             for n in range(4):
                 assert client.get(f"/v1/articles/extra-{n}/related").status_code == 200
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import gc
+import multiprocessing
 from pathlib import Path
 
 import numpy as np
@@ -54,6 +56,26 @@ def test_encoding_is_deterministic_and_batch_independent(
     together = encoder.encode(texts)
     alone = np.vstack([encoder.encode([t]) for t in texts])
     assert np.allclose(together, alone, atol=1e-5)
+
+
+@pytest.mark.model
+def test_the_torch_backend_with_processes_embeds_in_that_many_workers(
+    encoder: SentenceTransformerEncoder, tmp_path: Path
+) -> None:
+    """`--processes 2` (RECOMMENDER_ENCODE_PROCESSES) is honoured, not silently ignored: the
+    encoder the settings build embeds in two worker processes of its own, with the in-process
+    vectors, and stops them with itself."""
+    texts = [f"Story {n}: storm closes schools, markets fall on rate fears" for n in range(40)]
+    settings = Settings(data_dir=tmp_path, encoder_backend="torch", encode_processes=2)
+    before = set(multiprocessing.active_children())
+    pooled = load_encoder(settings.encoder)
+    vectors = pooled.encode(texts)
+    workers = set(multiprocessing.active_children()) - before
+    assert len(workers) == 2, workers
+    np.testing.assert_allclose(vectors, encoder.encode(texts), atol=1e-5)
+    del pooled
+    gc.collect()
+    assert not workers & set(multiprocessing.active_children()), "the workers outlived it"
 
 
 def test_the_model_id_changes_with_the_sequence_length() -> None:

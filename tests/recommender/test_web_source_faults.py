@@ -6,6 +6,7 @@ reason; a reindex then publishes nothing and the served version stays."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -66,7 +67,8 @@ def test_a_wordpress_page_that_is_not_json_fails_the_source(site: FeedSite) -> N
 
 def test_a_wordpress_page_that_is_not_a_list_fails_the_source(site: FeedSite) -> None:
     wordpress_page(site, 1, json_route({"code": "rest_disabled", "message": "REST is off"}))
-    with pytest.raises(FeedError, match="expected a JSON list of posts, got dict"):
+    page = re.escape(posts_url(site.base, 1))
+    with pytest.raises(FeedError, match=rf"^{page}: expected a JSON list of posts, got dict$"):
         read(f"wordpress+{site.base}")
 
 
@@ -110,7 +112,10 @@ def test_sitemap_indexes_nested_too_deep_fail_the_source(site: FeedSite) -> None
     for level in range(MAX_SITEMAP_DEPTH + 1):
         site.put(f"/index-{level}.xml", sitemap_index(site, [child]))
         child = f"/index-{level}.xml"
-    with pytest.raises(FeedError, match=f"nested deeper than {MAX_SITEMAP_DEPTH}"):
+    too_deep = re.escape(site.url("/leaf.xml"))
+    with pytest.raises(
+        FeedError, match=rf"^{too_deep}: sitemap .*nested deeper than {MAX_SITEMAP_DEPTH}$"
+    ):
         read(site.url(child))
     # One level less is read whole.
     assert read(site.url(f"/index-{MAX_SITEMAP_DEPTH - 1}.xml")) == len(ARTICLES)
