@@ -18,10 +18,18 @@ from index.state.generation_file import GenerationFile
 from index.state.state_database import Row
 
 
-def open_database(path: Path, schema: str) -> sqlite3.Connection:
-    """`path` opened (its directory made), with `schema` applied (it must be idempotent)."""
+def open_database(
+    path: Path, schema: str, *, incremental_vacuum: bool = False
+) -> sqlite3.Connection:
+    """`path` opened (its directory made), with `schema` applied (it must be idempotent);
+    `incremental_vacuum`: a new file can give its free pages back (`PRAGMA incremental_vacuum`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
     database = sqlite3.connect(path, timeout=30.0, check_same_thread=False)
+    # Only a new file takes it, before WAL writes its first page (setting it on an existing
+    # file would wait for the write lock, for nothing).
+    if incremental_vacuum and new:
+        database.execute("PRAGMA auto_vacuum=INCREMENTAL")
     database.execute("PRAGMA journal_mode=WAL")
     database.executescript(schema)
     database.commit()

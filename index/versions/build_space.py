@@ -3,8 +3,9 @@ data directory's disk is refused at once, with nothing changed, rather than fail
 
 The estimate: the new version (the served one's bytes per article x the new count x 1.2, or
 8 KB per article for a first build; unchanged files are hard-linked later, so this errs large),
-the cache entries of the texts to embed (a vector, and the text's length for its TF-IDF
-analysis), and `RECOMMENDER_DISK_RESERVE_MB` left over for the live stores and the logs.
+the cache entries of the texts the served version was not built from (a vector, and the
+text's length for its TF-IDF analysis), and `RECOMMENDER_DISK_RESERVE_MB` left over for the
+live stores and the logs.
 """
 
 from __future__ import annotations
@@ -15,6 +16,8 @@ from index.index_errors import InsufficientSpace
 from index.state.disk_space import free_bytes
 from index.state.embedding_cache import EmbeddingCache
 from index.versions.manifest import Manifest
+from index.versions.text_hashes import read_text_hashes
+from index.versions.version_store import VersionStore
 from recommender.settings import IndexSettings
 
 #: A version's bytes per article when none is served to measure (full text: 7 KB in
@@ -46,15 +49,28 @@ def required_bytes(
         version = int(served / current.count * len(texts) * VERSION_GROWTH)
     else:
         version = int(FIRST_BUILD_BYTES_PER_ARTICLE * len(texts) * VERSION_GROWTH)
-    cache = EmbeddingCache(settings.embedding_cache_path)
-    try:
-        present = cache.present(model_id, hashes)
-    finally:
-        cache.close()
+    present = _embedded(settings, current, hashes, model_id)
     vector = 4 * (current.dimension if current is not None else FIRST_BUILD_DIMENSION)
     new = {h: text for h, text in zip(hashes, texts, strict=True) if h not in present}
     growth = sum(len(text.encode("utf-8")) + vector + ENTRY_OVERHEAD for text in new.values())
     return version, growth
+
+
+def _embedded(
+    settings: IndexSettings, current: Manifest | None, hashes: Sequence[str], model_id: str
+) -> set[str]:
+    """Which of `hashes` need no embedding: those the served version was built from (a set
+    difference), else those in the cache (a lookup, slower: versions before text hashes)."""
+    if current is not None and current.model_id == model_id:
+        path = VersionStore(settings.data_dir).versions_dir / current.version
+        used = read_text_hashes(path, current)
+        if used is not None:
+            return used.embedding
+    cache = EmbeddingCache(settings.embedding_cache_path)
+    try:
+        return cache.present(model_id, hashes)
+    finally:
+        cache.close()
 
 
 def require_room(

@@ -244,3 +244,35 @@ def test_gc_waits_for_no_reindex_and_a_race_loses_nothing(tmp_path: Path) -> Non
     finally:
         cache.close()
     assert present == used.embedding  # nothing the served version uses was lost
+
+
+def test_a_cache_of_the_first_layout_is_rebuilt_smaller_by_its_first_prune(tmp_path: Path) -> None:
+    path = tmp_path / "embeddings.sqlite3"
+    vectors = {f"{n:064x}": np.full(384, n, dtype=np.float32) for n in range(2000)}
+    with sqlite3.connect(path) as first:  # as this project wrote it before: WITHOUT ROWID
+        first.execute("PRAGMA journal_mode=WAL")
+        first.execute(
+            "CREATE TABLE embeddings (model_id TEXT NOT NULL, text_hash TEXT NOT NULL, "
+            "vector BLOB NOT NULL, PRIMARY KEY (model_id, text_hash)) WITHOUT ROWID"
+        )
+        first.executemany(
+            "INSERT INTO embeddings VALUES (?, ?, ?)",
+            [("model/384", key, vector.tobytes()) for key, vector in vectors.items()],
+        )
+    before = on_disk(path)
+    kept = sorted(vectors)[::2]
+    cache = EmbeddingCache(path)
+    try:
+        result = cache.prune({"model/384": set(kept)})
+        assert (result.removed, result.kept, result.note) == (1000, 1000, None)
+        stored = cache.get_many("model/384", sorted(vectors))
+    finally:
+        cache.close()
+    assert sorted(stored) == kept
+    assert all(np.array_equal(stored[key], vectors[key]) for key in kept)
+    with sqlite3.connect(path) as rebuilt:
+        ((layout,),) = rebuilt.execute("SELECT sql FROM sqlite_master WHERE name = 'embeddings'")
+        ((mode,),) = rebuilt.execute("PRAGMA auto_vacuum").fetchall()
+    assert "WITHOUT ROWID" not in layout and mode == 2  # incremental from now on
+    # Half the entries, and each no longer spilled to an overflow page: well under half.
+    assert on_disk(path) < before * 0.3, (on_disk(path), before)
