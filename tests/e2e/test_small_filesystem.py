@@ -132,7 +132,7 @@ def test_live_writes_on_a_full_disk_answer_503_and_reads_go_on(tmp_path: Path) -
                 client.put("/v1/articles/before-full", json=article, headers=AUTH).status_code
                 == 200
             )
-            log_in(client, password=PASSWORD)
+            csrf = log_in(client, password=PASSWORD)
             filler = fill(disk)
             with pytest.raises(OSError) as full:
                 (disk / "probe").write_bytes(b"x" * 65536)
@@ -155,6 +155,11 @@ def test_live_writes_on_a_full_disk_answer_503_and_reads_go_on(tmp_path: Path) -
             assert str(data_dir) in warning and "bytes free" in warning
             status = client.get("/editor/status")
             assert status.status_code == 200 and "low disk space" in status.text
+            form = {"target": "volcano-2", "slot": "1", "csrf": csrf, "confirmed": "true"}
+            pin = client.post("/editor/articles/volcano-0/pins", data=form)
+            assert pin.status_code == 503 and pin.headers["Retry-After"] == "1"
+            assert pin.headers["content-type"].startswith("text/html")
+            assert 'data-error="store_unavailable"' in pin.text and "is full" in pin.text
 
             filler.unlink()
             stored = client.put("/v1/articles/volcano-new", json=article, headers=AUTH)
