@@ -117,8 +117,8 @@ def collect_after_publishing(
     """The nightly run's collection, once its version is published (`started`: when the run
     began, monotonic). Logged; a failure is logged too, never the run's: it has published."""
     began = time.time() - (time.monotonic() - started)
-    FetchCache(fetch_cache_dir(settings.data_dir)).record_run(began)
     try:
+        FetchCache(fetch_cache_dir(settings.data_dir)).record_run(began)
         report = collect_garbage(settings, store, live, unused_since=began)
     except (RecommenderError, OSError) as exc:
         log.warning("the caches were not pruned after publishing: %s", exc)
