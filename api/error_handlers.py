@@ -106,10 +106,10 @@ def _answer(
     detail: Any,
     headers: dict[str, str] | None = None,
     *,
-    page: bool = False,
+    as_page: bool = False,
 ) -> Response:
-    """The error as JSON, or as a page on the editor's pages (or where `page` asks for one)."""
-    if page or _is_editor_page(request):
+    """The error as JSON, or as a page on the editor's pages (or where `as_page` asks)."""
+    if as_page or _is_editor_page(request):
         page = render("editor_error.html", status=status, error=error, detail=_readable(detail))
         return HTMLResponse(page, status, {**(headers or {}), "Cache-Control": "no-store"})
     return problem(status, error, detail, headers)
@@ -137,7 +137,7 @@ async def _domain(request: Request, exc: Exception) -> Response:
     retry = {"Retry-After": "1"} if unavailable else None
     # A form sent from the desk gets a page a person can read (a full disk, a database down).
     return _answer(
-        request, status, code, detail, retry, page=unavailable and _is_editor_form(request)
+        request, status, code, detail, retry, as_page=unavailable and _is_editor_form(request)
     )
 
 
