@@ -79,6 +79,16 @@ def _is_editor_page(request: Request) -> bool:
     )
 
 
+def _is_editor_form(request: Request) -> bool:
+    """A form an editor's browser sent from the desk (its store errors are pages too)."""
+    kind = request.headers.get("content-type", "")
+    return (
+        request.method == "POST"
+        and request.url.path.startswith("/editor/")
+        and kind.startswith(("application/x-www-form-urlencoded", "multipart/form-data"))
+    )
+
+
 def _readable(detail: Any) -> str:
     """A JSON error's detail as one sentence for a person."""
     if isinstance(detail, list):
@@ -95,9 +105,11 @@ def _answer(
     error: str,
     detail: Any,
     headers: dict[str, str] | None = None,
+    *,
+    as_page: bool = False,
 ) -> Response:
-    """The error as JSON, or as a page on the editor's pages."""
-    if _is_editor_page(request):
+    """The error as JSON, or as a page on the editor's pages (or where `as_page` asks)."""
+    if as_page or _is_editor_page(request):
         page = render("editor_error.html", status=status, error=error, detail=_readable(detail))
         return HTMLResponse(page, status, {**(headers or {}), "Cache-Control": "no-store"})
     return problem(status, error, detail, headers)
@@ -121,8 +133,12 @@ async def _domain(request: Request, exc: Exception) -> Response:
             f"No served article has the slug {exc.slug!r}: retracted, renamed or never indexed."
         )
     # Nothing was changed: the client may send the same change again shortly.
-    retry = {"Retry-After": "1"} if isinstance(exc, StoreUnavailable) else None
-    return _answer(request, status, code, detail, retry)
+    unavailable = isinstance(exc, StoreUnavailable)
+    retry = {"Retry-After": "1"} if unavailable else None
+    # A form sent from the desk gets a page a person can read (a full disk, a database down).
+    return _answer(
+        request, status, code, detail, retry, as_page=unavailable and _is_editor_form(request)
+    )
 
 
 async def _validation(request: Request, exc: Exception) -> Response:

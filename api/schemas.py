@@ -82,8 +82,9 @@ class Readiness(BaseModel):
     detail: str | None = None
     warnings: list[str] = Field(
         default=[],
-        description="Configuration problems that do not stop serving (e.g. a Redis memory "
-        "policy that would evict the widget's counters, or counters kept in memory only).",
+        description="Problems that do not stop serving (e.g. a Redis memory policy that would "
+        "evict the widget's counters, counters kept in memory only, or less free disk space "
+        "than RECOMMENDER_DISK_WARN_MB for the data directory).",
     )
 
 

@@ -6,6 +6,7 @@ RecommenderError (recommender.errors)
 ├── RemoteStoreError     the shared version store (RECOMMENDER_STORE_URL) cannot be used
 ├── StoreUnavailable     the shared database (RECOMMENDER_DATABASE_URL) cannot be reached now
 ├── CatalogShrinkRefused a reindex would lose too much of the served catalog: nothing published
+├── InsufficientSpace    the data directory's disk lacks room for a build: refused before it began
 └── IndexStoreError      the on-disk version store
     ├── NoIndexError         nothing published yet
     ├── VersionNotFound      a named version does not exist
@@ -36,6 +37,11 @@ class StoreUnavailable(RecommenderError):
 class CatalogShrinkRefused(RecommenderError):
     """A reindex would publish a catalog that lost more of the served one than
     `RECOMMENDER_MAX_SHRINK` allows (a broken export, a wrong URL); nothing was published."""
+
+
+class InsufficientSpace(RecommenderError):
+    """The data directory's disk has less room than a build needs (`index.versions.build_space`);
+    refused before anything was embedded, nothing changed."""
 
 
 class IndexStoreError(RecommenderError):

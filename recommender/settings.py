@@ -167,6 +167,20 @@ class IndexSettings(Group):
     keep_versions: int = setting(
         "keep_versions", 5, ge=1, description="Index versions kept on disk."
     )
+    disk_reserve_mb: int = setting(
+        "disk_reserve_mb",
+        100,
+        ge=0,
+        description="MB of the data directory's disk a reindex leaves free beyond its estimated "
+        "build; with less room it refuses before embedding (exit 65, nothing changed).",
+    )
+    disk_warn_mb: int = setting(
+        "disk_warn_mb",
+        1024,
+        ge=0,
+        description="Below this many MB free on the data directory's disk, /readyz and the "
+        "status page warn (readiness stays 200). 0 = never warn.",
+    )
     max_shrink: float = setting(
         "max_shrink",
         0.1,

@@ -9,10 +9,12 @@ Exit codes (stable, for schedulers):
     3   no usable index: nothing published, unknown or corrupt version
     4   unknown article slug
     5   the embedding model cannot be loaded
-    65  reindex would lose more of the served catalog than RECOMMENDER_MAX_SHRINK allows;
-        nothing was published (--allow-shrink overrides)
+    65  reindex refused before building: it would lose more of the served catalog than
+        RECOMMENDER_MAX_SHRINK allows (--allow-shrink overrides), or the data directory's disk
+        lacks room for the build (RECOMMENDER_DISK_RESERVE_MB); nothing was published
     69  the shared database (RECOMMENDER_DATABASE_URL) cannot be reached; nothing was changed
-    74  the data directory cannot be written (disk full?); nothing was published
+    74  the data directory cannot be written (disk full?); nothing was published (gc: the
+        caches could not be pruned)
     75  another reindex holds the lock (try again later; nothing was changed)
 """
 
@@ -29,6 +31,7 @@ import typer
 from index.index_errors import (
     CatalogShrinkRefused,
     IndexStoreError,
+    InsufficientSpace,
     ReindexLocked,
     StorageError,
     StoreUnavailable,
@@ -51,6 +54,7 @@ EXIT_CODES: list[tuple[type[RecommenderError], int]] = [
     (StorageError, 74),
     (StoreUnavailable, 69),
     (CatalogShrinkRefused, 65),
+    (InsufficientSpace, 65),
     (StrictModeError, 2),
     (FeedError, 2),
     (InvalidQuery, 2),

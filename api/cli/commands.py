@@ -398,6 +398,43 @@ def versions(as_json: JsonOption = False, data_dir: DataDirOption = None) -> Non
 
 @app.command(
     epilog=(
+        "Examples:\n\n  recommender gc\n\n  recommender gc --dry-run\n\n"
+        "Exit 75 while a reindex runs (nothing changed); 74 when the caches cannot be written "
+        "(a disk full to the last byte: remove a file, then run again)."
+    )
+)
+def gc(
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Say what would be removed; remove nothing.")
+    ] = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Remove versions beyond RECOMMENDER_KEEP_VERSIONS and the cache entries no kept version,
+    live change or recent fetch can use; print a one-line JSON of what went and the bytes freed.
+
+    Safe while the API serves; waits for no reindex: it takes the reindex lock or exits 75.
+    """
+    from index.state.state_stores import open_stores
+    from index.versions.cache_gc import collect_garbage
+    from index.versions.reindex_pipeline import reindex_lock
+    from index.versions.version_store import VersionStore
+
+    settings = _settings(data_dir).index
+
+    def collect() -> dict[str, Any]:
+        with reindex_lock(settings.data_dir):
+            stores = open_stores(settings)
+            try:
+                store = VersionStore(settings.data_dir)
+                return collect_garbage(settings, store, stores.live, dry_run=dry_run).to_dict()
+            finally:
+                stores.close()
+
+    print_json(run_command(collect))
+
+
+@app.command(
+    epilog=(
         "Examples:\n\n  recommender rollback\n\n"
         "  recommender rollback --to 20261124T230500123Z-1a2b3c"
     )

@@ -32,11 +32,13 @@ from api.serving.override_actions import add_block, add_pin, audit_json, block_j
 from api.templating import STATIC, render
 from index.index_errors import StoreUnavailable
 from index.serving.recommender_engine import Recommender
+from index.state.disk_space import free_bytes, low_space_warning
 from recommender.articles import FIELD_LIMITS, MAX_SLUG_LENGTH
 from recommender.errors import ArticleNotFound, InvalidQuery, RecommenderError
 from recommender.ingest.listings import Listing
 from recommender.overrides import MAX_SLOT
 from recommender.ranking import RelatedQuery
+from recommender.settings import IndexSettings
 from recommender.signals.registry import reasons
 
 router = APIRouter(prefix="/editor", include_in_schema=False)
@@ -266,6 +268,12 @@ async def title_search(
     return JSONResponse(found, headers={"Cache-Control": "no-store"})
 
 
+def _disk_line(settings: IndexSettings) -> str:
+    """The status page's disk row: the warning when space is low, else what is free."""
+    warning = low_space_warning(settings.data_dir, settings.disk_warn_mb)
+    return warning or f"{free_bytes(settings.data_dir):,} bytes free for {settings.data_dir}"
+
+
 @router.get("/status")
 async def status_page(editor: EditorDep, services: ServicesDep) -> Response:
     """The desk's dashboard: what is served, how fresh, cache and Redis, the busiest boxes."""
@@ -299,6 +307,7 @@ async def status_page(editor: EditorDep, services: ServicesDep) -> Response:
         },
         redis="configured" if services.settings.redis.url else "not configured (memory only)",
         counter_risk=await services.events.eviction_risk(),
+        disk=_disk_line(services.settings.index),
         live={"upserts": len(overlay.rows), "retractions": len(overlay.retracted)},
         overrides={"pins": len(curation.pins()), "blocks": len(curation.blocks())},
         drafts=services.drafts.state(),

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from api.deps import ServicesDep
 from api.responses import json_response
 from api.schemas import Readiness
+from index.state.disk_space import low_space_warning
 
 router = APIRouter(tags=["operations"])
 
@@ -22,10 +23,13 @@ async def healthz() -> Response:
 
 @router.get("/readyz", response_model=Readiness, responses={503: {"model": Readiness}})
 async def readyz(services: ServicesDep) -> Response:
-    """Ready when an index is loaded; reports the cache and the database as ok or degraded."""
+    """Ready when an index is loaded; reports the cache and the database as ok or degraded,
+    and warnings (low disk space among them) that do not stop serving."""
     holder = services.holder
     current = holder.current
     risk = await services.events.eviction_risk()
+    index = services.settings.index
+    disk = low_space_warning(index.data_dir, index.disk_warn_mb)
     database = "degraded" if holder.database_degraded else "ok"
     body = {
         "status": "ready" if current else "not_ready",
@@ -33,7 +37,7 @@ async def readyz(services: ServicesDep) -> Response:
         "cache": services.cache.status(),
         "database": database if holder.stores.shared else "local",
         "detail": None if current else services.holder.problem,
-        "warnings": [risk] if risk else [],
+        "warnings": [warning for warning in (risk, disk) if warning],
     }
     return json_response(body, 200 if current else 503)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Body
@@ -13,11 +14,13 @@ from api.deps import Services, ServicesDep
 from api.responses import json_response
 from api.routes.parameters import ERRORS, SlugPath
 from api.schemas import ErrorBody, LiveChange
+from index.index_errors import StorageError
 from index.state.embedding_cache import EmbeddingCache
 from recommender import fault_points
 from recommender.articles import Article, embedding_text, text_hash, validate_record
 from recommender.errors import InvalidRecord
 
+log = logging.getLogger(__name__)
 router = APIRouter(tags=["admin"])
 ADMIN_ERRORS = {
     401: {"model": ErrorBody},
@@ -27,11 +30,16 @@ ADMIN_ERRORS = {
 
 
 def _remember_embedding(services: Services, model_id: str, text: str, vector: Any) -> None:
-    cache = EmbeddingCache(services.settings.index.embedding_cache_path)
+    """Keep the vector for the next reindex, if the disk has room: a cache, never a reason
+    to refuse the change (which the live store then accepts or refuses whole)."""
     try:
-        cache.put_many(model_id, [(text_hash(text), vector)])
-    finally:
-        cache.close()
+        cache = EmbeddingCache(services.settings.index.embedding_cache_path)
+        try:
+            cache.put_many(model_id, [(text_hash(text), vector)])
+        finally:
+            cache.close()
+    except StorageError as exc:
+        log.warning("the embedding of a live upsert was not cached: %s", exc)
 
 
 @router.put("/v1/articles/{slug}", response_model=LiveChange, responses=ADMIN_ERRORS)

@@ -6,13 +6,13 @@ resumes where it stopped and an unchanged article is never embedded twice.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import numpy as np
 from numpy.typing import NDArray
 
-from index.state.hashed_blobs import HashedBlobs
+from index.state.hashed_blobs import HashedBlobs, PruneResult
 
 
 class EmbeddingCache:
@@ -28,6 +28,10 @@ class EmbeddingCache:
             for text_hash, blob in self._blobs.get_many(model_id, hashes).items()
         }
 
+    def present(self, model_id: str, hashes: Sequence[str]) -> set[str]:
+        """Which of `hashes` have a vector of `model_id` (none is read)."""
+        return self._blobs.present(model_id, hashes)
+
     def put_many(self, model_id: str, items: Iterable[tuple[str, NDArray[np.float32]]]) -> None:
         """Store vectors and commit, so they survive an interruption right after.
 
@@ -40,6 +44,10 @@ class EmbeddingCache:
                 for text_hash, vector in items
             ),
         )
+
+    def prune(self, keep: Mapping[str, set[str]], *, dry_run: bool = False) -> PruneResult:
+        """Keep only the vectors of `keep` (model id -> text hashes); other models' all go."""
+        return self._blobs.prune(keep, dry_run=dry_run)
 
     def close(self) -> None:
         self._blobs.close()

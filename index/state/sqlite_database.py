@@ -1,6 +1,7 @@
 """The SQLite stores in the data directory, opened alike: WAL, a generous lock wait, shared by
 every thread of a process; every change is a `write_transaction`, so a check and the write it
-decides are one atomic step across processes."""
+decides are one atomic step across processes. A write that finds the disk full is rolled back
+whole and raised as StoreUnavailable (503 `store_unavailable`), like a database that is down."""
 
 from __future__ import annotations
 
@@ -11,14 +12,24 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from index.index_errors import StoreUnavailable
+from index.state.disk_space import full_disk_message, is_disk_full
 from index.state.generation_file import GenerationFile
 from index.state.state_database import Row
 
 
-def open_database(path: Path, schema: str) -> sqlite3.Connection:
-    """`path` opened (its directory made), with `schema` applied (it must be idempotent)."""
+def open_database(
+    path: Path, schema: str, *, incremental_vacuum: bool = False
+) -> sqlite3.Connection:
+    """`path` opened (its directory made), with `schema` applied (it must be idempotent);
+    `incremental_vacuum`: a new file can give its free pages back (`PRAGMA incremental_vacuum`)."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    new = not path.exists()
     database = sqlite3.connect(path, timeout=30.0, check_same_thread=False)
+    # Only a new file takes it, before WAL writes its first page (setting it on an existing
+    # file would wait for the write lock, for nothing).
+    if incremental_vacuum and new:
+        database.execute("PRAGMA auto_vacuum=INCREMENTAL")
     database.execute("PRAGMA journal_mode=WAL")
     database.executescript(schema)
     database.commit()
@@ -35,10 +46,11 @@ def write_transaction(database: sqlite3.Connection) -> Iterator[None]:
     database.execute("BEGIN IMMEDIATE")
     try:
         yield
+        database.commit()
     except BaseException:
+        # Also when COMMIT itself failed (a full disk): SQLite then leaves the transaction open.
         database.rollback()
         raise
-    database.commit()
 
 
 class SqliteStateDatabase:
@@ -53,20 +65,31 @@ class SqliteStateDatabase:
         self._db = open_database(path, schema)
         self._generation = GenerationFile(generation_file)
         self._turn = threading.RLock()
+        self._data_dir = path.parent
 
     def execute(self, sql: str, params: Sequence[Any] = ()) -> list[Row]:
-        with self._turn:
+        with self._turn, self._full_disk_refused():
             return self._db.execute(sql, params).fetchall()
 
     def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
-        with self._turn:
+        with self._turn, self._full_disk_refused():
             self._db.executemany(sql, rows)
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self._turn, write_transaction(self._db):
+        with self._turn, self._full_disk_refused(), write_transaction(self._db):
             yield
         self._generation.touch()
+
+    @contextmanager
+    def _full_disk_refused(self) -> Iterator[None]:
+        """A write that found no room, as StoreUnavailable (its transaction rolled back)."""
+        try:
+            yield
+        except (sqlite3.OperationalError, OSError) as exc:
+            if not is_disk_full(exc):
+                raise
+            raise StoreUnavailable(full_disk_message(self._data_dir, exc)) from exc
 
     def generation(self) -> str:
         return self._generation.current()

@@ -7,12 +7,12 @@ at all, so an entry is never read half-written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 
 import orjson
 
-from index.state.hashed_blobs import HashedBlobs
+from index.state.hashed_blobs import HashedBlobs, PruneResult
 from recommender.tfidf import ANALYSIS_ID, TextTerms
 
 
@@ -45,6 +45,12 @@ class TermCountCache:
                 (text_hash, orjson.dumps([terms.terms, terms.counts, terms.names]))
                 for text_hash, terms in items
             ),
+        )
+
+    def prune(self, keep: Mapping[bool, set[str]], *, dry_run: bool = False) -> PruneResult:
+        """Keep only the analyses of `keep` (with names or not -> text hashes)."""
+        return self._blobs.prune(
+            {_scope(names): hashes for names, hashes in keep.items()}, dry_run=dry_run
         )
 
     def close(self) -> None:

@@ -55,8 +55,11 @@ class VersionContent:
     """Each registered ranking signal's part (`RankingSignal.fit`), by name."""
 
 
-def write_version(directory: Path, content: VersionContent, manifest: Manifest) -> Manifest:
-    """Write all files into `directory`; the manifest, with checksums, goes last."""
+def write_version(
+    directory: Path, content: VersionContent, manifest: Manifest, extra: Sequence[str] = ()
+) -> Manifest:
+    """Write all files into `directory`; the manifest, with checksums (also of the files
+    `extra` the caller wrote there, e.g. `text_hashes.npy`), goes last."""
     np.save(directory / VECTORS, content.vectors, allow_pickle=False)
     content.index.save(directory / INDEX)
     with (directory / CARDS).open("wb") as handle:
@@ -64,7 +67,7 @@ def write_version(directory: Path, content: VersionContent, manifest: Manifest) 
             handle.write(orjson.dumps(card) + b"\n")
     np.save(directory / NEIGHBOURS, content.neighbour_ids, allow_pickle=False)
     np.save(directory / NEIGHBOUR_SCORES, content.neighbour_scores, allow_pickle=False)
-    names = list(DATA_FILES)
+    names = [*DATA_FILES, *extra]
     for signal in SIGNALS:
         signal.save(content.signals[signal.name], directory)
         names += signal.files

@@ -36,10 +36,13 @@ from index.state.embedding_cache import EmbeddingCache
 from index.state.live_store import LiveEntry, LiveStore
 from index.state.state_stores import open_stores
 from index.state.term_count_cache import TermCountCache
+from index.versions.build_space import require_room
+from index.versions.cache_gc import collect_after_publishing
 from index.versions.index_version import VersionContent, publication_times, write_version
 from index.versions.manifest import Manifest, read_manifest
 from index.versions.neighbours import nearest_other_rows, precompute_neighbours
 from index.versions.remote_store import RemoteStore
+from index.versions.text_hashes import write_text_hashes
 from index.versions.vector_index import VectorIndex, choose_spec, tune_recall
 from index.versions.version_store import VersionStore, new_version_id
 from recommender import fault_points
@@ -441,6 +444,9 @@ def _reindex_locked(
     texts = [embedding_text(article) for article in articles]
     hashes = [text_hash(text) for text in texts]
     checksum = _source_checksum(articles, hashes, encoder.model_id, settings)
+    # Also before any embedding: a build that cannot fit on the disk must not start.
+    rebuild = full or current is None or current.source_checksum != checksum
+    require_room(settings, current, texts, hashes, encoder.model_id, rebuild=rebuild)
     cache = EmbeddingCache(settings.embedding_cache_path)
     try:
         vectors, embedded = embed_texts(
@@ -473,7 +479,8 @@ def _reindex_locked(
         report.listings,
     )
     with store.staging() as staging:
-        write_version(staging, content, manifest)
+        recorded = write_text_hashes(staging, articles, hashes)  # what gc may not prune
+        write_version(staging, content, manifest, [recorded])
         fault_points.reached("reindex-staged")
         store.commit(staging, version)
     fault_points.reached("reindex-committed")
@@ -481,5 +488,5 @@ def _reindex_locked(
     fault_points.reached("reindex-published")
     live.retire_upserts(merged.superseded)
     fault_points.reached("reindex-retired")
-    store.prune(settings.keep_versions)
+    collect_after_publishing(settings, store, live, started)  # old versions, unused cache entries
     return ReindexSummary.of(report, version, len(articles), embedded, started, True)

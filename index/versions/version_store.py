@@ -21,7 +21,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from index.index_errors import CorruptVersionError, NoIndexError, StorageError, VersionNotFound
-from index.versions.manifest import Manifest, read_manifest, verify_files
+from index.versions.manifest import Manifest, file_sha256, read_manifest, verify_files
 
 CURRENT_NAME = "CURRENT"
 STAGING_PREFIX = ".staging-"
@@ -149,12 +149,35 @@ class VersionStore:
             shutil.rmtree(path, ignore_errors=True)
 
     def commit(self, staging: Path, version: str) -> Path:
-        """Make a finished staging directory the immutable version `version`."""
+        """Make a finished staging directory the immutable version `version`.
+
+        Its files identical to the current version's (same checksum and size in both
+        manifests) become hard links to them first: versions are never changed in place, so
+        one copy on disk serves both.
+        """
+        self._link_unchanged(staging)
         _fsync_tree(staging)
         final = self.versions_dir / version
         os.rename(staging, final)
         _fsync_dir(self.versions_dir)
         return final
+
+    def _link_unchanged(self, staging: Path) -> None:
+        try:
+            current = self.current_path()
+            served, built = read_manifest(current), read_manifest(staging)
+        except (NoIndexError, CorruptVersionError, VersionNotFound):
+            return
+        for name, entry in built.files.items():
+            # Checked again: a served file damaged since would otherwise pass into this one.
+            if served.files.get(name) != entry or file_sha256(current / name) != entry.sha256:
+                continue
+            link = staging / f".{name}.link"
+            try:
+                os.link(current / name, link)
+            except OSError:  # another filesystem, or no links: the copy stays
+                continue
+            os.replace(link, staging / name)
 
     def publish(self, version: str) -> None:
         """Atomically point CURRENT at `version` (after verifying it)."""
@@ -182,21 +205,26 @@ class VersionStore:
             return candidate
         raise VersionNotFound(f"no intact version older than {current} to roll back to")
 
-    def prune(self, keep: int) -> list[str]:
-        """Delete all but the newest `keep` versions (never the current one) and stale staging.
-
-        Call only while holding the reindex lock: any staging directory is then left over from
-        an interrupted build.
-        """
-        if self.versions_dir.is_dir():
-            for stale in self.versions_dir.glob(f"{STAGING_PREFIX}*"):
-                shutil.rmtree(stale, ignore_errors=True)
+    def prunable(self, keep: int) -> list[str]:
+        """The versions `prune(keep)` would delete: all but the newest `keep`, never the
+        current one."""
         try:
             current = self.current_id()
         except (NoIndexError, CorruptVersionError):
             current = ""
         versions = self.version_ids()
-        doomed = [v for v in versions[: max(0, len(versions) - keep)] if v != current]
+        return [v for v in versions[: max(0, len(versions) - keep)] if v != current]
+
+    def prune(self, keep: int) -> list[str]:
+        """Delete all but the newest `keep` versions (never the current one) and stale staging.
+
+        Call only while holding the reindex lock: any staging directory is then left over from
+        an interrupted build. A file hard-linked into a newer version stays there.
+        """
+        if self.versions_dir.is_dir():
+            for stale in self.versions_dir.glob(f"{STAGING_PREFIX}*"):
+                shutil.rmtree(stale, ignore_errors=True)
+        doomed = self.prunable(keep)
         for version in doomed:
             shutil.rmtree(self.versions_dir / version, ignore_errors=True)
         return doomed

@@ -53,6 +53,11 @@ class SourceChoices:
     allow_partial: bool = False
 
 
+def fetch_cache_dir(data_dir: Path) -> Path:
+    """Where a data directory keeps its fetch cache (`recommender.ingest.web.fetch_cache`)."""
+    return data_dir / "fetch-cache"
+
+
 def read_options(
     ingest: IngestSettings,
     data_dir: Path,
@@ -75,7 +80,7 @@ def read_options(
             max_bytes=ingest.max_bytes,
             max_redirects=ingest.max_redirects,
             max_pages=ingest.max_pages,
-            cache_dir=data_dir / "fetch-cache",
+            cache_dir=fetch_cache_dir(data_dir),
         ),
         show_progress=show_progress,
         allow_partial=choices.allow_partial,

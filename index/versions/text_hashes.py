@@ -1,0 +1,61 @@
+"""`text_hashes.npy` of a version: the hashes of the texts it was built from, so that
+`recommender gc` knows which cache entries a kept version can still use.
+
+uint8 (count, 2, 32): row i = article i's embedding-text hash (the embedding cache's key), then
+its lexical-text hash (the term-count cache's key), as raw SHA-256 digests. Written in the
+staging directory and checksummed in the manifest like every other file; versions written
+before it existed have none.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from numpy.typing import NDArray
+
+from index.versions.manifest import Manifest, file_sha256
+from recommender.articles import Article, lexical_text, text_hash
+
+TEXT_HASHES = "text_hashes.npy"
+_DIGEST = 32
+
+
+@dataclass(frozen=True, slots=True)
+class UsedTexts:
+    """The hex hashes of the texts one version was built from."""
+
+    embedding: set[str]
+    lexical: set[str]
+
+
+def write_text_hashes(
+    directory: Path, articles: Sequence[Article], embedding_hashes: Sequence[str]
+) -> str:
+    """Record the articles' text hashes (`embedding_hashes` as the pipeline computed them) in
+    `directory`; returns the file's name, for the manifest."""
+    digests = bytearray()
+    for article, embedded in zip(articles, embedding_hashes, strict=True):
+        digests += bytes.fromhex(embedded) + bytes.fromhex(text_hash(lexical_text(article)))
+    table = np.frombuffer(bytes(digests), dtype=np.uint8).reshape(len(articles), 2, _DIGEST)
+    np.save(directory / TEXT_HASHES, table, allow_pickle=False)
+    return TEXT_HASHES
+
+
+def read_text_hashes(directory: Path, manifest: Manifest) -> UsedTexts | None:
+    """What the version in `directory` was built from; None when it recorded nothing, or when
+    its file fails its checksum."""
+    entry = manifest.files.get(TEXT_HASHES)
+    path = directory / TEXT_HASHES
+    if entry is None or not path.is_file() or file_sha256(path) != entry.sha256:
+        return None
+    table = np.load(path, allow_pickle=False)
+    return UsedTexts(_hex_rows(table[:, 0]), _hex_rows(table[:, 1]))
+
+
+def _hex_rows(digests: NDArray[np.uint8]) -> set[str]:
+    text = np.ascontiguousarray(digests).tobytes().hex()
+    width = 2 * _DIGEST
+    return {text[start : start + width] for start in range(0, len(text), width)}
