@@ -23,6 +23,7 @@ from bench.archive_bench import (
     Figures,
     cache_names,
     disk_usage,
+    stage_rows,
     verdicts,
 )
 from bench.archive_catalog import write_catalog, write_nightly
@@ -178,6 +179,22 @@ def test_verdicts_below_the_target_size_extrapolate_what_grows_with_the_catalog(
     peak = by_name["full reindex peak memory, GB"]  # checked as measured: necessary only
     assert (peak.compared, peak.verdict, peak.basis) == (4.5, "PASS", "as measured at 100,000")
     assert by_name["per-worker private memory, MB"].verdict == "FAIL"
+
+
+def test_stage_figures_are_shown_where_the_reindex_reports_them() -> None:
+    full = {
+        "stages": [
+            {"stage": "read", "seconds": 1.5, "peak_memory_mb": 120.0},
+            {"stage": "fit", "seconds": 12.25, "peak_memory_mb": 900.4},
+        ]
+    }
+    nightly = {"stages": [{"stage": "fit", "seconds": 0.5, "peak_memory_mb": 300.0}]}
+    assert stage_rows(full, nightly) == [
+        ["read", "1.50", "120", "-", "-"],
+        ["fit", "12.25", "900", "0.50", "300"],
+    ]  # fmt: skip
+    (unavailable,) = stage_rows({"stages": None}, nightly)
+    assert unavailable[0].startswith("stage figures unavailable")
 
 
 def test_without_the_shared_data_the_command_says_where_it_looked(tmp_path: Path) -> None:
