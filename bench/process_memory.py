@@ -3,6 +3,7 @@ private and shared memory of a running one."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from collections.abc import Mapping, Sequence
@@ -22,6 +23,9 @@ class Finished:
     returncode: int
     seconds: float
     """Wall seconds from its start to its exit."""
+    cpu_seconds: float
+    """User + system CPU seconds of it and the children it waited for (a busy machine
+    disturbs these far less than wall seconds)."""
     peak_bytes: int
     """Its peak resident memory: VmHWM of /proc/PID/status, read every `POLL_SECONDS` until it
     exits (its own memory since `exec`; 0 if it ended before the first read). Not `ru_maxrss`
@@ -49,7 +53,8 @@ def run_to_end(
         started = time.perf_counter()
         process = subprocess.Popen(command, stdout=out, stderr=err, env=dict(env))
         try:
-            while process.poll() is None:
+            # wait4 rather than Popen.poll: the child's CPU time comes with its exit status
+            while not (waited := os.wait4(process.pid, os.WNOHANG))[0]:
                 peak = max(peak, high_water_bytes(process.pid))
                 time.sleep(POLL_SECONDS)
         except BaseException:
@@ -57,7 +62,9 @@ def run_to_end(
             process.wait()
             raise
         seconds = time.perf_counter() - started
-    return Finished(process.returncode, seconds, peak)
+    _, status, usage = waited
+    process.returncode = os.waitstatus_to_exitcode(status)  # reaped: Popen must not wait again
+    return Finished(process.returncode, seconds, usage.ru_utime + usage.ru_stime, peak)
 
 
 @dataclass(frozen=True, slots=True)

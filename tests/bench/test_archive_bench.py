@@ -103,7 +103,7 @@ def test_the_peak_memory_is_each_childs_own(tmp_path: Path) -> None:
     def run(code: str) -> tuple[int, int]:
         finished = run_to_end([sys.executable, "-c", code], env=os.environ,
                               stdout=tmp_path / "out", stderr=tmp_path / "err")  # fmt: skip
-        assert finished.seconds > 0
+        assert finished.seconds > 0 and finished.cpu_seconds > 0
         return finished.returncode, finished.peak_bytes
 
     # each child runs long enough to be sampled; the first holds 300 MB
@@ -221,6 +221,7 @@ def test_a_small_archive_run_reports_every_figure(tmp_path: Path) -> None:
     assert (nightly["edited"], nightly["added"]) == (3, 1)
     assert nightly["embedded"] == 4 and nightly["indexed"] == 401
     assert nightly["ratio_to_full"] == pytest.approx(nightly["seconds"] / full["seconds"], abs=2e-3)
+    assert full["cpu_seconds"] > 0 and nightly["cpu_seconds"] > 0
     for run in (full, nightly):
         assert run["stages"] is None or all(
             set(item) >= {"stage", "seconds", "peak_memory_mb"} for item in run["stages"]
