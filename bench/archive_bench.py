@@ -19,7 +19,7 @@ service's own, not the model's:
               the same workers and load
     targets   issue 30's, each PASS or FAIL (`verdicts`)
 
-Long (~420 lines): one benchmark, from the catalog to its verdicts, read top to bottom.
+Long (~540 lines): one benchmark, from the catalog to its verdicts, read top to bottom.
 """
 
 from __future__ import annotations
@@ -50,7 +50,7 @@ from bench.archive_catalog import (
 )
 from bench.process_memory import ProcessMemory, memory_rollup, run_to_end, worker_processes
 from bench.report import BenchError, format_rows
-from bench.server_process import REPO, http_get, run_server
+from bench.server_process import REPO, Server, http_get, run_server
 from bench.wrk_load import WRK_INSTALL_HINT, Load, Sample
 from recommender.encoding.encoder_protocol import FAKE_MODEL
 
@@ -230,16 +230,17 @@ def disk_usage(data_dir: Path, caches: Collection[str]) -> DiskUsage:
     file of one, `-wal`, `-shm`, `-journal`) is a cache, `versions` the versions."""
     seen: set[tuple[int, int]] = set()
 
-    def used(path: Path) -> int:
+    def used(top: Path) -> int:
+        paths = [top]
+        if top.is_dir() and not top.is_symlink():
+            walked = os.walk(top)
+            paths += [Path(root, name) for root, dirs, files in walked for name in dirs + files]
         total = 0
-        for root, _, files in os.walk(path) if path.is_dir() else [("", [], [str(path)])]:
-            for name in [root, *(os.path.join(root, file) for file in files)]:
-                if not name:
-                    continue
-                stat = os.lstat(name)
-                if (stat.st_dev, stat.st_ino) not in seen:
-                    seen.add((stat.st_dev, stat.st_ino))
-                    total += stat.st_blocks * 512
+        for path in paths:
+            stat = os.lstat(path)
+            if (stat.st_dev, stat.st_ino) not in seen:
+                seen.add((stat.st_dev, stat.st_ino))
+                total += stat.st_blocks * 512
         return total
 
     entries = {entry.name: used(entry) for entry in sorted(data_dir.iterdir())}
@@ -262,7 +263,7 @@ def disk_usage(data_dir: Path, caches: Collection[str]) -> DiskUsage:
 @contextmanager
 def timed_server(
     data_dir: Path, workers: int, logs: Path, *, name: str, cli_serve: bool
-) -> Iterator[tuple[Any, float]]:
+) -> Iterator[tuple[Server, float]]:
     """A server over `data_dir` (every request a cache miss), and seconds until it was ready."""
     started = time.monotonic()
     with run_server(
@@ -273,7 +274,7 @@ def timed_server(
         yield server, time.monotonic() - started
 
 
-def measured_load(load: Load, server: Any, paths: list[str], what: str) -> Sample:
+def measured_load(load: Load, server: Server, paths: list[str], what: str) -> Sample:
     """A wrk run over `paths` (after its warm-up), refused when any request failed."""
     sample = load.measure(server, paths)
     if sample.errors:
