@@ -7,8 +7,8 @@ swapped, so that the embedded lead differs too; a slug of its own; a publication
 over 2000 to 2026). Nothing is held in memory but one record and a fixed-size sample of slugs, so
 N can be a million or more.
 
-The nightly feed is the same file with a share of the articles edited (a revision line in front
-of the body, and a sentence dropped) and a few new ones added at its end.
+A nightly feed is the previous feed with a share of the articles edited (a revision line in
+front of the body, and a sentence dropped) and a few new ones added at its end.
 """
 
 from __future__ import annotations
@@ -181,15 +181,18 @@ def write_catalog(
     raise BenchError(f"{', '.join(map(str, sources))} hold no article with a title and a body")
 
 
-def revised(record: dict[str, Any], row: int, rng: random.Random) -> dict[str, Any]:
-    """An edited article: a revision line in front of its body (so its embedded text changes)
-    and one of its sentences dropped."""
+def revised(record: dict[str, Any], revision: str, rng: random.Random) -> dict[str, Any]:
+    """An edited article: a revision line in front of its body (so that its embedded text
+    changes, and differs from every other edit's) and one of its sentences dropped."""
     body = drop_sentence(record["body"], rng)
-    return {**record, "body": f"This article was revised (revision {row:,}).\n{body}"}
+    return {**record, "body": f"This article was revised (revision {revision}).\n{body}"}
 
 
-def write_nightly(catalog: Catalog, path: Path, share: float, rng: random.Random) -> NightlyChange:
-    """The catalog with `share` of its articles changed: most edited, one in `NEW_SHARE` new.
+def write_nightly(
+    catalog: Catalog, path: Path, share: float, rng: random.Random, night: int = 1
+) -> NightlyChange:
+    """The catalog with `share` of its articles changed on night `night`: most edited, one in
+    `NEW_SHARE` new (slugs `SLUG--newN`, follow-ups of the first articles).
 
     At least one article changes when `share` is above 0. Unchanged lines are copied as bytes.
     """
@@ -205,14 +208,14 @@ def write_nightly(catalog: Catalog, path: Path, share: float, rng: random.Random
                 new_records.append(
                     {
                         **record,
-                        "slug": f"{record['slug']}--new",
-                        "body": f"A follow-up ({row + 1:,}).\n{body}",
+                        "slug": f"{record['slug']}--new{night}",
+                        "body": f"A follow-up ({night}.{row + 1}).\n{body}",
                         "published_at": published_at(rng),
-                        **({"url": f"{record['url']}#new"} if "url" in record else {}),
+                        **({"url": f"{record['url']}#new{night}"} if "url" in record else {}),
                     }
                 )
             if row in edited_rows:
-                out.write(orjson.dumps(revised(orjson.loads(line), row, rng)) + b"\n")
+                out.write(orjson.dumps(revised(orjson.loads(line), f"{night}.{row}", rng)) + b"\n")
             else:
                 out.write(line)
         for record in new_records:

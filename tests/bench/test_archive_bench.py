@@ -7,6 +7,7 @@ verdicts on fixed figures.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import subprocess
@@ -88,12 +89,18 @@ def test_the_nightly_feed_edits_a_share_and_adds_new_articles(source: Path, tmp_
     edited = [row for row in range(40) if before[row] != after[row]]
     assert len(edited) == 9
     for row in edited:
-        assert orjson.loads(after[row])["body"].startswith(
-            f"This article was revised (revision {row}"
-        )
-        assert orjson.loads(after[row])["slug"] == orjson.loads(before[row])["slug"]
+        revised = orjson.loads(after[row])
+        assert revised["body"].startswith(f"This article was revised (revision 1.{row}).")
+        assert revised["slug"] == orjson.loads(before[row])["slug"]
     new = orjson.loads(after[40])
-    assert new["slug"] == "long-story--new" and new["body"].startswith("A follow-up (1).")
+    assert new["slug"] == "long-story--new1" and new["body"].startswith("A follow-up (1.1).")
+
+    # the next night starts from this one's feed; its new articles have slugs of their own
+    tonight = dataclasses.replace(catalog, path=change.path, articles=41)
+    second = write_nightly(tonight, tmp_path / "night-2.jsonl", 0.25, random.Random(4), night=2)
+    slugs = [article["slug"] for article in read_lines(second.path)]
+    assert len(slugs) == len(set(slugs)) == 41 + second.added
+    assert slugs[-1] == "long-story--new2"
 
     unchanged = write_nightly(catalog, tmp_path / "same.jsonl", 0.0, random.Random(3))
     assert unchanged.changed == 0 and unchanged.path.read_bytes() == catalog.path.read_bytes()
@@ -208,7 +215,8 @@ def test_a_small_archive_run_reports_every_figure(tmp_path: Path) -> None:
     require_shared(SHARED / "data" / "allsides-abp-37k" / "articles.jsonl.gz")
     work = tmp_path / "work"
     command = [sys.executable, "-m", "console", "bench", "archive", "--articles", "400",
-               "--duration", "2", "--warmup", "1", "--connections", "16", "--work-dir",
+               "--nights", "2", "--duration", "2", "--warmup", "1", "--connections", "16",
+               "--work-dir",
                str(work), "--json"]  # fmt: skip
     completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert completed.returncode == 0, completed.stderr
@@ -218,11 +226,15 @@ def test_a_small_archive_run_reports_every_figure(tmp_path: Path) -> None:
     assert report["articles"] == full["indexed"] == 400
     assert 0 < full["embedded"] <= 400 and full["seconds"] > 0 and full["peak_memory_mb"] > 0
     # 1 % of 400: 3 edited and 1 new, and the nightly run embedded exactly those
+    assert nightly == report["nights"][0] and nightly["night"] == 1
     assert (nightly["edited"], nightly["added"]) == (3, 1)
     assert nightly["embedded"] == 4 and nightly["indexed"] == 401
     assert nightly["ratio_to_full"] == pytest.approx(nightly["seconds"] / full["seconds"], abs=2e-3)
     assert full["cpu_seconds"] > 0 and nightly["cpu_seconds"] > 0
-    for run in (full, nightly):
+    # the second night changed 1 % of 401 on top of the first
+    second = report["nights"][1]
+    assert (second["night"], second["embedded"], second["indexed"]) == (2, 4, 402)
+    for run in (full, *report["nights"]):
         assert run["stages"] is None or all(
             set(item) >= {"stage", "seconds", "peak_memory_mb"} for item in run["stages"]
         )
@@ -230,7 +242,7 @@ def test_a_small_archive_run_reports_every_figure(tmp_path: Path) -> None:
     disk = report["data_dir"]
     assert report["data_dir_bytes"] == disk["total"] > 0
     assert disk["total"] == disk["versions"] + disk["caches"] + disk["other"]
-    assert disk["versions"] > 0 and disk["caches"] > 0 and disk["version_count"] == 2
+    assert disk["versions"] > 0 and disk["caches"] > 0 and disk["version_count"] == 3
 
     serving = report["serving"]
     assert len(serving["workers"]) == 2
@@ -248,7 +260,8 @@ def test_a_small_archive_run_reports_every_figure(tmp_path: Path) -> None:
     assert [t["target"] for t in report["targets"]] == [t.name for t in TARGETS]
     assert all(t["verdict"] in {"PASS", "FAIL"} for t in report["targets"])
     assert report["setup"]["workers"] == 2 and report["setup"]["encoder"] == "fake-hashing"
-    # the kept work directory holds the feeds: unique slugs, 400 then 401 articles
+    # the kept work directory holds the full feed and the last night's (unique slugs)
     slugs = [article["slug"] for article in read_lines(work / "archive.jsonl")]
     assert len(slugs) == len(set(slugs)) == 400
-    assert len(read_lines(work / "archive-nightly.jsonl")) == 401
+    assert not (work / "archive-night-1.jsonl").exists()
+    assert len(read_lines(work / "archive-night-2.jsonl")) == 402
