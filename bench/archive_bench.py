@@ -21,7 +21,7 @@ service's own, not the model's:
               the same workers and load
     targets   issue 30's, each PASS or FAIL (`verdicts`)
 
-Long (~540 lines): one benchmark, from the catalog to its verdicts, read top to bottom.
+Long (~570 lines): one benchmark, from the catalog to its verdicts, read top to bottom.
 """
 
 from __future__ import annotations
@@ -73,6 +73,7 @@ EXAMPLES = (
     "Examples:\n\n"
     "  recommender bench archive --articles 100000\n\n"
     "  recommender bench archive --articles 1000000 --json\n\n"
+    "  recommender bench archive --articles 20000 --nights 7\n\n"
     "  recommender bench archive --articles 2000 --duration 5 --work-dir /tmp/archive"
 )
 
