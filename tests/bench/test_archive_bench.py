@@ -114,9 +114,9 @@ def test_the_peak_memory_is_each_childs_own(tmp_path: Path) -> None:
         return finished.returncode, finished.peak_bytes
 
     # each child runs long enough to be sampled; the first holds 300 MB
-    code, big = run("import sys, time; block = b'x' * 300_000_000; time.sleep(0.5); sys.exit(3)")
+    code, big = run("import sys, time; block = b'x' * 300_000_000; time.sleep(1); sys.exit(3)")
     assert code == 3 and big >= 300_000_000
-    code, small = run("import time; time.sleep(0.5)")
+    code, small = run("import time; time.sleep(1)")
     # its own memory alone: not the larger child's before it, nor this (pytest) process's
     own = memory_rollup(os.getpid()).rss
     assert code == 0 and 0 < small < min(100_000_000, own)
