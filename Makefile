@@ -90,6 +90,12 @@ bench-api: $(INSTALLED)  ## requests/s and p50/p99 of the related endpoint vs a 
 bench: $(INSTALLED)  ## API, reindex vs encode, incremental vs full, 1 M-vector catalog: one table (needs wrk; ~30 min on 2 cores)
 	$(BIN)/recommender bench all $(BENCH_ARGS)
 
+.PHONY: bench-archive
+ARCHIVE_ARTICLES ?= 100000
+# e.g. make bench-archive ARCHIVE_ARTICLES=1000000 BENCH_ARGS="--json --work-dir /tmp/archive"
+bench-archive: $(INSTALLED) $(WRK)  ## a publisher's archive of ARCHIVE_ARTICLES full texts (../shared/data): reindex, nightly, disk, serving memory and req/s vs issue 30's targets
+	$(BIN)/recommender bench archive --articles $(ARCHIVE_ARTICLES) $(BENCH_ARGS)
+
 .PHONY: soak
 SOAK_ARGS ?=
 # e.g. make soak SOAK_ARGS="--duration 30 --data-dir /tmp/soak"; Redis: REDIS_URL or 127.0.0.1:6379

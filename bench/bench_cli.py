@@ -21,6 +21,7 @@ BENCHMARKS = {
     "ingest": ("bench.ingest_bench", "bench_ingest"),
     "live": ("bench.live_bench", "bench_live"),
     "propagation": ("bench.propagation_bench", "bench_propagation"),
+    "archive": ("bench.archive_bench", "bench_archive"),
     "soak": ("bench.soak", "bench_soak"),
     "all": ("bench.bench_all", "bench_all"),
 }
@@ -53,5 +54,5 @@ def add_benchmarks(cli: typer.Typer) -> None:
         name="bench",
         cls=BenchmarkGroup,
         help="Benchmarks: `recommender bench "
-        "api|reindex|backends|catalog|ingest|live|propagation|soak|all`.",
+        "api|reindex|backends|catalog|ingest|live|propagation|archive|soak|all`.",
     )

@@ -12,7 +12,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -121,17 +121,16 @@ def run_server(
     access_log: bool,
     extra_env: dict[str, str] | None = None,
     cli_serve: bool = False,
+    drop_env: Collection[str] = (),
 ) -> Iterator[Server]:
     """Start uvicorn as `recommender serve` does (plus the ceiling) and wait until ready.
 
-    With `cli_serve`, the process is `recommender serve` itself, without the ceiling.
+    With `cli_serve`, the process is `recommender serve` itself, without the ceiling. The
+    server's environment is this process's, less the Redis URL and `drop_env`, plus `extra_env`.
     """
     port = free_port()
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if key not in {"REDIS_URL", "RECOMMENDER_REDIS_URL"}
-    }
+    dropped = {"REDIS_URL", "RECOMMENDER_REDIS_URL", *drop_env}
+    env = {key: value for key, value in os.environ.items() if key not in dropped}
     env["RECOMMENDER_DATA_DIR"] = str(data_dir)
     if redis_url:
         env["REDIS_URL"] = redis_url
