@@ -20,6 +20,7 @@ import orjson
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recommender.mapped_files import csr_files, load_csr
 from recommender.proper_nouns import proper_noun_counts
 from recommender.text_analysis import STOP_WORDS, Analyzer
 
@@ -223,12 +224,12 @@ def query_similarities(
     return out
 
 
-def save_matrix(matrix: sp.csr_matrix, path: Path) -> None:
-    sp.save_npz(path, matrix, compressed=False)
-
-
-def load_matrix(path: Path) -> sp.csr_matrix:
-    return sp.csr_matrix(sp.load_npz(path), dtype=np.float32)
+def load_matrix(directory: Path, stem: str) -> sp.csr_matrix:
+    """The CSR matrix a version holds under `stem`: memory-mapped from its `.npy` files
+    (`mapped_files.save_csr`), or read from the `{stem}.npz` of a version written before them."""
+    if (directory / csr_files(stem)[0]).is_file():
+        return load_csr(directory, stem)
+    return sp.csr_matrix(sp.load_npz(directory / f"{stem}.npz"), dtype=np.float32)
 
 
 def stack_rows(rows: list[sp.csr_matrix], columns: int) -> sp.csr_matrix:

@@ -14,6 +14,7 @@ import numpy as np
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recommender.mapped_files import csr_files, save_csr
 from recommender.ranking import FusionWeights
 from recommender.signals.base import Candidates, Catalog, RankingSignal, Reason, Side, Source
 from recommender.tfidf import (
@@ -23,12 +24,12 @@ from recommender.tfidf import (
     load_matrix,
     pair_similarities,
     query_similarities,
-    save_matrix,
     stack_rows,
 )
 
-LEXICAL = "lexical.npz"
-"""float32 CSR (count, terms): the TF-IDF rows of the articles."""
+LEXICAL = "lexical"
+"""float32 CSR (count, terms): the TF-IDF rows of the articles, as `csr_files(LEXICAL)`
+(`lexical.npz` in versions written before they were memory-mapped)."""
 VOCABULARY = "vocabulary.json"
 """The TF-IDF terms and idf weights (to weigh drafts and new articles)."""
 #: Shared terms an explanation names.
@@ -39,10 +40,22 @@ SHARED_TERMS = 5
 class TfidfPart:
     """The TF-IDF of one version."""
 
-    model: TfidfModel
+    source: TfidfModel | Path
+    """The model, or its vocabulary file, read when first needed (`model`)."""
     matrix: sp.csr_matrix
     frequencies: sp.csr_matrix | None = None
     """The articles' raw term counts over the vocabulary, when just fitted (what BM25 weighs)."""
+
+    @cached_property
+    def model(self) -> TfidfModel:
+        """The vocabulary and idf weights: only drafts, live articles and explanations need them,
+        so a worker that serves none never holds them."""
+        if isinstance(self.source, TfidfModel):
+            return self.source
+        model = TfidfModel.load(self.source)
+        if len(model.vocabulary) != self.matrix.shape[1]:
+            raise ValueError(f"{self.source.name} does not hold the TF-IDF matrix's terms")
+        return model
 
     @cached_property
     def terms(self) -> list[str]:
@@ -74,7 +87,8 @@ class TfidfCosine(RankingSignal):
         # name_boost: a proper noun or number weighs 1 + name_boost times as much (fixed when
         # the version's TF-IDF is fitted; the analysis seeks names only when it is set).
     }
-    files = (LEXICAL, VOCABULARY)
+    files = (*csr_files(LEXICAL), VOCABULARY)
+    files_before = (f"{LEXICAL}.npz",)
     strategy = "tfidf"
 
     def weight(self, weights: FusionWeights) -> float:
@@ -85,17 +99,17 @@ class TfidfCosine(RankingSignal):
         return TfidfPart(model, matrix, frequencies)
 
     def save(self, part: TfidfPart, directory: Path) -> None:
-        save_matrix(part.matrix, directory / LEXICAL)
+        save_csr(part.matrix, directory, LEXICAL)
         part.model.save(directory / VOCABULARY)
 
     def load(self, directory: Path, count: int, loaded: Mapping[str, Any]) -> TfidfPart:
-        model, matrix = TfidfModel.load(directory / VOCABULARY), load_matrix(directory / LEXICAL)
-        if matrix.shape != (count, len(model.vocabulary)):
-            raise ValueError(f"{LEXICAL} is {matrix.shape}, not {count} rows of the vocabulary")
-        return TfidfPart(model, matrix)
+        matrix = load_matrix(directory, LEXICAL)
+        if matrix.shape[0] != count:
+            raise ValueError(f"{LEXICAL}'s TF-IDF matrix has {matrix.shape[0]} rows, not {count}")
+        return TfidfPart(directory / VOCABULARY, matrix)
 
     def absent(self, count: int, loaded: Mapping[str, Any]) -> TfidfPart:
-        raise ValueError(f"{LEXICAL} and {VOCABULARY} are not in the manifest")
+        raise ValueError(f"the TF-IDF files ({LEXICAL}, {VOCABULARY}) are not in the manifest")
 
     def rows(self, part: TfidfPart) -> sp.csr_matrix:
         return part.matrix

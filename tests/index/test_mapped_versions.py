@@ -1,0 +1,268 @@
+"""A loaded version is memory maps of its files, not copies: its cards, neighbour lists and
+lexical matrices are read from the page cache that every process loading it shares. A version
+in the layout written before (cards without columns, `.npz` matrices) still loads and serves the
+same answers."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import scipy.sparse as sp
+
+from index.serving.recommender_engine import Recommender
+from index.serving.version_loader import load_current, load_recommender
+from index.state.live_store import LiveStore
+from index.versions.card_table import (
+    CARDS,
+    COLUMN_FILES,
+    CardColumns,
+    CardTable,
+    write_cards,
+)
+from index.versions.index_version import NEIGHBOUR_SCORES, NEIGHBOURS, VECTORS
+from index.versions.manifest import MANIFEST_NAME, describe_files, read_manifest
+from index.versions.version_store import VersionStore
+from recommender.articles import embedding_text, validate_record
+from recommender.encoding.hashing_encoder import HashingEncoder
+from recommender.mapped_files import CSR_PARTS, KeyIndex, LineTable, csr_files, key_hashes
+from recommender.ranking import RelatedQuery
+from recommender.signals.bm25_share import BM25, Bm25Share
+from recommender.signals.tfidf_cosine import LEXICAL, TfidfCosine
+from tests.support.helpers import REPO, build_fake_index, synthetic_records
+
+ENCODER = HashingEncoder()
+QUERY = RelatedQuery(limit=5)
+#: When drafts are written: after every synthetic article.
+DRAFTED = 1_711_000_000.0
+
+
+def mapped_file(array: Any) -> Path | None:
+    """The file whose memory map backs `array` (through its chain of views), if any."""
+    while array is not None:
+        if isinstance(array, np.memmap) and array.filename is not None:
+            return Path(array.filename)
+        array = getattr(array, "base", None)
+    return None
+
+
+def mapped_paths() -> set[Path]:
+    """The files this process has memory-mapped."""
+    lines = Path("/proc/self/maps").read_text().splitlines()
+    return {Path(line.split(maxsplit=5)[5]) for line in lines if len(line.split(maxsplit=5)) == 6}
+
+
+def test_a_loaded_version_is_memory_maps_of_its_files(tmp_path: Path) -> None:
+    settings, _ = build_fake_index(tmp_path / "data")
+    version, _ = load_current(settings.index)
+    path = version.path
+    assert path is not None
+    lexical = version.signals[TfidfCosine.name].matrix
+    bm25 = version.signals[Bm25Share.name].documents
+    columns = version.cards.columns
+    backed: dict[str, Any] = {
+        VECTORS: version.vectors,
+        NEIGHBOURS: version.neighbour_ids,
+        NEIGHBOUR_SCORES: version.neighbour_scores,
+        "cards.offsets.npy": columns.offsets,
+        "cards.slug_hashes.npy": columns.slugs.hashes,
+        "cards.slug_rows.npy": columns.slugs.rows,
+        "cards.published.npy": version.published,
+        "cards.sections.npy": version.sections.codes,
+        "cards.languages.npy": version.languages.codes,
+        "cards.newest.npy": version.newest_first,
+    }
+    for stem, matrix in ((LEXICAL, lexical), (BM25, bm25)):
+        for name, part in zip(csr_files(stem)[:3], CSR_PARTS[:3], strict=True):
+            backed[name] = getattr(matrix, part)
+    for name, array in backed.items():
+        assert mapped_file(array) == path / name, name
+        assert not array.flags.writeable, name
+    # Every array file, the cards and the FAISS index stay mapped; only small ones are read.
+    small = (".json", ".shape.npy")
+    expected = {path / name for name in version.manifest.files if not name.endswith(small)}
+    assert expected <= mapped_paths()
+    assert CARDS in {p.name for p in mapped_paths() if p.parent == path}
+    # Served as before, the draft reading the vocabulary only now.
+    assert "model" not in vars(version.signals[TfidfCosine.name])
+    recommender, _ = load_recommender(settings.index)
+    assert recommender.related("volcano-0", QUERY)
+    assert recommender.related_to_draft(ENCODER.encode(["lava ash"])[0], "lava ash", QUERY)
+    assert "model" in vars(recommender.version.signals[TfidfCosine.name])
+
+
+def test_slugs_that_share_a_hash_are_told_apart_by_their_cards() -> None:
+    cards = [{"slug": f"story-{i}", "published_at": None} for i in range(6)]
+    built = CardTable.of(cards)
+    assert built.row_of("story-6") is None and built.rows["story-3"] == 3
+    assert list(built.rows) == [card["slug"] for card in cards] and built[-1] == cards[-1]
+    with pytest.raises(IndexError):
+        built[6]
+    # Row 2's slug hashing like row 4's: looking up story-4 finds both, and confirms row 4.
+    hashes = key_hashes(card["slug"] for card in cards)
+    hashes[2] = hashes[4]
+    colliding = dataclasses.replace(built.columns, slugs=KeyIndex.build(hashes))
+    table = CardTable(LineTable(b"".join(_lines(cards)), built.columns.offsets), colliding)
+    assert colliding.slugs.candidates("story-4") == [2, 4]
+    assert table.row_of("story-4") == 4 and table.row_of("story-5") == 5
+
+
+def _lines(cards: list[dict[str, Any]]) -> list[bytes]:
+    return [json.dumps(card, separators=(",", ":")).encode() + b"\n" for card in cards]
+
+
+def test_cards_are_written_from_a_stream(tmp_path: Path) -> None:
+    records = synthetic_records()
+    cards = (validate_record(record).article.card() for record in records)  # a generator
+    with (tmp_path / CARDS).open("wb") as handle:
+        write_cards(cards, handle).save(tmp_path)
+    table = CardTable(
+        LineTable((tmp_path / CARDS).read_bytes(), CardColumns.load(tmp_path).offsets),
+        CardColumns.load(tmp_path),
+    )
+    assert [card["slug"] for card in table] == [record["slug"] for record in records]
+    assert table.row_of(records[4]["slug"]) == 4
+
+
+def _as_written_before(data_dir: Path) -> None:
+    """Rewrite the current version in the layout written before its files were mapped: cards
+    without columns, each CSR matrix in one `.npz`."""
+    path = VersionStore(data_dir).current_path()
+    manifest = read_manifest(path)
+    for name in COLUMN_FILES:
+        (path / name).unlink()
+    for stem in (LEXICAL, BM25):
+        data, indices, indptr, shape = (np.load(path / name) for name in csr_files(stem))
+        matrix = sp.csr_matrix((data, indices, indptr), shape=tuple(shape))
+        sp.save_npz(path / f"{stem}.npz", matrix, compressed=False)
+        for name in csr_files(stem):
+            (path / name).unlink()
+    names = [name for name in manifest.files if (path / name).is_file()]
+    names += [f"{LEXICAL}.npz", f"{BM25}.npz"]
+    older = dataclasses.replace(manifest, files=describe_files(path, names))
+    (path / MANIFEST_NAME).write_text(older.to_json(), encoding="utf-8")
+
+
+def _answers(recommender: Recommender) -> dict[str, Any]:
+    """Every list with its scores and explanations, a draft, an editors' search."""
+    answers: dict[str, Any] = {}
+    for card in recommender.cards:
+        slug = card["slug"]
+        suggestions = recommender.related(slug, QUERY, now=DRAFTED)
+        row = recommender.row_of(slug)
+        answers[slug] = [
+            (recommender.card(s.row)["slug"], s.score, recommender.explain(row, s.row))
+            for s in suggestions
+        ]
+    text = "Volcano ash grounds flights over Iceland"
+    draft = recommender.related_to_draft(ENCODER.encode([text])[0], text, QUERY, DRAFTED)
+    answers["draft"] = [(recommender.card(s.row)["slug"], s.score) for s in draft]
+    found = recommender.search("volcano") + recommender.search("")
+    answers["search"] = [recommender.card(row)["slug"] for row in found]
+    for name, query in {
+        "sections": RelatedQuery(limit=5, sections=frozenset({"live desk", "sport"})),
+        "language": RelatedQuery(limit=5, language="is"),
+        "recent": RelatedQuery(limit=5, max_age_days=10),
+    }.items():
+        suggestions = recommender.related("volcano-1", query, DRAFTED)
+        answers[name] = [recommender.card(s.row)["slug"] for s in suggestions]
+    return answers
+
+
+def test_a_version_in_the_layout_written_before_serves_the_same(tmp_path: Path) -> None:
+    records = synthetic_records()
+    live = {
+        **records[0],
+        "slug": "volcano-live",
+        "title": "Volcano live: lava reaches the coast",
+        "body": records[1]["body"] + " live update coast harbour evacuation",
+        "section": "live desk",
+        "language": "is",
+    }
+    settings, _ = build_fake_index(tmp_path / "data", records)
+    store = LiveStore.in_directory(settings.data_dir)
+    try:
+        article = validate_record(live).article
+        vector = ENCODER.encode([embedding_text(article)])[0]
+        store.upsert(article.slug, live, ENCODER.model_id, vector)
+    finally:
+        store.close()
+    mapped = _answers(load_recommender(settings.index)[0])
+    _as_written_before(settings.data_dir)
+    version, warning = load_current(settings.index)
+    assert warning is None and COLUMN_FILES[0] not in version.manifest.files
+    assert mapped_file(version.signals[TfidfCosine.name].matrix.data) is None  # read, not mapped
+    assert _answers(load_recommender(settings.index)[0]) == mapped
+    # The live article is searched, filtered by its own section and language, and scored.
+    assert "volcano-live" in mapped["search"] and mapped["language"] == ["volcano-live"]
+    assert "volcano-live" in mapped["sections"]
+    assert any("volcano-live" in [slug for slug, *_ in mapped[f"volcano-{i}"]] for i in range(3))
+
+
+#: Loads the version in `argv[1]` as the API does, reads every page of it, and prints what its
+#: mappings of the version's files hold: shared and private bytes.
+_LOADER = """
+import json, sys
+from pathlib import Path
+from index.versions.index_version import IndexVersion
+from index.versions.version_store import VersionStore
+path = Path(sys.argv[1]).resolve()
+version = IndexVersion.load(VersionStore(path.parent.parent), path.name, expected_model=None)
+touched = float(version.vectors.sum()) + float(version.neighbour_scores.sum())
+touched += sum(len(card["slug"]) for card in version.cards)
+for part in version.signals.values():
+    for matrix in getattr(part, "__dict__", {}).values():
+        if hasattr(matrix, "indptr"):
+            touched += float(matrix.data.sum()) + float(matrix.indices.sum())
+columns = version.cards.columns
+touched += float(columns.slugs.hashes.sum()) + float(version.newest_first.sum())
+sizes = {"shared": 0, "private": 0}
+inside = False
+for line in Path("/proc/self/smaps").read_text().splitlines():
+    fields = line.split()
+    if "-" in fields[0] and ":" not in fields[0]:
+        inside = len(fields) == 6 and Path(fields[5]).parent == path
+    elif inside and fields[0] in ("Shared_Clean:", "Shared_Dirty:"):
+        sizes["shared"] += int(fields[1]) * 1024
+    elif inside and fields[0] in ("Private_Clean:", "Private_Dirty:"):
+        sizes["private"] += int(fields[1]) * 1024
+print(json.dumps(sizes), flush=True)
+sys.stdin.read()
+"""
+
+
+def test_two_processes_loading_a_version_share_its_pages(tmp_path: Path) -> None:
+    settings, summary = build_fake_index(tmp_path / "data", synthetic_records(per_topic=40))
+    path = VersionStore(settings.data_dir).path_of(summary.version)
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    measured = []
+    processes: list[subprocess.Popen[str]] = []
+    try:
+        for _ in range(2):  # one after the other: the first holds its pages while the second maps
+            process = subprocess.Popen(
+                [sys.executable, "-c", _LOADER, str(path)],
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                text=True,
+                env=env,
+                cwd=REPO,
+            )
+            processes.append(process)
+            assert process.stdout is not None
+            measured.append(json.loads(process.stdout.readline()))
+    finally:
+        for process in processes:
+            process.communicate("")
+    first, second = measured
+    arrays = sum(e.bytes for name, e in read_manifest(path).files.items() if name.endswith(".npy"))
+    # The first loader's pages of the version are its own; the second maps the same pages,
+    # shared with the first: nothing of the version is private to it.
+    assert first["private"] > arrays / 2
+    assert second["private"] == 0 and second["shared"] >= first["private"]
