@@ -109,10 +109,10 @@ class KeyIndex:
 
     def candidates(self, key: str) -> list[int]:
         """The rows whose key may be `key` (almost always none or one)."""
-        digest = np.uint64(key_hash(key))
-        start = int(np.searchsorted(self.hashes, digest, side="left"))
-        end = start
-        while end < len(self.hashes) and self.hashes[end] == digest:
+        hashes = self.hashes
+        digest = np.uint64(key_hash(key))  # a numpy scalar: a Python int would convert `hashes`
+        start = end = int(hashes.searchsorted(digest))
+        while end < len(hashes) and hashes[end] == digest:
             end += 1
         rows: list[int] = self.rows[start:end].tolist()
         return rows

@@ -10,7 +10,7 @@ times as much there: the words that tell two look-alike events apart.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from pathlib import Path
@@ -85,7 +85,7 @@ def analyse(text: str, names: bool) -> TextTerms:
 class TfidfModel:
     """A vocabulary with idf weights, fitted on one catalog."""
 
-    vocabulary: dict[str, int]
+    vocabulary: Mapping[str, int]
     idf: NDArray[np.float32]
     name_boost: float = 0.0
 
@@ -162,14 +162,10 @@ class TfidfModel:
         frequencies.sort_indices()
         return matrix, frequencies
 
-    def save(self, vocabulary_path: Path) -> None:
-        terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
-        vocabulary_path.write_bytes(
-            orjson.dumps({"terms": terms, "idf": self.idf.tolist(), "name_boost": self.name_boost})
-        )
-
     @classmethod
     def load(cls, vocabulary_path: Path) -> TfidfModel:
+        """The vocabulary of a version written before it was memory-mapped (its own
+        `vocabulary.json`; `recommender.signals.tfidf_cosine` reads and writes the rest)."""
         data = orjson.loads(vocabulary_path.read_bytes())
         return cls(
             {term: i for i, term in enumerate(data["terms"])},

@@ -186,8 +186,12 @@ class CardTable(Sequence[dict[str, Any]]):
 
     def row_of(self, slug: str) -> int | None:
         """The row of the card with this slug, if any."""
+        # Cards are written slug first (`Article.card`): comparing the start of the line spares
+        # decoding it, and any other line is decoded to be sure.
+        start = b'{"slug":' + orjson.dumps(slug) + b","
         for row in self.columns.slugs.candidates(slug):
-            if self[row]["slug"] == slug:
+            line = self._lines.line(row)
+            if line.startswith(start) or orjson.loads(line)["slug"] == slug:
                 return row
         return None
 

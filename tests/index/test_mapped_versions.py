@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import orjson
 import pytest
 import scipy.sparse as sp
 
@@ -35,7 +36,14 @@ from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.mapped_files import CSR_PARTS, KeyIndex, LineTable, csr_files, key_hashes
 from recommender.ranking import RelatedQuery
 from recommender.signals.bm25_share import BM25, Bm25Share
-from recommender.signals.tfidf_cosine import LEXICAL, TfidfCosine
+from recommender.signals.tfidf_cosine import (
+    IDF,
+    LEXICAL,
+    VOCABULARY_BEFORE,
+    VOCABULARY_FILES,
+    TfidfCosine,
+    load_vocabulary,
+)
 from tests.support.helpers import REPO, build_fake_index, synthetic_records
 
 ENCODER = HashingEncoder()
@@ -90,12 +98,14 @@ def test_a_loaded_version_is_memory_maps_of_its_files(tmp_path: Path) -> None:
     expected = {path / name for name in version.manifest.files if not name.endswith(small)}
     assert expected <= mapped_paths()
     assert CARDS in {p.name for p in mapped_paths() if p.parent == path}
-    # Served as before, the draft reading the vocabulary only now.
-    assert "model" not in vars(version.signals[TfidfCosine.name])
+    # The vocabulary too: a draft's terms are found through the mapped hashes.
+    model = version.signals[TfidfCosine.name].model
+    assert mapped_file(model.idf) == path / IDF
+    assert model.vocabulary["lava"] == version.signals[TfidfCosine.name].terms.index("lava")
+    assert "lava" in model.vocabulary and "basalt" not in model.vocabulary
     recommender, _ = load_recommender(settings.index)
     assert recommender.related("volcano-0", QUERY)
     assert recommender.related_to_draft(ENCODER.encode(["lava ash"])[0], "lava ash", QUERY)
-    assert "model" in vars(recommender.version.signals[TfidfCosine.name])
 
 
 def test_slugs_that_share_a_hash_are_told_apart_by_their_cards() -> None:
@@ -106,12 +116,14 @@ def test_slugs_that_share_a_hash_are_told_apart_by_their_cards() -> None:
     with pytest.raises(IndexError):
         built[6]
     # Row 2's slug hashing like row 4's: looking up story-4 finds both, and confirms row 4.
-    hashes = key_hashes(card["slug"] for card in cards)
+    hashes = key_hashes(f"story-{i}" for i in range(6))
     hashes[2] = hashes[4]
     colliding = dataclasses.replace(built.columns, slugs=KeyIndex.build(hashes))
     table = CardTable(LineTable(b"".join(_lines(cards)), built.columns.offsets), colliding)
     assert colliding.slugs.candidates("story-4") == [2, 4]
     assert table.row_of("story-4") == 4 and table.row_of("story-5") == 5
+    # A card whose slug is not its first key is decoded to be compared.
+    assert CardTable.of([{"title": "T", "slug": "late"}]).row_of("late") == 0
 
 
 def _lines(cards: list[dict[str, Any]]) -> list[bytes]:
@@ -138,6 +150,12 @@ def _as_written_before(data_dir: Path) -> None:
     manifest = read_manifest(path)
     for name in COLUMN_FILES:
         (path / name).unlink()
+    model = load_vocabulary(path)
+    terms = list(model.vocabulary)
+    vocabulary = {"terms": terms, "idf": model.idf.tolist(), "name_boost": model.name_boost}
+    (path / VOCABULARY_BEFORE).write_bytes(orjson.dumps(vocabulary))
+    for name in VOCABULARY_FILES:
+        (path / name).unlink()
     for stem in (LEXICAL, BM25):
         data, indices, indptr, shape = (np.load(path / name) for name in csr_files(stem))
         matrix = sp.csr_matrix((data, indices, indptr), shape=tuple(shape))
@@ -145,7 +163,7 @@ def _as_written_before(data_dir: Path) -> None:
         for name in csr_files(stem):
             (path / name).unlink()
     names = [name for name in manifest.files if (path / name).is_file()]
-    names += [f"{LEXICAL}.npz", f"{BM25}.npz"]
+    names += [f"{LEXICAL}.npz", f"{BM25}.npz", VOCABULARY_BEFORE]
     older = dataclasses.replace(manifest, files=describe_files(path, names))
     (path / MANIFEST_NAME).write_text(older.to_json(), encoding="utf-8")
 
@@ -198,7 +216,8 @@ def test_a_version_in_the_layout_written_before_serves_the_same(tmp_path: Path) 
     _as_written_before(settings.data_dir)
     version, warning = load_current(settings.index)
     assert warning is None and COLUMN_FILES[0] not in version.manifest.files
-    assert mapped_file(version.signals[TfidfCosine.name].matrix.data) is None  # read, not mapped
+    tfidf = version.signals[TfidfCosine.name]
+    assert mapped_file(tfidf.matrix.data) is None and isinstance(tfidf.model.vocabulary, dict)
     assert _answers(load_recommender(settings.index)[0]) == mapped
     # The live article is searched, filtered by its own section and language, and scored.
     assert "volcano-live" in mapped["search"] and mapped["language"] == ["volcano-live"]
