@@ -3,7 +3,8 @@ one copy of it in the page cache instead of each holding its own.
 
 - `map_array`: a `.npy` file as a plain ndarray over a map of the file.
 - `save_csr` / `load_csr`: a CSR matrix as `.npy` files (data, indices, indptr, shape), wrapped
-  by scipy without a copy.
+  by scipy without a copy; `save_csr_values` / `load_csr_values`: only the values of one whose
+  rows hold the same columns as another's.
 - `LineTable`: lines of a file (one JSON card, one term), found through an offsets array.
 - `KeyIndex`: sorted 64-bit hashes of string keys with their rows, to find a key's row without
   a dict of every key (the caller confirms the row: two keys may share a hash).
@@ -11,6 +12,7 @@ one copy of it in the page cache instead of each holding its own.
 
 from __future__ import annotations
 
+import bisect
 import hashlib
 import mmap
 from collections.abc import Iterable
@@ -58,9 +60,40 @@ def load_csr(directory: Path, stem: str) -> sp.csr_matrix:
     Raises ValueError when they do not form one."""
     data, indices, indptr = (map_array(directory / name) for name in csr_files(stem)[:3])
     rows, columns = np.load(directory / csr_files(stem)[3], allow_pickle=False).tolist()
-    if data.dtype != np.float32 or indices.shape != data.shape or indptr.shape != (rows + 1,):
-        raise ValueError(f"{stem}: its arrays do not form a float32 CSR matrix")
-    matrix = sp.csr_matrix((data, indices, indptr), shape=(rows, columns), copy=False)
+    if indices.shape != data.shape or indptr.shape != (rows + 1,):
+        raise ValueError(f"{stem}: its arrays do not form a CSR matrix")
+    return _wrapped(data, indices, indptr, (rows, columns), stem)
+
+
+def save_csr_values(matrix: sp.csr_matrix, directory: Path, stem: str, like: sp.csr_matrix) -> None:
+    """Write only the values of a matrix whose rows hold the same columns as `like`'s, as
+    `{stem}.data.npy` (its indices and indptr would be copies of `like`'s)."""
+    if not (
+        np.array_equal(matrix.indptr, like.indptr) and np.array_equal(matrix.indices, like.indices)
+    ):
+        raise ValueError(f"{stem}: its rows do not hold the columns of the matrix it is saved with")
+    np.save(directory / csr_files(stem)[0], np.asarray(matrix.data, np.float32), allow_pickle=False)
+
+
+def load_csr_values(directory: Path, stem: str, like: sp.csr_matrix) -> sp.csr_matrix:
+    """A matrix saved by `save_csr_values`, over a memory map of its values and `like`'s
+    indices and indptr. Raises ValueError when they do not fit."""
+    data = map_array(directory / csr_files(stem)[0])
+    if data.shape != like.indices.shape:
+        raise ValueError(f"{stem}: {len(data)} values for {len(like.indices)} entries")
+    return _wrapped(data, like.indices, like.indptr, like.shape, stem)
+
+
+def _wrapped(
+    data: NDArray[Any],
+    indices: NDArray[Any],
+    indptr: NDArray[Any],
+    shape: tuple[int, int],
+    stem: str,
+) -> sp.csr_matrix:
+    if data.dtype != np.float32:
+        raise ValueError(f"{stem}: its values are {data.dtype}, not float32")
+    matrix = sp.csr_matrix((data, indices, indptr), shape=shape, copy=False)
     # Written canonical: without the flags scipy would scan every row, or sort the read-only
     # indices in place, before some operations.
     matrix.has_sorted_indices = True
@@ -75,13 +108,15 @@ class LineTable:
     def __init__(self, buffer: bytes | mmap.mmap, offsets: NDArray[np.int64]) -> None:
         self._buffer = buffer
         self._offsets = offsets
+        self._count = len(offsets) - 1
 
     def __len__(self) -> int:
-        return len(self._offsets) - 1
+        return self._count
 
     def line(self, row: int) -> bytes:
-        start, end = self._offsets[row : row + 2].tolist()
-        return self._buffer[start:end]
+        """Line `row` (0 <= row < len: not checked, this is the serving path's inner loop)."""
+        offsets = self._offsets
+        return self._buffer[offsets.item(row) : offsets.item(row + 1)]
 
 
 def key_hash(key: str) -> int:
@@ -100,6 +135,9 @@ class KeyIndex:
     def __init__(self, hashes: NDArray[np.uint64], rows: NDArray[np.int64]) -> None:
         self.hashes = hashes
         self.rows = rows
+        # Python ints by index, without numpy's per-call overhead (a lookup is in every request).
+        self._hashes = hashes.data
+        self._rows = rows.data
 
     @classmethod
     def build(cls, hashes: NDArray[np.uint64]) -> KeyIndex:
@@ -109,10 +147,8 @@ class KeyIndex:
 
     def candidates(self, key: str) -> list[int]:
         """The rows whose key may be `key` (almost always none or one)."""
-        hashes = self.hashes
-        digest = np.uint64(key_hash(key))  # a numpy scalar: a Python int would convert `hashes`
-        start = end = int(hashes.searchsorted(digest))
+        hashes, digest = self._hashes, key_hash(key)
+        start = end = bisect.bisect_left(hashes, digest)
         while end < len(hashes) and hashes[end] == digest:
             end += 1
-        rows: list[int] = self.rows[start:end].tolist()
-        return rows
+        return [self._rows[at] for at in range(start, end)]

@@ -175,9 +175,12 @@ class CardTable(Sequence[dict[str, Any]]):
     def __getitem__(self, row: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
         if isinstance(row, slice):
             return [self[i] for i in range(*row.indices(len(self)))]
-        if not -len(self) <= row < len(self):
-            raise IndexError(f"card {row} of {len(self)}")
-        card: dict[str, Any] = orjson.loads(self._lines.line(row % len(self)))
+        count = len(self._lines)
+        if row < 0:
+            row += count
+        if not 0 <= row < count:
+            raise IndexError(f"card {row} of {count}")
+        card: dict[str, Any] = orjson.loads(self._lines.line(row))
         return card
 
     def __iter__(self) -> Iterator[dict[str, Any]]:

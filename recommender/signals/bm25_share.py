@@ -17,15 +17,17 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from recommender.bm25 import Bm25Model, coverage_queries
-from recommender.mapped_files import csr_files, save_csr
+from recommender.mapped_files import csr_files, load_csr_values, save_csr_values
 from recommender.ranking import FusionWeights
 from recommender.signals.base import Candidates, Catalog, RankingSignal, Reason, Side, Source
 from recommender.signals.tfidf_cosine import TfidfCosine, TfidfPart
 from recommender.tfidf import load_matrix, pair_similarities, query_similarities, stack_rows
 
 BM25 = "bm25"
-"""float32 CSR (count, terms): BM25 document rows, the TF-IDF vocabulary's columns, as
-`csr_files(BM25)` (`bm25.npz` in versions written before they were memory-mapped)."""
+"""float32 CSR (count, terms): BM25 document rows. A row holds the same terms as the article's
+TF-IDF row, so only its values are stored (`bm25.data.npy`), over the TF-IDF matrix's indices
+(`bm25.npz`, a whole matrix, in versions written before they were memory-mapped)."""
+BM25_VALUES = csr_files(BM25)[0]
 BM25_MODEL = "bm25.json"
 """The BM25 idf weights and average length."""
 
@@ -68,7 +70,7 @@ class Bm25Share(RankingSignal):
     name = "bm25"
     # Versions built before BM25 was a signal do not name it.
     parameters: ClassVar[Mapping[str, float]] = {"bm25": 0.0}
-    files = (*csr_files(BM25), BM25_MODEL)
+    files = (BM25_VALUES, BM25_MODEL)
     files_before = (f"{BM25}.npz",)
     strategy = "bm25"
 
@@ -82,12 +84,15 @@ class Bm25Share(RankingSignal):
         return Bm25Part(model, documents, tfidf)
 
     def save(self, part: Bm25Part, directory: Path) -> None:
-        save_csr(part.documents, directory, BM25)
+        save_csr_values(part.documents, directory, BM25, like=part.tfidf.matrix)
         part.model.save(directory / BM25_MODEL)
 
     def load(self, directory: Path, count: int, loaded: Mapping[str, Any]) -> Bm25Part:
         tfidf: TfidfPart = loaded[TfidfCosine.name]
-        documents = load_matrix(directory, BM25)
+        if (directory / BM25_VALUES).is_file():
+            documents = load_csr_values(directory, BM25, like=tfidf.matrix)
+        else:
+            documents = load_matrix(directory, BM25)
         if documents.shape != tfidf.matrix.shape:
             raise ValueError(f"{BM25}'s matrix disagrees with the TF-IDF's shape")
         return Bm25Part(directory / BM25_MODEL, documents, tfidf)

@@ -35,7 +35,7 @@ from recommender.articles import embedding_text, validate_record
 from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.mapped_files import CSR_PARTS, KeyIndex, LineTable, csr_files, key_hashes
 from recommender.ranking import RelatedQuery
-from recommender.signals.bm25_share import BM25, Bm25Share
+from recommender.signals.bm25_share import BM25, BM25_VALUES, Bm25Share
 from recommender.signals.tfidf_cosine import (
     IDF,
     LEXICAL,
@@ -87,9 +87,11 @@ def test_a_loaded_version_is_memory_maps_of_its_files(tmp_path: Path) -> None:
         "cards.languages.npy": version.languages.codes,
         "cards.newest.npy": version.newest_first,
     }
-    for stem, matrix in ((LEXICAL, lexical), (BM25, bm25)):
-        for name, part in zip(csr_files(stem)[:3], CSR_PARTS[:3], strict=True):
-            backed[name] = getattr(matrix, part)
+    for name, part in zip(csr_files(LEXICAL)[:3], CSR_PARTS[:3], strict=True):
+        backed[name] = getattr(lexical, part)
+    # BM25 holds the values of the TF-IDF matrix's entries: its own, over the TF-IDF's indices.
+    backed[BM25_VALUES] = bm25.data
+    assert bm25.indices is lexical.indices and bm25.indptr is lexical.indptr
     for name, array in backed.items():
         assert mapped_file(array) == path / name, name
         assert not array.flags.writeable, name
@@ -156,12 +158,13 @@ def _as_written_before(data_dir: Path) -> None:
     (path / VOCABULARY_BEFORE).write_bytes(orjson.dumps(vocabulary))
     for name in VOCABULARY_FILES:
         (path / name).unlink()
+    indices, indptr, shape = (np.load(path / name) for name in csr_files(LEXICAL)[1:])
     for stem in (LEXICAL, BM25):
-        data, indices, indptr, shape = (np.load(path / name) for name in csr_files(stem))
+        data = np.load(path / csr_files(stem)[0])
         matrix = sp.csr_matrix((data, indices, indptr), shape=tuple(shape))
         sp.save_npz(path / f"{stem}.npz", matrix, compressed=False)
-        for name in csr_files(stem):
-            (path / name).unlink()
+    for name in (*csr_files(LEXICAL), BM25_VALUES):
+        (path / name).unlink()
     names = [name for name in manifest.files if (path / name).is_file()]
     names += [f"{LEXICAL}.npz", f"{BM25}.npz", VOCABULARY_BEFORE]
     older = dataclasses.replace(manifest, files=describe_files(path, names))
