@@ -91,7 +91,8 @@ def test_a_loaded_version_is_memory_maps_of_its_files(tmp_path: Path) -> None:
         backed[name] = getattr(lexical, part)
     # BM25 holds the values of the TF-IDF matrix's entries: its own, over the TF-IDF's indices.
     backed[BM25_VALUES] = bm25.data
-    assert bm25.indices is lexical.indices and bm25.indptr is lexical.indptr
+    assert np.shares_memory(bm25.indices, lexical.indices)
+    assert np.shares_memory(bm25.indptr, lexical.indptr)
     for name, array in backed.items():
         assert mapped_file(array) == path / name, name
         assert not array.flags.writeable, name
@@ -228,36 +229,42 @@ def test_a_version_in_the_layout_written_before_serves_the_same(tmp_path: Path) 
     assert any("volcano-live" in [slug for slug, *_ in mapped[f"volcano-{i}"]] for i in range(3))
 
 
-#: Loads the version in `argv[1]` as the API does, reads every page of it, and prints what its
-#: mappings of the version's files hold: shared and private bytes.
+#: Loads the version in `argv[1]` as the API does, reads every page of what it serves from, and
+#: prints, for each of the version's files it maps, how many bytes are shared and private.
 _LOADER = """
 import json, sys
 from pathlib import Path
+import numpy as np
 from index.versions.index_version import IndexVersion
 from index.versions.version_store import VersionStore
 path = Path(sys.argv[1]).resolve()
 version = IndexVersion.load(VersionStore(path.parent.parent), path.name, expected_model=None)
-touched = float(version.vectors.sum()) + float(version.neighbour_scores.sum())
-touched += sum(len(card["slug"]) for card in version.cards)
-for part in version.signals.values():
-    for matrix in getattr(part, "__dict__", {}).values():
-        if hasattr(matrix, "indptr"):
-            touched += float(matrix.data.sum()) + float(matrix.indices.sum())
-columns = version.cards.columns
-touched += float(columns.slugs.hashes.sum()) + float(version.newest_first.sum())
-sizes = {"shared": 0, "private": 0}
-inside = False
+columns, tfidf = version.cards.columns, version.signals["lexical"]
+arrays = [version.vectors, version.neighbour_ids, version.neighbour_scores, columns.offsets,
+          columns.slugs.hashes, columns.slugs.rows, version.published, version.sections.codes,
+          version.languages.codes, version.newest_first, tfidf.matrix.data, tfidf.matrix.indices,
+          tfidf.matrix.indptr, version.signals["bm25"].documents.data, tfidf.model.idf]
+touched = sum(float(np.asarray(array, dtype=np.float64).sum()) for array in arrays)
+touched += sum(len(card["slug"]) for card in version.cards) + len(list(tfidf.model.vocabulary))
+sizes = {}
+name = None
 for line in Path("/proc/self/smaps").read_text().splitlines():
     fields = line.split()
-    if "-" in fields[0] and ":" not in fields[0]:
-        inside = len(fields) == 6 and Path(fields[5]).parent == path
-    elif inside and fields[0] in ("Shared_Clean:", "Shared_Dirty:"):
-        sizes["shared"] += int(fields[1]) * 1024
-    elif inside and fields[0] in ("Private_Clean:", "Private_Dirty:"):
-        sizes["private"] += int(fields[1]) * 1024
+    if "-" in fields[0] and not fields[0].endswith(":"):
+        mapped = Path(fields[5]) if len(fields) == 6 else None
+        name = mapped.name if mapped is not None and mapped.parent == path else None
+    elif name and fields[0].startswith(("Shared_", "Private_")):
+        kind = "shared" if fields[0].startswith("Shared") else "private"
+        entry = sizes.setdefault(name, {"shared": 0, "private": 0})
+        entry[kind] += int(fields[1]) * 1024
 print(json.dumps(sizes), flush=True)
 sys.stdin.read()
 """
+#: What the loader reads, every page of it.
+READ = [
+    VECTORS, NEIGHBOURS, NEIGHBOUR_SCORES, CARDS, *COLUMN_FILES[:-1], *csr_files(LEXICAL)[:3],
+    BM25_VALUES, IDF, "vocabulary.jsonl", "vocabulary.offsets.npy",
+]  # fmt: skip
 
 
 def test_two_processes_loading_a_version_share_its_pages(tmp_path: Path) -> None:
@@ -283,8 +290,9 @@ def test_two_processes_loading_a_version_share_its_pages(tmp_path: Path) -> None
         for process in processes:
             process.communicate("")
     first, second = measured
-    arrays = sum(e.bytes for name, e in read_manifest(path).files.items() if name.endswith(".npy"))
-    # The first loader's pages of the version are its own; the second maps the same pages,
-    # shared with the first: nothing of the version is private to it.
-    assert first["private"] > arrays / 2
-    assert second["private"] == 0 and second["shared"] >= first["private"]
+    for name in READ:
+        size = (path / name).stat().st_size
+        # Every page the first loader read is its own; the second maps the same pages, shared
+        # with the first, and holds none of its own.
+        assert first.get(name, {}).get("private", 0) >= size, (name, first.get(name))
+        assert second.get(name) == {"shared": first[name]["private"], "private": 0}, name
