@@ -296,3 +296,32 @@ def test_two_processes_loading_a_version_share_its_pages(tmp_path: Path) -> None
         # with the first, and holds none of its own.
         assert first.get(name, {}).get("private", 0) >= size, (name, first.get(name))
         assert second.get(name) == {"shared": first[name]["private"], "private": 0}, name
+
+
+def test_live_articles_are_merged_into_the_stored_newest_first_order(tmp_path: Path) -> None:
+    records = synthetic_records()
+    settings, _ = build_fake_index(tmp_path / "data", records)
+    store = LiveStore.in_directory(settings.data_dir)
+    live = [
+        {**records[4], "slug": "live-tie", "published_at": records[4]["published_at"]},
+        {**records[5], "slug": "live-undated", "published_at": None},
+        {**records[6], "slug": "live-newest", "published_at": "2024-04-01T00:00:00Z"},
+        {**records[7], "title": "Replaced by a live upsert"},  # hides its version row
+    ]
+    try:
+        for record in live:
+            article = validate_record(record).article
+            vector = ENCODER.encode([embedding_text(article)])[0]
+            store.upsert(article.slug, record, ENCODER.model_id, vector)
+    finally:
+        store.close()
+    recommender, _ = load_recommender(settings.index)
+    served = [row for row in range(len(recommender.cards)) if row not in recommender.overlay.hidden]
+    published = np.array([recommender.published[row] for row in served])
+    # Newest first, unknown dates last, ties in row order (the version's rows before live ones).
+    expected = [
+        served[at] for at in np.argsort(-np.nan_to_num(published, nan=-np.inf), kind="stable")
+    ]
+    assert recommender.search("", limit=len(served)) == expected
+    assert recommender.card(expected[0])["slug"] == "live-newest"
+    assert recommender.card(expected[-1])["slug"] == "live-undated"
