@@ -64,6 +64,18 @@ class CardColumns:
     newest: NDArray[np.int64]
     """Rows by publication time, newest first; unknown dates last; ties in row order."""
 
+    def hold(self, count: int) -> bool:
+        """Whether every column holds `count` rows (the offsets one more)."""
+        rows = (
+            self.slugs.hashes,
+            self.slugs.rows,
+            self.published,
+            self.sections.codes,
+            self.languages.codes,
+            self.newest,
+        )
+        return len(self.offsets) == count + 1 and all(len(column) == count for column in rows)
+
     def save(self, directory: Path) -> None:
         arrays = {
             OFFSETS: self.offsets,

@@ -184,8 +184,7 @@ class IndexVersion:
         index = VectorIndex.load(path / INDEX, IndexSpec.from_dict(manifest.index))
         count = manifest.count
         if not (
-            len(cards) == count
-            and len(cards.columns.published) == count
+            cards.columns.hold(count)
             and vectors.shape == (count, manifest.dimension)
             and index.size == count
             and neighbour_ids.shape == neighbour_scores.shape

@@ -18,6 +18,7 @@ import orjson
 import pytest
 import scipy.sparse as sp
 
+from index.index_errors import CorruptVersionError
 from index.serving.recommender_engine import Recommender
 from index.serving.version_loader import load_current, load_recommender
 from index.state.live_store import LiveStore
@@ -325,3 +326,14 @@ def test_live_articles_are_merged_into_the_stored_newest_first_order(tmp_path: P
     assert recommender.search("", limit=len(served)) == expected
     assert recommender.card(expected[0])["slug"] == "live-newest"
     assert recommender.card(expected[-1])["slug"] == "live-undated"
+
+
+def test_a_card_column_of_another_length_is_refused(tmp_path: Path) -> None:
+    settings, _ = build_fake_index(tmp_path / "data")
+    path = VersionStore(settings.data_dir).current_path()
+    np.save(path / "cards.sections.npy", np.zeros(3, np.int32))  # checksummed anew: no damage
+    manifest = read_manifest(path)
+    rewritten = dataclasses.replace(manifest, files=describe_files(path, list(manifest.files)))
+    (path / MANIFEST_NAME).write_text(rewritten.to_json(), encoding="utf-8")
+    with pytest.raises(CorruptVersionError, match="disagree on the number of articles"):
+        load_current(settings.index)
