@@ -7,9 +7,10 @@ the tests run exactly the same code.
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from functools import cached_property
+from typing import Any, Generic, Protocol, TypeVar, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -84,13 +85,88 @@ class RelatedQuery:
         return json.dumps(parts, separators=(",", ":"))
 
 
+ScalarT = TypeVar("ScalarT", bound=np.generic)
+
+
+class AppendedRows(Generic[ScalarT]):
+    """The rows of `head` followed by those of `tail`, indexed as one array without copying
+    `head` (a version's memory-mapped column, then the few live articles over it)."""
+
+    def __init__(self, head: NDArray[ScalarT], tail: NDArray[ScalarT]) -> None:
+        self._head = head
+        self._tail = tail
+        self._offset = len(head)
+
+    def __len__(self) -> int:
+        return self._offset + len(self._tail)
+
+    @overload
+    def __getitem__(self, rows: int, /) -> Any: ...
+    @overload
+    def __getitem__(self, rows: NDArray[np.int64], /) -> NDArray[ScalarT]: ...
+    def __getitem__(self, rows: int | NDArray[np.int64], /) -> Any:
+        if isinstance(rows, int | np.integer):
+            return self._head[rows] if rows < self._offset else self._tail[rows - self._offset]
+        if not len(self._tail) or (len(rows) and rows.max() < self._offset):
+            return np.asarray(self._head[rows])
+        out = np.empty((len(rows), *self._head.shape[1:]), dtype=self._head.dtype)
+        old = rows < self._offset
+        out[old] = self._head[rows[old]]
+        out[~old] = self._tail[rows[~old] - self._offset]
+        return out
+
+
+#: A column by row: an array, or a version's column with live articles appended.
+Column = NDArray[ScalarT] | AppendedRows[ScalarT]
+
+
+@dataclass(frozen=True)
+class LabelColumn:
+    """A label of each row (its section, its language) as a small integer code into `labels`,
+    so that filtering a million rows needs no Python object per row. Code 0 is "no label"."""
+
+    codes: Column[np.int32]
+    labels: Sequence[str | None]
+    """Code -> label; `labels[0]` is None."""
+
+    @classmethod
+    def of(cls, values: Iterable[str | None]) -> LabelColumn:
+        """The column of these labels, by row."""
+        code_of: dict[str | None, int] = {None: 0}
+        codes = [code_of.setdefault(value, len(code_of)) for value in values]
+        return cls(np.array(codes, dtype=np.int32), list(code_of))
+
+    @cached_property
+    def code_of(self) -> Mapping[str, int]:
+        """Label -> code."""
+        return {label: code for code, label in enumerate(self.labels) if label is not None}
+
+    def matching(self, rows: NDArray[np.int64], wanted: Collection[str]) -> NDArray[np.bool_]:
+        """Which of `rows` carry one of the `wanted` labels."""
+        codes = [self.code_of[label] for label in wanted if label in self.code_of]
+        return np.isin(self.codes[rows], codes)
+
+    def per_code(self, value: Callable[[str | None], float]) -> NDArray[np.float64]:
+        """`value` of each label, by code (index it with `codes[rows]`)."""
+        return np.array([value(label) for label in self.labels], dtype=np.float64)
+
+    def appended(self, values: Sequence[str | None]) -> LabelColumn:
+        """This column followed by rows labelled `values` (labels it lacks are added)."""
+        code_of: dict[str | None, int] = {None: 0}
+        code_of.update(self.code_of)
+        codes = [code_of.setdefault(value, len(code_of)) for value in values]
+        labels = [*self.labels, *list(code_of)[len(self.labels) :]]
+        assert isinstance(self.codes, np.ndarray), "a column is appended to once"
+        return LabelColumn(AppendedRows(self.codes, np.array(codes, np.int32)), labels)
+
+
 @dataclass(frozen=True, slots=True)
 class CandidateFacts:
     """Per-row facts the filters need, aligned with the catalog's rows."""
 
-    sections: Sequence[str | None]
-    languages: Sequence[str | None]
-    published: NDArray[np.float64]
+    sections: LabelColumn
+    languages: LabelColumn
+    published: Column[np.float64]
     """Epoch seconds, NaN when unknown."""
 
 
@@ -119,9 +195,9 @@ def eligible(
     if query.max_age_days is not None:
         keep &= published >= now - query.max_age_days * SECONDS_PER_DAY
     if query.sections:
-        keep &= np.array([facts.sections[r] in query.sections for r in safe_rows], dtype=bool)
+        keep &= facts.sections.matching(safe_rows, query.sections)
     if query.language:
-        keep &= np.array([facts.languages[r] == query.language for r in safe_rows], dtype=bool)
+        keep &= facts.languages.matching(safe_rows, (query.language,))
     return keep
 
 

@@ -10,7 +10,7 @@ times as much there: the words that tell two look-alike events apart.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from pathlib import Path
@@ -20,6 +20,7 @@ import orjson
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recommender.mapped_files import csr_files, load_csr
 from recommender.proper_nouns import proper_noun_counts
 from recommender.text_analysis import STOP_WORDS, Analyzer
 
@@ -84,7 +85,7 @@ def analyse(text: str, names: bool) -> TextTerms:
 class TfidfModel:
     """A vocabulary with idf weights, fitted on one catalog."""
 
-    vocabulary: dict[str, int]
+    vocabulary: Mapping[str, int]
     idf: NDArray[np.float32]
     name_boost: float = 0.0
 
@@ -161,14 +162,10 @@ class TfidfModel:
         frequencies.sort_indices()
         return matrix, frequencies
 
-    def save(self, vocabulary_path: Path) -> None:
-        terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)
-        vocabulary_path.write_bytes(
-            orjson.dumps({"terms": terms, "idf": self.idf.tolist(), "name_boost": self.name_boost})
-        )
-
     @classmethod
     def load(cls, vocabulary_path: Path) -> TfidfModel:
+        """The vocabulary of a version written before it was memory-mapped (its own
+        `vocabulary.json`; `recommender.signals.tfidf_cosine` reads and writes the rest)."""
         data = orjson.loads(vocabulary_path.read_bytes())
         return cls(
             {term: i for i, term in enumerate(data["terms"])},
@@ -223,12 +220,12 @@ def query_similarities(
     return out
 
 
-def save_matrix(matrix: sp.csr_matrix, path: Path) -> None:
-    sp.save_npz(path, matrix, compressed=False)
-
-
-def load_matrix(path: Path) -> sp.csr_matrix:
-    return sp.csr_matrix(sp.load_npz(path), dtype=np.float32)
+def load_matrix(directory: Path, stem: str) -> sp.csr_matrix:
+    """The CSR matrix a version holds under `stem`: memory-mapped from its `.npy` files
+    (`mapped_files.save_csr`), or read from the `{stem}.npz` of a version written before them."""
+    if (directory / csr_files(stem)[0]).is_file():
+        return load_csr(directory, stem)
+    return sp.csr_matrix(sp.load_npz(directory / f"{stem}.npz"), dtype=np.float32)
 
 
 def stack_rows(rows: list[sp.csr_matrix], columns: int) -> sp.csr_matrix:

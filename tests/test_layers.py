@@ -19,7 +19,7 @@ LAYERS = {"recommender": 0, "index": 1, "api": 2, "bench": 3, "console": 4}
 ROOMS = {
     "recommender": {
         # bases that import nothing of ours
-        "errors": 0, "fault_points": 0, "setting_group": 0,
+        "errors": 0, "fault_points": 0, "setting_group": 0, "mapped_files": 0,
         # the article model, text analysis, encoders, overrides
         "articles": 1, "text_analysis": 1, "encoding": 1, "overrides": 1,
         # ranking and its signals, offline evaluation, reading feeds of every kind

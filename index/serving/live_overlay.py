@@ -92,7 +92,8 @@ class LiveOverlay:
         generation: str,
     ) -> LiveOverlay:
         """The overlay of the changes `heads`, whose upserts `prepared` holds (and only those)."""
-        hidden = {version.rows[h.slug] for h in heads if h.slug in version.rows}
+        indexed = (version.cards.row_of(h.slug) for h in heads)
+        hidden = {row for row in indexed if row is not None}
         articles = [prepared[h.seq] for h in heads if h.seq in prepared]
         cards = [article.card for article in articles]
         features = {

@@ -6,13 +6,14 @@ The same code serves the HTTP API, the CLI and the offline evaluation's `default
 
 from __future__ import annotations
 
+import bisect
 import copy
 import re
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 from numpy.typing import NDArray
@@ -23,7 +24,9 @@ from index.versions.neighbours import rank_by_fusion
 from recommender.errors import ArticleNotFound
 from recommender.overrides import Overrides, Pin, apply_pins
 from recommender.ranking import (
+    AppendedRows,
     CandidateFacts,
+    Column,
     FusionWeights,
     RelatedQuery,
     ServingPolicy,
@@ -37,6 +40,8 @@ from recommender.signals.registry import candidate_scores, explanation, source_q
 _WORD = re.compile(r"\w+")
 #: How many nearest rows a fallback search considers when filters starve the precomputed list.
 FALLBACK_SEARCH = 1_000
+#: Rows taken at a time from the newest-first order (a search, a starved list).
+_NEWEST_BLOCK = 1_024
 
 
 class _Source(Source):
@@ -63,22 +68,25 @@ class Suggestion:
     score: float
 
 
-class _Vectors:
-    """Vectors by catalog row, across the version and the live overlay."""
+class _Cards(Sequence[dict[str, Any]]):
+    """The version's cards followed by the live articles' (a view: neither is copied)."""
 
-    def __init__(self, version: NDArray[np.float32], live: NDArray[np.float32]) -> None:
+    def __init__(self, version: Sequence[dict[str, Any]], live: Sequence[dict[str, Any]]) -> None:
         self._version = version
         self._live = live
-        self._offset = len(version)
 
-    def __getitem__(self, rows: NDArray[np.int64]) -> NDArray[np.float32]:
-        if not len(self._live) or (len(rows) and rows.max() < self._offset):
-            return np.asarray(self._version[rows])
-        out = np.empty((len(rows), self._version.shape[1]), dtype=np.float32)
-        old = rows < self._offset
-        out[old] = self._version[rows[old]]
-        out[~old] = self._live[rows[~old] - self._offset]
-        return out
+    def __len__(self) -> int:
+        return len(self._version) + len(self._live)
+
+    @overload
+    def __getitem__(self, row: int) -> dict[str, Any]: ...
+    @overload
+    def __getitem__(self, row: slice) -> list[dict[str, Any]]: ...
+    def __getitem__(self, row: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
+        if isinstance(row, slice):
+            return [self[i] for i in range(*row.indices(len(self)))]
+        offset = len(self._version)
+        return self._version[row] if row < offset else self._live[row - offset]
 
 
 class Recommender:
@@ -96,7 +104,7 @@ class Recommender:
         self.policy = policy or ServingPolicy()
         self.overlay = overlay or LiveOverlay.empty(version)
         self.overrides = overrides or Overrides()
-        self.vectors = _Vectors(version.vectors, self.overlay.vectors)
+        self.vectors = AppendedRows(version.vectors, self.overlay.vectors)
 
     def with_overrides(self, overrides: Overrides) -> Recommender:
         """The same recommender (sharing everything it computed) with other overrides."""
@@ -117,41 +125,73 @@ class Recommender:
         )
 
     @cached_property
-    def cards(self) -> list[dict[str, Any]]:
-        return self.version.cards + self.overlay.cards if self.overlay.size else self.version.cards
+    def cards(self) -> Sequence[dict[str, Any]]:
+        if not self.overlay.size:
+            return self.version.cards
+        return _Cards(self.version.cards, self.overlay.cards)
 
     @cached_property
-    def published(self) -> NDArray[np.float64]:
+    def published(self) -> Column[np.float64]:
         if not self.overlay.size:
             return self.version.published
-        return np.concatenate([self.version.published, self.overlay.published])
+        return AppendedRows(self.version.published, self.overlay.published)
 
     @cached_property
     def facts(self) -> CandidateFacts:
+        version, live = self.version, self.overlay.cards
+        if not live:
+            return CandidateFacts(version.sections, version.languages, self.published)
         return CandidateFacts(
-            sections=[card.get("section") for card in self.cards],
-            languages=[card.get("language") for card in self.cards],
+            sections=version.sections.appended([card.get("section") for card in live]),
+            languages=version.languages.appended([card.get("language") for card in live]),
             published=self.published,
         )
 
     @cached_property
     def _half_lives(self) -> NDArray[np.float64]:
-        """Each row's freshness half-life in days (NaN: no freshness penalty)."""
+        """The freshness half-life in days of each section code (NaN: no freshness penalty)."""
         default = self.policy.freshness_half_life_days
         by_section = self.policy.section_half_life_days
-        values = [by_section.get(section or "", default) for section in self.facts.sections]
-        return np.array([np.nan if v is None else v for v in values], dtype=np.float64)
+
+        def half_life(section: str | None) -> float:
+            value = by_section.get(section or "", default)
+            return np.nan if value is None else value
+
+        return self.facts.sections.per_code(half_life)
 
     @cached_property
     def _newest_first(self) -> NDArray[np.int64]:
-        published = np.nan_to_num(self.published, nan=-np.inf)
-        return np.argsort(-published, kind="stable").astype(np.int64)
+        """Rows by publication time, newest first, unknown dates last, ties in row order: the
+        version's stored order with the live articles merged in."""
+        newest = self.version.newest_first
+        if not self.overlay.size:
+            return newest
+        published = self.version.published
+        live = np.nan_to_num(self.overlay.published, nan=-np.inf)
+        order = np.argsort(-live, kind="stable")
+
+        def moment(at: int) -> float:
+            return float(np.nan_to_num(published[newest[at]], nan=-np.inf))
+
+        # Each live article goes after every version article at least as new: a binary search
+        # (`moment` falls along the order) for the first one older.
+        positions = [
+            bisect.bisect_right(range(len(newest)), -live_moment, key=lambda at: -moment(at))
+            for live_moment in live[order].tolist()
+        ]
+        return np.insert(newest, positions, order + self.overlay.offset)
+
+    def _newest_blocks(self) -> Iterator[NDArray[np.int64]]:
+        """`_newest_first`, a block of rows at a time."""
+        newest = self._newest_first
+        for start in range(0, len(newest), _NEWEST_BLOCK):
+            yield np.asarray(newest[start : start + _NEWEST_BLOCK])
 
     def row_of(self, slug: str) -> int:
         """The article's catalog row; retracted and unknown slugs are not found."""
         row = self.overlay.rows.get(slug)
         if row is None and slug not in self.overlay.retracted:
-            row = self.version.rows.get(slug)
+            row = self.version.cards.row_of(slug)
             if row in self.overlay.hidden:
                 row = None
         if row is None:
@@ -168,17 +208,18 @@ class Recommender:
         words = _WORD.findall(text.lower())
         prefix = "-".join(words)
         found: list[int] = []
-        for row in self._newest_first.tolist():
-            if row in self.overlay.hidden:
-                continue
-            card = self.cards[row]
-            title = _WORD.findall(card["title"].lower())
-            if card["slug"].startswith(prefix) or all(
-                any(t.startswith(w) for t in title) for w in words
-            ):
-                found.append(row)
-                if len(found) == limit:
-                    break
+        for block in self._newest_blocks():
+            for row in block.tolist():
+                if row in self.overlay.hidden:
+                    continue
+                card = self.cards[row]
+                title = _WORD.findall(card["title"].lower())
+                if card["slug"].startswith(prefix) or all(
+                    any(t.startswith(w) for t in title) for w in words
+                ):
+                    found.append(row)
+                    if len(found) == limit:
+                        return found
         return found
 
     @property
@@ -331,7 +372,7 @@ class Recommender:
         if self.policy.freshness_half_life_days or self.policy.section_half_life_days:
             ranked = ranked - freshness_penalty(
                 self.published[rows],
-                self._half_lives[rows],
+                self._half_lives[self.facts.sections.codes[rows]],
                 now,
                 self.policy.freshness_weight,
             )
@@ -364,11 +405,13 @@ class Recommender:
             ]
         )
         if len(picks) < query.limit:
-            taken = excluded | {row for row, _ in picks}
-            newest = self._newest_first
-            keep = eligible(newest, self.facts, query, excluded_rows=frozenset(taken), now=now)
-            for row in newest[keep][: query.limit - len(picks)].tolist():
-                picks.append((row, float(self.vectors[np.array([row])][0] @ source.vector)))
+            taken = frozenset(excluded | {row for row, _ in picks})
+            for block in self._newest_blocks():
+                keep = eligible(block, self.facts, query, excluded_rows=taken, now=now)
+                for row in block[keep][: query.limit - len(picks)].tolist():
+                    picks.append((row, float(self.vectors[np.array([row])][0] @ source.vector)))
+                if len(picks) == query.limit:
+                    break
         return picks
 
     def item(self, suggestion: Suggestion) -> dict[str, Any]:

@@ -282,7 +282,7 @@ def build_manifest(
         model=settings.model,
         model_id=model_id,
         dimension=int(content.vectors.shape[1]),
-        count=len(content.cards),
+        count=len(content.vectors),
         index=content.index.spec.to_dict(),
         recall_at_10=round(recall, 4),
         neighbours=int(content.neighbour_ids.shape[1]),

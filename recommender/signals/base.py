@@ -103,6 +103,9 @@ class RankingSignal(ABC):
     of a version whose manifest lacks them, or of a build whose settings do not name them."""
     files: ClassVar[tuple[str, ...]] = ()
     """What it stores in a version (checksummed in the manifest like every file)."""
+    files_before: ClassVar[tuple[str, ...]] = ()
+    """What earlier releases stored in its place, which `load` still reads (a version with
+    neither is `absent`)."""
     strategy: ClassVar[str | None] = None
     """Its name as a strategy of its own in `recommender evaluate` (with `alone`), if any."""
 
@@ -123,9 +126,9 @@ class RankingSignal(ABC):
         return None
 
     def load(self, directory: Path, count: int, loaded: Mapping[str, Any]) -> Any:
-        """Its part of a version of `count` articles from the version's directory; `loaded`
-        holds the parts of the signals registered before. Raises OSError or ValueError when
-        the files are unreadable."""
+        """Its part of a version of `count` articles from the version's directory (memory-mapped
+        where it can: every worker of a host loads it); `loaded` holds the parts of the signals
+        registered before. Raises OSError or ValueError when the files are unreadable."""
         return None
 
     def absent(self, count: int, loaded: Mapping[str, Any]) -> Any:

@@ -17,19 +17,17 @@ import scipy.sparse as sp
 from numpy.typing import NDArray
 
 from recommender.bm25 import Bm25Model, coverage_queries
+from recommender.mapped_files import csr_files, load_csr_values, save_csr_values
 from recommender.ranking import FusionWeights
 from recommender.signals.base import Candidates, Catalog, RankingSignal, Reason, Side, Source
 from recommender.signals.tfidf_cosine import TfidfCosine, TfidfPart
-from recommender.tfidf import (
-    load_matrix,
-    pair_similarities,
-    query_similarities,
-    save_matrix,
-    stack_rows,
-)
+from recommender.tfidf import load_matrix, pair_similarities, query_similarities, stack_rows
 
-BM25 = "bm25.npz"
-"""float32 CSR (count, terms): BM25 document rows, the TF-IDF vocabulary's columns."""
+BM25 = "bm25"
+"""float32 CSR (count, terms): BM25 document rows. A row holds the same terms as the article's
+TF-IDF row, so only its values are stored (`bm25.data.npy`), over the TF-IDF matrix's indices
+(`bm25.npz`, a whole matrix, in versions written before they were memory-mapped)."""
+BM25_VALUES = csr_files(BM25)[0]
 BM25_MODEL = "bm25.json"
 """The BM25 idf weights and average length."""
 
@@ -38,9 +36,20 @@ BM25_MODEL = "bm25.json"
 class Bm25Part:
     """The BM25 of one version, over its TF-IDF vocabulary."""
 
-    model: Bm25Model
+    source: Bm25Model | Path
+    """The model, or its file, read when first needed (`model`)."""
     documents: sp.csr_matrix
     tfidf: TfidfPart
+
+    @cached_property
+    def model(self) -> Bm25Model:
+        """The idf weights and average length: only drafts and live articles need them."""
+        if isinstance(self.source, Bm25Model):
+            return self.source
+        model = Bm25Model.load(self.source)
+        if len(model.idf) != self.documents.shape[1]:
+            raise ValueError(f"{self.source.name} does not hold the BM25 matrix's terms")
+        return model
 
     @cached_property
     def queries(self) -> sp.csr_matrix:
@@ -61,7 +70,8 @@ class Bm25Share(RankingSignal):
     name = "bm25"
     # Versions built before BM25 was a signal do not name it.
     parameters: ClassVar[Mapping[str, float]] = {"bm25": 0.0}
-    files = (BM25, BM25_MODEL)
+    files = (BM25_VALUES, BM25_MODEL)
+    files_before = (f"{BM25}.npz",)
     strategy = "bm25"
 
     def weight(self, weights: FusionWeights) -> float:
@@ -74,15 +84,18 @@ class Bm25Share(RankingSignal):
         return Bm25Part(model, documents, tfidf)
 
     def save(self, part: Bm25Part, directory: Path) -> None:
-        save_matrix(part.documents, directory / BM25)
+        save_csr_values(part.documents, directory, BM25, like=part.tfidf.matrix)
         part.model.save(directory / BM25_MODEL)
 
     def load(self, directory: Path, count: int, loaded: Mapping[str, Any]) -> Bm25Part:
         tfidf: TfidfPart = loaded[TfidfCosine.name]
-        documents, model = load_matrix(directory / BM25), Bm25Model.load(directory / BM25_MODEL)
-        if documents.shape != tfidf.matrix.shape or len(model.idf) != tfidf.matrix.shape[1]:
-            raise ValueError(f"{BM25} and {BM25_MODEL} disagree with the TF-IDF's shape")
-        return Bm25Part(model, documents, tfidf)
+        if (directory / BM25_VALUES).is_file():
+            documents = load_csr_values(directory, BM25, like=tfidf.matrix)
+        else:
+            documents = load_matrix(directory, BM25)
+        if documents.shape != tfidf.matrix.shape:
+            raise ValueError(f"{BM25}'s matrix disagrees with the TF-IDF's shape")
+        return Bm25Part(directory / BM25_MODEL, documents, tfidf)
 
     def absent(self, count: int, loaded: Mapping[str, Any]) -> Bm25Part:
         tfidf: TfidfPart = loaded[TfidfCosine.name]

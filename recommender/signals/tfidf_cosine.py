@@ -4,16 +4,26 @@ places and numbers that an embedding model blurs). The model and its math are
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
 from pathlib import Path
-from typing import Any, ClassVar
+from typing import Any, ClassVar, overload
 
 import numpy as np
+import orjson
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
+from recommender.mapped_files import (
+    KeyIndex,
+    LineTable,
+    csr_files,
+    key_hashes,
+    map_array,
+    map_bytes,
+    save_csr,
+)
 from recommender.ranking import FusionWeights
 from recommender.signals.base import Candidates, Catalog, RankingSignal, Reason, Side, Source
 from recommender.tfidf import (
@@ -23,16 +33,99 @@ from recommender.tfidf import (
     load_matrix,
     pair_similarities,
     query_similarities,
-    save_matrix,
     stack_rows,
 )
 
-LEXICAL = "lexical.npz"
-"""float32 CSR (count, terms): the TF-IDF rows of the articles."""
-VOCABULARY = "vocabulary.json"
-"""The TF-IDF terms and idf weights (to weigh drafts and new articles)."""
+LEXICAL = "lexical"
+"""float32 CSR (count, terms): the TF-IDF rows of the articles, as `csr_files(LEXICAL)`
+(`lexical.npz` in versions written before they were memory-mapped)."""
+TERMS = "vocabulary.jsonl"
+"""The terms, by column: one JSON string a line."""
+TERM_OFFSETS = "vocabulary.offsets.npy"
+TERM_HASHES = "vocabulary.hashes.npy"
+TERM_COLUMNS = "vocabulary.columns.npy"
+"""The terms' 64-bit hashes, sorted, and the column of each (term -> column without a dict)."""
+IDF = "vocabulary.idf.npy"
+TFIDF_MODEL = "tfidf.json"
+"""The rest of the model (its name boost)."""
+VOCABULARY_FILES = (TERMS, TERM_OFFSETS, TERM_HASHES, TERM_COLUMNS, IDF, TFIDF_MODEL)
+"""The vocabulary and idf weights (to weigh drafts and new articles), memory-mapped."""
+VOCABULARY_BEFORE = "vocabulary.json"
+"""The vocabulary of versions written before it was memory-mapped: terms, idf and name boost."""
 #: Shared terms an explanation names.
 SHARED_TERMS = 5
+
+
+class _Terms(Sequence[str]):
+    """Column -> term, each decoded when asked for."""
+
+    def __init__(self, lines: LineTable) -> None:
+        self._lines = lines
+
+    def __len__(self) -> int:
+        return len(self._lines)
+
+    @overload
+    def __getitem__(self, column: int) -> str: ...
+    @overload
+    def __getitem__(self, column: slice) -> list[str]: ...
+    def __getitem__(self, column: int | slice) -> str | list[str]:
+        if isinstance(column, slice):
+            return [self[i] for i in range(*column.indices(len(self)))]
+        if not 0 <= column < len(self):
+            raise IndexError(f"term {column} of {len(self)}")
+        term: str = orjson.loads(self._lines.line(column))
+        return term
+
+
+class MappedVocabulary(Mapping[str, int]):
+    """Term -> column over a version's memory-mapped vocabulary files: every worker of a host
+    shares them, whatever the vocabulary's size."""
+
+    def __init__(self, terms: Sequence[str], index: KeyIndex) -> None:
+        self.terms = terms
+        self._index = index
+
+    def __getitem__(self, term: str) -> int:
+        for column in self._index.candidates(term):
+            if self.terms[column] == term:
+                return column
+        raise KeyError(term)
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.terms)
+
+    def __len__(self) -> int:
+        return len(self.terms)
+
+
+def save_vocabulary(model: TfidfModel, directory: Path) -> None:
+    """Write `VOCABULARY_FILES`."""
+    vocabulary = model.vocabulary
+    terms = sorted(vocabulary, key=vocabulary.__getitem__)
+    lengths = np.zeros(len(terms) + 1, dtype=np.int64)
+    with (directory / TERMS).open("wb") as handle:
+        for column, term in enumerate(terms):
+            lengths[column + 1] = handle.write(orjson.dumps(term) + b"\n")
+    index = KeyIndex.build(key_hashes(terms))
+    np.save(directory / TERM_OFFSETS, np.cumsum(lengths), allow_pickle=False)
+    np.save(directory / TERM_HASHES, index.hashes, allow_pickle=False)
+    np.save(directory / TERM_COLUMNS, index.rows, allow_pickle=False)
+    np.save(directory / IDF, np.asarray(model.idf, dtype=np.float32), allow_pickle=False)
+    (directory / TFIDF_MODEL).write_bytes(orjson.dumps({"name_boost": model.name_boost}))
+
+
+def load_vocabulary(directory: Path) -> TfidfModel:
+    """The model `save_vocabulary` wrote, memory-mapped; or the `vocabulary.json` of a version
+    written before, read into memory."""
+    if not (directory / TERMS).is_file():
+        return TfidfModel.load(directory / VOCABULARY_BEFORE)
+    lines = LineTable(map_bytes(directory / TERMS), map_array(directory / TERM_OFFSETS))
+    index = KeyIndex(map_array(directory / TERM_HASHES), map_array(directory / TERM_COLUMNS))
+    name_boost = orjson.loads((directory / TFIDF_MODEL).read_bytes())["name_boost"]
+    return TfidfModel(
+        MappedVocabulary(_Terms(lines), index), map_array(directory / IDF), name_boost
+    )
 
 
 @dataclass(frozen=True)
@@ -45,10 +138,13 @@ class TfidfPart:
     """The articles' raw term counts over the vocabulary, when just fitted (what BM25 weighs)."""
 
     @cached_property
-    def terms(self) -> list[str]:
+    def terms(self) -> Sequence[str]:
         """Column number -> term."""
-        terms = [""] * len(self.model.vocabulary)
-        for term, column in self.model.vocabulary.items():
+        vocabulary = self.model.vocabulary
+        if isinstance(vocabulary, MappedVocabulary):
+            return vocabulary.terms
+        terms = [""] * len(vocabulary)
+        for term, column in vocabulary.items():
             terms[column] = term
         return terms
 
@@ -74,7 +170,8 @@ class TfidfCosine(RankingSignal):
         # name_boost: a proper noun or number weighs 1 + name_boost times as much (fixed when
         # the version's TF-IDF is fitted; the analysis seeks names only when it is set).
     }
-    files = (LEXICAL, VOCABULARY)
+    files = (*csr_files(LEXICAL), *VOCABULARY_FILES)
+    files_before = (f"{LEXICAL}.npz", VOCABULARY_BEFORE)
     strategy = "tfidf"
 
     def weight(self, weights: FusionWeights) -> float:
@@ -85,17 +182,17 @@ class TfidfCosine(RankingSignal):
         return TfidfPart(model, matrix, frequencies)
 
     def save(self, part: TfidfPart, directory: Path) -> None:
-        save_matrix(part.matrix, directory / LEXICAL)
-        part.model.save(directory / VOCABULARY)
+        save_csr(part.matrix, directory, LEXICAL)
+        save_vocabulary(part.model, directory)
 
     def load(self, directory: Path, count: int, loaded: Mapping[str, Any]) -> TfidfPart:
-        model, matrix = TfidfModel.load(directory / VOCABULARY), load_matrix(directory / LEXICAL)
-        if matrix.shape != (count, len(model.vocabulary)):
-            raise ValueError(f"{LEXICAL} is {matrix.shape}, not {count} rows of the vocabulary")
+        model, matrix = load_vocabulary(directory), load_matrix(directory, LEXICAL)
+        if matrix.shape != (count, len(model.vocabulary)) or len(model.idf) != matrix.shape[1]:
+            raise ValueError(f"the TF-IDF is {matrix.shape}, not {count} rows of its vocabulary")
         return TfidfPart(model, matrix)
 
     def absent(self, count: int, loaded: Mapping[str, Any]) -> TfidfPart:
-        raise ValueError(f"{LEXICAL} and {VOCABULARY} are not in the manifest")
+        raise ValueError("the TF-IDF's files are not in the manifest")
 
     def rows(self, part: TfidfPart) -> sp.csr_matrix:
         return part.matrix

@@ -150,7 +150,7 @@ def test_incremental_run_embeds_only_changed_articles(tmp_path: Path) -> None:
 def _version_content(settings: Settings) -> dict[str, Any]:
     version, _ = load_current(settings.index)
     return {
-        "cards": version.cards,
+        "cards": list(version.cards),
         "neighbour_ids": version.neighbour_ids.tolist(),
         "neighbour_scores": version.neighbour_scores,
         "vocabulary": version.signals["lexical"].model.vocabulary,

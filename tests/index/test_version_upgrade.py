@@ -13,7 +13,7 @@ from index.serving.version_loader import load_current, load_recommender
 from index.versions.manifest import MANIFEST_NAME, read_manifest
 from index.versions.version_store import VersionStore
 from recommender.ranking import RelatedQuery
-from recommender.signals.bm25_share import BM25, BM25_MODEL
+from recommender.signals.bm25_share import Bm25Share
 from tests.support.helpers import build_fake_index, synthetic_records
 
 
@@ -22,9 +22,9 @@ def _as_before_bm25(data_dir: Path) -> None:
     path = VersionStore(data_dir).current_path()
     manifest = read_manifest(path)
     ranking = {k: v for k, v in manifest.ranking.items() if k != "bm25"}
-    files = {k: v for k, v in manifest.files.items() if k not in (BM25, BM25_MODEL)}
-    (path / BM25).unlink()
-    (path / BM25_MODEL).unlink()
+    files = {k: v for k, v in manifest.files.items() if k not in Bm25Share.files}
+    for name in Bm25Share.files:
+        (path / name).unlink()
     older = dataclasses.replace(manifest, ranking=ranking, files=files)
     (path / MANIFEST_NAME).write_text(older.to_json(), encoding="utf-8")
 

@@ -7,6 +7,7 @@ import numpy as np
 from recommender.ranking import (
     SECONDS_PER_DAY,
     CandidateFacts,
+    LabelColumn,
     RelatedQuery,
     eligible,
     freshness_penalty,
@@ -23,8 +24,8 @@ def unit(*values: float) -> np.ndarray:
 
 def facts() -> CandidateFacts:
     return CandidateFacts(
-        sections=["world", "sport", "world", None],
-        languages=["en", "en", "de", None],
+        sections=LabelColumn.of(["world", "sport", "world", None]),
+        languages=LabelColumn.of(["en", "en", "de", None]),
         published=np.array(
             [NOW - 2 * SECONDS_PER_DAY, NOW - 40 * SECONDS_PER_DAY, NOW + 3600, np.nan]
         ),

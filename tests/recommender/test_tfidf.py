@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recommender.signals.tfidf_cosine import load_vocabulary, save_vocabulary
 from recommender.tfidf import (
     ANALYSIS_ID,
     TextTerms,
@@ -116,8 +117,8 @@ def test_a_name_boost_lets_shared_names_outweigh_a_shared_event_kind(tmp_path: P
     same_event, look_alike = pair_similarities(boosted, *rows)[0]
     assert same_event > look_alike
     # a draft is weighted the same way, and the boost survives a save and a load
-    model.save(tmp_path / "vocabulary.json")
-    loaded = TfidfModel.load(tmp_path / "vocabulary.json")
+    save_vocabulary(model, tmp_path)
+    loaded = load_vocabulary(tmp_path)
     assert loaded.name_boost == 2.0
     assert np.allclose(loaded.transform([LOOK_ALIKES[0]]).toarray(), boosted[0].toarray())
 
