@@ -79,9 +79,14 @@ class BackendRow:
 
 
 def measure_backend(
-    backend: EncoderBackend, feed: Path, labelled: dict[str, Path], work_dir: Path
+    backend: EncoderBackend,
+    feed: Path,
+    labelled: dict[str, Path],
+    work_dir: Path,
+    with_ray: bool = True,
 ) -> tuple[BackendRun, Any]:
-    """In a fresh process: the figures of one backend and its vectors of the feed's texts."""
+    """In a fresh process: the figures of one backend and its vectors of the feed's texts
+    (with `with_ray`, also a full reindex on a local Ray instance)."""
     from index.evaluation import evaluate, prepare
     from index.versions.reindex_pipeline import reindex
     from recommender.articles import embedding_text
@@ -112,7 +117,7 @@ def measure_backend(
         round(len(texts) / encode, 2),
         round(len(texts) / full, 2),
         ndcg,
-        _ray_full_rate(settings, feed, len(texts)),
+        _ray_full_rate(settings, feed, len(texts)) if with_ray else None,
     )
     return run, vectors
 
@@ -212,7 +217,7 @@ def first_lines(source: Path, count: int, target: Path) -> Path:
 
 
 def run_benchmark(
-    backends: list[EncoderBackend], texts: int, neus: int, work_dir: Path
+    backends: list[EncoderBackend], texts: int, neus: int, work_dir: Path, with_ray: bool = True
 ) -> list[BackendRow]:
     """Measure each backend in its own spawned process (see the module)."""
     for path in (BASIL, NEUS):
@@ -226,7 +231,9 @@ def run_benchmark(
         typer.echo(f"backend {backend} ...", err=True)
         context = multiprocessing.get_context("spawn")
         with ProcessPoolExecutor(1, mp_context=context) as pool:
-            runs[backend] = pool.submit(measure_backend, backend, feed, labelled, work_dir).result()
+            runs[backend] = pool.submit(
+                measure_backend, backend, feed, labelled, work_dir, with_ray
+            ).result()
     return compare(runs)
 
 
@@ -241,6 +248,12 @@ def bench_backends(
     neus: Annotated[
         int, typer.Option(min=2, help="Articles from the start of allsides-neus-stories.")
     ] = 300,
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray/--no-ray", help="Also time a full reindex on a local Ray instance per backend."
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Throughput, cosine to torch and nDCG@5 of each encoder backend, each in its own process."""
@@ -252,7 +265,7 @@ def bench_backends(
         raise fail(f"unknown backend {unknown[0]!r}; choose from {', '.join(BACKENDS)}")
     with tempfile.TemporaryDirectory(prefix="bench-backends-") as scratch:
         try:
-            rows = run_benchmark(chosen, texts, neus, Path(scratch))  # type: ignore[arg-type]
+            rows = run_benchmark(chosen, texts, neus, Path(scratch), ray)  # type: ignore[arg-type]
         except (BenchError, RecommenderError) as exc:
             raise fail(str(exc)) from None
     setup = {"texts": texts, "neus": neus, "batch_size": Settings().encoder.batch_size,
