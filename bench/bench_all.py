@@ -57,6 +57,13 @@ def bench_all(
     wrk: Annotated[
         str, typer.Option(metavar="TEXT", help="The wrk executable (bench api --wrk).")
     ] = "wrk",
+    ray: Annotated[
+        bool,
+        typer.Option(
+            "--ray/--no-ray",
+            help="Time each encoder backend on a local Ray instance too (bench backends --ray).",
+        ),
+    ] = True,
     as_json: JsonOption = False,
 ) -> None:
     """Run the API, reindex, encoder-backend and catalog benchmarks, each in its own process;
@@ -66,7 +73,7 @@ def bench_all(
         "api": _bench_child(["api", "--duration", str(api_duration), "--rounds",
                              str(api_rounds), "--wrk", wrk]),
         "reindex": _bench_child(["reindex", *reindex_args]),
-        "backends": _bench_child(["backends"]),
+        "backends": _bench_child(["backends", "--ray" if ray else "--no-ray"]),
         "catalog": _bench_child(["catalog", "--size", str(catalog_size), "--queries",
                                  str(catalog_queries)]),
     }  # fmt: skip

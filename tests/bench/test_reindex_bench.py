@@ -139,13 +139,15 @@ def test_bench_all_prints_one_table_of_every_benchmark(
     result = CliRunner().invoke(
         app,
         ["bench", "all", "--texts", "12", "--source", str(feed), "--catalog-size", "300",
-         "--catalog-queries", "10", "--api-duration", "2", "--wrk", str(wrk)],
+         "--catalog-queries", "10", "--api-duration", "2", "--wrk", str(wrk), "--no-ray"],
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     assert lines[0].split() == ["bench", "measure", "value", "target"]
     benches = [line.split()[0] for line in lines[1:]]
-    assert benches == ["api"] * 3 + ["reindex"] * 7 + ["backends"] * 15 + ["catalog"] * 8
+    # Two rows a backend, three more for each but torch (cosine, two nDCG); no Ray rows: --no-ray.
+    assert benches == ["api"] * 3 + ["reindex"] * 7 + ["backends"] * 12 + ["catalog"] * 8
+    assert "Ray" not in result.stdout
     assert "IVF" in result.stdout and "full reindex / raw encode" in result.stdout
 
 
