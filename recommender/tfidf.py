@@ -10,7 +10,7 @@ times as much there: the words that tell two look-alike events apart.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from pathlib import Path
@@ -80,6 +80,81 @@ def analyse(text: str, names: bool) -> TextTerms:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CatalogTerms:
+    """Many texts analysed (`TextTerms`), held as flat arrays over one vocabulary: a few bytes
+    per term occurrence instead of Python lists of strings (what a large catalog's fit reads).
+
+    Text i's distinct terms are entries `indptr[i]:indptr[i + 1]`, in their order in the text."""
+
+    vocabulary: dict[str, int]
+    """Term -> column, numbered in order of first occurrence over the texts."""
+    indptr: NDArray[np.int64]
+    columns: NDArray[np.int32]
+    counts: NDArray[np.float32]
+    """How often each entry's term occurs in its text."""
+    named: NDArray[np.bool_] | None
+    """Which entries are proper nouns or numbers; None unless every text was analysed with
+    its names."""
+
+    @property
+    def lengths(self) -> NDArray[np.int64]:
+        """Distinct terms per text."""
+        return np.diff(self.indptr)
+
+    @classmethod
+    def of(cls, analysed: Iterable[TextTerms]) -> CatalogTerms:
+        """The arrays of `analysed`, in order."""
+        builder = CatalogTermsBuilder()
+        builder.add(analysed)
+        return builder.build()
+
+
+class CatalogTermsBuilder:
+    """`CatalogTerms` built block by block, each block's Python lists dropped once added."""
+
+    def __init__(self) -> None:
+        self._vocabulary: dict[str, int] = {}
+        self._lengths: list[NDArray[np.int64]] = []
+        self._columns: list[NDArray[np.int32]] = []
+        self._counts: list[NDArray[np.float32]] = []
+        self._named: list[NDArray[np.bool_]] | None = []
+
+    def add(self, analysed: Iterable[TextTerms]) -> None:
+        """Append texts (a block of the catalog), in order."""
+        block = list(analysed)
+        terms = list(chain.from_iterable(text.terms for text in block))
+        vocabulary = self._vocabulary
+        for term in terms:  # new terms are numbered as they first occur
+            vocabulary.setdefault(term, len(vocabulary))
+        lengths = np.fromiter((len(text.terms) for text in block), np.int64, len(block))
+        self._lengths.append(lengths)
+        self._columns.append(
+            np.fromiter(map(vocabulary.__getitem__, terms), np.int32, count=len(terms))
+        )
+        self._counts.append(
+            np.fromiter(chain.from_iterable(text.counts for text in block), np.float32, len(terms))
+        )
+        if self._named is not None and any(text.names is None for text in block):
+            self._named = None
+        if self._named is not None:
+            named = np.zeros(len(terms), np.bool_)
+            starts = np.cumsum(lengths) - lengths
+            for start, text in zip(starts.tolist(), block, strict=True):
+                named[[start + at for at in text.names or ()]] = True
+            self._named.append(named)
+
+    def build(self) -> CatalogTerms:
+        lengths = np.concatenate([np.zeros(1, np.int64), *self._lengths])
+        return CatalogTerms(
+            self._vocabulary,
+            np.cumsum(lengths),
+            np.concatenate([np.zeros(0, np.int32), *self._columns]),
+            np.concatenate([np.zeros(0, np.float32), *self._counts]),
+            None if self._named is None else np.concatenate([np.zeros(0, np.bool_), *self._named]),
+        )
+
+
 @dataclass(frozen=True)
 class TfidfModel:
     """A vocabulary with idf weights, fitted on one catalog."""
@@ -102,14 +177,19 @@ class TfidfModel:
     ) -> tuple[TfidfModel, sp.csr_matrix, sp.csr_matrix]:
         """`fit` on texts already analysed (with their names when `name_boost` is set); also
         returns their raw term counts over the vocabulary (what BM25 weighs)."""
-        terms = list(chain.from_iterable(text.terms for text in analysed))
-        vocabulary = {term: column for column, term in enumerate(dict.fromkeys(terms))}
-        columns = np.fromiter(map(vocabulary.__getitem__, terms), dtype=np.int64, count=len(terms))
+        return cls.fit_catalog(CatalogTerms.of(analysed), name_boost)
+
+    @classmethod
+    def fit_catalog(
+        cls, terms: CatalogTerms, name_boost: float = 0.0
+    ) -> tuple[TfidfModel, sp.csr_matrix, sp.csr_matrix]:
+        """`fit_terms` on a catalog's analyses held as arrays."""
         # A text holds each of its terms once, so a column's count is its document frequency.
-        document_frequency = np.bincount(columns, minlength=len(vocabulary)).astype(np.float64)
-        idf = (1.0 + np.log((len(analysed) + 1.0) / (document_frequency + 1.0))).astype(np.float32)
-        model = cls(vocabulary, idf, name_boost)
-        return model, *model._rows(analysed, columns)
+        document_frequency = np.bincount(terms.columns, minlength=len(terms.vocabulary))
+        texts = len(terms.indptr) - 1
+        idf = (1.0 + np.log((texts + 1.0) / (document_frequency + 1.0))).astype(np.float32)
+        model = cls(terms.vocabulary, idf, name_boost)
+        return model, *model._rows(terms.lengths, terms.columns, terms.counts, terms.named)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Rows for texts outside the fitted catalog (unknown terms are ignored)."""
@@ -118,42 +198,36 @@ class TfidfModel:
 
     def transform_terms(self, analysed: Sequence[TextTerms]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """`transform` on texts already analysed; also returns their raw term counts."""
-        terms = list(chain.from_iterable(text.terms for text in analysed))
+        terms = CatalogTerms.of(analysed)
+        # Their own columns -> the fitted vocabulary's (-1 where it lacks the term).
         columns = np.fromiter(
-            map(self.vocabulary.get, terms, repeat(-1)), dtype=np.int64, count=len(terms)
+            map(self.vocabulary.get, terms.vocabulary, repeat(-1)), np.int32, len(terms.vocabulary)
         )
-        return self._rows(analysed, columns)
+        return self._rows(terms.lengths, columns[terms.columns], terms.counts, terms.named)
 
     def _rows(
-        self, analysed: Sequence[TextTerms], columns: NDArray[np.int64]
+        self,
+        lengths: NDArray[np.int64],
+        columns: NDArray[np.int32],
+        counts: NDArray[np.float32],
+        named: NDArray[np.bool_] | None,
     ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """The TF-IDF rows and raw term counts of `analysed`, whose terms (all texts' in a row)
-        sit in `columns` (-1: not in the vocabulary, left out)."""
-        lengths = np.fromiter((len(text.terms) for text in analysed), np.int64, len(analysed))
-        counts = np.fromiter(
-            chain.from_iterable(text.counts for text in analysed), np.float32, len(columns)
-        )
+        """The TF-IDF rows and raw term counts of texts with `lengths` distinct terms each, whose
+        entries (all texts' in a row) have these `columns` (-1: not in the vocabulary, left
+        out), `counts` and proper nouns (`named`)."""
         weights = 1.0 + np.log(counts)
         if self.name_boost:
-            if any(text.names is None for text in analysed):
+            if named is None:
                 raise ValueError("a name boost needs texts analysed with their names")
-            starts = np.cumsum(lengths) - lengths
-            named = np.fromiter(
-                chain.from_iterable(
-                    (start + at for at in text.names or ())
-                    for start, text in zip(starts.tolist(), analysed, strict=True)
-                ),
-                np.int64,
-            )
             weights[named] *= np.float32(1.0 + self.name_boost)
-        rows = np.repeat(np.arange(len(analysed)), lengths)
-        known = columns >= 0
+        rows = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
+        known = columns >= 0  # (indexing copies: the matrices sort their own arrays in place)
         rows, columns, counts = rows[known], columns[known], counts[known]
         weights = weights[known] * self.idf[columns]
-        norms = np.sqrt(np.bincount(rows, weights.astype(np.float64) ** 2, len(analysed)))
+        norms = np.sqrt(np.bincount(rows, weights.astype(np.float64) ** 2, len(lengths)))
         norms[norms == 0] = 1.0
-        indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=len(analysed)))))
-        shape = (len(analysed), len(self.vocabulary))
+        indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=len(lengths)))))
+        shape = (len(lengths), len(self.vocabulary))
         matrix = sp.csr_matrix(((weights / norms[rows]).astype(np.float32), columns, indptr), shape)
         # Own index arrays: sorting one matrix's indices in place must not reorder the other's.
         frequencies = sp.csr_matrix((counts, columns.copy(), indptr.copy()), shape)

@@ -19,16 +19,16 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recommender.ranking import FusionWeights
-from recommender.tfidf import TextTerms
+from recommender.tfidf import CatalogTerms
 
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
     """What signals are fitted on at reindex: the catalog's articles, by row."""
 
-    texts: Sequence[TextTerms]
-    """Each article's lexical text, analysed (with its proper nouns when the ranking boosts
-    them: `name_boost`)."""
+    terms: CatalogTerms
+    """The articles' lexical texts, analysed (with their proper nouns when the ranking boosts
+    them: `name_boost`), by row."""
     vectors: NDArray[np.float32]
     published: NDArray[np.float64]
     """Epoch seconds, NaN when unknown."""
