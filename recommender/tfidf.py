@@ -44,6 +44,8 @@ _PAIR_BLOCK = 256
 #: pair costs ~50 times less in the product (2,000 news articles, 64 neighbours), so small
 #: catalogs, whose candidate lists overlap, take the product and large ones do not pay for it.
 _PRODUCT_EXCESS = 32
+#: Texts whose TF-IDF rows `TfidfModel` weighs at once (by default).
+ROW_BLOCK = 65_536
 
 
 def term_counts(text: str) -> Counter[str]:
@@ -181,15 +183,15 @@ class TfidfModel:
 
     @classmethod
     def fit_catalog(
-        cls, terms: CatalogTerms, name_boost: float = 0.0
+        cls, terms: CatalogTerms, name_boost: float = 0.0, block: int = ROW_BLOCK
     ) -> tuple[TfidfModel, sp.csr_matrix, sp.csr_matrix]:
-        """`fit_terms` on a catalog's analyses held as arrays."""
+        """`fit_terms` on a catalog's analyses held as arrays, weighing `block` texts at once."""
         # A text holds each of its terms once, so a column's count is its document frequency.
         document_frequency = np.bincount(terms.columns, minlength=len(terms.vocabulary))
         texts = len(terms.indptr) - 1
         idf = (1.0 + np.log((texts + 1.0) / (document_frequency + 1.0))).astype(np.float32)
         model = cls(terms.vocabulary, idf, name_boost)
-        return model, *model._rows(terms.lengths, terms.columns, terms.counts, terms.named)
+        return model, *model._rows(terms.lengths, terms.columns, terms.counts, terms.named, block)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Rows for texts outside the fitted catalog (unknown terms are ignored)."""
@@ -211,29 +213,52 @@ class TfidfModel:
         columns: NDArray[np.int32],
         counts: NDArray[np.float32],
         named: NDArray[np.bool_] | None,
+        block: int = ROW_BLOCK,
     ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """The TF-IDF rows and raw term counts of texts with `lengths` distinct terms each, whose
         entries (all texts' in a row) have these `columns` (-1: not in the vocabulary, left
-        out), `counts` and proper nouns (`named`)."""
-        weights = 1.0 + np.log(counts)
-        if self.name_boost:
-            if named is None:
-                raise ValueError("a name boost needs texts analysed with their names")
-            weights[named] *= np.float32(1.0 + self.name_boost)
-        rows = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
-        known = columns >= 0  # (indexing copies: the matrices sort their own arrays in place)
-        rows, columns, counts = rows[known], columns[known], counts[known]
-        weights = weights[known] * self.idf[columns]
-        norms = np.sqrt(np.bincount(rows, weights.astype(np.float64) ** 2, len(lengths)))
-        norms[norms == 0] = 1.0
-        indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=len(lengths)))))
+        out), `counts` and proper nouns (`named`).
+
+        Weighed `block` texts at a time into the matrices' own arrays, so that the temporaries
+        of one block at most are alive beside them."""
+        if self.name_boost and named is None:
+            raise ValueError("a name boost needs texts analysed with their names")
+        known = columns >= 0
+        kept = int(np.count_nonzero(known))
+        data = np.empty(kept, np.float32)
+        indices = np.empty(kept, np.int32)
+        frequencies = np.empty(kept, np.float32)
+        row_sizes = np.empty(len(lengths), np.int64)
+        ends = np.cumsum(lengths)
+        at = 0
+        for first in range(0, len(lengths), block):
+            sizes = lengths[first : first + block]
+            entries = slice(int(ends[first] - sizes[0]), int(ends[first + len(sizes) - 1]))
+            keep = known[entries]
+            rows = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)[keep]
+            block_columns = columns[entries][keep]
+            block_counts = counts[entries][keep]
+            weights = 1.0 + np.log(block_counts)
+            if self.name_boost:
+                assert named is not None
+                weights[named[entries][keep]] *= np.float32(1.0 + self.name_boost)
+            weights *= self.idf[block_columns]
+            norms = np.sqrt(np.bincount(rows, weights.astype(np.float64) ** 2, len(sizes)))
+            norms[norms == 0] = 1.0
+            end = at + len(rows)
+            data[at:end] = weights / norms[rows]
+            indices[at:end] = block_columns
+            frequencies[at:end] = block_counts
+            row_sizes[first : first + len(sizes)] = np.bincount(rows, minlength=len(sizes))
+            at = end
+        indptr = np.concatenate(([0], np.cumsum(row_sizes)))
         shape = (len(lengths), len(self.vocabulary))
-        matrix = sp.csr_matrix(((weights / norms[rows]).astype(np.float32), columns, indptr), shape)
+        matrix = sp.csr_matrix((data, indices, indptr), shape)
         # Own index arrays: sorting one matrix's indices in place must not reorder the other's.
-        frequencies = sp.csr_matrix((counts, columns.copy(), indptr.copy()), shape)
+        counted = sp.csr_matrix((frequencies, indices.copy(), indptr.copy()), shape)
         matrix.sort_indices()
-        frequencies.sort_indices()
-        return matrix, frequencies
+        counted.sort_indices()
+        return matrix, counted
 
     def save(self, vocabulary_path: Path) -> None:
         terms = sorted(self.vocabulary, key=self.vocabulary.__getitem__)

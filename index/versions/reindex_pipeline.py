@@ -322,7 +322,8 @@ def build_content(
     with meter.stage("fit"):
         published = publication_times(cards)
         terms = analysed_terms(lexical_hashes, settings, block=block)
-        catalog = Catalog(terms, vectors, published, nearest_other_rows(index, vectors))
+        nearest = nearest_other_rows(index, vectors)
+        catalog = Catalog(terms, vectors, published, nearest, block)
         weights = fusion_weights(settings.fusion)
         for signal in SIGNALS:
             weights = FusionWeights(**{**weights, **signal.measure(catalog, weights)})

@@ -34,6 +34,8 @@ class Catalog:
     """Epoch seconds, NaN when unknown."""
     nearest: Callable[[NDArray[np.int64], int], NDArray[np.int64]]
     """rows, k -> each row's k nearest other rows by meaning (-1 pads)."""
+    block: int
+    """Rows a signal's fit should handle at once, so its temporaries stay small."""
 
 
 @dataclass(frozen=True, slots=True)

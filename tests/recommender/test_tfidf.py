@@ -136,7 +136,7 @@ def test_analyses_added_block_by_block_fit_what_they_fit_at_once() -> None:
         builder = CatalogTermsBuilder()
         for start in range(0, len(analysed), 3):
             builder.add(analysed[start : start + 3])
-        model, matrix, frequencies = TfidfModel.fit_catalog(builder.build(), name_boost=boost)
+        model, matrix, frequencies = TfidfModel.fit_catalog(builder.build(), boost, block=2)
         expected_model, expected, expected_frequencies = TfidfModel.fit_terms(analysed, boost)
         assert model.vocabulary == expected_model.vocabulary
         assert np.array_equal(model.idf, expected_model.idf)
