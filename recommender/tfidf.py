@@ -127,8 +127,9 @@ class CatalogTermsBuilder:
         block = list(analysed)
         terms = list(chain.from_iterable(text.terms for text in block))
         vocabulary = self._vocabulary
-        for term in terms:  # new terms are numbered as they first occur
-            vocabulary.setdefault(term, len(vocabulary))
+        # New terms are numbered as they first occur.
+        new = [term for term in dict.fromkeys(terms) if term not in vocabulary]
+        vocabulary.update(zip(new, range(len(vocabulary), len(vocabulary) + len(new)), strict=True))
         lengths = np.fromiter((len(text.terms) for text in block), np.int64, len(block))
         self._lengths.append(lengths)
         self._columns.append(

@@ -37,7 +37,8 @@ class BlockSizes:
     rows: int = 2048
     """Articles per block: cache lookups, analyses read for the fit, vector searches."""
     spill_memory: int = 64 * 1024 * 1024
-    """Bytes of waiting texts held in memory before they go to the scratch file."""
+    """Characters of waiting texts held in memory before they go to the scratch file (as
+    many bytes for ASCII text, up to twice as many for other text)."""
 
 
 DEFAULT_BLOCKS = BlockSizes()
@@ -74,8 +75,8 @@ class EncodedCards(Sequence[dict[str, Any]]):
 
 
 class SpilledTexts:
-    """Texts by (kind, hash), kept in memory until they pass `budget` bytes, then moved to a
-    SQLite file in `directory` (committed in one transaction each time)."""
+    """Texts by (kind, hash), kept in memory until they pass `budget` characters, then moved
+    to a SQLite file in `directory` (committed in one transaction each time)."""
 
     def __init__(self, directory: Path, budget: int) -> None:
         self._directory = directory

@@ -1,5 +1,11 @@
 """The reindex job: feeds → articles → embeddings (cached) → index → verified, published version.
 
+Its stages (read, embed, analyse, index, fit, neighbours, write, publish; each timed with its
+peak memory in the summary) hold the catalog compactly: of each article its card and text hashes
+(`compact_catalog`), the texts still to embed or analyse put aside past a memory budget, the
+vectors and analyses read back from their caches a block at a time into arrays. So memory grows
+with the catalog by little more than the version's own arrays.
+
 Safe to interrupt at any point: embeddings and term counts are committed to their caches batch
 by batch, the version is built in a staging directory, and `CURRENT` flips only after the new
 version is complete and verified. A file lock keeps two runs from working on one data directory.
