@@ -1,20 +1,25 @@
-"""The read stage of a reindex, held compactly: of each article only its card (encoded) and the
-hashes of its two texts, while the texts that later stages must still embed or analyse (those
-the caches lack) wait in a `SpilledTexts`: in memory up to a budget, past it in a scratch file
-of the data directory. So reading a catalog never holds its bodies, whatever its size.
+"""The read stage of a reindex, held compactly: of each article only the hashes of its two texts
+and where its card is in a scratch file (`CardFile`), while the texts that later stages must
+still embed or analyse (those the caches lack) wait in a `SpilledTexts`: in memory up to a
+budget, past it in a scratch file. Both live in the data directory's scratch directory for the
+run. So reading a catalog never holds its bodies or its cards, whatever its size.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, BinaryIO, overload
 
+import numpy as np
 import orjson
+from numpy.typing import NDArray
 
+from index.index_errors import StorageError
 from index.state.embedding_cache import EmbeddingCache
 from index.state.hashed_blobs import HashedBlobs
 from index.state.term_count_cache import TermCountCache
@@ -48,20 +53,79 @@ DEFAULT_BLOCKS = BlockSizes()
 class CatalogEntry:
     """One article as the stages after reading need it."""
 
-    card: bytes
-    """`Article.card()` as JSON."""
+    card_offset: int
+    """Where `Article.card()`, as JSON, starts in the run's `CardFile`."""
+    card_size: int
     embedding_hash: str
     lexical_hash: str
 
 
-class EncodedCards(Sequence[dict[str, Any]]):
-    """Cards held as JSON, decoded when read: a tenth of the memory of the dicts."""
+class CardFile:
+    """Cards appended as they are read, read back by position: kept in memory until they pass
+    `budget` bytes, then moved to a file in `directory`, so a catalog's cards never wait in
+    memory whole."""
 
-    def __init__(self, encoded: list[bytes]) -> None:
-        self._encoded = encoded
+    def __init__(self, directory: Path, budget: int) -> None:
+        self._path = directory / "cards.jsonl"
+        self._budget = budget
+        self._file: BinaryIO | None = None
+        self._waiting = bytearray()
+        self._stored = 0
+        """Bytes moved to the file; the waiting ones follow them."""
+
+    def append(self, card: bytes) -> int:
+        """Store one card; returns its offset. Raises StorageError when the disk is full."""
+        offset = self._stored + len(self._waiting)
+        self._waiting += card
+        if len(self._waiting) > self._budget:
+            self._spill()
+        return offset
+
+    def _spill(self) -> None:
+        try:
+            if self._file is None:
+                self._file = self._path.open("w+b", buffering=0)
+            self._file.write(self._waiting)
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write the reindex scratch file {self._path} ({exc}): is the disk full?"
+            ) from exc
+        self._stored += len(self._waiting)
+        self._waiting = bytearray()
+
+    def read(self, offset: int, size: int) -> bytes:
+        """The card stored at `offset` (a card is never split between memory and the file)."""
+        if offset >= self._stored:
+            return bytes(self._waiting[offset - self._stored : offset - self._stored + size])
+        assert self._file is not None
+        return os.pread(self._file.fileno(), size, offset)
+
+    def cards(self, entries: Sequence[CatalogEntry]) -> EncodedCards:
+        """The cards of `entries`, in their order."""
+        offsets = np.fromiter((e.card_offset for e in entries), np.int64, len(entries))
+        sizes = np.fromiter((e.card_size for e in entries), np.int64, len(entries))
+        return EncodedCards(self.read, offsets, sizes)
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+
+
+class EncodedCards(Sequence[dict[str, Any]]):
+    """Cards in a `CardFile`, read and decoded one at a time (valid while it is open)."""
+
+    def __init__(
+        self,
+        read: Callable[[int, int], bytes],
+        offsets: NDArray[np.int64],
+        sizes: NDArray[np.int64],
+    ) -> None:
+        self._read = read
+        self._offsets = offsets
+        self._sizes = sizes
 
     def __len__(self) -> int:
-        return len(self._encoded)
+        return len(self._offsets)
 
     @overload
     def __getitem__(self, at: int) -> dict[str, Any]: ...
@@ -69,8 +133,10 @@ class EncodedCards(Sequence[dict[str, Any]]):
     def __getitem__(self, at: slice) -> list[dict[str, Any]]: ...
     def __getitem__(self, at: int | slice) -> dict[str, Any] | list[dict[str, Any]]:
         if isinstance(at, slice):
-            return [orjson.loads(card) for card in self._encoded[at]]
-        decoded: dict[str, Any] = orjson.loads(self._encoded[at])
+            return [self[row] for row in range(len(self))[at]]
+        decoded: dict[str, Any] = orjson.loads(
+            self._read(int(self._offsets[at]), int(self._sizes[at]))
+        )
         return decoded
 
 
@@ -120,32 +186,42 @@ class SpilledTexts:
             self._file.close()
 
 
+@dataclass(frozen=True, slots=True)
+class Scratch:
+    """What a run puts aside in its scratch directory."""
+
+    texts: SpilledTexts
+    cards: CardFile
+
+
 @contextmanager
-def spilled_texts(data_dir: Path, budget: int) -> Iterator[SpilledTexts]:
-    """A run's `SpilledTexts`, its file in the data directory's scratch directory: empty at the
-    start (what a killed run left is removed) and removed at the end, whatever happens. The
-    caller holds the reindex lock."""
+def run_scratch(data_dir: Path, budget: int) -> Iterator[Scratch]:
+    """A run's scratch directory in the data directory, with its `SpilledTexts` and `CardFile`
+    (each holding up to `budget` in memory): empty at the start (what a killed run left is
+    removed) and removed at the end, whatever happens. The caller holds the reindex lock."""
     directory = data_dir / SCRATCH_DIR
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
-    spilled = SpilledTexts(directory, budget)
+    scratch = Scratch(SpilledTexts(directory, budget), CardFile(directory, budget))
     try:
-        yield spilled
+        yield scratch
     finally:
-        spilled.close()
+        scratch.texts.close()
+        scratch.cards.close()
         shutil.rmtree(directory, ignore_errors=True)
 
 
 class CatalogReader:
-    """Makes `CatalogEntry`s of articles as they are read (`keep`), and puts aside the texts of
-    those whose embedding (for `model_id`) or analysis (with `names` or not) the caches lack:
-    all of them with `full`. Checks the caches a block of articles at a time."""
+    """Makes `CatalogEntry`s of articles as they are read (`keep`), their cards stored in the
+    scratch's `CardFile`, and puts aside the texts of those whose embedding (for `model_id`) or
+    analysis (with `names` or not) the caches lack: all of them with `full`. Checks the caches
+    a block of articles at a time."""
 
     def __init__(
         self,
         embeddings: EmbeddingCache,
         terms: TermCountCache,
-        spilled: SpilledTexts,
+        scratch: Scratch,
         *,
         model_id: str,
         names: bool,
@@ -154,7 +230,8 @@ class CatalogReader:
     ) -> None:
         self._embeddings = embeddings
         self._terms = terms
-        self._spilled = spilled
+        self._spilled = scratch.texts
+        self._cards = scratch.cards
         self._model_id = model_id
         self._names = names
         self._full = full
@@ -163,7 +240,10 @@ class CatalogReader:
 
     def keep(self, article: Article) -> CatalogEntry:
         embedded, lexical = embedding_text(article), lexical_text(article)
-        entry = CatalogEntry(orjson.dumps(article.card()), text_hash(embedded), text_hash(lexical))
+        card = orjson.dumps(article.card())
+        entry = CatalogEntry(
+            self._cards.append(card), len(card), text_hash(embedded), text_hash(lexical)
+        )
         self._pending.append((entry.embedding_hash, embedded, entry.lexical_hash, lexical))
         if len(self._pending) >= self._block:
             self.flush()

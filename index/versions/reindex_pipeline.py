@@ -49,10 +49,9 @@ from index.versions.compact_catalog import (
     BlockSizes,
     CatalogEntry,
     CatalogReader,
-    EncodedCards,
-    SpilledTexts,
+    Scratch,
     TextLookup,
-    spilled_texts,
+    run_scratch,
 )
 from index.versions.index_version import VersionContent, publication_times, write_version
 from index.versions.manifest import Manifest, read_manifest
@@ -153,7 +152,10 @@ def reindex_lock(data_dir: Path) -> Iterator[None]:
 
 
 def _source_checksum(
-    entries: Sequence[CatalogEntry], model_id: str, settings: IndexSettings
+    cards: Sequence[dict[str, Any]],
+    embedding_hashes: Sequence[str],
+    model_id: str,
+    settings: IndexSettings,
 ) -> str:
     digest = hashlib.sha256()
     build = {
@@ -166,9 +168,9 @@ def _source_checksum(
     if settings.ann_index == "hnsw":  # an IVF build does not depend on it
         build["hnsw_ef_construction"] = settings.hnsw_ef_construction
     digest.update(orjson.dumps(build, option=orjson.OPT_SORT_KEYS))
-    for entry in entries:
-        digest.update(entry.embedding_hash.encode())
-        digest.update(orjson.dumps(orjson.loads(entry.card), option=orjson.OPT_SORT_KEYS))
+    for card, hashed in zip(cards, embedding_hashes, strict=True):
+        digest.update(hashed.encode())
+        digest.update(orjson.dumps(card, option=orjson.OPT_SORT_KEYS))
     return digest.hexdigest()
 
 
@@ -514,16 +516,17 @@ def _reindex_locked(
     blocks: BlockSizes,
 ) -> ReindexSummary:
     meter = StageMeter()
-    # Of each article only its card and text hashes are kept; the texts that still need
-    # embedding or analysing wait in `spilled` (memory, then the scratch directory).
-    with spilled_texts(settings.data_dir, blocks.spill_memory) as spilled:
+    # Of each article only its text hashes are kept; its card waits in the scratch directory,
+    # and so do the texts that still need embedding or analysing, past a memory budget.
+    with run_scratch(settings.data_dir, blocks.spill_memory) as scratch:
         with meter.stage("read"):
             # Live changes first: one made while the feed is read is newer than the feed, so
             # this run must neither absorb nor retire it.
             entries = live.entries()
             catalog, merged = _read_catalog(
-                settings, sources, encoder, entries, spilled, report, read, full, blocks
+                settings, sources, encoder, entries, scratch, report, read, full, blocks
             )
+            cards = scratch.cards.cards(catalog)
         fault_points.reached("reindex-read")
         if strict and report.bad:
             raise StrictModeError(
@@ -542,13 +545,16 @@ def _reindex_locked(
                 1 for e in entries if e.retracted and current.live_contained.get(e.slug) != e.seq
             )
             check_shrink(current.count - retracted, len(catalog), settings.max_shrink)
-        checksum = _source_checksum(catalog, encoder.model_id, settings)
+        embedding_hashes = [entry.embedding_hash for entry in catalog]
+        lexical_hashes = [entry.lexical_hash for entry in catalog]
+        del catalog
+        checksum = _source_checksum(cards, embedding_hashes, encoder.model_id, settings)
         with meter.stage("embed"):
             cache = EmbeddingCache(settings.embedding_cache_path)
             try:
                 vectors, embedded = embed_texts(
-                    [entry.embedding_hash for entry in catalog],
-                    spilled.lookup(EMBEDDING),
+                    embedding_hashes,
+                    scratch.texts.lookup(EMBEDDING),
                     encoder,
                     cache,
                     full=full,
@@ -566,38 +572,39 @@ def _reindex_locked(
                 [e for e in merged.superseded if current.live_contained.get(e.slug) == e.seq]
             )
             return ReindexSummary.of(
-                report, current.version, len(catalog), embedded, started, False, meter
+                report, current.version, len(cards), embedded, started, False, meter
             )
-        lexical_hashes = [entry.lexical_hash for entry in catalog]
         with meter.stage("analyse"):
             analyse_texts(
-                lexical_hashes, spilled.lookup(LEXICAL), settings, full=full, block=blocks.rows
+                lexical_hashes,
+                scratch.texts.lookup(LEXICAL),
+                settings,
+                full=full,
+                block=blocks.rows,
             )
         fault_points.reached("reindex-analysed")
-    cards = EncodedCards([entry.card for entry in catalog])
-    del catalog
-    content, recall, weights = build_content(
-        cards, vectors, lexical_hashes, settings, show_progress, meter=meter, block=blocks.rows
-    )
-    with meter.stage("write"):
-        existing = store.version_ids()
-        version = new_version_id(after=existing[-1] if existing else None)
-        manifest = build_manifest(
-            version,
-            settings,
-            encoder.model_id,
-            content,
-            recall,
-            weights,
-            checksum,
-            sources,
-            merged.contained,
-            report.listings,
+        content, recall, weights = build_content(
+            cards, vectors, lexical_hashes, settings, show_progress, meter=meter, block=blocks.rows
         )
-        with store.staging() as staging:
-            write_version(staging, content, manifest)
-            fault_points.reached("reindex-staged")
-            store.commit(staging, version)
+        with meter.stage("write"):
+            existing = store.version_ids()
+            version = new_version_id(after=existing[-1] if existing else None)
+            manifest = build_manifest(
+                version,
+                settings,
+                encoder.model_id,
+                content,
+                recall,
+                weights,
+                checksum,
+                sources,
+                merged.contained,
+                report.listings,
+            )
+            with store.staging() as staging:
+                write_version(staging, content, manifest)
+                fault_points.reached("reindex-staged")
+                store.commit(staging, version)
     fault_points.reached("reindex-committed")
     with meter.stage("publish"):
         store.publish(version)
@@ -613,21 +620,21 @@ def _read_catalog(
     sources: Sequence[Path | str],
     encoder: Encoder,
     entries: Sequence[LiveEntry],
-    spilled: SpilledTexts,
+    scratch: Scratch,
     report: FeedReport,
     read: ReadOptions,
     full: bool,
     blocks: BlockSizes,
 ) -> tuple[list[CatalogEntry], LiveMerge]:
     """The read stage: the feeds with the live changes merged, as compact entries in catalog
-    order; the texts the caches lack (all with `full`) are put in `spilled`."""
+    order, their cards and the texts the caches lack (all with `full`) put in `scratch`."""
     embeddings = EmbeddingCache(settings.embedding_cache_path)
     terms = TermCountCache(settings.term_count_cache_path)
     try:
         reader = CatalogReader(
             embeddings,
             terms,
-            spilled,
+            scratch,
             model_id=encoder.model_id,
             names=_names(settings),
             full=full,

@@ -9,14 +9,15 @@ import json
 from pathlib import Path
 
 import numpy as np
+import orjson
 
 from index.versions.compact_catalog import (
     EMBEDDING,
     LEXICAL,
     SCRATCH_DIR,
     BlockSizes,
-    EncodedCards,
-    spilled_texts,
+    CatalogEntry,
+    run_scratch,
 )
 from index.versions.manifest import read_manifest
 from index.versions.reindex_pipeline import reindex
@@ -98,8 +99,9 @@ def test_an_incremental_build_in_tiny_blocks_equals_a_full_one(tmp_path: Path) -
 def test_texts_past_the_budget_wait_in_the_scratch_file_and_are_read_back(tmp_path: Path) -> None:
     (tmp_path / SCRATCH_DIR).mkdir()
     (tmp_path / SCRATCH_DIR / "left-by-a-killed-run").write_text("stale")
-    with spilled_texts(tmp_path, budget=12) as spilled:
+    with run_scratch(tmp_path, budget=12) as scratch:
         assert not (tmp_path / SCRATCH_DIR / "left-by-a-killed-run").exists()
+        spilled = scratch.texts
         spilled.put(EMBEDDING, "a", "volcano")
         assert not (tmp_path / SCRATCH_DIR / "texts.sqlite3").exists()  # within the budget
         spilled.put(EMBEDDING, "b", "ash cloud")  # past it: both go to the file
@@ -111,8 +113,17 @@ def test_texts_past_the_budget_wait_in_the_scratch_file_and_are_read_back(tmp_pa
     assert not (tmp_path / SCRATCH_DIR).exists()
 
 
-def test_encoded_cards_read_as_the_cards() -> None:
+def test_cards_wait_in_the_scratch_file_and_read_back_in_catalog_order(tmp_path: Path) -> None:
     cards = [validate_record(record).article.card() for record in synthetic_records()]
-    encoded = EncodedCards([json.dumps(card).encode() for card in cards])
-    assert len(encoded) == len(cards) and list(encoded) == cards
-    assert encoded[2] == cards[2] and encoded[1:3] == cards[1:3]
+    with run_scratch(tmp_path, budget=1_000) as scratch:  # the first few in the file
+        entries = [
+            CatalogEntry(scratch.cards.append(encoded), len(encoded), "", "")
+            for encoded in (orjson.dumps(card) for card in cards)
+        ]
+        assert (tmp_path / SCRATCH_DIR / "cards.jsonl").stat().st_size < sum(
+            entry.card_size for entry in entries
+        )  # and the last ones still in memory
+        order = [len(cards) - 1, 0, 2]  # a catalog's order is not the file's (a duplicate)
+        read = scratch.cards.cards([entries[row] for row in order])
+        assert len(read) == 3 and list(read) == [cards[row] for row in order]  # memory, file
+        assert read[1] == cards[0] and read[1:] == [cards[0], cards[2]]
