@@ -40,10 +40,12 @@ class BlockSizes:
     """How much of a catalog each stage holds at once (tests make them tiny)."""
 
     rows: int = 2048
-    """Articles per block: cache lookups, analyses read for the fit, vector searches."""
+    """Articles per block: cache lookups, the analyses read and the lexical rows weighed for
+    the fit, vector searches and pair scores."""
     spill_memory: int = 64 * 1024 * 1024
-    """Characters of waiting texts held in memory before they go to the scratch file (as
-    many bytes for ASCII text, up to twice as many for other text)."""
+    """Characters of waiting texts (as many bytes for ASCII text, up to twice as many for other
+    text), and bytes of waiting cards, held in memory before they go to the scratch
+    directory."""
 
 
 DEFAULT_BLOCKS = BlockSizes()
