@@ -26,6 +26,7 @@ from index.versions.reindex_pipeline import (
     build_content,
     build_manifest,
     embed_texts,
+    texts_by_hash,
 )
 from index.versions.vector_index import IndexSpec, VectorIndex
 from recommender.articles import Article, embedding_text, lexical_text, text_hash
@@ -140,11 +141,16 @@ def prepare(
     hashes = [text_hash(text) for text in texts]
     cache = EmbeddingCache(settings.embedding_cache_path)
     try:
-        vectors, _ = embed_texts(texts, hashes, encoder, cache, show_progress=show_progress)
+        vectors, _ = embed_texts(
+            hashes, texts_by_hash(hashes, texts), encoder, cache, show_progress=show_progress
+        )
     finally:
         cache.close()
-    analysed, _ = analyse_articles(articles, settings)
-    content, recall, weights = build_content(articles, vectors, analysed, settings, show_progress)
+    lexical_hashes, _ = analyse_articles(articles, settings)
+    cards = [article.card() for article in articles]
+    content, recall, weights = build_content(
+        cards, vectors, lexical_hashes, settings, show_progress
+    )
     manifest = build_manifest(
         "evaluation", settings, encoder.model_id, content, recall, weights, "", sources
     )

@@ -23,7 +23,7 @@ import orjson
 import scipy.sparse as sp
 from numpy.typing import NDArray
 
-from recommender.tfidf import TfidfModel, analyse
+from recommender.tfidf import ROW_BLOCK, TfidfModel, analyse
 
 K1 = 1.2
 B = 0.75
@@ -39,35 +39,39 @@ class Bm25Model:
     b: float = B
 
     @classmethod
-    def fit(cls, frequencies: sp.csr_matrix) -> tuple[Bm25Model, sp.csr_matrix]:
+    def fit(
+        cls, frequencies: sp.csr_matrix, block: int = ROW_BLOCK
+    ) -> tuple[Bm25Model, sp.csr_matrix]:
         """Fit on a catalog's (texts, terms) raw term counts; returns the model and the
-        catalog's document rows."""
+        catalog's document rows (weighed `block` texts at a time)."""
         count = frequencies.shape[0]
         lengths = np.asarray(frequencies.sum(axis=1)).ravel()
         average = float(lengths.mean()) if lengths.any() else 1.0
         document_frequency = np.bincount(frequencies.indices, minlength=frequencies.shape[1])
         idf = np.log1p((count - document_frequency + 0.5) / (document_frequency + 0.5))
         model = cls(idf.astype(np.float32), average)
-        return model, model.documents(frequencies)
+        return model, model.documents(frequencies, block)
 
     @classmethod
     def empty(cls, terms: int) -> Bm25Model:
         """A model that weighs every term 0 (versions built before BM25 was a signal)."""
         return cls(np.zeros(terms, dtype=np.float32), 1.0)
 
-    def documents(self, frequencies: sp.csr_matrix) -> sp.csr_matrix:
-        """Document rows of texts given by their raw term counts over the same columns."""
-        frequencies = sp.csr_matrix(frequencies, dtype=np.float64)
-        lengths = np.asarray(frequencies.sum(axis=1)).ravel()
-        norm = np.repeat(
-            self.k1 * (1 - self.b + self.b * lengths / self.average_length),
-            np.diff(frequencies.indptr),
-        )
-        tf = frequencies.data
-        weights = self.idf[frequencies.indices] * tf * (self.k1 + 1) / (tf + norm)
+    def documents(self, frequencies: sp.csr_matrix, block: int = ROW_BLOCK) -> sp.csr_matrix:
+        """Document rows of texts given by their raw term counts over the same columns,
+        weighed `block` texts at a time into the rows' own array."""
+        texts, indptr = frequencies.shape[0], frequencies.indptr
+        weights = np.empty(frequencies.nnz, dtype=np.float32)
+        for first in range(0, texts, block):
+            entries = slice(indptr[first], indptr[min(first + block, texts)])
+            sizes = np.diff(indptr[first : first + block + 1])
+            tf = frequencies.data[entries].astype(np.float64)
+            lengths = np.bincount(np.repeat(np.arange(len(sizes)), sizes), tf, len(sizes))
+            norm = np.repeat(self.k1 * (1 - self.b + self.b * lengths / self.average_length), sizes)
+            idf = self.idf[frequencies.indices[entries]]
+            weights[entries] = idf * tf * (self.k1 + 1) / (tf + norm)
         return sp.csr_matrix(
-            (weights.astype(np.float32), frequencies.indices, frequencies.indptr),
-            shape=frequencies.shape,
+            (weights, frequencies.indices.copy(), indptr.copy()), shape=frequencies.shape
         )
 
     def save(self, path: Path) -> None:

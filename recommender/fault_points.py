@@ -13,7 +13,12 @@ import signal
 
 #: Every point, in the order a run meets them, and where it is.
 POINTS: dict[str, str] = {
+    "reindex-read": "reindex: the feeds read, the texts to embed and analyse put aside",
     "reindex-embedded": "reindex: every text embedded and cached, nothing built yet",
+    "reindex-analysed": "reindex: every text's terms counted and cached",
+    "reindex-indexed": "reindex: the vector index built, the signals not fitted",
+    "reindex-fitted": "reindex: the signals fitted on the catalog, no neighbour list yet",
+    "reindex-neighboured": "reindex: every neighbour list computed, nothing written",
     "reindex-staged": "reindex: the new version written in its staging directory, not renamed",
     "reindex-committed": "reindex: the version renamed into place, CURRENT not flipped",
     "reindex-published": "reindex: CURRENT flipped, the live upserts it absorbed not retired",

@@ -10,7 +10,7 @@ times as much there: the words that tell two look-alike events apart.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from itertools import chain, repeat
 from pathlib import Path
@@ -45,6 +45,8 @@ _PAIR_BLOCK = 256
 #: pair costs ~50 times less in the product (2,000 news articles, 64 neighbours), so small
 #: catalogs, whose candidate lists overlap, take the product and large ones do not pay for it.
 _PRODUCT_EXCESS = 32
+#: Texts whose TF-IDF rows `TfidfModel` weighs at once (by default).
+ROW_BLOCK = 65_536
 
 
 def term_counts(text: str) -> Counter[str]:
@@ -81,6 +83,82 @@ def analyse(text: str, names: bool) -> TextTerms:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class CatalogTerms:
+    """Many texts analysed (`TextTerms`), held as flat arrays over one vocabulary: a few bytes
+    per term occurrence instead of Python lists of strings (what a large catalog's fit reads).
+
+    Text i's distinct terms are entries `indptr[i]:indptr[i + 1]`, in their order in the text."""
+
+    vocabulary: dict[str, int]
+    """Term -> column, numbered in order of first occurrence over the texts."""
+    indptr: NDArray[np.int64]
+    columns: NDArray[np.int32]
+    counts: NDArray[np.float32]
+    """How often each entry's term occurs in its text."""
+    named: NDArray[np.bool_] | None
+    """Which entries are proper nouns or numbers; None unless every text was analysed with
+    its names."""
+
+    @property
+    def lengths(self) -> NDArray[np.int64]:
+        """Distinct terms per text."""
+        return np.diff(self.indptr)
+
+    @classmethod
+    def of(cls, analysed: Iterable[TextTerms]) -> CatalogTerms:
+        """The arrays of `analysed`, in order."""
+        builder = CatalogTermsBuilder()
+        builder.add(analysed)
+        return builder.build()
+
+
+class CatalogTermsBuilder:
+    """`CatalogTerms` built block by block, each block's Python lists dropped once added."""
+
+    def __init__(self) -> None:
+        self._vocabulary: dict[str, int] = {}
+        self._lengths: list[NDArray[np.int64]] = []
+        self._columns: list[NDArray[np.int32]] = []
+        self._counts: list[NDArray[np.float32]] = []
+        self._named: list[NDArray[np.bool_]] | None = []
+
+    def add(self, analysed: Iterable[TextTerms]) -> None:
+        """Append texts (a block of the catalog), in order."""
+        block = list(analysed)
+        terms = list(chain.from_iterable(text.terms for text in block))
+        vocabulary = self._vocabulary
+        # New terms are numbered as they first occur.
+        new = [term for term in dict.fromkeys(terms) if term not in vocabulary]
+        vocabulary.update(zip(new, range(len(vocabulary), len(vocabulary) + len(new)), strict=True))
+        lengths = np.fromiter((len(text.terms) for text in block), np.int64, len(block))
+        self._lengths.append(lengths)
+        self._columns.append(
+            np.fromiter(map(vocabulary.__getitem__, terms), np.int32, count=len(terms))
+        )
+        self._counts.append(
+            np.fromiter(chain.from_iterable(text.counts for text in block), np.float32, len(terms))
+        )
+        if self._named is not None and any(text.names is None for text in block):
+            self._named = None
+        if self._named is not None:
+            named = np.zeros(len(terms), np.bool_)
+            starts = np.cumsum(lengths) - lengths
+            for start, text in zip(starts.tolist(), block, strict=True):
+                named[[start + at for at in text.names or ()]] = True
+            self._named.append(named)
+
+    def build(self) -> CatalogTerms:
+        lengths = np.concatenate([np.zeros(1, np.int64), *self._lengths])
+        return CatalogTerms(
+            self._vocabulary,
+            np.cumsum(lengths),
+            np.concatenate([np.zeros(0, np.int32), *self._columns]),
+            np.concatenate([np.zeros(0, np.float32), *self._counts]),
+            None if self._named is None else np.concatenate([np.zeros(0, np.bool_), *self._named]),
+        )
+
+
 @dataclass(frozen=True)
 class TfidfModel:
     """A vocabulary with idf weights, fitted on one catalog."""
@@ -103,14 +181,19 @@ class TfidfModel:
     ) -> tuple[TfidfModel, sp.csr_matrix, sp.csr_matrix]:
         """`fit` on texts already analysed (with their names when `name_boost` is set); also
         returns their raw term counts over the vocabulary (what BM25 weighs)."""
-        terms = list(chain.from_iterable(text.terms for text in analysed))
-        vocabulary = {term: column for column, term in enumerate(dict.fromkeys(terms))}
-        columns = np.fromiter(map(vocabulary.__getitem__, terms), dtype=np.int64, count=len(terms))
+        return cls.fit_catalog(CatalogTerms.of(analysed), name_boost)
+
+    @classmethod
+    def fit_catalog(
+        cls, terms: CatalogTerms, name_boost: float = 0.0, block: int = ROW_BLOCK
+    ) -> tuple[TfidfModel, sp.csr_matrix, sp.csr_matrix]:
+        """`fit_terms` on a catalog's analyses held as arrays, weighing `block` texts at once."""
         # A text holds each of its terms once, so a column's count is its document frequency.
-        document_frequency = np.bincount(columns, minlength=len(vocabulary)).astype(np.float64)
-        idf = (1.0 + np.log((len(analysed) + 1.0) / (document_frequency + 1.0))).astype(np.float32)
-        model = cls(vocabulary, idf, name_boost)
-        return model, *model._rows(analysed, columns)
+        document_frequency = np.bincount(terms.columns, minlength=len(terms.vocabulary))
+        texts = len(terms.indptr) - 1
+        idf = (1.0 + np.log((texts + 1.0) / (document_frequency + 1.0))).astype(np.float32)
+        model = cls(terms.vocabulary, idf, name_boost)
+        return model, *model._rows(terms.lengths, terms.columns, terms.counts, terms.named, block)
 
     def transform(self, texts: Sequence[str]) -> sp.csr_matrix:
         """Rows for texts outside the fitted catalog (unknown terms are ignored)."""
@@ -119,48 +202,65 @@ class TfidfModel:
 
     def transform_terms(self, analysed: Sequence[TextTerms]) -> tuple[sp.csr_matrix, sp.csr_matrix]:
         """`transform` on texts already analysed; also returns their raw term counts."""
-        terms = list(chain.from_iterable(text.terms for text in analysed))
+        terms = CatalogTerms.of(analysed)
+        # Their own columns -> the fitted vocabulary's (-1 where it lacks the term).
         columns = np.fromiter(
-            map(self.vocabulary.get, terms, repeat(-1)), dtype=np.int64, count=len(terms)
+            map(self.vocabulary.get, terms.vocabulary, repeat(-1)), np.int32, len(terms.vocabulary)
         )
-        return self._rows(analysed, columns)
+        return self._rows(terms.lengths, columns[terms.columns], terms.counts, terms.named)
 
     def _rows(
-        self, analysed: Sequence[TextTerms], columns: NDArray[np.int64]
+        self,
+        lengths: NDArray[np.int64],
+        columns: NDArray[np.int32],
+        counts: NDArray[np.float32],
+        named: NDArray[np.bool_] | None,
+        block: int = ROW_BLOCK,
     ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
-        """The TF-IDF rows and raw term counts of `analysed`, whose terms (all texts' in a row)
-        sit in `columns` (-1: not in the vocabulary, left out)."""
-        lengths = np.fromiter((len(text.terms) for text in analysed), np.int64, len(analysed))
-        counts = np.fromiter(
-            chain.from_iterable(text.counts for text in analysed), np.float32, len(columns)
-        )
-        weights = 1.0 + np.log(counts)
-        if self.name_boost:
-            if any(text.names is None for text in analysed):
-                raise ValueError("a name boost needs texts analysed with their names")
-            starts = np.cumsum(lengths) - lengths
-            named = np.fromiter(
-                chain.from_iterable(
-                    (start + at for at in text.names or ())
-                    for start, text in zip(starts.tolist(), analysed, strict=True)
-                ),
-                np.int64,
-            )
-            weights[named] *= np.float32(1.0 + self.name_boost)
-        rows = np.repeat(np.arange(len(analysed)), lengths)
+        """The TF-IDF rows and raw term counts of texts with `lengths` distinct terms each, whose
+        entries (all texts' in a row) have these `columns` (-1: not in the vocabulary, left
+        out), `counts` and proper nouns (`named`).
+
+        Weighed `block` texts at a time into the matrices' own arrays, so that the temporaries
+        of one block at most are alive beside them."""
+        if self.name_boost and named is None:
+            raise ValueError("a name boost needs texts analysed with their names")
         known = columns >= 0
-        rows, columns, counts = rows[known], columns[known], counts[known]
-        weights = weights[known] * self.idf[columns]
-        norms = np.sqrt(np.bincount(rows, weights.astype(np.float64) ** 2, len(analysed)))
-        norms[norms == 0] = 1.0
-        indptr = np.concatenate(([0], np.cumsum(np.bincount(rows, minlength=len(analysed)))))
-        shape = (len(analysed), len(self.vocabulary))
-        matrix = sp.csr_matrix(((weights / norms[rows]).astype(np.float32), columns, indptr), shape)
+        kept = int(np.count_nonzero(known))
+        data = np.empty(kept, np.float32)
+        indices = np.empty(kept, np.int32)
+        frequencies = np.empty(kept, np.float32)
+        row_sizes = np.empty(len(lengths), np.int64)
+        ends = np.cumsum(lengths)
+        at = 0
+        for first in range(0, len(lengths), block):
+            sizes = lengths[first : first + block]
+            entries = slice(int(ends[first] - sizes[0]), int(ends[first + len(sizes) - 1]))
+            keep = known[entries]
+            rows = np.repeat(np.arange(len(sizes), dtype=np.int32), sizes)[keep]
+            block_columns = columns[entries][keep]
+            block_counts = counts[entries][keep]
+            weights = 1.0 + np.log(block_counts)
+            if self.name_boost:
+                assert named is not None
+                weights[named[entries][keep]] *= np.float32(1.0 + self.name_boost)
+            weights *= self.idf[block_columns]
+            norms = np.sqrt(np.bincount(rows, weights.astype(np.float64) ** 2, len(sizes)))
+            norms[norms == 0] = 1.0
+            end = at + len(rows)
+            data[at:end] = weights / norms[rows]
+            indices[at:end] = block_columns
+            frequencies[at:end] = block_counts
+            row_sizes[first : first + len(sizes)] = np.bincount(rows, minlength=len(sizes))
+            at = end
+        indptr = np.concatenate(([0], np.cumsum(row_sizes)))
+        shape = (len(lengths), len(self.vocabulary))
+        matrix = sp.csr_matrix((data, indices, indptr), shape)
         # Own index arrays: sorting one matrix's indices in place must not reorder the other's.
-        frequencies = sp.csr_matrix((counts, columns.copy(), indptr.copy()), shape)
+        counted = sp.csr_matrix((frequencies, indices.copy(), indptr.copy()), shape)
         matrix.sort_indices()
-        frequencies.sort_indices()
-        return matrix, frequencies
+        counted.sort_indices()
+        return matrix, counted
 
     @classmethod
     def load(cls, vocabulary_path: Path) -> TfidfModel:

@@ -28,9 +28,9 @@ class EmbeddingCache:
             for text_hash, blob in self._blobs.get_many(model_id, hashes).items()
         }
 
-    def present(self, model_id: str, hashes: Sequence[str]) -> set[str]:
-        """Which of `hashes` have a vector of `model_id` (none is read)."""
-        return self._blobs.present(model_id, hashes)
+    def known(self, model_id: str, hashes: Sequence[str]) -> set[str]:
+        """Those of `hashes` that have a vector (read without the vectors)."""
+        return self._blobs.known(model_id, hashes)
 
     def put_many(self, model_id: str, items: Iterable[tuple[str, NDArray[np.float32]]]) -> None:
         """Store vectors and commit, so they survive an interruption right after.

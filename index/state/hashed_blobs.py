@@ -18,6 +18,7 @@ import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from index.index_errors import StorageError
 from index.state.disk_space import free_bytes
@@ -51,7 +52,7 @@ class HashedBlobs:
         self._path = path
         self._name = name
         self._select = f"SELECT text_hash, {blob} FROM {table} WHERE {scope} = ? AND text_hash IN "
-        self._present = f"SELECT text_hash FROM {table} WHERE {scope} = ? AND text_hash IN "
+        self._select_known = f"SELECT text_hash FROM {table} WHERE {scope} = ? AND text_hash IN "
         self._insert = f"INSERT OR REPLACE INTO {table} ({scope}, text_hash, {blob}) VALUES (?,?,?)"
         # Keys only: read from the primary key's index, without touching the blobs' pages.
         self._scan = f"SELECT {scope}, text_hash FROM {table}"
@@ -73,25 +74,18 @@ class HashedBlobs:
 
     def get_many(self, scope: str, hashes: Sequence[str]) -> dict[str, bytes]:
         """The stored blobs among `hashes` (missing ones are absent from the result)."""
-        found: dict[str, bytes] = {}
-        unique = list(dict.fromkeys(hashes))
-        for start in range(0, len(unique), _LOOKUP_CHUNK):
-            chunk = unique[start : start + _LOOKUP_CHUNK]
-            found.update(
-                self._db.execute(f"{self._select}({','.join('?' * len(chunk))})", (scope, *chunk))
-            )
-        return found
+        return dict(self._lookup(self._select, scope, hashes))
 
-    def present(self, scope: str, hashes: Sequence[str]) -> set[str]:
-        """Which of `hashes` are stored (their blobs are not read into memory)."""
-        found: set[str] = set()
+    def known(self, scope: str, hashes: Sequence[str]) -> set[str]:
+        """Those of `hashes` that have a blob, without reading the blobs."""
+        return {text_hash for (text_hash,) in self._lookup(self._select_known, scope, hashes)}
+
+    def _lookup(self, select: str, scope: str, hashes: Sequence[str]) -> list[Any]:
+        found: list[Any] = []
         unique = list(dict.fromkeys(hashes))
         for start in range(0, len(unique), _LOOKUP_CHUNK):
             chunk = unique[start : start + _LOOKUP_CHUNK]
-            rows = self._db.execute(
-                f"{self._present}({','.join('?' * len(chunk))})", (scope, *chunk)
-            )
-            found.update(text_hash for (text_hash,) in rows)
+            found += self._db.execute(f"{select}({','.join('?' * len(chunk))})", (scope, *chunk))
         return found
 
     def put_many(self, scope: str, items: Iterable[tuple[str, bytes]]) -> None:

@@ -34,6 +34,10 @@ class TermCountCache:
             for text_hash, blob in self._blobs.get_many(_scope(names), hashes).items()
         }
 
+    def known(self, names: bool, hashes: Sequence[str]) -> set[str]:
+        """Those of `hashes` that have an analysis made with (or without) `names`."""
+        return self._blobs.known(_scope(names), hashes)
+
     def put_many(self, names: bool, items: Iterable[tuple[str, TextTerms]]) -> None:
         """Store analyses made with (or without) `names` and commit them, all or none.
 

@@ -20,6 +20,8 @@ from recommender.signals.registry import pair_scores
 
 #: Candidates examined per article, as a multiple of those kept.
 POOL_FACTOR = 2
+#: Rows whose candidates are searched and scored together.
+SEARCH_BATCH = 2048
 
 
 def drop_self(
@@ -59,17 +61,21 @@ def nearest_other_rows(
 
 
 def candidate_batches(
-    index: VectorIndex, queries: NDArray[np.float32], rows: NDArray[np.int64], k: int
+    index: VectorIndex,
+    queries: NDArray[np.float32],
+    rows: NDArray[np.int64],
+    k: int,
+    batch: int = SEARCH_BATCH,
 ) -> Iterator[tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]]:
     """The vector-search part of precomputing: for catalog `rows` (whose vectors are `queries`),
     their nearest other rows, a pool `POOL_FACTOR` times wider than the k kept, best first
-    (-1 pads). Yields (rows, candidate ids, semantic scores) per batch."""
+    (-1 pads). Yields (rows, candidate ids, semantic scores) per `batch` rows."""
     pool = max(1, min(k * POOL_FACTOR, index.size - 1))
     # One more than the pool: each row finds itself, which drop_self removes.
-    for start, scores, ids in index.search_batches(queries, pool + 1):
-        batch = rows[start : start + len(ids)]
-        pool_ids, pool_scores = drop_self(batch, ids, scores, pool)
-        yield batch, pool_ids, pool_scores
+    for start, scores, ids in index.search_batches(queries, pool + 1, batch):
+        found = rows[start : start + len(ids)]
+        pool_ids, pool_scores = drop_self(found, ids, scores, pool)
+        yield found, pool_ids, pool_scores
 
 
 def precompute_neighbours(
@@ -79,15 +85,18 @@ def precompute_neighbours(
     weights: FusionWeights,
     k: int,
     on_batch: Callable[[int], None] | None = None,
+    batch: int = SEARCH_BATCH,
 ) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
     """The k best other rows for every row of `side` (the version's articles, whose signal
-    parts are `parts`), best first (-1 / -inf pad short lists)."""
+    parts are `parts`), best first (-1 / -inf pad short lists), `batch` rows at a time."""
     count = len(side.vectors)
     width = max(1, min(k, count - 1))
     all_ids = np.full((count, width), -1, dtype=np.int32)
     all_scores = np.full((count, width), -np.inf, dtype=np.float32)
     every_row = np.arange(count, dtype=np.int64)
-    for rows, pool_ids, pool_scores in candidate_batches(index, side.vectors, every_row, width):
+    for rows, pool_ids, pool_scores in candidate_batches(
+        index, side.vectors, every_row, width, batch
+    ):
         candidates = Candidates(side, pool_ids, pool_scores)
         fused = pair_scores(parts, side, rows, candidates, weights)
         best_ids, best_scores = rank_by_fusion(pool_ids, fused, width)

@@ -1,5 +1,11 @@
 """The reindex job: feeds → articles → embeddings (cached) → index → verified, published version.
 
+Its stages (read, embed, analyse, index, fit, neighbours, write, publish; each timed with its
+peak memory in the summary) hold the catalog compactly: of each article its card and text hashes
+(`compact_catalog`), the texts still to embed or analyse put aside past a memory budget, the
+vectors and analyses read back from their caches a block at a time into arrays. So memory grows
+with the catalog by little more than the version's own arrays.
+
 Safe to interrupt at any point: embeddings and term counts are committed to their caches batch
 by batch, the version is built in a staging directory, and `CURRENT` flips only after the new
 version is complete and verified. A file lock keeps two runs from working on one data directory.
@@ -13,12 +19,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import numpy as np
 import orjson
@@ -38,37 +44,44 @@ from index.state.state_stores import open_stores
 from index.state.term_count_cache import TermCountCache
 from index.versions.build_space import require_room
 from index.versions.cache_gc import collect_after_publishing
+from index.versions.compact_catalog import (
+    DEFAULT_BLOCKS,
+    EMBEDDING,
+    LEXICAL,
+    BlockSizes,
+    CatalogEntry,
+    CatalogReader,
+    Scratch,
+    TextLookup,
+    run_scratch,
+)
 from index.versions.index_version import VersionContent, publication_times, write_version
 from index.versions.manifest import Manifest, read_manifest
 from index.versions.neighbours import nearest_other_rows, precompute_neighbours
+from index.versions.reindex_stages import StageMeter
 from index.versions.remote_store import RemoteStore
 from index.versions.text_hashes import write_text_hashes
 from index.versions.vector_index import VectorIndex, choose_spec, tune_recall
 from index.versions.version_store import VersionStore, new_version_id
 from recommender import fault_points
-from recommender.articles import (
-    Article,
-    embedding_text,
-    lexical_text,
-    text_hash,
-    validate_record,
-)
+from recommender.articles import Article, lexical_text, text_hash, validate_record
 from recommender.encoding.encoder_protocol import Encoder
 from recommender.errors import FeedError, InvalidRecord, StrictModeError
-from recommender.ingest.feeds import FeedReport, load_articles
+from recommender.ingest.feeds import FeedReport, read_catalog
 from recommender.ingest.listings import Listing
 from recommender.ingest.options import ReadOptions, SourceChoices, read_options
 from recommender.ranking import FusionWeights
 from recommender.settings import IndexSettings
 from recommender.signals.base import Catalog, Side
 from recommender.signals.registry import SIGNALS, fusion_weights
-from recommender.tfidf import TextTerms, analyse
+from recommender.tfidf import CatalogTerms, CatalogTermsBuilder, analyse
 
 log = logging.getLogger(__name__)
 
 #: Texts encoded (and committed to the cache) per step; small enough to lose little on a kill.
 ENCODE_CHUNK = 256
 LOCK_NAME = "reindex.lock"
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +100,8 @@ class ReindexSummary:
     """How much of each paged web listing was read, of how much (`Listing.to_dict`)."""
     complete: bool
     """False when a listing was cut at the page limit (`--allow-partial`)."""
+    stages: list[dict[str, Any]]
+    """Each stage that ran, in order: `{"stage", "seconds", "peak_memory_mb"}` (`StageMeter`)."""
 
     @classmethod
     def of(
@@ -97,6 +112,7 @@ class ReindexSummary:
         embedded: int,
         started: float,
         published: bool,
+        meter: StageMeter,
     ) -> ReindexSummary:
         """The summary of a run that read `report`, started at `started` (monotonic)."""
         return cls(
@@ -110,6 +126,7 @@ class ReindexSummary:
             published=published,
             listings=[listing.to_dict() for listing in report.listings],
             complete=all(listing.complete for listing in report.listings),
+            stages=meter.to_list(),
         )
 
     def to_json(self) -> str:
@@ -138,7 +155,10 @@ def reindex_lock(data_dir: Path) -> Iterator[None]:
 
 
 def _source_checksum(
-    articles: Sequence[Article], hashes: Sequence[str], model_id: str, settings: IndexSettings
+    cards: Sequence[dict[str, Any]],
+    embedding_hashes: Sequence[str],
+    model_id: str,
+    settings: IndexSettings,
 ) -> str:
     digest = hashlib.sha256()
     build = {
@@ -151,9 +171,9 @@ def _source_checksum(
     if settings.ann_index == "hnsw":  # an IVF build does not depend on it
         build["hnsw_ef_construction"] = settings.hnsw_ef_construction
     digest.update(orjson.dumps(build, option=orjson.OPT_SORT_KEYS))
-    for article, hashed in zip(articles, hashes, strict=True):
+    for card, hashed in zip(cards, embedding_hashes, strict=True):
         digest.update(hashed.encode())
-        digest.update(orjson.dumps(article.card(), option=orjson.OPT_SORT_KEYS))
+        digest.update(orjson.dumps(card, option=orjson.OPT_SORT_KEYS))
     return digest.hexdigest()
 
 
@@ -164,102 +184,174 @@ def _current_manifest(store: VersionStore) -> Manifest | None:
         return None
 
 
+def texts_by_hash(hashes: Sequence[str], texts: Sequence[str]) -> TextLookup:
+    """Texts held in memory, looked up by their hashes (`embed_texts`, `analyse_texts`)."""
+    text_of = dict(zip(hashes, texts, strict=True))
+    return lambda wanted: [text_of[h] for h in wanted]
+
+
+def _missing(
+    hashes: Sequence[str], known: Callable[[Sequence[str]], set[str]], full: bool, block: int
+) -> list[str]:
+    """The distinct hashes, in order, that `known` (a cache, a block at a time) lacks; all of
+    them with `full`."""
+    missing: dict[str, None] = {}
+    for start in range(0, len(hashes), block):
+        chunk = hashes[start : start + block]
+        have = set() if full else known(chunk)
+        missing.update((h, None) for h in chunk if h not in have)
+    return list(missing)
+
+
 def embed_texts(
-    texts: Sequence[str],
     hashes: Sequence[str],
+    texts: TextLookup,
     encoder: Encoder,
     cache: EmbeddingCache,
     *,
     full: bool = False,
     show_progress: bool = False,
+    block: int = DEFAULT_BLOCKS.rows,
 ) -> tuple[NDArray[np.float32], int]:
-    """Vectors for all texts in order, encoding only what the cache lacks (all with `full`).
+    """Vectors for the texts of `hashes`, in order, encoding only what the cache lacks (all with
+    `full`) and committing each chunk to the cache; `texts` gives the texts to encode.
 
-    Returns the vectors and how many texts were encoded.
+    Returns the vectors and how many texts were encoded. The vectors are read back from the
+    cache a block at a time into one array, so nothing else grows with the catalog.
     """
-    known = {} if full else cache.get_many(encoder.model_id, hashes)
-    missing = _missing(hashes, known)
-    text_of = dict(zip(hashes, texts, strict=True))
+    model_id = encoder.model_id
+    missing = _missing(hashes, lambda chunk: cache.known(model_id, chunk), full, block)
     with tqdm(
         total=len(missing), desc="embedding", unit="text", disable=not show_progress or not missing
     ) as bar:
         for start in range(0, len(missing), ENCODE_CHUNK):
             chunk = missing[start : start + ENCODE_CHUNK]
+            chunk_texts = texts(chunk)
             # One encoder batch per call, so that the progress bar moves after each.
             step = max(1, encoder.batch_size)
             parts = []
             for at in range(0, len(chunk), step):
-                parts.append(encoder.encode([text_of[h] for h in chunk[at : at + step]]))
+                parts.append(encoder.encode(chunk_texts[at : at + step]))
                 bar.update(len(parts[-1]))
-            vectors = np.concatenate(parts)
-            cache.put_many(encoder.model_id, zip(chunk, vectors, strict=True))
-            known.update(zip(chunk, vectors, strict=True))
+            cache.put_many(model_id, zip(chunk, np.concatenate(parts), strict=True))
     if not hashes:
         return np.zeros((0, 0), dtype=np.float32), 0
-    return np.ascontiguousarray(np.stack([known[h] for h in hashes]), dtype=np.float32), len(
-        missing
-    )
+    vectors: NDArray[np.float32] | None = None
+    for start in range(0, len(hashes), block):
+        rows = hashes[start : start + block]
+        stored = cache.get_many(model_id, rows)
+        if vectors is None:
+            vectors = np.empty((len(hashes), len(stored[rows[0]])), dtype=np.float32)
+        vectors[start : start + len(rows)] = [stored[h] for h in rows]
+    assert vectors is not None
+    return vectors, len(missing)
 
 
-def _missing(hashes: Sequence[str], known: Mapping[str, object]) -> list[str]:
-    return list(dict.fromkeys(h for h in hashes if h not in known))
+def _names(settings: IndexSettings) -> bool:
+    """Whether analyses seek proper nouns: only when the ranking boosts them."""
+    return bool(fusion_weights(settings.fusion)["name_boost"])
+
+
+def analyse_texts(
+    hashes: Sequence[str],
+    texts: TextLookup,
+    settings: IndexSettings,
+    *,
+    full: bool = False,
+    block: int = DEFAULT_BLOCKS.rows,
+) -> int:
+    """Store in the term-count cache the TF-IDF analysis of each text of `hashes` that it
+    lacks (all with `full`), a chunk at a time; `texts` gives the texts. Returns how many texts
+    were analysed."""
+    names = _names(settings)
+    cache = TermCountCache(settings.term_count_cache_path)
+    try:
+        missing = _missing(hashes, lambda chunk: cache.known(names, chunk), full, block)
+        for start in range(0, len(missing), ENCODE_CHUNK):
+            chunk = missing[start : start + ENCODE_CHUNK]
+            analysed = [analyse(text, names) for text in texts(chunk)]
+            cache.put_many(names, zip(chunk, analysed, strict=True))
+    finally:
+        cache.close()
+    return len(missing)
+
+
+def analysed_terms(
+    hashes: Sequence[str], settings: IndexSettings, *, block: int = DEFAULT_BLOCKS.rows
+) -> CatalogTerms:
+    """The stored analyses of the texts of `hashes` (`analyse_texts`), in order, as arrays:
+    read a block at a time, so the Python objects of one block at most are alive at once."""
+    names = _names(settings)
+    builder = CatalogTermsBuilder()
+    cache = TermCountCache(settings.term_count_cache_path)
+    try:
+        for start in range(0, len(hashes), block):
+            chunk = hashes[start : start + block]
+            stored = cache.get_many(names, chunk)
+            builder.add(stored[h] for h in chunk)
+    finally:
+        cache.close()
+    return builder.build()
 
 
 def analyse_articles(
     articles: Sequence[Article], settings: IndexSettings, *, full: bool = False
-) -> tuple[list[TextTerms], int]:
-    """The TF-IDF analysis of each article's lexical text, in order, analysing only the texts
-    the term-count cache lacks (all with `full`); proper nouns are sought when the ranking
-    boosts them. Returns the analyses and how many texts were analysed."""
+) -> tuple[list[str], int]:
+    """`analyse_texts` of articles held in memory (the evaluation's): the hashes of their
+    lexical texts (what `build_content` reads their analyses by), and how many were analysed."""
     texts = [lexical_text(article) for article in articles]
     hashes = [text_hash(text) for text in texts]
-    names = bool(fusion_weights(settings.fusion)["name_boost"])
-    cache = TermCountCache(settings.term_count_cache_path)
-    try:
-        known = {} if full else cache.get_many(names, hashes)
-        missing = _missing(hashes, known)
-        text_of = dict(zip(hashes, texts, strict=True))
-        for start in range(0, len(missing), ENCODE_CHUNK):
-            chunk = missing[start : start + ENCODE_CHUNK]
-            analysed = [analyse(text_of[h], names) for h in chunk]
-            cache.put_many(names, zip(chunk, analysed, strict=True))
-            known.update(zip(chunk, analysed, strict=True))
-    finally:
-        cache.close()
-    return [known[h] for h in hashes], len(missing)
+    return hashes, analyse_texts(hashes, texts_by_hash(hashes, texts), settings, full=full)
 
 
 def build_content(
-    articles: Sequence[Article],
+    cards: Sequence[dict[str, Any]],
     vectors: NDArray[np.float32],
-    analysed: Sequence[TextTerms],
+    lexical_hashes: Sequence[str],
     settings: IndexSettings,
     show_progress: bool = False,
+    *,
+    meter: StageMeter | None = None,
+    block: int = DEFAULT_BLOCKS.rows,
 ) -> tuple[VersionContent, float, FusionWeights]:
-    """The index, signals, neighbours and cards of a version from the articles' vectors and
-    TF-IDF analyses (`analyse_articles`); also returns the index's recall@10 and the parameters
-    the neighbours were scored with (with those the signals measured on the catalog)."""
-    spec = choose_spec(
-        len(vectors), settings.exact_search_max, settings.ann_index, settings.hnsw_ef_construction
-    )
-    index = VectorIndex.build(vectors, spec)
-    recall = tune_recall(index, vectors)
-    cards = [article.card() for article in articles]
-    published = publication_times(cards)
-    catalog = Catalog(analysed, vectors, published, nearest_other_rows(index, vectors))
-    weights = fusion_weights(settings.fusion)
-    for signal in SIGNALS:
-        weights = FusionWeights(**{**weights, **signal.measure(catalog, weights)})
-    parts: dict[str, Any] = {}
-    for signal in SIGNALS:  # in order: a signal may build on the parts of those before it
-        parts[signal.name] = signal.fit(catalog, weights, parts)
-    side = Side(vectors, published, {s.name: s.rows(parts[s.name]) for s in SIGNALS})
-    with tqdm(
-        total=len(vectors), desc="neighbours", unit="article", disable=not show_progress
-    ) as bar:
-        ids, scores = precompute_neighbours(
-            index, side, parts, weights, settings.neighbours, bar.update
+    """The index, signals, neighbours and cards of a version from the articles' cards, vectors
+    and the hashes of their lexical texts, whose analyses the term-count cache holds
+    (`analyse_texts`); also returns the index's recall@10 and the parameters the neighbours
+    were scored with (with those the signals measured on the catalog). Its stages (index, fit,
+    neighbours) are recorded in `meter`."""
+    meter = meter if meter is not None else StageMeter()
+    with meter.stage("index"):
+        spec = choose_spec(
+            len(vectors),
+            settings.exact_search_max,
+            settings.ann_index,
+            settings.hnsw_ef_construction,
         )
+        index = VectorIndex.build(vectors, spec)
+        recall = tune_recall(index, vectors)
+    fault_points.reached("reindex-indexed")
+    with meter.stage("fit"):
+        published = publication_times(cards)
+        terms = analysed_terms(lexical_hashes, settings, block=block)
+        nearest = nearest_other_rows(index, vectors)
+        catalog = Catalog(terms, vectors, published, nearest, block)
+        weights = fusion_weights(settings.fusion)
+        for signal in SIGNALS:
+            weights = FusionWeights(**{**weights, **signal.measure(catalog, weights)})
+        parts: dict[str, Any] = {}
+        for signal in SIGNALS:  # in order: a signal may build on the parts of those before it
+            parts[signal.name] = signal.fit(catalog, weights, parts)
+        del catalog, terms  # what the signals need of the analyses is in their parts now
+    fault_points.reached("reindex-fitted")
+    with meter.stage("neighbours"):
+        side = Side(vectors, published, {s.name: s.rows(parts[s.name]) for s in SIGNALS})
+        with tqdm(
+            total=len(vectors), desc="neighbours", unit="article", disable=not show_progress
+        ) as bar:
+            ids, scores = precompute_neighbours(
+                index, side, parts, weights, settings.neighbours, bar.update, batch=block
+            )
+    fault_points.reached("reindex-neighboured")
     return VersionContent(cards, vectors, index, ids, scores, parts), recall, weights
 
 
@@ -306,6 +398,7 @@ def reindex(
     show_progress: bool = False,
     report: FeedReport | None = None,
     choices: SourceChoices | None = None,
+    blocks: BlockSizes = DEFAULT_BLOCKS,
 ) -> ReindexSummary:
     """Build and publish a new version from the feeds (or keep the current one if unchanged).
 
@@ -318,6 +411,8 @@ def reindex(
     partial listings).
     With `settings.store_url`, the version is then uploaded there (unless it is already) and
     becomes the shared store's CURRENT, which every replica follows.
+    The stages hold the catalog `blocks` at a time (beyond what the version's own arrays need);
+    the summary records each stage's time and peak memory.
     """
     started = time.monotonic()
     report = report if report is not None else FeedReport()
@@ -342,6 +437,7 @@ def reindex(
                         settings.ingest, settings.data_dir, choices, show_progress=show_progress
                     ),
                     started=started,
+                    blocks=blocks,
                 )
                 if remote is not None:
                     remote.publish(store, summary.version, settings.keep_versions)
@@ -379,11 +475,13 @@ class LiveMerge:
     retired (a run killed between publishing and retiring)."""
 
 
-def merge_live(feed: dict[str, Article], entries: Sequence[LiveEntry]) -> LiveMerge:
+def merge_live(
+    feed: dict[str, T], entries: Sequence[LiveEntry], keep: Callable[[Article], T]
+) -> LiveMerge:
     """Apply live changes to a feed's articles in place (see `index.state.live_store` for the rule).
 
     `entries` must have been read before the feed was. Retracted slugs are removed; live upserts
-    the feed lacks are added.
+    the feed lacks are added, as `keep` makes them (what the feed holds of each article).
     """
     superseded = []
     contained = {}
@@ -396,7 +494,7 @@ def merge_live(feed: dict[str, Article], entries: Sequence[LiveEntry]) -> LiveMe
             contained[entry.slug] = entry.seq
         elif entry.record is not None:
             try:
-                feed[entry.slug] = validate_record(entry.record).article
+                feed[entry.slug] = keep(validate_record(entry.record).article)
             except InvalidRecord as exc:  # stored before a rule it breaks: left live, reported
                 log.error("live article %s is not rebuilt: %s", entry.slug, exc)
                 continue
@@ -418,75 +516,143 @@ def _reindex_locked(
     report: FeedReport,
     read: ReadOptions,
     started: float,
+    blocks: BlockSizes,
 ) -> ReindexSummary:
-    # Live changes first: one made while the feed is read is newer than the feed, so this run
-    # must neither absorb nor retire it.
-    entries = live.entries()
-    feed = load_articles(sources, report, read)
-    merged = merge_live(feed, entries)
-    articles = list(feed.values())
-    if strict and report.bad:
-        raise StrictModeError(
-            f"{len(report.bad)} bad record(s) and --strict is on; nothing was published "
-            f"(first: {report.bad[0]})"
+    meter = StageMeter()
+    # Of each article only its text hashes are kept; its card waits in the scratch directory,
+    # and so do the texts that still need embedding or analysing, past a memory budget.
+    with run_scratch(settings.data_dir, blocks.spill_memory) as scratch:
+        with meter.stage("read"):
+            # Live changes first: one made while the feed is read is newer than the feed, so
+            # this run must neither absorb nor retire it.
+            entries = live.entries()
+            catalog, merged = _read_catalog(
+                settings, sources, encoder, entries, scratch, report, read, full, blocks
+            )
+            cards = scratch.cards.cards(catalog)
+        fault_points.reached("reindex-read")
+        if strict and report.bad:
+            raise StrictModeError(
+                f"{len(report.bad)} bad record(s) and --strict is on; nothing was published "
+                f"(first: {report.bad[0]})"
+            )
+        if not catalog:
+            raise FeedError("the feeds hold no valid article; nothing was published")
+        current = _current_manifest(store)
+        # Before any embedding: a broken export or a wrong URL must cost nothing and change
+        # nothing.
+        if current is not None and not allow_shrink:
+            # Retractions made through the live API since the build are the editors' choice,
+            # not a loss: the comparison is with what readers are served now.
+            retracted = sum(
+                1 for e in entries if e.retracted and current.live_contained.get(e.slug) != e.seq
+            )
+            check_shrink(current.count - retracted, len(catalog), settings.max_shrink)
+        embedding_hashes = [entry.embedding_hash for entry in catalog]
+        lexical_hashes = [entry.lexical_hash for entry in catalog]
+        del catalog
+        checksum = _source_checksum(cards, embedding_hashes, encoder.model_id, settings)
+        # Also before any embedding: a build that cannot fit on the disk must not start.
+        rebuild = full or current is None or current.source_checksum != checksum
+        require_room(settings, current, len(cards), scratch.texts.new, rebuild=rebuild)
+        with meter.stage("embed"):
+            cache = EmbeddingCache(settings.embedding_cache_path)
+            try:
+                vectors, embedded = embed_texts(
+                    embedding_hashes,
+                    scratch.texts.lookup(EMBEDDING),
+                    encoder,
+                    cache,
+                    full=full,
+                    show_progress=show_progress,
+                    block=blocks.rows,
+                )
+            finally:
+                cache.close()
+        fault_points.reached("reindex-embedded")
+        if current is not None and current.source_checksum == checksum and not full:
+            # Nothing published: a live change made since the current version stays in force;
+            # one the current version already absorbed (its run was killed before retiring it)
+            # goes.
+            live.retire_upserts(
+                [e for e in merged.superseded if current.live_contained.get(e.slug) == e.seq]
+            )
+            return ReindexSummary.of(
+                report, current.version, len(cards), embedded, started, False, meter
+            )
+        with meter.stage("analyse"):
+            analyse_texts(
+                lexical_hashes,
+                scratch.texts.lookup(LEXICAL),
+                settings,
+                full=full,
+                block=blocks.rows,
+            )
+        fault_points.reached("reindex-analysed")
+        content, recall, weights = build_content(
+            cards, vectors, lexical_hashes, settings, show_progress, meter=meter, block=blocks.rows
         )
-    if not articles:
-        raise FeedError("the feeds hold no valid article; nothing was published")
-    current = _current_manifest(store)
-    # Before any embedding: a broken export or a wrong URL must cost nothing and change nothing.
-    if current is not None and not allow_shrink:
-        # Retractions made through the live API since the build are the editors' choice, not a
-        # loss: the comparison is with what readers are served now.
-        retracted = sum(
-            1 for e in entries if e.retracted and current.live_contained.get(e.slug) != e.seq
-        )
-        check_shrink(current.count - retracted, len(articles), settings.max_shrink)
-    texts = [embedding_text(article) for article in articles]
-    hashes = [text_hash(text) for text in texts]
-    checksum = _source_checksum(articles, hashes, encoder.model_id, settings)
-    # Also before any embedding: a build that cannot fit on the disk must not start.
-    rebuild = full or current is None or current.source_checksum != checksum
-    require_room(settings, current, texts, hashes, encoder.model_id, rebuild=rebuild)
-    cache = EmbeddingCache(settings.embedding_cache_path)
-    try:
-        vectors, embedded = embed_texts(
-            texts, hashes, encoder, cache, full=full, show_progress=show_progress
-        )
-    finally:
-        cache.close()
-    fault_points.reached("reindex-embedded")
-    if current is not None and current.source_checksum == checksum and not full:
-        # Nothing published: a live change made since the current version stays in force; one
-        # the current version already absorbed (its run was killed before retiring it) goes.
-        live.retire_upserts(
-            [e for e in merged.superseded if current.live_contained.get(e.slug) == e.seq]
-        )
-        return ReindexSummary.of(report, current.version, len(articles), embedded, started, False)
-    analysed, _ = analyse_articles(articles, settings, full=full)
-    content, recall, weights = build_content(articles, vectors, analysed, settings, show_progress)
-    existing = store.version_ids()
-    version = new_version_id(after=existing[-1] if existing else None)
-    manifest = build_manifest(
-        version,
-        settings,
-        encoder.model_id,
-        content,
-        recall,
-        weights,
-        checksum,
-        sources,
-        merged.contained,
-        report.listings,
-    )
-    with store.staging() as staging:
-        recorded = write_text_hashes(staging, articles, hashes)  # what gc may not prune
-        write_version(staging, content, manifest, [recorded])
-        fault_points.reached("reindex-staged")
-        store.commit(staging, version)
+        with meter.stage("write"):
+            existing = store.version_ids()
+            version = new_version_id(after=existing[-1] if existing else None)
+            manifest = build_manifest(
+                version,
+                settings,
+                encoder.model_id,
+                content,
+                recall,
+                weights,
+                checksum,
+                sources,
+                merged.contained,
+                report.listings,
+            )
+            with store.staging() as staging:
+                # What gc may not prune.
+                recorded = write_text_hashes(staging, embedding_hashes, lexical_hashes)
+                write_version(staging, content, manifest, [recorded])
+                fault_points.reached("reindex-staged")
+                store.commit(staging, version)
     fault_points.reached("reindex-committed")
-    store.publish(version)
-    fault_points.reached("reindex-published")
-    live.retire_upserts(merged.superseded)
-    fault_points.reached("reindex-retired")
-    collect_after_publishing(settings, store, live, started)  # old versions, unused cache entries
-    return ReindexSummary.of(report, version, len(articles), embedded, started, True)
+    with meter.stage("publish"):
+        store.publish(version)
+        fault_points.reached("reindex-published")
+        live.retire_upserts(merged.superseded)
+        fault_points.reached("reindex-retired")
+        # Old versions and unused cache entries.
+        collect_after_publishing(settings, store, live, started)
+    return ReindexSummary.of(report, version, len(cards), embedded, started, True, meter)
+
+
+def _read_catalog(
+    settings: IndexSettings,
+    sources: Sequence[Path | str],
+    encoder: Encoder,
+    entries: Sequence[LiveEntry],
+    scratch: Scratch,
+    report: FeedReport,
+    read: ReadOptions,
+    full: bool,
+    blocks: BlockSizes,
+) -> tuple[list[CatalogEntry], LiveMerge]:
+    """The read stage: the feeds with the live changes merged, as compact entries in catalog
+    order, their cards and the texts the caches lack (all with `full`) put in `scratch`."""
+    embeddings = EmbeddingCache(settings.embedding_cache_path)
+    terms = TermCountCache(settings.term_count_cache_path)
+    try:
+        reader = CatalogReader(
+            embeddings,
+            terms,
+            scratch,
+            model_id=encoder.model_id,
+            names=_names(settings),
+            full=full,
+            block=blocks.rows,
+        )
+        feed = read_catalog(sources, report, read, reader.keep)
+        merged = merge_live(feed, entries, reader.keep)
+        reader.flush()
+    finally:
+        terms.close()
+        embeddings.close()
+    return list(feed.values()), merged

@@ -17,7 +17,6 @@ import numpy as np
 from numpy.typing import NDArray
 
 from index.versions.manifest import Manifest, file_sha256
-from recommender.articles import Article, lexical_text, text_hash
 
 TEXT_HASHES = "text_hashes.npy"
 _DIGEST = 32
@@ -32,14 +31,14 @@ class UsedTexts:
 
 
 def write_text_hashes(
-    directory: Path, articles: Sequence[Article], embedding_hashes: Sequence[str]
+    directory: Path, embedding_hashes: Sequence[str], lexical_hashes: Sequence[str]
 ) -> str:
-    """Record the articles' text hashes (`embedding_hashes` as the pipeline computed them) in
-    `directory`; returns the file's name, for the manifest."""
+    """Record the articles' text hashes (hex, in catalog order) in `directory`; returns the
+    file's name, for the manifest."""
     digests = bytearray()
-    for article, embedded in zip(articles, embedding_hashes, strict=True):
-        digests += bytes.fromhex(embedded) + bytes.fromhex(text_hash(lexical_text(article)))
-    table = np.frombuffer(bytes(digests), dtype=np.uint8).reshape(len(articles), 2, _DIGEST)
+    for embedded, lexical in zip(embedding_hashes, lexical_hashes, strict=True):
+        digests += bytes.fromhex(embedded) + bytes.fromhex(lexical)
+    table = np.frombuffer(bytes(digests), dtype=np.uint8).reshape(len(embedding_hashes), 2, _DIGEST)
     np.save(directory / TEXT_HASHES, table, allow_pickle=False)
     return TEXT_HASHES
 

@@ -21,6 +21,7 @@ from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from io import BufferedIOBase
 from pathlib import Path
+from typing import TypeVar
 
 from recommender.articles import Article, validate_record
 from recommender.errors import FeedError, InvalidRecord
@@ -41,6 +42,7 @@ from recommender.ingest.options import ReadOptions
 from recommender.ingest.web.fetch import Fetcher
 
 _Located = tuple[str, int, Article]
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,8 +121,19 @@ def load_articles(
     but keeps the dict position where the slug first appeared; each replacement is reported in
     `report.duplicates` at the later record, naming the location of the record it replaces.
     """
+    return read_catalog(sources, report, options, lambda article: article)
+
+
+def read_catalog(
+    sources: Sequence[Path | str],
+    report: FeedReport,
+    options: ReadOptions | None,
+    keep: Callable[[Article], T],
+) -> dict[str, T]:
+    """`load_articles`, keeping of each article only what `keep` makes of it (so that a large
+    catalog is never held with its bodies)."""
     parts = [part for source in sources for part in _source_parts(source)]
-    articles: dict[str, Article] = {}
+    kept: dict[str, T] = {}
     seen: dict[str, str] = {}
     for source, line, article in _read_parts(parts, report, options or ReadOptions()):
         location = f"{source}:{line}"
@@ -128,8 +141,8 @@ def load_articles(
             message = f"duplicate slug {article.slug!r} replaces the record at {seen[article.slug]}"
             report.duplicates.append(Problem(source, line, message))
         seen[article.slug] = location
-        articles[article.slug] = article
-    return articles
+        kept[article.slug] = keep(article)
+    return kept
 
 
 @dataclass(frozen=True, slots=True)

@@ -19,21 +19,23 @@ import numpy as np
 from numpy.typing import NDArray
 
 from recommender.ranking import FusionWeights
-from recommender.tfidf import TextTerms
+from recommender.tfidf import CatalogTerms
 
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
     """What signals are fitted on at reindex: the catalog's articles, by row."""
 
-    texts: Sequence[TextTerms]
-    """Each article's lexical text, analysed (with its proper nouns when the ranking boosts
-    them: `name_boost`)."""
+    terms: CatalogTerms
+    """The articles' lexical texts, analysed (with their proper nouns when the ranking boosts
+    them: `name_boost`), by row."""
     vectors: NDArray[np.float32]
     published: NDArray[np.float64]
     """Epoch seconds, NaN when unknown."""
     nearest: Callable[[NDArray[np.int64], int], NDArray[np.int64]]
     """rows, k -> each row's k nearest other rows by meaning (-1 pads)."""
+    block: int
+    """Rows a signal's fit should handle at once, so its temporaries stay small."""
 
 
 @dataclass(frozen=True, slots=True)

@@ -80,7 +80,7 @@ class Bm25Share(RankingSignal):
     def fit(self, catalog: Catalog, weights: FusionWeights, fitted: Mapping[str, Any]) -> Bm25Part:
         tfidf: TfidfPart = fitted[TfidfCosine.name]
         assert tfidf.frequencies is not None, "a just-fitted TF-IDF keeps its term counts"
-        model, documents = Bm25Model.fit(tfidf.frequencies)
+        model, documents = Bm25Model.fit(tfidf.frequencies, catalog.block)
         return Bm25Part(model, documents, tfidf)
 
     def save(self, part: Bm25Part, directory: Path) -> None:

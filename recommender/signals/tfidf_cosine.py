@@ -178,7 +178,9 @@ class TfidfCosine(RankingSignal):
         return weights["lexical"]
 
     def fit(self, catalog: Catalog, weights: FusionWeights, fitted: Mapping[str, Any]) -> TfidfPart:
-        model, matrix, frequencies = TfidfModel.fit_terms(catalog.texts, weights["name_boost"])
+        model, matrix, frequencies = TfidfModel.fit_catalog(
+            catalog.terms, weights["name_boost"], catalog.block
+        )
         return TfidfPart(model, matrix, frequencies)
 
     def save(self, part: TfidfPart, directory: Path) -> None:

@@ -4,9 +4,10 @@ kills itself exactly there, so each crash is replayed the same way every run, an
 version with every live change in force, and the next run completes and cleans up.
 
 The random kills of test_reindex_interrupted.py stay as a stress test; these are the replayable
-ones: a reindex killed after embedding, with its version staged, committed but not published,
-published but its absorbed live upserts not retired, retired but not pruned; and the API killed
-after a live change is committed, before it answers.
+ones: a reindex killed after each stage (read, embed, analyse, index, fit, neighbours), with its
+version staged, committed but not published, published but its absorbed live upserts not
+retired, retired but not pruned; and the API killed after a live change is committed, before it
+answers.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from index.serving.version_loader import load_current
 from index.state.state_stores import open_stores
+from index.versions.compact_catalog import SCRATCH_DIR
 from index.versions.version_store import STAGING_PREFIX, VersionStore
 from recommender.encoding.encoder_protocol import FAKE_MODEL
 from recommender.fault_points import POINTS
@@ -34,7 +36,16 @@ from tests.support.processes import ServeProcess
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 #: Reindex points before CURRENT flips: the version served before the run stays served.
-BEFORE_PUBLISHING = ["reindex-embedded", "reindex-staged", "reindex-committed"]
+BEFORE_PUBLISHING = [
+    "reindex-read",
+    "reindex-embedded",
+    "reindex-analysed",
+    "reindex-indexed",
+    "reindex-fitted",
+    "reindex-neighboured",
+    "reindex-staged",
+    "reindex-committed",
+]
 AFTER_PUBLISHING = ["reindex-published", "reindex-retired"]
 CORRECTED = "Volcano: a corrected headline"
 FEED_TITLE = synthetic_records()[0]["title"]
@@ -61,6 +72,10 @@ def reindex(
 
 def staging_left(data_dir: Path) -> bool:
     return any((data_dir / "versions").glob(f"{STAGING_PREFIX}*"))
+
+
+def scratch_left(data_dir: Path) -> bool:
+    return (data_dir / SCRATCH_DIR).exists()
 
 
 @pytest.fixture
@@ -115,6 +130,8 @@ def test_a_reindex_killed_at_a_point_leaves_a_whole_catalog_and_the_next_run_com
     if point in BEFORE_PUBLISHING:  # the correction is still live, over the old version
         assert_whole(data_dir, before, CORRECTED)
         assert staging_left(data_dir) == (point == "reindex-staged")
+        # killed before its version was committed: the scratch directory is the next run's
+        assert scratch_left(data_dir) == (point != "reindex-committed")
     else:  # the feed is authoritative once its version is published
         assert store.current_id() != before
         assert_whole(data_dir, store.current_id(), FEED_TITLE)
@@ -123,9 +140,10 @@ def test_a_reindex_killed_at_a_point_leaves_a_whole_catalog_and_the_next_run_com
     assert again.returncode == 0, again.stderr
     summary = json.loads(again.stdout)
     assert summary["indexed"] == 20  # 19 feed articles and the live-only one
-    assert summary["embedded"] == 0  # the killed run's embeddings were kept
+    # the killed run's embeddings were kept (once it had embedded the one new article)
+    assert summary["embedded"] == (1 if point == "reindex-read" else 0)
     assert_whole(data_dir, store.current_id(), FEED_TITLE)
-    assert not staging_left(data_dir)
+    assert not staging_left(data_dir) and not scratch_left(data_dir)
     stores = open_stores(settings_for(data_dir).index)
     try:  # the absorbed correction was retired, by the killed run or by this one
         assert [entry.slug for entry in stores.live.upserted()] == ["live-only"]

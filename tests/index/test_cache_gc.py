@@ -169,8 +169,8 @@ def test_gc_keeps_live_upserts_and_drops_other_models_and_unread_pages(tmp_path:
     assert report.embeddings.removed == 2 and report.embeddings.kept == 30 + 1
     cache = EmbeddingCache(settings.index.embedding_cache_path)
     try:
-        assert cache.present(encoder.model_id, [live_hash, "f" * 64]) == {live_hash}
-        assert cache.present("another-model/64", ["e" * 64]) == set()
+        assert cache.known(encoder.model_id, [live_hash, "f" * 64]) == {live_hash}
+        assert cache.known("another-model/64", ["e" * 64]) == set()
     finally:
         cache.close()
     assert (report.fetch_cache.removed, report.fetch_cache.kept) == (1, 1)
@@ -240,7 +240,7 @@ def test_gc_waits_for_no_reindex_and_a_race_loses_nothing(tmp_path: Path) -> Non
     assert used is not None
     cache = EmbeddingCache(settings.index.embedding_cache_path)
     try:
-        present = cache.present(read_manifest(current).model_id, sorted(used.embedding))
+        present = cache.known(read_manifest(current).model_id, sorted(used.embedding))
     finally:
         cache.close()
     assert present == used.embedding  # nothing the served version uses was lost

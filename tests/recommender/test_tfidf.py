@@ -13,6 +13,8 @@ import pytest
 from recommender.signals.tfidf_cosine import load_vocabulary, save_vocabulary
 from recommender.tfidf import (
     ANALYSIS_ID,
+    CatalogTerms,
+    CatalogTermsBuilder,
     TextTerms,
     TfidfModel,
     analyse,
@@ -127,3 +129,18 @@ def test_a_vocabulary_saved_before_the_boost_loads_without_one(tmp_path: Path) -
     path = tmp_path / "vocabulary.json"
     path.write_text('{"terms": ["volcano"], "idf": [1.5]}')
     assert TfidfModel.load(path).name_boost == 0.0
+
+
+def test_analyses_added_block_by_block_fit_what_they_fit_at_once() -> None:
+    for boost in (0.0, 2.0):
+        analysed = [analyse(text, names=bool(boost)) for text in LOOK_ALIKES + TEXTS]
+        builder = CatalogTermsBuilder()
+        for start in range(0, len(analysed), 3):
+            builder.add(analysed[start : start + 3])
+        model, matrix, frequencies = TfidfModel.fit_catalog(builder.build(), boost, block=2)
+        expected_model, expected, expected_frequencies = TfidfModel.fit_terms(analysed, boost)
+        assert model.vocabulary == expected_model.vocabulary
+        assert np.array_equal(model.idf, expected_model.idf)
+        assert (matrix != expected).nnz == 0 and (frequencies != expected_frequencies).nnz == 0
+    mixed = CatalogTerms.of([analyse(TEXTS[0], names=True), analyse(TEXTS[1], names=False)])
+    assert mixed.named is None  # one text without its names: no names for the catalog

@@ -12,6 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
+from index.versions.compact_catalog import DEFAULT_BLOCKS, BlockSizes
 from index.versions.reindex_pipeline import ReindexSummary, reindex
 from recommender.encoding.encoder_protocol import FAKE_MODEL
 from recommender.encoding.hashing_encoder import HashingEncoder
@@ -105,11 +106,18 @@ def build_fake_index(
     data_dir: Path, records: Sequence[dict[str, Any]] | None = None, **overrides: Any
 ) -> tuple[Settings, ReindexSummary]:
     """Index `records` (default: the synthetic corpus) with the hashing encoder."""
+    return build_in_blocks(data_dir, records, DEFAULT_BLOCKS, **overrides)
+
+
+def build_in_blocks(
+    data_dir: Path, records: Sequence[dict[str, Any]] | None, blocks: BlockSizes, **overrides: Any
+) -> tuple[Settings, ReindexSummary]:
+    """`build_fake_index`, the stages holding the catalog `blocks` at a time."""
     settings = fake_settings(data_dir, **overrides)
     feed = write_jsonl(
         data_dir.parent / f"{data_dir.name}-feed.jsonl", records or synthetic_records()
     )
-    return settings, reindex(settings.index, [feed], HashingEncoder())
+    return settings, reindex(settings.index, [feed], HashingEncoder(), blocks=blocks)
 
 
 def wait_for(condition: Callable[[], bool], what: str, timeout: float = 20.0) -> None:

@@ -50,7 +50,9 @@ class LengthRatio(RankingSignal):
     def fit(
         self, catalog: Catalog, weights: FusionWeights, fitted: Mapping[str, Any]
     ) -> LengthPart:
-        return LengthPart(np.array([sum(text.counts) for text in catalog.texts], np.float64))
+        terms = catalog.terms
+        texts = np.repeat(np.arange(len(terms.lengths)), terms.lengths)
+        return LengthPart(np.bincount(texts, terms.counts, len(terms.lengths)).astype(np.float64))
 
     def save(self, part: LengthPart, directory: Path) -> None:
         np.save(directory / LENGTHS, part.lengths, allow_pickle=False)
