@@ -28,6 +28,11 @@ def tally(events: Iterable[Event]) -> dict[str, Counter[str]]:
     return counts
 
 
+def increments(refused: Mapping[str, int] | None) -> dict[str, int]:
+    """The refusal counts to add: reasons with at least one event."""
+    return {reason: n for reason, n in (refused or {}).items() if n}
+
+
 class EventStore(Protocol):
     """Where counters live. No method raises for a backend failure."""
 

@@ -7,7 +7,7 @@ from collections import Counter, OrderedDict, defaultdict
 from collections.abc import Callable, Mapping, Sequence
 
 from api.stores.event_schemas import Event
-from api.stores.event_store import Counts, tally
+from api.stores.event_store import Counts, increments, tally
 
 #: What `/readyz` and the desk's status page say while counters live in process memory.
 MEMORY_ONLY_RISK = (
@@ -31,7 +31,7 @@ class MemoryEventStore:
     ) -> None:
         for source, fields in tally(events).items():
             self._counts[source].update(fields)
-        self._refused.update(refused or {})
+        self._refused.update(increments(refused))
 
     async def claim(self, keys: Sequence[str], ttl_seconds: int) -> list[bool] | None:
         now = self._clock()

@@ -18,7 +18,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from api.stores.event_schemas import Event
-from api.stores.event_store import Counts, tally
+from api.stores.event_store import Counts, increments, tally
 from api.stores.redis_client import RedisEndpoint, connect
 from api.stores.redis_guard import RedisGuard
 
@@ -76,7 +76,7 @@ class RedisEventStore:
         self, events: Sequence[Event], refused: Mapping[str, int] | None = None
     ) -> None:
         counts = tally(events)
-        refusals = {reason: n for reason, n in (refused or {}).items() if n}
+        refusals = increments(refused)
         if not counts and not refusals:
             return
 
