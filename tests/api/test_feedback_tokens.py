@@ -7,12 +7,13 @@ from __future__ import annotations
 import base64
 import json
 import re
-import threading
 import time
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
@@ -29,6 +30,7 @@ from tests.support.helpers import (
     synthetic_records,
     write_jsonl,
 )
+from tests.support.processes import ServeProcess
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BEACON = {"Content-Type": "text/plain;charset=UTF-8"}
@@ -276,39 +278,44 @@ def test_the_secret_setting_signs_instead_of_the_key_file(tmp_path: Path) -> Non
 
 
 @pytest.mark.redis
-def test_two_workers_posting_one_impression_at_once_count_it_once(
+def test_two_workers_receiving_one_beacon_at_once_count_it_once(
     tmp_path: Path, redis_url: str, redis_namespace: str
 ) -> None:
-    """Two apps on one Redis (two workers) receive the same beacons at the same moment."""
-    settings, _ = build_fake_index(
-        tmp_path / "data",
-        admin_token=ADMIN_TOKEN,
-        redis_url=redis_url,
-        cache_namespace=redis_namespace,
-        events_namespace=redis_namespace + "events:",
-        event_rate_per_second=0,
-    )
-    with TestClient(create_app(settings)) as one, TestClient(create_app(settings)) as two:
-        boxes = [box_events(one, "volcano-0", limit=3) for _ in range(20)]
-        clicks = [
-            box_events(one, "volcano-0", "click", [1], limit=3, impression=box[0]["impression"])
-            for box in boxes
-        ]
-        receipts: list[dict[str, Any]] = []
-        start = threading.Barrier(4)
+    """`recommender serve --workers 2` on one Redis: each beacon is posted four times at once
+    over fresh connections (the kernel spreads them over both workers, which also created
+    their shared key file together); every event counts exactly once."""
+    settings, _ = build_fake_index(tmp_path / "data", redis_url=None)
+    env = {
+        "RECOMMENDER_MODEL": "fake-hashing",
+        "RECOMMENDER_DATA_DIR": str(settings.data_dir),
+        "RECOMMENDER_ADMIN_TOKEN": ADMIN_TOKEN,
+        "RECOMMENDER_EVENT_RATE_PER_SECOND": "0",
+        "REDIS_URL": redis_url,
+        "RECOMMENDER_CACHE_NAMESPACE": redis_namespace,
+        "RECOMMENDER_EVENTS_NAMESPACE": redis_namespace + "events:",
+    }
+    with (
+        ServeProcess(env, tmp_path / "serve.log", args=["--workers", "2"]) as server,
+        httpx.Client(base_url=server.url, timeout=10) as client,
+    ):
+        bodies = []
+        for _ in range(20):
+            box = box_events(client, "volcano-0", limit=3)
+            impression = box[0]["impression"]
+            click = box_events(client, "volcano-0", "click", [1], limit=3, impression=impression)
+            bodies.append(json.dumps({"events": [*box, *click]}))
 
-        def send(client: TestClient, batches: list[Events]) -> None:
-            start.wait()
-            receipts.extend(post(client, batch) for batch in batches)
+        def send(body: str) -> dict[str, Any]:
+            with httpx.Client(timeout=10, headers={"Connection": "close"}) as fresh:
+                response = fresh.post(f"{server.url}/v1/events", content=body, headers=BEACON)
+            assert response.status_code == 202, response.text
+            receipt: dict[str, Any] = response.json()
+            return receipt
 
-        batches = [[*box, *click] for box, click in zip(boxes, clicks, strict=True)]
-        threads = [
-            threading.Thread(target=send, args=(client, batches)) for client in (one, two, one, two)
-        ]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join()
+        with ThreadPoolExecutor(8) as pool:
+            receipts = list(pool.map(send, [body for body in bodies for _ in range(4)]))
         assert sum(r["accepted"] for r in receipts) == 20 * 4
-        assert sum(r["refused"].get("duplicate", 0) for r in receipts) == 3 * 20 * 4
-        assert counted(one) == counted(two) == (20 * 3, 20)
+        assert sum(r["refused"].get("duplicate", 0) for r in receipts) == 20 * 4 * 3
+        report = client.get("/v1/stats/ctr", headers=AUTH).json()
+    assert (report["totals"]["impressions"], report["totals"]["clicks"]) == (20 * 3, 20)
+    assert report["refused"]["duplicate"] == 20 * 4 * 3
