@@ -28,7 +28,7 @@ from pathlib import Path
 
 from api.stores.event_schemas import Refusal
 from index.index_errors import StorageError
-from recommender.settings import FeedbackSettings
+from recommender.settings import FeedbackSettings, IndexSettings
 
 #: The arm of every list until experiments exist.
 DEFAULT_ARM = "default"
@@ -136,3 +136,16 @@ def build_signer(
 ) -> FeedbackSigner:
     """The signer of a service, with its key (`feedback_key`)."""
     return FeedbackSigner(feedback_key(settings, data_dir), settings.token_hours, clock)
+
+
+def shared_key_warning(settings: FeedbackSettings, index: IndexSettings) -> str | None:
+    """Why beacons may be refused on other hosts: several hosts serve one catalog (a shared
+    version store or database) while each signs with its own data directory's key."""
+    if settings.secret is not None or (index.store_url is None and index.database.url is None):
+        return None
+    return (
+        "RECOMMENDER_FEEDBACK_SECRET is unset while several hosts may serve this catalog "
+        "(RECOMMENDER_STORE_URL or RECOMMENDER_DATABASE_URL): each host signs feedback tokens "
+        "with its own key, and beacons reaching another host are refused; set the same secret "
+        "on every host"
+    )

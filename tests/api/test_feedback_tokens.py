@@ -18,7 +18,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from api.serving.feedback_tokens import HOUR, KEY_FILE
+from api.serving.feedback_tokens import HOUR, KEY_FILE, shared_key_warning
 from index.versions.reindex_pipeline import reindex
 from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.settings import Settings
@@ -319,3 +319,17 @@ def test_two_workers_receiving_one_beacon_at_once_count_it_once(
         report = client.get("/v1/stats/ctr", headers=AUTH).json()
     assert (report["totals"]["impressions"], report["totals"]["clicks"]) == (20 * 3, 20)
     assert report["refused"]["duplicate"] == 20 * 4 * 3
+
+
+def test_readiness_warns_when_several_hosts_would_sign_with_their_own_keys(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(data_dir=tmp_path)
+    assert shared_key_warning(settings.feedback, settings.index) is None
+    shared = settings.replaced(store_url="file:///srv/versions")
+    warning = shared_key_warning(shared.feedback, shared.index)
+    assert warning and "RECOMMENDER_FEEDBACK_SECRET" in warning
+    database = settings.replaced(database_url="postgresql://db/related")
+    assert shared_key_warning(database.feedback, database.index) == warning
+    keyed = shared.replaced(feedback_secret="one secret for every host")
+    assert shared_key_warning(keyed.feedback, keyed.index) is None
