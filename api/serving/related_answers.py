@@ -76,6 +76,23 @@ class Representation:
 AS_JSON = Representation(JSON, orjson.dumps)
 
 
+def related_body(
+    feedback: FeedbackSigner, recommender: Recommender, slug: str, query: RelatedQuery, hour: int
+) -> dict[str, Any]:
+    """The related list of `slug` with its feedback token issued in `hour`: what every
+    representation encodes on a cache miss."""
+    answer = recommender.answer(slug, query)
+    token = feedback.issue(
+        slug,
+        [item["slug"] for item in answer["items"]],
+        version=recommender.version.id,
+        arm=DEFAULT_ARM,
+        hour=hour,
+    )
+    answer["feedback"] = {"token": token, "arm": DEFAULT_ARM}
+    return answer
+
+
 async def _related_bytes(
     services: AnswerServices,
     recommender: Recommender,
@@ -90,16 +107,7 @@ async def _related_bytes(
         return cached
 
     async def compute() -> bytes:
-        answer = recommender.answer(slug, query)
-        token = services.feedback.issue(
-            slug,
-            [item["slug"] for item in answer["items"]],
-            version=recommender.version.id,
-            arm=DEFAULT_ARM,
-            hour=hour,
-        )
-        answer["feedback"] = {"token": token, "arm": DEFAULT_ARM}
-        body = encode(answer)
+        body = encode(related_body(services.feedback, recommender, slug, query, hour))
         await services.cache.set(key, body, services.settings.cache.ttl_seconds)
         return body
 
