@@ -33,6 +33,7 @@ from api.routes import (
     widget,
 )
 from api.serving.draft_encoder import DraftEncoder
+from api.serving.feedback_tokens import build_signer
 from api.serving.index_holder import IndexHolder
 from api.serving.single_flight import SingleFlight
 from api.stores.event_store_factory import build_event_store
@@ -45,7 +46,7 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) -> FastAPI:
     """Build the service for `settings`; everything stateful starts in the lifespan. `clock` is
-    the wall clock of editors' sessions (tests pass a fake one)."""
+    the wall clock of editors' sessions and feedback tokens (tests pass a fake one)."""
     fault_points.arm(settings.fault_point)
     metrics = Metrics()
     limiter = RateLimiter(settings.limits, settings.redis)
@@ -54,6 +55,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     @contextlib.asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         nonlocal services
+        feedback = build_signer(settings.feedback, settings.data_dir, clock)
         holder = IndexHolder(settings.index, clock=clock)
         await holder.refresh()
         if holder.current is None:
@@ -71,6 +73,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             metrics=metrics,
             events=event_store,
             sessions=holder.stores.sessions,
+            feedback=feedback,
         )
         app.state.services = services
         limiter.start()

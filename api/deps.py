@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from api.middleware.prometheus_metrics import Metrics
 from api.serving.draft_encoder import DraftEncoder
+from api.serving.feedback_tokens import FeedbackSigner
 from api.serving.index_holder import IndexHolder
 from api.serving.single_flight import SingleFlight
 from api.stores.event_store import EventStore
@@ -29,6 +30,7 @@ class Services:
     metrics: Metrics
     events: EventStore
     sessions: SessionStore
+    feedback: FeedbackSigner
 
 
 async def get_services(request: Request) -> Services:

@@ -19,7 +19,9 @@ _ITEM = {
     "published_at": "2021-06-16T12:00:00+00:00",
     "score": 0.8123,
 }
+_TOKEN = f"{_VERSION}.default.493521.aQAj7BL98rg"
 _RELATED = {"slug": "putin-victory-alaska-summit", "index_version": _VERSION, "items": [_ITEM]}
+_FEEDBACK = {"feedback": {"token": _TOKEN, "arm": "default"}}
 _CARD = {
     **{key: value for key, value in _ITEM.items() if key != "score"},
     "tags": ["russia", "diplomacy"],
@@ -72,18 +74,21 @@ _EVENTS = {
             "source": "putin-victory-alaska-summit",
             "target": "biden-putin-geneva-summit",
             "slot": 1,
+            "token": _TOKEN,
+            "impression": "9f86d081884c7d659a2feaa0c55ad015",
         }
     ]
 }
 _CTR_ROW = {"impressions": 120, "clicks": 6, "ctr": 0.05}
 _FRAGMENT = (
     '<section class="related-articles related-articles-list" data-related-source='
-    '"putin-victory-alaska-summit" data-layout="list">...</section>'
+    f'"putin-victory-alaska-summit" data-feedback-token="{_TOKEN}" data-feedback-arm="default" '
+    'data-layout="list">...</section>'
 )
 
 #: (method, path) -> {"request": body, "response": body}; None where the operation has none.
 EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
-    ("get", "/v1/articles/{slug}/related"): {"response": _RELATED},
+    ("get", "/v1/articles/{slug}/related"): {"response": {**_RELATED, **_FEEDBACK}},
     ("post", "/v1/related"): {
         "request": {"title": "Putin and Trump to meet in Alaska", "summary": "", "limit": 3},
         "response": {**_RELATED, "slug": None},
@@ -155,7 +160,10 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     },
     ("get", "/v1/articles/{slug}/related.html"): {"response": _FRAGMENT},
     ("get", "/widget.js"): {"response": '/* "You Might Also Like" widget ... */'},
-    ("post", "/v1/events"): {"request": _EVENTS, "response": {"accepted": 1, "ignored": 0}},
+    ("post", "/v1/events"): {
+        "request": _EVENTS,
+        "response": {"accepted": 1, "ignored": 0, "refused": {"duplicate": 1}},
+    },
     ("get", "/v1/stats/ctr"): {
         "response": {
             "source": "putin-victory-alaska-summit",
@@ -164,6 +172,13 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
             "by_slot": [{"slot": 1, **_CTR_ROW}],
             "by_target": [{"target": "biden-putin-geneva-summit", **_CTR_ROW}],
             "by_source": [{"source": "putin-victory-alaska-summit", **_CTR_ROW}],
+            "refused": {
+                "missing_token": 3,
+                "missing_impression": 0,
+                "invalid_token": 41,
+                "expired_token": 2,
+                "duplicate": 7,
+            },
         }
     },
 }

@@ -27,10 +27,24 @@ class RelatedItem(BaseModel):
     score: float = Field(description="Similarity to the source article (higher is closer).")
 
 
+class Feedback(BaseModel):
+    """What the widget sends back with each impression and click of this list."""
+
+    token: str = Field(
+        description="Signed by the service over the source, the list shown (slot by slot), "
+        "the arm, the index version and an expiry; POST /v1/events counts only events carrying "
+        "it. The same for every reader of the same list within the hour (cacheable)."
+    )
+    arm: str = Field(description="Which ranking produced the list (`default` for now).")
+
+
 class RelatedResponse(BaseModel):
     slug: str | None = Field(description="The source article; null for a draft.")
     index_version: str
     items: list[RelatedItem]
+    feedback: Feedback | None = Field(
+        None, description="For the widget's beacons; absent for a draft (POST /v1/related)."
+    )
 
 
 class DraftRequest(BaseModel):

@@ -21,11 +21,14 @@ def ceiling_body(service: FastAPI) -> bytes:
     Built by the same calls the related route makes on a cache miss; the driver checks that
     they equal the route's own answer before measuring.
     """
+    from api.serving.related_answers import related_body
     from recommender.ranking import RelatedQuery
 
-    recommender = service.state.services.holder.require()
+    services = service.state.services
+    recommender = services.holder.require()
     slug = recommender.version.cards[0]["slug"]
-    return orjson.dumps(recommender.answer(slug, RelatedQuery()))
+    feedback = services.feedback
+    return orjson.dumps(related_body(feedback, recommender, slug, RelatedQuery(), feedback.hour()))
 
 
 def create_ceiling_app(service: FastAPI) -> FastAPI:

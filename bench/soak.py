@@ -216,16 +216,24 @@ def http_send(
 
 
 def count_events(port: int, slugs: Sequence[str]) -> None:
-    """Widget events about the first article: impressions of the next few, a click on one."""
-    source, targets = slugs[0], slugs[1 : 1 + CTR_TARGETS]
+    """Widget events about the first article, as the widget sends them: impressions of its
+    list's first few suggestions and a click on one, with the list's token."""
+    source = slugs[0]
+    status, answer = http_send(
+        port, "GET", f"/v1/articles/{source}/related?limit={CTR_TARGETS}", b"", {}
+    )
+    if status != 200:
+        raise BenchError(f"GET the related list of {source} answered {status}: {answer[:200]!r}")
+    listed = orjson.loads(answer)
+    shown = {"source": source, "token": listed["feedback"]["token"], "impression": "soak" * 8}
     events = [
-        {"type": "impression", "source": source, "target": target, "slot": slot}
-        for slot, target in enumerate(targets, start=1)
+        {"type": "impression", "target": item["slug"], "slot": slot, **shown}
+        for slot, item in enumerate(listed["items"], start=1)
     ]
-    events.append({"type": "click", "source": source, "target": targets[0], "slot": 1})
+    events.append({**events[0], "type": "click"})
     body = orjson.dumps({"events": events})
     status, answer = http_send(port, "POST", "/v1/events", body, {"Content-Type": "text/plain"})
-    if status != 202:
+    if status != 202 or orjson.loads(answer)["accepted"] != len(events):
         raise BenchError(f"POST /v1/events answered {status}: {answer[:200]!r}")
 
 

@@ -6,7 +6,8 @@ alias: `RECOMMENDER_<ALIAS>` in the environment (e.g. `RECOMMENDER_DATA_DIR`, a 
 contract), or `Settings(data_dir=...)` in tests and tools.
 `REDIS_URL` keeps the name most deployments already use. `Settings` composes the groups; each
 part of the service takes only its own (`settings.index`, `settings.encoder`, `settings.redis`,
-`settings.cache`, `settings.limits`, `settings.editor`, `settings.server`).
+`settings.cache`, `settings.limits`, `settings.editor`, `settings.feedback`,
+`settings.server`).
 
 Long (~550 lines) because it declares the settings and their help text; there is no logic
 beyond reading them.
@@ -411,6 +412,27 @@ class EditorSettings(Group):
     )
 
 
+class FeedbackSettings(Group):
+    """How the widget's beacons are authenticated: the key of the signed feedback tokens."""
+
+    secret: SecretStr | None = setting(
+        "feedback_secret",
+        None,
+        description="Key that signs the feedback tokens of related lists (POST /v1/events "
+        "counts only events carrying one); unset = a random key created once in the data "
+        "directory (feedback.key), which every worker of that directory shares. Set it when "
+        "several hosts serve the same lists.",
+    )
+    token_hours: int = setting(
+        "feedback_token_hours",
+        24,
+        ge=1,
+        le=24 * 30,
+        description="Hours a feedback token stays valid after the hour it was issued in; later "
+        "events carrying it are refused (expired_token), and replays are remembered as long.",
+    )
+
+
 class ServerSettings(Group):
     """The HTTP server: address, workers, browsers' origins, proxies, version polling."""
 
@@ -507,6 +529,7 @@ class Settings(BaseSettings):
     cache: CacheSettings = Field(default_factory=CacheSettings)
     limits: LimitSettings = Field(default_factory=LimitSettings)
     editor: EditorSettings = Field(default_factory=EditorSettings)
+    feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     fault_point: str | None = setting(
         "fault_point",

@@ -1,7 +1,14 @@
-"""Impressions and clicks from the widget, and the click-through rates they add up to."""
+"""Impressions and clicks from the widget, and the click-through rates they add up to.
+
+An event counts only when it carries its list's feedback token (`api.serving.feedback_tokens`)
+vouching for that target at that slot of that source's list, and an impression id seen for the
+first time with that type and slot; every other event is refused, counted by reason, and
+changes no counter. Refusals never fail the request: beacons are fire-and-forget.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Annotated, Any
 
 from fastapi import APIRouter, HTTPException, Query, Request
@@ -14,7 +21,14 @@ from api.deps import Services, ServicesDep
 from api.responses import json_response
 from api.schemas import ErrorBody
 from api.serving.ctr_report import ctr_report
-from api.stores.event_schemas import MAX_EVENT_BYTES, CtrReport, EventBatch, EventReceipt
+from api.stores.event_schemas import (
+    MAX_EVENT_BYTES,
+    CtrReport,
+    Event,
+    EventBatch,
+    EventReceipt,
+    Refusal,
+)
 from index.index_errors import NoIndexError
 from recommender.articles import MAX_SLUG_LENGTH, SLUG_PATTERN
 from recommender.errors import ArticleNotFound
@@ -76,8 +90,9 @@ def _indexed(services: Services, slugs: set[str]) -> set[str]:
     },
 )
 async def record_events(request: Request, services: ServicesDep) -> Response:
-    """Count impressions and clicks (JSON, sent as text/plain by sendBeacon); events about
-    articles the index does not hold are accepted and ignored."""
+    """Count impressions and clicks (JSON, sent as text/plain by sendBeacon) that carry their
+    list's feedback token; events about articles the index does not hold are ignored, others
+    refused and counted by reason (still 202)."""
     media_type = request.headers.get("content-type", "").partition(";")[0].strip().lower()
     if media_type not in BODY_TYPES:
         raise HTTPException(415, "send the events as application/json or text/plain JSON")
@@ -85,11 +100,39 @@ async def record_events(request: Request, services: ServicesDep) -> Response:
         batch = EventBatch.model_validate_json(await _read_body(request))
     except ValidationError as exc:
         raise RequestValidationError(exc.errors(include_url=False)) from None
-    known = _indexed(services, {slug for e in batch.events for slug in (e.source, e.target)})
-    accepted = [e for e in batch.events if e.source in known and e.target in known]
-    await services.events.record(accepted)
-    receipt = {"accepted": len(accepted), "ignored": len(batch.events) - len(accepted)}
+    refused: Counter[str] = Counter()
+    signed = []
+    for event in batch.events:
+        reason = _refusal(services, event)
+        if reason is None:
+            signed.append(event)
+        else:
+            refused[reason] += 1
+    known = _indexed(services, {slug for e in signed for slug in (e.source, e.target)})
+    relevant = [e for e in signed if e.source in known and e.target in known]
+    # Claimed last, so that only events that would count are remembered as seen.
+    fresh = await services.events.claim(
+        [e.seen_key() for e in relevant], services.feedback.memory_seconds
+    )
+    accepted = [e for e, new in zip(relevant, fresh or [], strict=False) if new]
+    if fresh is not None:
+        refused["duplicate"] += len(relevant) - len(accepted)
+    await services.events.record(accepted, refused)
+    receipt = {
+        "accepted": len(accepted),
+        "ignored": len(signed) - len(relevant),
+        "refused": {reason: n for reason, n in refused.items() if n},
+    }
     return json_response(receipt, 202)
+
+
+def _refusal(services: Services, event: Event) -> Refusal | None:
+    """Why `event` cannot count whatever the stores say (None: its token vouches for it)."""
+    if event.token is None:
+        return "missing_token"
+    if event.impression is None:
+        return "missing_impression"
+    return services.feedback.check(event.token, event.source, event.target, event.slot)
 
 
 @router.get(

@@ -10,6 +10,7 @@ from starlette.responses import Response
 from api.deps import ServicesDep
 from api.responses import json_response
 from api.schemas import Readiness
+from api.serving.feedback_tokens import shared_key_warning
 from index.state.disk_space import low_space_warning
 
 router = APIRouter(tags=["operations"])
@@ -30,6 +31,7 @@ async def readyz(services: ServicesDep) -> Response:
     risk = await services.events.eviction_risk()
     index = services.settings.index
     disk = low_space_warning(index.data_dir, index.disk_warn_mb)
+    key = shared_key_warning(services.settings.feedback, index)
     database = "degraded" if holder.database_degraded else "ok"
     body = {
         "status": "ready" if current else "not_ready",
@@ -37,7 +39,7 @@ async def readyz(services: ServicesDep) -> Response:
         "cache": services.cache.status(),
         "database": database if holder.stores.shared else "local",
         "detail": None if current else services.holder.problem,
-        "warnings": [warning for warning in (risk, disk) if warning],
+        "warnings": [warning for warning in (risk, disk, key) if warning],
     }
     return json_response(body, 200 if current else 503)
 

@@ -62,7 +62,12 @@ def render_fragment(body: dict[str, Any], *, heading: str, layout: Layout = "lis
         for slot, item in enumerate(body["items"], start=1)
     ]
     html = render(
-        "related_fragment.html", source=body["slug"], heading=heading, layout=layout, items=items
+        "related_fragment.html",
+        source=body["slug"],
+        feedback=body["feedback"],
+        heading=heading,
+        layout=layout,
+        items=items,
     )
     return html.encode()
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any
 
-from api.stores.event_schemas import CtrReport
+from api.stores.event_schemas import REFUSALS, CtrReport
 from api.stores.event_store import EventStore
 
 
@@ -26,11 +26,13 @@ def _row(impressions: int, clicks: int) -> dict[str, Any]:
 
 async def ctr_report(store: EventStore, slug: str | None) -> dict[str, Any]:
     """Impressions, clicks and CTR of `slug`'s box (of every box when None): in total, by slot
-    (in slot order), by target and by source (most clicked first).
+    (in slot order), by target and by source (most clicked first); and the service's refused
+    events by reason.
 
     The shape of `GET /v1/stats/ctr` (`CtrReport`) and the context of `_ctr_table.html`.
     """
     counts = await store.counts(slug)
+    refusals = await store.refusals() or {}
     # (event type, dimension) -> key -> count; dimension is slot, target or source.
     tallies: dict[tuple[str, str], Counter[Any]] = defaultdict(Counter)
     for source, fields in (counts or {}).items():
@@ -49,5 +51,6 @@ async def ctr_report(store: EventStore, slug: str | None) -> dict[str, Any]:
         "by_slot": _rows("slot", shown, clicked, by_key=True),
         "by_target": _rows("target", tallies["impression", "target"], tallies["click", "target"]),
         "by_source": _rows("source", tallies["impression", "source"], tallies["click", "source"]),
+        "refused": {reason: refusals.get(reason, 0) for reason in REFUSALS},
     }
     return CtrReport.model_validate(report).model_dump()

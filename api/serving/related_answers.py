@@ -16,6 +16,7 @@ import orjson
 from starlette.responses import Response
 
 from api.responses import JSON
+from api.serving.feedback_tokens import DEFAULT_ARM, FeedbackSigner
 from api.serving.index_holder import IndexHolder
 from api.serving.single_flight import SingleFlight
 from api.stores.result_cache import ResultCache
@@ -35,6 +36,8 @@ class AnswerServices(Protocol):
     def cache(self) -> ResultCache: ...
     @property
     def flights(self) -> SingleFlight: ...
+    @property
+    def feedback(self) -> FeedbackSigner: ...
 
 
 def related_cache_key(tag: str, slug: str, query: RelatedQuery, variant: str = "") -> str:
@@ -73,12 +76,30 @@ class Representation:
 AS_JSON = Representation(JSON, orjson.dumps)
 
 
+def related_body(
+    feedback: FeedbackSigner, recommender: Recommender, slug: str, query: RelatedQuery, hour: int
+) -> dict[str, Any]:
+    """The related list of `slug` with its feedback token issued in `hour`: what every
+    representation encodes on a cache miss."""
+    answer = recommender.answer(slug, query)
+    token = feedback.issue(
+        slug,
+        [item["slug"] for item in answer["items"]],
+        version=recommender.version.id,
+        arm=DEFAULT_ARM,
+        hour=hour,
+    )
+    answer["feedback"] = {"token": token, "arm": DEFAULT_ARM}
+    return answer
+
+
 async def _related_bytes(
     services: AnswerServices,
     recommender: Recommender,
     slug: str,
     query: RelatedQuery,
     key: str,
+    hour: int,
     encode: Callable[[dict[str, Any]], bytes],
 ) -> bytes:
     cached = await services.cache.get(key)
@@ -86,7 +107,7 @@ async def _related_bytes(
         return cached
 
     async def compute() -> bytes:
-        body = encode(recommender.answer(slug, query))
+        body = encode(related_body(services.feedback, recommender, slug, query, hour))
         await services.cache.set(key, body, services.settings.cache.ttl_seconds)
         return body
 
@@ -103,7 +124,9 @@ async def related_response(
     """The answer to `GET /v1/articles/{slug}/related` (or another `representation` of the
     same list) for a validated request."""
     recommender = services.holder.require()
-    key = related_cache_key(recommender.cache_tag, slug, query, representation.key_variant)
+    hour = services.feedback.hour()
+    tag = f"{recommender.cache_tag}.{hour}"
+    key = related_cache_key(tag, slug, query, representation.key_variant)
     etag = etag_for(key)
     headers = {
         "ETag": etag,
@@ -112,5 +135,7 @@ async def related_response(
     if not_modified(if_none_match, etag):
         recommender.row_of(slug)  # an unknown slug is a 404 even with a matching tag
         return Response(status_code=304, headers=headers)
-    body = await _related_bytes(services, recommender, slug, query, key, representation.encode)
+    body = await _related_bytes(
+        services, recommender, slug, query, key, hour, representation.encode
+    )
     return Response(body, media_type=representation.media_type, headers=headers)

@@ -3,7 +3,8 @@
  * Fills each <div data-related-slug="SLUG" data-limit="4" data-heading="..." data-layout="cards">
  * on the page with GET {api}/v1/articles/SLUG/related.html when the box comes near the
  * viewport, and tells POST {api}/v1/events (navigator.sendBeacon) which suggestions were seen
- * and which was clicked; it does the same for fragments already included by the server
+ * and which was clicked, with the list's signed data-feedback-token and an impression id drawn
+ * for each box shown; it does the same for fragments already included by the server
  * (ESI/SSI). {api} is where this script was loaded from, or the data-api of the box (or of an
  * element around it) or of the script tag. data-layout: "list" (rows, a small thumbnail when
  * there is an image) or "cards" (a grid of image cards). A box never suggests the page it sits
@@ -144,17 +145,28 @@
     if (image.complete && !image.naturalWidth) broken();
   };
 
+  // A fresh id per box shown (the service counts each impression and click of it once): 16
+  // random bytes as 32 hex digits; the same list's token is shared by every reader.
+  const impressionId = () =>
+    Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) =>
+      b.toString(16).padStart(2, "0"),
+    ).join("");
+
   // Relative dates, pictures, unique heading ids, impressions once seen, clicks.
   const enhance = (section, api, fallback) => {
     if (section.hasAttribute("data-related-tracked")) return;
     section.setAttribute("data-related-tracked", "");
     const source = section.getAttribute("data-related-source");
+    const token = section.getAttribute("data-feedback-token");
+    const impression = impressionId();
     const items = [...section.querySelectorAll("li[data-slot]")];
     const event = (type, item) => ({
       type,
       source,
       target: item.getAttribute("data-slug"),
       slot: Number(item.getAttribute("data-slot")),
+      token,
+      impression,
     });
     const send = (events) => {
       if (navigator.sendBeacon) {

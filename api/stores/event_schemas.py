@@ -9,12 +9,30 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from recommender.articles import MAX_SLUG_LENGTH, SLUG_PATTERN
 
-#: Largest `POST /v1/events` body and batch: a box shows at most 50 suggestions.
-MAX_EVENT_BYTES = 16 * 1024
+#: Largest `POST /v1/events` body and batch: a box shows at most 50 suggestions, each event
+#: carrying its box's token; 64 KiB is all a page may have in flight through sendBeacon.
+MAX_EVENT_BYTES = 64 * 1024
 MAX_EVENTS = 50
 MAX_SLOT = 50
+#: A token of a 50-item list is ~600 characters.
+MAX_TOKEN_LENGTH = 1024
+IMPRESSION_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN.pattern, max_length=MAX_SLUG_LENGTH)]
+
+#: Why an event was not counted (an event about an article the index does not hold is
+#: `ignored` instead): no token, no impression id, a token that does not vouch for that target
+#: at that slot of that source's list, an expired token, an impression or click counted before.
+Refusal = Literal[
+    "missing_token", "missing_impression", "invalid_token", "expired_token", "duplicate"
+]
+REFUSALS: tuple[Refusal, ...] = (
+    "missing_token",
+    "missing_impression",
+    "invalid_token",
+    "expired_token",
+    "duplicate",
+)
 
 
 class Event(BaseModel):
@@ -26,6 +44,22 @@ class Event(BaseModel):
     source: Slug = Field(description="The article whose page shows the box.")
     target: Slug = Field(description="The suggested article.")
     slot: int = Field(ge=1, le=MAX_SLOT, description="Its position in the box, from 1.")
+    token: str | None = Field(
+        None,
+        max_length=MAX_TOKEN_LENGTH,
+        description="The `feedback.token` of the list shown (the box's data-feedback-token); "
+        "an event without a valid one is refused.",
+    )
+    impression: str | None = Field(
+        None,
+        pattern=IMPRESSION_PATTERN,
+        description="An id the widget draws for each box it shows (16-64 characters of "
+        "A-Z a-z 0-9 _ -): an impression counts once per item, a click once per item.",
+    )
+
+    def seen_key(self) -> str:
+        """What makes this event a repeat: the same type, box (source and impression) and slot."""
+        return f"{self.type}:{self.source}:{self.impression}:{self.slot}"
 
 
 class EventBatch(BaseModel):
@@ -37,6 +71,9 @@ class EventBatch(BaseModel):
 class EventReceipt(BaseModel):
     accepted: int = Field(description="Events counted.")
     ignored: int = Field(description="Events about articles the index does not hold.")
+    refused: dict[Refusal, int] = Field(
+        description="Events not counted, by reason (only reasons that occurred)."
+    )
 
 
 class CtrRow(BaseModel):
@@ -64,3 +101,7 @@ class CtrReport(BaseModel):
     by_slot: list[SlotRow]
     by_target: list[TargetRow]
     by_source: list[SourceRow]
+    refused: dict[Refusal, int] = Field(
+        description="Events refused since the counters began, by reason, for the whole "
+        "service (a refused event's source cannot be trusted); zeros when unavailable."
+    )

@@ -2,7 +2,10 @@
 restarts.
 
 Counters are kept per source article, in one hash of fields `impression:slot:<n>`,
-`click:slot:<n>`, `impression:target:<slug>` and `click:target:<slug>` (`event_store.tally`).
+`click:slot:<n>`, `impression:target:<slug>` and `click:target:<slug>` (`event_store.tally`);
+refusals in one hash `<namespace>refused` (reason -> count); events seen as keys
+`<namespace>seen:<Event.seen_key>` set with NX and an expiry, so that of two workers claiming
+one event at once exactly one wins.
 Like the result cache, the Redis store is never a reason for an error: a failed call is logged
 and counted, its events are dropped, and a failed read gives a report marked unavailable.
 """
@@ -11,11 +14,11 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from api.stores.event_schemas import Event
-from api.stores.event_store import Counts, tally
+from api.stores.event_store import Counts, increments, tally
 from api.stores.redis_client import RedisEndpoint, connect
 from api.stores.redis_guard import RedisGuard
 
@@ -65,22 +68,55 @@ class RedisEventStore:
     def _sources_key(self) -> str:
         return f"{self._namespace}sources"
 
-    async def record(self, events: Sequence[Event]) -> None:
+    @property
+    def _refused_key(self) -> str:
+        return f"{self._namespace}refused"
+
+    async def record(
+        self, events: Sequence[Event], refused: Mapping[str, int] | None = None
+    ) -> None:
         counts = tally(events)
-        if not counts:
+        refusals = increments(refused)
+        if not counts and not refusals:
             return
 
         async def op() -> bool:
             async with self._client.pipeline(transaction=False) as pipe:
-                pipe.sadd(self._sources_key, *counts)
+                if counts:
+                    pipe.sadd(self._sources_key, *counts)
                 for source, fields in counts.items():
                     for field, increment in fields.items():
                         pipe.hincrby(self._key(source), field, increment)
+                for reason, increment in refusals.items():
+                    pipe.hincrby(self._refused_key, reason, increment)
                 await pipe.execute()
             return True
 
         if await self._guard.call(op) is None:
             self._dropped += len(events)
+
+    async def claim(self, keys: Sequence[str], ttl_seconds: int) -> list[bool] | None:
+        if not keys:
+            return []
+
+        async def op() -> list[bool]:
+            async with self._client.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.set(f"{self._namespace}seen:{key}", b"1", nx=True, ex=ttl_seconds)
+                answers: list[bool | None] = await pipe.execute()
+            return [bool(answer) for answer in answers]
+
+        fresh = await self._guard.call(op)
+        if fresh is None:
+            self._dropped += len(keys)
+        return fresh
+
+    async def refusals(self) -> dict[str, int] | None:
+        async def op() -> dict[str, int]:
+            fields: dict[bytes | str, bytes | str] = await self._client.hgetall(self._refused_key)
+            return {_text(reason): int(count) for reason, count in fields.items()}
+
+        return await self._guard.call(op)
 
     async def counts(self, source: str | None) -> dict[str, Counts] | None:
         async def op() -> dict[str, Counts]:

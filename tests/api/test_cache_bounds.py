@@ -15,7 +15,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.support.helpers import build_fake_index
+from tests.support.helpers import box_events, build_fake_index
 from tests.support.redis_server import RedisProcess
 
 RELATED = "/v1/articles/volcano-0/related"
@@ -98,14 +98,6 @@ def fill_cache(client: TestClient, megabytes: float) -> None:
         n += 1
 
 
-COUNTERS = {
-    "events": [
-        {"type": "impression", "source": "volcano-0", "target": "volcano-1", "slot": 1},
-        {"type": "click", "source": "volcano-0", "target": "volcano-1", "slot": 1},
-    ]
-}
-
-
 @pytest.mark.redis
 @pytest.mark.parametrize(
     ("policy", "warns"),
@@ -133,7 +125,11 @@ def test_readyz_warns_when_the_memory_policy_would_cost_counters(
                 assert policy in warnings[0] and "volatile-lru" in warnings[0]
                 return
             # Under the documented policy a cache flood evicts cache entries, never counters.
-            assert client.post("/v1/events", json=COUNTERS).status_code == 202
+            shown = box_events(client, "volcano-0", limit=1)
+            impression = shown[0]["impression"]
+            click = box_events(client, "volcano-0", "click", limit=1, impression=impression)
+            posted = client.post("/v1/events", json={"events": [*shown, *click]})
+            assert posted.json()["accepted"] == 2
             fill_cache(client, megabytes=6)
             assert redis.Redis.from_url(server.url).info("stats")["evicted_keys"] > 0
             report = client.get(

@@ -12,7 +12,7 @@ import yaml
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from tests.support.helpers import ADMIN_TOKEN, REPO, build_fake_index, wait_for
+from tests.support.helpers import ADMIN_TOKEN, REPO, box_events, build_fake_index, wait_for
 from tests.support.redis_server import RedisProcess
 
 pytestmark = pytest.mark.redis
@@ -55,14 +55,15 @@ def test_a_click_is_still_reported_after_redis_restarts(
     settings, _ = build_fake_index(
         tmp_path / "data", admin_token=ADMIN_TOKEN, redis_url=shipped_redis.url
     )
-    click = {"type": "click", "source": "volcano-0", "target": "volcano-1", "slot": 1}
     with TestClient(create_app(settings)) as client:
+        click = box_events(client, "volcano-0", "click", [1])
+        assert click[0]["target"] == "volcano-1"
         posted = client.post(
             "/v1/events",
-            content=json.dumps({"events": [click]}),
+            content=json.dumps({"events": click}),
             headers={"Content-Type": "application/json"},
         )
-        assert posted.json() == {"accepted": 1, "ignored": 0}
+        assert posted.json() == {"accepted": 1, "ignored": 0, "refused": {}}
         assert ctr(client)["totals"]["clicks"] == 1
     shipped_redis.stop()  # a clean shutdown, as `docker compose restart redis` does
     shipped_redis.start()  # the same port and directory

@@ -14,7 +14,7 @@ from api.app import create_app
 from api.routes.editor import AUDIT_PAGE, _ago
 from index.state.state_stores import open_stores
 from recommender.settings import Settings
-from tests.support.helpers import build_fake_index
+from tests.support.helpers import box_events, build_fake_index
 
 PASSWORD = "correct horse"
 TOKEN = "admin-token"
@@ -208,12 +208,11 @@ def test_login_never_redirects_off_the_editor_pages(client: TestClient) -> None:
 
 def test_the_article_page_shows_what_readers_clicked(client: TestClient) -> None:
     log_in(client)
-    shown = [
-        {"type": "impression", "source": "volcano-0", "target": target, "slot": slot}
-        for slot, target in enumerate(("volcano-1", "volcano-2"), start=1)
-    ]
-    click = {"type": "click", "source": "volcano-0", "target": "volcano-2", "slot": 2}
-    assert client.post("/v1/events", json={"events": [*shown, click]}).status_code == 202
+    shown = box_events(client, "volcano-0", limit=2)
+    assert [event["target"] for event in shown] == ["volcano-1", "volcano-2"]
+    impression = shown[0]["impression"]
+    click = box_events(client, "volcano-0", "click", [2], limit=2, impression=impression)
+    assert client.post("/v1/events", json={"events": [*shown, *click]}).json()["accepted"] == 3
     page = client.get("/editor/articles/volcano-0").text
     assert "Impressions 2 · clicks 1 · CTR 50.0 %" in page
     volcano_2 = '<a href="/editor/articles/volcano-2">Volcano story number 2</a>'
@@ -271,11 +270,12 @@ def test_the_status_page_shows_what_is_served_and_the_busiest_boxes(
 ) -> None:
     log_in(client)
     events = [
-        {"type": "impression", "source": source, "target": "volcano-2", "slot": 1}
+        event
         for source in ("volcano-0", "volcano-0", "volcano-1")
+        for event in box_events(client, source, limit=1)
     ]
-    events.append({"type": "click", "source": "volcano-0", "target": "volcano-2", "slot": 1})
-    assert client.post("/v1/events", json={"events": events}).status_code == 202
+    events += box_events(client, "volcano-0", "click", limit=1, impression=events[0]["impression"])
+    assert client.post("/v1/events", json={"events": events}).json()["accepted"] == 4
     page = client.get("/editor/status").text
     version = client.get("/v1/articles/volcano-0").json()["index_version"]
     assert version in page and '<dd data-testid="articles">18</dd>' in page

@@ -15,10 +15,10 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.serving.ctr_report import ctr_report
-from api.stores.event_schemas import MAX_EVENTS
+from api.stores.event_schemas import MAX_EVENT_BYTES, MAX_EVENTS
 from api.stores.memory_event_store import MemoryEventStore
 from api.templating import render
-from tests.support.helpers import ADMIN_TOKEN, build_fake_index
+from tests.support.helpers import ADMIN_TOKEN, box_events, build_fake_index
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 BEACON = {"Content-Type": "text/plain;charset=UTF-8"}  # what sendBeacon sends for a string
@@ -37,11 +37,6 @@ def event(kind: str, target: str, slot: Any, source: str = "volcano-0") -> dict[
     return {"type": kind, "source": source, "target": target, "slot": slot}
 
 
-def shown(source: str, targets: list[str]) -> list[dict[str, Any]]:
-    """The impressions of one box that shows `targets`."""
-    return [event("impression", t, slot, source) for slot, t in enumerate(targets, start=1)]
-
-
 def post(client: TestClient, events: list[dict[str, Any]], **headers: str) -> Any:
     return client.post(
         "/v1/events", content=json.dumps({"events": events}), headers=headers or BEACON
@@ -56,12 +51,14 @@ def stats(client: TestClient, slug: str | None = None) -> dict[str, Any]:
 
 
 def test_impressions_and_clicks_are_counted_by_slot_and_target(client: TestClient) -> None:
-    box = ["volcano-1", "volcano-2", "wildfire-0"]
-    for _ in range(2):
-        response = post(client, shown("volcano-0", box))
+    boxes = [box_events(client, "volcano-0", limit=3) for _ in range(2)]
+    assert [e["target"] for e in boxes[0]] == ["volcano-1", "volcano-2", "wildfire-0"]
+    for box in boxes:
+        response = post(client, box)
         assert response.status_code == 202
-        assert response.json() == {"accepted": 3, "ignored": 0}
-    assert post(client, [event("click", "volcano-2", 2)]).status_code == 202
+        assert response.json() == {"accepted": 3, "ignored": 0, "refused": {}}
+    click = box_events(client, "volcano-0", "click", [2], impression=boxes[0][0]["impression"])
+    assert post(client, click).status_code == 202
     report = stats(client, "volcano-0")
     assert report["source"] == "volcano-0" and report["available"] is True
     assert report["totals"] == {"impressions": 6, "clicks": 1, "ctr": round(1 / 6, 4)}
@@ -79,17 +76,22 @@ def test_impressions_and_clicks_are_counted_by_slot_and_target(client: TestClien
     assert report["by_source"] == [
         {"source": "volcano-0", "impressions": 6, "clicks": 1, "ctr": round(1 / 6, 4)}
     ]
+    assert set(report["refused"].values()) == {0}
 
 
 def test_json_bodies_are_accepted_too(client: TestClient) -> None:
-    response = post(client, shown("bitcoin-0", ["bitcoin-1"]), **JSON_TYPE)
+    response = post(client, box_events(client, "bitcoin-0", limit=1), **JSON_TYPE)
     assert response.status_code == 202
     assert stats(client, "bitcoin-0")["totals"]["impressions"] == 1
 
 
 def test_without_slug_every_source_is_reported(client: TestClient) -> None:
-    post(client, shown("volcano-0", ["volcano-1", "volcano-2"]))
-    post(client, [*shown("bitcoin-0", ["bitcoin-1"]), event("click", "bitcoin-1", 1, "bitcoin-0")])
+    post(client, box_events(client, "volcano-0", limit=2))
+    shown_bitcoin = box_events(client, "bitcoin-0", limit=1)
+    click = box_events(
+        client, "bitcoin-0", "click", limit=1, impression=shown_bitcoin[0]["impression"]
+    )
+    post(client, [*shown_bitcoin, *click])
     report = stats(client)
     assert report["source"] is None
     assert report["totals"] == {"impressions": 3, "clicks": 1, "ctr": round(1 / 3, 4)}
@@ -101,26 +103,13 @@ def test_without_slug_every_source_is_reported(client: TestClient) -> None:
     assert stats(client, "election-0")["by_slot"] == []  # no box shown: nothing to report
 
 
-def test_events_about_unknown_articles_are_ignored(client: TestClient) -> None:
-    response = post(
-        client,
-        [
-            event("impression", "volcano-1", 1),
-            event("impression", "no-such-article", 2),
-            event("click", "volcano-1", 1, source="no-such-source"),
-        ],
-    )
-    assert response.status_code == 202
-    assert response.json() == {"accepted": 1, "ignored": 2}
-    report = stats(client)
-    assert [row["target"] for row in report["by_target"]] == ["volcano-1"]
-    assert [row["source"] for row in report["by_source"]] == ["volcano-0"]
-    assert report["totals"]["clicks"] == 0
-
-
-def test_events_about_retracted_articles_are_ignored(client: TestClient) -> None:
+def test_events_about_articles_retracted_since_the_list_was_shown_are_ignored(
+    client: TestClient,
+) -> None:
+    box = box_events(client, "volcano-0", limit=2)
     assert client.delete("/v1/articles/volcano-1", headers=AUTH).status_code == 204
-    assert post(client, shown("volcano-0", ["volcano-1"])).json() == {"accepted": 0, "ignored": 1}
+    assert post(client, box).json() == {"accepted": 1, "ignored": 1, "refused": {}}
+    assert [row["target"] for row in stats(client)["by_target"]] == ["volcano-2"]
 
 
 @pytest.mark.parametrize(
@@ -138,6 +127,11 @@ def test_events_about_retracted_articles_are_ignored(client: TestClient) -> None
         {"events": [event("impression", "volcano-1", 1, source="../etc")]},
         {"events": [{**event("impression", "volcano-1", 1), "extra": 1}]},
         {"events": [{"type": "click", "source": "volcano-0", "slot": 1}]},
+        {"events": [{**event("impression", "volcano-1", 1), "impression": "a" * 15}]},
+        {"events": [{**event("impression", "volcano-1", 1), "impression": "a" * 65}]},
+        {"events": [{**event("impression", "volcano-1", 1), "impression": "a/" * 10}]},
+        {"events": [{**event("impression", "volcano-1", 1), "token": 7}]},
+        {"events": [{**event("impression", "volcano-1", 1), "token": "t" * 1025}]},
         {"events": []},
         {"events": [event("impression", "volcano-1", 1)] * (MAX_EVENTS + 1)},
         {"events": {"type": "click"}},
@@ -158,7 +152,7 @@ def test_a_body_that_is_not_json_is_refused_with_422(client: TestClient) -> None
 
 
 def test_large_bodies_are_refused_with_413(client: TestClient) -> None:
-    body = json.dumps({"events": [event("impression", "volcano-1", 1)]}) + " " * 16 * 1024
+    body = json.dumps({"events": [event("impression", "volcano-1", 1)]}) + " " * MAX_EVENT_BYTES
     response = client.post("/v1/events", content=body, headers=BEACON)
     assert response.status_code == 413 and response.json()["error"] == "payload_too_large"
 
@@ -180,7 +174,7 @@ def test_other_media_types_are_refused_with_415(client: TestClient, content_type
 
 def test_beacons_from_other_origins_need_no_preflight(client: TestClient) -> None:
     origin = {"Origin": "https://news.example"}
-    response = post(client, shown("volcano-0", ["volcano-1"]), **BEACON, **origin)
+    response = post(client, box_events(client, "volcano-0", limit=1), **BEACON, **origin)
     assert response.status_code == 202
     assert response.headers["access-control-allow-origin"] == "*"
 
@@ -216,7 +210,7 @@ def test_without_redis_events_are_dropped_and_reported_never_a_5xx(tmp_path: Pat
         tmp_path / "data", admin_token=ADMIN_TOKEN, redis_url=closed_port_url()
     )
     with TestClient(create_app(settings)) as client:
-        assert post(client, shown("volcano-0", ["volcano-1", "volcano-2"])).status_code == 202
+        assert post(client, box_events(client, "volcano-0", limit=2)).status_code == 202
         report = stats(client, "volcano-0")
         metrics = client.get("/metrics").text
     assert report["available"] is False
@@ -233,7 +227,7 @@ def test_redis_counts_outlive_the_app(tmp_path: Path, redis_url: str, redis_name
         events_namespace=redis_namespace,
     )
     with TestClient(create_app(settings)) as client:
-        post(client, shown("volcano-0", ["volcano-1"]))
+        post(client, box_events(client, "volcano-0", limit=1))
     with TestClient(create_app(settings)) as client:
         assert stats(client, "volcano-0")["totals"]["impressions"] == 1
 
@@ -274,7 +268,9 @@ class Cells(HTMLParser):
 
 
 def test_ctr_table_renders_the_report(client: TestClient) -> None:
-    post(client, [*shown("volcano-0", ["volcano-1", "volcano-2"]), event("click", "volcano-2", 2)])
+    shown = box_events(client, "volcano-0", limit=2)
+    click = box_events(client, "volcano-0", "click", [2], impression=shown[0]["impression"])
+    post(client, [*shown, *click])
     page = Cells(render("_ctr_table.html", ctr=stats(client, "volcano-0"), titles={}))
     assert page.paragraphs == ["Impressions 2 · clicks 1 · CTR 50.0 %"]
     assert page.tables["By slot"] == [
@@ -291,6 +287,9 @@ def test_ctr_table_renders_the_report(client: TestClient) -> None:
     assert everything.tables["By article showing the box"][1:] == [
         ["volcano-0", "2", "1", "50.0 %"]
     ]
+    post(client, [event("click", "volcano-1", 1), *click])  # no token; a second click
+    refused = Cells(render("_ctr_table.html", ctr=stats(client), titles={})).paragraphs[-1]
+    assert refused == "Beacons not counted (whole service): missing token 1 · duplicate 1"
 
 
 def test_ctr_table_says_when_there_is_nothing_to_show() -> None:

@@ -20,7 +20,7 @@ import redis
 
 from api.app import create_app
 from recommender.settings import Settings
-from tests.support.helpers import ADMIN_TOKEN, build_fake_index, wait_for
+from tests.support.helpers import ADMIN_TOKEN, box_events, build_fake_index, wait_for
 from tests.support.redis_server import RedisProcess
 from tests.support.servers import running_server
 
@@ -31,14 +31,11 @@ TIMEOUT_MS = 50
 BOUND = "2.5"
 BEACON = {"Content-Type": "text/plain;charset=UTF-8"}
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-BATCH = json.dumps(
-    {
-        "events": [
-            {"type": "impression", "source": "volcano-0", "target": target, "slot": slot}
-            for slot, target in enumerate(["volcano-1", "volcano-2"], start=1)
-        ]
-    }
-)
+
+
+def batch(client: httpx.Client) -> str:
+    """The impressions of a new box of two on volcano-0's page (each box counts once)."""
+    return json.dumps({"events": box_events(client, "volcano-0", limit=2)})
 
 
 @pytest.fixture
@@ -99,20 +96,21 @@ def test_events_are_dropped_counted_and_logged_within_the_timeout(
     # Warm first: on a busy box the first call of a new connection may take over 50 ms.
     wait_for(
         lambda: (
-            served.post("/v1/events", content=BATCH, headers=BEACON).status_code == 202
+            served.post("/v1/events", content=batch(served), headers=BEACON).status_code == 202
             and impressions(served) >= 2
         ),
         "events counted before the outage",
     )
     counted_before = impressions(served)
     dropped_before = metric(served, "recommender_events_dropped_total")
+    bodies = [batch(served) for _ in range(5)]  # the lists are read before the outage
 
     if outage == "frozen":
         redis_process.pause()  # SIGSTOP: connections accepted, nothing answers
     else:
         pause_clients(redis_process)()  # CLIENT PAUSE: Redis up, every client waits
     try:
-        answers = [served.post("/v1/events", content=BATCH, headers=BEACON) for _ in range(5)]
+        answers = [served.post("/v1/events", content=body, headers=BEACON) for body in bodies]
     finally:
         if outage == "frozen":
             redis_process.resume()
@@ -130,7 +128,7 @@ def test_events_are_dropped_counted_and_logged_within_the_timeout(
     # Back: new events count again (the guard probes after its backoff), whole batches at a time.
     deadline = time.monotonic() + 30
     while True:
-        served.post("/v1/events", content=BATCH, headers=BEACON)
+        served.post("/v1/events", content=batch(served), headers=BEACON)
         counted = served.get("/v1/stats/ctr", params={"slug": "volcano-0"}, headers=AUTH).json()
         if counted["available"] and counted["totals"]["impressions"] > counted_before:
             break

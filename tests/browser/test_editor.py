@@ -15,7 +15,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from api.app import create_app
-from tests.support.helpers import build_fake_index
+from tests.support.helpers import box_events, build_fake_index
 from tests.support.servers import running_server
 
 PASSWORD = "editors-password"
@@ -185,11 +185,11 @@ def test_the_desk_fits_a_phone(server: str, browser: Browser, artifacts: Path) -
 
 
 def test_the_status_page_lists_the_busiest_boxes(server: str, page: Page, artifacts: Path) -> None:
-    events = [
-        {"type": "impression", "source": "wildfire-0", "target": "wildfire-1", "slot": 1},
-        {"type": "click", "source": "wildfire-0", "target": "wildfire-1", "slot": 1},
-    ]
-    assert httpx.post(f"{server}/v1/events", json={"events": events}).status_code == 202
+    with httpx.Client(base_url=server) as client:
+        events = box_events(client, "wildfire-0", limit=1)
+        impression = events[0]["impression"]
+        events += box_events(client, "wildfire-0", "click", limit=1, impression=impression)
+        assert client.post("/v1/events", json={"events": events}).json()["accepted"] == 2
     page.goto(f"{server}/editor/status")
     page.get_by_label("Your name").fill("Dan")
     page.get_by_label("Password").fill(PASSWORD)

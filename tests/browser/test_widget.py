@@ -8,6 +8,7 @@ cross-origin, as on a real news site.
 from __future__ import annotations
 
 import html
+import json
 import re
 import socket
 import time
@@ -128,6 +129,15 @@ def test_cards_match_the_api_and_clicks_are_counted(
 ) -> None:
     backend = "redis" if settings.redis.url else "memory"
     box = f'<div data-related-slug="{SOURCE}" data-limit="4" data-heading="Read next"></div>'
+    beacons: list[dict[str, Any]] = []
+    page.on(
+        "request",
+        lambda request: (
+            beacons.append(json.loads(request.post_data or "{}"))
+            if request.url == f"{api}/v1/events"
+            else None
+        ),
+    )
     with serve_page(f'<script src="{api}/widget.js" async></script>', box) as site:
         assert site.split(":")[-1] != api.split(":")[-1]  # two origins
         page.goto(site)
@@ -163,6 +173,14 @@ def test_cards_match_the_api_and_clicks_are_counted(
     assert report["by_slot"][1] == {"slot": 2, "impressions": 1, "clicks": 1, "ctr": 1.0}
     assert report["by_target"][0] == {"target": target, "impressions": 1, "clicks": 1, "ctr": 1.0}
     assert sorted(row["target"] for row in report["by_target"]) == sorted(i["slug"] for i in items)
+    assert set(report["refused"].values()) == {0}
+    # Every event carries the list's token and the one impression id drawn for the box.
+    sent = [event for beacon in beacons for event in beacon["events"]]
+    assert [(e["type"], e["slot"]) for e in sent] == [*(("impression", n) for n in range(1, 5)),
+                                                      ("click", 2)]  # fmt: skip
+    assert {event["token"] for event in sent} == {expected["feedback"]["token"]}
+    assert len({event["impression"] for event in sent}) == 1
+    assert re.fullmatch(r"[0-9a-f]{32}", sent[0]["impression"])
 
 
 def closed_port() -> int:

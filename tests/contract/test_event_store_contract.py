@@ -7,6 +7,7 @@ that counted nothing.
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 
 import pytest
@@ -122,5 +123,48 @@ def test_a_healthy_store_drops_nothing_and_closes_twice(run: Runner) -> None:
         assert store.dropped() == 0
         await store.close()
         await store.close()
+
+    run(body)
+
+
+def test_a_claim_is_new_once_within_its_ttl(run: Runner) -> None:
+    async def body(store: EventStore) -> None:
+        assert await store.claim([], 60) == []
+        assert await store.claim(["x", "y"], 60) == [True, True]
+        assert await store.claim(["y", "z", "x"], 60) == [False, True, False]
+        assert await store.claim(["z", "z"], 60) == [False, False]
+
+    run(body)
+
+
+def test_a_claim_is_forgotten_after_its_ttl(run: Runner) -> None:
+    async def body(store: EventStore) -> None:
+        assert await store.claim(["short"], 1) == [True]
+        assert await store.claim(["long"], 60) == [True]
+        deadline = time.monotonic() + 10
+        while await store.claim(["short"], 1) == [False]:  # Redis expires keys on its clock
+            assert time.monotonic() < deadline, "a claim outlived its TTL"
+            await asyncio.sleep(0.1)
+        assert await store.claim(["long"], 60) == [False]
+
+    run(body)
+
+
+def test_concurrent_claims_of_one_key_win_once(run: Runner) -> None:
+    async def body(store: EventStore) -> None:
+        answers = await asyncio.gather(*(store.claim(["k", f"own-{n}"], 60) for n in range(40)))
+        assert sum(answer[0] for answer in answers if answer) == 1
+        assert all(answer and answer[1] for answer in answers)
+
+    run(body)
+
+
+def test_refusals_add_up_by_reason_apart_from_the_counters(run: Runner) -> None:
+    async def body(store: EventStore) -> None:
+        assert await store.refusals() == {}
+        await store.record([], {"missing_token": 2, "duplicate": 0})
+        await store.record(impressions("a", "b"), {"missing_token": 1, "invalid_token": 3})
+        assert await store.refusals() == {"missing_token": 3, "invalid_token": 3}
+        assert await store.counts(None) == {"a": {"impression:slot:1": 1, "impression:target:b": 1}}
 
     run(body)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import re
 import time
@@ -96,6 +97,44 @@ def slugs(response: Any) -> list[str]:
     """The slugs of a related answer's items, in order."""
     assert response.status_code == 200, response.text
     return [item["slug"] for item in response.json()["items"]]
+
+
+_impressions = itertools.count()
+
+
+def impression_id() -> str:
+    """A new impression id, as the widget draws one per box shown (distinct, not random)."""
+    return f"test-impression-{next(_impressions):08d}"
+
+
+def box_events(
+    client: Any,
+    source: str,
+    kind: str = "impression",
+    slots: Sequence[int] | None = None,
+    *,
+    limit: int = 5,
+    impression: str | None = None,
+) -> list[dict[str, Any]]:
+    """Events of one box of `source` as the widget sends them: the list the service serves
+    (`client` is a TestClient or an httpx.Client), its feedback token, and an impression id
+    (a new one unless given), at `slots` (default: every slot)."""
+    response = client.get(f"/v1/articles/{source}/related", params={"limit": limit})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    items = body["items"]
+    impression = impression or impression_id()
+    return [
+        {
+            "type": kind,
+            "source": source,
+            "target": items[slot - 1]["slug"],
+            "slot": slot,
+            "token": body["feedback"]["token"],
+            "impression": impression,
+        }
+        for slot in (slots or range(1, len(items) + 1))
+    ]
 
 
 def fake_settings(data_dir: Path, **overrides: Any) -> Settings:

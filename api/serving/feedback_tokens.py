@@ -1,0 +1,151 @@
+"""Signed feedback tokens: what makes a widget beacon count (`FeedbackSigner`).
+
+Every related list (JSON and fragment) carries a token signed with the service's key over the
+source article, the ordered list shown, the arm that ranked it, the index version and an
+expiry. `POST /v1/events` counts an impression or a click only when its token vouches for that
+target at that slot of that source's list, and has not expired.
+
+A token is `<version>.<arm>.<expiry hour>.<tags>`: `tags` is the URL-safe base64 of one
+truncated HMAC-SHA256 per slot, each over the header, the source, the slot and its target.
+So an event is checked against its own slot without sending the whole list back, and a token
+is deterministic: the same list in the same hour gets the same bytes for every reader, so
+lists stay cacheable (`Cache-Control: public`, ETags, CDNs).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import hmac
+import os
+import re
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from api.stores.event_schemas import Refusal
+from index.index_errors import StorageError
+from recommender.settings import FeedbackSettings, IndexSettings
+
+#: The arm of every list until experiments exist.
+DEFAULT_ARM = "default"
+#: Bytes of each slot's tag: forging one means guessing 64 bits, beacon by rate-limited beacon.
+TAG_BYTES = 8
+#: Tokens are issued per hour, so a list's bytes change at most once an hour.
+HOUR = 3600
+#: Where the key is kept when `RECOMMENDER_FEEDBACK_SECRET` is unset.
+KEY_FILE = "feedback.key"
+
+_HEADER = re.compile(
+    r"(?P<version>[0-9A-Za-z-]{1,64})\.(?P<arm>[a-z0-9_-]{1,32})\.(?P<expiry>\d{1,9})"
+)
+
+
+@dataclass(frozen=True, slots=True)
+class FeedbackSigner:
+    """Issues and checks the tokens of one service key; `clock` is the wall clock."""
+
+    key: bytes
+    token_hours: int
+    clock: Callable[[], float] = time.time
+
+    def hour(self) -> int:
+        """The hour tokens are issued in now (part of the result-cache key and ETag)."""
+        return int(self.clock() // HOUR)
+
+    @property
+    def memory_seconds(self) -> int:
+        """How long an accepted event must be remembered: beyond any token's life."""
+        return (self.token_hours + 2) * HOUR
+
+    def issue(
+        self, source: str, targets: Sequence[str], *, version: str, arm: str, hour: int
+    ) -> str:
+        """The token of `targets` (in slot order) shown on `source`'s page, issued in `hour`."""
+        header = f"{version}.{arm}.{hour + 1 + self.token_hours}"
+        tags = b"".join(
+            self._tag(header, source, slot, target) for slot, target in enumerate(targets, start=1)
+        )
+        return f"{header}.{base64.urlsafe_b64encode(tags).decode().rstrip('=')}"
+
+    def check(self, token: str, source: str, target: str, slot: int) -> Refusal | None:
+        """None when `token` vouches for `target` at `slot` of `source`'s list and is valid
+        now; else why not (a bad signature, another list or position: `invalid_token`)."""
+        header, _, encoded = token.rpartition(".")
+        parsed = _HEADER.fullmatch(header)
+        if parsed is None:
+            return "invalid_token"
+        try:
+            tags = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+        except (binascii.Error, ValueError):
+            return "invalid_token"
+        tag = tags[(slot - 1) * TAG_BYTES : slot * TAG_BYTES]
+        if len(tag) != TAG_BYTES or not hmac.compare_digest(
+            tag, self._tag(header, source, slot, target)
+        ):
+            return "invalid_token"
+        if self.hour() >= int(parsed["expiry"]):
+            return "expired_token"
+        return None
+
+    def _tag(self, header: str, source: str, slot: int, target: str) -> bytes:
+        message = f"{header}|{source}|{slot}|{target}".encode()
+        return hmac.new(self.key, message, hashlib.sha256).digest()[:TAG_BYTES]
+
+
+def feedback_key(settings: FeedbackSettings, data_dir: Path) -> bytes:
+    """`RECOMMENDER_FEEDBACK_SECRET`, else the random key of `data_dir`, created on first use.
+
+    Workers that start together agree: the key file is published with a hard link, which
+    fails when another worker published one first; that one is then read.
+    """
+    if settings.secret is not None:
+        return settings.secret.get_secret_value().encode()
+    path = data_dir / KEY_FILE
+    try:
+        if not path.exists():
+            data_dir.mkdir(parents=True, exist_ok=True)
+            draft = data_dir / f".{KEY_FILE}.{secrets.token_hex(6)}"
+            descriptor = os.open(draft, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            with os.fdopen(descriptor, "w") as file:
+                file.write(secrets.token_hex(32))
+                file.flush()
+                os.fsync(file.fileno())
+            try:
+                os.link(draft, path)
+            except FileExistsError:
+                pass
+            finally:
+                draft.unlink()
+        key = bytes.fromhex(path.read_text().strip())
+    except (OSError, ValueError) as exc:
+        raise StorageError(
+            f"cannot keep the feedback key in {path} ({exc}); "
+            "set RECOMMENDER_FEEDBACK_SECRET or make the data directory writable"
+        ) from exc
+    if len(key) < 16:
+        raise StorageError(f"{path} holds no usable feedback key; delete it to make a new one")
+    return key
+
+
+def build_signer(
+    settings: FeedbackSettings, data_dir: Path, clock: Callable[[], float] = time.time
+) -> FeedbackSigner:
+    """The signer of a service, with its key (`feedback_key`)."""
+    return FeedbackSigner(feedback_key(settings, data_dir), settings.token_hours, clock)
+
+
+def shared_key_warning(settings: FeedbackSettings, index: IndexSettings) -> str | None:
+    """Why beacons may be refused on other hosts: several hosts serve one catalog (a shared
+    version store or database) while each signs with its own data directory's key."""
+    if settings.secret is not None or (index.store_url is None and index.database.url is None):
+        return None
+    return (
+        "RECOMMENDER_FEEDBACK_SECRET is unset while several hosts may serve this catalog "
+        "(RECOMMENDER_STORE_URL or RECOMMENDER_DATABASE_URL): each host signs feedback tokens "
+        "with its own key, and beacons reaching another host are refused; set the same secret "
+        "on every host"
+    )
