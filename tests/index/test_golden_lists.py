@@ -3,6 +3,10 @@ neighbours, live articles scored on the spot, drafts) of the demo corpus and of 
 bbc-news, built with the hashing encoder, must equal those in `golden_lists.json`, which the code
 before the signal registry gave (issue 29).
 
+The order of every list is exact; a score may differ from the file by one unit of its fourth
+decimal: another CPU's floating-point kernels (AVX-512 or AVX2, the order of a sum) can round a
+score on the other side of a boundary (seen: 0.66335 on an AMD EPYC).
+
 Regenerate only for an intended change of ranking:
 `PYTHONPATH=. python -m tests.index.test_golden_lists`.
 """
@@ -43,8 +47,21 @@ def _records(path: Path, step: int = 1) -> list[dict[str, Any]]:
     return [json.loads(line) for line in lines[::step]]
 
 
-def _items(body: dict[str, Any]) -> list[list[Any]]:
-    return [[item["slug"], round(item["score"], 4)] for item in body["items"]]
+#: How far a served score may be from the golden file's (one unit of its last, fourth, decimal).
+SCORE_WITHIN = 1.5e-4
+
+
+def _items(body: dict[str, Any], digits: int | None = 4) -> list[list[Any]]:
+    """[slug, score] of each suggestion in order (scores rounded to `digits`; None: exact)."""
+    items = body["items"]
+    return [[i["slug"], i["score"] if digits is None else round(i["score"], digits)] for i in items]
+
+
+def _same_list(served: list[list[Any]], golden: list[list[Any]]) -> bool:
+    """The same slugs in the same order, each score within `SCORE_WITHIN` of the golden one."""
+    return [slug for slug, _ in served] == [slug for slug, _ in golden] and all(
+        abs(a - b) <= SCORE_WITHIN for (_, a), (_, b) in zip(served, golden, strict=True)
+    )
 
 
 def _drafts(recommender: Recommender, records: list[dict[str, Any]]) -> Lists:
@@ -102,24 +119,29 @@ def test_served_lists_equal_the_golden_lists(tmp_path: Path) -> None:
     served = served_lists(tmp_path)
     assert served.keys() == golden.keys()
     for part, lists in golden.items():
-        changed = [slug for slug, items in lists.items() if served[part][slug] != items]
+        changed = [s for s, items in lists.items() if not _same_list(served[part][s], items)]
         assert not changed, f"{part}: {len(changed)} list(s) changed, first {changed[0]}"
         assert served[part].keys() == lists.keys()
 
 
-def test_a_build_in_tiny_blocks_with_its_texts_spilled_serves_the_golden_lists(
+def test_a_build_in_tiny_blocks_with_its_texts_spilled_serves_the_lists_of_one_block(
     tmp_path: Path,
 ) -> None:
     """Every stage in blocks of 7 articles (the slice is ~280), every text put aside in the
     scratch file: the lists are those of a build in one block, to the last digit."""
-    golden = json.loads(GOLDEN.read_text(encoding="utf-8"))
     bbc = _records(BBC, BBC_STEP)
     tiny = BlockSizes(rows=7, spill_memory=1)
     for part, boost in (("bbc", 0.0), ("bbc-names", 1.5)):
-        settings, _ = build_in_blocks(tmp_path / part, bbc, tiny, name_boost=boost)
-        recommender, _ = load_recommender(settings.index)
-        served = {r["slug"]: _items(recommender.answer(r["slug"], QUERY)) for r in bbc}
-        assert served == golden[part], part
+        lists = []
+        for settings, _ in (
+            build_fake_index(tmp_path / f"{part}-one", bbc, name_boost=boost),
+            build_in_blocks(tmp_path / f"{part}-tiny", bbc, tiny, name_boost=boost),
+        ):
+            recommender, _ = load_recommender(settings.index)
+            answers = {r["slug"]: recommender.answer(r["slug"], QUERY) for r in bbc}
+            lists.append({slug: _items(body, digits=None) for slug, body in answers.items()})
+        one_block, tiny_blocks = lists
+        assert tiny_blocks == one_block, part
 
 
 if __name__ == "__main__":
