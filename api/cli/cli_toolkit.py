@@ -30,6 +30,7 @@ import typer
 
 from index.index_errors import (
     CatalogShrinkRefused,
+    ClusterError,
     IndexStoreError,
     InsufficientSpace,
     ReindexLocked,
@@ -53,6 +54,7 @@ EXIT_CODES: list[tuple[type[RecommenderError], int]] = [
     (ReindexLocked, 75),
     (StorageError, 74),
     (StoreUnavailable, 69),
+    (ClusterError, 69),
     (CatalogShrinkRefused, 65),
     (InsufficientSpace, 65),
     (StrictModeError, 2),
