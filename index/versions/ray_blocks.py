@@ -2,11 +2,11 @@
 the neighbours stage's searches, pair scores and lists run as `BlockJob`s on Ray actors.
 
 Each job starts its own actors, one per CPU of the cluster. The job's `shared` part (the fitted
-signal parts, the vector index, the vectors) is put in the object store once and handed to each
-actor once: the numpy arrays in it are read in place from the node's store, not copied per block
-or per actor. Blocks go round-robin to the actors, at most `IN_FLIGHT_PER_ACTOR` per actor at a
-time, and their results are taken in block order, so the driver holds a few blocks at most, as
-the local engine does.
+signal parts, the vector index, the vectors) is put in the object store once; each actor reads it
+on its first block and keeps it, the numpy arrays in it read in place from the node's store, not
+copied per block or per actor (the vector index, deserialised, is one copy per actor). Blocks go
+round-robin to the actors, at most `IN_FLIGHT_PER_ACTOR` per actor at a time, and their results
+are taken in block order, so the driver holds a few blocks at most, as the local engine does.
 
 The actors reserve no CPU: the same run's embedding actors (`ray_encoding`, owned by the caller)
 may still hold the cluster's CPUs while idle, and the stages never overlap. They are spread over
@@ -35,18 +35,21 @@ BLOCK_FAULT_POINT = "ray-worker-block"
 
 
 class _BlockActor:
-    """One worker of a job: keeps the job, runs its blocks."""
+    """One worker of a job: reads the job once, runs its blocks."""
 
-    def __init__(self, stored: list[Any], fault_point: str | None) -> None:
-        import ray
-
+    def __init__(self, fault_point: str | None) -> None:
         fault_points.arm(fault_point)  # the driver's, for the crash tests
-        # In a list, the reference is not resolved before the constructor runs: a restarted
-        # actor reads the job again from the store, which the driver keeps it in till the end.
-        self._job: BlockJob[Any, Any, Any] = ray.get(stored[0])
+        self._job: BlockJob[Any, Any, Any] | None = None
 
-    def run(self, block: Any) -> Any:
+    def run(self, stored: list[Any], block: Any) -> Any:
+        """`block` of the job `stored` (its reference, in a list so that Ray passes it as it
+        is): read from the node's object store on the first block, its arrays in place. A
+        restarted actor reads it again; the driver keeps it stored till the last block."""
         fault_points.reached(BLOCK_FAULT_POINT)
+        if self._job is None:
+            import ray
+
+            self._job = ray.get(stored[0])
         return self._job.run(self._job.shared, block)
 
 
@@ -69,26 +72,27 @@ class RayBlocks:
             for number, block in enumerate(blocks):
                 if not actors:
                     stored.append(self._ray.put(job))
-                    actors = self._start(stored)
+                    actors = self._start()
                 if len(pending) >= len(actors) * IN_FLIGHT_PER_ACTOR:
                     yield self._result(job, *pending.popleft())
-                pending.append((number, actors[number % len(actors)].run.remote(block)))
+                actor = actors[number % len(actors)]
+                pending.append((number, actor.run.remote(stored, block)))
             while pending:
                 yield self._result(job, *pending.popleft())
         finally:
             for actor in actors:
                 self._ray.kill(actor)
 
-    def _start(self, stored: list[Any]) -> list[Any]:
-        """The job's actors, each reading the `stored` job from its node's object store once
-        (its arrays in place, not copied)."""
+    def _start(self) -> list[Any]:
+        # The job goes with each block, not to the constructor: a restarted actor's constructor
+        # could not read it again from the store (Ray warns of that), a retried block does.
         actor_class = self._ray.remote(
             num_cpus=0,
             scheduling_strategy="SPREAD",
             max_restarts=RETRIES,
             max_task_retries=RETRIES,
         )(_BlockActor)
-        return [actor_class.remote(stored, fault_points.armed()) for _ in range(self._actors)]
+        return [actor_class.remote(fault_points.armed()) for _ in range(self._actors)]
 
     def _result(self, job: BlockJob[S, B, R], number: int, ref: Any) -> R:
         ray = self._ray
