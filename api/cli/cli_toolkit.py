@@ -134,9 +134,9 @@ BackendOption = Annotated[
 EngineOption = Annotated[
     EncodeEngine | None,
     typer.Option(
-        help="Where texts are embedded: local, or ray (Ray actors, one model copy each; "
-        "RECOMMENDER_RAY_ADDRESS unset = a local Ray instance, auto or ray://HOST:10001 = a "
-        "cluster). Default: RECOMMENDER_ENCODE_ENGINE or local.",
+        help="Where texts are embedded, their terms counted and the neighbour lists scored: "
+        "local, or ray (Ray actors; RECOMMENDER_RAY_ADDRESS unset = a local Ray instance, auto "
+        "or ray://HOST:10001 = a cluster). Default: RECOMMENDER_ENCODE_ENGINE or local.",
     ),
 ]
 ProcessesOption = Annotated[
