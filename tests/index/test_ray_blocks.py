@@ -34,15 +34,9 @@ from tests.support.helpers import (
     synthetic_records,
     write_jsonl,
 )
+from tests.support.local_ray import require_ray
 
-try:
-    import ray
-except ImportError:  # never a silent skip: `make install` installs the [ray] extra
-    pytest.fail(
-        "Ray is missing: it is the [ray] extra, which `make install` installs "
-        "(pip install -e '.[dev,ray]')",
-        pytrace=False,
-    )
+ray = require_ray()
 
 #: Several blocks in every block stage: 2 analyse chunks (256 texts), 12 of neighbours.
 RECORDS = synthetic_records(per_topic=60)
@@ -51,13 +45,6 @@ GROWN = [
     *synthetic_records(),
     {**synthetic_records()[1], "slug": "volcano-next", "title": "Volcano: the next day"},
 ]
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def _double(offset: int, block: list[int]) -> list[int]:
