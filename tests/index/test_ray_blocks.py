@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -135,19 +136,27 @@ def assert_untouched(data_dir: Path, version: str) -> None:
     assert not any((data_dir / "versions").glob(f"{STAGING_PREFIX}*"))
 
 
-def test_a_worker_killed_during_a_block_publishes_nothing(local_ray: None, tmp_path: Path) -> None:
-    data_dir, before, feed = served_then_grown(tmp_path)
+@pytest.mark.parametrize(
+    ("feed_records", "stage"),
+    [(GROWN, "analyse"), (synthetic_records()[:-1], "neighbours")],
+    ids=["a new text: analyse", "an article gone, nothing to analyse: neighbours"],
+)
+def test_a_worker_killed_during_a_block_publishes_nothing(
+    local_ray: None, tmp_path: Path, feed_records: list[dict[str, Any]], stage: str
+) -> None:
+    data_dir, before, _ = served_then_grown(tmp_path)
+    feed = write_jsonl(tmp_path / "changed.jsonl", feed_records)
     on_ray = fake_settings(data_dir, encode_engine="ray").index
     fault_points.arm("ray-worker-block")  # the workers arm the driver's point
     try:
-        with pytest.raises(ClusterError, match="the analyse stage on Ray lost block 1: "):
+        with pytest.raises(ClusterError, match=f"^the {stage} stage on Ray lost block 1: "):
             reindex(on_ray, [feed], HashingEncoder(), blocks=BLOCKS)
     finally:
         fault_points.arm(None)
     assert_untouched(data_dir, before)
-    # the next run completes (on Ray) and serves the new article
+    # the next run completes (on Ray) and serves the changed catalog
     again = reindex(on_ray, [feed], HashingEncoder(), blocks=BLOCKS)
-    assert again.published and again.indexed == len(GROWN) and again.embedded == 0
+    assert again.published and again.indexed == len(feed_records) and again.embedded == 0
     assert not (data_dir / SCRATCH_DIR).exists()
 
 
