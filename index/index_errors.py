@@ -7,6 +7,7 @@ RecommenderError (recommender.errors)
 ├── StoreUnavailable     the shared database (RECOMMENDER_DATABASE_URL) cannot be reached now
 ├── CatalogShrinkRefused a reindex would lose too much of the served catalog: nothing published
 ├── InsufficientSpace    the data directory's disk lacks room for a build: refused before it began
+├── ClusterError         a reindex stage on Ray lost a worker (retries ran out): nothing published
 └── IndexStoreError      the on-disk version store
     ├── NoIndexError         nothing published yet
     ├── VersionNotFound      a named version does not exist
@@ -42,6 +43,11 @@ class CatalogShrinkRefused(RecommenderError):
 class InsufficientSpace(RecommenderError):
     """The data directory's disk has less room than a build needs (`index.versions.build_space`);
     refused before anything was embedded, nothing changed."""
+
+
+class ClusterError(RecommenderError):
+    """A block of a reindex stage run on Ray (`index.versions.ray_blocks`) could not be computed:
+    its worker died on every retry, or the cluster lost it; the run stopped before writing."""
 
 
 class IndexStoreError(RecommenderError):

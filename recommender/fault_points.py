@@ -15,6 +15,8 @@ import signal
 POINTS: dict[str, str] = {
     "reindex-read": "reindex: the feeds read, the texts to embed and analyse put aside",
     "reindex-embedded": "reindex: every text embedded and cached, nothing built yet",
+    "ray-worker-block": "reindex on Ray (--engine ray): a Ray worker, on starting a block of "
+    "the analyse or neighbours stage (every try: Ray's retries run out)",
     "reindex-analysed": "reindex: every text's terms counted and cached",
     "reindex-indexed": "reindex: the vector index built, the signals not fitted",
     "reindex-fitted": "reindex: the signals fitted on the catalog, no neighbour list yet",
@@ -35,6 +37,11 @@ def arm(point: str | None) -> None:
     if point is not None and point not in POINTS:
         raise ValueError(f"unknown fault point {point!r}; known: {', '.join(POINTS)}")
     _armed = point
+
+
+def armed() -> str | None:
+    """The armed point (None: none), to arm it in the processes a run starts (Ray workers)."""
+    return _armed
 
 
 def reached(point: str) -> None:

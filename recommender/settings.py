@@ -218,8 +218,8 @@ class IndexSettings(Group):
     encode_engine: EncodeEngine = setting(
         "encode_engine",
         "local",
-        description="Where reindex embeds: local (this machine) or ray (Ray actors, "
-        "`index.versions.ray_encoding`).",
+        description="Where reindex embeds, counts terms and scores neighbour lists: local (this "
+        "machine) or ray (Ray actors, `index.versions.ray_encoding` and `ray_blocks`).",
     )
     ray_address: str | None = setting(
         "ray_address",

@@ -30,6 +30,7 @@ import typer
 
 from index.index_errors import (
     CatalogShrinkRefused,
+    ClusterError,
     IndexStoreError,
     InsufficientSpace,
     ReindexLocked,
@@ -53,6 +54,7 @@ EXIT_CODES: list[tuple[type[RecommenderError], int]] = [
     (ReindexLocked, 75),
     (StorageError, 74),
     (StoreUnavailable, 69),
+    (ClusterError, 69),
     (CatalogShrinkRefused, 65),
     (InsufficientSpace, 65),
     (StrictModeError, 2),
@@ -132,9 +134,9 @@ BackendOption = Annotated[
 EngineOption = Annotated[
     EncodeEngine | None,
     typer.Option(
-        help="Where texts are embedded: local, or ray (Ray actors, one model copy each; "
-        "RECOMMENDER_RAY_ADDRESS unset = a local Ray instance, auto or ray://HOST:10001 = a "
-        "cluster). Default: RECOMMENDER_ENCODE_ENGINE or local.",
+        help="Where texts are embedded, their terms counted and the neighbour lists scored: "
+        "local, or ray (Ray actors; RECOMMENDER_RAY_ADDRESS unset = a local Ray instance, auto "
+        "or ray://HOST:10001 = a cluster). Default: RECOMMENDER_ENCODE_ENGINE or local.",
     ),
 ]
 ProcessesOption = Annotated[

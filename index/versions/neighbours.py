@@ -3,16 +3,19 @@ serving is a lookup.
 
 Candidates come from a batched FAISS search (a pool wider than what is kept), are re-scored
 with the hybrid score of the registered signals (`recommender.signals`), and the best are stored.
+Rows go in blocks (`neighbour_block`) to a `BlockExecutor`: this process, or Ray's workers.
 """
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from index.versions.block_executor import LOCAL, BlockExecutor, BlockJob
 from index.versions.vector_index import VectorIndex
 from recommender.ranking import FusionWeights
 from recommender.signals.base import Candidates, Side
@@ -78,6 +81,38 @@ def candidate_batches(
         yield found, pool_ids, pool_scores
 
 
+@dataclass(frozen=True, slots=True)
+class NeighbourScoring:
+    """What every block of neighbour lists reads (sent to each worker once, `BlockJob.shared`)."""
+
+    index: VectorIndex
+    side: Side
+    """The version's articles, whose signal parts are `parts`."""
+    parts: Mapping[str, Any]
+    weights: FusionWeights
+    width: int
+    """Neighbours kept per row."""
+
+
+def neighbour_block(
+    scoring: NeighbourScoring, rows: tuple[int, int]
+) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+    """The best `scoring.width` other rows, by hybrid score, of the rows start:stop: their
+    candidates searched together, then scored by the registered signals."""
+    start, stop = rows
+    side = scoring.side
+    [(found, pool_ids, pool_scores)] = candidate_batches(
+        scoring.index,
+        side.vectors[start:stop],
+        np.arange(start, stop, dtype=np.int64),
+        scoring.width,
+        batch=stop - start,
+    )
+    candidates = Candidates(side, pool_ids, pool_scores)
+    fused = pair_scores(scoring.parts, side, found, candidates, scoring.weights)
+    return rank_by_fusion(pool_ids, fused, scoring.width)
+
+
 def precompute_neighbours(
     index: VectorIndex,
     side: Side,
@@ -86,22 +121,24 @@ def precompute_neighbours(
     k: int,
     on_batch: Callable[[int], None] | None = None,
     batch: int = SEARCH_BATCH,
+    executor: BlockExecutor = LOCAL,
 ) -> tuple[NDArray[np.int32], NDArray[np.float32]]:
     """The k best other rows for every row of `side` (the version's articles, whose signal
-    parts are `parts`), best first (-1 / -inf pad short lists), `batch` rows at a time."""
+    parts are `parts`), best first (-1 / -inf pad short lists), `batch` rows at a time, each
+    block run by `executor` (the same lists wherever it runs them)."""
     count = len(side.vectors)
     width = max(1, min(k, count - 1))
     all_ids = np.full((count, width), -1, dtype=np.int32)
     all_scores = np.full((count, width), -np.inf, dtype=np.float32)
-    every_row = np.arange(count, dtype=np.int64)
-    for rows, pool_ids, pool_scores in candidate_batches(
-        index, side.vectors, every_row, width, batch
+    job = BlockJob(
+        "neighbours", NeighbourScoring(index, side, parts, weights, width), neighbour_block
+    )
+    blocks = [(start, min(start + batch, count)) for start in range(0, count, batch)]
+    for (start, stop), (best_ids, best_scores) in zip(
+        blocks, executor.map(job, blocks), strict=True
     ):
-        candidates = Candidates(side, pool_ids, pool_scores)
-        fused = pair_scores(parts, side, rows, candidates, weights)
-        best_ids, best_scores = rank_by_fusion(pool_ids, fused, width)
-        all_ids[rows, : best_ids.shape[1]] = best_ids
-        all_scores[rows, : best_scores.shape[1]] = best_scores
+        all_ids[start:stop, : best_ids.shape[1]] = best_ids
+        all_scores[start:stop, : best_scores.shape[1]] = best_scores
         if on_batch:
-            on_batch(len(rows))
+            on_batch(stop - start)
     return all_ids, all_scores

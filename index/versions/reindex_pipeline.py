@@ -42,6 +42,7 @@ from index.state.embedding_cache import EmbeddingCache
 from index.state.live_store import LiveEntry, LiveStore
 from index.state.state_stores import open_stores
 from index.state.term_count_cache import TermCountCache
+from index.versions.block_executor import LOCAL, BlockExecutor, BlockJob
 from index.versions.build_space import require_room
 from index.versions.cache_gc import collect_after_publishing
 from index.versions.compact_catalog import (
@@ -58,6 +59,7 @@ from index.versions.compact_catalog import (
 from index.versions.index_version import VersionContent, publication_times, write_version
 from index.versions.manifest import Manifest, read_manifest
 from index.versions.neighbours import nearest_other_rows, precompute_neighbours
+from index.versions.ray_blocks import block_executor, encoder_engine
 from index.versions.reindex_stages import StageMeter
 from index.versions.remote_store import RemoteStore
 from index.versions.text_hashes import write_text_hashes
@@ -74,7 +76,7 @@ from recommender.ranking import FusionWeights
 from recommender.settings import IndexSettings
 from recommender.signals.base import Catalog, Side
 from recommender.signals.registry import SIGNALS, fusion_weights
-from recommender.tfidf import CatalogTerms, CatalogTermsBuilder, analyse
+from recommender.tfidf import CatalogTerms, CatalogTermsBuilder, TextTerms, analyse
 
 log = logging.getLogger(__name__)
 
@@ -101,7 +103,8 @@ class ReindexSummary:
     complete: bool
     """False when a listing was cut at the page limit (`--allow-partial`)."""
     stages: list[dict[str, Any]]
-    """Each stage that ran, in order: `{"stage", "seconds", "peak_memory_mb"}` (`StageMeter`)."""
+    """Each stage that ran, in order: `{"stage", "seconds", "peak_memory_mb", "engine"}`
+    (`StageMeter`)."""
 
     @classmethod
     def of(
@@ -252,6 +255,11 @@ def _names(settings: IndexSettings) -> bool:
     return bool(fusion_weights(settings.fusion)["name_boost"])
 
 
+def _analyse_block(names: bool, texts: list[str]) -> list[TextTerms]:
+    """A chunk of the analyse stage (a `BlockJob`'s run)."""
+    return [analyse(text, names) for text in texts]
+
+
 def analyse_texts(
     hashes: Sequence[str],
     texts: TextLookup,
@@ -259,18 +267,20 @@ def analyse_texts(
     *,
     full: bool = False,
     block: int = DEFAULT_BLOCKS.rows,
+    executor: BlockExecutor = LOCAL,
 ) -> int:
     """Store in the term-count cache the TF-IDF analysis of each text of `hashes` that it
-    lacks (all with `full`), a chunk at a time; `texts` gives the texts. Returns how many texts
-    were analysed."""
+    lacks (all with `full`), a chunk at a time, each analysed by `executor`; `texts` gives the
+    texts. Returns how many texts were analysed."""
     names = _names(settings)
     cache = TermCountCache(settings.term_count_cache_path)
     try:
         missing = _missing(hashes, lambda chunk: cache.known(names, chunk), full, block)
-        for start in range(0, len(missing), ENCODE_CHUNK):
-            chunk = missing[start : start + ENCODE_CHUNK]
-            analysed = [analyse(text, names) for text in texts(chunk)]
-            cache.put_many(names, zip(chunk, analysed, strict=True))
+        chunks = [missing[at : at + ENCODE_CHUNK] for at in range(0, len(missing), ENCODE_CHUNK)]
+        job = BlockJob("analyse", names, _analyse_block)
+        analysed = executor.map(job, (texts(chunk) for chunk in chunks))
+        for chunk, terms in zip(chunks, analysed, strict=True):
+            cache.put_many(names, zip(chunk, terms, strict=True))
     finally:
         cache.close()
     return len(missing)
@@ -313,12 +323,14 @@ def build_content(
     *,
     meter: StageMeter | None = None,
     block: int = DEFAULT_BLOCKS.rows,
+    executor: BlockExecutor = LOCAL,
 ) -> tuple[VersionContent, float, FusionWeights]:
     """The index, signals, neighbours and cards of a version from the articles' cards, vectors
     and the hashes of their lexical texts, whose analyses the term-count cache holds
     (`analyse_texts`); also returns the index's recall@10 and the parameters the neighbours
     were scored with (with those the signals measured on the catalog). Its stages (index, fit,
-    neighbours) are recorded in `meter`."""
+    neighbours) are recorded in `meter`; the neighbour lists are computed in blocks by
+    `executor` (the index and the fit stay here: they are a small part of the time)."""
     meter = meter if meter is not None else StageMeter()
     with meter.stage("index"):
         spec = choose_spec(
@@ -343,13 +355,13 @@ def build_content(
             parts[signal.name] = signal.fit(catalog, weights, parts)
         del catalog, terms  # what the signals need of the analyses is in their parts now
     fault_points.reached("reindex-fitted")
-    with meter.stage("neighbours"):
+    with meter.stage("neighbours", executor.engine):
         side = Side(vectors, published, {s.name: s.rows(parts[s.name]) for s in SIGNALS})
         with tqdm(
             total=len(vectors), desc="neighbours", unit="article", disable=not show_progress
         ) as bar:
             ids, scores = precompute_neighbours(
-                index, side, parts, weights, settings.neighbours, bar.update, batch=block
+                index, side, parts, weights, settings.neighbours, bar.update, block, executor
             )
     fault_points.reached("reindex-neighboured")
     return VersionContent(cards, vectors, index, ids, scores, parts), recall, weights
@@ -555,7 +567,7 @@ def _reindex_locked(
         # Also before any embedding: a build that cannot fit on the disk must not start.
         rebuild = full or current is None or current.source_checksum != checksum
         require_room(settings, current, len(cards), scratch.texts.new, rebuild=rebuild)
-        with meter.stage("embed"):
+        with meter.stage("embed", encoder_engine(encoder)):
             cache = EmbeddingCache(settings.embedding_cache_path)
             try:
                 vectors, embedded = embed_texts(
@@ -580,17 +592,27 @@ def _reindex_locked(
             return ReindexSummary.of(
                 report, current.version, len(cards), embedded, started, False, meter
             )
-        with meter.stage("analyse"):
+        # The analyse and neighbours stages run in blocks on the engine (`--engine ray`: Ray).
+        executor = block_executor(settings)
+        with meter.stage("analyse", executor.engine):
             analyse_texts(
                 lexical_hashes,
                 scratch.texts.lookup(LEXICAL),
                 settings,
                 full=full,
                 block=blocks.rows,
+                executor=executor,
             )
         fault_points.reached("reindex-analysed")
         content, recall, weights = build_content(
-            cards, vectors, lexical_hashes, settings, show_progress, meter=meter, block=blocks.rows
+            cards,
+            vectors,
+            lexical_hashes,
+            settings,
+            show_progress,
+            meter=meter,
+            block=blocks.rows,
+            executor=executor,
         )
         with meter.stage("write"):
             existing = store.version_ids()

@@ -18,6 +18,8 @@ from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from recommender.settings import EncodeEngine
+
 log = logging.getLogger(__name__)
 
 _CLEAR_REFS = Path("/proc/self/clear_refs")
@@ -32,6 +34,9 @@ class StageFigures:
     stage: str
     seconds: float
     peak_memory_mb: float
+    engine: EncodeEngine
+    """Where its work ran: "local" (this process) or "ray" (the driver and Ray's workers; the
+    peak memory is the driver's)."""
 
     def to_dict(self) -> dict[str, str | float]:
         return asdict(self)
@@ -65,18 +70,20 @@ class StageMeter:
         self.stages: list[StageFigures] = []
 
     @contextmanager
-    def stage(self, name: str) -> Iterator[None]:
-        """Time the block as stage `name` and record its peak memory (when it completes)."""
+    def stage(self, name: str, engine: EncodeEngine = "local") -> Iterator[None]:
+        """Time the block as stage `name`, run on `engine`, and record its peak memory (when it
+        completes)."""
         _reset_peak()
         started = time.monotonic()
         yield
         figures = StageFigures(
-            name, round(time.monotonic() - started, 3), round(_peak_bytes() / _MB, 1)
+            name, round(time.monotonic() - started, 3), round(_peak_bytes() / _MB, 1), engine
         )
         self.stages.append(figures)
         log.info(
-            "reindex stage %s: %.2f s, peak memory %.1f MB",
+            "reindex stage %s (%s): %.2f s, peak memory %.1f MB",
             name,
+            engine,
             figures.seconds,
             figures.peak_memory_mb,
         )

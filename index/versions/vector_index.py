@@ -151,6 +151,11 @@ class VectorIndex:
         built.set_search_breadth(spec.search_breadth)
         return built
 
+    def __reduce__(self) -> tuple[Any, ...]:
+        """Pickled as faiss serialises it, a numpy byte array (what Ray's object store holds once
+        for every worker of a node, `index.versions.ray_blocks`)."""
+        return (_deserialised, (faiss.serialize_index(self._index), self.spec))
+
     @classmethod
     def load(cls, path: Path, spec: IndexSpec) -> VectorIndex:
         try:
@@ -211,6 +216,13 @@ class VectorIndex:
         for start in range(0, len(queries), batch):
             scores, ids = self.search(queries[start : start + batch], k)
             yield start, scores, ids
+
+
+def _deserialised(data: NDArray[np.uint8], spec: IndexSpec) -> VectorIndex:
+    """A pickled `VectorIndex` back (`VectorIndex.__reduce__`)."""
+    index = VectorIndex(faiss.deserialize_index(data), spec)
+    index.set_search_breadth(spec.search_breadth)
+    return index
 
 
 def tune_recall(index: VectorIndex, vectors: Vectors, target: float = RECALL_TARGET) -> float:

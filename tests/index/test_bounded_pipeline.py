@@ -42,7 +42,8 @@ def test_the_summary_gives_each_stage_in_order_with_its_time_and_peak_memory(
     line = json.loads(built.to_json())
     assert [stage["stage"] for stage in line["stages"]] == STAGES
     for stage in line["stages"]:
-        assert set(stage) == {"stage", "seconds", "peak_memory_mb"}
+        assert set(stage) == {"stage", "seconds", "peak_memory_mb", "engine"}
+        assert stage["engine"] == "local"
         assert stage["seconds"] >= 0 and stage["peak_memory_mb"] > 0
     # Nothing changed: the run stops after embedding (all from the cache) and says so.
     feed = write_jsonl(tmp_path / "same.jsonl", synthetic_records())

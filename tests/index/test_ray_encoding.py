@@ -8,7 +8,6 @@ import signal
 import socket
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,24 +20,11 @@ from recommender.encoding.encoder_factory import load_encoder
 from recommender.errors import ModelError
 from recommender.settings import Settings
 from tests.support.helpers import fake_settings, synthetic_records, write_jsonl
+from tests.support.local_ray import require_ray
 
-try:
-    import ray
-except ImportError:  # never a silent skip: `make install` installs the [ray] extra
-    pytest.fail(
-        "Ray is missing: it is the [ray] extra, which `make install` installs "
-        "(pip install -e '.[dev,ray]')",
-        pytrace=False,
-    )
+ray = require_ray()
 
 TEXTS = [f"{r['title']} {r.get('body', '')}" for r in synthetic_records(per_topic=60)]
-
-
-@pytest.fixture(scope="module")
-def local_ray() -> Iterator[None]:
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
-    yield
-    ray.shutdown()
 
 
 def test_ray_vectors_equal_local_ones(local_ray: None, tmp_path: Path) -> None:
