@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
@@ -54,6 +55,8 @@ def export(
 ) -> None:
     """Write the impression log's events of some days to a file, streaming: the shared
     database's when RECOMMENDER_DATABASE_URL is set, else the data directory's files."""
+    from tqdm import tqdm
+
     from api.event_log.event_log_export import export_events
     from api.event_log.event_log_factory import open_event_log
     from index.state.postgres_database import PostgresState
@@ -69,7 +72,8 @@ def export(
         postgres = PostgresState(database) if database.url is not None else None
         try:
             log = open_event_log(settings.data_dir, postgres)
-            return export_events(log.read(first, last), output, format_.value)
+            events = tqdm(log.read(first, last), unit=" events", disable=not sys.stderr.isatty())
+            return export_events(events, output, format_.value)
         finally:
             if postgres is not None:
                 postgres.close()
