@@ -125,7 +125,7 @@ class EventLogWriter:
         first_kept = first_kept_day(today, self._settings.retention_days)
         try:
             gone = await asyncio.to_thread(self.backend.prune, first_kept)
-        except RecommenderError as exc:
+        except Exception as exc:  # pruning must never stop the writing
             log.warning("impression log not pruned (%s); trying again tomorrow", exc)
         else:
             if gone:

@@ -120,10 +120,13 @@ class FileEventLog:
 
     def prune(self, first_kept: date) -> int:
         gone = 0
-        for path in self._day_files():
-            if date.fromisoformat(path.name.removesuffix(SUFFIX)) < first_kept:
-                path.unlink(missing_ok=True)
-                gone += 1
+        try:
+            for path in self._day_files():
+                if date.fromisoformat(path.name.removesuffix(SUFFIX)) < first_kept:
+                    path.unlink(missing_ok=True)
+                    gone += 1
+        except OSError as exc:
+            raise StorageError(f"cannot prune the impression log in {self.folder}: {exc}") from exc
         return gone
 
     def _day_files(self) -> list[Path]:
