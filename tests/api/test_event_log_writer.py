@@ -14,7 +14,7 @@ from api.event_log.file_event_log import FileEventLog
 from api.event_log.logged_events import LoggedEvent
 from index.index_errors import StoreUnavailable
 from recommender.settings import EventLogSettings
-from tests.contract.test_event_log_contract import at, impression
+from tests.support.event_log_records import at, impression
 
 NOW = at(date(2026, 12, 6), 43_200)
 

@@ -13,8 +13,8 @@ import pytest
 from api.event_log.event_log_factory import open_event_log
 from index.state.postgres_database import PostgresState
 from recommender.settings import DatabaseSettings
-from tests.contract.test_event_log_contract import click, impression
 from tests.e2e.test_db_cli import recommender
+from tests.support.event_log_records import click, impression
 
 
 def fill(data_dir: Path, database_url: str | None) -> None:
