@@ -15,9 +15,11 @@ from starlette.types import ASGIApp
 
 from api.deps import Services
 from api.error_handlers import install_error_handlers
+from api.event_log.event_log_factory import open_event_log
+from api.event_log.event_log_writer import EventLogWriter
 from api.middleware.body_limit import limit_body_size
 from api.middleware.encoded_slash import refuse_encoded_slashes
-from api.middleware.prometheus_metrics import EventMetrics, Metrics
+from api.middleware.prometheus_metrics import EventLogMetrics, EventMetrics, Metrics
 from api.middleware.rate_limit import RateLimiter
 from api.middleware.security_headers import security_headers
 from api.openapi_examples import add_examples
@@ -62,6 +64,10 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             log.warning("starting without an index: %s", holder.problem)
         cache = build_cache(settings.cache, settings.redis)
         event_store = build_event_store(settings.redis)
+        event_log = EventLogWriter(
+            open_event_log(settings.data_dir, holder.stores.postgres), settings.event_log, clock
+        )
+        event_log.start()
         drafts = DraftEncoder(settings.encoder)
         drafts.preload()
         services = Services(
@@ -74,6 +80,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             events=event_store,
             sessions=holder.stores.sessions,
             feedback=feedback,
+            event_log=event_log,
         )
         app.state.services = services
         limiter.start()
@@ -91,6 +98,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             await cache.close()
             await limiter.stop()
             await event_store.close()
+            await event_log.stop()
             holder.close()
 
     app = FastAPI(
@@ -121,6 +129,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         lambda: services.cache if services else None, lambda: services.holder if services else None
     )
     metrics.registry.register(EventMetrics(lambda: services.events if services else None))
+    metrics.registry.register(EventLogMetrics(lambda: services.event_log if services else None))
     limiter.document(app)
     add_examples(app)
     # Inside CORS, so that browsers can read a 429.

@@ -7,6 +7,7 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
+from api.event_log.event_log_writer import EventLogWriter
 from api.middleware.prometheus_metrics import Metrics
 from api.serving.draft_encoder import DraftEncoder
 from api.serving.feedback_tokens import FeedbackSigner
@@ -31,6 +32,7 @@ class Services:
     events: EventStore
     sessions: SessionStore
     feedback: FeedbackSigner
+    event_log: EventLogWriter
 
 
 async def get_services(request: Request) -> Services:

@@ -36,6 +36,11 @@ class Feedback(BaseModel):
         "it. The same for every reader of the same list within the hour (cacheable)."
     )
     arm: str = Field(description="Which ranking produced the list (`default` for now).")
+    placement: str | None = Field(
+        None,
+        description="The `placement=` asked for, which the token covers; absent for the "
+        "default placement.",
+    )
 
 
 class RelatedResponse(BaseModel):

@@ -7,7 +7,7 @@ contract), or `Settings(data_dir=...)` in tests and tools.
 `REDIS_URL` keeps the name most deployments already use. `Settings` composes the groups; each
 part of the service takes only its own (`settings.index`, `settings.encoder`, `settings.redis`,
 `settings.cache`, `settings.limits`, `settings.editor`, `settings.feedback`,
-`settings.server`).
+`settings.event_log`, `settings.server`).
 
 Long (~550 lines) because it declares the settings and their help text; there is no logic
 beyond reading them.
@@ -433,6 +433,28 @@ class FeedbackSettings(Group):
     )
 
 
+class EventLogSettings(Group):
+    """The impression log of accepted impressions and clicks, kept for learning
+    (docs/learning.md)."""
+
+    retention_days: int = setting(
+        "events_retention_days",
+        90,
+        ge=1,
+        le=36_500,
+        description="UTC days the impression log keeps (today included); older days are "
+        "deleted (PostgreSQL rows or the data directory's event-log/ files).",
+    )
+    queue_size: int = setting(
+        "events_queue_size",
+        10_000,
+        ge=1,
+        description="Accepted events each worker holds for the impression log's background "
+        "writer; beyond it events are dropped and counted "
+        "(recommender_event_log_dropped_total), never making a reader wait.",
+    )
+
+
 class ServerSettings(Group):
     """The HTTP server: address, workers, browsers' origins, proxies, version polling."""
 
@@ -530,6 +552,7 @@ class Settings(BaseSettings):
     limits: LimitSettings = Field(default_factory=LimitSettings)
     editor: EditorSettings = Field(default_factory=EditorSettings)
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
+    event_log: EventLogSettings = Field(default_factory=EventLogSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     fault_point: str | None = setting(
         "fault_point",

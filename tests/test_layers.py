@@ -32,7 +32,7 @@ ROOMS = {
     "api": {
         # shared pieces of HTTP that import no room
         "responses": 0, "schemas": 0, "templating": 0, "openapi_examples": 0,
-        "stores": 0, "serving": 1,
+        "stores": 0, "event_log": 0, "serving": 1,
         # `Services` (what routes depend on), the middleware, access checks, error pages
         "deps": 2, "middleware": 2, "access": 2, "error_handlers": 2,
         "routes": 3, "app": 4, "cli": 5,

@@ -32,6 +32,7 @@ from api.cli.cli_toolkit import (
     print_json,
     run_command,
 )
+from api.cli.event_commands import events_app
 from api.cli.help_format import WholeWordsGroup
 from recommender import fault_points
 from recommender.errors import (
@@ -276,6 +277,7 @@ db_app = typer.Typer(
     no_args_is_help=True,
 )
 app.add_typer(db_app, name="db")
+app.add_typer(events_app, name="events")
 
 
 def _database_settings() -> Settings:

@@ -11,6 +11,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, InfoM
 from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from api.event_log.event_log_writer import EventLogWriter
 from api.serving.index_holder import IndexHolder
 from api.stores.event_store import EventStore
 from api.stores.result_cache import ResultCache
@@ -75,6 +76,36 @@ class EventMetrics(Collector):
             )
             family.add_metric([], store.dropped())
             yield family
+
+
+class EventLogMetrics(Collector):
+    """The impression log's writer: events written, dropped and queued, and failed writes."""
+
+    def __init__(self, writer: Callable[[], EventLogWriter | None]) -> None:
+        self._writer = writer
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        writer = self._writer()
+        if writer is None:
+            return
+        for name, help_text, value in (
+            ("written", "Events the impression log stored (repeats not counted).", writer.written),
+            (
+                "dropped",
+                "Accepted events left out of the impression log: its queue was full, or "
+                "shutdown could not write them.",
+                writer.dropped,
+            ),
+            ("failed", "Impression log writes that failed (each retried).", writer.failed),
+        ):
+            family = CounterMetricFamily(f"recommender_event_log_{name}", help_text)
+            family.add_metric([], value)
+            yield family
+        queued = GaugeMetricFamily(
+            "recommender_event_log_pending", "Events waiting for the impression log's writer."
+        )
+        queued.add_metric([], writer.pending())
+        yield queued
 
 
 class Metrics:

@@ -4,6 +4,10 @@ An event counts only when it carries its list's feedback token (`api.serving.fee
 vouching for that target at that slot of that source's list, and an impression id seen for the
 first time with that type and slot; every other event is refused, counted by reason, and
 changes no counter. Refusals never fail the request: beacons are fire-and-forget.
+
+Accepted events also go to the impression log (`api.event_log`), without waiting for it. While
+the events store cannot tell repeats (Redis down), signed events still go to the log, which
+keeps each one once by itself.
 """
 
 from __future__ import annotations
@@ -18,9 +22,11 @@ from starlette.responses import Response
 
 from api.access.admin_token import AdminDep
 from api.deps import Services, ServicesDep
+from api.event_log.logged_events import LoggedEvent
 from api.responses import json_response
 from api.schemas import ErrorBody
 from api.serving.ctr_report import ctr_report
+from api.serving.feedback_tokens import token_header
 from api.stores.event_schemas import (
     MAX_EVENT_BYTES,
     CtrReport,
@@ -118,6 +124,9 @@ async def record_events(request: Request, services: ServicesDep) -> Response:
     if fresh is not None:
         refused["duplicate"] += len(relevant) - len(accepted)
     await services.events.record(accepted, refused)
+    services.event_log.offer(
+        logged_events(relevant if fresh is None else accepted, services.feedback.clock())
+    )
     receipt = {
         "accepted": len(accepted),
         "ignored": len(signed) - len(relevant),
@@ -132,7 +141,37 @@ def _refusal(services: Services, event: Event) -> Refusal | None:
         return "missing_token"
     if event.impression is None:
         return "missing_impression"
-    return services.feedback.check(event.token, event.source, event.target, event.slot)
+    refusal = services.feedback.check(event.token, event.source, event.target, event.slot)
+    if refusal is None and event.placement is not None:
+        header = token_header(event.token)
+        if header is None or header.placement != event.placement:
+            return "invalid_token"
+    return refusal
+
+
+def logged_events(events: list[Event], at: float) -> list[LoggedEvent]:
+    """`events` (each with a token `_refusal` accepted) as the impression log keeps them."""
+    logged = []
+    for event in events:
+        header = token_header(event.token or "")
+        if header is None or event.impression is None:  # never, once `_refusal` passed it
+            continue
+        logged.append(
+            LoggedEvent(
+                type=event.type,
+                at=at,
+                source=event.source,
+                impression=event.impression,
+                position=event.slot,
+                target=event.target,
+                placement=header.placement,
+                arm=header.arm,
+                version=header.version,
+                # Today's ranking is deterministic: the list shown had probability 1.
+                propensity=1.0 if event.type == "impression" else None,
+            )
+        )
+    return logged
 
 
 @router.get(

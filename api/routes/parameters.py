@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import Path
+from fastapi import Path, Query
 from pydantic import StringConstraints
 
 from api.schemas import ErrorBody
+from api.stores.event_schemas import DEFAULT_PLACEMENT, PLACEMENT_PATTERN
 from recommender.articles import FIELD_LIMITS, MAX_SLUG_LENGTH, SLUG_PATTERN
 
 SlugPath = Annotated[
@@ -24,6 +25,17 @@ SlugValue = Annotated[
 ]
 #: A `section=` value: no longer than a section an article may have.
 SectionValue = Annotated[str, StringConstraints(max_length=FIELD_LIMITS["section"])]
+#: `placement=`: where the box sits on the page; logged with its events, part of the cache key.
+PlacementQuery = Annotated[
+    str,
+    Query(
+        pattern=PLACEMENT_PATTERN,
+        max_length=32,
+        description="Where the box sits on the page (e.g. `article-end`): 1-32 characters of "
+        f"a-z 0-9 _ -. Carried in the feedback token and the impression log; `{DEFAULT_PLACEMENT}` "
+        "(or none) leaves the response as it was without placements.",
+    ),
+]
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody},
     422: {"model": ErrorBody},

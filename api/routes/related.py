@@ -21,9 +21,10 @@ from starlette.types import Receive, Scope, Send
 
 from api.deps import Services, ServicesDep
 from api.responses import json_response
-from api.routes.parameters import ERRORS, SectionValue, SlugPath, SlugValue
+from api.routes.parameters import ERRORS, PlacementQuery, SectionValue, SlugPath, SlugValue
 from api.schemas import DraftRequest, ErrorBody, RelatedResponse
 from api.serving.related_answers import related_response
+from api.stores.event_schemas import DEFAULT_PLACEMENT
 from recommender.articles import (
     MAX_SLUG_LENGTH,
     Article,
@@ -56,6 +57,7 @@ async def related(
         float | None, Query(gt=0, le=36_500, description="Only articles this recent.")
     ] = None,
     language: Annotated[str | None, Query(max_length=35, description="Only this language.")] = None,
+    placement: PlacementQuery = DEFAULT_PLACEMENT,
 ) -> Response:
     """Suggestions for an indexed article, best first; never the article itself."""
     query = RelatedQuery(
@@ -65,7 +67,9 @@ async def related(
         max_age_days=max_age_days,
         language=language.lower() if language else None,
     )
-    return await related_response(services, slug, query, request.headers.get("if-none-match"))
+    return await related_response(
+        services, slug, query, request.headers.get("if-none-match"), placement=placement
+    )
 
 
 # CDNs and uptime checks ask with HEAD: answered as GET (uvicorn sends no body). Not in the
@@ -99,7 +103,9 @@ _RELATED_PREFIX, _RELATED_SUFFIX = RELATED_PATH.split("{slug}")
 _PLAIN_SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 _PLAIN_LIMIT = re.compile(r"[1-9][0-9]?")
 #: The route's query parameters; others are ignored by both routes.
-_QUERY_PARAMETERS = frozenset({"limit", "section", "exclude", "max_age_days", "language"})
+_QUERY_PARAMETERS = frozenset(
+    {"limit", "section", "exclude", "max_age_days", "language", "placement"}
+)
 _PLAIN_QUERIES = {limit: RelatedQuery(limit=limit) for limit in range(1, 51)}
 _DEFAULT_QUERY = RelatedQuery()
 _METHODS = frozenset({"GET", "HEAD"})

@@ -19,13 +19,14 @@ from starlette.responses import HTMLResponse, Response
 
 from api.deps import ServicesDep
 from api.error_handlers import error_response
-from api.routes.parameters import ERRORS, SlugPath, SlugValue
+from api.routes.parameters import ERRORS, PlacementQuery, SlugPath, SlugValue
 from api.serving.related_answers import (
     Representation,
     etag_for,
     not_modified,
     related_response,
 )
+from api.stores.event_schemas import DEFAULT_PLACEMENT
 from api.templating import STATIC, render, safe_href
 from recommender.ranking import RelatedQuery
 
@@ -93,6 +94,7 @@ async def related_fragment(
         list[SlugValue],
         Query(max_length=200, description="Slugs to leave out (repeatable): the page's own."),
     ] = [],  # noqa: B006 - FastAPI copies defaults per request
+    placement: PlacementQuery = DEFAULT_PLACEMENT,
 ) -> Response:
     """The related list as escaped HTML, for server-side includes (ESI/SSI) and the widget."""
     fragment = Representation(
@@ -102,7 +104,7 @@ async def related_fragment(
     )
     query = RelatedQuery(limit=limit, exclude=frozenset(exclude))
     return await related_response(
-        services, slug, query, request.headers.get("if-none-match"), fragment
+        services, slug, query, request.headers.get("if-none-match"), fragment, placement
     )
 
 

@@ -5,8 +5,10 @@ source article, the ordered list shown, the arm that ranked it, the index versio
 expiry. `POST /v1/events` counts an impression or a click only when its token vouches for that
 target at that slot of that source's list, and has not expired.
 
-A token is `<version>.<arm>.<expiry hour>.<tags>`: `tags` is the URL-safe base64 of one
-truncated HMAC-SHA256 per slot, each over the header, the source, the slot and its target.
+A token is `<version>.<arm>.<expiry hour>[.<placement>].<tags>` (the placement only when the
+box names one other than `default`, so that lists without one keep their bytes): `tags` is the
+URL-safe base64 of one truncated HMAC-SHA256 per slot, each over the header (so over the
+placement too), the source, the slot and its target.
 So an event is checked against its own slot without sending the whole list back, and a token
 is deterministic: the same list in the same hour gets the same bytes for every reader, so
 lists stay cacheable (`Cache-Control: public`, ETags, CDNs).
@@ -26,7 +28,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.stores.event_schemas import Refusal
+from api.stores.event_schemas import DEFAULT_PLACEMENT, Refusal
 from index.index_errors import StorageError
 from recommender.settings import FeedbackSettings, IndexSettings
 
@@ -41,7 +43,27 @@ KEY_FILE = "feedback.key"
 
 _HEADER = re.compile(
     r"(?P<version>[0-9A-Za-z-]{1,64})\.(?P<arm>[a-z0-9_-]{1,32})\.(?P<expiry>\d{1,9})"
+    r"(?:\.(?P<placement>[a-z0-9_-]{1,32}))?"
 )
+
+
+@dataclass(frozen=True, slots=True)
+class TokenHeader:
+    """What a token says about its list besides the slots: signed with every slot's tag."""
+
+    version: str
+    arm: str
+    placement: str
+    expiry: int
+
+
+def token_header(token: str) -> TokenHeader | None:
+    """The header of `token` as written (not checked: `FeedbackSigner.check` does that)."""
+    parsed = _HEADER.fullmatch(token.rpartition(".")[0])
+    if parsed is None:
+        return None
+    placement = parsed["placement"] or DEFAULT_PLACEMENT
+    return TokenHeader(parsed["version"], parsed["arm"], placement, int(parsed["expiry"]))
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +84,20 @@ class FeedbackSigner:
         return (self.token_hours + 2) * HOUR
 
     def issue(
-        self, source: str, targets: Sequence[str], *, version: str, arm: str, hour: int
+        self,
+        source: str,
+        targets: Sequence[str],
+        *,
+        version: str,
+        arm: str,
+        hour: int,
+        placement: str = DEFAULT_PLACEMENT,
     ) -> str:
-        """The token of `targets` (in slot order) shown on `source`'s page, issued in `hour`."""
+        """The token of `targets` (in slot order) shown on `source`'s page in `placement`,
+        issued in `hour`."""
         header = f"{version}.{arm}.{hour + 1 + self.token_hours}"
+        if placement != DEFAULT_PLACEMENT:
+            header += f".{placement}"
         tags = b"".join(
             self._tag(header, source, slot, target) for slot, target in enumerate(targets, start=1)
         )
@@ -75,7 +107,7 @@ class FeedbackSigner:
         """None when `token` vouches for `target` at `slot` of `source`'s list and is valid
         now; else why not (a bad signature, another list or position: `invalid_token`)."""
         header, _, encoded = token.rpartition(".")
-        parsed = _HEADER.fullmatch(header)
+        parsed = token_header(token)
         if parsed is None:
             return "invalid_token"
         try:
@@ -87,7 +119,7 @@ class FeedbackSigner:
             tag, self._tag(header, source, slot, target)
         ):
             return "invalid_token"
-        if self.hour() >= int(parsed["expiry"]):
+        if self.hour() >= parsed.expiry:
             return "expired_token"
         return None
 

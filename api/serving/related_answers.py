@@ -19,6 +19,7 @@ from api.responses import JSON
 from api.serving.feedback_tokens import DEFAULT_ARM, FeedbackSigner
 from api.serving.index_holder import IndexHolder
 from api.serving.single_flight import SingleFlight
+from api.stores.event_schemas import DEFAULT_PLACEMENT
 from api.stores.result_cache import ResultCache
 from index.serving.recommender_engine import Recommender
 from recommender.ranking import RelatedQuery
@@ -40,14 +41,24 @@ class AnswerServices(Protocol):
     def feedback(self) -> FeedbackSigner: ...
 
 
-def related_cache_key(tag: str, slug: str, query: RelatedQuery, variant: str = "") -> str:
+def related_cache_key(
+    tag: str,
+    slug: str,
+    query: RelatedQuery,
+    variant: str = "",
+    placement: str = DEFAULT_PLACEMENT,
+) -> str:
     """Carries the version and the live-change generation: a change never serves old lists.
 
-    The query (and the representation's `variant`) enter as a fixed-size digest of their
-    normalised form, so a request's key is bounded however long its values are.
+    The query (and the representation's `variant`, and a placement other than the default,
+    whose token differs) enter as a fixed-size digest of their normalised form, so a request's
+    key is bounded however long its values are.
     """
-    normalised = f"{len(variant)}:{variant}:{query.cache_key()}".encode()
-    return f"related:{tag}:{slug}:{hashlib.blake2b(normalised, digest_size=16).hexdigest()}"
+    normalised = f"{len(variant)}:{variant}:{query.cache_key()}"
+    if placement != DEFAULT_PLACEMENT:
+        normalised += f":placement={placement}"
+    digest = hashlib.blake2b(normalised.encode(), digest_size=16).hexdigest()
+    return f"related:{tag}:{slug}:{digest}"
 
 
 def etag_for(key: str) -> str:
@@ -77,10 +88,16 @@ AS_JSON = Representation(JSON, orjson.dumps)
 
 
 def related_body(
-    feedback: FeedbackSigner, recommender: Recommender, slug: str, query: RelatedQuery, hour: int
+    feedback: FeedbackSigner,
+    recommender: Recommender,
+    slug: str,
+    query: RelatedQuery,
+    hour: int,
+    placement: str = DEFAULT_PLACEMENT,
 ) -> dict[str, Any]:
-    """The related list of `slug` with its feedback token issued in `hour`: what every
-    representation encodes on a cache miss."""
+    """The related list of `slug` in `placement` with its feedback token issued in `hour`: what
+    every representation encodes on a cache miss. `feedback.placement` is there only for a
+    placement other than the default."""
     answer = recommender.answer(slug, query)
     token = feedback.issue(
         slug,
@@ -88,8 +105,11 @@ def related_body(
         version=recommender.version.id,
         arm=DEFAULT_ARM,
         hour=hour,
+        placement=placement,
     )
     answer["feedback"] = {"token": token, "arm": DEFAULT_ARM}
+    if placement != DEFAULT_PLACEMENT:
+        answer["feedback"]["placement"] = placement
     return answer
 
 
@@ -101,13 +121,14 @@ async def _related_bytes(
     key: str,
     hour: int,
     encode: Callable[[dict[str, Any]], bytes],
+    placement: str,
 ) -> bytes:
     cached = await services.cache.get(key)
     if cached is not None:
         return cached
 
     async def compute() -> bytes:
-        body = encode(related_body(services.feedback, recommender, slug, query, hour))
+        body = encode(related_body(services.feedback, recommender, slug, query, hour, placement))
         await services.cache.set(key, body, services.settings.cache.ttl_seconds)
         return body
 
@@ -120,13 +141,14 @@ async def related_response(
     query: RelatedQuery,
     if_none_match: str | None,
     representation: Representation = AS_JSON,
+    placement: str = DEFAULT_PLACEMENT,
 ) -> Response:
     """The answer to `GET /v1/articles/{slug}/related` (or another `representation` of the
-    same list) for a validated request."""
+    same list) for a validated request, shown in `placement`."""
     recommender = services.holder.require()
     hour = services.feedback.hour()
     tag = f"{recommender.cache_tag}.{hour}"
-    key = related_cache_key(tag, slug, query, representation.key_variant)
+    key = related_cache_key(tag, slug, query, representation.key_variant, placement)
     etag = etag_for(key)
     headers = {
         "ETag": etag,
@@ -136,6 +158,6 @@ async def related_response(
         recommender.row_of(slug)  # an unknown slug is a 404 even with a matching tag
         return Response(status_code=304, headers=headers)
     body = await _related_bytes(
-        services, recommender, slug, query, key, hour, representation.encode
+        services, recommender, slug, query, key, hour, representation.encode, placement
     )
     return Response(body, media_type=representation.media_type, headers=headers)

@@ -206,6 +206,7 @@
   const load = (box) => {
     const slug = box.getAttribute("data-related-slug");
     const heading = box.getAttribute("data-heading");
+    const placement = box.getAttribute("data-placement");
     const api = apiFor(box);
     const fail = () => box.remove();
     if (!SLUG.test(slug)) return fail();
@@ -213,6 +214,7 @@
     url.searchParams.set("limit", rowsOf(box));
     url.searchParams.set("layout", layoutOf(box));
     if (heading) url.searchParams.set("heading", heading.slice(0, 100));
+    if (placement) url.searchParams.set("placement", placement);
     const page = pageSlug(box);
     if (page && page !== slug && SLUG.test(page)) url.searchParams.set("exclude", page);
     // An API that accepts the connection and never answers must not leave a hole.

@@ -17,6 +17,10 @@ MAX_SLOT = 50
 #: A token of a 50-item list is ~600 characters.
 MAX_TOKEN_LENGTH = 1024
 IMPRESSION_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
+#: Where on the page a box sits (`data-placement`, `placement=`), e.g. `article-end`.
+PLACEMENT_PATTERN = r"^[a-z0-9_-]{1,32}$"
+#: The placement of a box that names none: its lists keep the bytes they had before placements.
+DEFAULT_PLACEMENT = "default"
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN.pattern, max_length=MAX_SLUG_LENGTH)]
 
@@ -55,6 +59,12 @@ class Event(BaseModel):
         pattern=IMPRESSION_PATTERN,
         description="An id the widget draws for each box it shows (16-64 characters of "
         "A-Z a-z 0-9 _ -): an impression counts once per item, a click once per item.",
+    )
+    placement: str | None = Field(
+        None,
+        pattern=PLACEMENT_PATTERN,
+        description="The box's placement; optional, as the token carries it (an event naming "
+        "another placement than its token's is refused as invalid_token).",
     )
 
     def seen_key(self) -> str:

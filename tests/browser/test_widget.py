@@ -24,8 +24,15 @@ from fastapi.responses import HTMLResponse
 from playwright.sync_api import Page, expect
 
 from api.app import create_app
+from api.event_log.file_event_log import FileEventLog
 from recommender.settings import Settings
-from tests.support.helpers import REPO, build_fake_index, cache_options, synthetic_records
+from tests.support.helpers import (
+    REPO,
+    build_fake_index,
+    cache_options,
+    synthetic_records,
+    wait_for,
+)
 from tests.support.servers import running_server
 
 TOKEN = "s3cret-admin-token"
@@ -254,6 +261,28 @@ def test_server_included_fragments_are_tracked_too(api: str, page: Page) -> None
         expect(page.locator("time").first).to_have_text(DAYS_AGO)
         report = ctr(api, lambda report: report["totals"]["impressions"] >= 3)
     assert [row["impressions"] for row in report["by_slot"]] == [1, 1, 1]
+
+
+@pytest.mark.parametrize("settings", ["memory"], indirect=True)
+def test_a_box_placement_reaches_the_impression_log(
+    api: str, page: Page, settings: Settings
+) -> None:
+    box = f'<div data-related-slug="{SOURCE}" data-limit="3" data-placement="article-end"></div>'
+    requested: list[str] = []
+    page.on("request", lambda request: requested.append(request.url))
+    log = FileEventLog(settings.data_dir)
+    today = datetime.now(UTC).date()
+    with serve_page(f'<script src="{api}/widget.js" async></script>', box) as site:
+        page.goto(site)
+        expect(page.locator(ITEMS)).to_have_count(3)
+        section = page.locator("section[data-related-source]")
+        expect(section).to_have_attribute("data-feedback-placement", "article-end")
+        wait_for(lambda: len(list(log.read(today, today))) >= 3, "3 impressions logged")
+    assert [url for url in requested if "related.html" in url and "placement=article-end" in url]
+    logged = list(log.read(today, today))
+    assert [(e.type, e.position, e.placement) for e in logged] == [
+        ("impression", slot, "article-end") for slot in (1, 2, 3)
+    ]
 
 
 #: Ages (days) either side of each unit's edge, and how a box must say them: one style.

@@ -115,11 +115,16 @@ def box_events(
     *,
     limit: int = 5,
     impression: str | None = None,
+    placement: str | None = None,
 ) -> list[dict[str, Any]]:
     """Events of one box of `source` as the widget sends them: the list the service serves
-    (`client` is a TestClient or an httpx.Client), its feedback token, and an impression id
-    (a new one unless given), at `slots` (default: every slot)."""
-    response = client.get(f"/v1/articles/{source}/related", params={"limit": limit})
+    (`client` is a TestClient or an httpx.Client) in `placement` (none: the default), its
+    feedback token, and an impression id (a new one unless given), at `slots` (default: every
+    slot)."""
+    params: dict[str, Any] = {"limit": limit}
+    if placement is not None:
+        params["placement"] = placement
+    response = client.get(f"/v1/articles/{source}/related", params=params)
     assert response.status_code == 200, response.text
     body = response.json()
     items = body["items"]

@@ -1,0 +1,155 @@
+"""The impression log as JSON Lines files in the data directory, one per UTC day
+(`event-log/2026-12-06.jsonl`): the backend of a host without `RECOMMENDER_DATABASE_URL`.
+
+Every worker of the data directory appends under one file lock (`event-log/.lock`). A record is
+kept once: under the lock, each writer first reads what the others appended since it last
+looked (the files only grow), so it knows every key of the days an event may repeat in (its
+own and the day before: a beacon is replayed within its token's hours, and the events store
+refuses replays before they reach the log while Redis works).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from pathlib import Path
+
+import orjson
+from filelock import FileLock
+
+from api.event_log.logged_events import LoggedEvent
+from index.index_errors import StorageError
+
+log = logging.getLogger(__name__)
+
+FOLDER = "event-log"
+SUFFIX = ".jsonl"
+LOCK_NAME = ".lock"
+#: Longest wait for another worker's append.
+LOCK_SECONDS = 10.0
+
+Key = tuple[str, str, str, int]
+
+
+@dataclass
+class _SeenDay:
+    """The keys of one day's file up to `offset` (bytes read so far)."""
+
+    offset: int = 0
+    keys: set[Key] = field(default_factory=set)
+
+
+class FileEventLog:
+    """`EventLog` over one file per UTC day in `data_dir / FOLDER`."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.folder = data_dir / FOLDER
+        self._lock = FileLock(str(self.folder / LOCK_NAME), timeout=LOCK_SECONDS)
+        self._seen: dict[date, _SeenDay] = {}
+
+    def path(self, day: date) -> Path:
+        return self.folder / f"{day.isoformat()}{SUFFIX}"
+
+    def write(self, events: Sequence[LoggedEvent]) -> int:
+        by_day: dict[date, list[LoggedEvent]] = {}
+        for event in events:
+            by_day.setdefault(event.day, []).append(event)
+        written = 0
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+            with self._lock:
+                for day in sorted(by_day):
+                    written += self._append(day, by_day[day])
+        except (OSError, TimeoutError) as exc:
+            raise StorageError(
+                f"cannot append to the impression log in {self.folder}: {exc}"
+            ) from exc
+        return written
+
+    def _append(self, day: date, events: list[LoggedEvent]) -> int:
+        """Append the events of `day` not logged on `day` or the day before (lock held)."""
+        earlier = day - timedelta(days=1)
+        for stale in [d for d in self._seen if d < earlier]:
+            del self._seen[stale]
+        known = self._catch_up(earlier).keys
+        today = self._catch_up(day)
+        lines = []
+        for event in events:
+            key = event.key()
+            if key in known or key in today.keys:
+                continue
+            today.keys.add(key)
+            lines.append(orjson.dumps(event.record()) + b"\n")
+        if not lines:
+            return 0
+        with self.path(day).open("ab") as file:
+            if file.tell() > today.offset:  # a writer died mid-line: end that line first
+                file.write(b"\n")
+            file.write(b"".join(lines))
+            file.flush()
+            os.fsync(file.fileno())
+            today.offset = file.tell()
+        return len(lines)
+
+    def _catch_up(self, day: date) -> _SeenDay:
+        """The keys of `day`'s file, reading only what was appended since the last look."""
+        seen = self._seen.setdefault(day, _SeenDay())
+        path = self.path(day)
+        try:
+            with path.open("rb") as file:
+                file.seek(seen.offset)
+                for line in file:
+                    if not line.endswith(b"\n"):
+                        break  # being written, or left unfinished by a crash
+                    seen.offset += len(line)
+                    seen.keys.update(event.key() for event in _parse(line, path))
+        except FileNotFoundError:
+            pass
+        return seen
+
+    def read(self, since: date, until: date) -> Iterator[LoggedEvent]:
+        for path in self._day_files():
+            day = date.fromisoformat(path.name.removesuffix(SUFFIX))
+            if since <= day <= until:
+                with path.open("rb") as file:
+                    for line in file:
+                        yield from _parse(line, path)
+
+    def prune(self, first_kept: date) -> int:
+        gone = 0
+        try:
+            for path in self._day_files():
+                if date.fromisoformat(path.name.removesuffix(SUFFIX)) < first_kept:
+                    path.unlink(missing_ok=True)
+                    gone += 1
+        except OSError as exc:
+            raise StorageError(f"cannot prune the impression log in {self.folder}: {exc}") from exc
+        return gone
+
+    def _day_files(self) -> list[Path]:
+        """The day files, oldest first (names that are not a day are left alone)."""
+        found = []
+        for path in self.folder.glob(f"*{SUFFIX}"):
+            try:
+                date.fromisoformat(path.name.removesuffix(SUFFIX))
+            except ValueError:
+                continue
+            found.append(path)
+        return sorted(found)
+
+    def close(self) -> None:
+        """Nothing stays open between writes."""
+
+
+def _parse(lines: bytes, path: Path) -> Iterator[LoggedEvent]:
+    """The records of `lines`; a line a crashed writer left unfinished is skipped."""
+    for line in lines.splitlines():
+        if not line.strip():
+            continue
+        try:
+            yield LoggedEvent.from_record(orjson.loads(line))
+        except (orjson.JSONDecodeError, TypeError):
+            log.warning("skipping an unreadable line of %s", path)
