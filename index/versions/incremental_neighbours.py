@@ -47,7 +47,7 @@ MISSING_MAX = 1 / 8
 #: How much wider than its own candidate pool a new or changed article looks for the lists it
 #: enters: an article near it need not have it in its own pool, but the wider the search, the
 #: fewer lists it misses that a full build would put it in.
-ENTERING_REACH = 2
+ENTERING_REACH = 4
 
 Lists = tuple[NDArray[np.int32], NDArray[np.float32]]
 
@@ -144,7 +144,11 @@ def update_neighbours(
     for rows, pool_ids, pool_scores in candidate_batches(
         index, side.vectors[weighed], weighed, width * ENTERING_REACH, block
     ):
-        entries.append(_entering(side, parts, weights, rows, pool_ids, pool_scores, refit, floor))
+        entries.append(
+            _entering(
+                index, side, parts, weights, (rows, pool_ids, pool_scores), refit, floor, width
+            )
+        )
     touched = np.unique(np.concatenate([kept[missing > 0], *(e[0] for e in entries)]))
     touched = touched[~refit[touched]]
     _merge(ids, scores, touched, entries)
@@ -183,17 +187,19 @@ def _scores_of(
 
 
 def _entering(
+    index: VectorIndex,
     side: Side,
     parts: Mapping[str, Any],
     weights: FusionWeights,
-    rows: NDArray[np.int64],
-    pool_ids: NDArray[np.int64],
-    pool_scores: NDArray[np.float32],
+    pools: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]],
     refit: NDArray[np.bool_],
     floor: NDArray[np.float32],
+    width: int,
 ) -> tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]]:
-    """(list row, entering row, score) where one of `rows` (new or recomputed) beats the `floor`
-    of the list of an article of its pool that is not recomputed itself."""
+    """(list row, entering row, score) where one of `rows` (new or changed) beats the `floor` of
+    the list of an article near it (`pools`: rows, their nearest rows and cosines) that is not
+    recomputed itself, and is within that article's own candidate pool."""
+    rows, pool_ids, pool_scores = pools
     valid = pool_ids >= 0
     valid[valid] = ~refit[pool_ids[valid]]
     holders = pool_ids[valid]
@@ -201,10 +207,31 @@ def _entering(
     if not len(holders):
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0, dtype=np.float32)
-    candidates = Candidates(side, entering[:, None], pool_scores[valid][:, None])
+    cosines = pool_scores[valid]
+    candidates = Candidates(side, entering[:, None], cosines[:, None])
     fused = pair_scores(parts, side, holders, candidates, weights)[:, 0]
     enters = fused > floor[holders]
-    return holders[enters], entering[enters], fused[enters]
+    holders, entering, cosines, fused = (
+        holders[enters],
+        entering[enters],
+        cosines[enters],
+        fused[enters],
+    )
+    # Only where a full build would see it: within the holder's own candidate pool.
+    within = cosines >= _pool_edges(index, side, holders, width)
+    return holders[within], entering[within], fused[within]
+
+
+def _pool_edges(
+    index: VectorIndex, side: Side, rows: NDArray[np.int64], width: int
+) -> NDArray[np.float32]:
+    """The cosine of the last article of each row's candidate pool (`candidate_batches`)."""
+    unique, position = np.unique(rows, return_inverse=True)
+    edges = np.full(len(unique), -np.inf, dtype=np.float32)
+    for found, _, pool_scores in candidate_batches(index, side.vectors[unique], unique, width):
+        at = np.searchsorted(unique, found)
+        edges[at] = np.where(np.isfinite(pool_scores[:, -1]), pool_scores[:, -1], -np.inf)
+    return edges[position]
 
 
 def _merge(
