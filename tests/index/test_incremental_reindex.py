@@ -147,11 +147,12 @@ def test_each_reason_for_a_full_rebuild(tmp_path: Path, change: str, reason: str
     first = _run(settings, records, "first")
     assert (first.rebuild, first.rebuild_reason) == ("full", "first run: no version is served")
     records[0] = {**records[0], "title": "Volcano: a corrected headline"}
-    overrides: dict[str, Any] = {
+    settings_of: dict[str, dict[str, Any]] = {
         "old": {"full_rebuild_days": 0},
         "drift": {"incremental_drift_max": 0.01},
         "ranking": {"lexical_weight": 0.5},
-    }.get(change, {})
+    }
+    overrides = settings_of.get(change, {})
     if change == "unrecorded":
         _drop_lexical_fit(settings)
     second = _run(
