@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 
 from index.versions.incremental_plan import Reuse
 from index.versions.index_version import IndexVersion, VersionContent, publication_times
-from index.versions.neighbours import candidate_batches, rank_by_fusion
+from index.versions.neighbours import POOL_FACTOR, candidate_batches, rank_by_fusion
 from index.versions.reindex_stages import StageMeter
 from index.versions.vector_index import VectorIndex, build_tuned
 from index.versions.version_store import VersionStore
@@ -48,6 +48,9 @@ MISSING_MAX = 1 / 8
 #: enters: an article near it need not have it in its own pool, but the wider the search, the
 #: fewer lists it misses that a full build would put it in.
 ENTERING_REACH = 4
+
+#: Rows whose pool edges are measured at once (a block's cosines with the catalog in memory).
+EDGE_BLOCK = 512
 
 Lists = tuple[NDArray[np.int32], NDArray[np.float32]]
 
@@ -204,6 +207,9 @@ def _entering(
     valid[valid] = ~refit[pool_ids[valid]]
     holders = pool_ids[valid]
     entering = np.broadcast_to(rows[:, None], pool_ids.shape)[valid]
+    # Past the width of its own pool, an article near it may not have it in its pool: checked.
+    ring = np.arange(pool_ids.shape[1]) >= pool_ids.shape[1] // ENTERING_REACH
+    far = np.broadcast_to(ring[None, :], pool_ids.shape)[valid]
     if not len(holders):
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0, dtype=np.float32)
@@ -211,26 +217,33 @@ def _entering(
     candidates = Candidates(side, entering[:, None], cosines[:, None])
     fused = pair_scores(parts, side, holders, candidates, weights)[:, 0]
     enters = fused > floor[holders]
-    holders, entering, cosines, fused = (
+    holders, entering, cosines, fused, far = (
         holders[enters],
         entering[enters],
         cosines[enters],
         fused[enters],
+        far[enters],
     )
     # Only where a full build would see it: within the holder's own candidate pool.
-    within = cosines >= _pool_edges(index, side, holders, width)
+    within = ~far
+    within[far] = cosines[far] >= _pool_edges(index, side, holders[far], width)
     return holders[within], entering[within], fused[within]
 
 
 def _pool_edges(
     index: VectorIndex, side: Side, rows: NDArray[np.int64], width: int
 ) -> NDArray[np.float32]:
-    """The cosine of the last article of each row's candidate pool (`candidate_batches`)."""
+    """The cosine of the last article of each row's candidate pool (`candidate_batches`): exact,
+    a block of rows at a time (a partial sort is faster here than a search this deep)."""
     unique, position = np.unique(rows, return_inverse=True)
-    edges = np.full(len(unique), -np.inf, dtype=np.float32)
-    for found, _, pool_scores in candidate_batches(index, side.vectors[unique], unique, width):
-        at = np.searchsorted(unique, found)
-        edges[at] = np.where(np.isfinite(pool_scores[:, -1]), pool_scores[:, -1], -np.inf)
+    pool = max(1, min(width * POOL_FACTOR, index.size - 1))
+    vectors = side.vectors
+    edges = np.empty(len(unique), dtype=np.float32)
+    for start in range(0, len(unique), EDGE_BLOCK):
+        block = unique[start : start + EDGE_BLOCK]
+        cosines = vectors[block] @ vectors.T
+        cosines[np.arange(len(block)), block] = -np.inf  # not its own candidate
+        edges[start : start + len(block)] = -np.partition(-cosines, pool - 1, axis=1)[:, pool - 1]
     return edges[position]
 
 
