@@ -132,7 +132,7 @@ def compare(
         for slug, items in full.items()
         if items
     ]
-    relevance = LabelRelevance.from_articles(articles, label)
+    relevance = LabelRelevance.from_articles(articles, label.removeprefix("labels."))
     judged = [slug for slug in full if relevance.relevant(slug)]
     if not judged:
         raise BenchError(f"no article of the feed has a relevant one by the label {label!r}")
