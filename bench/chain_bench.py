@@ -176,8 +176,8 @@ def run_chain(
         say(f"night {night}: {summary.rebuild} ({summary.rebuild_reason}), {summary.seconds} s")
     say("full rebuild of the last night's catalog ...")
     full = build(work_dir / "full", catalog, full=True)
-    slugs = [record["slug"] for record in catalog]
     known = [validate_record(record).article for record in catalog]
+    slugs = [article.slug for article in known]  # as served (lowercased)
     figures = compare(
         served_top(work_dir / "incremental", slugs),
         served_top(work_dir / "full", slugs),
