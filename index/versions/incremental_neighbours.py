@@ -6,18 +6,18 @@ version's signal parts and neighbour lists carried over, work done only where th
   to the vocabulary). So an unchanged pair scores exactly as it did.
 - **Lists of new and changed articles** are computed as a full build does: their candidate pool
   from the vector index, re-scored with the hybrid score.
-- **Lists they enter**: each new or changed article is scored as a candidate of every article of
-  its own pool (cosine is symmetric, so those are the articles it is nearest to), and enters a
-  list where it beats the list's last score.
+- **Lists they enter**: each new or changed article is a candidate of the articles nearest to it
+  (`ENTERING_REACH` pools wide) whose own candidate pool it is in (counted against its nearest,
+  `_in_pool`), and enters a list where it beats the list's last score.
 - **Lists that held a changed article** re-score that pair and re-sort; **lists that held a
   removed article** drop it, leaving a gap at the end (a list of 64 loses about one entry per
   1 % of the catalog removed). A list with more than an eighth of its entries missing is
   recomputed in full, as are all lists when the catalog is too small to fill them.
 
 What this leaves out, the price of not recomputing every list: an article entering a list whose
-pool it is in but which is not in its own pool, and the entry past a list's end that a removed
-or demoted one would let in. `recommender bench chain` measures the result against a full
-rebuild (overlap@5, nDCG@5).
+pool it is in but which is beyond its own wider search, an article let into a pool by a removal,
+and the entry past a list's end that a removed or demoted one would let in.
+`recommender bench chain` measures the result against a full rebuild (overlap@5, nDCG@5).
 """
 
 from __future__ import annotations
@@ -45,12 +45,9 @@ from recommender.tfidf import CatalogTerms
 MISSING_MAX = 1 / 8
 
 #: How much wider than its own candidate pool a new or changed article looks for the lists it
-#: enters: an article near it need not have it in its own pool, but the wider the search, the
-#: fewer lists it misses that a full build would put it in.
+#: enters: an article near it need not be in its pool while it is in that article's, and the
+#: wider the search, the fewer such lists it misses.
 ENTERING_REACH = 4
-
-#: Rows whose pool edges are measured at once (a block's cosines with the catalog in memory).
-EDGE_BLOCK = 512
 
 Lists = tuple[NDArray[np.int32], NDArray[np.float32]]
 
@@ -207,44 +204,46 @@ def _entering(
     valid[valid] = ~refit[pool_ids[valid]]
     holders = pool_ids[valid]
     entering = np.broadcast_to(rows[:, None], pool_ids.shape)[valid]
-    # Past the width of its own pool, an article near it may not have it in its pool: checked.
-    ring = np.arange(pool_ids.shape[1]) >= pool_ids.shape[1] // ENTERING_REACH
-    far = np.broadcast_to(ring[None, :], pool_ids.shape)[valid]
+    cosines = pool_scores[valid]
+    # Only where a full build would see it: within the holder's own candidate pool (an article
+    # near it need not have it in its pool). Checked first: it costs less than a pair's score.
+    pool = max(1, min(width * POOL_FACTOR, index.size - 1))
+    within = _in_pool(side, holders, entering, cosines, pools, pool)
+    holders, entering, cosines = holders[within], entering[within], cosines[within]
     if not len(holders):
         empty = np.zeros(0, dtype=np.int64)
         return empty, empty, np.zeros(0, dtype=np.float32)
-    cosines = pool_scores[valid]
     candidates = Candidates(side, entering[:, None], cosines[:, None])
     fused = pair_scores(parts, side, holders, candidates, weights)[:, 0]
     enters = fused > floor[holders]
-    holders, entering, cosines, fused, far = (
-        holders[enters],
-        entering[enters],
-        cosines[enters],
-        fused[enters],
-        far[enters],
-    )
-    # Only where a full build would see it: within the holder's own candidate pool.
-    within = ~far
-    within[far] = cosines[far] >= _pool_edges(index, side, holders[far], width)
-    return holders[within], entering[within], fused[within]
+    return holders[enters], entering[enters], fused[enters]
 
 
-def _pool_edges(
-    index: VectorIndex, side: Side, rows: NDArray[np.int64], width: int
-) -> NDArray[np.float32]:
-    """The cosine of the last article of each row's candidate pool (`candidate_batches`): exact,
-    a block of rows at a time (a partial sort is faster here than a search this deep)."""
-    unique, position = np.unique(rows, return_inverse=True)
-    pool = max(1, min(width * POOL_FACTOR, index.size - 1))
+def _in_pool(
+    side: Side,
+    holders: NDArray[np.int64],
+    entering: NDArray[np.int64],
+    cosines: NDArray[np.float32],
+    pools: tuple[NDArray[np.int64], NDArray[np.int64], NDArray[np.float32]],
+    pool: int,
+) -> NDArray[np.bool_]:
+    """Whether each entering row is among the `pool` nearest of its holder, counting the
+    holder's neighbours among the entering row's own nearest (`pools`): what lies near both
+    is what could push it out, so this is the exact test wherever those nearest cover the
+    holder's pool, and errs towards letting it in elsewhere."""
+    rows, pool_ids, _ = pools
     vectors = side.vectors
-    edges = np.empty(len(unique), dtype=np.float32)
-    for start in range(0, len(unique), EDGE_BLOCK):
-        block = unique[start : start + EDGE_BLOCK]
-        cosines = vectors[block] @ vectors.T
-        cosines[np.arange(len(block)), block] = -np.inf  # not its own candidate
-        edges[start : start + len(block)] = -np.partition(-cosines, pool - 1, axis=1)[:, pool - 1]
-    return edges[position]
+    inside = np.ones(len(holders), dtype=np.bool_)
+    at = np.searchsorted(rows, entering)
+    for position in np.unique(at).tolist():
+        pairs = np.flatnonzero(at == position)
+        near = pool_ids[position][pool_ids[position] >= 0]
+        # einsum, not BLAS: many small products, where BLAS threads beside FAISS's stall.
+        closer = np.einsum("ij,kj->ik", vectors[holders[pairs]], vectors[near])
+        closer = closer > cosines[pairs][:, None]
+        # The holder itself is among `near` and closer to itself than anything: not counted.
+        inside[pairs] = np.count_nonzero(closer, axis=1) - 1 < pool
+    return inside
 
 
 def _merge(
