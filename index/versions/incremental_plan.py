@@ -202,26 +202,32 @@ def match_catalog(
 ) -> Reuse:
     """Each new article's served row by slug, kept where its texts (`served_texts`, the
     version's `text_hashes.npy` table) and publication time are the same."""
-    count, served_count = len(cards), len(served_cards)
-    reused = np.full(count, -1, dtype=np.int64)
-    successor = np.full(served_count, -1, dtype=np.int64)
-    served_published = served_cards.columns.published
-    changed = added = 0
+    count = len(cards)
+    old_rows = np.full(count, -1, dtype=np.int64)
+    published = np.empty(count, dtype=np.float64)
     for row, card in enumerate(cards):
         old = served_cards.row_of(card["slug"])
-        if old is None:
-            added += 1
-            continue
-        successor[old] = row
-        same_texts = (
-            served_texts[old, 0].tobytes().hex() == embedding_hashes[row]
-            and served_texts[old, 1].tobytes().hex() == lexical_hashes[row]
-        )
-        time, served_time = published_time(card), float(served_published[old])
-        same_time = time == served_time or (np.isnan(time) and np.isnan(served_time))
-        if same_texts and same_time:
-            reused[row] = old
-        else:
-            changed += 1
+        old_rows[row] = -1 if old is None else old
+        published[row] = published_time(card)
+    found = np.flatnonzero(old_rows >= 0)
+    served = old_rows[found]
+    texts = np.stack([_digests(embedding_hashes), _digests(lexical_hashes)], axis=1)
+    same_texts = (texts[found] == served_texts[served]).all(axis=(1, 2))
+    served_published = served_cards.columns.published[served]
+    same_time = (published[found] == served_published) | (
+        np.isnan(published[found]) & np.isnan(served_published)
+    )
+    reused = np.full(count, -1, dtype=np.int64)
+    kept = same_texts & same_time
+    reused[found[kept]] = served[kept]
+    successor = np.full(len(served_cards), -1, dtype=np.int64)
+    successor[served] = found
+    changed, added = int(np.count_nonzero(~kept)), count - len(found)
     removed = int(np.count_nonzero(successor < 0))
     return Reuse(version, reused, successor, changed, added, removed)
+
+
+def _digests(hashes: Sequence[str]) -> NDArray[np.uint8]:
+    """Hex SHA-256 digests as rows of raw bytes (as `text_hashes.npy` holds them)."""
+    raw = bytes.fromhex("".join(hashes))
+    return np.frombuffer(raw, dtype=np.uint8).reshape(len(hashes), 32)
