@@ -15,13 +15,15 @@ from typing import Any
 import numpy as np
 import pytest
 
-from index.serving.version_loader import load_current
+from index.serving.version_loader import load_current, load_recommender
 from index.versions.manifest import MANIFEST_NAME
 from index.versions.reindex_pipeline import ReindexSummary, reindex
 from index.versions.version_store import VersionStore
 from recommender.encoding.encoder_protocol import FAKE_MODEL
 from recommender.encoding.hashing_encoder import HashingEncoder
+from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
+from recommender.signals.tfidf_cosine import load_vocabulary
 from tests.support.helpers import REPO, fake_settings, synthetic_records, write_jsonl
 
 #: Small lists, so that a catalog of a few dozen articles does not fill them all.
@@ -111,6 +113,15 @@ def test_an_incremental_run_weighs_only_the_changed_articles_and_keeps_the_fit(
     assert np.array_equal(model.idf[: len(first_idf)], first_idf)
     row = version.rows[records[3]["slug"]]
     assert version.side.features["lexical"][row, model.vocabulary["reykjavik"]] > 0
+    # The terms it had keep their columns, so the copied rows still mean the same words.
+    fitted = load_vocabulary(served)
+    assert all(model.vocabulary[term] == fitted.vocabulary[term] for term in fitted.vocabulary)
+    # A draft with the new word is weighed and ranked against the extended vocabulary.
+    recommender, _ = load_recommender(nightly.index)
+    text = "Reykjavik airport reopened after the volcano eruption"
+    vector = HashingEncoder().encode([text])[0]
+    draft = recommender.answer_draft(vector, text, RelatedQuery(limit=3))
+    assert draft["items"][0]["slug"] == records[3]["slug"]
     # Close to a full rebuild of the same catalog: the first entries of most lists agree.
     fresh = _settings(tmp_path / "fresh")
     _run(fresh, records, "full", full=True)
