@@ -103,17 +103,22 @@ def change_catalog(
     return edited, removed, added
 
 
+def bench_settings(data_dir: Path) -> Settings:
+    """The hashing encoder over `data_dir` alone: no shared database or version store of the
+    environment's is touched."""
+    return Settings(data_dir=data_dir, model=FAKE_MODEL, database_url=None, store_url=None)
+
+
 def build(data_dir: Path, records: Sequence[dict[str, Any]], *, full: bool) -> ReindexSummary:
     """Reindex `records` into `data_dir` with the hashing encoder."""
     feed = data_dir.parent / f"{data_dir.name}-feed.jsonl"
     feed.write_bytes(b"".join(orjson.dumps(record) + b"\n" for record in records))
-    settings = Settings(data_dir=data_dir, model=FAKE_MODEL)
-    return reindex(settings.index, [feed], HashingEncoder(), full=full)
+    return reindex(bench_settings(data_dir).index, [feed], HashingEncoder(), full=full)
 
 
 def served_top(data_dir: Path, slugs: Sequence[str]) -> dict[str, list[str]]:
     """Each article's served list (its first K), from the data directory's current version."""
-    recommender, _ = load_recommender(Settings(data_dir=data_dir, model=FAKE_MODEL).index)
+    recommender, _ = load_recommender(bench_settings(data_dir).index)
     query = RelatedQuery(limit=K)
     return {
         slug: [item["slug"] for item in recommender.answer(slug, query)["items"]] for slug in slugs
