@@ -22,6 +22,7 @@ BENCHMARKS = {
     "live": ("bench.live_bench", "bench_live"),
     "propagation": ("bench.propagation_bench", "bench_propagation"),
     "archive": ("bench.archive_bench", "bench_archive"),
+    "chain": ("bench.chain_bench", "bench_chain"),
     "soak": ("bench.soak", "bench_soak"),
     "all": ("bench.bench_all", "bench_all"),
 }
@@ -54,5 +55,5 @@ def add_benchmarks(cli: typer.Typer) -> None:
         name="bench",
         cls=BenchmarkGroup,
         help="Benchmarks: `recommender bench "
-        "api|reindex|backends|catalog|ingest|live|propagation|archive|soak|all`.",
+        "api|reindex|backends|catalog|ingest|live|propagation|archive|chain|soak|all`.",
     )

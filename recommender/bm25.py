@@ -44,13 +44,20 @@ class Bm25Model:
     ) -> tuple[Bm25Model, sp.csr_matrix]:
         """Fit on a catalog's (texts, terms) raw term counts; returns the model and the
         catalog's document rows (weighed `block` texts at a time)."""
-        count = frequencies.shape[0]
         lengths = np.asarray(frequencies.sum(axis=1)).ravel()
         average = float(lengths.mean()) if lengths.any() else 1.0
         document_frequency = np.bincount(frequencies.indices, minlength=frequencies.shape[1])
-        idf = np.log1p((count - document_frequency + 0.5) / (document_frequency + 0.5))
-        model = cls(idf.astype(np.float32), average)
+        model = cls(_idf(frequencies.shape[0], document_frequency), average)
         return model, model.documents(frequencies, block)
+
+    def extended(self, frequencies: sp.csr_matrix, count: int) -> Bm25Model:
+        """The model with the columns of `frequencies` (raw term counts of new texts) past its
+        own appended, weighed by their document frequency in those texts among `count`; its
+        own idf and average length are kept (an incremental reindex)."""
+        known = len(self.idf)
+        document_frequency = np.bincount(frequencies.indices, minlength=frequencies.shape[1])
+        added = _idf(count, document_frequency[known:])
+        return Bm25Model(np.concatenate([self.idf, added]), self.average_length, self.k1, self.b)
 
     @classmethod
     def empty(cls, terms: int) -> Bm25Model:
@@ -92,6 +99,12 @@ class Bm25Model:
         return cls(
             np.asarray(data["idf"], dtype=np.float32), data["average_length"], data["k1"], data["b"]
         )
+
+
+def _idf(count: int, document_frequency: NDArray[np.int64]) -> NDArray[np.float32]:
+    """Lucene's BM25 idf of terms found in `document_frequency` of `count` texts."""
+    idf = np.log1p((count - document_frequency + 0.5) / (document_frequency + 0.5))
+    return idf.astype(np.float32)
 
 
 def coverage_queries(documents: sp.csr_matrix) -> sp.csr_matrix:

@@ -190,6 +190,22 @@ class IndexSettings(Group):
         description="Largest share of the served catalog a reindex may lose; a run that would "
         "lose more publishes nothing (exit 65) unless given --allow-shrink. 1 = never refuse.",
     )
+    full_rebuild_days: float = setting(
+        "full_rebuild_days",
+        7,
+        ge=0,
+        description="A reindex refits the lexical statistics and recomputes every neighbour "
+        "list when the served version's last full fit is older than this many days; younger, "
+        "a run recomputes only what the changed articles affect. 0 = every run is full.",
+    )
+    incremental_drift_max: float = setting(
+        "incremental_drift_max",
+        0.1,
+        ge=0,
+        description="Largest drift of an incremental reindex: articles changed, added or "
+        "removed since the last full fit, as a share of the catalog fitted then; a run past it "
+        "rebuilds in full. 0 = every run with a change is full.",
+    )
     exact_search_max: int = setting(
         "exact_search_max",
         50_000,

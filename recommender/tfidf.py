@@ -190,8 +190,7 @@ class TfidfModel:
         """`fit_terms` on a catalog's analyses held as arrays, weighing `block` texts at once."""
         # A text holds each of its terms once, so a column's count is its document frequency.
         document_frequency = np.bincount(terms.columns, minlength=len(terms.vocabulary))
-        texts = len(terms.indptr) - 1
-        idf = (1.0 + np.log((texts + 1.0) / (document_frequency + 1.0))).astype(np.float32)
+        idf = smoothed_idf(len(terms.indptr) - 1, document_frequency)
         model = cls(terms.vocabulary, idf, name_boost)
         return model, *model._rows(terms.lengths, terms.columns, terms.counts, terms.named, block)
 
@@ -207,7 +206,14 @@ class TfidfModel:
         columns = np.fromiter(
             map(self.vocabulary.get, terms.vocabulary, repeat(-1)), np.int32, len(terms.vocabulary)
         )
-        return self._rows(terms.lengths, columns[terms.columns], terms.counts, terms.named)
+        return self.weigh(terms, columns)
+
+    def weigh(
+        self, terms: CatalogTerms, columns: NDArray[np.int32], block: int = ROW_BLOCK
+    ) -> tuple[sp.csr_matrix, sp.csr_matrix]:
+        """The TF-IDF rows and raw term counts of analysed texts, whose own columns are the
+        model's `columns` (-1: left out)."""
+        return self._rows(terms.lengths, columns[terms.columns], terms.counts, terms.named, block)
 
     def _rows(
         self,
@@ -272,6 +278,50 @@ class TfidfModel:
             np.asarray(data["idf"], dtype=np.float32),
             data.get("name_boost", 0.0),  # versions built before the boost have none
         )
+
+
+def smoothed_idf(texts: int, document_frequency: NDArray[np.int64]) -> NDArray[np.float32]:
+    """`1 + ln((n + 1) / (df + 1))` of terms found in `document_frequency` of `texts` texts."""
+    idf: NDArray[np.float32] = (1.0 + np.log((texts + 1.0) / (document_frequency + 1.0))).astype(
+        np.float32
+    )
+    return idf
+
+
+def new_terms(
+    vocabulary: Mapping[str, int], terms: CatalogTerms
+) -> tuple[list[str], NDArray[np.int32]]:
+    """The terms of `terms` that `vocabulary` lacks, in order, and each of `terms`' own columns
+    in the vocabulary extended by them (appended after its last column)."""
+    added: list[str] = []
+    columns = np.empty(len(terms.vocabulary), dtype=np.int32)
+    for term, own in terms.vocabulary.items():
+        column = vocabulary.get(term)
+        if column is None:
+            column = len(vocabulary) + len(added)
+            added.append(term)
+        columns[own] = column
+    return added, columns
+
+
+def merge_rows(
+    served: sp.csr_matrix, reused: NDArray[np.int64], fresh: sp.csr_matrix, columns: int
+) -> sp.csr_matrix:
+    """A matrix whose row i is `served`'s row `reused[i]`, or, where that is -1, the next row of
+    `fresh` (in order); `columns` wide (a vocabulary extended on the right)."""
+    kept = reused >= 0
+    taken = served[reused[kept]]
+    widened = [
+        sp.csr_matrix((rows.data, rows.indices, rows.indptr), (len(rows.indptr) - 1, columns))
+        for rows in (taken, fresh)
+    ]
+    stacked = sp.vstack(widened, format="csr")
+    order = np.empty(len(reused), dtype=np.int64)
+    order[kept] = np.arange(int(np.count_nonzero(kept)))
+    order[~kept] = np.arange(int(np.count_nonzero(kept)), len(reused))
+    merged: sp.csr_matrix = stacked[order]
+    merged.sort_indices()
+    return merged
 
 
 def pair_similarities(

@@ -137,7 +137,11 @@ def reindex(
         ),
     ] = False,
     full: Annotated[
-        bool, typer.Option(help="Re-embed every article instead of reusing cached embeddings.")
+        bool,
+        typer.Option(
+            help="Rebuild in full: re-embed every article, refit the lexical statistics and "
+            "recompute every neighbour list, instead of reusing what the served version holds."
+        ),
     ] = False,
     allow_shrink: Annotated[
         bool,

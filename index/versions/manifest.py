@@ -55,6 +55,10 @@ class Manifest:
     listings: list[dict[str, Any]] = field(default_factory=list)
     """How much of each paged web listing the build read, of how much
     (`recommender.ingest.listings.Listing`); none in versions built before it was recorded."""
+    lexical_fit: dict[str, Any] | None = None
+    """What its lexical statistics (TF-IDF vocabulary and idf, BM25) were fitted from, and how
+    far the catalog moved since (`index.versions.incremental_plan.LexicalFit`); None in versions
+    built before it was recorded (the next run rebuilds in full)."""
     format: int = FORMAT
 
     def to_json(self) -> str:

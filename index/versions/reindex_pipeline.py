@@ -56,6 +56,8 @@ from index.versions.compact_catalog import (
     TextLookup,
     run_scratch,
 )
+from index.versions.incremental_neighbours import build_incremental
+from index.versions.incremental_plan import Rebuild, RebuildPlan, plan_rebuild
 from index.versions.index_version import VersionContent, publication_times, write_version
 from index.versions.manifest import Manifest, read_manifest
 from index.versions.neighbours import nearest_other_rows, precompute_neighbours
@@ -63,7 +65,7 @@ from index.versions.ray_blocks import block_executor, encoder_engine
 from index.versions.reindex_stages import StageMeter
 from index.versions.remote_store import RemoteStore
 from index.versions.text_hashes import write_text_hashes
-from index.versions.vector_index import VectorIndex, choose_spec, tune_recall
+from index.versions.vector_index import build_tuned
 from index.versions.version_store import VersionStore, new_version_id
 from recommender import fault_points
 from recommender.articles import Article, lexical_text, text_hash, validate_record
@@ -105,6 +107,10 @@ class ReindexSummary:
     stages: list[dict[str, Any]]
     """Each stage that ran, in order: `{"stage", "seconds", "peak_memory_mb", "engine"}`
     (`StageMeter`)."""
+    rebuild: Rebuild
+    """"full" (the lexical statistics refitted, every list recomputed) or "incremental"
+    (`index.versions.incremental_plan`)."""
+    rebuild_reason: str
 
     @classmethod
     def of(
@@ -116,6 +122,7 @@ class ReindexSummary:
         started: float,
         published: bool,
         meter: StageMeter,
+        plan: RebuildPlan | None = None,
     ) -> ReindexSummary:
         """The summary of a run that read `report`, started at `started` (monotonic)."""
         return cls(
@@ -130,6 +137,8 @@ class ReindexSummary:
             listings=[listing.to_dict() for listing in report.listings],
             complete=all(listing.complete for listing in report.listings),
             stages=meter.to_list(),
+            rebuild=plan.rebuild if plan is not None else "incremental",
+            rebuild_reason=plan.reason if plan is not None else "nothing changed: kept as served",
         )
 
     def to_json(self) -> str:
@@ -333,14 +342,7 @@ def build_content(
     `executor` (the index and the fit stay here: they are a small part of the time)."""
     meter = meter if meter is not None else StageMeter()
     with meter.stage("index"):
-        spec = choose_spec(
-            len(vectors),
-            settings.exact_search_max,
-            settings.ann_index,
-            settings.hnsw_ef_construction,
-        )
-        index = VectorIndex.build(vectors, spec)
-        recall = tune_recall(index, vectors)
+        index, recall = build_tuned(vectors, settings)
     fault_points.reached("reindex-indexed")
     with meter.stage("fit"):
         published = publication_times(cards)
@@ -378,6 +380,7 @@ def build_manifest(
     sources: Sequence[Path | str],
     live_contained: Mapping[str, int] | None = None,
     listings: Sequence[Listing] = (),
+    lexical_fit: dict[str, Any] | None = None,
 ) -> Manifest:
     """The manifest of a build (its files' checksums are added when they are written)."""
     return Manifest(
@@ -396,6 +399,7 @@ def build_manifest(
         live_contained=dict(live_contained or {}),
         backend=settings.backend,
         listings=[listing.to_dict() for listing in listings],
+        lexical_fit=lexical_fit,
     )
 
 
@@ -592,11 +596,23 @@ def _reindex_locked(
             return ReindexSummary.of(
                 report, current.version, len(cards), embedded, started, False, meter
             )
+        # Full, or only what the change reaches (`index.versions.incremental_plan`).
+        served = None if current is None else (store.current_path(), current)
+        plan = plan_rebuild(
+            settings,
+            served,
+            cards,
+            embedding_hashes,
+            lexical_hashes,
+            model_id=encoder.model_id,
+            full=full,
+        )
+        log.info("reindex: %s rebuild (%s)", plan.rebuild, plan.reason)
         # The analyse and neighbours stages run in blocks on the engine (`--engine ray`: Ray).
         executor = block_executor(settings)
         with meter.stage("analyse", executor.engine):
             analyse_texts(
-                lexical_hashes,
+                plan.to_analyse(lexical_hashes),
                 scratch.texts.lookup(LEXICAL),
                 settings,
                 full=full,
@@ -604,16 +620,29 @@ def _reindex_locked(
                 executor=executor,
             )
         fault_points.reached("reindex-analysed")
-        content, recall, weights = build_content(
-            cards,
-            vectors,
-            lexical_hashes,
-            settings,
-            show_progress,
-            meter=meter,
-            block=blocks.rows,
-            executor=executor,
-        )
+        if plan.reuse is None:
+            content, recall, weights = build_content(
+                cards,
+                vectors,
+                lexical_hashes,
+                settings,
+                show_progress,
+                meter=meter,
+                block=blocks.rows,
+                executor=executor,
+            )
+        else:
+            content, recall, weights = build_incremental(
+                cards,
+                vectors,
+                lexical_hashes,
+                settings,
+                store,
+                plan.reuse,
+                lambda hashes: analysed_terms(hashes, settings, block=blocks.rows),
+                meter=meter,
+                block=blocks.rows,
+            )
         with meter.stage("write"):
             existing = store.version_ids()
             version = new_version_id(after=existing[-1] if existing else None)
@@ -628,6 +657,7 @@ def _reindex_locked(
                 sources,
                 merged.contained,
                 report.listings,
+                plan.for_version(version),
             )
             with store.staging() as staging:
                 # What gc may not prune.
@@ -643,7 +673,7 @@ def _reindex_locked(
         fault_points.reached("reindex-retired")
         # Old versions and unused cache entries.
         collect_after_publishing(settings, store, live, started)
-    return ReindexSummary.of(report, version, len(cards), embedded, started, True, meter)
+    return ReindexSummary.of(report, version, len(cards), embedded, started, True, meter, plan)
 
 
 def _read_catalog(

@@ -43,14 +43,22 @@ def write_text_hashes(
     return TEXT_HASHES
 
 
-def read_text_hashes(directory: Path, manifest: Manifest) -> UsedTexts | None:
-    """What the version in `directory` was built from; None when it recorded nothing, or when
-    its file fails its checksum."""
+def read_text_table(directory: Path, manifest: Manifest) -> NDArray[np.uint8] | None:
+    """The table of the version in `directory` (by row: the two raw digests); None when it
+    recorded none, or when its file fails its checksum."""
     entry = manifest.files.get(TEXT_HASHES)
     path = directory / TEXT_HASHES
     if entry is None or not path.is_file() or file_sha256(path) != entry.sha256:
         return None
-    table = np.load(path, allow_pickle=False)
+    table: NDArray[np.uint8] = np.load(path, allow_pickle=False)
+    return table
+
+
+def read_text_hashes(directory: Path, manifest: Manifest) -> UsedTexts | None:
+    """What the version in `directory` was built from (`read_text_table`, as hex sets)."""
+    table = read_text_table(directory, manifest)
+    if table is None:
+        return None
     return UsedTexts(_hex_rows(table[:, 0]), _hex_rows(table[:, 1]))
 
 

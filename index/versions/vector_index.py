@@ -18,7 +18,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from index.index_errors import CorruptVersionError
-from recommender.settings import AnnIndex
+from recommender.settings import AnnIndex, IndexSettings
 
 Vectors = NDArray[np.float32]
 Ids = NDArray[np.int64]
@@ -250,3 +250,13 @@ def recall_at_k(index: VectorIndex, vectors: Vectors, k: int = 10, sample: int =
     _, found = index.search(queries, k)
     hits = sum(len(set(t.tolist()) & set(f.tolist())) for t, f in zip(truth, found, strict=True))
     return hits / float(truth.size)
+
+
+def build_tuned(vectors: Vectors, settings: IndexSettings) -> tuple[VectorIndex, float]:
+    """The index of a version's vectors, of the kind `settings` choose for their number, tuned
+    (`tune_recall`); and its recall@10."""
+    spec = choose_spec(
+        len(vectors), settings.exact_search_max, settings.ann_index, settings.hnsw_ef_construction
+    )
+    index = VectorIndex.build(vectors, spec)
+    return index, tune_recall(index, vectors)

@@ -39,6 +39,24 @@ class Catalog:
 
 
 @dataclass(frozen=True, slots=True)
+class CatalogChange:
+    """A catalog as an incremental reindex sees it: which rows the served version's parts
+    already hold, and the analyses of the others (`RankingSignal.update`)."""
+
+    reused: NDArray[np.int64]
+    """By row of the new catalog: the served version's row of the same, unchanged article, or
+    -1 where the article is new or changed."""
+    terms: CatalogTerms
+    """The lexical analyses of the new and changed rows (`weighed`), in row order."""
+    block: int
+
+    @property
+    def weighed(self) -> NDArray[np.int64]:
+        """The rows whose parts are computed anew."""
+        return np.flatnonzero(self.reused < 0)
+
+
+@dataclass(frozen=True, slots=True)
 class Side:
     """Articles as signals score them: a version's rows, or the live articles over one."""
 
@@ -123,6 +141,13 @@ class RankingSignal(ABC):
         """Its part of a new version; `fitted` holds the parts of the signals registered before."""
         return None
 
+    def update(self, part: Any, change: CatalogChange, updated: Mapping[str, Any]) -> Any:
+        """Its part of a new version from the served version's `part`: the rows `change` reuses
+        kept as they are, the others computed with the statistics of the last full fit
+        (`index.versions.incremental_plan`); `updated` holds the new parts of the signals
+        registered before. A signal that stores files must override it (`updatable`)."""
+        return None
+
     def save(self, part: Any, directory: Path) -> None:
         """Write its `files` into a version's staging directory."""
         return None
@@ -192,6 +217,12 @@ class RankingSignal(ABC):
         """Its scores of every row of `side` for each of `sources`, dense (sources, rows): the
         strategy `recommender evaluate` names after it (only with a `strategy`)."""
         raise NotImplementedError(f"{self.name} is no evaluation strategy of its own")
+
+
+def updatable(signal: RankingSignal) -> bool:
+    """Whether an incremental reindex can carry the signal's part over: it stores nothing, or
+    it implements `update`."""
+    return not signal.files or type(signal).update is not RankingSignal.update
 
 
 def fuse(terms: Sequence[tuple[float, NDArray[np.floating[Any]]]]) -> NDArray[np.float32]:

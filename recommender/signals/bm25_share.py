@@ -19,9 +19,23 @@ from numpy.typing import NDArray
 from recommender.bm25 import Bm25Model, coverage_queries
 from recommender.mapped_files import csr_files, load_csr_values, save_csr_values
 from recommender.ranking import FusionWeights
-from recommender.signals.base import Candidates, Catalog, RankingSignal, Reason, Side, Source
+from recommender.signals.base import (
+    Candidates,
+    Catalog,
+    CatalogChange,
+    RankingSignal,
+    Reason,
+    Side,
+    Source,
+)
 from recommender.signals.tfidf_cosine import TfidfCosine, TfidfPart
-from recommender.tfidf import load_matrix, pair_similarities, query_similarities, stack_rows
+from recommender.tfidf import (
+    load_matrix,
+    merge_rows,
+    pair_similarities,
+    query_similarities,
+    stack_rows,
+)
 
 BM25 = "bm25"
 """float32 CSR (count, terms): BM25 document rows. A row holds the same terms as the article's
@@ -81,6 +95,16 @@ class Bm25Share(RankingSignal):
         tfidf: TfidfPart = fitted[TfidfCosine.name]
         assert tfidf.frequencies is not None, "a just-fitted TF-IDF keeps its term counts"
         model, documents = Bm25Model.fit(tfidf.frequencies, catalog.block)
+        return Bm25Part(model, documents, tfidf)
+
+    def update(self, part: Bm25Part, change: CatalogChange, updated: Mapping[str, Any]) -> Bm25Part:
+        """The served rows reused; the others weighed with the idf and average length of the last
+        full fit (terms the TF-IDF's update appended get the idf of their frequency now)."""
+        tfidf: TfidfPart = updated[TfidfCosine.name]
+        assert tfidf.frequencies is not None, "an updated TF-IDF keeps its new rows' term counts"
+        model = part.model.extended(tfidf.frequencies, len(change.reused))
+        fresh = model.documents(tfidf.frequencies, change.block)
+        documents = merge_rows(part.documents, change.reused, fresh, tfidf.matrix.shape[1])
         return Bm25Part(model, documents, tfidf)
 
     def save(self, part: Bm25Part, directory: Path) -> None:

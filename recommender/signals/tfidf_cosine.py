@@ -4,6 +4,7 @@ places and numbers that an embedding model blurs). The model and its math are
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property, lru_cache
@@ -25,14 +26,25 @@ from recommender.mapped_files import (
     save_csr,
 )
 from recommender.ranking import FusionWeights
-from recommender.signals.base import Candidates, Catalog, RankingSignal, Reason, Side, Source
+from recommender.signals.base import (
+    Candidates,
+    Catalog,
+    CatalogChange,
+    RankingSignal,
+    Reason,
+    Side,
+    Source,
+)
 from recommender.tfidf import (
     FILLER_WORDS,
     TfidfModel,
     analyse,
     load_matrix,
+    merge_rows,
+    new_terms,
     pair_similarities,
     query_similarities,
+    smoothed_idf,
     stack_rows,
 )
 
@@ -82,12 +94,14 @@ class MappedVocabulary(Mapping[str, int]):
     """Term -> column over a version's memory-mapped vocabulary files: every worker of a host
     shares them, whatever the vocabulary's size."""
 
-    def __init__(self, terms: Sequence[str], index: KeyIndex) -> None:
+    def __init__(self, terms: Sequence[str], index: KeyIndex, directory: Path) -> None:
         self.terms = terms
-        self._index = index
+        self.index = index
+        self.directory = directory
+        """Where its files are (an extended vocabulary copies them: `save_vocabulary`)."""
 
     def __getitem__(self, term: str) -> int:
-        for column in self._index.candidates(term):
+        for column in self.index.candidates(term):
             if self.terms[column] == term:
                 return column
         raise KeyError(term)
@@ -99,9 +113,57 @@ class MappedVocabulary(Mapping[str, int]):
         return len(self.terms)
 
 
+class ExtendedVocabulary(Mapping[str, int]):
+    """A version's mapped vocabulary with the terms an incremental reindex met appended."""
+
+    def __init__(self, base: MappedVocabulary, added: Sequence[str]) -> None:
+        self.base = base
+        self.added = list(added)
+        self._added = {term: len(base) + at for at, term in enumerate(self.added)}
+
+    def __getitem__(self, term: str) -> int:
+        column = self._added.get(term)
+        return self.base[term] if column is None else column
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self.base
+        yield from self.added
+
+    def __len__(self) -> int:
+        return len(self.base) + len(self.added)
+
+
+def _save_extended(vocabulary: ExtendedVocabulary, directory: Path) -> None:
+    """Write the terms, offsets and hashes of an extended vocabulary: the base's files copied
+    with the added terms appended, so that the cost grows with the terms added."""
+    base = vocabulary.base.directory
+    lines = [orjson.dumps(term) + b"\n" for term in vocabulary.added]
+    shutil.copyfile(base / TERMS, directory / TERMS)
+    with (directory / TERMS).open("ab") as handle:
+        handle.writelines(lines)
+    offsets = np.load(base / TERM_OFFSETS, allow_pickle=False)
+    lengths = np.fromiter(map(len, lines), np.int64, len(lines))
+    np.save(
+        directory / TERM_OFFSETS,
+        np.concatenate([offsets, offsets[-1] + np.cumsum(lengths)]),
+        allow_pickle=False,
+    )
+    served = vocabulary.base.index
+    by_column = np.empty(len(served.hashes), dtype=np.uint64)
+    by_column[served.rows] = served.hashes
+    index = KeyIndex.build(np.concatenate([by_column, key_hashes(vocabulary.added)]))
+    np.save(directory / TERM_HASHES, index.hashes, allow_pickle=False)
+    np.save(directory / TERM_COLUMNS, index.rows, allow_pickle=False)
+
+
 def save_vocabulary(model: TfidfModel, directory: Path) -> None:
     """Write `VOCABULARY_FILES`."""
     vocabulary = model.vocabulary
+    np.save(directory / IDF, np.asarray(model.idf, dtype=np.float32), allow_pickle=False)
+    (directory / TFIDF_MODEL).write_bytes(orjson.dumps({"name_boost": model.name_boost}))
+    if isinstance(vocabulary, ExtendedVocabulary):
+        _save_extended(vocabulary, directory)
+        return
     terms = sorted(vocabulary, key=vocabulary.__getitem__)
     lengths = np.zeros(len(terms) + 1, dtype=np.int64)
     with (directory / TERMS).open("wb") as handle:
@@ -111,8 +173,6 @@ def save_vocabulary(model: TfidfModel, directory: Path) -> None:
     np.save(directory / TERM_OFFSETS, np.cumsum(lengths), allow_pickle=False)
     np.save(directory / TERM_HASHES, index.hashes, allow_pickle=False)
     np.save(directory / TERM_COLUMNS, index.rows, allow_pickle=False)
-    np.save(directory / IDF, np.asarray(model.idf, dtype=np.float32), allow_pickle=False)
-    (directory / TFIDF_MODEL).write_bytes(orjson.dumps({"name_boost": model.name_boost}))
 
 
 def load_vocabulary(directory: Path) -> TfidfModel:
@@ -124,7 +184,7 @@ def load_vocabulary(directory: Path) -> TfidfModel:
     index = KeyIndex(map_array(directory / TERM_HASHES), map_array(directory / TERM_COLUMNS))
     name_boost = orjson.loads((directory / TFIDF_MODEL).read_bytes())["name_boost"]
     return TfidfModel(
-        MappedVocabulary(_Terms(lines), index), map_array(directory / IDF), name_boost
+        MappedVocabulary(_Terms(lines), index, directory), map_array(directory / IDF), name_boost
     )
 
 
@@ -135,7 +195,8 @@ class TfidfPart:
     model: TfidfModel
     matrix: sp.csr_matrix
     frequencies: sp.csr_matrix | None = None
-    """The articles' raw term counts over the vocabulary, when just fitted (what BM25 weighs)."""
+    """The raw term counts over the vocabulary of the rows just weighed (what BM25 weighs):
+    every article's when fitted, the new and changed ones' when updated."""
 
     @cached_property
     def terms(self) -> Sequence[str]:
@@ -182,6 +243,31 @@ class TfidfCosine(RankingSignal):
             catalog.terms, weights["name_boost"], catalog.block
         )
         return TfidfPart(model, matrix, frequencies)
+
+    def update(
+        self, part: TfidfPart, change: CatalogChange, updated: Mapping[str, Any]
+    ) -> TfidfPart:
+        """The served rows reused; the others weighed with the idf of the last full fit. Terms
+        the vocabulary lacks are appended, with the idf their document frequency in the new
+        rows gives over the whole catalog (a new name must still count)."""
+        served = part.model
+        if not isinstance(served.vocabulary, MappedVocabulary):
+            raise ValueError("only a memory-mapped vocabulary is extended")
+        added, columns = new_terms(served.vocabulary, change.terms)
+        width = len(served.vocabulary) + len(added)
+        frequency = np.bincount(change.terms.columns, minlength=len(change.terms.vocabulary))
+        added_idf = np.zeros(len(added), dtype=np.float32)
+        is_added = columns >= len(served.vocabulary)
+        added_idf[columns[is_added] - len(served.vocabulary)] = smoothed_idf(
+            len(change.reused), frequency[is_added]
+        )
+        model = TfidfModel(
+            ExtendedVocabulary(served.vocabulary, added),
+            np.concatenate([served.idf, added_idf]),
+            served.name_boost,
+        )
+        fresh, frequencies = model.weigh(change.terms, columns, change.block)
+        return TfidfPart(model, merge_rows(part.matrix, change.reused, fresh, width), frequencies)
 
     def save(self, part: TfidfPart, directory: Path) -> None:
         save_csr(part.matrix, directory, LEXICAL)
