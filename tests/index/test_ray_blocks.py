@@ -146,7 +146,8 @@ def test_a_worker_killed_during_a_block_publishes_nothing(
 ) -> None:
     data_dir, before, _ = served_then_grown(tmp_path)
     feed = write_jsonl(tmp_path / "changed.jsonl", feed_records)
-    on_ray = fake_settings(data_dir, encode_engine="ray").index
+    # a full rebuild (any drift): an incremental run computes its few lists in the driver
+    on_ray = fake_settings(data_dir, encode_engine="ray", incremental_drift_max=0).index
     fault_points.arm("ray-worker-block")  # the workers arm the driver's point
     try:
         with pytest.raises(ClusterError, match=f"^the {stage} stage on Ray lost block 1: "):
