@@ -5,9 +5,10 @@ The demo corpus is indexed with the deterministic fake model; one `recommender s
 (per-client rate limit off: every beacon comes from 127.0.0.1) serves it, with a throwaway
 database made on `--server` (dropped afterwards). The related lists of `--sources` articles
 give real signed feedback tokens; wrk then posts beacons as the widget does (text/plain JSON):
-for every box, one beacon with an impression of each of its items and then one with a click on
-one of them (every box clicked: more requests per event than real traffic, whose click-through
-is a few percent). Every box gets an impression id of its own, so every event is accepted.
+for every box, one beacon with an impression of each of its items, and for one box in
+`--click-every` a second beacon with a click on one of them (default 20: 5 % of boxes clicked,
+the top of issue 31's 1-5 %; 1 clicks every box, the most requests per event). Every box gets
+an impression id of its own, so every event is accepted.
 
 Events/s is what the service accepted while measured (`/v1/stats/ctr` before and after),
 latencies are wrk's per beacon. Afterwards the log must hold every accepted event and have
@@ -62,7 +63,8 @@ class LogBackend(StrEnum):
     files = "files"
 
 
-#: Each box: its impressions beacon, then its click beacon, both with the box's own id:
+#: Each box: its impressions beacon, then (one box in `click_every`) its click beacon, both
+#: with the box's own id:
 #: `<tag><wrk thread, 2 digits><box number, 12 digits>` (16-64 of [A-Za-z0-9_-]).
 BEACON_SCRIPT = """
 local boxes = {}
@@ -89,7 +91,9 @@ function request()
   made = made + 1
   box = box %% count + 1
   local id = string.format("%(tag)s%%02d%%012d", offset or 0, made)
-  click = (boxes[box][2]:gsub("%(mark)s", id))
+  if made %% %(click_every)d == 0 then
+    click = (boxes[box][2]:gsub("%(mark)s", id))
+  end
   return wrk.format("POST", "/v1/events", headers, (boxes[box][1]:gsub("%(mark)s", id)))
 end
 """
@@ -99,6 +103,7 @@ end
 class EventsResult:
     log: str
     connections: int
+    click_every: int
     seconds: float
     beacons: int
     errors: int
@@ -227,6 +232,7 @@ class Driver:
 
     wrk: str
     connections: int
+    click_every: int
     script_dir: Path
 
     def post(self, server: Server, templates: list[str], seconds: int) -> dict[str, int]:
@@ -238,6 +244,7 @@ class Driver:
             "threads": 1,
             "tag": f"b{secrets.token_hex(4)}",
             "mark": ID_MARK,
+            "click_every": self.click_every,
         }
         script = self.script_dir / "beacons.lua"
         script.write_text(own + common_script(1, self.connections), encoding="utf-8")
@@ -276,6 +283,7 @@ def measure(
     return EventsResult(
         log=log.value,
         connections=driver.connections,
+        click_every=driver.click_every,
         seconds=round(measured_seconds, 2),
         beacons=raw["requests"],
         errors=raw["errors"],
@@ -310,6 +318,9 @@ def bench_events(
         str | None,
         typer.Option(help="A Redis URL for the event counters; unset: the worker's memory."),
     ] = None,
+    click_every: Annotated[
+        int, typer.Option(min=1, help="One box in this many is clicked (a beacon of its own).")
+    ] = 20,
     sources: Annotated[int, typer.Option(min=1, help="Articles whose boxes are reported.")] = 100,
     wrk: Annotated[str, typer.Option(help="The wrk executable.")] = "wrk",
     as_json: JsonOption = False,
@@ -331,7 +342,7 @@ def bench_events(
             say("indexing the demo corpus (fake model) ...")
             index_demo_with_fake_model(work_dir / "data")
             say(f"posting beacons for {warmup} + {duration} s ({connections} connections) ...")
-            driver = Driver(wrk_path, connections, work_dir)
+            driver = Driver(wrk_path, connections, click_every, work_dir)
             result = measure(
                 work_dir / "data", database_url, driver, sources, duration, warmup, redis, log
             )

@@ -16,7 +16,7 @@ from tests.support.helpers import REPO
 from tests.support.postgres_server import ADMIN_URL
 
 MET = EventsResult(
-    log="postgres", connections=16, seconds=10.0, beacons=20_000, errors=0,
+    log="postgres", connections=16, click_every=20, seconds=10.0, beacons=20_000, errors=0,
     events_per_second=5000.0, beacons_per_second=2000.0, p50_ms=3.0, p99_ms=20.0, max_ms=30.0,
     accepted=60_000, refused={"missing_token": 0, "duplicate": 0}, logged=60_000,
     log_written=60_000, log_dropped=0, log_failed=0,
@@ -48,7 +48,8 @@ def test_each_shortfall_fails_the_run_and_says_which(
 def test_a_short_run_logs_every_accepted_event_once(log: str) -> None:
     command = [
         sys.executable, "-m", "console", "bench", "events", "--log", log, "--server", ADMIN_URL,
-        "--duration", "2", "--warmup", "1", "--connections", "4", "--sources", "20", "--json",
+        "--duration", "2", "--warmup", "1", "--connections", "4", "--sources", "20",
+        "--click-every", "3", "--json",
     ]  # fmt: skip
     completed = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=240)
     assert completed.returncode == 0, completed.stderr
@@ -58,6 +59,7 @@ def test_a_short_run_logs_every_accepted_event_once(log: str) -> None:
     # Every box has an id of its own and a valid token: nothing refused, all accepted and logged.
     assert set(report["refused"].values()) == {0}
     assert report["accepted"] > 0 and report["events_per_second"] > 0
+    assert report["click_every"] == 3
     assert report["logged"] == report["log_written"] == report["accepted"]
     assert report["log_dropped"] == 0 and report["log_failed"] == 0
     # The verdict follows from the figures (whether the target is met is the benchmark's business).
