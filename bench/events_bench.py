@@ -133,8 +133,11 @@ def verdict(result: EventsResult) -> list[str]:
         missed.append(f"{sum(result.refused.values())} events refused")
     if result.log_dropped:
         missed.append(f"{result.log_dropped} events dropped from the log")
-    if result.logged != result.accepted:
-        missed.append(f"the log holds {result.logged} events, {result.accepted} were accepted")
+    if result.logged + result.log_dropped != result.accepted:
+        missed.append(
+            f"the log holds {result.logged} events and dropped {result.log_dropped}, "
+            f"{result.accepted} were accepted"
+        )
     return missed
 
 
