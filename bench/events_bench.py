@@ -141,6 +141,12 @@ def verdict(result: EventsResult) -> list[str]:
     return missed
 
 
+def demo_slugs(count: int) -> list[str]:
+    """The slugs of the first `count` articles of the demo feed."""
+    lines = DEMO_SOURCES[0].read_bytes().splitlines()
+    return [orjson.loads(line)["slug"] for line in lines if line][:count]
+
+
 def beacon_templates(port: int, sources: list[str]) -> list[str]:
     """One line per source's box: its impressions beacon and its click beacon (tab between),
     built from the served list and its token, the box's id left as `ID_MARK`."""
@@ -229,6 +235,24 @@ def logged_rows(data_dir: Path, database_url: str | None) -> int:
             postgres.close()
 
 
+def forget_keys(redis_url: str, namespace: str) -> None:
+    """Delete the run's event counters and seen ids from Redis (counters never expire)."""
+    import redis
+
+    client = redis.Redis.from_url(redis_url)
+    try:
+        batch: list[bytes] = []
+        for key in client.scan_iter(match=f"{namespace}*", count=1000):
+            batch.append(key)
+            if len(batch) == 1000:
+                client.unlink(*batch)
+                batch.clear()
+        if batch:
+            client.unlink(*batch)
+    finally:
+        client.close()
+
+
 @dataclass(frozen=True)
 class Driver:
     """How wrk posts the beacons."""
@@ -267,21 +291,27 @@ def measure(
     }
     if database_url is not None:
         env["RECOMMENDER_DATABASE_URL"] = database_url
-    with run_server(
-        data_dir, 1, driver.script_dir, name="events", redis_url=redis_url, access_log=False,
-        extra_env=env, cli_serve=True,
-        drop_env=() if database_url else ("RECOMMENDER_DATABASE_URL", "RECOMMENDER_STORE_URL"),
-    ) as server:  # fmt: skip
-        demo = [orjson.loads(line) for line in DEMO_SOURCES[0].read_bytes().splitlines() if line]
-        templates = beacon_templates(server.port, [record["slug"] for record in demo[:sources]])
-        if warmup > 0:
-            driver.post(server, templates, warmup)
-        wait_until_logged(server.port)
-        accepted_before, _ = counted(server.port)
-        raw = driver.post(server, templates, seconds)
-        accepted_after, _ = counted(server.port)
-        figures = wait_until_logged(server.port)
-        accepted, refused = counted(server.port)
+    namespace = f"bench-events:{secrets.token_hex(6)}:"
+    if redis_url is not None:
+        env["RECOMMENDER_EVENTS_NAMESPACE"] = namespace
+    try:
+        with run_server(
+            data_dir, 1, driver.script_dir, name="events", redis_url=redis_url, access_log=False,
+            extra_env=env, cli_serve=True,
+            drop_env=() if database_url else ("RECOMMENDER_DATABASE_URL", "RECOMMENDER_STORE_URL"),
+        ) as server:  # fmt: skip
+            templates = beacon_templates(server.port, demo_slugs(sources))
+            if warmup > 0:
+                driver.post(server, templates, warmup)
+            wait_until_logged(server.port)
+            accepted_before, _ = counted(server.port)
+            raw = driver.post(server, templates, seconds)
+            accepted_after, _ = counted(server.port)
+            figures = wait_until_logged(server.port)
+            accepted, refused = counted(server.port)
+    finally:
+        if redis_url is not None:
+            forget_keys(redis_url, namespace)
     measured_seconds = raw["duration_us"] / 1e6 - START_PAUSE_SECONDS
     return EventsResult(
         log=log.value,
