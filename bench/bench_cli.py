@@ -20,6 +20,7 @@ BENCHMARKS = {
     "catalog": ("bench.catalog_bench", "bench_catalog"),
     "ingest": ("bench.ingest_bench", "bench_ingest"),
     "live": ("bench.live_bench", "bench_live"),
+    "events": ("bench.events_bench", "bench_events"),
     "propagation": ("bench.propagation_bench", "bench_propagation"),
     "archive": ("bench.archive_bench", "bench_archive"),
     "chain": ("bench.chain_bench", "bench_chain"),
@@ -55,5 +56,5 @@ def add_benchmarks(cli: typer.Typer) -> None:
         name="bench",
         cls=BenchmarkGroup,
         help="Benchmarks: `recommender bench "
-        "api|reindex|backends|catalog|ingest|live|propagation|archive|chain|soak|all`.",
+        "api|reindex|backends|catalog|ingest|live|events|propagation|archive|chain|soak|all`.",
     )

@@ -15,9 +15,7 @@ import os
 import statistics
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Annotated
@@ -27,7 +25,8 @@ import typer
 
 from api.cli.cli_toolkit import JsonOption, fail
 from bench.report import BenchError, format_rows
-from bench.server_process import DEMO_SOURCES, run_server
+from bench.server_process import index_demo_with_fake_model, run_server
+from bench.throwaway_database import LOCAL_SERVER, throwaway_database
 
 TARGET_MS = 1000.0
 TOKEN = "bench-propagation-token"
@@ -48,21 +47,6 @@ class PropagationResult:
     p99_ms: float
     max_ms: float
     put_p50_ms: float
-
-
-@contextmanager
-def throwaway_database(server_url: str) -> Iterator[str]:
-    """A new database on `server_url`, dropped afterwards; yields its URL."""
-    import psycopg
-
-    name = f"bench_{uuid.uuid4().hex[:12]}"
-    with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield server_url.rsplit("/", 1)[0] + "/" + name
-    finally:
-        with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def _request(port: int, method: str, path: str, body: bytes | None = None) -> int:
@@ -97,23 +81,11 @@ def measure(a: int, b: int, changes: int, probe_s: float) -> tuple[list[float], 
     return delays, puts
 
 
-def _index(data_dir: Path) -> None:
-    from index.versions.reindex_pipeline import reindex
-    from recommender.encoding.hashing_encoder import HashingEncoder
-    from recommender.settings import Settings
-
-    reindex(
-        Settings(data_dir=data_dir, model="fake-hashing").index,
-        list(DEMO_SOURCES),
-        HashingEncoder(),
-    )
-
-
 def bench_propagation(
     server: Annotated[
         str,
         typer.Option(help="A PostgreSQL server URL whose user may create databases."),
-    ] = "postgresql://postgres@127.0.0.1:5432/postgres",
+    ] = LOCAL_SERVER,
     changes: Annotated[int, typer.Option(min=1, help="Changes made on host A.")] = 200,
     workers: Annotated[int, typer.Option(min=1, help="Workers of each host.")] = 1,
     poll_ms: Annotated[
@@ -140,7 +112,7 @@ def bench_propagation(
             ports = []
             for name in ("a", "b"):
                 say(f"host {name}: indexing the demo corpus (fake model) and starting ...")
-                _index(work / name)
+                index_demo_with_fake_model(work / name)
                 started = stack.enter_context(
                     run_server(
                         work / name, workers, work, name=name, redis_url=None,

@@ -193,3 +193,17 @@ def index_slugs(data_dir: Path) -> list[str]:
 
     version, _ = load_current(Settings(data_dir=data_dir).index)
     return [card["slug"] for card in version.cards]
+
+
+def index_demo_with_fake_model(data_dir: Path) -> None:
+    """The demo corpus indexed into `data_dir` with the deterministic fake model, in this
+    process (for benchmarks that measure serving, not the model)."""
+    from index.versions.reindex_pipeline import reindex
+    from recommender.encoding.hashing_encoder import HashingEncoder
+    from recommender.settings import Settings
+
+    reindex(
+        Settings(data_dir=data_dir, model="fake-hashing").index,
+        list(DEMO_SOURCES),
+        HashingEncoder(),
+    )

@@ -19,27 +19,18 @@ WRK_INSTALL_HINT = (
 )
 
 
-#: Pause before the first request of every connection (see WRK_SCRIPT), not measured.
+#: Pause before the first request of every connection (see COMMON_SCRIPT), not measured.
 START_PAUSE_SECONDS = 0.25
 
 
-WRK_SCRIPT = """
-local paths = {}
-for line in io.lines([==[%(paths_file)s]==]) do
-  paths[#paths + 1] = line
-end
-local count = #paths
-local next_index = 0
+#: What every script shares: a thread number per wrk thread (`offset`), the start pause and
+#: the result line; a script adds its own `request()` (and may use `offset` in `init`).
+COMMON_SCRIPT = """
 local threads = 0
 
 function setup(thread)
   thread:set("offset", threads)
   threads = threads + 1
-end
-
-function init(args)
-  -- threads start far apart in the cycle, so they do not ask for the same key together
-  next_index = math.floor((offset or 0) * count / %(threads)d)
 end
 
 -- Each connection's first request waits until all are open: a saturated uvloop server
@@ -56,11 +47,6 @@ function delay()
   return 0
 end
 
-function request()
-  next_index = next_index %% count + 1
-  return wrk.format("GET", paths[next_index])
-end
-
 function done(summary, latency, requests)
   local e = summary.errors
   io.write(string.format(
@@ -72,15 +58,52 @@ function done(summary, latency, requests)
 end
 """
 
+PATHS_SCRIPT = """
+local paths = {}
+for line in io.lines([==[%(paths_file)s]==]) do
+  paths[#paths + 1] = line
+end
+local count = #paths
+local next_index = 0
 
-def wrk_script(paths_file: Path, threads: int, connections: int) -> str:
-    """A wrk Lua script cycling over the paths in `paths_file` (one a line)."""
-    return WRK_SCRIPT % {
-        "paths_file": paths_file,
-        "threads": threads,
+function init(args)
+  -- threads start far apart in the cycle, so they do not ask for the same key together
+  next_index = math.floor((offset or 0) * count / %(threads)d)
+end
+
+function request()
+  next_index = next_index %% count + 1
+  return wrk.format("GET", paths[next_index])
+end
+"""
+
+
+def common_script(threads: int, connections: int) -> str:
+    """The shared part of a wrk script (see COMMON_SCRIPT) for `connections` over `threads`."""
+    return COMMON_SCRIPT % {
         "per_thread": connections // threads,  # wrk gives each thread this many
         "pause_ms": round(START_PAUSE_SECONDS * 1000),
     }
+
+
+def wrk_script(paths_file: Path, threads: int, connections: int) -> str:
+    """A wrk Lua script cycling over the paths in `paths_file` (one a line)."""
+    own = PATHS_SCRIPT % {"paths_file": paths_file, "threads": threads}
+    return own + common_script(threads, connections)
+
+
+def run_wrk(
+    wrk: str, script: Path, port: int, *, threads: int, connections: int, seconds: int
+) -> dict[str, int]:
+    """Run wrk with `script` against the server on `port`; the numbers of its result line."""
+    command = [
+        wrk, f"-t{threads}", f"-c{connections}", f"-d{seconds}s", "--timeout", "10s",
+        "-s", str(script), f"http://127.0.0.1:{port}",
+    ]  # fmt: skip
+    completed = subprocess.run(command, capture_output=True, text=True, check=False)
+    if completed.returncode != 0:
+        raise BenchError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
+    return parse_wrk_output(completed.stdout)
 
 
 def parse_wrk_output(output: str) -> dict[str, int]:
@@ -128,15 +151,10 @@ class Load:
         paths_file.write_text("".join(path + "\n" for path in paths), encoding="utf-8")
         script = self.script_dir / "paths.lua"
         script.write_text(wrk_script(paths_file, self.threads, self.connections), encoding="utf-8")
-        command = [
-            self.wrk, f"-t{self.threads}", f"-c{self.connections}",
-            f"-d{seconds}s", "--timeout", "10s", "-s", str(script),
-            f"http://127.0.0.1:{port}",
-        ]  # fmt: skip
-        completed = subprocess.run(command, capture_output=True, text=True, check=False)
-        if completed.returncode != 0:
-            raise BenchError(f"wrk failed ({completed.returncode}): {completed.stderr.strip()}")
-        return parse_wrk_output(completed.stdout)
+        return run_wrk(
+            self.wrk, script, port,
+            threads=self.threads, connections=self.connections, seconds=seconds,
+        )  # fmt: skip
 
     def measure(self, server: Server, paths: Sequence[str]) -> Sample:
         """Warm up, then measure; the cache counters say how requests were answered."""

@@ -526,6 +526,46 @@ def test_with_manual_placement_only_blocks_and_shortcodes_place_the_box(
         save_settings(settings_page, wordpress, placement="after_content")
 
 
+def test_a_placement_names_the_box_and_its_fragment(
+    admin: AdminClient, wordpress: WordPressSite, settings_page: Page, neighbour: dict[str, Any]
+) -> None:
+    """The Placement setting names every box (`data-placement` for the widget, `placement=` on
+    the fragment, whose box then carries it as signed); a shortcode's own name wins; empty or
+    `default` names none, so those boxes stay the service's default placement."""
+
+    def boxes(link: str) -> list[str]:
+        tags = [
+            tag[: tag.index(">")] for tag in httpx.get(link, timeout=10).text.split("<div ")[1:]
+        ]
+        return [tag for tag in tags if "data-related-slug" in tag]
+
+    def fragments(link: str) -> list[str]:
+        sections = httpx.get(link, timeout=10).text.split("<noscript><section ")[1:]
+        return [section[: section.index(">")] for section in sections]
+
+    shortcode = admin.publish(
+        title="Volcano: the sidebar box",
+        content=f'<p>{VOLCANO}</p>[related_articles limit="2" placement="Sidebar"]',
+    )
+    own, automatic = boxes(shortcode["link"])
+    assert 'data-placement="sidebar"' in own and "data-placement" not in automatic
+    own_fragment, automatic_fragment = fragments(shortcode["link"])
+    assert 'data-feedback-placement="sidebar"' in own_fragment
+    assert "placement" not in automatic_fragment
+    save_settings(settings_page, wordpress, **{"placement-name": "article-end"})
+    try:
+        (box,) = boxes(neighbour["link"])
+        assert 'data-placement="article-end"' in box
+        (fragment,) = fragments(neighbour["link"])
+        assert 'data-feedback-placement="article-end"' in fragment
+        own, automatic = boxes(shortcode["link"])
+        assert 'data-placement="sidebar"' in own and 'data-placement="article-end"' in automatic
+    finally:
+        save_settings(settings_page, wordpress, **{"placement-name": "default"})
+    (box,) = boxes(neighbour["link"])
+    assert "data-placement" not in box
+
+
 def test_the_plugin_logged_no_php_warning(wordpress: WordPressSite) -> None:
     log = wordpress.root / "debug.log"
     text = log.read_text(errors="replace") if log.exists() else ""

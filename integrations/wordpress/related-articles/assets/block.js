@@ -12,6 +12,7 @@
 			limit: { type: 'number' },
 			layout: { type: 'string' },
 			heading: { type: 'string' },
+			placement: { type: 'string' },
 		},
 		edit: function () {
 			return el(

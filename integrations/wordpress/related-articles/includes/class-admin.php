@@ -153,6 +153,13 @@ final class Admin {
 			checked( $s['placement'], 'manual', false ),
 			esc_html__( 'Only where a "Related articles" block or [related_articles] shortcode puts it', 'related-articles' )
 		);
+		printf(
+			'<tr><th><label for="related-placement-name">%s</label></th><td><input id="related-placement-name" class="regular-text" type="text" maxlength="32" name="%s[placement_name]" value="%s" placeholder="default"><p class="description">%s</p></td></tr>',
+			esc_html__( 'Placement', 'related-articles' ),
+			esc_attr( $name ),
+			esc_attr( $s['placement_name'] ),
+			esc_html__( 'The name the service reports this box\'s impressions and clicks under (e.g. article-end; a-z, 0-9, _ and -). Empty: default. A block or shortcode may name its own with placement="...".', 'related-articles' )
+		);
 		echo '</table>';
 		submit_button();
 		echo '</form>';

@@ -47,9 +47,10 @@ final class Display {
 						'editor_script'   => 'related-articles-block',
 						'render_callback' => array( self::class, 'block' ),
 						'attributes'      => array(
-							'limit'   => array( 'type' => 'number' ),
-							'layout'  => array( 'type' => 'string' ),
-							'heading' => array( 'type' => 'string' ),
+							'limit'     => array( 'type' => 'number' ),
+							'layout'    => array( 'type' => 'string' ),
+							'heading'   => array( 'type' => 'string' ),
+							'placement' => array( 'type' => 'string' ),
 						),
 					)
 				);
@@ -57,13 +58,14 @@ final class Display {
 		);
 	}
 
-	/** `[related_articles limit="4" layout="cards" heading="..."]`. */
+	/** `[related_articles limit="4" layout="cards" heading="..." placement="sidebar"]`. */
 	public static function shortcode( mixed $atts ): string {
 		$atts = shortcode_atts(
 			array(
-				'limit'   => '',
-				'layout'  => '',
-				'heading' => '',
+				'limit'     => '',
+				'layout'    => '',
+				'heading'   => '',
+				'placement' => '',
 			),
 			is_array( $atts ) ? $atts : array(),
 			'related_articles'
@@ -106,18 +108,22 @@ final class Display {
 		$limit   = $limit >= 1 && $limit <= 50 ? $limit : (int) Settings::get( 'count' );
 		$layout  = in_array( $options['layout'] ?? '', array( 'cards', 'list' ), true ) ? $options['layout'] : Settings::get( 'layout' );
 		$heading = '' !== (string) ( $options['heading'] ?? '' ) ? (string) $options['heading'] : (string) Settings::get( 'heading' );
+		// The box's own name, else the site's; '' is the service's `default` placement.
+		$placement = Settings::placement_name( $options['placement'] ?? '' );
+		$placement = '' !== $placement ? $placement : (string) Settings::get( 'placement_name' );
 
-		$fragment = self::fragment( $slug, $limit, $layout, $heading );
+		$fragment = self::fragment( $slug, $limit, $layout, $heading, $placement );
 		if ( function_exists( 'amp_is_request' ) && amp_is_request() ) {
 			return $fragment;
 		}
 		$box = sprintf(
-			'<div class="related-articles-box" data-related-slug="%1$s" data-page-slug="%1$s" data-api="%2$s" data-limit="%3$d" data-heading="%4$s" data-layout="%5$s"></div>',
+			'<div class="related-articles-box" data-related-slug="%1$s" data-page-slug="%1$s" data-api="%2$s" data-limit="%3$d" data-heading="%4$s" data-layout="%5$s"%6$s></div>',
 			esc_attr( $slug ),
 			esc_attr( $api ),
 			$limit,
 			esc_attr( $heading ),
-			esc_attr( $layout )
+			esc_attr( $layout ),
+			'' !== $placement ? ' data-placement="' . esc_attr( $placement ) . '"' : ''
 		);
 		$noscript = '' !== $fragment ? '<noscript>' . $fragment . '</noscript>' : '';
 		return self::snippet( $api, $limit ) . $box . $noscript;
@@ -145,17 +151,20 @@ final class Display {
 
 	/**
 	 * `GET /v1/articles/{slug}/related.html`, with a short timeout, cached in a transient; ''
-	 * when the service is down or has nothing to suggest.
+	 * when the service is down or has nothing to suggest. `$placement` '' asks for none
+	 * (the `default` placement, whose fragment is the one of a service without placements).
 	 */
-	public static function fragment( string $slug, int $limit, string $layout, string $heading ): string {
-		$query = http_build_query(
-			array(
-				'limit'   => $limit,
-				'layout'  => $layout,
-				'heading' => $heading,
-				'exclude' => $slug,
-			)
+	public static function fragment( string $slug, int $limit, string $layout, string $heading, string $placement = '' ): string {
+		$params = array(
+			'limit'   => $limit,
+			'layout'  => $layout,
+			'heading' => $heading,
+			'exclude' => $slug,
 		);
+		if ( '' !== $placement ) {
+			$params['placement'] = $placement;
+		}
+		$query = http_build_query( $params );
 		$path  = '/v1/articles/' . rawurlencode( $slug ) . '/related.html?' . $query;
 		$key   = 'related_articles_' . md5( get_option( self::GENERATION_OPTION, '0' ) . Settings::service_url() . $path );
 		$found = get_transient( $key );
