@@ -41,6 +41,31 @@ Server = TypeVar("Server", bound=ManagedService)
 REDIS_FIXTURES = frozenset(
     {"redis_url", "redis_namespace", "redis_process", "tls_redis", "redis_cluster"}
 )
+#: The test modules that take about a minute or more, longest first (junit or `--durations` times).
+#: xdist hands out whole files in collection order (`--dist=loadfile --no-loadscope-reorder`):
+#: started first, the long ones overlap and the short ones fill in the end, so that the two
+#: workers finish together instead of one waiting on a long module dealt last.
+STARTED_FIRST = (
+    "tests/e2e/test_fault_points.py",
+    "tests/e2e/test_cli.py",
+    "tests/bench/test_backend_real_model.py",
+    "tests/e2e/test_shared_database.py",
+    "tests/e2e/test_cli_web_sources.py",
+    "tests/recommender/test_onnx_encoder.py",
+    "tests/e2e/test_reindex_interrupted.py",
+    "tests/bench/test_reindex_bench.py",
+    "tests/index/test_ray_blocks.py",
+    "tests/e2e/test_real_model_api.py",
+    "tests/bench/test_backend_bench.py",
+    "tests/browser/test_widget_layouts.py",
+    "tests/index/test_ray_encoding.py",
+    "tests/e2e/test_workers.py",
+    "tests/api/test_feedback_tokens.py",
+    "tests/api/test_cache_bounds.py",
+    "tests/e2e/test_swap_and_restart.py",
+    "tests/api/test_schemathesis.py",
+)
+_STARTED_RANK = {name: rank for rank, name in enumerate(STARTED_FIRST)}
 #: The seed of this run's random choices.
 SEED = int(os.environ.get("RECOMMENDER_TEST_SEED") or random.SystemRandom().randrange(2**32))
 # Test workers (pytest-xdist) start after this import and inherit it: one seed for the whole run.
@@ -78,7 +103,16 @@ def _uses_redis(item: pytest.Item) -> bool:
     )
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+def _start_rank(item: pytest.Item) -> int:
+    """An item's module's place in `STARTED_FIRST`; every other module comes after them."""
+    return _STARTED_RANK.get(item.nodeid.split("::")[0], len(STARTED_FIRST))
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    missing = [name for name in STARTED_FIRST if not (config.rootpath / name).is_file()]
+    if missing:
+        raise pytest.UsageError(f"STARTED_FIRST names no such test module: {', '.join(missing)}")
+    items.sort(key=_start_rank)  # stable: each module's items stay together, in their order
     unmarked = [
         item.nodeid
         for item in items

@@ -97,18 +97,21 @@ def module_name(path: Path) -> str:
 
 def test_no_import_cycles_not_even_lazy_ones() -> None:
     modules = {module_name(path): path for path in source_modules()}
-    graph = {
-        name: {
-            target
-            for imported in imported_modules(path)
-            # `from package import module` names the module through its package
-            for target in (imported, *(f"{imported}.{alias}" for alias in from_names(path)))
-            if target in modules and target != name
-        }
-        for name, path in modules.items()
-    }
+    graph = {name: imported_targets(path, name, modules) for name, path in modules.items()}
     cycles = [sorted(component) for component in strongly_connected(graph) if len(component) > 1]
     assert cycles == []
+
+
+def imported_targets(path: Path, name: str, modules: dict[str, Path]) -> set[str]:
+    """The modules of `modules` that the module `name` at `path` imports."""
+    aliases = from_names(path)
+    return {
+        target
+        for imported in imported_modules(path)
+        # `from package import module` names the module through its package
+        for target in (imported, *(f"{imported}.{alias}" for alias in aliases))
+        if target in modules and target != name
+    }
 
 
 def from_names(path: Path) -> set[str]:

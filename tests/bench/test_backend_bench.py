@@ -1,5 +1,6 @@
 """`recommender bench backends`, run end to end with the fake model (every backend then gives
-the same vectors, so the comparison itself is what is checked)."""
+the same vectors, so the comparison itself is what is checked); with the packaged model in
+tests/bench/test_backend_real_model.py."""
 
 from __future__ import annotations
 
@@ -37,26 +38,3 @@ def test_the_table_judges_int8_speed_and_every_ndcg_delta() -> None:
     assert "onnx-int8: full reindex / raw torch encode | 1.400 | >= 1.5: NOT met" in text
     assert "|delta| <= 0.005: NOT met" in text
     assert "torch: cosine" not in text
-
-
-@pytest.mark.model
-def test_int8_ranks_like_torch_with_the_real_model() -> None:
-    """The README's promise, with the packaged model (not the fake, where every backend is one
-    encoder): int8 vectors stay close to torch's, and nDCG@5 moves by at most the benchmark's
-    bound on BASIL and a NeuS slice."""
-    result = CliRunner().invoke(
-        app,
-        # Ray's column is checked with the fake model above; here it would only add minutes.
-        [
-            *("bench", "backends", "--backend", "onnx-int8", "--texts", "20", "--neus", "100"),
-            *("--no-ray", "--json"),
-        ],
-    )
-    assert result.exit_code == 0, result.output
-    torch_row, int8 = (BackendRow(**row) for row in orjson.loads(result.stdout)["rows"])
-    assert (torch_row.backend, int8.backend) == ("torch", "onnx-int8")
-    assert int8.cosine_min >= 0.98, int8
-    assert set(int8.ndcg_delta) == {"basil", "neus-100"}
-    assert all(abs(delta) <= 0.005 for delta in int8.ndcg_delta.values()), int8.ndcg_delta
-    assert torch_row.ndcg_at_5["basil"] > 0.5  # the real model, not a degenerate encoder
-    assert int8.ray_full_texts_per_second is None  # --no-ray: no Ray instance was started

@@ -16,7 +16,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from index.versions.version_store import VersionStore
 from recommender.settings import Settings
-from tests.support.helpers import REPO, SHARED, require_shared
+from tests.support.helpers import REPO, SHARED, require_shared, write_jsonl
 
 DEMO = [REPO / "demo" / "articles.jsonl", REPO / "demo" / "putin-victory-alaska-summit.txt"]
 CLI = [sys.executable, "-m", "console"]
@@ -119,8 +119,11 @@ def test_a_corrupted_index_is_refused_and_the_previous_version_still_served(
 
 
 def test_rollback_flips_current_back(data_dir: Path) -> None:
+    """A second version (one more article: no need to embed the other 301 again) is rolled
+    back to the first."""
     first = VersionStore(data_dir).current_id()
-    run_cli("reindex", "--full", *sources(*DEMO), data_dir=data_dir)
+    extra = write_jsonl(data_dir.parent / "extra.jsonl", [{"slug": "new", "title": "Summit"}])
+    run_cli("reindex", *sources(*DEMO, extra), data_dir=data_dir)
     assert VersionStore(data_dir).current_id() != first
     assert run_cli("rollback", data_dir=data_dir).stdout.strip() == f"now serving {first}"
     assert VersionStore(data_dir).current_id() == first
@@ -167,12 +170,18 @@ def test_help_shows_examples() -> None:
             assert "Examples:" in result.stdout
 
 
-def test_reindex_reads_the_shared_sample_article(tmp_path: Path) -> None:
+def test_reindex_reads_the_shared_sample_article_and_full_embeds_it_again(tmp_path: Path) -> None:
+    """`--full` re-embeds what the cache holds (shown on one article: the flag reaches the
+    pipeline; tests/index/test_pipeline.py shows what a full run does)."""
     sample = require_shared(SHARED / "samples" / "article.txt")
     result = run_cli("reindex", "--source", sample, data_dir=tmp_path / "d")
     assert json.loads(result.stdout)["indexed"] == 1
     card = json.loads(run_cli("info", "--json", data_dir=tmp_path / "d").stdout)
     assert card["articles"] == 1
+    full = json.loads(
+        run_cli("reindex", "--full", "--source", sample, data_dir=tmp_path / "d").stdout
+    )
+    assert full["embedded"] == 1 and full["reused"] == 0
 
 
 def test_export_neighbours_writes_every_list_as_the_api_would(data_dir: Path) -> None:

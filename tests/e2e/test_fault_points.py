@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -78,26 +79,33 @@ def scratch_left(data_dir: Path) -> bool:
     return (data_dir / SCRATCH_DIR).exists()
 
 
-@pytest.fixture
-def served(tmp_path: Path) -> tuple[Path, str, Path]:
+@pytest.fixture(scope="module")
+def served_once(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A data dir serving the synthetic corpus, with two live changes pending: a correction of a
-    feed article (the next build absorbs and retires it) and a live-only article. Also the
-    feed of the next build (one article more)."""
-    data_dir = tmp_path / "data"
+    feed article (the next build absorbs and retires it) and a live-only article. Built once;
+    each test crashes a copy of its own (`served`)."""
+    root = tmp_path_factory.mktemp("served")
+    data_dir = root / "data"
     records = synthetic_records()
-    first = reindex(data_dir, write_jsonl(tmp_path / "first.jsonl", records))
+    first = reindex(data_dir, write_jsonl(root / "first.jsonl", records))
     assert first.returncode == 0, first.stderr
     with TestClient(create_app(settings_for(data_dir))) as client:
         assert records[0]["slug"] == "volcano-0" and records[0]["title"] == FEED_TITLE
         correction = {**records[0], "title": CORRECTED}
         assert client.put(f"/v1/articles/{records[0]['slug']}", json=correction, headers=AUTH)
         assert client.put("/v1/articles/live-only", json=LIVE_ONLY, headers=AUTH).status_code == 200
+    return data_dir, json.loads(first.stdout)["version"]
+
+
+@pytest.fixture
+def served(served_once: tuple[Path, str], tmp_path: Path) -> tuple[Path, str, Path]:
+    """A copy of `served_once`'s data dir (no process has it open), its version, and the feed
+    of the next build (one article more)."""
+    template, version = served_once
+    data_dir = shutil.copytree(template, tmp_path / "data", symlinks=True)
+    records = synthetic_records()
     records.append({**records[1], "slug": "volcano-next", "title": "Volcano: the next day"})
-    return (
-        data_dir,
-        json.loads(first.stdout)["version"],
-        write_jsonl(tmp_path / "next.jsonl", records),
-    )
+    return data_dir, version, write_jsonl(tmp_path / "next.jsonl", records)
 
 
 def assert_whole(data_dir: Path, version: str, first_title: str) -> None:

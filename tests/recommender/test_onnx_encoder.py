@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import os
+import shutil
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -38,8 +39,10 @@ def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture(scope="module")
-def export_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return tmp_path_factory.mktemp("encoders")
+def export_dir() -> Path:
+    """The run's shared export cache (tests/conftest.py), so that an export another test made is
+    not made again; a test that exports or corrupts on purpose does it in a directory of its own."""
+    return Path(os.environ["RECOMMENDER_ENCODER_CACHE_DIR"])
 
 
 @pytest.fixture(scope="module")
@@ -117,26 +120,31 @@ def test_the_default_backend_is_int8_on_cpu_and_torch_on_a_gpu(tmp_path: Path) -
 
 
 @pytest.mark.model
-def test_the_export_is_cached_reused_and_redone_when_corrupt(export_dir: Path) -> None:
-    path = exported_model(
+def test_the_export_is_cached_reused_and_redone_when_corrupt(
+    export_dir: Path, tmp_path: Path
+) -> None:
+    """The cache is laid out and verified by content: a copy of the shared export (corrupted
+    here, not where other tests read it) is reused as it is, and exported again once damaged."""
+    shared = exported_model(
         resolve_model_path(PACKAGED_MODEL), _fingerprint(), "onnx-int8", export_dir
     )
-    assert path.name == MODEL_FILE and path.parent.parent == export_dir
+    assert shared.name == MODEL_FILE and shared.parent.parent == export_dir
+    own_dir = tmp_path / "encoders"
+    shutil.copytree(shared.parent, own_dir / shared.parent.name)
+    path = own_dir / shared.parent.name / MODEL_FILE
     checksum = json.loads((path.parent / CHECKSUM_FILE).read_text())
     inode, size = path.stat().st_ino, path.stat().st_size
-    again = onnx("onnx-int8", export_dir)
+    again = onnx("onnx-int8", own_dir)
     again.encode(TEXTS[:1])
     assert path.stat().st_ino == inode  # reused, not exported again
 
     with path.open("ab") as handle:
         handle.write(b"garbage")
-    fresh = exported_model(
-        resolve_model_path(PACKAGED_MODEL), _fingerprint(), "onnx-int8", export_dir
-    )
+    fresh = exported_model(resolve_model_path(PACKAGED_MODEL), _fingerprint(), "onnx-int8", own_dir)
     # Exported again: whole, without the garbage (a new file may reuse the freed inode number).
     assert fresh == path and fresh.stat().st_size == size
     assert json.loads((fresh.parent / CHECKSUM_FILE).read_text())["backend"] == checksum["backend"]
-    assert not [p for p in export_dir.iterdir() if p.name.startswith(".")]  # nothing left aside
+    assert not [p for p in own_dir.iterdir() if p.name.startswith(".")]  # nothing left aside
 
 
 def _export_in_a_process(export_dir: str) -> str:
