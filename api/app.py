@@ -113,15 +113,16 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         routes=[related.RelatedFastRoute()],
     )
     install_error_handlers(app)
+    # The widget's routes first: a request tries each route in this order until one matches.
     for router in (
         related.router,
+        events.router,
         catalog.router,
         live_changes.router,
         curation.router,
         editor.router,
         health.router,
         widget.router,
-        events.router,
         home.router,
     ):
         app.include_router(router)

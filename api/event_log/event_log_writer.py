@@ -23,7 +23,7 @@ from recommender.settings import EventLogSettings
 log = logging.getLogger(__name__)
 
 #: Events written per call of the backend.
-BATCH = 500
+BATCH = 5000
 #: Pauses between retries of a failed write: from the first to the last, doubling.
 FIRST_RETRY_SECONDS = 0.1
 LAST_RETRY_SECONDS = 5.0
