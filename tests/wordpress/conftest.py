@@ -39,8 +39,12 @@ def wordpress(tmp_path_factory: pytest.TempPathFactory) -> Iterator[WordPressSit
         )
     site = WordPressSite(
         tmp_path_factory.mktemp("wordpress") / "site",
+        # WP-Cron spawns its run by a loopback request that gives up after 0.01 s; on a loaded
+        # machine one can be lost, and its lock then stops every spawn for WP_CRON_LOCK_TIMEOUT
+        # (60 s by default): far longer than a retry delay of 1 s.
         extra_config="define('RELATED_ARTICLES_RETRY_SECONDS', 1);\n"
-        "define('RELATED_ARTICLES_BACKFILL_BATCH', 2);",
+        "define('RELATED_ARTICLES_BACKFILL_BATCH', 2);\n"
+        "define('WP_CRON_LOCK_TIMEOUT', 5);",
         mu_plugins=(AMP_FLAG,),
     )
     try:

@@ -128,6 +128,18 @@ final class Queue {
 		Sync::schedule();
 	}
 
+	/**
+	 * The service's address or token changed: every queued change is due now, its backoff
+	 * forgotten (attempts 0), so that the next WP-Cron run sends them to the service as it is
+	 * set up now instead of waiting out delays earned against the old one.
+	 */
+	public static function retry_all_now(): void {
+		global $wpdb;
+		$table = self::table();
+		// phpcs:ignore WordPress.DB.PreparedSQL.InterpolatedNotPrepared
+		$wpdb->query( $wpdb->prepare( "UPDATE $table SET attempts = 0, next_at = %d", time() ) );
+	}
+
 	/** Every row, by post (oldest first). */
 	public static function all(): array {
 		global $wpdb;

@@ -35,6 +35,7 @@ final class Sync {
 		add_action( 'before_delete_post', array( self::class, 'on_deleted' ), 10, 2 );
 		add_action( self::CRON_HOOK, array( self::class, 'retry_due' ) );
 		add_filter( 'cron_schedules', array( self::class, 'cron_schedules' ) );
+		add_action( 'update_option_' . Settings::OPTION, array( self::class, 'on_settings_updated' ), 10, 2 );
 		add_action(
 			'init',
 			static function (): void {
@@ -231,6 +232,18 @@ final class Sync {
 			'display'  => __( 'Related articles: retry delay', 'related-articles' ),
 		);
 		return $schedules;
+	}
+
+	/** A new service URL or token: the queue is retried at once (Queue::retry_all_now()). */
+	public static function on_settings_updated( mixed $old, mixed $new ): void {
+		$old = is_array( $old ) ? $old : array();
+		$new = is_array( $new ) ? $new : array();
+		foreach ( array( 'url', 'token' ) as $name ) {
+			if ( ( $old[ $name ] ?? '' ) !== ( $new[ $name ] ?? '' ) ) {
+				Queue::retry_all_now();
+				return;
+			}
+		}
 	}
 
 	/** The recurring retry event, scheduled if it is not (a look at the loaded `cron` option). */
