@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import shutil
 import statistics
 import tempfile
 import time
@@ -34,9 +33,8 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-#: The ceiling route, served by a bare FastAPI app beside the service (benchmark mode only).
 from api.cli.cli_toolkit import JsonOption, fail
-from bench.report import BenchError, format_rows
+from bench.report import BenchError, format_rows, say
 from bench.server_process import (
     DEMO_SOURCES,
     Server,
@@ -45,7 +43,7 @@ from bench.server_process import (
     index_slugs,
     run_server,
 )
-from bench.wrk_load import WRK_INSTALL_HINT, Load, Sample
+from bench.wrk_load import Load, Sample, require_wrk
 
 #: The ceiling route, served by a bare FastAPI app beside the service (benchmark mode only).
 CEILING_PATH = "/__bench/ceiling"
@@ -314,12 +312,7 @@ def bench_api(
         raise fail(f"unknown variant(s) {', '.join(unknown)}; choose from {', '.join(VARIANTS)}")
     if connections < threads:
         raise fail("--connections must be at least --threads (wrk opens connections per thread)")
-    wrk_path = shutil.which(wrk)
-    if wrk_path is None:
-        raise fail(WRK_INSTALL_HINT)
-
-    def say(message: str) -> None:
-        typer.echo(message, err=True)
+    wrk_path = require_wrk(wrk)
 
     with tempfile.TemporaryDirectory(prefix="bench-api-") as scratch:
         work_dir = Path(scratch)

@@ -29,7 +29,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import random
-import shutil
 import sys
 import tempfile
 import time
@@ -51,9 +50,9 @@ from bench.archive_catalog import (
     write_nightly,
 )
 from bench.process_memory import ProcessMemory, memory_rollup, run_to_end, worker_processes
-from bench.report import BenchError, format_rows
+from bench.report import BenchError, format_rows, say
 from bench.server_process import REPO, Server, http_get, run_server
-from bench.wrk_load import WRK_INSTALL_HINT, Load, Sample
+from bench.wrk_load import Load, Sample, require_wrk
 from recommender.encoding.encoder_protocol import FAKE_MODEL
 
 #: The shared data sets beside the checkout, as the other benchmarks read them.
@@ -534,12 +533,7 @@ def bench_archive(
             f"no such feed: {', '.join(map(str, missing))} (the shared data sets beside the "
             "checkout; pass --data DIR)"
         )
-    wrk_path = shutil.which(wrk)
-    if wrk_path is None:
-        raise fail(WRK_INSTALL_HINT)
-
-    def say(message: str) -> None:
-        typer.echo(message, err=True)
+    wrk_path = require_wrk(wrk)
 
     load_before = os.getloadavg()
     try:

@@ -44,7 +44,7 @@ import typer
 from numpy.typing import NDArray
 
 from api.cli.cli_toolkit import JsonOption, fail
-from bench.report import BenchError, format_rows
+from bench.report import BenchError, format_rows, say
 from recommender.encoding.encoder_protocol import normalise_rows
 from recommender.settings import AnnIndex, Settings
 
@@ -489,9 +489,6 @@ def bench_catalog(
         raise fail("--ef-construction applies to HNSW: add --index hnsw")
     if ann_index == "hnsw" and ivf_lists is not None:
         raise fail("--ivf-lists applies to IVF: add --index ivf")
-
-    def say(message: str) -> None:
-        typer.echo(message, err=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-catalog-") as scratch:
         try:

@@ -28,7 +28,7 @@ import typer
 
 from api.cli.cli_toolkit import JsonOption, fail
 from bench.archive_catalog import revised
-from bench.report import BenchError, format_rows
+from bench.report import BenchError, format_rows, say
 from index.serving.version_loader import load_recommender
 from index.versions.reindex_pipeline import ReindexSummary, reindex
 from recommender.articles import Article, validate_record
@@ -271,9 +271,6 @@ def bench_chain(
     """A week of incremental nightly runs against a full rebuild: overlap@5, nDCG@5, verdict."""
     if not feed.is_file():
         raise fail(f"{feed}: no such feed", 66)
-
-    def say(message: str) -> None:
-        typer.echo(message, err=True)
 
     try:
         with _work_directory(work_dir) as directory:

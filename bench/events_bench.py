@@ -20,7 +20,6 @@ from __future__ import annotations
 import http.client
 import os
 import secrets
-import shutil
 import tempfile
 import time
 from contextlib import ExitStack
@@ -34,7 +33,7 @@ import orjson
 import typer
 
 from api.cli.cli_toolkit import JsonOption, fail
-from bench.report import BenchError, format_rows
+from bench.report import BenchError, format_rows, say
 from bench.server_process import (
     DEMO_SOURCES,
     Server,
@@ -43,7 +42,7 @@ from bench.server_process import (
     run_server,
 )
 from bench.throwaway_database import LOCAL_SERVER, throwaway_database
-from bench.wrk_load import START_PAUSE_SECONDS, WRK_INSTALL_HINT, common_script, run_wrk
+from bench.wrk_load import START_PAUSE_SECONDS, common_script, require_wrk, run_wrk
 
 TARGET_EVENTS_PER_SECOND = 5000.0
 TARGET_P99_MS = 20.0
@@ -359,12 +358,7 @@ def bench_events(
     as_json: JsonOption = False,
 ) -> None:
     """Events/s and beacon p50/p99 of one worker taking widget events, the log on PostgreSQL."""
-    wrk_path = shutil.which(wrk)
-    if wrk_path is None:
-        raise fail(WRK_INSTALL_HINT)
-
-    def say(message: str) -> None:
-        typer.echo(message, err=True)
+    wrk_path = require_wrk(wrk)
 
     with tempfile.TemporaryDirectory(prefix="bench-events-") as scratch, ExitStack() as stack:
         work_dir = Path(scratch)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import http.client
 import itertools
 import os
-import shutil
 import statistics
 import tempfile
 import threading
@@ -31,9 +30,9 @@ import orjson
 import typer
 
 from api.cli.cli_toolkit import JsonOption, fail
-from bench.report import BenchError, format_rows
+from bench.report import BenchError, format_rows, say
 from bench.server_process import DEMO_SOURCES, run_server
-from bench.wrk_load import WRK_INSTALL_HINT, Load
+from bench.wrk_load import Load, require_wrk
 
 TARGET_RATIO = 2.0
 TOKEN = "bench-live-token"
@@ -181,12 +180,7 @@ def bench_live(
     as_json: JsonOption = False,
 ) -> None:
     """Reader p99 of one worker with and without a live correction every second."""
-    wrk_path = shutil.which(wrk)
-    if wrk_path is None:
-        raise fail(WRK_INSTALL_HINT)
-
-    def say(message: str) -> None:
-        typer.echo(message, err=True)
+    wrk_path = require_wrk(wrk)
 
     with tempfile.TemporaryDirectory(prefix="bench-live-") as scratch:
         work_dir = Path(scratch)

@@ -24,7 +24,7 @@ import orjson
 import typer
 
 from api.cli.cli_toolkit import JsonOption, fail
-from bench.report import BenchError, format_rows
+from bench.report import BenchError, format_rows, say
 from bench.server_process import index_demo_with_fake_model, run_server
 from bench.throwaway_database import LOCAL_SERVER, throwaway_database
 
@@ -95,9 +95,6 @@ def bench_propagation(
     as_json: JsonOption = False,
 ) -> None:
     """p50/p99 of how long a change on one host takes to apply on another."""
-
-    def say(message: str) -> None:
-        typer.echo(message, err=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-propagation-") as scratch, ExitStack() as stack:
         work = Path(scratch)

@@ -30,7 +30,7 @@ import orjson
 import typer
 
 from api.cli.cli_toolkit import JsonOption, fail
-from bench.report import BenchError, format_rows
+from bench.report import BenchError, format_rows, say
 from bench.server_process import REPO, process_tree_cpu_seconds
 from recommender.settings import Settings
 
@@ -295,9 +295,6 @@ def bench_reindex(
     if not source.exists():
         raise fail(f"no such feed: {source} (pass --source FEED)")
     settings = Settings()
-
-    def say(message: str) -> None:
-        typer.echo(message, err=True)
 
     with tempfile.TemporaryDirectory(prefix="bench-reindex-") as scratch:
         try:

@@ -5,9 +5,16 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+import typer
+
 
 class BenchError(Exception):
     """A benchmark that cannot run or cannot be trusted; the message says why."""
+
+
+def say(message: str) -> None:
+    """A progress line, on stderr: stdout keeps the result (the table or `--json`)."""
+    typer.echo(message, err=True)
 
 
 def format_rows(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import http.client
 import random
 import secrets
-import shutil
 import tempfile
 import threading
 import time
@@ -52,7 +51,7 @@ from bench.server_process import (
     process_tree,
     run_server,
 )
-from bench.wrk_load import WRK_INSTALL_HINT, Load
+from bench.wrk_load import Load, require_wrk
 
 #: 2,225 BBC articles when the shared data sets are present; else the bundled demo corpus.
 BBC_NEWS = REPO.parent / "shared" / "data" / "bbc-news" / "articles.jsonl"
@@ -540,9 +539,7 @@ def bench_soak(
 
     if connections < threads:
         raise fail("--connections must be at least --threads (wrk opens connections per thread)")
-    wrk_path = shutil.which(wrk)
-    if wrk_path is None:
-        raise fail(WRK_INSTALL_HINT)
+    wrk_path = require_wrk(wrk)
     sources = list(source or default_sources())
     missing = [str(path) for path in sources if not path.exists()]
     if missing:

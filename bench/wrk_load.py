@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -9,6 +10,7 @@ from pathlib import Path
 
 import orjson
 
+from api.cli.cli_toolkit import fail
 from bench.report import BenchError
 from bench.server_process import Server, cache_counters, process_tree_cpu_seconds
 
@@ -17,6 +19,14 @@ WRK_INSTALL_HINT = (
     "`apt-get install -y wrk` (Debian/Ubuntu) or `brew install wrk` (macOS), "
     "or pass --wrk PATH."
 )
+
+
+def require_wrk(wrk: str) -> str:
+    """The path of the wrk executable `wrk` names; the CLI fails with an install hint without it."""
+    path = shutil.which(wrk)
+    if path is None:
+        raise fail(WRK_INSTALL_HINT)
+    return path
 
 
 #: Pause before the first request of every connection (see COMMON_SCRIPT), not measured.
