@@ -1,4 +1,5 @@
-"""A PostgreSQL database of a benchmark's own, created on a server and dropped afterwards."""
+"""A PostgreSQL database of a run's own (a benchmark's, a test's), created on a server and
+dropped afterwards."""
 
 from __future__ import annotations
 
@@ -12,18 +13,22 @@ from bench.report import BenchError
 LOCAL_SERVER = "postgresql://postgres@127.0.0.1:5432/postgres"
 
 
+class DatabaseUnavailableError(BenchError):
+    """The server cannot be reached, or refuses to create the database."""
+
+
 @contextmanager
-def throwaway_database(server_url: str) -> Iterator[str]:
-    """A new database on `server_url`, dropped afterwards; yields its URL (BenchError when the
-    server refuses)."""
+def throwaway_database(server_url: str, prefix: str = "bench") -> Iterator[str]:
+    """A new empty database `<prefix>_<random>` on `server_url`, dropped (connections and all)
+    afterwards; yields its URL."""
     import psycopg
 
-    name = f"bench_{uuid.uuid4().hex[:12]}"
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
     try:
         with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as admin:
             admin.execute(f'CREATE DATABASE "{name}"')
     except psycopg.Error as exc:
-        raise BenchError(f"cannot create a database on {server_url}: {exc}") from None
+        raise DatabaseUnavailableError(f"cannot create a database on {server_url}: {exc}") from None
     try:
         yield server_url.rsplit("/", 1)[0] + "/" + name
     finally:

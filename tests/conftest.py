@@ -24,13 +24,11 @@ from typing import TypeVar
 import pytest
 import redis
 
+from bench.throwaway_database import DatabaseUnavailableError, throwaway_database
 from tests.support.managed_service import ManagedService
+from tests.support.postgres_server import ADMIN_URL as POSTGRES_ADMIN_URL
 from tests.support.postgres_server import INSTALL_HINT as POSTGRES_HINT
-from tests.support.postgres_server import (
-    PostgresProcess,
-    PostgresUnavailableError,
-    throwaway_database,
-)
+from tests.support.postgres_server import PostgresProcess
 from tests.support.redis_cluster import RedisClusterProcesses
 from tests.support.redis_server import INSTALL_HINT, RedisProcess, RedisUnavailableError
 from tests.support.tls_files import TlsFiles, make_tls_files
@@ -226,12 +224,12 @@ def redis_cluster(request: pytest.FixtureRequest) -> RedisClusterProcesses:
 def postgres_url() -> Iterator[str]:
     """A throwaway database on the machine's PostgreSQL (dropped afterwards); fails, never
     skips, when there is none."""
-    failure: PostgresUnavailableError | None = None
+    failure: DatabaseUnavailableError | None = None
     try:
-        with throwaway_database() as url:
+        with throwaway_database(POSTGRES_ADMIN_URL, prefix="test") as url:
             yield url
             return
-    except PostgresUnavailableError as exc:
+    except DatabaseUnavailableError as exc:
         failure = exc
     pytest.fail(f"{failure}\n{POSTGRES_HINT}", pytrace=False)
 

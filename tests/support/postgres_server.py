@@ -1,5 +1,6 @@
-"""PostgreSQL for tests: throwaway databases on the machine's server, and a private `postgres`
-process in a temp dir that a test may kill, pause (SIGSTOP) and restart."""
+"""PostgreSQL for tests: the machine's server (for throwaway databases, made by
+`bench.throwaway_database`), and a private `postgres` process in a temp dir that a test may
+kill, pause (SIGSTOP) and restart."""
 
 from __future__ import annotations
 
@@ -11,9 +12,7 @@ import signal
 import subprocess
 import tempfile
 import time
-import uuid
-from collections.abc import Iterator
-from contextlib import contextmanager, suppress
+from contextlib import suppress
 from pathlib import Path
 
 import psycopg
@@ -33,27 +32,7 @@ INSTALL_HINT = (
 
 
 class PostgresUnavailableError(RuntimeError):
-    """No PostgreSQL to test against."""
-
-
-def database_url(server_url: str, name: str) -> str:
-    return server_url.rsplit("/", 1)[0] + "/" + name
-
-
-@contextmanager
-def throwaway_database(server_url: str = ADMIN_URL) -> Iterator[str]:
-    """A new empty database on `server_url`, dropped (connections and all) afterwards."""
-    name = f"test_{uuid.uuid4().hex[:16]}"
-    try:
-        with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as admin:
-            admin.execute(f'CREATE DATABASE "{name}"')
-    except psycopg.OperationalError as exc:
-        raise PostgresUnavailableError(f"{server_url}: {exc}") from exc
-    try:
-        yield database_url(server_url, name)
-    finally:
-        with psycopg.connect(server_url, autocommit=True, connect_timeout=5) as admin:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    """No private PostgreSQL server can be made here."""
 
 
 def _binaries() -> Path:
