@@ -6,12 +6,15 @@ Runtime's dynamic quantisation. (sentence-transformers' own ONNX backend needs `
 releases pin transformers below the version this project runs.) Each export lives in its own
 directory, `<export_dir>/<weights fingerprint>-<backend>/`, with `model.onnx` and a
 `checksum.json` holding its SHA-256; a directory appears whole (built aside, then renamed), so
-processes exporting at once never see half a model, and a file that fails its checksum is moved
-aside and exported again.
+no process ever sees half a model, and a file that fails its checksum is moved aside and
+exported again. Processes that need the same missing export at once (the workers of a host
+starting together) take turns on a lock file beside it (`<directory>.lock`): one exports, the
+others then find its export.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
@@ -138,30 +141,35 @@ def exported_model(model_path: Path, fingerprint: str, backend: str, export_dir:
     if backend not in ONNX_BACKENDS:
         raise ModelError(f"{backend!r} is not an ONNX backend ({', '.join(ONNX_BACKENDS)})")
     final = export_dir / f"{fingerprint.replace('/', '-')}-{backend}"
+    if _verified(final):
+        return final / MODEL_FILE
+    try:
+        export_dir.mkdir(parents=True, exist_ok=True)
+        lock_file = (export_dir / f"{final.name}.lock").open("a")
+    except OSError as exc:
+        raise ModelError(f"cannot write ONNX exports to {export_dir}: {exc}") from exc
+    with lock_file:
+        fcntl.flock(lock_file, fcntl.LOCK_EX)  # released when the file closes or the process dies
+        return _export_once(model_path, backend, final)
+
+
+def _export_once(model_path: Path, backend: str, final: Path) -> Path:
+    """Export into `final` unless another process did while this one waited for the lock."""
     if final.is_dir():
         if _verified(final):
             return final / MODEL_FILE
         # Corrupt or half-removed: move it aside (atomically) and export again.
-        aside = export_dir / f".corrupt-{uuid.uuid4().hex}"
-        try:
-            final.rename(aside)
-        except FileNotFoundError:
-            pass  # another process moved it first
-        else:
-            shutil.rmtree(aside, ignore_errors=True)
+        aside = final.parent / f".corrupt-{uuid.uuid4().hex}"
+        final.rename(aside)
+        shutil.rmtree(aside, ignore_errors=True)
     try:
-        export_dir.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=".export-", dir=export_dir))
+        staging = Path(tempfile.mkdtemp(prefix=".export-", dir=final.parent))
     except OSError as exc:
-        raise ModelError(f"cannot write ONNX exports to {export_dir}: {exc}") from exc
+        raise ModelError(f"cannot write ONNX exports to {final.parent}: {exc}") from exc
     try:
         _build(model_path, backend, staging)
         staging.chmod(0o755)  # mkdtemp makes it private
-        try:
-            os.rename(staging, final)
-        except OSError:
-            if not _verified(final):  # not another process's finished export: a real failure
-                raise
+        os.rename(staging, final)
     except ModelError:
         raise
     except Exception as exc:  # torch.onnx and onnxruntime raise many kinds

@@ -13,6 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from recommender.encoding import onnx_export
 from recommender.encoding.encoder_factory import load_encoder
 from recommender.encoding.encoder_protocol import PACKAGED_MODEL
 from recommender.encoding.model_files import resolve_model_path, weights_fingerprint
@@ -147,19 +148,38 @@ def test_the_export_is_cached_reused_and_redone_when_corrupt(
     assert not [p for p in own_dir.iterdir() if p.name.startswith(".")]  # nothing left aside
 
 
-def _export_in_a_process(export_dir: str) -> str:
+def _export_in_a_process(export_dir: str, builds_dir: str) -> str:
+    """Export in a fresh process; each export it really builds leaves a file in `builds_dir`."""
     os.environ["HF_HUB_OFFLINE"] = "1"
+    build = onnx_export._build
+
+    def counted_build(model_path: Path, backend: str, directory: Path) -> None:
+        (Path(builds_dir) / str(os.getpid())).touch()
+        build(model_path, backend, directory)
+
+    onnx_export._build = counted_build
     fingerprint = _fingerprint()
     path = exported_model(resolve_model_path(PACKAGED_MODEL), fingerprint, "onnx", Path(export_dir))
     return str(path)
 
 
 @pytest.mark.model
-def test_processes_exporting_at_once_all_get_one_whole_model(tmp_path: Path) -> None:
+def test_processes_exporting_at_once_all_get_one_whole_model_exported_once(
+    tmp_path: Path,
+) -> None:
+    """Two processes ask for the same missing export at once: one builds it while the other
+    waits on the lock file, then finds it."""
+    exports, builds = tmp_path / "encoders", tmp_path / "builds"
+    builds.mkdir()
     with ProcessPoolExecutor(2, mp_context=multiprocessing.get_context("spawn")) as pool:
-        paths = set(pool.map(_export_in_a_process, [str(tmp_path)] * 2))
+        paths = set(pool.map(_export_in_a_process, [str(exports)] * 2, [str(builds)] * 2))
     assert len(paths) == 1
     path = Path(paths.pop())
-    encoder = onnx("onnx", tmp_path)
+    assert len(list(builds.iterdir())) == 1
+    encoder = onnx("onnx", exports)
     assert encoder.encode(TEXTS[:1]).shape == (1, 384)
-    assert [p.name for p in tmp_path.iterdir()] == [path.parent.name]  # no staging left
+    # The export and its lock file; no staging left.
+    assert sorted(p.name for p in exports.iterdir()) == [
+        path.parent.name,
+        f"{path.parent.name}.lock",
+    ]
