@@ -29,6 +29,8 @@ FIELD_LIMITS: dict[str, int] = {
 }
 #: Schemes an article's `url` may have ("": relative, resolved against the page that shows it).
 URL_SCHEMES = frozenset({"http", "https", ""})
+#: What browsers drop inside a URL's scheme (`java\tscript:`): control characters and DEL.
+_CONTROL_CHARACTER = re.compile("[\x00-\x1f\x7f]")
 MAX_TAGS = 100
 MAX_TAG_LENGTH = 200
 #: Deepest nesting of containers in one field: records and cards are stored as JSON.
@@ -203,7 +205,7 @@ def _image(record: Mapping[str, Any], url: str | None) -> tuple[str | None, str 
 def has_linkable_scheme(url: str) -> bool:
     """Whether `url` is an http(s) or relative URL as a browser reads it: browsers drop tabs and
     newlines inside a scheme (`java\tscript:`), so any control character refuses it."""
-    if any(char < " " or char == "\x7f" for char in url):
+    if _CONTROL_CHARACTER.search(url):
         return False
     try:
         scheme = urlsplit(url).scheme

@@ -8,8 +8,8 @@ from collections.abc import Iterator, Mapping
 from recommender.errors import InvalidRecord
 from recommender.ingest.field_map import header_problem
 from recommender.ingest.formats.record_lines import (
-    UNDECODABLE,
     RawRecord,
+    first_undecodable,
     numbered_lines,
     too_large,
 )
@@ -94,7 +94,9 @@ def _csv_rows(stream: BoundedStream) -> Iterator[tuple[int, list[str] | InvalidR
             # Drop csv's advice about opening the file, which is ours to follow, not the user's.
             yield start, InvalidRecord(f"malformed CSV: {str(exc).split(' - ')[0]}")
             continue
-        undecodable = [index for index, value in enumerate(row, 1) if UNDECODABLE.search(value)]
+        undecodable = [
+            index for index, value in enumerate(row, 1) if first_undecodable(value) is not None
+        ]
         if undecodable:
             yield start, InvalidRecord(f"invalid UTF-8 in field {undecodable[0]}")
         elif row:

@@ -9,8 +9,8 @@ from collections.abc import Iterator, Mapping
 from recommender.errors import FeedError, InvalidRecord
 from recommender.ingest.field_map import header_problem, rename
 from recommender.ingest.formats.record_lines import (
-    UNDECODABLE,
     RawRecord,
+    first_undecodable,
     numbered_lines,
     too_large,
 )
@@ -51,9 +51,9 @@ def _jsonl_raw(stream: BoundedStream) -> Iterator[RawRecord]:
             continue
         if not text.strip(" \t\r\n"):
             continue
-        undecodable = UNDECODABLE.search(text)
-        if undecodable:
-            yield number, InvalidRecord(f"invalid UTF-8 at column {undecodable.start() + 1}")
+        undecodable = first_undecodable(text)
+        if undecodable is not None:
+            yield number, InvalidRecord(f"invalid UTF-8 at column {undecodable}")
         elif number == 1 and text.lstrip().startswith("["):
             raise FeedError(
                 f"{stream.source}: holds a JSON array; JSON Lines is expected, one object per "

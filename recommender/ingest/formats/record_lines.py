@@ -12,7 +12,7 @@ from recommender.ingest.limits import BoundedStream
 
 BOM = b"\xef\xbb\xbf"
 #: Lone surrogates that `surrogateescape` leaves in place of bytes that are not UTF-8.
-UNDECODABLE = re.compile("[\udc80-\udcff]")
+_UNDECODABLE = re.compile("[\udc80-\udcff]")
 #: (line a record starts on, raw record); an InvalidRecord stands for a record that did not parse.
 RawRecord = tuple[int, object]
 #: A file format: a bounded stream and the field renames in, raw records out.
@@ -28,6 +28,20 @@ def numbered_lines(stream: BoundedStream) -> Iterator[tuple[int, str | None]]:
             continue
         data = raw.removeprefix(BOM) if number == 1 else raw
         yield number, data.decode("utf-8", "surrogateescape")
+
+
+def first_undecodable(text: str) -> int | None:
+    """The column (from 1) of the first byte of a decoded line that was not UTF-8; None when
+    every byte was. (A decoded line holds surrogates only where its bytes were not UTF-8, and
+    encoding, in C, finds that there are some far faster than a regular expression finds one.)"""
+    if text.isascii():
+        return None
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        found = _UNDECODABLE.search(text)
+        return None if found is None else found.start() + 1
+    return None
 
 
 def too_large(stream: BoundedStream) -> InvalidRecord:
