@@ -26,6 +26,7 @@ from api.event_log.logged_events import LoggedEvent
 from api.responses import json_response
 from api.schemas import ErrorBody
 from api.serving.ctr_report import ctr_report
+from api.serving.exploration_draw import shown_at
 from api.serving.feedback_tokens import token_header
 from api.stores.event_schemas import (
     MAX_EVENT_BYTES,
@@ -141,7 +142,9 @@ def _refusal(services: Services, event: Event) -> Refusal | None:
         return "missing_token"
     if event.impression is None:
         return "missing_impression"
-    refusal = services.feedback.check(event.token, event.source, event.target, event.slot)
+    refusal = services.feedback.check(
+        event.token, event.source, event.target, event.slot, event.impression
+    )
     if refusal is None and event.placement is not None:
         header = token_header(event.token)
         if header is None or header.placement != event.placement:
@@ -156,6 +159,9 @@ def logged_events(events: list[Event], at: float) -> list[LoggedEvent]:
         header = token_header(event.token or "")
         if header is None or event.impression is None:  # never, once `_refusal` passed it
             continue
+        shown = shown_at(header.exploration, event.impression, event.slot)
+        if shown is None:  # never either
+            continue
         logged.append(
             LoggedEvent(
                 type=event.type,
@@ -167,8 +173,7 @@ def logged_events(events: list[Event], at: float) -> list[LoggedEvent]:
                 placement=header.placement,
                 arm=header.arm,
                 version=header.version,
-                # Today's ranking is deterministic: the list shown had probability 1.
-                propensity=1.0 if event.type == "impression" else None,
+                propensity=shown.propensity if event.type == "impression" else None,
             )
         )
     return logged
