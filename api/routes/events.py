@@ -1,9 +1,11 @@
 """Impressions and clicks from the widget, and the click-through rates they add up to.
 
 An event counts only when it carries its list's feedback token (`api.serving.feedback_tokens`)
-vouching for that target at that slot of that source's list, and an impression id seen for the
-first time with that type and slot; every other event is refused, counted by reason, and
-changes no counter. Refusals never fail the request: beacons are fire-and-forget.
+vouching for that target at that slot of that source's list as the box of that impression id
+showed it (an exploring box may show a reserve there: `api.serving.exploration_draw`), and an
+impression id seen for the first time with that type and slot; every other event is refused,
+counted by reason, and changes no counter. Refusals never fail the request: beacons are
+fire-and-forget.
 
 Accepted events also go to the impression log (`api.event_log`), without waiting for it. While
 the events store cannot tell repeats (Redis down), signed events still go to the log, which

@@ -114,7 +114,8 @@ class FeedbackSigner:
             header += f".{placement}"
         entries = list(targets)
         if exploration is not None:
-            assert (exploration.shown, exploration.reserves) == (len(targets), len(reserves))
+            if (exploration.shown, exploration.reserves) != (len(targets), len(reserves)):
+                raise ValueError("the exploration plan is of another list")
             header += f".{exploration.segment()}"
             entries += reserves
         tags = b"".join(

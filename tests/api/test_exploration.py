@@ -60,13 +60,7 @@ def data(tmp_path: Path, cache_backend: dict[str, Any]) -> Settings:
 
 
 def app_client(settings: Settings, share: float) -> TestClient:
-    return TestClient(
-        create_app(settings.model_copy(update={"feedback": _feedback(settings, share)}))
-    )
-
-
-def _feedback(settings: Settings, share: float) -> Any:
-    return settings.feedback.model_copy(update={"exploration": share})
+    return TestClient(create_app(settings.replaced(exploration=share)))
 
 
 @pytest.fixture
@@ -156,6 +150,10 @@ def test_an_exploring_list_is_the_list_plus_signed_reserves(client: TestClient) 
     longer = client.get(RELATED.format("volcano-0"), params={"limit": 6}).json()
     assert [item["slug"] for item in longer["items"][3:]] == reserves
     assert body["feedback"]["exploration"] == 0.5 and body["feedback"]["pinned"] == []
+    for source in ("volcano-3", "bitcoin-0", "election-4", "wildfire-2", "vaccine-1"):
+        for limit in (1, 4, 7):
+            ranked = client.get(RELATED.format(source), params={"limit": limit}).json()
+            assert exploring(client, source, limit)["items"] == ranked["items"]
     assert parse_segment("E5000S3R3") == token_header(body["feedback"]["token"]).exploration  # type: ignore[union-attr]
     response = client.get(RELATED.format("volcano-0"), params={"limit": 3, "explore": "true"})
     assert response.headers["cache-control"].startswith("public")
