@@ -7,7 +7,7 @@ the impression id it draws per box, whether the box explores (probability `share
 which unpinned slot shows which reserve instead of its own item. The draw is a fixed function
 of the impression id, so the service recomputes it when a beacon arrives: an event counts only
 for the item the draw put at that slot, and is logged with that item's exact propensity.
-`static/widget.js` implements the same draw (`tests/browser/test_exploration_draw.py` checks
+`static/widget.js` implements the same draw (`tests/browser/test_widget_exploration.py` checks
 they agree); docs/learning.md gives the formulas.
 """
 
