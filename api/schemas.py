@@ -31,8 +31,9 @@ class Feedback(BaseModel):
     """What the widget sends back with each impression and click of this list."""
 
     token: str = Field(
-        description="Signed by the service over the source, the list shown (slot by slot), "
-        "the arm, the index version and an expiry; POST /v1/events counts only events carrying "
+        description="Signed by the service over the source, the list shown (slot by slot, "
+        "then any reserves and the exploration plan), the arm, the index version and an "
+        "expiry; POST /v1/events counts only events carrying "
         "it. The same for every reader of the same list within the hour (cacheable)."
     )
     arm: str = Field(description="Which ranking produced the list (`default` for now).")
@@ -40,6 +41,15 @@ class Feedback(BaseModel):
         None,
         description="The `placement=` asked for, which the token covers; absent for the "
         "default placement.",
+    )
+    exploration: float | None = Field(
+        None,
+        description="With `explore=true`: the share of boxes that show one of `reserves` in "
+        "an unpinned slot, as drawn from the box's impression id (docs/learning.md); absent "
+        "when the list does not explore.",
+    )
+    pinned: list[int] | None = Field(
+        None, description="With `exploration`: the editors' pinned slots, never varied."
     )
 
 
@@ -49,6 +59,11 @@ class RelatedResponse(BaseModel):
     items: list[RelatedItem]
     feedback: Feedback | None = Field(
         None, description="For the widget's beacons; absent for a draft (POST /v1/related)."
+    )
+    reserves: list[RelatedItem] | None = Field(
+        None,
+        description="With `explore=true` and exploration on: the ranking's next candidates, "
+        "which an exploring box shows in place of one unpinned item; signed into the token.",
     )
 
 

@@ -429,7 +429,8 @@ class EditorSettings(Group):
 
 
 class FeedbackSettings(Group):
-    """How the widget's beacons are authenticated: the key of the signed feedback tokens."""
+    """How the widget's beacons are authenticated (the key of the signed feedback tokens), and
+    how much its boxes explore."""
 
     secret: SecretStr | None = setting(
         "feedback_secret",
@@ -447,6 +448,23 @@ class FeedbackSettings(Group):
         description="Hours a feedback token stays valid after the hour it was issued in; later "
         "events carrying it are refused (expired_token), and replays are remembered as long.",
     )
+    exploration: float = setting(
+        "exploration",
+        0.05,
+        ge=0,
+        le=1,
+        description="Share of the widget's boxes that show one of the next few candidates in "
+        "place of one unpinned suggestion, drawn with a known probability so that clicks can "
+        "be learned from without position and selection bias (docs/learning.md); in steps of "
+        "0.0001; 0 = every box shows exactly the ranked list.",
+    )
+
+    @field_validator("exploration")
+    @classmethod
+    def _whole_steps(cls, share: float) -> float:
+        if abs(share * 10_000 - round(share * 10_000)) > 1e-6:
+            raise ValueError("the exploration share goes in steps of 0.0001")
+        return share
 
 
 class EventLogSettings(Group):

@@ -1,9 +1,11 @@
 """Impressions and clicks from the widget, and the click-through rates they add up to.
 
 An event counts only when it carries its list's feedback token (`api.serving.feedback_tokens`)
-vouching for that target at that slot of that source's list, and an impression id seen for the
-first time with that type and slot; every other event is refused, counted by reason, and
-changes no counter. Refusals never fail the request: beacons are fire-and-forget.
+vouching for that target at that slot of that source's list as the box of that impression id
+showed it (an exploring box may show a reserve there: `api.serving.exploration_draw`), and an
+impression id seen for the first time with that type and slot; every other event is refused,
+counted by reason, and changes no counter. Refusals never fail the request: beacons are
+fire-and-forget.
 
 Accepted events also go to the impression log (`api.event_log`), without waiting for it. While
 the events store cannot tell repeats (Redis down), signed events still go to the log, which
@@ -26,6 +28,7 @@ from api.event_log.logged_events import LoggedEvent
 from api.responses import json_response
 from api.schemas import ErrorBody
 from api.serving.ctr_report import ctr_report
+from api.serving.exploration_draw import shown_at
 from api.serving.feedback_tokens import token_header
 from api.stores.event_schemas import (
     MAX_EVENT_BYTES,
@@ -141,7 +144,9 @@ def _refusal(services: Services, event: Event) -> Refusal | None:
         return "missing_token"
     if event.impression is None:
         return "missing_impression"
-    refusal = services.feedback.check(event.token, event.source, event.target, event.slot)
+    refusal = services.feedback.check(
+        event.token, event.source, event.target, event.slot, event.impression
+    )
     if refusal is None and event.placement is not None:
         header = token_header(event.token)
         if header is None or header.placement != event.placement:
@@ -156,6 +161,9 @@ def logged_events(events: list[Event], at: float) -> list[LoggedEvent]:
         header = token_header(event.token or "")
         if header is None or event.impression is None:  # never, once `_refusal` passed it
             continue
+        shown = shown_at(header.exploration, event.impression, event.slot)
+        if shown is None:  # never either
+            continue
         logged.append(
             LoggedEvent(
                 type=event.type,
@@ -167,8 +175,7 @@ def logged_events(events: list[Event], at: float) -> list[LoggedEvent]:
                 placement=header.placement,
                 arm=header.arm,
                 version=header.version,
-                # Today's ranking is deterministic: the list shown had probability 1.
-                propensity=1.0 if event.type == "impression" else None,
+                propensity=shown.propensity if event.type == "impression" else None,
             )
         )
     return logged

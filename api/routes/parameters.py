@@ -36,6 +36,16 @@ PlacementQuery = Annotated[
         "(or none) leaves the response as it was without placements.",
     ),
 ]
+#: `explore=`: the client draws the exploration (widget.js does), so the list carries reserves.
+ExploreQuery = Annotated[
+    bool,
+    Query(
+        description="For a client that draws the exploration as widget.js does "
+        "(docs/learning.md): the list carries `reserves` and `feedback.exploration`, and its "
+        "events count only as the draw for their impression id placed the items. Without it, "
+        "or with RECOMMENDER_EXPLORATION=0, the list is the plain ranked one.",
+    ),
+]
 ERRORS: dict[int | str, dict[str, Any]] = {
     404: {"model": ErrorBody},
     422: {"model": ErrorBody},

@@ -21,7 +21,14 @@ from starlette.types import Receive, Scope, Send
 
 from api.deps import Services, ServicesDep
 from api.responses import json_response
-from api.routes.parameters import ERRORS, PlacementQuery, SectionValue, SlugPath, SlugValue
+from api.routes.parameters import (
+    ERRORS,
+    ExploreQuery,
+    PlacementQuery,
+    SectionValue,
+    SlugPath,
+    SlugValue,
+)
 from api.schemas import DraftRequest, ErrorBody, RelatedResponse
 from api.serving.related_answers import related_response
 from api.stores.event_schemas import DEFAULT_PLACEMENT
@@ -58,6 +65,7 @@ async def related(
     ] = None,
     language: Annotated[str | None, Query(max_length=35, description="Only this language.")] = None,
     placement: PlacementQuery = DEFAULT_PLACEMENT,
+    explore: ExploreQuery = False,
 ) -> Response:
     """Suggestions for an indexed article, best first; never the article itself."""
     query = RelatedQuery(
@@ -68,7 +76,12 @@ async def related(
         language=language.lower() if language else None,
     )
     return await related_response(
-        services, slug, query, request.headers.get("if-none-match"), placement=placement
+        services,
+        slug,
+        query,
+        request.headers.get("if-none-match"),
+        placement=placement,
+        explore=explore,
     )
 
 
@@ -104,7 +117,7 @@ _PLAIN_SLUG = re.compile(r"[a-z0-9][a-z0-9-]*")
 _PLAIN_LIMIT = re.compile(r"[1-9][0-9]?")
 #: The route's query parameters; others are ignored by both routes.
 _QUERY_PARAMETERS = frozenset(
-    {"limit", "section", "exclude", "max_age_days", "language", "placement"}
+    {"limit", "section", "exclude", "max_age_days", "language", "placement", "explore"}
 )
 _PLAIN_QUERIES = {limit: RelatedQuery(limit=limit) for limit in range(1, 51)}
 _DEFAULT_QUERY = RelatedQuery()

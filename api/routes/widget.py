@@ -19,7 +19,7 @@ from starlette.responses import HTMLResponse, Response
 
 from api.deps import ServicesDep
 from api.error_handlers import error_response
-from api.routes.parameters import ERRORS, PlacementQuery, SlugPath, SlugValue
+from api.routes.parameters import ERRORS, ExploreQuery, PlacementQuery, SlugPath, SlugValue
 from api.serving.related_answers import (
     Representation,
     etag_for,
@@ -50,25 +50,27 @@ def _display_date(published_at: str | None) -> str | None:
     return f"{moment.day} {moment:%b %Y}"
 
 
+def _shown(item: dict[str, Any], slot: int | None) -> dict[str, Any]:
+    """An item of the list (or a reserve: no slot) as the fragment's template shows it."""
+    return {
+        **item,
+        "slot": slot,
+        "href": safe_href(item["url"]),
+        "image": safe_href(item.get("image")),
+        "date": _display_date(item["published_at"]),
+    }
+
+
 def render_fragment(body: dict[str, Any], *, heading: str, layout: Layout = "list") -> bytes:
     """A related list `body` (as `Recommender.body` builds it) as `related_fragment.html`."""
-    items = [
-        {
-            **item,
-            "slot": slot,
-            "href": safe_href(item["url"]),
-            "image": safe_href(item.get("image")),
-            "date": _display_date(item["published_at"]),
-        }
-        for slot, item in enumerate(body["items"], start=1)
-    ]
     html = render(
         "related_fragment.html",
         source=body["slug"],
         feedback=body["feedback"],
         heading=heading,
         layout=layout,
-        items=items,
+        items=[_shown(item, slot) for slot, item in enumerate(body["items"], start=1)],
+        reserves=[_shown(item, None) for item in body.get("reserves", ())],
     )
     return html.encode()
 
@@ -95,6 +97,7 @@ async def related_fragment(
         Query(max_length=200, description="Slugs to leave out (repeatable): the page's own."),
     ] = [],  # noqa: B006 - FastAPI copies defaults per request
     placement: PlacementQuery = DEFAULT_PLACEMENT,
+    explore: ExploreQuery = False,
 ) -> Response:
     """The related list as escaped HTML, for server-side includes (ESI/SSI) and the widget."""
     fragment = Representation(
@@ -104,7 +107,7 @@ async def related_fragment(
     )
     query = RelatedQuery(limit=limit, exclude=frozenset(exclude))
     return await related_response(
-        services, slug, query, request.headers.get("if-none-match"), fragment, placement
+        services, slug, query, request.headers.get("if-none-match"), fragment, placement, explore
     )
 
 

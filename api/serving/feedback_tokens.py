@@ -5,10 +5,12 @@ source article, the ordered list shown, the arm that ranked it, the index versio
 expiry. `POST /v1/events` counts an impression or a click only when its token vouches for that
 target at that slot of that source's list, and has not expired.
 
-A token is `<version>.<arm>.<expiry hour>[.<placement>].<tags>` (the placement only when the
-box names one other than `default`, so that lists without one keep their bytes): `tags` is the
-URL-safe base64 of one truncated HMAC-SHA256 per slot, each over the header (so over the
-placement too), the source, the slot and its target.
+A token is `<version>.<arm>.<expiry hour>[.<placement>][.<exploration>].<tags>` (the placement
+only when the box names one other than `default`, the exploration plan only for a list that
+may vary (`api.serving.exploration_draw`), so that other lists keep their bytes): `tags` is the
+URL-safe base64 of one truncated HMAC-SHA256 per entry, each over the header (so over the
+placement and the plan too), the source, the entry's number and its target. The entries are
+the list's slots, then its reserves.
 So an event is checked against its own slot without sending the whole list back, and a token
 is deterministic: the same list in the same hour gets the same bytes for every reader, so
 lists stay cacheable (`Cache-Control: public`, ETags, CDNs).
@@ -28,6 +30,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from api.serving.exploration_draw import ExplorationPlan, parse_segment, shown_at
 from api.stores.event_schemas import DEFAULT_PLACEMENT, Refusal
 from index.index_errors import StorageError
 from recommender.settings import FeedbackSettings, IndexSettings
@@ -44,6 +47,7 @@ KEY_FILE = "feedback.key"
 _HEADER = re.compile(
     r"(?P<version>[0-9A-Za-z-]{1,64})\.(?P<arm>[a-z0-9_-]{1,32})\.(?P<expiry>\d{1,9})"
     r"(?:\.(?P<placement>[a-z0-9_-]{1,32}))?"
+    r"(?:\.(?P<exploration>E[0-9A-Z_]{1,64}))?"
 )
 
 
@@ -55,6 +59,7 @@ class TokenHeader:
     arm: str
     placement: str
     expiry: int
+    exploration: ExplorationPlan | None = None
 
 
 def token_header(token: str) -> TokenHeader | None:
@@ -63,7 +68,14 @@ def token_header(token: str) -> TokenHeader | None:
     if parsed is None:
         return None
     placement = parsed["placement"] or DEFAULT_PLACEMENT
-    return TokenHeader(parsed["version"], parsed["arm"], placement, int(parsed["expiry"]))
+    exploration = None
+    if parsed["exploration"] is not None:
+        exploration = parse_segment(parsed["exploration"])
+        if exploration is None:
+            return None
+    return TokenHeader(
+        parsed["version"], parsed["arm"], placement, int(parsed["expiry"]), exploration
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -92,39 +104,55 @@ class FeedbackSigner:
         arm: str,
         hour: int,
         placement: str = DEFAULT_PLACEMENT,
+        reserves: Sequence[str] = (),
+        exploration: ExplorationPlan | None = None,
     ) -> str:
         """The token of `targets` (in slot order) shown on `source`'s page in `placement`,
-        issued in `hour`."""
+        issued in `hour`; with an `exploration` plan, of its `reserves` too."""
         header = f"{version}.{arm}.{hour + 1 + self.token_hours}"
         if placement != DEFAULT_PLACEMENT:
             header += f".{placement}"
+        entries = list(targets)
+        if exploration is not None:
+            if (exploration.shown, exploration.reserves) != (len(targets), len(reserves)):
+                raise ValueError("the exploration plan is of another list")
+            header += f".{exploration.segment()}"
+            entries += reserves
         tags = b"".join(
-            self._tag(header, source, slot, target) for slot, target in enumerate(targets, start=1)
+            self._tag(header, source, entry, target)
+            for entry, target in enumerate(entries, start=1)
         )
         return f"{header}.{base64.urlsafe_b64encode(tags).decode().rstrip('=')}"
 
-    def check(self, token: str, source: str, target: str, slot: int) -> Refusal | None:
-        """None when `token` vouches for `target` at `slot` of `source`'s list and is valid
-        now; else why not (a bad signature, another list or position: `invalid_token`)."""
+    def check(
+        self, token: str, source: str, target: str, slot: int, impression: str
+    ) -> Refusal | None:
+        """None when `token` vouches for `target` at `slot` of `source`'s list, as the box
+        `impression` showed it (`shown_at`: an exploring box may show a reserve there), and is
+        valid now; else why not (a bad signature, another list or position: `invalid_token`)."""
         header, _, encoded = token.rpartition(".")
         parsed = token_header(token)
         if parsed is None:
+            return "invalid_token"
+        shown = shown_at(parsed.exploration, impression, slot)
+        if shown is None:
             return "invalid_token"
         try:
             tags = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
         except (binascii.Error, ValueError):
             return "invalid_token"
-        tag = tags[(slot - 1) * TAG_BYTES : slot * TAG_BYTES]
+        entry = shown.entry
+        tag = tags[(entry - 1) * TAG_BYTES : entry * TAG_BYTES]
         if len(tag) != TAG_BYTES or not hmac.compare_digest(
-            tag, self._tag(header, source, slot, target)
+            tag, self._tag(header, source, entry, target)
         ):
             return "invalid_token"
         if self.hour() >= parsed.expiry:
             return "expired_token"
         return None
 
-    def _tag(self, header: str, source: str, slot: int, target: str) -> bytes:
-        message = f"{header}|{source}|{slot}|{target}".encode()
+    def _tag(self, header: str, source: str, entry: int, target: str) -> bytes:
+        message = f"{header}|{source}|{entry}|{target}".encode()
         return hmac.new(self.key, message, hashlib.sha256).digest()[:TAG_BYTES]
 
 

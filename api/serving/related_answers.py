@@ -9,19 +9,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
 import orjson
 from starlette.responses import Response
 
 from api.responses import JSON
+from api.serving.exploration_draw import RESERVES, SHARE_STEPS, exploration_plan
 from api.serving.feedback_tokens import DEFAULT_ARM, FeedbackSigner
 from api.serving.index_holder import IndexHolder
 from api.serving.single_flight import SingleFlight
 from api.stores.event_schemas import DEFAULT_PLACEMENT
 from api.stores.result_cache import ResultCache
-from index.serving.recommender_engine import Recommender
+from index.serving.recommender_engine import Recommender, Suggestion
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
 
@@ -47,16 +48,20 @@ def related_cache_key(
     query: RelatedQuery,
     variant: str = "",
     placement: str = DEFAULT_PLACEMENT,
+    share: int = 0,
 ) -> str:
     """Carries the version and the live-change generation: a change never serves old lists.
 
-    The query (and the representation's `variant`, and a placement other than the default,
-    whose token differs) enter as a fixed-size digest of their normalised form, so a request's
-    key is bounded however long its values are.
+    The query (and the representation's `variant`, a placement other than the default, whose
+    token differs, and an exploration `share` other than 0, whose list carries reserves) enter
+    as a fixed-size digest of their normalised form, so a request's key is bounded however
+    long its values are.
     """
     normalised = f"{len(variant)}:{variant}:{query.cache_key()}"
     if placement != DEFAULT_PLACEMENT:
         normalised += f":placement={placement}"
+    if share:
+        normalised += f":explore={share}"
     digest = hashlib.blake2b(normalised.encode(), digest_size=16).hexdigest()
     return f"related:{tag}:{slug}:{digest}"
 
@@ -94,11 +99,30 @@ def related_body(
     query: RelatedQuery,
     hour: int,
     placement: str = DEFAULT_PLACEMENT,
+    share: int = 0,
 ) -> dict[str, Any]:
     """The related list of `slug` in `placement` with its feedback token issued in `hour`: what
     every representation encodes on a cache miss. `feedback.placement` is there only for a
-    placement other than the default."""
-    answer = recommender.answer(slug, query)
+    placement other than the default.
+
+    With an exploration `share` (in steps of 1/`SHARE_STEPS`), the same ranking is asked for
+    `RESERVES` more suggestions: those after the list, less any pinned article, are its
+    `reserves`, signed into the token with the plan (`api.serving.exploration_draw`), which
+    `feedback.exploration` (the share) and `feedback.pinned` (the slots never varied) repeat
+    for the client that draws. A list that cannot vary (no reserve, every slot pinned) is the
+    plain list."""
+    shown: list[Suggestion] = []
+    reserves: list[Suggestion] = []
+    if share:
+        ranked = recommender.related(slug, replace(query, limit=query.limit + RESERVES))
+        shown = ranked[: query.limit]
+        reserves = [suggestion for suggestion in ranked[query.limit :] if not suggestion.pinned]
+        answer = recommender.body(slug, shown)
+    else:
+        answer = recommender.answer(slug, query)
+    pinned = [slot for slot, suggestion in enumerate(shown, start=1) if suggestion.pinned]
+    plan = exploration_plan(share, len(shown), len(reserves), pinned)
+    reserve_items = [recommender.item(suggestion) for suggestion in reserves] if plan else []
     token = feedback.issue(
         slug,
         [item["slug"] for item in answer["items"]],
@@ -106,10 +130,16 @@ def related_body(
         arm=DEFAULT_ARM,
         hour=hour,
         placement=placement,
+        reserves=[item["slug"] for item in reserve_items],
+        exploration=plan,
     )
     answer["feedback"] = {"token": token, "arm": DEFAULT_ARM}
     if placement != DEFAULT_PLACEMENT:
         answer["feedback"]["placement"] = placement
+    if plan is not None:
+        answer["reserves"] = reserve_items
+        answer["feedback"]["exploration"] = plan.share / SHARE_STEPS
+        answer["feedback"]["pinned"] = sorted(plan.pinned)
     return answer
 
 
@@ -122,13 +152,16 @@ async def _related_bytes(
     hour: int,
     encode: Callable[[dict[str, Any]], bytes],
     placement: str,
+    share: int,
 ) -> bytes:
     cached = await services.cache.get(key)
     if cached is not None:
         return cached
 
     async def compute() -> bytes:
-        body = encode(related_body(services.feedback, recommender, slug, query, hour, placement))
+        body = encode(
+            related_body(services.feedback, recommender, slug, query, hour, placement, share)
+        )
         await services.cache.set(key, body, services.settings.cache.ttl_seconds)
         return body
 
@@ -142,13 +175,16 @@ async def related_response(
     if_none_match: str | None,
     representation: Representation = AS_JSON,
     placement: str = DEFAULT_PLACEMENT,
+    explore: bool = False,
 ) -> Response:
     """The answer to `GET /v1/articles/{slug}/related` (or another `representation` of the
-    same list) for a validated request, shown in `placement`."""
+    same list) for a validated request, shown in `placement`; with `explore`, for a client
+    that draws the exploration (`RECOMMENDER_EXPLORATION`; none when it is 0)."""
     recommender = services.holder.require()
     hour = services.feedback.hour()
+    share = round(services.settings.feedback.exploration * SHARE_STEPS) if explore else 0
     tag = f"{recommender.cache_tag}.{hour}"
-    key = related_cache_key(tag, slug, query, representation.key_variant, placement)
+    key = related_cache_key(tag, slug, query, representation.key_variant, placement, share)
     etag = etag_for(key)
     headers = {
         "ETag": etag,
@@ -158,6 +194,6 @@ async def related_response(
         recommender.row_of(slug)  # an unknown slug is a 404 even with a matching tag
         return Response(status_code=304, headers=headers)
     body = await _related_bytes(
-        services, recommender, slug, query, key, hour, representation.encode, placement
+        services, recommender, slug, query, key, hour, representation.encode, placement, share
     )
     return Response(body, media_type=representation.media_type, headers=headers)

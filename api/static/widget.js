@@ -1,23 +1,9 @@
-/* "You Might Also Like" widget of the related-articles service (no dependencies).
+/* "You Might Also Like" widget of the related-articles service (no dependencies); docs/widget.md.
  *
- * Fills each <div data-related-slug="SLUG" data-limit="4" data-heading="..." data-layout="cards">
- * on the page with GET {api}/v1/articles/SLUG/related.html when the box comes near the
- * viewport, and tells POST {api}/v1/events (navigator.sendBeacon) which suggestions were seen
- * and which was clicked, with the list's signed data-feedback-token and an impression id drawn
- * for each box shown; it does the same for fragments already included by the server
- * (ESI/SSI). {api} is where this script was loaded from, or the data-api of the box (or of an
- * element around it) or of the script tag. data-layout: "list" (rows, a small thumbnail when
- * there is an image) or "cards" (a grid of image cards). A box never suggests the page it sits
- * on: its data-page-slug, else the last path segment of <link rel="canonical">, is excluded.
- * Rows and cards have fixed heights, and the box keeps the height of its suggestions from the
- * moment the script runs, so the page does not move when they arrive; on any failure the box
- * is removed, and so is a box whose request has not finished after data-timeout milliseconds
- * (default 3000). Items without a picture have no picture area, or show data-fallback-image,
- * which also stands in for a picture that fails to load. data-page-slug, data-timeout and
- * data-fallback-image are read from the box, else the nearest element around it that has
- * them, else the script tag. Theme it with CSS custom properties: --related-accent,
- * --related-text, --related-muted, --related-bg, --related-border, --related-font,
- * --related-item-height, --related-placeholder, --related-columns.
+ * Fills each [data-related-slug] box with {api}/v1/articles/SLUG/related.html?explore=true
+ * near the viewport (removed on failure or after data-timeout ms) without moving the page,
+ * and reports impressions and clicks of it and of included fragments to {api}/v1/events with
+ * the list's token and an impression id per box, which draws its exploration (learning.md).
  */
 (() => {
   "use strict";
@@ -35,12 +21,9 @@
   const script = document.currentScript;
   let headings = 0;
 
-  // Every row (list) and every card has a height known before its text arrives, so until the
-  // fragment is in, an empty ::before reserves exactly that height from the first paint: the
-  // heading (3.8em) and the rows, or the card rows (a 16/9 picture of the column's width plus
-  // 4.105em of text, 1em apart). Cards sit in --related-columns columns (2, or 4 from 45em).
-  // The snippet of docs/widget.md repeats these four rules, so that the page reserves the box
-  // before this script arrives (tests/browser/test_widget_safety.py: to the same pixel).
+  // Rows and cards have fixed heights, so until the fragment is in, an empty ::before reserves
+  // the box's height: the heading (3.8em) and the rows, or card rows (a 16/9 picture plus
+  // 4.105em of text, 1em apart). docs/widget.md's snippet repeats the first four rules.
   let css =
     `${BOX}{display:block;--related-c:var(--related-columns,2)}` +
     `@media(min-width:45em){${BOX}{--related-c:var(--related-columns,4)}}` +
@@ -111,8 +94,7 @@
     ["hour", 3600],
     ["minute", 60],
   ];
-  // One style for every date: whole units counted down ("6 days ago", "1 week ago"), never
-  // "yesterday" or "last week", nor 6.6 days rounded up to "7 days ago".
+  // Whole units counted down ("6 days ago", "1 week ago"), never "yesterday" or "last week".
   const relative = (time, format) => {
     const seconds = (Date.parse(time.dateTime) - Date.now()) / 1000;
     if (!format || Number.isNaN(seconds)) return;
@@ -145,12 +127,53 @@
     if (image.complete && !image.naturalWidth) broken();
   };
 
-  // A fresh id per box shown (the service counts each impression and click of it once): 16
-  // random bytes as 32 hex digits; the same list's token is shared by every reader.
+  // A fresh id per box shown (its impressions and clicks count once): 32 random hex digits.
   const impressionId = () =>
     Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) =>
       b.toString(16).padStart(2, "0"),
     ).join("");
+
+  // api/serving/exploration_draw.py's draw, repeated by the service for each beacon: null, or
+  // [free slot, reserve] (indexes). FNV-1a of the id seeds mulberry32; bounds drawn exactly.
+  const draw = (impression, share, free, reserves) => {
+    let state = 0x811c9dc5;
+    for (let i = 0; i < impression.length; i++) {
+      state = Math.imul(state ^ impression.charCodeAt(i), 0x01000193);
+    }
+    const next = () => {
+      state = (state + 0x6d2b79f5) | 0;
+      let t = Math.imul(state ^ (state >>> 15), state | 1);
+      t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+      return (t ^ (t >>> 14)) >>> 0;
+    };
+    const below = (bound) => {
+      const limit = 2 ** 32 - (2 ** 32 % bound);
+      let value;
+      do value = next();
+      while (value >= limit);
+      return value % bound;
+    };
+    if (below(10000) >= share) return null;
+    return [below(free), below(reserves)];
+  };
+
+  // Exploration: as drawn for the impression id, an unpinned slot may show a reserve instead.
+  const explore = (section, impression) => {
+    const share = Math.round(Number(section.getAttribute("data-feedback-exploration")) * 10000);
+    const template = section.querySelector("template.related-articles-reserves");
+    if (!(share > 0) || !template) return;
+    const pinned = (section.getAttribute("data-feedback-pinned") || "").split(" ");
+    const free = [...section.querySelectorAll("li[data-slot]")].filter(
+      (item) => !pinned.includes(item.getAttribute("data-slot")),
+    );
+    const reserves = template.content.querySelectorAll("li[data-slug]");
+    if (!free.length || !reserves.length) return;
+    const swap = draw(impression, share, free.length, reserves.length);
+    if (!swap) return;
+    const shown = document.importNode(reserves[swap[1]], true);
+    shown.setAttribute("data-slot", free[swap[0]].getAttribute("data-slot"));
+    free[swap[0]].replaceWith(shown);
+  };
 
   // Relative dates, pictures, unique heading ids, impressions once seen, clicks.
   const enhance = (section, api, fallback) => {
@@ -159,6 +182,7 @@
     const source = section.getAttribute("data-related-source");
     const token = section.getAttribute("data-feedback-token");
     const impression = impressionId();
+    explore(section, impression);
     const items = [...section.querySelectorAll("li[data-slot]")];
     const event = (type, item) => ({
       type,
@@ -215,6 +239,7 @@
     url.searchParams.set("layout", layoutOf(box));
     if (heading) url.searchParams.set("heading", heading.slice(0, 100));
     if (placement) url.searchParams.set("placement", placement);
+    url.searchParams.set("explore", "true");
     const page = pageSlug(box);
     if (page && page !== slug && SLUG.test(page)) url.searchParams.set("exclude", page);
     // An API that accepts the connection and never answers must not leave a hole.

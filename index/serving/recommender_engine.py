@@ -66,6 +66,8 @@ class _Source(Source):
 class Suggestion:
     row: int
     score: float
+    pinned: bool = False
+    """Put at its slot by an editor's pin."""
 
 
 class _Cards(Sequence[dict[str, Any]]):
@@ -320,11 +322,12 @@ class Recommender:
         picks = self._pick(ids, scores, source.vector, query, excluded, moment)
         if len(picks) < query.limit:
             picks = self._fill(picks, source, query, excluded, moment)
+        pinned_rows: set[int] = set()
         if source.slug is not None:
             pins = self.overrides.pins_for(source.slug, moment)
             if pins:
-                picks = self._with_pins(picks, pins, source, query, excluded, moment)
-        return [Suggestion(row, score) for row, score in picks]
+                picks, pinned_rows = self._with_pins(picks, pins, source, query, excluded, moment)
+        return [Suggestion(row, score, row in pinned_rows) for row, score in picks]
 
     def _with_pins(
         self,
@@ -334,8 +337,9 @@ class Recommender:
         query: RelatedQuery,
         excluded: frozenset[int],
         now: float,
-    ) -> list[tuple[int, float]]:
-        """Pinned articles in their slots, unless blocked, gone, or outside the filters."""
+    ) -> tuple[list[tuple[int, float]], set[int]]:
+        """Pinned articles in their slots, unless blocked, gone, or outside the filters; and
+        the rows so pinned."""
         scores = dict(picks)
         pinned: list[tuple[int, tuple[int, float]]] = []
         for pin in pins:
@@ -347,7 +351,8 @@ class Recommender:
             if score is None:
                 score = float(self.vectors[rows][0] @ source.vector)
             pinned.append((pin.slot, (row, score)))
-        return apply_pins(picks, pinned, query.limit, key=lambda pick: pick[0])
+        ranked = apply_pins(picks, pinned, query.limit, key=lambda pick: pick[0])
+        return ranked, {row for _, (row, _) in pinned}
 
     def _rows_of(self, slugs: frozenset[str]) -> list[int]:
         rows = []

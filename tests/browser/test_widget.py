@@ -89,7 +89,10 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
     options = cache_options(request)
     if request.param == "redis":
         options["events_namespace"] = options["cache_namespace"] + "events:"
-    built, _ = build_fake_index(tmp_path / "data", widget_records(), admin_token=TOKEN, **options)
+    # Boxes show the ranked list exactly (exploring boxes: test_widget_exploration.py).
+    built, _ = build_fake_index(
+        tmp_path / "data", widget_records(), admin_token=TOKEN, exploration=0, **options
+    )
     return built
 
 

@@ -72,7 +72,7 @@ def api_with(tmp_path: Path, images: str | None, only: set[str] | None = None) -
         for record in widget_records()
         if only is None or record["slug"] in only
     ]
-    settings, _ = build_fake_index(tmp_path / "data", records, redis_url=None)
+    settings, _ = build_fake_index(tmp_path / "data", records, redis_url=None, exploration=0)
     return running_server(create_app(settings))
 
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 from collections.abc import Iterator
+from dataclasses import replace
 from datetime import date
 from pathlib import Path
 
@@ -59,6 +60,28 @@ def test_each_event_is_kept_once_with_its_fields(log: EventLog) -> None:
         [*shown, click("box-0000000000000001", 2), *impression("box-0000000000000002")],
         key=LoggedEvent.key,
     )
+
+
+def test_exploration_propensities_are_kept_exactly(log: EventLog, tmp_path: Path) -> None:
+    # An exploring box of three free slots and three reserves at share 0.05: two items kept
+    # in place and a reserve (docs/learning.md's formulas), as the service logs them.
+    share, free, reserves = 0.05, 3, 3
+    kept, reserve = (1 - share) + share * (1 - 1 / free), share / (free * reserves)
+    box = [
+        replace(event, propensity=propensity)
+        for event, propensity in zip(
+            impression("box-0000000000000001"), (kept, reserve, kept), strict=True
+        )
+    ]
+    assert log.write(box) == 3
+    assert [e.propensity for e in everything(log)] == [kept, reserve, kept]
+    lines = tmp_path / "out.jsonl"
+    export_events(log.read(DAY, DAY), lines, "jsonl")
+    assert [json.loads(line)["propensity"] for line in lines.read_text().splitlines()] == [
+        kept,
+        reserve,
+        kept,
+    ]
 
 
 def test_the_same_id_on_another_source_or_slot_is_another_event(log: EventLog) -> None:

@@ -67,6 +67,7 @@ def service(
         "RECOMMENDER_DATA_DIR": str(settings.data_dir),
         "RECOMMENDER_ADMIN_TOKEN": ADMIN_TOKEN,
         "RECOMMENDER_RELOAD_INTERVAL_SECONDS": "0.1",
+        "RECOMMENDER_EXPLORATION": "0",  # boxes show the ranked list the tests expect
         "RECOMMENDER_CORS_ORIGINS": json.dumps([wordpress.url]),
     }
     with ServeProcess(env, tmp / "serve.log") as server:
