@@ -165,7 +165,9 @@ def format_policy_evaluation(period: dict[str, Any], evaluation: Evaluation) -> 
         f"placement {period['placement'] or 'all'}: {evaluation.impressions:,} impressions "
         f"({evaluation.skipped:,} left out: source no longer served), {evaluation.clicks:,} "
         f"clicks, observed {interval(evaluation.observed)} clicks per impression",
-        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)),
+        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
     ]
-    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)) for row in rows]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
     return "\n".join(lines)

@@ -156,7 +156,9 @@ class Evaluation:
                     "dr": interval(p.estimates.dr),
                     "ess": p.estimates.effective_sample_size,
                     "support": p.support.share,
+                    "choices": p.support.choices,
                     "unsupported_choices": p.support.unsupported,
+                    "unsupported_impressions": p.support.impressions,
                 }
                 for p in self.policies
             },

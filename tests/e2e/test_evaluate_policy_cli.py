@@ -116,13 +116,21 @@ def test_the_served_ranking_is_estimated_at_its_ctr_and_an_unexplored_candidate_
     assert "'diversity=1.0 lexical_weight=9'" in refused.stderr
     assert "RECOMMENDER_EXPLORATION" in refused.stderr
 
-    table = run("--candidate", "diversity=1.0 lexical_weight=9", "--min-support", "0")
+    candidate = "diversity=1.0 lexical_weight=9"
+    partial = json.loads(run("--candidate", candidate, "--min-support", "0", "--json").stdout)
+    estimated = partial["policies"][candidate]
+    assert estimated["choices"] == SLOTS * impressions
+    assert 0 < estimated["unsupported_choices"] <= estimated["choices"] * 0.95
+    assert estimated["support"] == 1 - estimated["unsupported_choices"] / estimated["choices"]
+    assert partial["policies"]["current"] == current
+    table = run("--candidate", candidate, "--min-support", "0")
     assert table.returncode == 0, table.stderr
     header, columns, *rows = table.stdout.splitlines()
     assert f"{impressions} impressions" in header and f"{clicks} clicks" in header
     assert columns.split()[:3] == ["ranking", "support", "IPS"]
-    assert [row.split()[0] for row in rows] == ["current", "diversity=1.0"]
-    assert rows[0].split()[1] == "100.0%" and rows[1].split()[1] != "100.0%"
+    assert rows[0].split()[:2] == ["current", "100.0%"]
+    assert rows[1].startswith(f"{candidate}  ")
+    assert f" {estimated['support']:.1%} " in rows[1] and len(rows) == 2
 
     elsewhere = run("--placement", "sidebar")
     assert elsewhere.returncode == 65 and "no impression to evaluate" in elsewhere.stderr
