@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from api.cli.policy_commands import candidate_settings
 from api.event_log.logged_events import LoggedEvent
 from api.event_log.policy_evaluation import (
     LoggedBox,
@@ -20,6 +21,7 @@ from api.event_log.policy_evaluation import (
 from index.serving.version_loader import load_recommender
 from recommender.errors import ArticleNotFound, LogLacksSupport
 from recommender.ranking import RelatedQuery
+from recommender.settings import Settings
 from tests.support.helpers import build_fake_index
 
 AT = 1_765_000_000.0
@@ -132,3 +134,18 @@ def test_a_candidate_with_the_versions_weights_ranks_as_served(tmp_path: Path) -
     assert current(slugs[0], 3, AT) == [
         served.cards[s.row]["slug"] for s in served.related(slugs[0], RelatedQuery(limit=3), AT)
     ]
+
+
+def test_a_candidate_is_the_current_settings_with_its_ranking_settings_changed() -> None:
+    current = Settings(data_dir=Path("x"), diversity=0.1, time_weight=2.0)
+    text = (
+        'diversity=0.3, section_half_life_days={"sport": 2, "news": 0.5} '
+        "RECOMMENDER_FRESHNESS_HALF_LIFE_DAYS=3,lexical_weight=0"
+    )
+    changed = candidate_settings(current, text)
+    assert changed.index.ranking.section_half_life_days == {"sport": 2.0, "news": 0.5}
+    assert changed.index.policy.diversity == 0.3
+    assert changed.index.policy.freshness_half_life_days == 3.0
+    assert changed.index.fusion["lexical"] == 0.0
+    assert changed.index.fusion["time"] == 2.0  # unchanged settings stay as they are
+    assert changed.data_dir == Path("x")

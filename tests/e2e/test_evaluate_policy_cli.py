@@ -17,7 +17,7 @@ import pytest
 from api.event_log.event_log_factory import open_event_log
 from api.event_log.event_log_writer import EventLogWriter
 from api.event_log.logged_events import LoggedEvent
-from api.event_log.policy_evaluation import served_ranking
+from api.event_log.policy_evaluation import reranked, served_ranking
 from index.serving.version_loader import load_recommender
 from index.state.postgres_database import PostgresState
 from recommender.encoding.encoder_protocol import FAKE_MODEL
@@ -40,32 +40,27 @@ def recommender(
     )  # fmt: skip
 
 
-def log_served_boxes(settings: Settings, database_url: str | None) -> tuple[str, int, int]:
-    """Three boxes per article, each the list the service serves it, in the last hour; the
-    first slot of every second box clicked. Returns (day, impressions, clicks)."""
-    served, _ = load_recommender(settings.index)
-    ranking = served_ranking(served)
-    now = time.time() - 60
-    events: list[LoggedEvent] = []
-    clicks = 0
-    slugs = [card["slug"] for card in served.cards]
-    for n, (slug, box) in enumerate((slug, box) for slug in slugs for box in range(3)):
-        impression = f"box-{n:016d}"
-        for position, target in enumerate(ranking(slug, SLOTS, now), start=1):
-            events.append(
-                LoggedEvent(
-                    "impression", now, slug, impression, position, target,
-                    "article-end", "default", served.version.id, 1.0,
-                )
-            )  # fmt: skip
-        if box % 2 == 0:
-            clicks += 1
-            events.append(
-                LoggedEvent(
-                    "click", now + 5, slug, impression, 1, events[-SLOTS].target,
-                    "article-end", "default", served.version.id, None,
-                )
-            )  # fmt: skip
+def shown(
+    slug: str, impression: str, items: list[str], propensity: list[float], at: float
+) -> list[LoggedEvent]:
+    """The impression records of a box on `slug` showing `items`."""
+    return [
+        LoggedEvent(
+            "impression", at, slug, impression, position, target, "article-end", "default",
+            "v1", p,
+        )
+        for position, (target, p) in enumerate(zip(items, propensity, strict=True), start=1)
+    ]  # fmt: skip
+
+
+def clicked(slug: str, impression: str, position: int, target: str, at: float) -> LoggedEvent:
+    return LoggedEvent(
+        "click", at + 5, slug, impression, position, target, "article-end", "default", "v1", None
+    )
+
+
+def write_log(settings: Settings, events: list[LoggedEvent], database_url: str | None) -> None:
+    """`events` into the impression log through the service's writer."""
     postgres = (
         None if database_url is None else PostgresState(DatabaseSettings(database_url=database_url))
     )
@@ -82,7 +77,30 @@ def log_served_boxes(settings: Settings, database_url: str | None) -> tuple[str,
     finally:
         if postgres is not None:
             postgres.close()
-    return time.strftime("%Y-%m-%d", time.gmtime(now)), 3 * len(slugs), clicks
+
+
+def day_of(at: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(at))
+
+
+def log_served_boxes(settings: Settings, database_url: str | None) -> tuple[str, int, int]:
+    """Three boxes per article, each the list the service serves it, a minute ago; the first
+    slot of every second box clicked. Returns (day, impressions, clicks)."""
+    served, _ = load_recommender(settings.index)
+    ranking = served_ranking(served)
+    now = time.time() - 60
+    events: list[LoggedEvent] = []
+    clicks = 0
+    slugs = [card["slug"] for card in served.cards]
+    for n, (slug, box) in enumerate((slug, box) for slug in slugs for box in range(3)):
+        impression = f"box-{n:016d}"
+        items = ranking(slug, SLOTS, now)
+        events += shown(slug, impression, items, [1.0] * SLOTS, now)
+        if box % 2 == 0:
+            clicks += 1
+            events.append(clicked(slug, impression, 1, items[0], now))
+    write_log(settings, events, database_url)
+    return day_of(now), 3 * len(slugs), clicks
 
 
 @pytest.mark.parametrize("backend", ["files", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -155,3 +173,46 @@ def test_a_candidate_that_is_not_a_ranking_is_one_line_and_exit_2(
     )  # fmt: skip
     assert done.returncode == 2, done.stderr
     assert says in done.stderr and done.stderr.count("\n") == 1
+
+
+def test_a_candidate_the_log_explored_is_estimated_from_its_own_boxes(tmp_path: Path) -> None:
+    """A log that showed, for every article, the current list and the candidate's list half the
+    time each (propensity 1 where they agree, 1/2 where they differ); readers clicked only the
+    candidate's boxes, on each slot where they differ. Then IPS of each ranking is exactly the
+    click-through of its own boxes: the candidate's, and 0 for the current one."""
+    settings, _ = build_fake_index(tmp_path / "data")
+    served, _ = load_recommender(settings.index)
+    candidate = "diversity=1.0 lexical_weight=9"
+    current = served_ranking(served)
+    other = served_ranking(
+        reranked(served, settings, settings.replaced(diversity=1.0, lexical_weight=9))
+    )
+    now = time.time() - 60
+    events: list[LoggedEvent] = []
+    candidate_clicks = 0
+    slugs = [card["slug"] for card in served.cards]
+    for n, slug in enumerate(slugs):
+        ours, theirs = current(slug, SLOTS, now), other(slug, SLOTS, now)
+        propensity = [1.0 if a == b else 0.5 for a, b in zip(ours, theirs, strict=True)]
+        events += shown(slug, f"current-{n:08d}", ours, propensity, now)
+        events += shown(slug, f"candidate-{n:08d}", theirs, propensity, now)
+        for position, (a, b) in enumerate(zip(ours, theirs, strict=True), start=1):
+            if a != b:
+                candidate_clicks += 1
+                events.append(clicked(slug, f"candidate-{n:08d}", position, b, now))
+    assert 0 < candidate_clicks < SLOTS * len(slugs)  # the lists differ, not everywhere
+    write_log(settings, events, None)
+
+    done = recommender(
+        "evaluate-policy", "--since", day_of(now), "--candidate", candidate, "--json",
+        data_dir=settings.data_dir, database_url=None,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    result = json.loads(done.stdout)
+    assert result["impressions"] == 2 * len(slugs)
+    estimated = result["policies"][candidate]
+    assert estimated["support"] == result["policies"]["current"]["support"] == 1.0
+    assert estimated["ips"]["value"] == pytest.approx(candidate_clicks / len(slugs))
+    assert estimated["ips"]["low"] < estimated["ips"]["value"] < estimated["ips"]["high"]
+    assert result["policies"]["current"]["ips"]["value"] == 0.0
+    assert estimated["ess"] < result["impressions"]
