@@ -180,7 +180,7 @@ def evaluate_policies(
         )
     kept = [boxes[i] for i in served]
     codes: dict[str, int] = {}
-    model = _reward_model(kept, codes)
+    models = _reward_models(kept, codes)
     supported = {
         (box.source, slot, target)
         for box in kept
@@ -190,7 +190,7 @@ def evaluate_policies(
     reports = []
     for name, by_box in lists.items():
         chosen = [by_box[i] for i in served]
-        rows = _slot_rows(kept, chosen, model, codes)
+        rows = _slot_rows(kept, chosen, models, codes)
         reports.append(PolicyReport(name, estimate(rows), _support(kept, chosen, supported)))
     refused = [r for r in reports if r.support.share < min_support]
     if refused:
@@ -226,24 +226,33 @@ def _code(codes: dict[str, int], slug: str) -> int:
     return codes.setdefault(slug, len(codes))
 
 
-def _reward_model(boxes: list[LoggedBox], codes: dict[str, int]) -> RewardModel:
-    shown = [(box, slot, target) for box in boxes for slot, (target, _) in box.shown.items()]
-    return RewardModel.fit(
-        np.array([_code(codes, box.source) for box, _, _ in shown], dtype=np.int64),
-        np.array([_code(codes, target) for _, _, target in shown], dtype=np.int64),
-        np.array([slot for _, slot, _ in shown], dtype=np.int64),
-        np.array([slot in box.clicked for box, slot, _ in shown], dtype=np.float64),
+def _reward_models(boxes: list[LoggedBox], codes: dict[str, int]) -> tuple[RewardModel, ...]:
+    """Cross-fitted: the model for even-numbered boxes is fitted on the odd ones, and back."""
+    shown = [
+        (i, box, slot, target)
+        for i, box in enumerate(boxes)
+        for slot, (target, _) in box.shown.items()
+    ]
+    return RewardModel.cross_fitted(
+        np.array([_code(codes, box.source) for _, box, _, _ in shown], dtype=np.int64),
+        np.array([_code(codes, target) for _, _, _, target in shown], dtype=np.int64),
+        np.array([slot for _, _, slot, _ in shown], dtype=np.int64),
+        np.array([slot in box.clicked for _, box, slot, _ in shown], dtype=np.float64),
+        np.array([i % 2 == 1 for i, _, _, _ in shown], dtype=np.bool_),
     )
 
 
 def _slot_rows(
-    boxes: list[LoggedBox], chosen: list[list[str]], model: RewardModel, codes: dict[str, int]
+    boxes: list[LoggedBox],
+    chosen: list[list[str]],
+    models: tuple[RewardModel, ...],
+    codes: dict[str, int],
 ) -> SlotRows:
     """One row per (box, slot of the ranking's list): the ranking is deterministic, so
     π(item at slot) is 1 for its own choice and w = 1 / μ where the box showed that item."""
     impression, slot, weight, click, candidate, logged = [], [], [], [], [], []
     for i, (box, items) in enumerate(zip(boxes, chosen, strict=True)):
-        source = _code(codes, box.source)
+        source, model = _code(codes, box.source), models[i % 2]
         for k, target in enumerate(items, start=1):
             shown, propensity = box.shown.get(k, ("", 0.0))
             impression.append(i)

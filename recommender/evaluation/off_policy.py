@@ -158,6 +158,22 @@ class RewardModel:
             {pair: (c + prior) / (e + prior) for pair, (c, e) in pairs.items()},
         )
 
+    @classmethod
+    def cross_fitted(
+        cls,
+        source: NDArray[np.int64],
+        item: NDArray[np.int64],
+        slot: NDArray[np.int64],
+        click: NDArray[np.float64],
+        fold: NDArray[np.bool_],
+    ) -> tuple[RewardModel, RewardModel]:
+        """The models for the displays outside `fold` and for those in it, each fitted on the
+        other's: no display's own click enters the model that corrects it (the doubly robust
+        correction then stays unbiased however the model errs)."""
+        inside = cls.fit(source[fold], item[fold], slot[fold], click[fold])
+        outside = cls.fit(source[~fold], item[~fold], slot[~fold], click[~fold])
+        return inside, outside
+
     def __call__(self, source: int, item: int, slot: int) -> float:
         rate = float(self.slot_rate[slot]) if slot < len(self.slot_rate) else 0.0
         return rate * self.attractiveness.get((source, item), 1.0)

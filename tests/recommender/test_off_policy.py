@@ -83,11 +83,13 @@ def log(w: World, seed: int) -> Log:
 def rows_for(w: World, logged: Log, ranked: NDArray[np.int64]) -> SlotRows:
     """The candidate `ranked` (a fixed list per source) over `logged`."""
     n = len(logged.source)
-    model = RewardModel.fit(
+    odd = np.arange(n) % 2 == 1
+    models = RewardModel.cross_fitted(
         np.repeat(logged.source, SLOTS),
         logged.shown.ravel(),
         np.tile(np.arange(1, SLOTS + 1), n),
         logged.clicked.ravel(),
+        np.repeat(odd, SLOTS),
     )
     impression, slot, weight, click, candidate, logged_value = [], [], [], [], [], []
     for k in range(SLOTS):
@@ -99,10 +101,20 @@ def rows_for(w: World, logged: Log, ranked: NDArray[np.int64]) -> SlotRows:
         weight.append(np.where(item == chosen, 1.0 / mu, 0.0))
         click.append(logged.clicked[:, k])
         candidate.append(
-            np.array([model(s, a, k + 1) for s, a in zip(logged.source, chosen, strict=True)])
+            np.array(
+                [
+                    models[o](s, a, k + 1)
+                    for s, a, o in zip(logged.source, chosen, odd.tolist(), strict=True)
+                ]
+            )
         )
         logged_value.append(
-            np.array([model(s, a, k + 1) for s, a in zip(logged.source, item, strict=True)])
+            np.array(
+                [
+                    models[o](s, a, k + 1)
+                    for s, a, o in zip(logged.source, item, odd.tolist(), strict=True)
+                ]
+            )
         )
     return SlotRows(
         n,
@@ -204,3 +216,15 @@ def test_the_reward_model_shrinks_a_pair_towards_its_slots_rate() -> None:
     assert model(0, 8, 1) == pytest.approx(0.2 * (0 + 1) / (1.6 + 1))
     assert model(0, 9, 1) == pytest.approx(0.2)  # never shown: the slot's rate
     assert model(0, 9, 5) == 0.0  # a slot the log never showed
+
+
+def test_cross_fitted_models_never_see_the_clicks_they_correct() -> None:
+    source = np.zeros(4, dtype=np.int64)
+    item = np.array([7, 7, 8, 8])
+    slot = np.ones(4, dtype=np.int64)
+    fold = np.array([True, False, True, False])
+    for_outside, for_inside = RewardModel.cross_fitted(
+        source, item, slot, np.array([1.0, 0.0, 0.0, 0.0]), fold
+    )
+    assert for_inside(0, 7, 1) == 0.0  # the outside displays: no click at all
+    assert for_outside(0, 7, 1) > for_outside(0, 8, 1) > 0  # the inside ones: item 7 clicked
