@@ -21,6 +21,8 @@ if TYPE_CHECKING:
 #: Ranking settings a candidate cannot change without a reindex (fixed when the version's
 #: lexical model is fitted).
 FIXED_AT_REINDEX = frozenset({"name_boost"})
+#: The least share of a ranking's (impression, slot) choices the log must show, by default.
+MIN_SUPPORT = 0.95
 #: Where one NAME=VALUE of a candidate ends: spaces or commas before the next NAME=.
 _NEXT_SETTING = re.compile(r"[\s,]+(?=[A-Za-z_][A-Za-z0-9_]*=)")
 
@@ -90,7 +92,7 @@ def evaluate_policy(
             help="Least share of a ranking's (impression, slot) choices the log must show; "
             "below it the command refuses (exit 65).",
         ),
-    ] = 0.95,
+    ] = MIN_SUPPORT,
     as_json: JsonOption = False,
     data_dir: DataDirOption = None,
 ) -> None:

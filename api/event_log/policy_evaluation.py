@@ -33,8 +33,6 @@ from recommender.signals.registry import fusion_weights
 #: A deterministic ranking: (source slug, list length, time) -> the slugs it shows, best first;
 #: raises ArticleNotFound for a source it does not serve.
 Ranking = Callable[[str, int, float], list[str]]
-#: The default least share of a ranking's (impression, slot) choices the log must show.
-MIN_SUPPORT = 0.95
 _HOUR = 3600
 
 
@@ -166,7 +164,7 @@ class Evaluation:
 
 
 def evaluate_policies(
-    boxes: list[LoggedBox], rankings: Mapping[str, Ranking], min_support: float = MIN_SUPPORT
+    boxes: list[LoggedBox], rankings: Mapping[str, Ranking], min_support: float
 ) -> Evaluation:
     """Estimate each ranking's clicks per impression over `boxes`; raises `LogLacksSupport` when
     there are none, or when the log shows less than `min_support` of a ranking's choices."""

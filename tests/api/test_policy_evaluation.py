@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from api.cli.policy_commands import candidate_settings
+from api.cli.policy_commands import MIN_SUPPORT, candidate_settings
 from api.event_log.logged_events import LoggedEvent
 from api.event_log.policy_evaluation import (
     LoggedBox,
@@ -74,7 +74,7 @@ def fixed(*items: str) -> Ranking:
 
 def test_the_logged_ranking_is_estimated_at_its_observed_ctr_and_others_are_refused() -> None:
     boxes = boxes_of("xyz", [{1}, set(), {2, 3}, set()])
-    result = evaluate_policies(boxes, {"current": fixed("x", "y", "z")})
+    result = evaluate_policies(boxes, {"current": fixed("x", "y", "z")}, MIN_SUPPORT)
     (current,) = result.policies
     assert result.observed.value == current.estimates.ips.value == 3 / 4
     assert current.estimates.snips.value == current.estimates.dr.value == 3 / 4
@@ -84,6 +84,7 @@ def test_the_logged_ranking_is_estimated_at_its_observed_ctr_and_others_are_refu
         evaluate_policies(
             boxes,
             {"current": fixed("x", "y", "z"), "swap": fixed("x", "z", "y")},
+            MIN_SUPPORT,
         )
     message = str(refused.value)
     assert "'swap': 8 of its 12 choices (2 distinct article-slot pairs, in 4 of 4" in message
@@ -104,13 +105,13 @@ def test_below_the_threshold_a_partly_supported_candidate_is_estimated() -> None
 
 def test_no_impression_is_a_refusal_and_sources_no_longer_served_are_left_out() -> None:
     with pytest.raises(LogLacksSupport, match="no impression to evaluate"):
-        evaluate_policies([], {"current": fixed("x")})
+        evaluate_policies([], {"current": fixed("x")}, MIN_SUPPORT)
 
     def gone(source: str, limit: int, at: float) -> list[str]:
         raise ArticleNotFound(source)
 
     with pytest.raises(LogLacksSupport, match="none of a source still served"):
-        evaluate_policies(boxes_of("x", [set()]), {"current": gone})
+        evaluate_policies(boxes_of("x", [set()]), {"current": gone}, MIN_SUPPORT)
 
 
 def test_a_candidate_with_the_versions_weights_ranks_as_served(tmp_path: Path) -> None:
