@@ -15,6 +15,7 @@ RecommenderError
 ├── RemoteStoreError     the shared version store (RECOMMENDER_STORE_URL) cannot be used
 ├── StoreUnavailable     the shared database (RECOMMENDER_DATABASE_URL) cannot be reached now
 ├── CatalogShrinkRefused a reindex would lose too much of the served catalog: nothing published
+├── LogLacksSupport      the impression log cannot support an off-policy estimate of a ranking
 └── IndexStoreError      the on-disk version store
     ├── NoIndexError         nothing published yet
     ├── VersionNotFound      a named version does not exist
@@ -76,3 +77,8 @@ class OverrideNotFound(RecommenderError):
 
 class UndoConflict(RecommenderError):
     """The change was already undone."""
+
+
+class LogLacksSupport(RecommenderError):
+    """The impression log shows too few of a ranking's choices (or no impressions at all) for an
+    off-policy estimate of it."""

@@ -648,6 +648,12 @@ def setting_names() -> list[str]:
     return [env_names(flat)[0] for flat, _, _ in _leaves(Settings)]
 
 
+def ranking_setting_names() -> list[str]:
+    """The flat names of the settings that decide how a served list is ranked (the
+    `RankingSettings` group): what an off-policy candidate may change."""
+    return [flat for flat, path, _ in _leaves(Settings) if path[:2] == ("index", "ranking")]
+
+
 def settings_with(**given: Any) -> Settings:
     """Settings from the environment, overridden by the values given (None = not given)."""
     return Settings(**{name: value for name, value in given.items() if value is not None})

@@ -11,7 +11,8 @@ Exit codes (stable, for schedulers):
     5   the embedding model cannot be loaded
     65  reindex refused before building: it would lose more of the served catalog than
         RECOMMENDER_MAX_SHRINK allows (--allow-shrink overrides), or the data directory's disk
-        lacks room for the build (RECOMMENDER_DISK_RESERVE_MB); nothing was published
+        lacks room for the build (RECOMMENDER_DISK_RESERVE_MB); nothing was published;
+        evaluate-policy refused: the impression log lacks support for a ranking's choices
     69  the shared database (RECOMMENDER_DATABASE_URL) cannot be reached; nothing was changed
     74  the data directory cannot be written (disk full?); nothing was published (gc: the
         caches could not be pruned)
@@ -42,6 +43,7 @@ from recommender.errors import (
     ArticleNotFound,
     FeedError,
     InvalidQuery,
+    LogLacksSupport,
     ModelError,
     RecommenderError,
     StrictModeError,
@@ -57,6 +59,7 @@ EXIT_CODES: list[tuple[type[RecommenderError], int]] = [
     (ClusterError, 69),
     (CatalogShrinkRefused, 65),
     (InsufficientSpace, 65),
+    (LogLacksSupport, 65),
     (StrictModeError, 2),
     (FeedError, 2),
     (InvalidQuery, 2),

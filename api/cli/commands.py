@@ -34,6 +34,7 @@ from api.cli.cli_toolkit import (
 )
 from api.cli.event_commands import events_app
 from api.cli.help_format import WholeWordsGroup
+from api.cli.policy_commands import evaluate_policy
 from recommender import fault_points
 from recommender.errors import (
     ArticleNotFound,
@@ -282,6 +283,14 @@ db_app = typer.Typer(
 )
 app.add_typer(db_app, name="db")
 app.add_typer(events_app, name="events")
+app.command(
+    "evaluate-policy",
+    epilog="Examples:\n\n"
+    "  recommender evaluate-policy --since 2026-12-01\n\n"
+    "  recommender evaluate-policy --since 2026-12-01 --candidate 'diversity=0.3' "
+    "--candidate 'lexical_weight=0.8 time_weight=1' --json\n\n"
+    "  recommender evaluate-policy --since 2026-12-01 --until 2026-12-07 --placement article-end",
+)(evaluate_policy)
 
 
 def _database_settings() -> Settings:

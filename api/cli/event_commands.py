@@ -24,7 +24,8 @@ class Format(StrEnum):
     parquet = "parquet"
 
 
-def _day(value: str, option: str) -> date:
+def parse_day(value: str, option: str) -> date:
+    """A `--since`/`--until` UTC day; exit 2 when it is not one."""
     try:
         return date.fromisoformat(value)
     except ValueError:
@@ -61,8 +62,8 @@ def export(
     from api.event_log.event_log_factory import open_event_log
     from index.state.postgres_database import PostgresState
 
-    first = _day(since, "--since")
-    last = _day(until, "--until") if until else datetime.now(UTC).date()
+    first = parse_day(since, "--since")
+    last = parse_day(until, "--until") if until else datetime.now(UTC).date()
     if last < first:
         raise fail(f"--until {last} is before --since {first}", 2)
     settings = Settings(data_dir=data_dir) if data_dir else Settings()

@@ -101,12 +101,16 @@ class Recommender:
         policy: ServingPolicy | None = None,
         overlay: LiveOverlay | None = None,
         overrides: Overrides | None = None,
+        weights: FusionWeights | None = None,
     ) -> None:
         self.version = version
         self.policy = policy or ServingPolicy()
         self.overlay = overlay or LiveOverlay.empty(version)
         self.overrides = overrides or Overrides()
         self.vectors = AppendedRows(version.vectors, self.overlay.vectors)
+        self._weights = weights
+        """Fusion parameters other than the version's (an off-policy candidate): its
+        precomputed candidates are then scored again with them."""
 
     def with_overrides(self, overrides: Overrides) -> Recommender:
         """The same recommender (sharing everything it computed) with other overrides."""
@@ -226,8 +230,9 @@ class Recommender:
 
     @property
     def weights(self) -> FusionWeights:
-        """The parameters this version's neighbours were scored with."""
-        return self.version.weights
+        """The parameters suggestions are scored with: the version's (those its neighbours were
+        scored with at reindex) unless others were given."""
+        return self.version.weights if self._weights is None else self._weights
 
     def _side_of(self, row: int) -> tuple[Side, int]:
         """The side (the version's, or the live articles') that holds a catalog row, and the
@@ -251,6 +256,8 @@ class Recommender:
         if row < self.overlay.offset:
             ids = self.version.neighbour_ids[row].astype(np.int64)
             scores = self.version.neighbour_scores[row]
+            if self._weights is not None:
+                ids, scores = self._rescored(source, ids)
         else:
             ids, scores = self._search(source, self.version.manifest.neighbours)
         live_ids, live_scores = self._with_live(source, ids, scores)
@@ -296,6 +303,16 @@ class Recommender:
         merged_scores = np.concatenate([scores, live_scores])
         order = np.argsort(-merged_scores, kind="stable")
         return merged_ids[order], merged_scores[order]
+
+    def _rescored(
+        self, source: _Source, ids: NDArray[np.int64]
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        """The precomputed candidates `ids` (-1 pads) scored with `weights`, best first: which
+        candidates a reindex with them would keep is not known without one."""
+        cosines = self.version.vectors[np.where(ids >= 0, ids, 0)] @ source.vector
+        candidates = Candidates(self.version.side, ids, cosines)
+        fused = candidate_scores(self.version.signals, source, candidates, self.weights)
+        return rank_by_fusion(ids, fused, len(ids))
 
     def _search(self, source: _Source, size: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """The `size` nearest rows by vector, re-scored with the hybrid score."""

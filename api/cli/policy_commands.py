@@ -1,0 +1,175 @@
+"""`recommender evaluate-policy`: off-policy estimates of the current ranking's and candidate
+rankings' clicks per impression from the impression log (docs/learning.md)."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Annotated, Any
+
+import orjson
+import typer
+
+from api.cli.cli_toolkit import DataDirOption, JsonOption, fail, print_json, run_command
+from api.cli.event_commands import parse_day
+from recommender.settings import ENV_PREFIX, Settings, ranking_setting_names
+
+if TYPE_CHECKING:
+    from api.event_log.policy_evaluation import Evaluation
+    from recommender.evaluation.off_policy import Estimate
+
+#: Ranking settings a candidate cannot change without a reindex (fixed when the version's
+#: lexical model is fitted).
+FIXED_AT_REINDEX = frozenset({"name_boost"})
+#: The least share of a ranking's (impression, slot) choices the log must show, by default.
+MIN_SUPPORT = 0.95
+#: Where one NAME=VALUE of a candidate ends: spaces or commas before the next NAME=.
+_NEXT_SETTING = re.compile(r"[\s,]+(?=[A-Za-z_][A-Za-z0-9_]*=)")
+
+
+def candidate_settings(current: Settings, text: str) -> Settings:
+    """`current` with the ranking settings of `text` (`NAME=VALUE ...`, by flat or environment
+    name; a value is JSON where it parses as JSON) changed; exit 2 for anything else."""
+    allowed = ranking_setting_names()
+    changes: dict[str, Any] = {}
+    for assignment in _NEXT_SETTING.split(text.strip()):
+        name, equals, value = assignment.partition("=")
+        flat = name.strip().lower().removeprefix(ENV_PREFIX.lower())
+        if not equals or not flat:
+            raise fail(f"--candidate {text!r}: write each setting as NAME=VALUE", 2)
+        if flat not in current.flat():
+            raise fail(f"--candidate {text!r}: unknown setting {name!r}", 2)
+        if flat in FIXED_AT_REINDEX:
+            raise fail(
+                f"--candidate {text!r}: {flat} is fixed when the index is built; reindex with "
+                "it to evaluate it",
+                2,
+            )
+        if flat not in allowed:
+            raise fail(
+                f"--candidate {text!r}: {flat} does not change the ranking; a candidate may "
+                f"set {', '.join(n for n in allowed if n not in FIXED_AT_REINDEX)}",
+                2,
+            )
+        try:
+            changes[flat] = orjson.loads(value)
+        except orjson.JSONDecodeError:
+            changes[flat] = value
+    try:
+        return current.replaced(**changes)
+    except ValueError as exc:  # pydantic's ValidationError
+        first = str(exc).splitlines()[1:3]
+        raise fail(f"--candidate {text!r}: {' '.join(s.strip() for s in first)}", 2) from None
+
+
+def evaluate_policy(
+    since: Annotated[
+        str, typer.Option(metavar="DATE", help="First UTC day of the log to use (YYYY-MM-DD).")
+    ],
+    until: Annotated[
+        str | None,
+        typer.Option(metavar="DATE", help="Last UTC day, included (default: today)."),
+    ] = None,
+    candidate: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="SETTINGS",
+            help="A candidate ranking: ranking settings changed from the current ones, as "
+            "NAME=VALUE pairs separated by spaces or commas (e.g. 'diversity=0.3 "
+            "lexical_weight=0.8'). Repeatable.",
+        ),
+    ] = None,
+    placement: Annotated[
+        str | None,
+        typer.Option(metavar="NAME", help="Only the boxes of this placement (default: all)."),
+    ] = None,
+    min_support: Annotated[
+        float,
+        typer.Option(
+            metavar="SHARE",
+            min=0.0,
+            max=1.0,
+            help="Least share of a ranking's (impression, slot) choices the log must show; "
+            "below it the command refuses (exit 65).",
+        ),
+    ] = MIN_SUPPORT,
+    as_json: JsonOption = False,
+    data_dir: DataDirOption = None,
+) -> None:
+    """Estimate, from the impression log alone, the clicks per impression the current ranking
+    and each candidate would have had: IPS, self-normalised IPS and doubly robust, with 95%
+    confidence intervals and the effective sample size (docs/learning.md)."""
+    from api.event_log.event_log_factory import open_event_log
+    from api.event_log.policy_evaluation import (
+        evaluate_policies,
+        logged_boxes,
+        reranked,
+        served_ranking,
+    )
+    from index.serving.version_loader import load_recommender
+    from index.state.postgres_database import PostgresState
+
+    first = parse_day(since, "--since")
+    last = parse_day(until, "--until") if until else datetime.now(UTC).date()
+    if last < first:
+        raise fail(f"--until {last} is before --since {first}", 2)
+    settings = Settings(data_dir=data_dir) if data_dir else Settings()
+    candidates = {text: candidate_settings(settings, text) for text in candidate or []}
+
+    def run() -> Evaluation:
+        served, warning = load_recommender(settings.index)
+        if warning:
+            typer.echo(f"recommender: warning: {warning}", err=True)
+        database = settings.index.database
+        postgres = PostgresState(database) if database.url is not None else None
+        try:
+            boxes = logged_boxes(
+                open_event_log(settings.data_dir, postgres).read(first, last), placement
+            )
+        finally:
+            if postgres is not None:
+                postgres.close()
+        rankings = {"current": served_ranking(served)} | {
+            text: served_ranking(reranked(served, settings, changed))
+            for text, changed in candidates.items()
+        }
+        return evaluate_policies(boxes, rankings, min_support)
+
+    evaluation = run_command(run)
+    period = {"since": str(first), "until": str(last), "placement": placement}
+    if as_json:
+        print_json(period | evaluation.as_json())
+        return
+    typer.echo(format_policy_evaluation(period, evaluation))
+
+
+def format_policy_evaluation(period: dict[str, Any], evaluation: Evaluation) -> str:
+    """The estimates as an aligned text table, one line per ranking."""
+
+    def interval(e: Estimate) -> str:
+        return f"{e.value:.4f} [{e.low:.4f}, {e.high:.4f}]"
+
+    header = ["ranking", "support", "IPS [95% CI]", "SNIPS [95% CI]", "DR [95% CI]", "ESS"]
+    rows = [
+        [
+            p.name,
+            f"{p.support.share:.1%}",
+            interval(p.estimates.ips),
+            interval(p.estimates.snips),
+            interval(p.estimates.dr),
+            f"{p.estimates.effective_sample_size:,.0f}",
+        ]
+        for p in evaluation.policies
+    ]
+    widths = [max(len(row[i]) for row in [header, *rows]) for i in range(len(header))]
+    lines = [
+        f"impression log {period['since']}..{period['until']}, "
+        f"placement {period['placement'] or 'all'}: {evaluation.impressions:,} impressions "
+        f"({evaluation.skipped:,} left out: source no longer served), {evaluation.clicks:,} "
+        f"clicks, observed {interval(evaluation.observed)} clicks per impression",
+        "  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)).rstrip(),
+    ]
+    lines += [
+        "  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in rows
+    ]
+    return "\n".join(lines)
