@@ -37,6 +37,7 @@ from api.routes import (
 from api.serving.draft_encoder import DraftEncoder
 from api.serving.feedback_tokens import build_signer
 from api.serving.index_holder import IndexHolder
+from api.serving.popular_articles import PopularArticles
 from api.serving.single_flight import SingleFlight
 from api.stores.event_store_factory import build_event_store
 from api.stores.result_cache_factory import build_cache
@@ -68,6 +69,9 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             open_event_log(settings.data_dir, holder.stores.postgres), settings.event_log, clock
         )
         event_log.start()
+        popular = PopularArticles(
+            event_log.backend, lambda: holder.current, settings.fallbacks, clock
+        )
         drafts = DraftEncoder(settings.encoder)
         drafts.preload()
         services = Services(
@@ -81,12 +85,15 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             sessions=holder.stores.sessions,
             feedback=feedback,
             event_log=event_log,
+            popular=popular,
         )
         app.state.services = services
         limiter.start()
         watchers = [asyncio.create_task(holder.watch(settings.server.reload_interval_seconds))]
         if holder.stores.shared:
             watchers.append(asyncio.create_task(holder.watch_database()))
+        if settings.fallbacks.counts_popular:
+            watchers.append(asyncio.create_task(popular.run()))
         try:
             yield
         finally:

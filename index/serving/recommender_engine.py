@@ -10,7 +10,7 @@ import bisect
 import copy
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, overload
@@ -22,6 +22,7 @@ from index.serving.live_overlay import LiveOverlay
 from index.versions.index_version import IndexVersion
 from index.versions.neighbours import rank_by_fusion
 from recommender.errors import ArticleNotFound
+from recommender.fallbacks import Fallbacks, Reason
 from recommender.overrides import Overrides, Pin, apply_pins
 from recommender.ranking import (
     AppendedRows,
@@ -54,12 +55,15 @@ class _Source(Source):
         vector: NDArray[np.float32],
         published: float,
         queries: Callable[[], Mapping[str, Any]],
+        section: int | None = None,
     ) -> None:
         super().__init__(vector, published, queries)
         self.slug = slug
         """None for a draft."""
         self.rows = rows
         """Its own rows in the catalog (none for a draft)."""
+        self.section = section
+        """Its section's code in `CandidateFacts.sections` (None for a draft)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +72,8 @@ class Suggestion:
     score: float
     pinned: bool = False
     """Put at its slot by an editor's pin."""
+    reason: Reason | None = None
+    """Why it is in a list ranked with a fallback chain (None without one)."""
 
 
 class _Cards(Sequence[dict[str, Any]]):
@@ -242,8 +248,16 @@ class Recommender:
             return self.version.side, row
         return self.overlay.side, row - offset
 
-    def related(self, slug: str, query: RelatedQuery, now: float | None = None) -> list[Suggestion]:
-        """Suggestions for an indexed article; never the article itself."""
+    def related(
+        self,
+        slug: str,
+        query: RelatedQuery,
+        now: float | None = None,
+        fallbacks: Fallbacks | None = None,
+    ) -> list[Suggestion]:
+        """Suggestions for an indexed article; never the article itself. With `fallbacks`,
+        what the related candidates leave empty is filled by its steps, and each suggestion
+        carries its `reason`."""
         row = self.row_of(slug)
         side, at = self._side_of(row)
         source = _Source(
@@ -252,6 +266,7 @@ class Recommender:
             vector=side.vectors[at],
             published=float(side.published[at]),
             queries=lambda: source_queries(self.version.signals, side.features, at),
+            section=int(self.facts.sections.codes[row]),
         )
         if row < self.overlay.offset:
             ids = self.version.neighbour_ids[row].astype(np.int64)
@@ -261,7 +276,7 @@ class Recommender:
         else:
             ids, scores = self._search(source, self.version.manifest.neighbours)
         live_ids, live_scores = self._with_live(source, ids, scores)
-        return self._rank(source, live_ids, live_scores, query, now)
+        return self._rank(source, live_ids, live_scores, query, now, fallbacks)
 
     def explain(self, source_row: int, target_row: int) -> dict[str, Any]:
         """Why `target_row` is related to `source_row`: each signal's part of the hybrid score
@@ -328,6 +343,7 @@ class Recommender:
         scores: NDArray[np.float32],
         query: RelatedQuery,
         now: float | None,
+        fallbacks: Fallbacks | None = None,
     ) -> list[Suggestion]:
         moment = time.time() if now is None else now
         excluded = (
@@ -338,13 +354,33 @@ class Recommender:
         )
         picks = self._pick(ids, scores, source.vector, query, excluded, moment)
         if len(picks) < query.limit:
-            picks = self._fill(picks, source, query, excluded, moment)
+            picks = self._widen(picks, source, query, excluded, moment)
+        reasons: dict[int, Reason] = {}
+        """The fallback step of each row a step added (others are related)."""
+        if fallbacks is None:
+            picks = self._newest(picks, source, query, excluded, moment)
+        else:
+            picks = self._fall_back(picks, fallbacks, source, query, excluded, moment, reasons)
         pinned_rows: set[int] = set()
         if source.slug is not None:
             pins = self.overrides.pins_for(source.slug, moment)
             if pins:
                 picks, pinned_rows = self._with_pins(picks, pins, source, query, excluded, moment)
-        return [Suggestion(row, score, row in pinned_rows) for row, score in picks]
+        return [
+            Suggestion(
+                row, score, row in pinned_rows, self._reason(row, fallbacks, pinned_rows, reasons)
+            )
+            for row, score in picks
+        ]
+
+    @staticmethod
+    def _reason(
+        row: int, fallbacks: Fallbacks | None, pinned: set[int], reasons: dict[int, Reason]
+    ) -> Reason | None:
+        """An editor's pin is related, whichever step also found it."""
+        if fallbacks is None:
+            return None
+        return "related" if row in pinned else reasons.get(row, "related")
 
     def _with_pins(
         self,
@@ -371,7 +407,8 @@ class Recommender:
         ranked = apply_pins(picks, pinned, query.limit, key=lambda pick: pick[0])
         return ranked, {row for _, (row, _) in pinned}
 
-    def _rows_of(self, slugs: frozenset[str]) -> list[int]:
+    def _rows_of(self, slugs: Iterable[str]) -> list[int]:
+        """The rows of the served articles among `slugs`, in their order."""
         rows = []
         for slug in slugs:
             try:
@@ -408,7 +445,7 @@ class Recommender:
             near_duplicate=self.policy.near_duplicate,
         )
 
-    def _fill(
+    def _widen(
         self,
         picks: list[tuple[int, float]],
         source: _Source,
@@ -416,25 +453,89 @@ class Recommender:
         excluded: frozenset[int],
         now: float,
     ) -> list[tuple[int, float]]:
-        """Keep a list full when filters starve it: a wider search, then the newest articles."""
+        """A list that filters starve, topped up from a wider search (still related)."""
         taken = excluded | {row for row, _ in picks}
         near_ids, near_scores = self._search(source, FALLBACK_SEARCH)
         wide_ids, wide_scores = self._with_live(source, near_ids, near_scores)
-        picks = (
+        return (
             picks
             + self._pick(wide_ids, wide_scores, source.vector, query, frozenset(taken), now)[
                 : query.limit - len(picks)
             ]
         )
-        if len(picks) < query.limit:
-            taken = frozenset(excluded | {row for row, _ in picks})
-            for block in self._newest_blocks():
-                keep = eligible(block, self.facts, query, excluded_rows=taken, now=now)
-                for row in block[keep][: query.limit - len(picks)].tolist():
-                    picks.append((row, float(self.vectors[np.array([row])][0] @ source.vector)))
-                if len(picks) == query.limit:
-                    break
+
+    def _fall_back(
+        self,
+        picks: list[tuple[int, float]],
+        fallbacks: Fallbacks,
+        source: _Source,
+        query: RelatedQuery,
+        excluded: frozenset[int],
+        now: float,
+        reasons: dict[int, Reason],
+    ) -> list[tuple[int, float]]:
+        """`picks` topped up by each step of the chain in turn; `reasons` gets each new row's
+        step."""
+        for step in fallbacks.steps:
+            if len(picks) >= query.limit:
+                break
+            before = len(picks)
+            if step == "popular":
+                section = source.section or 0
+                slugs = fallbacks.popular.get(self.facts.sections.labels[section], ())
+                picks = self._popular(picks, slugs, source, query, excluded, now)
+            else:
+                picks = self._newest(picks, source, query, excluded, now, source.section or 0)
+                picks = self._newest(picks, source, query, excluded, now)
+            reasons.update((row, step) for row, _ in picks[before:])
         return picks
+
+    def _popular(
+        self,
+        picks: list[tuple[int, float]],
+        slugs: Sequence[str],
+        source: _Source,
+        query: RelatedQuery,
+        excluded: frozenset[int],
+        now: float,
+    ) -> list[tuple[int, float]]:
+        """`picks` topped up with the first of `slugs` (most clicked first) that are served and
+        pass every rule a related candidate passes."""
+        rows = np.array(self._rows_of(slugs), dtype=np.int64)
+        if not len(rows):
+            return picks
+        taken = frozenset(excluded | {row for row, _ in picks})
+        keep = eligible(rows, self.facts, query, excluded_rows=taken, now=now)
+        return picks + self._scored(rows[keep][: query.limit - len(picks)], source)
+
+    def _newest(
+        self,
+        picks: list[tuple[int, float]],
+        source: _Source,
+        query: RelatedQuery,
+        excluded: frozenset[int],
+        now: float,
+        section: int | None = None,
+    ) -> list[tuple[int, float]]:
+        """`picks` topped up with the newest articles that pass the filters (of the section
+        with that code, when given)."""
+        if len(picks) >= query.limit:
+            return picks
+        taken = frozenset(excluded | {row for row, _ in picks})
+        for block in self._newest_blocks():
+            keep = eligible(block, self.facts, query, excluded_rows=taken, now=now)
+            if section is not None:
+                keep &= self.facts.sections.codes[block] == section
+            picks = picks + self._scored(block[keep][: query.limit - len(picks)], source)
+            if len(picks) == query.limit:
+                break
+        return picks
+
+    def _scored(self, rows: NDArray[np.int64], source: _Source) -> list[tuple[int, float]]:
+        """(row, cosine to the source) of rows that are not ranked by score."""
+        return [
+            (row, float(self.vectors[np.array([row])][0] @ source.vector)) for row in rows.tolist()
+        ]
 
     def item(self, suggestion: Suggestion) -> dict[str, Any]:
         """The public JSON shape of one suggestion."""
@@ -448,7 +549,7 @@ class Recommender:
             "section": card["section"],
             "published_at": card["published_at"],
             "score": round(suggestion.score, 4),
-        }
+        } | ({} if suggestion.reason is None else {"reason": suggestion.reason})
 
     def answer(self, slug: str, query: RelatedQuery, now: float | None = None) -> dict[str, Any]:
         """The public body of a related request: what `GET /v1/articles/{slug}/related`, its
