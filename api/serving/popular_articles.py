@@ -68,9 +68,9 @@ class PopularArticles:
 
 
 def top_by_section(
-    recommender: Recommender, clicks: Mapping[str, int]
+    recommender: Recommender, clicks: Mapping[str, int], per_section: int = PER_SECTION
 ) -> dict[str | None, tuple[str, ...]]:
-    """The `PER_SECTION` most clicked served articles of each section of `recommender`'s
+    """The `per_section` most clicked served articles of each section of `recommender`'s
     catalog; ties go to the newer article, then by slug. Slugs it does not serve are left out."""
     facts = recommender.facts
     entries: dict[str | None, list[tuple[int, float, str]]] = {}
@@ -88,7 +88,7 @@ def top_by_section(
         section: tuple(
             slug
             for _, _, slug in sorted(found, key=lambda entry: (-entry[0], -entry[1], entry[2]))[
-                :PER_SECTION
+                :per_section
             ]
         )
         for section, found in entries.items()

@@ -353,14 +353,16 @@ class Recommender:
             | set(self._rows_of(self.overrides.blocked(source.slug)))
         )
         picks = self._pick(ids, scores, source.vector, query, excluded, moment)
-        if len(picks) < query.limit:
-            picks = self._widen(picks, source, query, excluded, moment)
         reasons: dict[int, Reason] = {}
         """The fallback step of each row a step added (others are related)."""
-        if fallbacks is None:
-            picks = self._newest(picks, source, query, excluded, moment)
-        else:
+        if fallbacks is not None:
+            # The chain takes the wider search's place: beyond the candidates kept for the
+            # source, the section's popular and newest articles serve readers better than
+            # the thousandth nearest text.
             picks = self._fall_back(picks, fallbacks, source, query, excluded, moment, reasons)
+        elif len(picks) < query.limit:
+            picks = self._widen(picks, source, query, excluded, moment)
+            picks = self._newest(picks, source, query, excluded, moment)
         pinned_rows: set[int] = set()
         if source.slug is not None:
             pins = self.overrides.pins_for(source.slug, moment)
