@@ -1,5 +1,7 @@
 """Related articles from a loaded version and its live overlay: a lookup of precomputed
-candidates (plus the few live articles, scored on the spot), then ranking.
+candidates (plus the few live articles, scored on the spot), then ranking. What the candidates
+leave empty is filled by a wider search and the newest articles, or, given a fallback chain
+(`recommender.fallbacks`), by its popular and newest steps, each suggestion with its reason.
 
 The same code serves the HTTP API, the CLI and the offline evaluation's `default` strategy.
 """
