@@ -25,7 +25,7 @@ from index.serving.version_loader import load_recommender
 from index.state.postgres_database import PostgresState
 from recommender.ranking import RelatedQuery
 from recommender.settings import DatabaseSettings, Settings
-from tests.support.helpers import ADMIN_TOKEN, TOPICS, build_fake_index
+from tests.support.helpers import ADMIN_TOKEN, TOPICS, box_events, build_fake_index, wait_for
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 RELATED = "/v1/articles/{}/related"
@@ -324,3 +324,34 @@ def test_ties_go_to_the_newer_article_and_the_table_is_bounded(client: TestClien
     assert table == {"world": ("wildfire-0", *reversed(older_first))}
     many = {f"volcano-{n}": n for n in range(6)}
     assert top_by_section(recommender, many, per_section=2) == {"world": ("volcano-5", "volcano-4")}
+
+
+def test_a_readers_click_makes_an_article_popular_through_the_service(
+    client: TestClient,
+) -> None:
+    """A box's beacons, accepted with its token, reach the log; the next recount makes the
+    clicked newest item popular (asked again with another limit: the first list is cached)."""
+    got = items(client)
+    slot = [item["reason"] for item in got].index("newest") + 1
+    clicked = got[slot - 1]["slug"]
+    shown = box_events(client, SOURCE, limit=LIMIT)
+    click = box_events(
+        client, SOURCE, "click", [slot], limit=LIMIT, impression=shown[0]["impression"]
+    )
+    receipt = client.post("/v1/events", json={"events": [*shown, *click]}).json()
+    assert receipt["accepted"] == LIMIT + 1
+    writer = client.app.state.services.event_log  # type: ignore[attr-defined]
+    wait_for(lambda: writer.pending() == 0, "the impression log's writer to catch up")
+    assert recount(client).by_section == {"world": (clicked,)}
+    after = items(client, limit=LIMIT - 1)
+    assert after[slot - 1] == {**got[slot - 1], "reason": "popular"}
+
+
+def test_an_exploring_list_draws_its_reserves_from_the_chain(client: TestClient) -> None:
+    related = len(candidates(served(client), SOURCE))
+    response = client.get(RELATED.format(SOURCE), params={"limit": related, "explore": "true"})
+    body = response.json()
+    assert [item["reason"] for item in body["items"]] == ["related"] * related
+    reserves = body["reserves"]
+    assert [item["reason"] for item in reserves] == ["newest"] * 3
+    assert [item["slug"] for item in reserves] == world_outside(served(client))[:3]
