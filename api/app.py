@@ -19,7 +19,12 @@ from api.event_log.event_log_factory import open_event_log
 from api.event_log.event_log_writer import EventLogWriter
 from api.middleware.body_limit import limit_body_size
 from api.middleware.encoded_slash import refuse_encoded_slashes
-from api.middleware.prometheus_metrics import EventLogMetrics, EventMetrics, Metrics
+from api.middleware.prometheus_metrics import (
+    EventLogMetrics,
+    EventMetrics,
+    Metrics,
+    PopularMetrics,
+)
 from api.middleware.rate_limit import RateLimiter
 from api.middleware.security_headers import security_headers
 from api.openapi_examples import add_examples
@@ -138,6 +143,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     )
     metrics.registry.register(EventMetrics(lambda: services.events if services else None))
     metrics.registry.register(EventLogMetrics(lambda: services.event_log if services else None))
+    metrics.registry.register(PopularMetrics(lambda: services.popular if services else None))
     limiter.document(app)
     add_examples(app)
     # Inside CORS, so that browsers can read a 429.

@@ -6,6 +6,7 @@ lists as they were; both log backends feed the counts."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -355,3 +356,39 @@ def test_an_exploring_list_draws_its_reserves_from_the_chain(client: TestClient)
     reserves = body["reserves"]
     assert [item["reason"] for item in reserves] == ["newest"] * 3
     assert [item["slug"] for item in reserves] == world_outside(served(client))[:3]
+
+
+class _DownLog(FileEventLog):
+    """The data directory's log whose reads fail while `down` (a disk gone away)."""
+
+    down = False
+
+    def clicks_since(self, since: float) -> dict[str, int]:
+        if self.down:
+            raise OSError("the disk went away")
+        return super().clicks_since(since)
+
+
+def test_a_failed_recount_keeps_the_last_table_and_is_counted(
+    client: TestClient, settings: Settings
+) -> None:
+    log = _DownLog(settings.data_dir)
+    log.write(clicks("wildfire-5", 2, hours_ago=1))
+    recommender = served(client)
+    popular = PopularArticles(log, lambda: recommender, settings.fallbacks)
+    popular.recount()
+    assert popular.by_section == {"world": ("wildfire-5",)}
+
+    async def run_until_it_fails() -> None:
+        task = asyncio.create_task(popular.run())
+        while not popular.failures:
+            await asyncio.sleep(0.01)
+        task.cancel()
+
+    log.down = True
+    asyncio.run(run_until_it_fails())
+    assert popular.by_section == {"world": ("wildfire-5",)} and popular.recounts == 1
+    served_popular = recount(client)
+    metrics = client.get("/metrics").text
+    assert f"recommender_popular_recounts_total {float(served_popular.recounts)}" in metrics
+    assert "recommender_popular_recount_failures_total 0.0" in metrics
