@@ -355,8 +355,7 @@ class Recommender:
             | set(self._rows_of(self.overrides.blocked(source.slug)))
         )
         picks = self._pick(ids, scores, source.vector, query, excluded, moment)
-        reasons: dict[int, Reason] = {}
-        """The fallback step of each row a step added (others are related)."""
+        reasons: dict[int, Reason] = {}  # the step that added a row (the rest are related)
         if fallbacks is not None:
             # The chain takes the wider search's place: beyond the candidates kept for the
             # source, the section's popular and newest articles serve readers better than
@@ -484,13 +483,13 @@ class Recommender:
             if len(picks) >= query.limit:
                 break
             before = len(picks)
+            section = source.section or 0
             if step == "popular":
-                section = source.section or 0
                 slugs = fallbacks.popular.get(self.facts.sections.labels[section], ())
                 picks = self._popular(picks, slugs, source, query, excluded, now)
             else:
-                picks = self._newest(picks, source, query, excluded, now, source.section or 0)
-                picks = self._newest(picks, source, query, excluded, now)
+                for only in (section, None):
+                    picks = self._newest(picks, source, query, excluded, now, only, distinct=True)
             reasons.update((row, step) for row, _ in picks[before:])
         return picks
 
@@ -510,7 +509,7 @@ class Recommender:
             return picks
         taken = frozenset(excluded | {row for row, _ in picks})
         keep = eligible(rows, self.facts, query, excluded_rows=taken, now=now)
-        return picks + self._scored(rows[keep][: query.limit - len(picks)], source)
+        return picks + self._scored(self._distinct(picks, rows[keep], source, query.limit), source)
 
     def _newest(
         self,
@@ -520,9 +519,11 @@ class Recommender:
         excluded: frozenset[int],
         now: float,
         section: int | None = None,
+        distinct: bool = False,
     ) -> list[tuple[int, float]]:
         """`picks` topped up with the newest articles that pass the filters (of the section
-        with that code, when given)."""
+        with that code, when given; with `distinct`, none a near-copy of the source or of
+        another pick)."""
         if len(picks) >= query.limit:
             return picks
         taken = frozenset(excluded | {row for row, _ in picks})
@@ -530,10 +531,35 @@ class Recommender:
             keep = eligible(block, self.facts, query, excluded_rows=taken, now=now)
             if section is not None:
                 keep &= self.facts.sections.codes[block] == section
-            picks = picks + self._scored(block[keep][: query.limit - len(picks)], source)
+            rows = block[keep]
+            if distinct:
+                rows = self._distinct(picks, rows, source, query.limit)
+            picks = picks + self._scored(rows[: query.limit - len(picks)], source)
             if len(picks) == query.limit:
                 break
         return picks
+
+    def _distinct(
+        self,
+        picks: list[tuple[int, float]],
+        rows: NDArray[np.int64],
+        source: _Source,
+        limit: int,
+    ) -> NDArray[np.int64]:
+        """Of `rows`, in their order, those `select` would take after `picks` for a list of
+        `limit`: none a near-copy of the source, of a pick, or of an earlier one of them."""
+        earlier = np.array([row for row, _ in picks], dtype=np.int64)
+        ordered = np.concatenate([earlier, rows])
+        chosen = select(
+            ordered,
+            -np.arange(len(ordered), dtype=np.float32),  # their order, as scores
+            self.vectors,
+            source.vector,
+            limit,
+            near_duplicate=self.policy.near_duplicate,
+        )
+        kept = set(earlier.tolist())
+        return np.array([row for row, _ in chosen if row not in kept], dtype=np.int64)
 
     def _scored(self, rows: NDArray[np.int64], source: _Source) -> list[tuple[int, float]]:
         """(row, cosine to the source) of rows that are not ranked by score."""

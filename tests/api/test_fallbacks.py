@@ -392,3 +392,20 @@ def test_a_failed_recount_keeps_the_last_table_and_is_counted(
     metrics = client.get("/metrics").text
     assert f"recommender_popular_recounts_total {float(served_popular.recounts)}" in metrics
     assert "recommender_popular_recount_failures_total 0.0" in metrics
+
+
+def test_a_near_copy_of_the_source_never_comes_back_as_a_fallback(tmp_path: Path) -> None:
+    """A wire copy of the source, newest and most clicked in its section, stays out as it
+    stays out of the related items."""
+    source = next(record for record in records() if record["slug"] == SOURCE)
+    copy = {**source, "slug": "volcano-wire-copy", "published_at": "2024-03-05T00:00:00+00:00"}
+    settings, _ = build_fake_index(
+        tmp_path / "data", [*records(), copy], redis_url=None, neighbours=8
+    )
+    FileEventLog(settings.data_dir).write(clicks(copy["slug"], 9, hours_ago=1))
+    with TestClient(create_app(settings)) as client:
+        assert recount(client).by_section["world"] == (copy["slug"],)
+        got = items(client, limit=len(records()))
+    assert len(got) == len(records()) - 2  # all but the source and the embargoed one
+    assert copy["slug"] not in {item["slug"] for item in got}
+    assert "popular" not in {item["reason"] for item in got}
