@@ -484,11 +484,14 @@ class Recommender:
                 break
             before = len(picks)
             section = source.section or 0
+            label = self.facts.sections.labels[section]
+            # A box limited to other sections has nothing of the source's: no need to look.
+            own = not query.sections or label in query.sections
             if step == "popular":
-                slugs = fallbacks.popular.get(self.facts.sections.labels[section], ())
+                slugs = fallbacks.popular.get(label, ()) if own else ()
                 picks = self._popular(picks, slugs, source, query, excluded, now)
             else:
-                for only in (section, None):
+                for only in (section, None) if own else (None,):
                     picks = self._newest(picks, source, query, excluded, now, only, distinct=True)
             reasons.update((row, step) for row, _ in picks[before:])
         return picks
