@@ -100,6 +100,12 @@ class Representation:
 AS_JSON = Representation(JSON, orjson.dumps)
 
 
+def placement_fallbacks(services: AnswerServices, placement: str) -> Fallbacks | None:
+    """The fallback chain of `placement` over the worker's popular articles (None: off)."""
+    steps = services.settings.fallbacks.steps(placement)
+    return None if steps is None else Fallbacks(steps, services.popular.by_section)
+
+
 def related_body(
     feedback: FeedbackSigner,
     recommender: Recommender,
@@ -164,14 +170,13 @@ async def _related_bytes(
     encode: Callable[[dict[str, Any]], bytes],
     placement: str,
     share: int,
-    steps: tuple[FallbackStep, ...] | None,
+    fallbacks: Fallbacks | None,
 ) -> bytes:
     cached = await services.cache.get(key)
     if cached is not None:
         return cached
 
     async def compute() -> bytes:
-        fallbacks = None if steps is None else Fallbacks(steps, services.popular.by_section)
         body = encode(
             related_body(
                 services.feedback, recommender, slug, query, hour, placement, share, fallbacks
@@ -199,7 +204,8 @@ async def related_response(
     recommender = services.holder.require()
     hour = services.feedback.hour()
     share = round(services.settings.feedback.exploration * SHARE_STEPS) if explore else 0
-    steps = services.settings.fallbacks.steps(placement)
+    fallbacks = placement_fallbacks(services, placement)
+    steps = None if fallbacks is None else fallbacks.steps
     tag = f"{recommender.cache_tag}.{hour}"
     key = related_cache_key(tag, slug, query, representation.key_variant, placement, share, steps)
     etag = etag_for(key)
@@ -220,6 +226,6 @@ async def related_response(
         representation.encode,
         placement,
         share,
-        steps,
+        fallbacks,
     )
     return Response(body, media_type=representation.media_type, headers=headers)
