@@ -10,7 +10,7 @@ the filters) and its items carry no `reason`. With a chain, every item says why 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal, get_args
 
 #: Why an item is in a list that has a fallback chain.
@@ -45,6 +45,6 @@ class Fallbacks:
     """A chain as the ranking applies it to one list."""
 
     steps: tuple[FallbackStep, ...]
-    popular: Mapping[str | None, Sequence[str]] = field(default_factory=dict)
+    popular: Mapping[str | None, Sequence[str]]
     """Slugs most clicked first, by section (None: articles without one); what `popular`
     takes from."""
