@@ -121,8 +121,9 @@ class FileEventLog:
                         yield from _parse(line, path)
 
     def clicks_since(self, since: float) -> dict[str, int]:
-        # Reads the window's files whole; only click lines are parsed (a record's first field
-        # is its type), so impressions cost a byte comparison each.
+        # Reads the window's files whole, without the writers' lock; only click lines are
+        # parsed (a record's first field is its type), so impressions cost a byte comparison
+        # each, and a line still being appended (no newline yet) waits for the next count.
         counts: dict[str, int] = {}
         first = utc_day(since)
         for path in self._day_files():
@@ -130,7 +131,7 @@ class FileEventLog:
                 continue
             with path.open("rb") as file:
                 for line in file:
-                    if not line.startswith(_CLICK):
+                    if not (line.startswith(_CLICK) and line.endswith(b"\n")):
                         continue
                     for event in _parse(line, path):
                         if event.at >= since:

@@ -13,6 +13,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
 import pytest
 from fastapi.testclient import TestClient
 
@@ -409,3 +410,20 @@ def test_a_near_copy_of_the_source_never_comes_back_as_a_fallback(tmp_path: Path
     assert len(got) == len(records()) - 2  # all but the source and the embargoed one
     assert copy["slug"] not in {item["slug"] for item in got}
     assert "popular" not in {item["reason"] for item in got}
+
+
+def test_a_click_line_being_appended_is_counted_once_it_is_whole(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Not taken for a line a crashed writer left (which is skipped with a warning)."""
+    log = FileEventLog(tmp_path)
+    [click] = clicks("volcano-1", 1, hours_ago=1)
+    log.write([click])
+    line = orjson.dumps({**click.record(), "impression": "another-impression-id"})
+    with log.path(click.day).open("ab") as file:
+        file.write(line[:-9])  # a writer midway through its append
+    assert log.clicks_since(NOW - HOUR * 2) == {"volcano-1": 1}
+    assert "unreadable" not in caplog.text
+    with log.path(click.day).open("ab") as file:
+        file.write(line[-9:] + b"\n")
+    assert log.clicks_since(NOW - HOUR * 2) == {"volcano-1": 2}
