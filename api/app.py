@@ -19,7 +19,12 @@ from api.event_log.event_log_factory import open_event_log
 from api.event_log.event_log_writer import EventLogWriter
 from api.middleware.body_limit import limit_body_size
 from api.middleware.encoded_slash import refuse_encoded_slashes
-from api.middleware.prometheus_metrics import EventLogMetrics, EventMetrics, Metrics
+from api.middleware.prometheus_metrics import (
+    EventLogMetrics,
+    EventMetrics,
+    Metrics,
+    PopularMetrics,
+)
 from api.middleware.rate_limit import RateLimiter
 from api.middleware.security_headers import security_headers
 from api.openapi_examples import add_examples
@@ -37,6 +42,7 @@ from api.routes import (
 from api.serving.draft_encoder import DraftEncoder
 from api.serving.feedback_tokens import build_signer
 from api.serving.index_holder import IndexHolder
+from api.serving.popular_articles import PopularArticles
 from api.serving.single_flight import SingleFlight
 from api.stores.event_store_factory import build_event_store
 from api.stores.result_cache_factory import build_cache
@@ -68,6 +74,9 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             open_event_log(settings.data_dir, holder.stores.postgres), settings.event_log, clock
         )
         event_log.start()
+        popular = PopularArticles(
+            event_log.backend, lambda: holder.current, settings.fallbacks, clock
+        )
         drafts = DraftEncoder(settings.encoder)
         drafts.preload()
         services = Services(
@@ -81,12 +90,15 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             sessions=holder.stores.sessions,
             feedback=feedback,
             event_log=event_log,
+            popular=popular,
         )
         app.state.services = services
         limiter.start()
         watchers = [asyncio.create_task(holder.watch(settings.server.reload_interval_seconds))]
         if holder.stores.shared:
             watchers.append(asyncio.create_task(holder.watch_database()))
+        if settings.fallbacks.counts_popular:
+            watchers.append(asyncio.create_task(popular.run()))
         try:
             yield
         finally:
@@ -131,6 +143,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     )
     metrics.registry.register(EventMetrics(lambda: services.events if services else None))
     metrics.registry.register(EventLogMetrics(lambda: services.event_log if services else None))
+    metrics.registry.register(PopularMetrics(lambda: services.popular if services else None))
     limiter.document(app)
     add_examples(app)
     # Inside CORS, so that browsers can read a 429.

@@ -12,6 +12,7 @@ from api.middleware.prometheus_metrics import Metrics
 from api.serving.draft_encoder import DraftEncoder
 from api.serving.feedback_tokens import FeedbackSigner
 from api.serving.index_holder import IndexHolder
+from api.serving.popular_articles import PopularArticles
 from api.serving.single_flight import SingleFlight
 from api.stores.event_store import EventStore
 from api.stores.result_cache import ResultCache
@@ -33,6 +34,7 @@ class Services:
     sessions: SessionStore
     feedback: FeedbackSigner
     event_log: EventLogWriter
+    popular: PopularArticles
 
 
 async def get_services(request: Request) -> Services:

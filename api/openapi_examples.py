@@ -88,7 +88,9 @@ _FRAGMENT = (
 
 #: (method, path) -> {"request": body, "response": body}; None where the operation has none.
 EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
-    ("get", "/v1/articles/{slug}/related"): {"response": {**_RELATED, **_FEEDBACK}},
+    ("get", "/v1/articles/{slug}/related"): {
+        "response": {**_RELATED, "items": [{**_ITEM, "reason": "related"}], **_FEEDBACK}
+    },
     ("post", "/v1/related"): {
         "request": {"title": "Putin and Trump to meet in Alaska", "summary": "", "limit": 3},
         "response": {**_RELATED, "slug": None},

@@ -8,6 +8,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from recommender.articles import FIELD_LIMITS, MAX_SLUG_LENGTH, SLUG_PATTERN
+from recommender.fallbacks import Reason
 from recommender.overrides import MAX_SLOT
 
 
@@ -25,6 +26,14 @@ class RelatedItem(BaseModel):
     section: str | None
     published_at: str | None
     score: float = Field(description="Similarity to the source article (higher is closer).")
+    reason: Reason | None = Field(
+        None,
+        description="Why it is in the list: `related` (ranked by similarity, or pinned by an "
+        "editor), `popular` (most clicked in the source's section over the last "
+        "RECOMMENDER_POPULAR_HOURS) or `newest` (newest in the source's section, then "
+        "anywhere), the fallbacks that fill a list once the related candidates run out; "
+        "absent when fallbacks are off (RECOMMENDER_FALLBACKS=off).",
+    )
 
 
 class Feedback(BaseModel):

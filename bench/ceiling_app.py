@@ -21,14 +21,19 @@ def ceiling_body(service: FastAPI) -> bytes:
     Built by the same calls the related route makes on a cache miss; the driver checks that
     they equal the route's own answer before measuring.
     """
-    from api.serving.related_answers import related_body
+    from api.serving.related_answers import placement_fallbacks, related_body
+    from api.stores.event_schemas import DEFAULT_PLACEMENT
     from recommender.ranking import RelatedQuery
 
     services = service.state.services
     recommender = services.holder.require()
     slug = recommender.version.cards[0]["slug"]
     feedback = services.feedback
-    return orjson.dumps(related_body(feedback, recommender, slug, RelatedQuery(), feedback.hour()))
+    fallbacks = placement_fallbacks(services, DEFAULT_PLACEMENT)
+    body = related_body(
+        feedback, recommender, slug, RelatedQuery(), feedback.hour(), fallbacks=fallbacks
+    )
+    return orjson.dumps(body)
 
 
 def create_ceiling_app(service: FastAPI) -> FastAPI:

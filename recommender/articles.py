@@ -15,6 +15,8 @@ from recommender.errors import InvalidRecord
 
 SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 MAX_SLUG_LENGTH = 200
+#: Where on a page a box of suggestions sits (`data-placement`, `placement=`), e.g. `article-end`.
+PLACEMENT_PATTERN = r"^[a-z0-9_-]{1,32}$"
 
 #: Upper bounds on each text field, in characters. A record over a bound is refused.
 FIELD_LIMITS: dict[str, int] = {

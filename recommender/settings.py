@@ -7,7 +7,7 @@ contract), or `Settings(data_dir=...)` in tests and tools.
 `REDIS_URL` keeps the name most deployments already use. `Settings` composes the groups; each
 part of the service takes only its own (`settings.index`, `settings.encoder`, `settings.redis`,
 `settings.cache`, `settings.limits`, `settings.editor`, `settings.feedback`,
-`settings.event_log`, `settings.server`).
+`settings.event_log`, `settings.fallbacks`, `settings.server`).
 
 Long (~550 lines) because it declares the settings and their help text; there is no logic
 beyond reading them.
@@ -16,6 +16,7 @@ beyond reading them.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Literal
@@ -36,7 +37,9 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from recommender.articles import PLACEMENT_PATTERN
 from recommender.encoding.encoder_settings import EncoderBackend, EncoderSettings
+from recommender.fallbacks import FallbackStep, parse_chain
 from recommender.fault_points import POINTS
 from recommender.ingest.ingest_settings import IngestSettings
 from recommender.ranking import FusionWeights, ServingPolicy
@@ -489,6 +492,72 @@ class EventLogSettings(Group):
     )
 
 
+class FallbackSettings(Group):
+    """What fills a related list once its related candidates run out (recommender.fallbacks):
+    the chain, per placement, and the window that "popular" counts clicks over
+    (docs/learning.md)."""
+
+    chain: str = setting(
+        "fallbacks",
+        "popular,newest",
+        description="After the related candidates, the steps that fill a list, in order: "
+        "popular (most clicked in the source's section over RECOMMENDER_POPULAR_HOURS), newest "
+        "(newest in the source's section, then anywhere); every item then says why it is "
+        'there ("reason"). off = lists as before: a wider search, then the newest articles, '
+        "and no reason.",
+    )
+    by_placement: dict[str, str] = setting(
+        "placement_fallbacks",
+        default_factory=dict,
+        description="Chains of named placements, replacing RECOMMENDER_FALLBACKS there, e.g. "
+        '{"sidebar": "newest", "newsletter": "off"}.',
+    )
+    popular_hours: int = setting(
+        "popular_hours",
+        48,
+        ge=1,
+        le=24 * 366,
+        description="Hours of the impression log whose clicks make an article popular.",
+    )
+    popular_refresh_seconds: float = setting(
+        "popular_refresh_seconds",
+        60,
+        ge=1,
+        description="How often each worker recounts the popular articles from the impression "
+        "log, in the background.",
+    )
+
+    @field_validator("chain")
+    @classmethod
+    def _valid_chain(cls, chain: str) -> str:
+        parse_chain(chain)
+        return chain
+
+    @field_validator("by_placement")
+    @classmethod
+    def _valid_placements(cls, chains: dict[str, str]) -> dict[str, str]:
+        for placement, chain in chains.items():
+            if not re.fullmatch(PLACEMENT_PATTERN, placement):
+                raise ValueError(
+                    f"placement {placement!r} is not a placement name ({PLACEMENT_PATTERN})"
+                )
+            try:
+                parse_chain(chain)
+            except ValueError as exc:
+                raise ValueError(f"placement {placement!r}: {exc}") from None
+        return chains
+
+    def steps(self, placement: str) -> tuple[FallbackStep, ...] | None:
+        """The chain of `placement` (None: fallbacks off there)."""
+        return parse_chain(self.by_placement.get(placement, self.chain))
+
+    @property
+    def counts_popular(self) -> bool:
+        """Whether any placement's chain has the `popular` step (else nothing counts clicks)."""
+        chains = [self.chain, *self.by_placement.values()]
+        return any("popular" in (parse_chain(chain) or ()) for chain in chains)
+
+
 class ServerSettings(Group):
     """The HTTP server: address, workers, browsers' origins, proxies, version polling."""
 
@@ -587,6 +656,7 @@ class Settings(BaseSettings):
     editor: EditorSettings = Field(default_factory=EditorSettings)
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     event_log: EventLogSettings = Field(default_factory=EventLogSettings)
+    fallbacks: FallbackSettings = Field(default_factory=FallbackSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     fault_point: str | None = setting(
         "fault_point",

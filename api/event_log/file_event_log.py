@@ -20,7 +20,7 @@ from pathlib import Path
 import orjson
 from filelock import FileLock
 
-from api.event_log.logged_events import LoggedEvent
+from api.event_log.logged_events import LoggedEvent, utc_day
 from index.index_errors import StorageError
 
 log = logging.getLogger(__name__)
@@ -32,6 +32,8 @@ LOCK_NAME = ".lock"
 LOCK_SECONDS = 10.0
 
 Key = tuple[str, str, str, int]
+#: How a click's line starts (`LoggedEvent.record` puts the type first).
+_CLICK = b'{"type":"click"'
 
 
 @dataclass
@@ -117,6 +119,24 @@ class FileEventLog:
                 with path.open("rb") as file:
                     for line in file:
                         yield from _parse(line, path)
+
+    def clicks_since(self, since: float) -> dict[str, int]:
+        # Reads the window's files whole, without the writers' lock; only click lines are
+        # parsed (a record's first field is its type), so impressions cost a byte comparison
+        # each, and a line still being appended (no newline yet) waits for the next count.
+        counts: dict[str, int] = {}
+        first = utc_day(since)
+        for path in self._day_files():
+            if date.fromisoformat(path.name.removesuffix(SUFFIX)) < first:
+                continue
+            with path.open("rb") as file:
+                for line in file:
+                    if not (line.startswith(_CLICK) and line.endswith(b"\n")):
+                        continue
+                    for event in _parse(line, path):
+                        if event.at >= since:
+                            counts[event.target] = counts.get(event.target, 0) + 1
+        return counts
 
     def prune(self, first_kept: date) -> int:
         gone = 0

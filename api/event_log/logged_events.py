@@ -37,7 +37,7 @@ class LoggedEvent:
     @property
     def day(self) -> date:
         """The UTC day it belongs to (its file, or the partition key that retention prunes)."""
-        return datetime.fromtimestamp(self.at, UTC).date()
+        return utc_day(self.at)
 
     def key(self) -> tuple[str, str, str, int]:
         """What makes it the same event: written twice, it is kept once."""
@@ -50,6 +50,11 @@ class LoggedEvent:
     @classmethod
     def from_record(cls, record: dict[str, Any]) -> LoggedEvent:
         return cls(**record)
+
+
+def utc_day(moment: float) -> date:
+    """The UTC day of a moment in UNIX seconds."""
+    return datetime.fromtimestamp(moment, UTC).date()
 
 
 def first_kept_day(today: date, retention_days: int) -> date:
@@ -67,6 +72,10 @@ class EventLog(Protocol):
 
     def read(self, since: date, until: date) -> Iterator[LoggedEvent]:
         """The events of UTC days `since`..`until` (both included), day by day, streamed."""
+
+    def clicks_since(self, since: float) -> dict[str, int]:
+        """How many clicks each target got at `since` (UNIX seconds) or later: what makes an
+        article popular."""
 
     def prune(self, first_kept: date) -> int:
         """Delete every day before `first_kept`; returns how many events (files: days) went."""

@@ -62,6 +62,16 @@ class PostgresEventLog:
             for row in cursor:
                 yield LoggedEvent(*row)
 
+    def clicks_since(self, since: float) -> dict[str, int]:
+        # Through the partial index of clicks by time (migration 0004).
+        with self._postgres.connection() as conn:
+            rows = conn.execute(
+                "SELECT target, count(*) FROM event_log "
+                "WHERE type = 'click' AND at >= %s GROUP BY target",
+                (since,),
+            ).fetchall()
+        return {target: int(count) for target, count in rows}
+
     def prune(self, first_kept: date) -> int:
         with self._postgres.connection() as conn:
             return conn.execute("DELETE FROM event_log WHERE day < %s", (first_kept,)).rowcount

@@ -13,6 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.event_log.event_log_writer import EventLogWriter
 from api.serving.index_holder import IndexHolder
+from api.serving.popular_articles import PopularArticles
 from api.stores.event_store import EventStore
 from api.stores.result_cache import ResultCache
 
@@ -106,6 +107,39 @@ class EventLogMetrics(Collector):
         )
         queued.add_metric([], writer.pending())
         yield queued
+
+
+class PopularMetrics(Collector):
+    """The popular articles' table of the worker: recounts, failed recounts, articles held."""
+
+    def __init__(self, popular: Callable[[], PopularArticles | None]) -> None:
+        self._popular = popular
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        popular = self._popular()
+        if popular is None:
+            return
+        for name, help_text, value in (
+            (
+                "recounts",
+                "Recounts of the popular articles from the impression log.",
+                popular.recounts,
+            ),
+            (
+                "recount_failures",
+                "Recounts of the popular articles that failed (the last count kept serving).",
+                popular.failures,
+            ),
+        ):
+            family = CounterMetricFamily(f"recommender_popular_{name}", help_text)
+            family.add_metric([], value)
+            yield family
+        held = GaugeMetricFamily(
+            "recommender_popular_articles",
+            "Articles in the worker's table of popular articles, all sections together.",
+        )
+        held.add_metric([], sum(len(slugs) for slugs in popular.by_section.values()))
+        yield held
 
 
 class Metrics:

@@ -19,10 +19,12 @@ from api.responses import JSON
 from api.serving.exploration_draw import RESERVES, SHARE_STEPS, exploration_plan
 from api.serving.feedback_tokens import DEFAULT_ARM, FeedbackSigner
 from api.serving.index_holder import IndexHolder
+from api.serving.popular_articles import PopularArticles
 from api.serving.single_flight import SingleFlight
 from api.stores.event_schemas import DEFAULT_PLACEMENT
 from api.stores.result_cache import ResultCache
 from index.serving.recommender_engine import Recommender, Suggestion
+from recommender.fallbacks import Fallbacks, FallbackStep
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
 
@@ -40,6 +42,8 @@ class AnswerServices(Protocol):
     def flights(self) -> SingleFlight: ...
     @property
     def feedback(self) -> FeedbackSigner: ...
+    @property
+    def popular(self) -> PopularArticles: ...
 
 
 def related_cache_key(
@@ -49,19 +53,23 @@ def related_cache_key(
     variant: str = "",
     placement: str = DEFAULT_PLACEMENT,
     share: int = 0,
+    fallbacks: tuple[FallbackStep, ...] | None = None,
 ) -> str:
     """Carries the version and the live-change generation: a change never serves old lists.
 
     The query (and the representation's `variant`, a placement other than the default, whose
-    token differs, and an exploration `share` other than 0, whose list carries reserves) enter
-    as a fixed-size digest of their normalised form, so a request's key is bounded however
-    long its values are.
+    token differs, an exploration `share` other than 0, whose list carries reserves, and a
+    fallback chain, whose items carry reasons) enter as a fixed-size digest of their
+    normalised form, so a request's key is bounded however long its values are. The popular
+    articles do not: a list filled from them is as old as its cache entry.
     """
     normalised = f"{len(variant)}:{variant}:{query.cache_key()}"
     if placement != DEFAULT_PLACEMENT:
         normalised += f":placement={placement}"
     if share:
         normalised += f":explore={share}"
+    if fallbacks is not None:
+        normalised += f":fallbacks={','.join(fallbacks)}"
     digest = hashlib.blake2b(normalised.encode(), digest_size=16).hexdigest()
     return f"related:{tag}:{slug}:{digest}"
 
@@ -92,6 +100,12 @@ class Representation:
 AS_JSON = Representation(JSON, orjson.dumps)
 
 
+def placement_fallbacks(services: AnswerServices, placement: str) -> Fallbacks | None:
+    """The fallback chain of `placement` over the worker's popular articles (None: off)."""
+    steps = services.settings.fallbacks.steps(placement)
+    return None if steps is None else Fallbacks(steps, services.popular.by_section)
+
+
 def related_body(
     feedback: FeedbackSigner,
     recommender: Recommender,
@@ -100,10 +114,12 @@ def related_body(
     hour: int,
     placement: str = DEFAULT_PLACEMENT,
     share: int = 0,
+    fallbacks: Fallbacks | None = None,
 ) -> dict[str, Any]:
     """The related list of `slug` in `placement` with its feedback token issued in `hour`: what
     every representation encodes on a cache miss. `feedback.placement` is there only for a
-    placement other than the default.
+    placement other than the default. With `fallbacks`, the list (and its reserves) is filled
+    by that chain and each item says why it is there (`reason`).
 
     With an exploration `share` (in steps of 1/`SHARE_STEPS`), the same ranking is asked for
     `RESERVES` more suggestions: those after the list, less any pinned article, are its
@@ -114,12 +130,13 @@ def related_body(
     shown: list[Suggestion] = []
     reserves: list[Suggestion] = []
     if share:
-        ranked = recommender.related(slug, replace(query, limit=query.limit + RESERVES))
+        wider = replace(query, limit=query.limit + RESERVES)
+        ranked = recommender.related(slug, wider, fallbacks=fallbacks)
         shown = ranked[: query.limit]
         reserves = [suggestion for suggestion in ranked[query.limit :] if not suggestion.pinned]
         answer = recommender.body(slug, shown)
     else:
-        answer = recommender.answer(slug, query)
+        answer = recommender.body(slug, recommender.related(slug, query, fallbacks=fallbacks))
     pinned = [slot for slot, suggestion in enumerate(shown, start=1) if suggestion.pinned]
     plan = exploration_plan(share, len(shown), len(reserves), pinned)
     reserve_items = [recommender.item(suggestion) for suggestion in reserves] if plan else []
@@ -153,6 +170,7 @@ async def _related_bytes(
     encode: Callable[[dict[str, Any]], bytes],
     placement: str,
     share: int,
+    fallbacks: Fallbacks | None,
 ) -> bytes:
     cached = await services.cache.get(key)
     if cached is not None:
@@ -160,7 +178,9 @@ async def _related_bytes(
 
     async def compute() -> bytes:
         body = encode(
-            related_body(services.feedback, recommender, slug, query, hour, placement, share)
+            related_body(
+                services.feedback, recommender, slug, query, hour, placement, share, fallbacks
+            )
         )
         await services.cache.set(key, body, services.settings.cache.ttl_seconds)
         return body
@@ -178,13 +198,16 @@ async def related_response(
     explore: bool = False,
 ) -> Response:
     """The answer to `GET /v1/articles/{slug}/related` (or another `representation` of the
-    same list) for a validated request, shown in `placement`; with `explore`, for a client
-    that draws the exploration (`RECOMMENDER_EXPLORATION`; none when it is 0)."""
+    same list) for a validated request, shown in `placement`, filled by that placement's
+    fallback chain (`RECOMMENDER_FALLBACKS`); with `explore`, for a client that draws the
+    exploration (`RECOMMENDER_EXPLORATION`; none when it is 0)."""
     recommender = services.holder.require()
     hour = services.feedback.hour()
     share = round(services.settings.feedback.exploration * SHARE_STEPS) if explore else 0
+    fallbacks = placement_fallbacks(services, placement)
+    steps = None if fallbacks is None else fallbacks.steps
     tag = f"{recommender.cache_tag}.{hour}"
-    key = related_cache_key(tag, slug, query, representation.key_variant, placement, share)
+    key = related_cache_key(tag, slug, query, representation.key_variant, placement, share, steps)
     etag = etag_for(key)
     headers = {
         "ETag": etag,
@@ -194,6 +217,15 @@ async def related_response(
         recommender.row_of(slug)  # an unknown slug is a 404 even with a matching tag
         return Response(status_code=304, headers=headers)
     body = await _related_bytes(
-        services, recommender, slug, query, key, hour, representation.encode, placement, share
+        services,
+        recommender,
+        slug,
+        query,
+        key,
+        hour,
+        representation.encode,
+        placement,
+        share,
+        fallbacks,
     )
     return Response(body, media_type=representation.media_type, headers=headers)

@@ -7,7 +7,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from recommender.articles import MAX_SLUG_LENGTH, SLUG_PATTERN
+from recommender.articles import MAX_SLUG_LENGTH, PLACEMENT_PATTERN, SLUG_PATTERN
 
 #: Largest `POST /v1/events` body and batch: a box shows at most 50 suggestions, each event
 #: carrying its box's token; 64 KiB is all a page may have in flight through sendBeacon.
@@ -17,8 +17,6 @@ MAX_SLOT = 50
 #: A token of a 50-item list is ~600 characters.
 MAX_TOKEN_LENGTH = 1024
 IMPRESSION_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
-#: Where on the page a box sits (`data-placement`, `placement=`), e.g. `article-end`.
-PLACEMENT_PATTERN = r"^[a-z0-9_-]{1,32}$"
 #: The placement of a box that names none: its lists keep the bytes they had before placements.
 DEFAULT_PLACEMENT = "default"
 

@@ -1,5 +1,7 @@
 """Related articles from a loaded version and its live overlay: a lookup of precomputed
-candidates (plus the few live articles, scored on the spot), then ranking.
+candidates (plus the few live articles, scored on the spot), then ranking. What the candidates
+leave empty is filled by a wider search and the newest articles, or, given a fallback chain
+(`recommender.fallbacks`), by its popular and newest steps, each suggestion with its reason.
 
 The same code serves the HTTP API, the CLI and the offline evaluation's `default` strategy.
 """
@@ -10,7 +12,7 @@ import bisect
 import copy
 import re
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any, overload
@@ -22,6 +24,7 @@ from index.serving.live_overlay import LiveOverlay
 from index.versions.index_version import IndexVersion
 from index.versions.neighbours import rank_by_fusion
 from recommender.errors import ArticleNotFound
+from recommender.fallbacks import Fallbacks, Reason
 from recommender.overrides import Overrides, Pin, apply_pins
 from recommender.ranking import (
     AppendedRows,
@@ -54,12 +57,15 @@ class _Source(Source):
         vector: NDArray[np.float32],
         published: float,
         queries: Callable[[], Mapping[str, Any]],
+        section: int | None = None,
     ) -> None:
         super().__init__(vector, published, queries)
         self.slug = slug
         """None for a draft."""
         self.rows = rows
         """Its own rows in the catalog (none for a draft)."""
+        self.section = section
+        """Its section's code in `CandidateFacts.sections` (None for a draft)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,6 +74,8 @@ class Suggestion:
     score: float
     pinned: bool = False
     """Put at its slot by an editor's pin."""
+    reason: Reason | None = None
+    """Why it is in a list ranked with a fallback chain (None without one)."""
 
 
 class _Cards(Sequence[dict[str, Any]]):
@@ -242,8 +250,16 @@ class Recommender:
             return self.version.side, row
         return self.overlay.side, row - offset
 
-    def related(self, slug: str, query: RelatedQuery, now: float | None = None) -> list[Suggestion]:
-        """Suggestions for an indexed article; never the article itself."""
+    def related(
+        self,
+        slug: str,
+        query: RelatedQuery,
+        now: float | None = None,
+        fallbacks: Fallbacks | None = None,
+    ) -> list[Suggestion]:
+        """Suggestions for an indexed article; never the article itself. With `fallbacks`,
+        what the related candidates leave empty is filled by its steps, and each suggestion
+        carries its `reason`."""
         row = self.row_of(slug)
         side, at = self._side_of(row)
         source = _Source(
@@ -252,6 +268,7 @@ class Recommender:
             vector=side.vectors[at],
             published=float(side.published[at]),
             queries=lambda: source_queries(self.version.signals, side.features, at),
+            section=int(self.facts.sections.codes[row]),
         )
         if row < self.overlay.offset:
             ids = self.version.neighbour_ids[row].astype(np.int64)
@@ -261,7 +278,7 @@ class Recommender:
         else:
             ids, scores = self._search(source, self.version.manifest.neighbours)
         live_ids, live_scores = self._with_live(source, ids, scores)
-        return self._rank(source, live_ids, live_scores, query, now)
+        return self._rank(source, live_ids, live_scores, query, now, fallbacks)
 
     def explain(self, source_row: int, target_row: int) -> dict[str, Any]:
         """Why `target_row` is related to `source_row`: each signal's part of the hybrid score
@@ -328,6 +345,7 @@ class Recommender:
         scores: NDArray[np.float32],
         query: RelatedQuery,
         now: float | None,
+        fallbacks: Fallbacks | None = None,
     ) -> list[Suggestion]:
         moment = time.time() if now is None else now
         excluded = (
@@ -337,14 +355,35 @@ class Recommender:
             | set(self._rows_of(self.overrides.blocked(source.slug)))
         )
         picks = self._pick(ids, scores, source.vector, query, excluded, moment)
-        if len(picks) < query.limit:
-            picks = self._fill(picks, source, query, excluded, moment)
+        reasons: dict[int, Reason] = {}  # the step that added a row (the rest are related)
+        if fallbacks is not None:
+            # The chain takes the wider search's place: beyond the candidates kept for the
+            # source, the section's popular and newest articles serve readers better than
+            # the thousandth nearest text.
+            picks = self._fall_back(picks, fallbacks, source, query, excluded, moment, reasons)
+        elif len(picks) < query.limit:
+            picks = self._widen(picks, source, query, excluded, moment)
+            picks = self._newest(picks, source, query, excluded, moment)
         pinned_rows: set[int] = set()
         if source.slug is not None:
             pins = self.overrides.pins_for(source.slug, moment)
             if pins:
                 picks, pinned_rows = self._with_pins(picks, pins, source, query, excluded, moment)
-        return [Suggestion(row, score, row in pinned_rows) for row, score in picks]
+        return [
+            Suggestion(
+                row, score, row in pinned_rows, self._reason(row, fallbacks, pinned_rows, reasons)
+            )
+            for row, score in picks
+        ]
+
+    @staticmethod
+    def _reason(
+        row: int, fallbacks: Fallbacks | None, pinned: set[int], reasons: dict[int, Reason]
+    ) -> Reason | None:
+        """An editor's pin is related, whichever step also found it."""
+        if fallbacks is None:
+            return None
+        return "related" if row in pinned else reasons.get(row, "related")
 
     def _with_pins(
         self,
@@ -371,7 +410,8 @@ class Recommender:
         ranked = apply_pins(picks, pinned, query.limit, key=lambda pick: pick[0])
         return ranked, {row for _, (row, _) in pinned}
 
-    def _rows_of(self, slugs: frozenset[str]) -> list[int]:
+    def _rows_of(self, slugs: Iterable[str]) -> list[int]:
+        """The rows of the served articles among `slugs`, in their order."""
         rows = []
         for slug in slugs:
             try:
@@ -408,7 +448,7 @@ class Recommender:
             near_duplicate=self.policy.near_duplicate,
         )
 
-    def _fill(
+    def _widen(
         self,
         picks: list[tuple[int, float]],
         source: _Source,
@@ -416,25 +456,119 @@ class Recommender:
         excluded: frozenset[int],
         now: float,
     ) -> list[tuple[int, float]]:
-        """Keep a list full when filters starve it: a wider search, then the newest articles."""
+        """A list that filters starve, topped up from a wider search (still related)."""
         taken = excluded | {row for row, _ in picks}
         near_ids, near_scores = self._search(source, FALLBACK_SEARCH)
         wide_ids, wide_scores = self._with_live(source, near_ids, near_scores)
-        picks = (
+        return (
             picks
             + self._pick(wide_ids, wide_scores, source.vector, query, frozenset(taken), now)[
                 : query.limit - len(picks)
             ]
         )
-        if len(picks) < query.limit:
-            taken = frozenset(excluded | {row for row, _ in picks})
-            for block in self._newest_blocks():
-                keep = eligible(block, self.facts, query, excluded_rows=taken, now=now)
-                for row in block[keep][: query.limit - len(picks)].tolist():
-                    picks.append((row, float(self.vectors[np.array([row])][0] @ source.vector)))
-                if len(picks) == query.limit:
-                    break
+
+    def _fall_back(
+        self,
+        picks: list[tuple[int, float]],
+        fallbacks: Fallbacks,
+        source: _Source,
+        query: RelatedQuery,
+        excluded: frozenset[int],
+        now: float,
+        reasons: dict[int, Reason],
+    ) -> list[tuple[int, float]]:
+        """`picks` topped up by each step of the chain in turn; `reasons` gets each new row's
+        step."""
+        for step in fallbacks.steps:
+            if len(picks) >= query.limit:
+                break
+            before = len(picks)
+            section = source.section or 0
+            label = self.facts.sections.labels[section]
+            # A box limited to other sections has nothing of the source's: no need to look.
+            own = not query.sections or label in query.sections
+            if step == "popular":
+                slugs = fallbacks.popular.get(label, ()) if own else ()
+                picks = self._popular(picks, slugs, source, query, excluded, now)
+            else:
+                for only in (section, None) if own else (None,):
+                    picks = self._newest(picks, source, query, excluded, now, only, distinct=True)
+            reasons.update((row, step) for row, _ in picks[before:])
         return picks
+
+    def _popular(
+        self,
+        picks: list[tuple[int, float]],
+        slugs: Sequence[str],
+        source: _Source,
+        query: RelatedQuery,
+        excluded: frozenset[int],
+        now: float,
+    ) -> list[tuple[int, float]]:
+        """`picks` topped up with the first of `slugs` (most clicked first) that are served and
+        pass every rule a related candidate passes."""
+        rows = np.array(self._rows_of(slugs), dtype=np.int64)
+        if not len(rows):
+            return picks
+        taken = frozenset(excluded | {row for row, _ in picks})
+        keep = eligible(rows, self.facts, query, excluded_rows=taken, now=now)
+        return picks + self._scored(self._distinct(picks, rows[keep], source, query.limit), source)
+
+    def _newest(
+        self,
+        picks: list[tuple[int, float]],
+        source: _Source,
+        query: RelatedQuery,
+        excluded: frozenset[int],
+        now: float,
+        section: int | None = None,
+        distinct: bool = False,
+    ) -> list[tuple[int, float]]:
+        """`picks` topped up with the newest articles that pass the filters (of the section
+        with that code, when given; with `distinct`, none a near-copy of the source or of
+        another pick)."""
+        if len(picks) >= query.limit:
+            return picks
+        taken = frozenset(excluded | {row for row, _ in picks})
+        for block in self._newest_blocks():
+            keep = eligible(block, self.facts, query, excluded_rows=taken, now=now)
+            if section is not None:
+                keep &= self.facts.sections.codes[block] == section
+            rows = block[keep]
+            if distinct:
+                rows = self._distinct(picks, rows, source, query.limit)
+            picks = picks + self._scored(rows[: query.limit - len(picks)], source)
+            if len(picks) == query.limit:
+                break
+        return picks
+
+    def _distinct(
+        self,
+        picks: list[tuple[int, float]],
+        rows: NDArray[np.int64],
+        source: _Source,
+        limit: int,
+    ) -> NDArray[np.int64]:
+        """Of `rows`, in their order, those `select` would take after `picks` for a list of
+        `limit`: none a near-copy of the source, of a pick, or of an earlier one of them."""
+        earlier = np.array([row for row, _ in picks], dtype=np.int64)
+        ordered = np.concatenate([earlier, rows])
+        chosen = select(
+            ordered,
+            -np.arange(len(ordered), dtype=np.float32),  # their order, as scores
+            self.vectors,
+            source.vector,
+            limit,
+            near_duplicate=self.policy.near_duplicate,
+        )
+        kept = set(earlier.tolist())
+        return np.array([row for row, _ in chosen if row not in kept], dtype=np.int64)
+
+    def _scored(self, rows: NDArray[np.int64], source: _Source) -> list[tuple[int, float]]:
+        """(row, cosine to the source) of rows that are not ranked by score."""
+        return [
+            (row, float(self.vectors[np.array([row])][0] @ source.vector)) for row in rows.tolist()
+        ]
 
     def item(self, suggestion: Suggestion) -> dict[str, Any]:
         """The public JSON shape of one suggestion."""
@@ -448,7 +582,7 @@ class Recommender:
             "section": card["section"],
             "published_at": card["published_at"],
             "score": round(suggestion.score, 4),
-        }
+        } | ({} if suggestion.reason is None else {"reason": suggestion.reason})
 
     def answer(self, slug: str, query: RelatedQuery, now: float | None = None) -> dict[str, Any]:
         """The public body of a related request: what `GET /v1/articles/{slug}/related`, its

@@ -36,7 +36,7 @@ def test_related_returns_the_topic_group_first(client: TestClient) -> None:
     assert body["index_version"] == client.get("/v1/index").json()["version"]
     assert set(slugs(response)) == {"volcano-1", "volcano-2"}
     item = body["items"][0]
-    assert set(item) == {
+    assert list(item) == [
         "slug",
         "title",
         "url",
@@ -45,7 +45,9 @@ def test_related_returns_the_topic_group_first(client: TestClient) -> None:
         "section",
         "published_at",
         "score",
-    }
+        "reason",
+    ]
+    assert item["reason"] == "related"
     assert body["items"][0]["score"] >= body["items"][1]["score"]
 
 

@@ -19,7 +19,7 @@ from api.event_log.event_log_factory import open_event_log
 from api.event_log.logged_events import EventLog, LoggedEvent, first_kept_day
 from index.state.postgres_database import PostgresState
 from recommender.settings import DatabaseSettings
-from tests.support.event_log_records import DAY, click, impression
+from tests.support.event_log_records import DAY, at, click, impression
 
 
 @pytest.fixture(params=["files", pytest.param("postgres", marks=pytest.mark.postgres)])
@@ -100,6 +100,18 @@ def test_a_read_returns_the_days_asked_for_in_order(log: EventLog) -> None:
     assert [event.day for event in got] == [date(2026, 12, 2)] * 3 + [date(2026, 12, 3)] * 3
     assert [event.position for event in got] == [1, 2, 3, 1, 2, 3]
     assert list(log.read(date(2026, 12, 6), date(2026, 12, 31))) == []
+
+
+def test_clicks_since_a_moment_are_counted_per_target_across_days(log: EventLog) -> None:
+    """What popularity reads: clicks only, from `since` on (to the second), over day files."""
+    day_before = date(2026, 12, 5)
+    log.write([*impression("box-0000000000000001"), click("box-0000000000000001", 2)])
+    log.write([click("box-0000000000000002", 1), click("box-0000000000000003", 1, day_before)])
+    log.write([replace(click("box-0000000000000004", 3, day_before), target="target-c")])
+    since = at(day_before, 7200)  # the moment of the day before's clicks
+    assert log.clicks_since(since) == {"target-b": 3, "target-c": 1}
+    assert log.clicks_since(since + 0.001) == {"target-b": 2}
+    assert log.clicks_since(at(DAY, 7200.001)) == {}
 
 
 def test_retention_deletes_whole_days_before_the_first_kept(log: EventLog) -> None:
