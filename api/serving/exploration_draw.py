@@ -4,9 +4,13 @@ A list asked for with `explore=true` carries, besides its items, `RESERVES` rese
 (the next ones of the same ranking, so every filter, block, retraction and embargo holds) and
 an `ExplorationPlan`, both signed into its feedback token. The client (widget.js) draws, from
 the impression id it draws per box, whether the box explores (probability `share`) and if so
-which unpinned slot shows which reserve instead of its own item. The draw is a fixed function
-of the impression id, so the service recomputes it when a beacon arrives: an event counts only
-for the item the draw put at that slot, and is logged with that item's exact propensity.
+one unpinned slot and a partner for it, uniformly among the other unpinned slots and the
+reserves: the slot and an unpinned partner exchange their items, a reserve takes the slot. So
+every item of the list and every reserve reaches every unpinned slot with a known probability,
+which is what lets `recommender evaluate-policy` judge rankings that reorder the list. The draw
+is a fixed function of the impression id, so the service recomputes it when a beacon arrives:
+an event counts only for the item the draw put at that slot, and is logged with that item's
+exact propensity.
 `static/widget.js` implements the same draw (`tests/browser/test_widget_exploration.py` checks
 they agree); docs/learning.md gives the formulas.
 """
@@ -101,10 +105,12 @@ class _Draws:
 
 @dataclass(frozen=True, slots=True)
 class Swap:
-    """An exploring box: `slot` shows reserve number `reserve` (from 1) instead of its item."""
+    """An exploring box: `slot` shows the token's entry `entry`: another unpinned slot's item
+    (entry ≤ the list's length; that slot then shows `slot`'s item), or reserve number
+    `entry` - `shown`."""
 
     slot: int
-    reserve: int
+    entry: int
 
 
 def draw(plan: ExplorationPlan, impression: str) -> Swap | None:
@@ -113,13 +119,17 @@ def draw(plan: ExplorationPlan, impression: str) -> Swap | None:
     if draws.below(SHARE_STEPS) >= plan.share:
         return None
     free = plan.free_slots
-    return Swap(free[draws.below(len(free))], draws.below(plan.reserves) + 1)
+    first = draws.below(len(free))
+    partner = draws.below(len(free) - 1 + plan.reserves)
+    if partner < len(free) - 1:  # another unpinned slot: the two exchange their items
+        return Swap(free[first], free[partner if partner < first else partner + 1])
+    return Swap(free[first], plan.shown + partner - (len(free) - 1) + 1)
 
 
 @dataclass(frozen=True, slots=True)
 class Shown:
-    """What a box showed at a slot: `entry` of the token's signed entries (the slot itself, or
-    `shown` + the reserve's number), with the `propensity` of showing it there."""
+    """What a box showed at a slot: `entry` of the token's signed entries (a slot of the list,
+    or `shown` + the reserve's number), with the `propensity` of showing it there."""
 
     entry: int
     propensity: float
@@ -135,7 +145,12 @@ def shown_at(plan: ExplorationPlan | None, impression: str, slot: int) -> Shown 
         return Shown(slot, 1.0)
     share = plan.share / SHARE_STEPS
     free = len(plan.free_slots)
+    pairs = free * (free - 1 + plan.reserves)  # (slot, partner) draws, each equally likely
     swap = draw(plan, impression)
-    if swap is not None and swap.slot == slot:
-        return Shown(plan.shown + swap.reserve, share / (free * plan.reserves))
-    return Shown(slot, (1 - share) + share * (1 - 1 / free))
+    if swap is not None and slot in (swap.slot, swap.entry):
+        exchanged = swap.entry <= plan.shown
+        shown = swap.entry if slot == swap.slot else swap.slot
+        # An exchange of two slots is drawn from either side: twice as likely as one reserve.
+        return Shown(shown, share * (2 if exchanged else 1) / pairs)
+    moved = 1 / free + (free - 1) / pairs  # drawn as the slot, or as another slot's partner
+    return Shown(slot, (1 - share) + share * (1 - moved))

@@ -127,14 +127,13 @@
     if (image.complete && !image.naturalWidth) broken();
   };
 
-  // A fresh id per box shown (its impressions and clicks count once): 32 random hex digits.
+  // A fresh id per box shown: 32 random hex digits.
   const impressionId = () =>
     Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) =>
       b.toString(16).padStart(2, "0"),
     ).join("");
 
-  // api/serving/exploration_draw.py's draw, repeated by the service for each beacon: null, or
-  // [free slot, reserve] (indexes). FNV-1a of the id seeds mulberry32; bounds drawn exactly.
+  // exploration_draw.py's draw, which the service repeats: null or [free slot, partner].
   const draw = (impression, share, free, reserves) => {
     let state = 0x811c9dc5;
     for (let i = 0; i < impression.length; i++) {
@@ -154,10 +153,10 @@
       return value % bound;
     };
     if (below(10000) >= share) return null;
-    return [below(free), below(reserves)];
+    return [below(free), below(free - 1 + reserves)];
   };
 
-  // Exploration: as drawn for the impression id, an unpinned slot may show a reserve instead.
+  // Exploring: a free slot trades items with another free slot or a reserve.
   const explore = (section, impression) => {
     const share = Math.round(Number(section.getAttribute("data-feedback-exploration")) * 10000);
     const template = section.querySelector("template.related-articles-reserves");
@@ -170,9 +169,17 @@
     if (!free.length || !reserves.length) return;
     const swap = draw(impression, share, free.length, reserves.length);
     if (!swap) return;
-    const shown = document.importNode(reserves[swap[1]], true);
-    shown.setAttribute("data-slot", free[swap[0]].getAttribute("data-slot"));
-    free[swap[0]].replaceWith(shown);
+    const [a, p] = swap;
+    const k = free.length - 1;
+    const other = p < k && free[p < a ? p : p + 1];
+    const shown = document.importNode(other || reserves[p - k], true);
+    shown.setAttribute("data-slot", free[a].getAttribute("data-slot"));
+    if (other) {
+      const back = free[a].cloneNode(true);
+      back.setAttribute("data-slot", other.getAttribute("data-slot"));
+      other.replaceWith(back);
+    }
+    free[a].replaceWith(shown);
   };
 
   // Relative dates, pictures, unique heading ids, impressions once seen, clicks.
@@ -257,8 +264,7 @@
         template.innerHTML = html;
         const section = template.content.querySelector(FRAGMENT);
         if (!section) throw new Error("no suggestions");
-        // Fewer suggestions than reserved, or cards without pictures, leave the space reserved
-        // rather than move the page; not below the viewport, where what moves is not yet seen.
+        // A shorter box keeps its space rather than move the page, unless below the viewport.
         const { top, height } = box.getBoundingClientRect();
         if (top < innerHeight) box.style.minHeight = `${height}px`;
         box.replaceChildren(section);

@@ -19,7 +19,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.event_log.file_event_log import FileEventLog
 from api.event_log.logged_events import LoggedEvent
-from api.serving.exploration_draw import draw, parse_segment
+from api.serving.exploration_draw import parse_segment, shown_at
 from api.serving.feedback_tokens import token_header
 from recommender.settings import Settings
 from tests.support.helpers import (
@@ -89,10 +89,9 @@ def shown(body: dict[str, Any], impression: str) -> list[str]:
     slugs = [item["slug"] for item in body["items"]]
     header = token_header(body["feedback"]["token"])
     assert header is not None and header.exploration is not None
-    swap = draw(header.exploration, impression)
-    if swap is not None:
-        slugs[swap.slot - 1] = body["reserves"][swap.reserve - 1]["slug"]
-    return slugs
+    entries = slugs + [item["slug"] for item in body["reserves"]]
+    shown = [shown_at(header.exploration, impression, slot) for slot in range(1, len(slugs) + 1)]
+    return [entries[at.entry - 1] for at in shown if at is not None]
 
 
 def event(
@@ -199,7 +198,12 @@ def test_pinned_slots_never_vary_and_pinned_articles_are_never_reserves(
     assert first_reserve not in reserves and "bitcoin-1" not in reserves
     boxes = [shown(body, impression) for impression in IDS]
     assert all(box[1] == "bitcoin-1" for box in boxes)
-    assert {box[0] for box in boxes} == {body["items"][0]["slug"], *reserves}  # slot 1 varies
+    # Slot 1 varies: it may trade with slot 3 or take a reserve.
+    assert {box[0] for box in boxes} == {
+        body["items"][0]["slug"],
+        body["items"][2]["slug"],
+        *reserves,
+    }
     # A click at the pinned slot counts for the pinned article only, with propensity 1.
     explored = next(i for i in IDS if shown(body, i) != [x["slug"] for x in body["items"]])
     assert post(client, [event(body, "click", 2, reserves[0], explored)])["refused"] == {
@@ -251,18 +255,36 @@ def test_events_count_only_as_the_draw_placed_them_with_exact_propensities(
             impressions[chunk : chunk + 50]
         )
     share, free, n_reserves = 0.5, 3, 3
+    pairs = free * (free - 1 + n_reserves)  # equally likely (slot, partner) draws
+    kinds = set()
     for record in logged(client, data.data_dir):
         if record.target in reserves:
-            assert record.propensity == pytest.approx(share / free / n_reserves, abs=1e-12)
+            kinds.add("reserve")
+            assert record.propensity == pytest.approx(share / pairs, abs=1e-12)
+        elif record.target != items[record.position - 1]:
+            kinds.add("exchange")
+            assert record.propensity == pytest.approx(2 * share / pairs, abs=1e-12)
         else:
-            assert record.propensity == pytest.approx((1 - share) + share * (1 - 1 / free))
+            moved = 1 / free + (free - 1) / pairs
+            assert record.propensity == pytest.approx((1 - share) + share * (1 - moved))
+    assert kinds == {"reserve", "exchange"}
     assert sum(1 for e in impressions if e["target"] in reserves) == sum(
-        1 for box in boxes.values() if box != items
+        1 for box in boxes.values() if set(box) - set(items)
     )
+
+    # Two slots that traded items: each counts at its new slot only.
+    traded = next(i for i in explored if sorted(shown(body, i)) == sorted(items))
+    box = shown(body, traded)
+    first, second = (s for s, (a, b) in enumerate(zip(box, items, strict=True), start=1) if a != b)
+    assert post(client, [event(body, "click", first, box[first - 1], traded)])["accepted"] == 1
+    assert post(client, [event(body, "click", first, items[first - 1], traded)])["refused"] == {
+        "invalid_token": 1
+    }
+    assert post(client, [event(body, "click", second, box[second - 1], traded)])["accepted"] == 1
 
     # A click on the reserve where the draw put it counts; elsewhere, or the displaced item
     # at that slot, or the reserve past the list's end, is refused.
-    impression = explored[0]
+    impression = next(i for i in explored if set(shown(body, i)) - set(items))
     box = shown(body, impression)
     slot = next(s for s, (a, b) in enumerate(zip(box, items, strict=True), start=1) if a != b)
     other = slot % 3 + 1

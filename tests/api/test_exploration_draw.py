@@ -29,17 +29,19 @@ def test_the_share_of_exploring_boxes_is_the_setting() -> None:
         assert abs(explored - expected) < 6 * sd
 
 
-def test_an_exploring_box_picks_free_slots_and_reserves_evenly() -> None:
+def test_an_exploring_box_picks_its_slot_and_partner_evenly() -> None:
+    """Slot, then a partner among the other free slots and the reserves: the 3 x 5 pairs of
+    this plan are equally likely, and a pinned slot is neither."""
     plan = ExplorationPlan(SHARE_STEPS // 2, 5, 3, frozenset({2, 4}))
     swaps = [swap for impression in IDS if (swap := draw(plan, impression)) is not None]
-    slots = Counter(swap.slot for swap in swaps)
-    reserves = Counter(swap.reserve for swap in swaps)
-    assert set(slots) == {1, 3, 5}  # never a pinned slot
-    assert set(reserves) == {1, 2, 3}
-    for counts, n in ((slots, 3), (reserves, 3)):
-        expected = len(swaps) / n
-        sd = (expected * (1 - 1 / n)) ** 0.5
-        assert all(abs(count - expected) < 6 * sd for count in counts.values())
+    pairs = Counter((swap.slot, swap.entry) for swap in swaps)
+    assert {slot for slot, _ in pairs} == {1, 3, 5}  # never a pinned slot
+    assert set(pairs) == {
+        (slot, entry) for slot in (1, 3, 5) for entry in (1, 3, 5, 6, 7, 8) if entry != slot
+    }
+    expected = len(swaps) / 15
+    sd = (expected * (1 - 1 / 15)) ** 0.5
+    assert all(abs(count - expected) < 6 * sd for count in pairs.values())
 
 
 def test_a_draw_is_a_fixed_function_of_the_impression_id() -> None:
@@ -47,18 +49,22 @@ def test_a_draw_is_a_fixed_function_of_the_impression_id() -> None:
     assert [draw(plan, impression) for impression in IDS[:50]] == [
         draw(plan, impression) for impression in IDS[:50]
     ]
-    assert len({draw(plan, impression) for impression in IDS[:50]}) == 12  # every (slot, reserve)
+    # Every (slot, partner): 4 slots x (3 other slots + 3 reserves).
+    assert len({draw(plan, impression) for impression in IDS[:1_000]}) == 24
     assert draw(ExplorationPlan(0, 4, 3, frozenset()), IDS[0]) is None
-    # A known answer, computed with widget.js's `draw` under node: [free slot 1, reserve 1].
-    assert draw(plan, "0123456789abcdef0123456789abcdef") == Swap(2, 2)
+    # A known answer, computed with widget.js's `draw` under node: [free slot 1, partner 1],
+    # so slots 2 and 3 trade their items.
+    assert draw(plan, "0123456789abcdef0123456789abcdef") == Swap(2, 3)
 
 
 @pytest.mark.parametrize("pinned", [frozenset(), frozenset({1}), frozenset({2, 3})])
 def test_propensities_are_exact_and_each_slot_shows_one_item(pinned: frozenset[int]) -> None:
     share, shown, reserves = 1_500, 4, 3
     plan = ExplorationPlan(share, shown, reserves, pinned)
-    free = shown - len(pinned)
+    free_slots = [slot for slot in range(1, shown + 1) if slot not in pinned]
+    free = len(free_slots)
     epsilon = share / SHARE_STEPS
+    pairs = free * (free - 1 + reserves)
     for slot in range(1, shown + 1):
         # Summed over what a slot can show, the probabilities make 1.
         deterministic = shown_at(plan, "a-box-that-does-not-matter", slot)
@@ -66,12 +72,16 @@ def test_propensities_are_exact_and_each_slot_shows_one_item(pinned: frozenset[i
         if slot in pinned:
             assert deterministic.propensity == 1
             continue
-        stays = (1 - epsilon) + epsilon * (1 - 1 / free)
-        reserve = epsilon / (free * reserves)
-        assert stays + reserves * reserve == pytest.approx(1)
-        seen = {shown_at(plan, impression, slot) for impression in IDS[:2_000]}
-        assert {s.propensity for s in seen if s is not None} == {stays, reserve}
-        assert {s.entry for s in seen if s is not None} == {slot, *range(shown + 1, shown + 4)}
+        stays = (1 - epsilon) + epsilon * (1 - 1 / free - (free - 1) / pairs)
+        reserve = epsilon / pairs
+        traded = 2 * epsilon / pairs
+        assert stays + (free - 1) * traded + reserves * reserve == pytest.approx(1)
+        seen = {shown_at(plan, impression, slot) for impression in IDS[:4_000]}
+        assert {s.propensity for s in seen if s is not None} == {stays, reserve, traded}
+        assert {s.entry for s in seen if s is not None} == {
+            *free_slots,
+            *range(shown + 1, shown + 4),
+        }
     assert shown_at(plan, IDS[0], shown + 1) is None
     assert shown_at(plan, IDS[0], 0) is None
     assert shown_at(None, IDS[0], 7) is not None
