@@ -216,6 +216,7 @@ def related(
     data_dir: DataDirOption = None,
 ) -> None:
     """Show suggestions for an article from the current index version."""
+    from api.serving.popular_articles import fallbacks_now
     from index.serving.version_loader import load_recommender
     from recommender.ranking import RelatedQuery
 
@@ -223,7 +224,10 @@ def related(
     recommender, warning = run_command(lambda: load_recommender(settings.index))
     if warning:
         typer.echo(f"recommender: warning: {warning}", err=True)
-    body = run_command(lambda: recommender.answer(slug, RelatedQuery(limit=limit)))
+    fallbacks = run_command(lambda: fallbacks_now(settings, recommender))
+    body = run_command(
+        lambda: recommender.answer(slug, RelatedQuery(limit=limit), fallbacks=fallbacks)
+    )
     if as_json:
         print_json(body)
         return
@@ -252,6 +256,7 @@ def export_neighbours(
 
     Each line is the body `GET /v1/articles/{slug}/related?limit=N` would answer now.
     """
+    from api.serving.popular_articles import fallbacks_now
     from index.serving.version_loader import load_recommender
     from recommender.ranking import RelatedQuery
 
@@ -261,11 +266,12 @@ def export_neighbours(
         typer.echo(f"recommender: warning: {warning}", err=True)
     query = RelatedQuery(limit=limit)
     now = time.time()
+    fallbacks = run_command(lambda: fallbacks_now(settings, recommender))
     handle = output.open("wb") if output else sys.stdout.buffer
     try:
         for card in recommender.cards:
             try:
-                body = recommender.answer(card["slug"], query, now)
+                body = recommender.answer(card["slug"], query, now, fallbacks)
             except ArticleNotFound:  # retracted or replaced since the build
                 continue
             handle.write(orjson.dumps(body) + b"\n")

@@ -14,10 +14,14 @@ import math
 import time
 from collections.abc import Callable, Mapping
 
+from api.event_log.event_log_factory import open_event_log
 from api.event_log.logged_events import EventLog
+from api.stores.event_schemas import DEFAULT_PLACEMENT
 from index.serving.recommender_engine import Recommender
+from index.state.postgres_database import PostgresState
 from recommender.errors import ArticleNotFound
-from recommender.settings import FallbackSettings
+from recommender.fallbacks import Fallbacks
+from recommender.settings import FallbackSettings, Settings
 
 log = logging.getLogger(__name__)
 
@@ -93,3 +97,25 @@ def top_by_section(
         )
         for section, found in entries.items()
     }
+
+
+def fallbacks_now(
+    settings: Settings, recommender: Recommender, placement: str = DEFAULT_PLACEMENT
+) -> Fallbacks | None:
+    """`placement`'s fallback chain as a worker of the service applies it now, its popular
+    table counted once from the impression log (for the CLI, which keeps no table running);
+    None when fallbacks are off there."""
+    steps = settings.fallbacks.steps(placement)
+    if steps is None or "popular" not in steps:
+        return None if steps is None else Fallbacks(steps, {})
+    database = settings.index.database
+    postgres = PostgresState(database) if database.url is not None else None
+    try:
+        table = PopularArticles(
+            open_event_log(settings.data_dir, postgres), lambda: recommender, settings.fallbacks
+        )
+        table.recount()
+        return Fallbacks(steps, table.by_section)
+    finally:
+        if postgres is not None:
+            postgres.close()

@@ -584,10 +584,16 @@ class Recommender:
             "score": round(suggestion.score, 4),
         } | ({} if suggestion.reason is None else {"reason": suggestion.reason})
 
-    def answer(self, slug: str, query: RelatedQuery, now: float | None = None) -> dict[str, Any]:
+    def answer(
+        self,
+        slug: str,
+        query: RelatedQuery,
+        now: float | None = None,
+        fallbacks: Fallbacks | None = None,
+    ) -> dict[str, Any]:
         """The public body of a related request: what `GET /v1/articles/{slug}/related`, its
         HTML fragment, the CLI and the benchmarks all answer."""
-        return self.body(slug, self.related(slug, query, now))
+        return self.body(slug, self.related(slug, query, now, fallbacks))
 
     def answer_draft(
         self, vector: NDArray[np.float32], text: str, query: RelatedQuery

@@ -16,12 +16,14 @@ from typing import Any
 import orjson
 import pytest
 from fastapi.testclient import TestClient
+from typer.testing import CliRunner
 
 from api.app import create_app
 from api.event_log.event_log_factory import open_event_log
 from api.event_log.file_event_log import FileEventLog
 from api.event_log.logged_events import EventLog, LoggedEvent
 from api.serving.popular_articles import PopularArticles, top_by_section
+from console.main import app as cli
 from index.serving.recommender_engine import Recommender
 from index.serving.version_loader import load_recommender
 from index.state.postgres_database import PostgresState
@@ -192,6 +194,30 @@ def test_a_source_with_few_candidates_gets_a_full_list_related_popular_newest(
         *("slug", "title", "url", "image", "summary", "section", "published_at", "score"),
         "reason",
     ]
+
+
+def test_the_cli_answers_what_the_api_does_popular_articles_included(
+    client: TestClient, settings: Settings
+) -> None:
+    """`recommender related` and `export-neighbours` count the log's clicks once and fill the
+    same lists, with the same reasons, as a worker that counted them."""
+    outside = world_outside(served(client))
+    FileEventLog(settings.data_dir).write(clicks(outside[-1], 3, hours_ago=1))
+    recount(client)
+    api = items(client)
+    assert "popular" in [item["reason"] for item in api]
+    data_dir = ["--data-dir", str(settings.data_dir)]
+    runner = CliRunner(env={"RECOMMENDER_MODEL": settings.encoder.model})
+    shown = runner.invoke(cli, ["related", SOURCE, "--limit", str(LIMIT), "--json", *data_dir])
+    assert shown.exit_code == 0, shown.output
+    assert orjson.loads(shown.stdout)["items"] == api
+    out = settings.data_dir.parent / "related.jsonl"
+    exported = runner.invoke(
+        cli, ["export-neighbours", "--limit", str(LIMIT), "--output", str(out), *data_dir]
+    )
+    assert exported.exit_code == 0, exported.output
+    lines = {line["slug"]: line for line in map(orjson.loads, out.read_bytes().splitlines())}
+    assert lines[SOURCE]["items"] == api
 
 
 def test_without_clicks_the_newest_of_the_section_fill_first(client: TestClient) -> None:
