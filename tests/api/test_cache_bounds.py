@@ -33,10 +33,13 @@ def indexed(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 
 
 def with_redis(settings: Settings, url: str) -> Settings:
-    # A generous Redis timeout: these tests count what is stored, and on a busy machine a first
-    # call past the 50 ms default makes the cache bypass Redis for a moment (its job, tested in
-    # test_cache_faults.py), so that nothing would be stored.
-    return settings.replaced(**{"redis_url": url, "redis_timeout_ms": 2_000})
+    # Generous Redis timeouts: these tests count what is stored, and on a busy machine a first
+    # call past the 50 ms default (the event counters': 500 ms) makes the cache or the counters
+    # bypass Redis for a moment (their job, tested in test_cache_faults.py and
+    # test_events_frozen_redis.py), so that nothing would be stored or counted.
+    return settings.replaced(
+        **{"redis_url": url, "redis_timeout_ms": 2_000, "events_timeout_ms": 2_000}
+    )
 
 
 @pytest.fixture
