@@ -33,6 +33,7 @@ from api.routes import (
     curation,
     editor,
     events,
+    experiment,
     health,
     home,
     live_changes,
@@ -40,6 +41,7 @@ from api.routes import (
     widget,
 )
 from api.serving.draft_encoder import DraftEncoder
+from api.serving.experiment_arms import ExperimentArms
 from api.serving.feedback_tokens import build_signer
 from api.serving.index_holder import IndexHolder
 from api.serving.popular_articles import PopularArticles
@@ -91,6 +93,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             feedback=feedback,
             event_log=event_log,
             popular=popular,
+            experiments=ExperimentArms(holder.stores.experiment, settings),
         )
         app.state.services = services
         limiter.start()
@@ -132,6 +135,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         catalog.router,
         live_changes.router,
         curation.router,
+        experiment.router,
         editor.router,
         health.router,
         widget.router,

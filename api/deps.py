@@ -10,6 +10,7 @@ from fastapi import Depends, Request
 from api.event_log.event_log_writer import EventLogWriter
 from api.middleware.prometheus_metrics import Metrics
 from api.serving.draft_encoder import DraftEncoder
+from api.serving.experiment_arms import ExperimentArms
 from api.serving.feedback_tokens import FeedbackSigner
 from api.serving.index_holder import IndexHolder
 from api.serving.popular_articles import PopularArticles
@@ -35,6 +36,7 @@ class Services:
     feedback: FeedbackSigner
     event_log: EventLogWriter
     popular: PopularArticles
+    experiments: ExperimentArms
 
 
 async def get_services(request: Request) -> Services:

@@ -22,6 +22,8 @@ from api.templating import render
 from index.index_errors import CorruptVersionError, NoIndexError, StoreUnavailable
 from recommender.errors import (
     ArticleNotFound,
+    ExperimentChanged,
+    InvalidExperiment,
     InvalidQuery,
     InvalidRecord,
     ModelError,
@@ -39,6 +41,8 @@ DOMAIN_ERRORS: list[tuple[type[RecommenderError], int, str]] = [
     (InvalidQuery, 422, "invalid_request"),
     (OverrideNotFound, 404, "override_not_found"),
     (UndoConflict, 409, "already_undone"),
+    (InvalidExperiment, 422, "invalid_experiment"),
+    (ExperimentChanged, 412, "experiment_changed"),
     (NoIndexError, 503, "index_not_ready"),
     (CorruptVersionError, 503, "index_not_ready"),
     (ModelError, 503, "model_unavailable"),
@@ -55,6 +59,7 @@ STATUS_CODES: dict[int, str] = {
     405: "method_not_allowed",
     409: "conflict",
     413: "payload_too_large",
+    412: "precondition_failed",
     415: "unsupported_media_type",
     422: "invalid_request",
     429: "rate_limited",

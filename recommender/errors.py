@@ -82,3 +82,12 @@ class UndoConflict(RecommenderError):
 class LogLacksSupport(RecommenderError):
     """The impression log shows too few of a ranking's choices (or no impressions at all) for an
     off-policy estimate of it."""
+
+
+class InvalidExperiment(RecommenderError):
+    """An A/B experiment whose arms cannot run (shares, names, settings): the message names the
+    problem."""
+
+
+class ExperimentChanged(RecommenderError):
+    """The experiment changed since the version a change was based on (`If-Match`)."""

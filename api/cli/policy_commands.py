@@ -12,15 +12,13 @@ import typer
 
 from api.cli.cli_toolkit import DataDirOption, JsonOption, fail, print_json, run_command
 from api.cli.event_commands import parse_day
-from recommender.settings import ENV_PREFIX, Settings, ranking_setting_names
+from api.serving.ranking_overrides import InvalidOverride, flat_name, with_overrides
+from recommender.settings import Settings
 
 if TYPE_CHECKING:
     from api.event_log.policy_evaluation import Evaluation
     from recommender.evaluation.off_policy import Estimate
 
-#: Ranking settings a candidate cannot change without a reindex (fixed when the version's
-#: lexical model is fitted).
-FIXED_AT_REINDEX = frozenset({"name_boost"})
 #: The least share of a ranking's (impression, slot) choices the log must show, by default.
 MIN_SUPPORT = 0.95
 #: Where one NAME=VALUE of a candidate ends: spaces or commas before the next NAME=.
@@ -30,36 +28,19 @@ _NEXT_SETTING = re.compile(r"[\s,]+(?=[A-Za-z_][A-Za-z0-9_]*=)")
 def candidate_settings(current: Settings, text: str) -> Settings:
     """`current` with the ranking settings of `text` (`NAME=VALUE ...`, by flat or environment
     name; a value is JSON where it parses as JSON) changed; exit 2 for anything else."""
-    allowed = ranking_setting_names()
     changes: dict[str, Any] = {}
     for assignment in _NEXT_SETTING.split(text.strip()):
         name, equals, value = assignment.partition("=")
-        flat = name.strip().lower().removeprefix(ENV_PREFIX.lower())
-        if not equals or not flat:
+        if not equals or not flat_name(name):
             raise fail(f"--candidate {text!r}: write each setting as NAME=VALUE", 2)
-        if flat not in current.flat():
-            raise fail(f"--candidate {text!r}: unknown setting {name!r}", 2)
-        if flat in FIXED_AT_REINDEX:
-            raise fail(
-                f"--candidate {text!r}: {flat} is fixed when the index is built; reindex with "
-                "it to evaluate it",
-                2,
-            )
-        if flat not in allowed:
-            raise fail(
-                f"--candidate {text!r}: {flat} does not change the ranking; a candidate may "
-                f"set {', '.join(n for n in allowed if n not in FIXED_AT_REINDEX)}",
-                2,
-            )
         try:
-            changes[flat] = orjson.loads(value)
+            changes[name] = orjson.loads(value)
         except orjson.JSONDecodeError:
-            changes[flat] = value
+            changes[name] = value
     try:
-        return current.replaced(**changes)
-    except ValueError as exc:  # pydantic's ValidationError
-        first = str(exc).splitlines()[1:3]
-        raise fail(f"--candidate {text!r}: {' '.join(s.strip() for s in first)}", 2) from None
+        return with_overrides(current, changes)
+    except InvalidOverride as exc:
+        raise fail(f"--candidate {text!r}: {exc}", 2) from None
 
 
 def evaluate_policy(

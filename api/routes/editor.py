@@ -7,6 +7,7 @@ and template context; the work itself is in `api.serving.override_actions`.
 
 from __future__ import annotations
 
+import asyncio
 import hmac
 import time
 from collections.abc import Awaitable, Callable, Iterable
@@ -14,6 +15,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal, get_args
 from urllib.parse import urlencode
 
+import orjson
 from fastapi import APIRouter, Form, Path, Query, Request
 from starlette.responses import (
     FileResponse,
@@ -26,8 +28,11 @@ from starlette.responses import (
 from api.access import editor_session
 from api.access.editor_session import COOKIE, LOGIN_COOKIE, EditorDep, EditorFormDep
 from api.deps import ServicesDep
+from api.event_log.logged_events import utc_day
 from api.routes.parameters import SlugPath
 from api.serving.ctr_report import ctr_report
+from api.serving.experiment_arms import Experiment
+from api.serving.experiment_figures import ExperimentFigures, experiment_figures, share_text
 from api.serving.override_actions import add_block, add_pin, audit_json, block_json, pin_json
 from api.templating import STATIC, render
 from index.index_errors import StoreUnavailable
@@ -61,6 +66,11 @@ def _back(slug: str, *, notice: str = "", error: str = "") -> RedirectResponse:
 
 #: (unit, days) from the largest: an age is told in the largest unit it holds once.
 _AGE_UNITS = (("year", 365.25), ("month", 30.44), ("week", 7.0), ("day", 1.0))
+#: What the experiment form offers while none runs: an example to edit.
+EXAMPLE_ARMS = [
+    {"name": "holdout", "share": 0.5},
+    {"name": "diverse", "share": 0.5, "settings": {"diversity": 0.3}},
+]
 #: Below this semantic similarity to the list's article, pinning asks the editor to confirm.
 LOW_PIN_SCORE = 0.3
 
@@ -275,7 +285,12 @@ def _disk_line(settings: IndexSettings) -> str:
 
 
 @router.get("/status")
-async def status_page(editor: EditorDep, services: ServicesDep) -> Response:
+async def status_page(
+    editor: EditorDep,
+    services: ServicesDep,
+    notice: Annotated[str, Query(max_length=500)] = "",
+    error: Annotated[str, Query(max_length=500)] = "",
+) -> Response:
     """The desk's dashboard: what is served, how fresh, cache and Redis, the busiest boxes."""
     recommender = services.holder.require()
     manifest = recommender.version.manifest
@@ -286,6 +301,8 @@ async def status_page(editor: EditorDep, services: ServicesDep) -> Response:
     ctr = await ctr_report(services.events, None)
     busiest = sorted(ctr["by_source"], key=lambda row: -row["impressions"])[:10]
     stats = services.cache.stats()
+    experiment = services.experiments.current()
+    stored = await services.holder.call_store(services.experiments.store.read)
     return _page(
         "editor_status.html",
         editor=editor,
@@ -314,7 +331,52 @@ async def status_page(editor: EditorDep, services: ServicesDep) -> Response:
         busiest=busiest,
         ctr=ctr,
         titles=_titles(recommender, [row["source"] for row in busiest]),
+        experiment=experiment,
+        stored=stored,
+        arms_text=orjson.dumps(stored.arms or EXAMPLE_ARMS, option=orjson.OPT_INDENT_2).decode(),
+        figures=None if experiment is None else await _figures(services, experiment),
+        share_text=share_text,
+        notice=notice,
+        error=error,
     )
+
+
+async def _figures(services: ServicesDep, experiment: Experiment) -> ExperimentFigures:
+    """The running experiment's figures, read from the impression log off the event loop."""
+
+    def compute() -> ExperimentFigures:
+        first, last = utc_day(experiment.started_at), utc_day(time.time())
+        return experiment_figures(services.event_log.backend.read(first, last), experiment)
+
+    return await asyncio.to_thread(compute)
+
+
+def _status(*, notice: str = "", error: str = "") -> RedirectResponse:
+    """Post/redirect/get: back to the status page with what happened."""
+    query = urlencode({k: v for k, v in (("notice", notice), ("error", error)) if v})
+    return RedirectResponse("/editor/status" + (f"?{query}" if query else ""), 303)
+
+
+@router.post("/experiment")
+async def experiment_form(
+    actor: EditorFormDep,
+    services: ServicesDep,
+    arms: Annotated[str, Form(max_length=20_000)] = "",
+    version: Annotated[int, Form(ge=0)] = 0,
+    stop: Annotated[bool, Form()] = False,
+) -> Response:
+    """Start, change or stop the A/B experiment, if no one changed it since the page showed."""
+    try:
+        given = None if stop else orjson.loads(arms)
+    except orjson.JSONDecodeError as exc:
+        return _status(error=f"The arms are not JSON: {exc}")
+    try:
+        await services.holder.call_store(lambda: services.experiments.change(given, actor, version))
+    except StoreUnavailable:
+        raise
+    except RecommenderError as exc:
+        return _status(error=str(exc))
+    return _status(notice="Experiment stopped." if stop else "Experiment set.")
 
 
 @router.get("/draft")

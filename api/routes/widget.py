@@ -62,7 +62,12 @@ def _shown(item: dict[str, Any], slot: int | None) -> dict[str, Any]:
 
 
 def render_fragment(body: dict[str, Any], *, heading: str, layout: Layout = "list") -> bytes:
-    """A related list `body` (as `Recommender.body` builds it) as `related_fragment.html`."""
+    """A related list `body` (as `Recommender.body` builds it) as `related_fragment.html`;
+    while an experiment runs, the holdout's list with the other arms' in a template."""
+    others = [
+        render_fragment({"slug": body["slug"], **arm}, heading=heading, layout=layout)
+        for arm in body.get("arms", ())[1:]
+    ]
     html = render(
         "related_fragment.html",
         source=body["slug"],
@@ -71,6 +76,7 @@ def render_fragment(body: dict[str, Any], *, heading: str, layout: Layout = "lis
         layout=layout,
         items=[_shown(item, slot) for slot, item in enumerate(body["items"], start=1)],
         reserves=[_shown(item, None) for item in body.get("reserves", ())],
+        arms=b"".join(others).decode(),
     )
     return html.encode()
 

@@ -154,3 +154,13 @@ def shown_at(plan: ExplorationPlan | None, impression: str, slot: int) -> Shown 
         return Shown(shown, share * (2 if exchanged else 1) / pairs)
     moved = 1 / free + (free - 1) / pairs  # drawn as the slot, or as another slot's partner
     return Shown(slot, (1 - share) + share * (1 - moved))
+
+
+#: Salts the arm draw, so that it is independent of the same id's exploration draw.
+ARM_SALT = "arm:"
+
+
+def arm_draw(impression: str) -> int:
+    """The draw in 0..`SHARE_STEPS` - 1 that picks the experiment arm of the box `impression`
+    (`api.serving.experiment_arms`; widget.js draws the same)."""
+    return _Draws(ARM_SALT + impression).below(SHARE_STEPS)

@@ -5,9 +5,11 @@ source article, the ordered list shown, the arm that ranked it, the index versio
 expiry. `POST /v1/events` counts an impression or a click only when its token vouches for that
 target at that slot of that source's list, and has not expired.
 
-A token is `<version>.<arm>.<expiry hour>[.<placement>][.<exploration>].<tags>` (the placement
-only when the box names one other than `default`, the exploration plan only for a list that
-may vary (`api.serving.exploration_draw`), so that other lists keep their bytes): `tags` is the
+A token is `<version>.<arm>.<expiry hour>[.<placement>][.<draws>][.<exploration>].<tags>` (the
+placement only when the box names one other than `default`, the arm's draws `A<first>_<end>`
+only for an arm of an experiment (`api.serving.experiment_arms`: the box's impression id must
+draw into them), the exploration plan only for a list that may vary
+(`api.serving.exploration_draw`), so that other lists keep their bytes): `tags` is the
 URL-safe base64 of one truncated HMAC-SHA256 per entry, each over the header (so over the
 placement and the plan too), the source, the entry's number and its target. The entries are
 the list's slots, then its reserves.
@@ -30,7 +32,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.serving.exploration_draw import ExplorationPlan, parse_segment, shown_at
+from api.serving.exploration_draw import ExplorationPlan, arm_draw, parse_segment, shown_at
 from api.stores.event_schemas import DEFAULT_PLACEMENT, Refusal
 from index.index_errors import StorageError
 from recommender.settings import FeedbackSettings, IndexSettings
@@ -47,6 +49,7 @@ KEY_FILE = "feedback.key"
 _HEADER = re.compile(
     r"(?P<version>[0-9A-Za-z-]{1,64})\.(?P<arm>[a-z0-9_-]{1,32})\.(?P<expiry>\d{1,9})"
     r"(?:\.(?P<placement>[a-z0-9_-]{1,32}))?"
+    r"(?:\.A(?P<first>\d{1,5})_(?P<end>\d{1,5}))?"
     r"(?:\.(?P<exploration>E[0-9A-Z_]{1,64}))?"
 )
 
@@ -60,6 +63,8 @@ class TokenHeader:
     placement: str
     expiry: int
     exploration: ExplorationPlan | None = None
+    draws: tuple[int, int] | None = None
+    """The arm draws (`arm_draw`) of the boxes that may show the list: [first, end)."""
 
 
 def token_header(token: str) -> TokenHeader | None:
@@ -73,8 +78,9 @@ def token_header(token: str) -> TokenHeader | None:
         exploration = parse_segment(parsed["exploration"])
         if exploration is None:
             return None
+    draws = None if parsed["first"] is None else (int(parsed["first"]), int(parsed["end"]))
     return TokenHeader(
-        parsed["version"], parsed["arm"], placement, int(parsed["expiry"]), exploration
+        parsed["version"], parsed["arm"], placement, int(parsed["expiry"]), exploration, draws
     )
 
 
@@ -106,12 +112,16 @@ class FeedbackSigner:
         placement: str = DEFAULT_PLACEMENT,
         reserves: Sequence[str] = (),
         exploration: ExplorationPlan | None = None,
+        draws: tuple[int, int] | None = None,
     ) -> str:
         """The token of `targets` (in slot order) shown on `source`'s page in `placement`,
-        issued in `hour`; with an `exploration` plan, of its `reserves` too."""
+        issued in `hour`; with an `exploration` plan, of its `reserves` too; with `draws`, of an
+        experiment's arm, for the boxes whose `arm_draw` is in [first, end) alone."""
         header = f"{version}.{arm}.{hour + 1 + self.token_hours}"
         if placement != DEFAULT_PLACEMENT:
             header += f".{placement}"
+        if draws is not None:
+            header += f".A{draws[0]}_{draws[1]}"
         entries = list(targets)
         if exploration is not None:
             if (exploration.shown, exploration.reserves) != (len(targets), len(reserves)):
@@ -129,10 +139,16 @@ class FeedbackSigner:
     ) -> Refusal | None:
         """None when `token` vouches for `target` at `slot` of `source`'s list, as the box
         `impression` showed it (`shown_at`: an exploring box may show a reserve there), and is
-        valid now; else why not (a bad signature, another list or position: `invalid_token`)."""
+        valid now; else why not (a bad signature, another list or position, another arm's
+        list than the box's: `invalid_token`)."""
         header, _, encoded = token.rpartition(".")
         parsed = token_header(token)
         if parsed is None:
+            return "invalid_token"
+        if (
+            parsed.draws is not None
+            and not parsed.draws[0] <= arm_draw(impression) < parsed.draws[1]
+        ):
             return "invalid_token"
         shown = shown_at(parsed.exploration, impression, slot)
         if shown is None:

@@ -8,7 +8,7 @@ each form of the list is a `Representation` with its own media type and cache-ke
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any, Protocol
 
@@ -16,6 +16,7 @@ import orjson
 from starlette.responses import Response
 
 from api.responses import JSON
+from api.serving.experiment_arms import Arm, Experiment, ExperimentArms
 from api.serving.exploration_draw import RESERVES, SHARE_STEPS, exploration_plan
 from api.serving.feedback_tokens import DEFAULT_ARM, FeedbackSigner
 from api.serving.index_holder import IndexHolder
@@ -44,6 +45,8 @@ class AnswerServices(Protocol):
     def feedback(self) -> FeedbackSigner: ...
     @property
     def popular(self) -> PopularArticles: ...
+    @property
+    def experiments(self) -> ExperimentArms: ...
 
 
 def related_cache_key(
@@ -54,12 +57,14 @@ def related_cache_key(
     placement: str = DEFAULT_PLACEMENT,
     share: int = 0,
     fallbacks: tuple[FallbackStep, ...] | None = None,
+    experiment: int | None = None,
 ) -> str:
     """Carries the version and the live-change generation: a change never serves old lists.
 
     The query (and the representation's `variant`, a placement other than the default, whose
-    token differs, an exploration `share` other than 0, whose list carries reserves, and a
-    fallback chain, whose items carry reasons) enter as a fixed-size digest of their
+    token differs, an exploration `share` other than 0, whose list carries reserves, a
+    fallback chain, whose items carry reasons, and the version of the `experiment` whose arms
+    the list carries) enter as a fixed-size digest of their
     normalised form, so a request's key is bounded however long its values are. The popular
     articles do not: a list filled from them is as old as its cache entry.
     """
@@ -70,6 +75,8 @@ def related_cache_key(
         normalised += f":explore={share}"
     if fallbacks is not None:
         normalised += f":fallbacks={','.join(fallbacks)}"
+    if experiment is not None:
+        normalised += f":experiment={experiment}"
     digest = hashlib.blake2b(normalised.encode(), digest_size=16).hexdigest()
     return f"related:{tag}:{slug}:{digest}"
 
@@ -115,6 +122,7 @@ def related_body(
     placement: str = DEFAULT_PLACEMENT,
     share: int = 0,
     fallbacks: Fallbacks | None = None,
+    arm: Arm | None = None,
 ) -> dict[str, Any]:
     """The related list of `slug` in `placement` with its feedback token issued in `hour`: what
     every representation encodes on a cache miss. `feedback.placement` is there only for a
@@ -126,7 +134,8 @@ def related_body(
     `reserves`, signed into the token with the plan (`api.serving.exploration_draw`), which
     `feedback.exploration` (the share) and `feedback.pinned` (the slots never varied) repeat
     for the client that draws. A list that cannot vary (no reserve, every slot pinned) is the
-    plain list."""
+    plain list. As an experiment's `arm`, its token carries the arm's name and draws, and
+    `feedback.share` the arm's share."""
     shown: list[Suggestion] = []
     reserves: list[Suggestion] = []
     if share:
@@ -144,13 +153,16 @@ def related_body(
         slug,
         [item["slug"] for item in answer["items"]],
         version=recommender.version.id,
-        arm=DEFAULT_ARM,
+        arm=DEFAULT_ARM if arm is None else arm.name,
         hour=hour,
         placement=placement,
         reserves=[item["slug"] for item in reserve_items],
         exploration=plan,
+        draws=None if arm is None else (arm.start, arm.end),
     )
-    answer["feedback"] = {"token": token, "arm": DEFAULT_ARM}
+    answer["feedback"] = {"token": token, "arm": DEFAULT_ARM if arm is None else arm.name}
+    if arm is not None:
+        answer["feedback"]["share"] = arm.share / SHARE_STEPS
     if placement != DEFAULT_PLACEMENT:
         answer["feedback"]["placement"] = placement
     if plan is not None:
@@ -158,6 +170,36 @@ def related_body(
         answer["feedback"]["exploration"] = plan.share / SHARE_STEPS
         answer["feedback"]["pinned"] = sorted(plan.pinned)
     return answer
+
+
+def experiment_body(
+    feedback: FeedbackSigner,
+    arms: Sequence[tuple[Arm, Recommender]],
+    slug: str,
+    query: RelatedQuery,
+    hour: int,
+    placement: str,
+    fallbacks: Fallbacks | None,
+) -> dict[str, Any]:
+    """The related list of `slug` while an experiment runs, for a client that draws: the
+    holdout's list (the first arm's), and in `arms` every arm's, each with its own token and
+    exploration (its setting), for the client to pick the one its impression id draws."""
+    bodies = [
+        related_body(
+            feedback,
+            recommender,
+            slug,
+            query,
+            hour,
+            placement,
+            round(arm.settings.feedback.exploration * SHARE_STEPS),
+            fallbacks,
+            arm,
+        )
+        for arm, recommender in arms
+    ]
+    arms_of = [{key: value for key, value in body.items() if key != "slug"} for body in bodies]
+    return {**bodies[0], "arms": arms_of}
 
 
 async def _related_bytes(
@@ -171,17 +213,23 @@ async def _related_bytes(
     placement: str,
     share: int,
     fallbacks: Fallbacks | None,
+    experiment: Experiment | None,
 ) -> bytes:
     cached = await services.cache.get(key)
     if cached is not None:
         return cached
 
-    async def compute() -> bytes:
-        body = encode(
-            related_body(
+    def answer() -> dict[str, Any]:
+        if experiment is None:
+            return related_body(
                 services.feedback, recommender, slug, query, hour, placement, share, fallbacks
             )
-        )
+        rankers = services.experiments.rankers(recommender, experiment)
+        arms = list(zip(experiment.arms, rankers, strict=True))
+        return experiment_body(services.feedback, arms, slug, query, hour, placement, fallbacks)
+
+    async def compute() -> bytes:
+        body = encode(answer())
         await services.cache.set(key, body, services.settings.cache.ttl_seconds)
         return body
 
@@ -200,14 +248,25 @@ async def related_response(
     """The answer to `GET /v1/articles/{slug}/related` (or another `representation` of the
     same list) for a validated request, shown in `placement`, filled by that placement's
     fallback chain (`RECOMMENDER_FALLBACKS`); with `explore`, for a client that draws the
-    exploration (`RECOMMENDER_EXPLORATION`; none when it is 0)."""
+    exploration (`RECOMMENDER_EXPLORATION`; none when it is 0) and picks the arm of the
+    experiment running, if any (`api.serving.experiment_arms`)."""
     recommender = services.holder.require()
     hour = services.feedback.hour()
     share = round(services.settings.feedback.exploration * SHARE_STEPS) if explore else 0
+    experiment = services.experiments.current() if explore else None
     fallbacks = placement_fallbacks(services, placement)
     steps = None if fallbacks is None else fallbacks.steps
     tag = f"{recommender.cache_tag}.{hour}"
-    key = related_cache_key(tag, slug, query, representation.key_variant, placement, share, steps)
+    key = related_cache_key(
+        tag,
+        slug,
+        query,
+        representation.key_variant,
+        placement,
+        share,
+        steps,
+        None if experiment is None else experiment.version,
+    )
     etag = etag_for(key)
     headers = {
         "ETag": etag,
@@ -227,5 +286,6 @@ async def related_response(
         placement,
         share,
         fallbacks,
+        experiment,
     )
     return Response(body, media_type=representation.media_type, headers=headers)

@@ -1,9 +1,7 @@
-/* "You Might Also Like" widget of the related-articles service (no dependencies); docs/widget.md.
- *
- * Fills each [data-related-slug] box with {api}/v1/articles/SLUG/related.html?explore=true
- * near the viewport (removed on failure or after data-timeout ms) without moving the page,
- * and reports impressions and clicks of it and of included fragments to {api}/v1/events with
- * the list's token and an impression id per box, which draws its exploration (learning.md).
+/* "You Might Also Like" widget (no dependencies; docs/widget.md): fills [data-related-slug]
+ * boxes with {api}/v1/articles/SLUG/related.html near the viewport without moving the page,
+ * and reports impressions and clicks to {api}/v1/events with the list's token and an
+ * impression id per box, which draws its arm and exploration (learning.md).
  */
 (() => {
   "use strict";
@@ -21,9 +19,8 @@
   const script = document.currentScript;
   let headings = 0;
 
-  // Rows and cards have fixed heights, so until the fragment is in, an empty ::before reserves
-  // the box's height: the heading (3.8em) and the rows, or card rows (a 16/9 picture plus
-  // 4.105em of text, 1em apart). docs/widget.md's snippet repeats the first four rules.
+  // Until the fragment is in, an empty ::before reserves the box's height: heading (3.8em) and
+  // rows, or card rows (16/9 picture + 4.105em, 1em apart). widget.md repeats the first four.
   let css =
     `${BOX}{display:block;--related-c:var(--related-columns,2)}` +
     `@media(min-width:45em){${BOX}{--related-c:var(--related-columns,4)}}` +
@@ -47,13 +44,13 @@
     css += `${BOX}[data-limit="${rows}"]{--related-rows:${rows}}`;
   }
 
-  // An option of a box or fragment: its attribute, else an element's around it, else the script's.
+  // An option: the element's attribute, else an element's around it, else the script's.
   const option = (element, name) => {
     const holder = element.closest(`[${name}]`) || script;
     return holder && holder.getAttribute(name);
   };
 
-  // The slug of the page the boxes sit on: data-page-slug, else the canonical URL's last segment.
+  // The page's slug: data-page-slug, else the canonical URL's last segment.
   const pageSlug = (box) => {
     const given = option(box, "data-page-slug");
     if (given) return given;
@@ -68,7 +65,7 @@
     return api ? new URL(api.replace(/\/?$/, "/"), location.href) : null;
   };
   const scriptApi = apiOf(script) || new URL(".", script ? script.src : location.href);
-  // The API of a box or fragment: its own data-api, else that of an element around it.
+  // The API: the element's data-api, else that of an element around it.
   const apiFor = (element) => apiOf(element.closest("[data-api]")) || scriptApi;
 
   // Calls `then` once, when `element` is `ratio` visible (`margin` widens the viewport).
@@ -103,7 +100,7 @@
     time.textContent = format.format(Math.trunc(seconds / size), unit);
   };
 
-  // The fallback picture, at the same size, for an item without one or one that fails to load.
+  // The fallback picture for an item without one or one that fails to load.
   const picture = (item, fallback) => {
     if (!fallback) return;
     let image = item.querySelector("img");
@@ -133,11 +130,11 @@
       b.toString(16).padStart(2, "0"),
     ).join("");
 
-  // exploration_draw.py's draw, which the service repeats: null or [free slot, partner].
-  const draw = (impression, share, free, reserves) => {
+  // exploration_draw.py's draws from an id: below(n) in 0..n-1.
+  const draws = (id) => {
     let state = 0x811c9dc5;
-    for (let i = 0; i < impression.length; i++) {
-      state = Math.imul(state ^ impression.charCodeAt(i), 0x01000193);
+    for (let i = 0; i < id.length; i++) {
+      state = Math.imul(state ^ id.charCodeAt(i), 0x01000193);
     }
     const next = () => {
       state = (state + 0x6d2b79f5) | 0;
@@ -145,15 +142,27 @@
       t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
       return (t ^ (t >>> 14)) >>> 0;
     };
-    const below = (bound) => {
+    return (bound) => {
       const limit = 2 ** 32 - (2 ** 32 % bound);
       let value;
       do value = next();
       while (value >= limit);
       return value % bound;
     };
-    if (below(10000) >= share) return null;
-    return [below(free), below(free - 1 + reserves)];
+  };
+
+  // An experiment's arms (holdout first): the id's arm draw picks one.
+  const arm = (section, impression) => {
+    const arms = section.querySelector("template.related-articles-arms");
+    if (!arms) return section;
+    let drawn = draws(`arm:${impression}`)(10000);
+    const chosen = [section, ...arms.content.querySelectorAll(FRAGMENT)].find(
+      (s) => (drawn -= Math.round(s.getAttribute("data-feedback-share") * 10000)) < 0,
+    );
+    if (!chosen || chosen === section) return section;
+    const shown = document.importNode(chosen, true);
+    section.replaceWith(shown);
+    return shown;
   };
 
   // Exploring: a free slot trades items with another free slot or a reserve.
@@ -167,10 +176,11 @@
     );
     const reserves = template.content.querySelectorAll("li[data-slug]");
     if (!free.length || !reserves.length) return;
-    const swap = draw(impression, share, free.length, reserves.length);
-    if (!swap) return;
-    const [a, p] = swap;
+    const below = draws(impression);
+    if (below(10000) >= share) return;
     const k = free.length - 1;
+    const a = below(k + 1);
+    const p = below(k + reserves.length);
     const other = p < k && free[p < a ? p : p + 1];
     const shown = document.importNode(other || reserves[p - k], true);
     shown.setAttribute("data-slot", free[a].getAttribute("data-slot"));
@@ -183,12 +193,13 @@
   };
 
   // Relative dates, pictures, unique heading ids, impressions once seen, clicks.
-  const enhance = (section, api, fallback) => {
-    if (section.hasAttribute("data-related-tracked")) return;
+  const enhance = (found, api, fallback) => {
+    if (found.hasAttribute("data-related-tracked")) return;
+    const impression = impressionId();
+    const section = arm(found, impression);
     section.setAttribute("data-related-tracked", "");
     const source = section.getAttribute("data-related-source");
     const token = section.getAttribute("data-feedback-token");
-    const impression = impressionId();
     explore(section, impression);
     const items = [...section.querySelectorAll("li[data-slot]")];
     const event = (type, item) => ({

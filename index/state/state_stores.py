@@ -1,6 +1,6 @@
-"""The live, curation and session stores of one process, on the backend the settings choose:
-the shared PostgreSQL database when `RECOMMENDER_DATABASE_URL` is set, else SQLite files in the
-data directory."""
+"""The live, curation, session and experiment stores of one process, on the backend the
+settings choose: the shared PostgreSQL database when `RECOMMENDER_DATABASE_URL` is set, else
+SQLite files in the data directory."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from dataclasses import dataclass
 
 from index.index_errors import ReindexLocked
 from index.state.curation_store import CurationStore
+from index.state.experiment_store import ExperimentStore
 from index.state.live_store import LiveStore
 from index.state.postgres_database import REINDEX_LOCK, PostgresState
 from index.state.session_store import SessionStore
@@ -22,6 +23,7 @@ class StateStores:
     live: LiveStore
     curation: CurationStore
     sessions: SessionStore
+    experiment: ExperimentStore
     postgres: PostgresState | None
     """The shared database's pool, when there is one."""
 
@@ -34,6 +36,7 @@ class StateStores:
         """Learn the shared generations now (raises StoreUnavailable)."""
         self.live.refresh()
         self.curation.refresh()
+        self.experiment.refresh()
 
     @contextmanager
     def reindex_lock(self) -> Iterator[None]:
@@ -51,6 +54,7 @@ class StateStores:
         self.live.close()
         self.curation.close()
         self.sessions.close()
+        self.experiment.close()
         if self.postgres is not None:
             self.postgres.close()
 
@@ -63,6 +67,7 @@ def open_stores(settings: IndexSettings, *, clock: Callable[[], float] = time.ti
             live=LiveStore.in_directory(settings.data_dir),
             curation=CurationStore.in_directory(settings.data_dir),
             sessions=SessionStore.in_directory(settings.data_dir, clock),
+            experiment=ExperimentStore.in_directory(settings.data_dir),
             postgres=None,
         )
     postgres = PostgresState(settings.database)
@@ -70,6 +75,7 @@ def open_stores(settings: IndexSettings, *, clock: Callable[[], float] = time.ti
         live=LiveStore(postgres.view("live")),
         curation=CurationStore(postgres.view("curation")),
         sessions=SessionStore(postgres.view("sessions"), clock),
+        experiment=ExperimentStore(postgres.view("experiment")),
         postgres=postgres,
     )
     stores.refresh()

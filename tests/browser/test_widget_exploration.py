@@ -71,9 +71,9 @@ def agreement_box(number: int, plan: tuple[int, int, int, tuple[int, ...]]) -> s
     )
 
 
-def test_the_widget_draws_what_the_service_draws(page: Page) -> None:
-    plans = [PLANS[number % len(PLANS)] for number in range(BOXES)]
-    body = "".join(agreement_box(number, plan) for number, plan in enumerate(plans))
+def fixed_id_page(page: Page, body: str, boxes: int) -> list[str]:
+    """Open a page of `body` with widget.js drawing from `FIXED_IDS`; once its `boxes` are
+    tracked, the impression ids the widget made, in the order of the boxes."""
     html = (
         '<!doctype html><html><head><meta charset="utf-8"></head><body>'
         f'{body}<script src="{SITE}/widget.js"></script></body></html>'
@@ -90,8 +90,15 @@ def test_the_widget_draws_what_the_service_draws(page: Page) -> None:
     page.add_init_script(FIXED_IDS)
     page.route(f"{SITE}/**", serve)
     page.goto(f"{SITE}/")
-    expect(page.locator("section[data-related-tracked]")).to_have_count(BOXES)
+    expect(page.locator("section[data-related-tracked]")).to_have_count(boxes)
     ids: list[str] = page.evaluate("window.__ids")
+    return ids
+
+
+def test_the_widget_draws_what_the_service_draws(page: Page) -> None:
+    plans = [PLANS[number % len(PLANS)] for number in range(BOXES)]
+    body = "".join(agreement_box(number, plan) for number, plan in enumerate(plans))
+    ids = fixed_id_page(page, body, BOXES)
     shown: list[list[str]] = page.evaluate(
         "[...document.querySelectorAll('section[data-related-source]')].map((box) => "
         "[...box.querySelectorAll('ol > li')].map((li) => `${li.dataset.slot}:${li.dataset.slug}`))"

@@ -83,9 +83,9 @@ def test_a_sqlite_host_moves_into_postgres_once(postgres_url: str, tmp_path: Pat
 def test_upgrade_applies_each_migration_once(postgres_url: str) -> None:
     first = recommender("db", "upgrade", database_url=postgres_url)
     assert first.returncode == 0, first.stderr
-    assert json.loads(first.stdout) == {"applied": [1, 2, 3, 4], "schema_version": 4}
+    assert json.loads(first.stdout) == {"applied": [1, 2, 3, 4, 5], "schema_version": 5}
     again = recommender("db", "upgrade", database_url=postgres_url)
-    assert json.loads(again.stdout) == {"applied": [], "schema_version": 4}
+    assert json.loads(again.stdout) == {"applied": [], "schema_version": 5}
 
 
 def test_db_commands_say_what_is_wrong_in_one_line_without_credentials() -> None:

@@ -1,0 +1,104 @@
+"""The experiment's figures from the impression log: boxes and clicked boxes per arm and
+placement, Wilson intervals, the difference to the holdout, and the sample-ratio check."""
+
+from __future__ import annotations
+
+import pytest
+from scipy.stats import chisquare
+
+from api.event_log.logged_events import LoggedEvent
+from api.serving.experiment_arms import experiment_of
+from api.serving.experiment_figures import (
+    ALL_PLACEMENTS,
+    difference,
+    experiment_figures,
+    sample_ratio_p,
+    wilson,
+)
+from index.state.experiment_store import StoredExperiment
+from recommender.settings import Settings
+
+ARMS = [{"name": "holdout", "share": 0.5}, {"name": "b", "share": 0.5}]
+
+
+def test_wilson_intervals_match_the_published_values() -> None:
+    none = wilson(0, 10)
+    assert none.value == 0 and none.low == 0 and none.high == pytest.approx(0.2775, abs=1e-4)
+    half = wilson(5, 10)
+    assert half.low == pytest.approx(0.2366, abs=1e-4)
+    assert half.high == pytest.approx(0.7634, abs=1e-4)
+
+
+def test_the_difference_interval_is_the_wald_interval_of_two_proportions() -> None:
+    lift = difference((60, 1000), (40, 1000))
+    spread = (0.06 * 0.94 / 1000 + 0.04 * 0.96 / 1000) ** 0.5
+    assert lift.value == pytest.approx(0.02)
+    assert lift.high - lift.value == pytest.approx(1.959964 * spread, rel=1e-6)
+
+
+def test_the_sample_ratio_check_is_pearsons_chi_square() -> None:
+    assert sample_ratio_p([500, 500], [5000, 5000]) == pytest.approx(1.0)
+    assert sample_ratio_p([], []) is None
+    for observed, shares in (([600, 400], [1, 1]), ([700, 280, 20], [7, 2, 1])):
+        expected = [sum(observed) * s / sum(shares) for s in shares]
+        assert sample_ratio_p(observed, shares) == pytest.approx(
+            chisquare(observed, expected).pvalue
+        )
+    assert sample_ratio_p([600, 400], [1, 1]) < 0.001 < sample_ratio_p([520, 480], [1, 1])  # type: ignore[operator]
+
+
+def events_of(
+    arm: str, placement: str, boxes: int, clicked: int, at: float = 100.0
+) -> list[LoggedEvent]:
+    made = []
+    for box in range(boxes):
+        impression = f"{arm}-{placement}-{box:05d}"
+        for position in (1, 2):
+            made.append(
+                LoggedEvent(
+                    "impression",
+                    at,
+                    "a",
+                    impression,
+                    position,
+                    f"t{position}",
+                    placement,
+                    arm,
+                    "v",
+                    1.0,
+                )
+            )
+        if box < clicked:
+            made.append(
+                LoggedEvent("click", at, "a", impression, 2, "t2", placement, arm, "v", None)
+            )
+    return made
+
+
+def test_figures_count_boxes_per_arm_and_placement_and_flag_a_skewed_split(
+    tmp_path: object,
+) -> None:
+    experiment = experiment_of(StoredExperiment(4, ARMS, "ana", 50.0), Settings())
+    assert experiment is not None
+    log = (
+        events_of("holdout", "default", 500, 20)
+        + events_of("b", "default", 500, 40)
+        + events_of("holdout", "sidebar", 650, 10)
+        + events_of("b", "sidebar", 350, 10)
+        + events_of("b", "default", 100, 100, at=10.0)  # before the experiment started
+        + events_of("default", "default", 100, 100)  # a client that does not draw
+    )
+    figures = experiment_figures(log, experiment)
+    rows = {(row.arm, row.placement): row for row in figures.rows}
+    assert {key: (row.boxes, row.clicked) for key, row in rows.items()} == {
+        ("holdout", "default"): (500, 20),
+        ("b", "default"): (500, 40),
+        ("holdout", "sidebar"): (650, 10),
+        ("b", "sidebar"): (350, 10),
+    }
+    assert rows[("b", "default")].lift == difference((40, 500), (20, 500))
+    assert rows[("holdout", "default")].lift is None
+    assert rows[("b", "default")].ctr == wilson(40, 500)
+    ratios = {ratio.placement: ratio for ratio in figures.ratios}
+    assert not ratios["default"].mismatch and ratios["sidebar"].mismatch
+    assert ratios[ALL_PLACEMENTS].boxes == 2000 and ratios[ALL_PLACEMENTS].mismatch
