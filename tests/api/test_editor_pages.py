@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -11,7 +13,10 @@ from fastapi.testclient import TestClient
 from pydantic import SecretStr
 
 from api.app import create_app
+from api.event_log.file_event_log import FileEventLog
+from api.event_log.logged_events import LoggedEvent
 from api.routes.editor import AUDIT_PAGE, _ago
+from api.serving.experiment_figures import difference, wilson
 from index.state.state_stores import open_stores
 from recommender.settings import Settings
 from tests.support.helpers import box_events, build_fake_index
@@ -417,3 +422,67 @@ def test_scores_are_explained_on_hover(client: TestClient) -> None:
     score = re.search(r'<td class="score" title="([^"]+)">\d\.\d{3}</td>', page)
     assert score and "semantic" in score.group(1)
     assert re.search(r'<span title="Semantic similarity[^"]*">semantic \d', page)
+
+
+def test_the_status_page_sets_and_stops_the_experiment(client: TestClient) -> None:
+    csrf = log_in(client)
+    page = client.get("/editor/status").text
+    assert "No experiment runs" in page and 'name="version" value="0"' in page
+    arms = '[{"name": "holdout", "share": 0.6}, {"name": "wide", "share": 0.4, "settings": {"diversity": 0.4}}]'  # noqa: E501
+    refused = client.post("/editor/experiment", data={"arms": arms, "version": "0"})
+    assert refused.status_code == 403  # no CSRF token: nothing changes
+    done = client.post("/editor/experiment", data={"arms": arms, "version": "0", "csrf": csrf})
+    assert (
+        done.status_code == 303
+        and done.headers["location"] == "/editor/status?notice=Experiment+set."
+    )
+    page = client.get("/editor/status").text
+    assert "Version 1, set by Ana" in page and "<code>wide</code> 40 %" in page
+    assert "diversity=0.4" in page and 'name="version" value="1"' in page
+    assert "No box of this experiment in the impression log yet" in page
+    stale = client.post("/editor/experiment", data={"arms": arms, "version": "0", "csrf": csrf})
+    assert "version+1%2C+not+0" in stale.headers["location"]
+    bad = '[{"name": "holdout", "share": 0.6}, {"name": "wide", "share": 0.6}]'
+    invalid = client.post("/editor/experiment", data={"arms": bad, "version": "1", "csrf": csrf})
+    shown = client.get(invalid.headers["location"]).text
+    assert "the shares must sum to 1" in shown and "Version 1," in shown
+    stop = {"arms": "", "version": "1", "stop": "true", "csrf": csrf}
+    assert client.post("/editor/experiment", data=stop).status_code == 303
+    assert "No experiment runs" in client.get("/editor/status").text
+
+
+def test_the_status_page_shows_each_arms_figures_and_a_sample_ratio_mismatch(
+    client: TestClient, settings: Settings
+) -> None:
+    csrf = log_in(client)
+    arms = '[{"name": "holdout", "share": 0.5}, {"name": "wide", "share": 0.5}]'
+    client.post("/editor/experiment", data={"arms": arms, "version": "0", "csrf": csrf})
+    now = time.time() + 1
+    log = FileEventLog(settings.data_dir)
+    for arm, placement, boxes, clicked in (
+        ("holdout", "default", 400, 20),
+        ("wide", "default", 400, 40),
+        ("holdout", "sidebar", 300, 3),
+        ("wide", "sidebar", 180, 9),
+    ):
+        for box in range(boxes):
+            impression = f"{arm}-{placement}-{box:05d}-box"
+            base = LoggedEvent(
+                "impression", now, "volcano-0", impression, 1, "volcano-1", placement, arm, "v", 1.0
+            )  # fmt: skip
+            log.write(
+                [base] + ([replace(base, type="click", propensity=None)] if box < clicked else [])
+            )
+    log.close()
+    page = client.get("/editor/status").text
+    row = re.search(r'<tr data-arm="wide" data-placement="default">(.*?)</tr>', page)
+    assert row is not None
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1))
+    ctr, lift = wilson(40, 400), difference((40, 400), (20, 400))
+    assert cells == [
+        "default", "400", "40",
+        f"{ctr.value:.2%} [{ctr.low:.2%}, {ctr.high:.2%}]".replace("%", " %"),
+        f"{lift.value:.2%} [{lift.low:.2%}, {lift.high:.2%}]".replace("%", " %"),
+    ]  # fmt: skip
+    warnings = re.findall(r'data-testid="srm">Sample ratio mismatch in (\w+)', page)
+    assert warnings == ["sidebar", "all"]
