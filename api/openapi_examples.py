@@ -87,6 +87,17 @@ _FRAGMENT = (
 )
 
 #: (method, path) -> {"request": body, "response": body}; None where the operation has none.
+_EXPERIMENT: dict[str, Any] = {
+    "version": 3,
+    "running": True,
+    "arms": [
+        {"name": "holdout", "share": 0.7, "settings": {}},
+        {"name": "diverse", "share": 0.3, "settings": {"diversity": 0.3}},
+    ],
+    "actor": "ana",
+    "changed_at": 1765000000.0,
+}
+
 EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/v1/articles/{slug}/related"): {
         "response": {**_RELATED, "items": [{**_ITEM, "reason": "related"}], **_FEEDBACK}
@@ -149,6 +160,14 @@ EXAMPLES: dict[tuple[str, str], dict[str, Any]] = {
     ("get", "/v1/audit"): {"response": [_AUDIT]},
     ("post", "/v1/audit/{audit_id}/undo"): {
         "response": {**_AUDIT, "id": 45, "action": "unpin", "reason": "undo #42"}
+    },
+    ("get", "/v1/admin/experiment"): {"response": _EXPERIMENT},
+    ("put", "/v1/admin/experiment"): {
+        "request": {"arms": _EXPERIMENT["arms"]},
+        "response": _EXPERIMENT,
+    },
+    ("delete", "/v1/admin/experiment"): {
+        "response": {**_EXPERIMENT, "version": 4, "running": False, "arms": []}
     },
     ("get", "/healthz"): {"response": {"status": "ok", "worker": 4242}},
     ("get", "/readyz"): {

@@ -40,10 +40,11 @@ PlacementQuery = Annotated[
 ExploreQuery = Annotated[
     bool,
     Query(
-        description="For a client that draws the exploration as widget.js does "
-        "(docs/learning.md): the list carries `reserves` and `feedback.exploration`, and its "
-        "events count only as the draw for their impression id placed the items. Without it, "
-        "or with RECOMMENDER_EXPLORATION=0, the list is the plain ranked one.",
+        description="For a client that draws the exploration and the A/B arm as widget.js does "
+        "(docs/learning.md): the list carries `reserves` and `feedback.exploration`, and while "
+        "an experiment runs every arm's list in `arms`; its events count only as the draws for "
+        "their impression id placed the items. Without it, or with RECOMMENDER_EXPLORATION=0 "
+        "and no experiment, the list is the plain ranked one.",
     ),
 ]
 ERRORS: dict[int | str, dict[str, Any]] = {
