@@ -67,6 +67,12 @@ class Experiment:
     actor: str | None
     started_at: float
 
+    @property
+    def tag(self) -> str:
+        """Names this experiment in cache keys: its version and when it was set (a database
+        created again counts versions from 1 again, never at the same moment)."""
+        return f"{self.version}.{round(self.started_at * 1000)}"
+
     def arm_of(self, impression: str) -> Arm:
         """The arm whose range holds the draw of `impression`."""
         drawn = arm_draw(impression)
@@ -141,7 +147,7 @@ class ExperimentArms:
         self._settings = settings
         self._generation: str | None = None
         self._experiment: Experiment | None = None
-        self._rankers: tuple[Recommender, int, list[Recommender]] | None = None
+        self._rankers: tuple[Recommender, Experiment, list[Recommender]] | None = None
 
     def current(self) -> Experiment | None:
         """The experiment running now, or None."""
@@ -172,7 +178,7 @@ class ExperimentArms:
     def rankers(self, served: Recommender, experiment: Experiment) -> list[Recommender]:
         """Each arm's recommender over `served` (in the order of `experiment.arms`)."""
         kept = self._rankers
-        if kept is not None and kept[0] is served and kept[1] == experiment.version:
+        if kept is not None and kept[0] is served and kept[1] is experiment:
             return kept[2]
         ranking = self._settings.index.ranking
         made = [
@@ -181,5 +187,5 @@ class ExperimentArms:
             else reranked(served, self._settings, arm.settings)
             for arm in experiment.arms
         ]
-        self._rankers = (served, experiment.version, made)
+        self._rankers = (served, experiment, made)
         return made

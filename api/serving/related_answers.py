@@ -57,13 +57,13 @@ def related_cache_key(
     placement: str = DEFAULT_PLACEMENT,
     share: int = 0,
     fallbacks: tuple[FallbackStep, ...] | None = None,
-    experiment: int | None = None,
+    experiment: str | None = None,
 ) -> str:
     """Carries the version and the live-change generation: a change never serves old lists.
 
     The query (and the representation's `variant`, a placement other than the default, whose
     token differs, an exploration `share` other than 0, whose list carries reserves, a
-    fallback chain, whose items carry reasons, and the version of the `experiment` whose arms
+    fallback chain, whose items carry reasons, and the tag of the `experiment` whose arms
     the list carries) enter as a fixed-size digest of their
     normalised form, so a request's key is bounded however long its values are. The popular
     articles do not: a list filled from them is as old as its cache entry.
@@ -265,7 +265,7 @@ async def related_response(
         placement,
         share,
         steps,
-        None if experiment is None else experiment.version,
+        None if experiment is None else experiment.tag,
     )
     etag = etag_for(key)
     headers = {

@@ -156,9 +156,9 @@ def test_the_cache_key_changes_only_with_an_experiment() -> None:
     query = RelatedQuery(limit=4)
     plain = related_cache_key("tag", "a", query)
     assert related_cache_key("tag", "a", query, experiment=None) == plain
-    assert related_cache_key("tag", "a", query, experiment=3) != plain
-    assert related_cache_key("tag", "a", query, experiment=3) != related_cache_key(
-        "tag", "a", query, experiment=4
+    assert related_cache_key("tag", "a", query, experiment="3.1000") != plain
+    assert related_cache_key("tag", "a", query, experiment="3.1000") != related_cache_key(
+        "tag", "a", query, experiment="4.1000"
     )
 
 
@@ -233,3 +233,14 @@ def test_the_arm_draw_is_independent_of_the_exploration_draw() -> None:
     explored_all = sum(draw(plan, i) is not None for i in ids) / len(ids)
     assert abs(explored_low - explored_all) < 0.03
     assert re.fullmatch(r"\d+", str(arm_draw("x"))) and 0 <= arm_draw("x") < SHARE_STEPS
+
+
+def test_each_experiment_gets_its_own_arm_rankers_and_cache_tag(client: TestClient) -> None:
+    services = client.app.state.services  # type: ignore[attr-defined]
+    served = services.holder.require()
+    three = [*ARMS[:1], {"name": "other", "share": 0.2}, {"name": "holdout", "share": 0.5}]
+    two = experiment_of(StoredExperiment(1, ARMS, "ana", 10.0), services.settings)
+    again = experiment_of(StoredExperiment(1, three, "ana", 20.0), services.settings)
+    assert two is not None and again is not None and two.tag != again.tag
+    assert len(services.experiments.rankers(served, two)) == 2
+    assert len(services.experiments.rankers(served, again)) == 3
