@@ -31,6 +31,9 @@ log = logging.getLogger(__name__)
 
 #: The permanent arm that keeps the service's own ranking, to compare every other arm with.
 HOLDOUT = "holdout"
+#: What the holdout ranks with besides the service's settings: what keeps it content-only
+#: whatever the service's defaults are (a click signal's weight at 0 once there is one).
+HOLDOUT_SETTINGS: dict[str, Any] = {}
 #: What an arm may set besides the ranking settings.
 ARM_ALSO = ("exploration",)
 MAX_ARMS = 8
@@ -102,7 +105,9 @@ def parse_arms(payload: Any, current: Settings) -> list[Arm]:
         if name == HOLDOUT and changes:
             raise InvalidExperiment(f"arm {HOLDOUT!r}: keeps the service's ranking: no settings")
         try:
-            settings = with_overrides(current, changes, ARM_ALSO)
+            settings = with_overrides(
+                current, HOLDOUT_SETTINGS if name == HOLDOUT else changes, ARM_ALSO
+            )
         except InvalidOverride as exc:
             raise InvalidExperiment(f"arm {name!r}: {exc}") from None
         arms.append(Arm(name, round(steps), dict(changes), settings, 0))
