@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import sys
-from datetime import UTC, date, datetime
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from api.cli.cli_toolkit import DataDirOption, fail, print_json, run_command
+from api.cli.cli_toolkit import DataDirOption, print_json, run_command
+from api.cli.log_days import SinceOption, UntilOption, day_range
 from recommender.settings import Settings
 
 events_app = typer.Typer(
@@ -24,14 +24,6 @@ class Format(StrEnum):
     parquet = "parquet"
 
 
-def parse_day(value: str, option: str) -> date:
-    """A `--since`/`--until` UTC day; exit 2 when it is not one."""
-    try:
-        return date.fromisoformat(value)
-    except ValueError:
-        raise fail(f"{option} {value!r} is not a date (YYYY-MM-DD)", 2) from None
-
-
 @events_app.command(
     epilog="Examples:\n\n"
     "  recommender events export --since 2026-12-01 --format parquet --output week.parquet\n\n"
@@ -39,16 +31,11 @@ def parse_day(value: str, option: str) -> date:
     "--output week.jsonl"
 )
 def export(
-    since: Annotated[
-        str, typer.Option(metavar="DATE", help="First UTC day to export (YYYY-MM-DD).")
-    ],
+    since: SinceOption,
     output: Annotated[
         Path, typer.Option(metavar="PATH", help="File to write (replaced once complete).")
     ],
-    until: Annotated[
-        str | None,
-        typer.Option(metavar="DATE", help="Last UTC day to export, included (default: today)."),
-    ] = None,
+    until: UntilOption = None,
     format_: Annotated[
         Format, typer.Option("--format", help="jsonl (one event a line) or parquet.")
     ] = Format.jsonl,
@@ -59,25 +46,15 @@ def export(
     from tqdm import tqdm
 
     from api.event_log.event_log_export import export_events
-    from api.event_log.event_log_factory import open_event_log
-    from index.state.postgres_database import PostgresState
+    from api.event_log.event_log_factory import settings_event_log
 
-    first = parse_day(since, "--since")
-    last = parse_day(until, "--until") if until else datetime.now(UTC).date()
-    if last < first:
-        raise fail(f"--until {last} is before --since {first}", 2)
+    first, last = day_range(since, until)
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
 
     def write() -> int:
-        database = settings.index.database
-        postgres = PostgresState(database) if database.url is not None else None
-        try:
-            log = open_event_log(settings.data_dir, postgres)
+        with settings_event_log(settings) as log:
             events = tqdm(log.read(first, last), unit=" events", disable=not sys.stderr.isatty())
             return export_events(events, output, format_.value)
-        finally:
-            if postgres is not None:
-                postgres.close()
 
     count = run_command(write)
     print_json({"exported": count, "since": str(first), "until": str(last), "output": str(output)})

@@ -4,14 +4,13 @@ rankings' clicks per impression from the impression log (docs/learning.md)."""
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
 from api.cli.cli_toolkit import DataDirOption, JsonOption, fail, print_json, run_command
-from api.cli.event_commands import parse_day
+from api.cli.log_days import SinceOption, UntilOption, day_range
 from api.serving.ranking_overrides import InvalidOverride, flat_name, with_overrides
 from recommender.settings import Settings
 
@@ -44,13 +43,8 @@ def candidate_settings(current: Settings, text: str) -> Settings:
 
 
 def evaluate_policy(
-    since: Annotated[
-        str, typer.Option(metavar="DATE", help="First UTC day of the log to use (YYYY-MM-DD).")
-    ],
-    until: Annotated[
-        str | None,
-        typer.Option(metavar="DATE", help="Last UTC day, included (default: today)."),
-    ] = None,
+    since: SinceOption,
+    until: UntilOption = None,
     candidate: Annotated[
         list[str] | None,
         typer.Option(
@@ -80,7 +74,7 @@ def evaluate_policy(
     """Estimate, from the impression log alone, the clicks per impression the current ranking
     and each candidate would have had: IPS, self-normalised IPS and doubly robust, with 95%
     confidence intervals and the effective sample size (docs/learning.md)."""
-    from api.event_log.event_log_factory import open_event_log
+    from api.event_log.event_log_factory import settings_event_log
     from api.event_log.policy_evaluation import (
         evaluate_policies,
         logged_boxes,
@@ -88,12 +82,8 @@ def evaluate_policy(
         served_ranking,
     )
     from index.serving.version_loader import load_recommender
-    from index.state.postgres_database import PostgresState
 
-    first = parse_day(since, "--since")
-    last = parse_day(until, "--until") if until else datetime.now(UTC).date()
-    if last < first:
-        raise fail(f"--until {last} is before --since {first}", 2)
+    first, last = day_range(since, until)
     settings = Settings(data_dir=data_dir) if data_dir else Settings()
     candidates = {text: candidate_settings(settings, text) for text in candidate or []}
 
@@ -101,15 +91,8 @@ def evaluate_policy(
         served, warning = load_recommender(settings.index)
         if warning:
             typer.echo(f"recommender: warning: {warning}", err=True)
-        database = settings.index.database
-        postgres = PostgresState(database) if database.url is not None else None
-        try:
-            boxes = logged_boxes(
-                open_event_log(settings.data_dir, postgres).read(first, last), placement
-            )
-        finally:
-            if postgres is not None:
-                postgres.close()
+        with settings_event_log(settings) as log:
+            boxes = logged_boxes(log.read(first, last), placement)
         rankings = {"current": served_ranking(served)} | {
             text: served_ranking(reranked(served, settings, changed))
             for text, changed in candidates.items()

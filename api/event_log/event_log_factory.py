@@ -3,12 +3,15 @@ the data directory."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from api.event_log.file_event_log import FileEventLog
 from api.event_log.logged_events import EventLog
 from api.event_log.postgres_event_log import PostgresEventLog
 from index.state.postgres_database import PostgresState
+from recommender.settings import Settings
 
 
 def open_event_log(data_dir: Path, postgres: PostgresState | None) -> EventLog:
@@ -17,3 +20,16 @@ def open_event_log(data_dir: Path, postgres: PostgresState | None) -> EventLog:
     if postgres is not None:
         return PostgresEventLog(postgres)
     return FileEventLog(data_dir)
+
+
+@contextmanager
+def settings_event_log(settings: Settings) -> Iterator[EventLog]:
+    """The log `settings` name, for one command: the shared database's, over a pool of its own
+    closed on leaving, when RECOMMENDER_DATABASE_URL is set, else the data directory's files."""
+    database = settings.index.database
+    postgres = PostgresState(database) if database.url is not None else None
+    try:
+        yield open_event_log(settings.data_dir, postgres)
+    finally:
+        if postgres is not None:
+            postgres.close()

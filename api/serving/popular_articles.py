@@ -14,11 +14,10 @@ import math
 import time
 from collections.abc import Callable, Mapping
 
-from api.event_log.event_log_factory import open_event_log
+from api.event_log.event_log_factory import settings_event_log
 from api.event_log.logged_events import EventLog
 from api.stores.event_schemas import DEFAULT_PLACEMENT
 from index.serving.recommender_engine import Recommender
-from index.state.postgres_database import PostgresState
 from recommender.errors import ArticleNotFound
 from recommender.fallbacks import Fallbacks
 from recommender.settings import FallbackSettings, Settings
@@ -108,14 +107,7 @@ def fallbacks_now(
     steps = settings.fallbacks.steps(placement)
     if steps is None or "popular" not in steps:
         return None if steps is None else Fallbacks(steps, {})
-    database = settings.index.database
-    postgres = PostgresState(database) if database.url is not None else None
-    try:
-        table = PopularArticles(
-            open_event_log(settings.data_dir, postgres), lambda: recommender, settings.fallbacks
-        )
+    with settings_event_log(settings) as log:
+        table = PopularArticles(log, lambda: recommender, settings.fallbacks)
         table.recount()
         return Fallbacks(steps, table.by_section)
-    finally:
-        if postgres is not None:
-            postgres.close()

@@ -6,7 +6,6 @@ that do not draw, every response is today's, byte for byte, ETag included."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -25,11 +24,10 @@ from api.serving.related_answers import related_cache_key
 from index.state.experiment_store import StoredExperiment
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
-from tests.support.helpers import ADMIN_TOKEN, build_fake_index, wait_for
+from tests.support.helpers import ADMIN_TOKEN, build_fake_index, post_events, wait_for
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 PATH = "/v1/admin/experiment"
-BEACON = {"Content-Type": "text/plain;charset=UTF-8"}
 RELATED = "/v1/articles/volcano-0/related"
 ARMS = [
     {"name": "diverse", "share": 0.3, "settings": {"diversity": 0.9, "exploration": 0.5}},
@@ -60,8 +58,7 @@ def send(client: TestClient, events: list[dict[str, Any]]) -> tuple[int, int]:
     """Post `events` as beacons of at most 50; (accepted, refused as invalid_token)."""
     accepted = refused = 0
     for start in range(0, len(events), 50):
-        batch = json.dumps({"events": events[start : start + 50]})
-        receipt = client.post("/v1/events", content=batch, headers=BEACON).json()
+        receipt = post_events(client, events[start : start + 50])
         accepted += receipt["accepted"]
         refused += receipt["refused"].get("invalid_token", 0)
     return accepted, refused

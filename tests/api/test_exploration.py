@@ -6,7 +6,6 @@ at its slot, and is logged with that item's exact propensity. With the share at 
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from datetime import date
@@ -26,12 +25,12 @@ from tests.support.helpers import (
     ADMIN_TOKEN,
     build_fake_index,
     cache_options,
+    post_events,
     synthetic_records,
     wait_for,
 )
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-BEACON = {"Content-Type": "text/plain;charset=UTF-8"}
 RELATED = "/v1/articles/{}/related"
 #: Fixed impression ids: every draw below is the same on every run.
 IDS = [f"fixed-impression-{i:06d}" for i in range(400)]
@@ -68,13 +67,6 @@ def client(data: Settings) -> Iterator[TestClient]:
     """Exploring half the boxes, so that fixed ids exercise both branches."""
     with app_client(data, 0.5) as test_client:
         yield test_client
-
-
-def post(client: TestClient, events: list[dict[str, Any]]) -> dict[str, Any]:
-    response = client.post("/v1/events", content=json.dumps({"events": events}), headers=BEACON)
-    assert response.status_code == 202, response.text
-    receipt: dict[str, Any] = response.json()
-    return receipt
 
 
 def exploring(client: TestClient, source: str, limit: int = 3) -> dict[str, Any]:
@@ -134,7 +126,7 @@ def test_at_share_zero_or_without_explore_every_response_is_todays(data: Setting
             event(body, "impression", slot, item["slug"], IDS[0])
             for slot, item in enumerate(body["items"], start=1)
         ]
-        assert post(off, events)["accepted"] == 3
+        assert post_events(off, events)["accepted"] == 3
         assert [e.propensity for e in logged(off, data.data_dir)] == [1.0, 1.0, 1.0]
 
 
@@ -206,7 +198,7 @@ def test_pinned_slots_never_vary_and_pinned_articles_are_never_reserves(
     }
     # A click at the pinned slot counts for the pinned article only, with propensity 1.
     explored = next(i for i in IDS if shown(body, i) != [x["slug"] for x in body["items"]])
-    assert post(client, [event(body, "click", 2, reserves[0], explored)])["refused"] == {
+    assert post_events(client, [event(body, "click", 2, reserves[0], explored)])["refused"] == {
         "invalid_token": 1
     }
 
@@ -251,7 +243,7 @@ def test_events_count_only_as_the_draw_placed_them_with_exact_propensities(
         for slot, target in enumerate(box, start=1)
     ]
     for chunk in range(0, len(impressions), 50):
-        assert post(client, impressions[chunk : chunk + 50])["accepted"] == len(
+        assert post_events(client, impressions[chunk : chunk + 50])["accepted"] == len(
             impressions[chunk : chunk + 50]
         )
     share, free, n_reserves = 0.5, 3, 3
@@ -276,11 +268,16 @@ def test_events_count_only_as_the_draw_placed_them_with_exact_propensities(
     traded = next(i for i in explored if sorted(shown(body, i)) == sorted(items))
     box = shown(body, traded)
     first, second = (s for s, (a, b) in enumerate(zip(box, items, strict=True), start=1) if a != b)
-    assert post(client, [event(body, "click", first, box[first - 1], traded)])["accepted"] == 1
-    assert post(client, [event(body, "click", first, items[first - 1], traded)])["refused"] == {
-        "invalid_token": 1
-    }
-    assert post(client, [event(body, "click", second, box[second - 1], traded)])["accepted"] == 1
+    assert (
+        post_events(client, [event(body, "click", first, box[first - 1], traded)])["accepted"] == 1
+    )
+    assert post_events(client, [event(body, "click", first, items[first - 1], traded)])[
+        "refused"
+    ] == {"invalid_token": 1}
+    assert (
+        post_events(client, [event(body, "click", second, box[second - 1], traded)])["accepted"]
+        == 1
+    )
 
     # A click on the reserve where the draw put it counts; elsewhere, or the displaced item
     # at that slot, or the reserve past the list's end, is refused.
@@ -288,15 +285,18 @@ def test_events_count_only_as_the_draw_placed_them_with_exact_propensities(
     box = shown(body, impression)
     slot = next(s for s, (a, b) in enumerate(zip(box, items, strict=True), start=1) if a != b)
     other = slot % 3 + 1
-    assert post(client, [event(body, "click", slot, box[slot - 1], impression)])["accepted"] == 1
+    assert (
+        post_events(client, [event(body, "click", slot, box[slot - 1], impression)])["accepted"]
+        == 1
+    )
     refused = [
         event(body, "click", other, box[slot - 1], impression),
         event(body, "click", slot, items[slot - 1], impression),
         event(body, "click", 4, reserves[0], impression),
         event(body, "click", 4, reserves[0], plain[0]),
     ]
-    assert post(client, refused)["refused"] == {"invalid_token": 4}
+    assert post_events(client, refused)["refused"] == {"invalid_token": 4}
     # The same reserve at that slot under an id that does not explore there is refused too.
     calm = next(i for i in IDS if shown(body, i) == items)
-    receipt = post(client, [event(body, "click", slot, box[slot - 1], calm)])
+    receipt = post_events(client, [event(body, "click", slot, box[slot - 1], calm)])
     assert receipt["refused"] == {"invalid_token": 1}

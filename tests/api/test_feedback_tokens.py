@@ -24,24 +24,18 @@ from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.settings import Settings
 from tests.support.helpers import (
     ADMIN_TOKEN,
+    BEACON,
     box_events,
     build_fake_index,
     impression_id,
+    post_events,
     synthetic_records,
     write_jsonl,
 )
 from tests.support.processes import ServeProcess
 
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
-BEACON = {"Content-Type": "text/plain;charset=UTF-8"}
 Events = list[dict[str, Any]]
-
-
-def post(client: TestClient, events: Events) -> dict[str, Any]:
-    response = client.post("/v1/events", content=json.dumps({"events": events}), headers=BEACON)
-    assert response.status_code == 202, response.text
-    receipt: dict[str, Any] = response.json()
-    return receipt
 
 
 def stats(client: TestClient) -> dict[str, Any]:
@@ -127,7 +121,7 @@ def test_forged_events_change_no_counter_and_are_counted_by_reason(
 ) -> None:
     forged = forge(client, box_events(client, "volcano-0", kind, limit=3))
     for _ in range(2):
-        assert post(client, forged) == {"accepted": 0, "ignored": 0, "refused": {reason: 3}}
+        assert post_events(client, forged) == {"accepted": 0, "ignored": 0, "refused": {reason: 3}}
     report = stats(client)
     assert report["by_slot"] == [] and report["by_target"] == []
     assert report["refused"] == {
@@ -135,20 +129,22 @@ def test_forged_events_change_no_counter_and_are_counted_by_reason(
         reason: 6,
     }
     # The genuine events of the same box still count.
-    assert post(client, box_events(client, "volcano-0", kind, limit=3))["accepted"] == 3
+    assert post_events(client, box_events(client, "volcano-0", kind, limit=3))["accepted"] == 3
 
 
 def test_a_replayed_impression_counts_once(client: TestClient) -> None:
     box = box_events(client, "volcano-0", limit=3)
-    assert post(client, box)["accepted"] == 3
-    assert post(client, box) == {"accepted": 0, "ignored": 0, "refused": {"duplicate": 3}}
-    assert post(client, [box[0], box[0]]) == {
+    assert post_events(client, box)["accepted"] == 3
+    assert post_events(client, box) == {"accepted": 0, "ignored": 0, "refused": {"duplicate": 3}}
+    assert post_events(client, [box[0], box[0]]) == {
         "accepted": 0,
         "ignored": 0,
         "refused": {"duplicate": 2},
     }
     assert counted(client) == (3, 0)
-    assert post(client, box_events(client, "volcano-0", limit=3))["accepted"] == 3  # a new box
+    assert (
+        post_events(client, box_events(client, "volcano-0", limit=3))["accepted"] == 3
+    )  # a new box
 
 
 def test_two_clicks_on_one_item_of_an_impression_count_once(client: TestClient) -> None:
@@ -156,9 +152,9 @@ def test_two_clicks_on_one_item_of_an_impression_count_once(client: TestClient) 
     impression = box[0]["impression"]
     first = box_events(client, "volcano-0", "click", [2], limit=3, impression=impression)
     other = box_events(client, "volcano-0", "click", [3], limit=3, impression=impression)
-    assert post(client, [*box, *first])["accepted"] == 4
-    assert post(client, first)["refused"] == {"duplicate": 1}
-    assert post(client, other)["accepted"] == 1  # another item of the same box
+    assert post_events(client, [*box, *first])["accepted"] == 4
+    assert post_events(client, first)["refused"] == {"duplicate": 1}
+    assert post_events(client, other)["accepted"] == 1  # another item of the same box
     assert counted(client) == (3, 2)
     assert stats(client)["refused"]["duplicate"] == 1
 
@@ -189,12 +185,12 @@ def test_a_token_expires_after_its_hours(
 ) -> None:
     box = box_events(timed_client, "volcano-0", limit=2)
     clock.offset = settings.feedback.token_hours * HOUR  # still valid: issued + the hour it ran
-    assert post(timed_client, box)["accepted"] == 2
+    assert post_events(timed_client, box)["accepted"] == 2
     late = box_events(timed_client, "volcano-0", "click", [1], limit=2)
     # A token issued earlier, used after its expiry hour.
     stale = [{**e, "token": box[0]["token"]} for e in late]
     clock.offset = (settings.feedback.token_hours + 1) * HOUR
-    assert post(timed_client, stale)["refused"] == {"expired_token": 1}
+    assert post_events(timed_client, stale)["refused"] == {"expired_token": 1}
     assert counted(timed_client) == (2, 0)
     assert stats(timed_client)["refused"]["expired_token"] == 1
 
@@ -241,7 +237,7 @@ def test_a_fragment_event_counts(client: TestClient) -> None:
          "token": token, "impression": impression}
         for slot, slug in slots
     ]  # fmt: skip
-    assert post(client, events) == {"accepted": 2, "ignored": 0, "refused": {}}
+    assert post_events(client, events) == {"accepted": 2, "ignored": 0, "refused": {}}
 
 
 def test_the_token_is_deterministic_and_changes_with_the_version(tmp_path: Path) -> None:
@@ -259,7 +255,7 @@ def test_the_token_is_deterministic_and_changes_with_the_version(tmp_path: Path)
     with TestClient(create_app(settings)) as client:
         after = token_of(client, "volcano-0")
         assert after != before and after.split(".")[0] != before.split(".")[0]
-        assert post(client, old_box)["accepted"] == 3
+        assert post_events(client, old_box)["accepted"] == 3
 
 
 def test_the_secret_setting_signs_instead_of_the_key_file(tmp_path: Path) -> None:
@@ -270,11 +266,11 @@ def test_the_secret_setting_signs_instead_of_the_key_file(tmp_path: Path) -> Non
         box = box_events(client, "volcano-0", limit=2)
     with TestClient(create_app(settings)) as client:
         assert token_of(client, "volcano-0", 2) != box[0]["token"]
-        assert post(client, box)["refused"] == {"invalid_token": 2}
+        assert post_events(client, box)["refused"] == {"invalid_token": 2}
     with TestClient(create_app(other)) as client:
-        assert post(client, box)["refused"] == {"invalid_token": 2}
+        assert post_events(client, box)["refused"] == {"invalid_token": 2}
     with TestClient(create_app(keyed)) as client:
-        assert post(client, box)["accepted"] == 2
+        assert post_events(client, box)["accepted"] == 2
 
 
 @pytest.mark.redis

@@ -5,13 +5,11 @@ two app instances logging the same beacons keep each once."""
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from datetime import date
 from pathlib import Path
-from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -20,10 +18,9 @@ from api.app import create_app
 from api.event_log.file_event_log import FileEventLog
 from api.event_log.logged_events import LoggedEvent
 from recommender.settings import Settings
-from tests.support.helpers import ADMIN_TOKEN, box_events, build_fake_index, wait_for
+from tests.support.helpers import ADMIN_TOKEN, box_events, build_fake_index, post_events, wait_for
 from tests.support.redis_server import RedisProcess
 
-BEACON = {"Content-Type": "text/plain;charset=UTF-8"}
 AUTH = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
 
 
@@ -37,13 +34,6 @@ def settings(tmp_path: Path) -> Settings:
 def client(settings: Settings) -> Iterator[TestClient]:
     with TestClient(create_app(settings)) as test_client:
         yield test_client
-
-
-def post(client: TestClient, events: list[dict[str, Any]]) -> dict[str, Any]:
-    response = client.post("/v1/events", content=json.dumps({"events": events}), headers=BEACON)
-    assert response.status_code == 202, response.text
-    receipt: dict[str, Any] = response.json()
-    return receipt
 
 
 def logged(client: TestClient, data_dir: Path) -> list[LoggedEvent]:
@@ -68,8 +58,8 @@ def test_accepted_impressions_and_clicks_are_logged_with_what_ranked_them(
         impression=box[0]["impression"],
     )  # fmt: skip
     forged = [{**box[0], "impression": "forged-impression-01", "token": "v.default.1.AAAA"}]
-    assert post(client, [*box, *clicked, *forged])["accepted"] == 4
-    assert post(client, box)["accepted"] == 0  # a replay is refused, and not logged again
+    assert post_events(client, [*box, *clicked, *forged])["accepted"] == 4
+    assert post_events(client, box)["accepted"] == 0  # a replay is refused, and not logged again
     events = logged(client, settings.data_dir)
     version = client.get("/v1/articles/volcano-0/related").json()["index_version"]
     assert [(e.type, e.position, e.target, e.propensity) for e in events] == [
@@ -122,9 +112,9 @@ def test_an_event_naming_another_placement_than_its_token_is_refused(
     client: TestClient, settings: Settings
 ) -> None:
     box = box_events(client, "volcano-0", limit=2, placement="article-end")
-    receipt = post(client, [{**e, "placement": "sidebar"} for e in box])
+    receipt = post_events(client, [{**e, "placement": "sidebar"} for e in box])
     assert receipt == {"accepted": 0, "ignored": 0, "refused": {"invalid_token": 2}}
-    assert post(client, [{**e, "placement": "article-end"} for e in box])["accepted"] == 2
+    assert post_events(client, [{**e, "placement": "article-end"} for e in box])["accepted"] == 2
     assert {e.placement for e in logged(client, settings.data_dir)} == {"article-end"}
 
 
@@ -138,8 +128,8 @@ def test_events_are_logged_once_while_redis_is_down(
     with TestClient(create_app(settings)) as client:
         box = box_events(client, "volcano-0", limit=3)
         redis_process.kill()
-        assert post(client, box)["accepted"] == 0  # the counters cannot take them now...
-        assert post(client, box)["accepted"] == 0
+        assert post_events(client, box)["accepted"] == 0  # the counters cannot take them now...
+        assert post_events(client, box)["accepted"] == 0
         events = logged(client, settings.data_dir)  # ...the log does, once
         assert sorted(e.position for e in events) == [1, 2, 3]
         assert client.get("/v1/stats/ctr", headers=AUTH).json()["available"] is False
@@ -154,11 +144,13 @@ def test_two_app_instances_logging_the_same_beacons_keep_each_once(settings: Set
         # Each app answers once before the race: FastAPI builds a route's validators on first
         # use, and two apps doing so in two threads at once trip over pydantic's shared state.
         for app_client in (first, second):
-            assert post(app_client, [{**boxes[0][0], "token": None}])["accepted"] == 0
+            assert post_events(app_client, [{**boxes[0][0], "token": None}])["accepted"] == 0
         # Each instance's own (memory) counters see every beacon as new: both accept them all.
         with ThreadPoolExecutor(4) as pool:
             receipts = list(
-                pool.map(lambda job: post(*job), [(c, b) for b in boxes for c in (first, second)])
+                pool.map(
+                    lambda job: post_events(*job), [(c, b) for b in boxes for c in (first, second)]
+                )
             )
         assert sum(r["accepted"] for r in receipts) == 80
         logged(first, settings.data_dir)

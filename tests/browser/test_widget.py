@@ -8,7 +8,6 @@ cross-origin, as on a real news site.
 from __future__ import annotations
 
 import html
-import json
 import re
 import socket
 import time
@@ -34,6 +33,7 @@ from tests.support.helpers import (
     wait_for,
 )
 from tests.support.servers import running_server
+from tests.support.widget_beacons import record_events
 
 TOKEN = "s3cret-admin-token"
 SOURCE = "volcano-0"
@@ -139,15 +139,7 @@ def test_cards_match_the_api_and_clicks_are_counted(
 ) -> None:
     backend = "redis" if settings.redis.url else "memory"
     box = f'<div data-related-slug="{SOURCE}" data-limit="4" data-heading="Read next"></div>'
-    beacons: list[dict[str, Any]] = []
-    page.on(
-        "request",
-        lambda request: (
-            beacons.append(json.loads(request.post_data or "{}"))
-            if request.url == f"{api}/v1/events"
-            else None
-        ),
-    )
+    sent = record_events(page, api)
     with serve_page(f'<script src="{api}/widget.js" async></script>', box) as site:
         assert site.split(":")[-1] != api.split(":")[-1]  # two origins
         page.goto(site)
@@ -185,7 +177,6 @@ def test_cards_match_the_api_and_clicks_are_counted(
     assert sorted(row["target"] for row in report["by_target"]) == sorted(i["slug"] for i in items)
     assert set(report["refused"].values()) == {0}
     # Every event carries the list's token and the one impression id drawn for the box.
-    sent = [event for beacon in beacons for event in beacon["events"]]
     assert [(e["type"], e["slot"]) for e in sent] == [*(("impression", n) for n in range(1, 5)),
                                                       ("click", 2)]  # fmt: skip
     assert {event["token"] for event in sent} == {expected["feedback"]["token"]}

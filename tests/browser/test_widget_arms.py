@@ -5,10 +5,8 @@ box's events are accepted and logged under the arm its id draws."""
 
 from __future__ import annotations
 
-import json
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -26,6 +24,7 @@ from recommender.settings import Settings
 from tests.browser.test_widget_exploration import FIXED_IDS, fixed_id_page
 from tests.support.helpers import ADMIN_TOKEN, build_fake_index, wait_for
 from tests.support.servers import running_server
+from tests.support.widget_beacons import record_events
 
 #: Shares of the boxes' arms (holdout first), in steps of 1/`SHARE_STEPS`.
 SPLITS = [(5_000, 5_000), (7_000, 3_000), (500, 9_500), (2_500, 2_500, 5_000), (9_000, 500, 500)]
@@ -98,7 +97,6 @@ SOURCES = ["volcano-0", "election-1", "football-2", "vaccine-0", "volcano-2", "e
 
 def test_real_boxes_show_and_report_the_arm_their_ids_draw(page: Page, settings: Settings) -> None:
     boxes = "".join(f'<div data-related-slug="{slug}" data-limit="3"></div>' for slug in SOURCES)
-    beacons: list[dict[str, Any]] = []
     log = FileEventLog(settings.data_dir)
     today = datetime.now(UTC).date()
     with running_server(create_app(settings)) as api:
@@ -112,14 +110,7 @@ def test_real_boxes_show_and_report_the_arm_their_ids_draw(page: Page, settings:
         html = f"<!doctype html><html><body>{boxes}{script}</body></html>"
         site = FastAPI()
         site.get("/", response_class=HTMLResponse)(lambda: html)
-        page.on(
-            "request",
-            lambda request: (
-                beacons.append(json.loads(request.post_data or "{}"))
-                if request.url == f"{api}/v1/events"
-                else None
-            ),
-        )
+        sent = record_events(page, api)
         with running_server(site) as publisher:
             page.set_viewport_size({"width": 1200, "height": 4000})  # every box in view
             page.add_init_script(FIXED_IDS)  # the same ids on every run: both arms are shown
@@ -131,7 +122,6 @@ def test_real_boxes_show_and_report_the_arm_their_ids_draw(page: Page, settings:
         )
     experiment = experiment_of(StoredExperiment(1, EXPERIMENT), settings)
     assert experiment is not None
-    sent = [event for beacon in beacons for event in beacon["events"]]
     assert len(sent) == 3 * len(SOURCES)
     by_box = {event["impression"]: event for event in sent}
     assert len(by_box) == len(SOURCES)

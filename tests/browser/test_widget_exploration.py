@@ -4,11 +4,9 @@ boxes are counted and logged with exact propensities."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
@@ -23,6 +21,7 @@ from api.templating import STATIC
 from recommender.settings import Settings
 from tests.support.helpers import build_fake_index, synthetic_records, wait_for
 from tests.support.servers import running_server
+from tests.support.widget_beacons import record_events
 
 SITE = "http://gazette.test"
 #: Plans of the boxes of the agreement page: (share, shown, reserves, pinned slots).
@@ -145,15 +144,7 @@ def test_an_exploring_box_is_counted_and_logged_with_exact_propensities(
     box = '<div data-related-slug="volcano-0" data-limit="4"></div>'
     script = f'<script src="{api}/widget.js" async></script>'
     html = f"<!doctype html><html><body>{box}{script}</body></html>"
-    beacons: list[dict[str, Any]] = []
-    page.on(
-        "request",
-        lambda request: (
-            beacons.append(json.loads(request.post_data or "{}"))
-            if request.url == f"{api}/v1/events"
-            else None
-        ),
-    )
+    sent = record_events(page, api)
     listed = httpx.get(
         f"{api}/v1/articles/volcano-0/related", params={"limit": 4, "explore": "true"}
     ).json()
@@ -187,5 +178,4 @@ def test_an_exploring_box_is_counted_and_logged_with_exact_propensities(
         # kept 1 - 1/4 - 3/24.
         moved = 2 / 24 if exchanged else 1 / 24
         assert propensity == pytest.approx(moved if slot in swapped else 1 - 1 / 4 - 3 / 24)
-    sent = [event for beacon in beacons for event in beacon["events"]]
     assert len(sent) == 5 and {event["token"] for event in sent} == {listed["feedback"]["token"]}

@@ -5,9 +5,7 @@ nothing."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
@@ -16,20 +14,14 @@ import pytest
 from index.state.curation_store import CurationStore
 from index.state.live_store import LiveStore
 from index.state.state_stores import StateStores, open_stores
-from tests.support.helpers import REPO, fake_settings
+from tests.support.helpers import fake_settings, run_cli
 
 pytestmark = pytest.mark.postgres
 VECTOR = np.array([0.6, 0.8], dtype=np.float32)
 
 
 def recommender(*args: str, database_url: str | None) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "RECOMMENDER_DATABASE_URL"}
-    if database_url is not None:
-        env["RECOMMENDER_DATABASE_URL"] = database_url
-    return subprocess.run(
-        [sys.executable, "-m", "console", *args],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    return run_cli(*args, env={"RECOMMENDER_DATABASE_URL": database_url})
 
 
 def state_of(stores: StateStores) -> dict[str, object]:

@@ -6,9 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from index.serving.version_loader import load_recommender
 from index.state.postgres_database import PostgresState
 from recommender.encoding.encoder_protocol import FAKE_MODEL
 from recommender.settings import DatabaseSettings, Settings
-from tests.support.helpers import REPO, build_fake_index
+from tests.support.helpers import build_fake_index, run_cli
 
 SLOTS = 3
 
@@ -30,14 +28,11 @@ SLOTS = 3
 def recommender(
     *args: str, data_dir: Path, database_url: str | None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if k != "RECOMMENDER_DATABASE_URL"}
-    env |= {"RECOMMENDER_DATA_DIR": str(data_dir), "RECOMMENDER_MODEL": FAKE_MODEL}
-    if database_url is not None:
-        env["RECOMMENDER_DATABASE_URL"] = database_url
-    return subprocess.run(
-        [sys.executable, "-m", "console", *args],
-        env=env, cwd=REPO, capture_output=True, text=True, timeout=120,
-    )  # fmt: skip
+    env: dict[str, str | None] = {
+        "RECOMMENDER_DATA_DIR": str(data_dir),
+        "RECOMMENDER_MODEL": FAKE_MODEL,
+    }
+    return run_cli(*args, env=env | {"RECOMMENDER_DATABASE_URL": database_url})
 
 
 def shown(

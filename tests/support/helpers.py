@@ -4,9 +4,12 @@ from __future__ import annotations
 
 import itertools
 import json
+import os
 import re
+import subprocess
+import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -99,6 +102,9 @@ def slugs(response: Any) -> list[str]:
     return [item["slug"] for item in response.json()["items"]]
 
 
+#: The headers of a widget's beacon: what `navigator.sendBeacon` sends for a string.
+BEACON = {"Content-Type": "text/plain;charset=UTF-8"}
+
 _impressions = itertools.count()
 
 
@@ -140,6 +146,31 @@ def box_events(
         }
         for slot in (slots or range(1, len(items) + 1))
     ]
+
+
+def post_events(client: Any, events: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """POST `events` as one beacon to `client`'s `/v1/events`; the receipt of the 202."""
+    response = client.post("/v1/events", content=json.dumps({"events": events}), headers=BEACON)
+    assert response.status_code == 202, response.text
+    receipt: dict[str, Any] = response.json()
+    return receipt
+
+
+def run_cli(
+    *args: str, env: Mapping[str, str | None], timeout: float = 120
+) -> subprocess.CompletedProcess[str]:
+    """`recommender ARGS` in a subprocess from the checkout, with this process's environment
+    changed by `env` (a None value removes the variable)."""
+    changed = dict(os.environ)
+    for name, value in env.items():
+        if value is None:
+            changed.pop(name, None)
+        else:
+            changed[name] = value
+    return subprocess.run(
+        [sys.executable, "-m", "console", *args],
+        env=changed, cwd=REPO, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
 
 
 def fake_settings(data_dir: Path, **overrides: Any) -> Settings:
