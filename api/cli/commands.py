@@ -586,6 +586,10 @@ def format_evaluation(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+#: How long a worker may leave uvicorn's supervisor unanswered before it is replaced.
+WORKER_HEALTHCHECK_SECONDS = 60
+
+
 @app.command(
     epilog=(
         "Examples:\n\n  recommender serve\n\n"
@@ -634,6 +638,10 @@ def serve(
         http=partial(  # type: ignore[arg-type]
             HeaderTimeoutProtocol, header_timeout=settings.server.header_timeout_seconds
         ),
+        # uvicorn kills and replaces a worker that leaves its supervisor's ping unanswered this
+        # long. Its default, 5 s, is shorter than a worker's start (imports, the version mapped)
+        # on a busy host, and workers were then killed and restarted in a loop.
+        timeout_worker_healthcheck=WORKER_HEALTHCHECK_SECONDS,
     )
     if config.workers > 1:
         Multiprocess(config, sockets=[config.bind_socket()]).run()

@@ -6,7 +6,10 @@ them over both workers.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import signal
 import threading
 import time
 from collections.abc import Iterator, Sequence
@@ -167,3 +170,35 @@ def test_a_correction_put_during_a_reindex_is_served_by_every_worker_after_it_pu
     wait_until_every_worker_serves(base, published.version)
     for _ in range(20):  # fresh connections: both workers are asked
         assert fresh_get(base, "/v1/articles/bitcoin-0").json()["title"] == "Second correction"
+
+
+def worker_pids(parent: int) -> list[int]:
+    """The worker processes uvicorn's supervisor `parent` runs (its spawned children)."""
+    children = Path(f"/proc/{parent}/task/{parent}/children").read_text().split()
+    return [
+        int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    ]
+
+
+@pytest.mark.timing
+def test_a_worker_that_stalls_past_uvicorns_default_ping_timeout_is_not_replaced(
+    tmp_path: Path,
+) -> None:
+    """A worker starved of CPU (here: stopped) for 8 s stays; uvicorn's default would have
+    killed it after 5 s, and on a busy host it killed starting workers in a loop."""
+    settings, _ = build_fake_index(tmp_path / "data", redis_url=None)
+    env = {"RECOMMENDER_MODEL": "fake-hashing", "RECOMMENDER_DATA_DIR": str(settings.data_dir)}
+    log = tmp_path / "serve.log"
+    with ServeProcess(env, log, args=["--workers", "2"]) as server:
+        workers = worker_pids(server.pid)
+        assert len(workers) == 2, workers
+        os.kill(workers[0], signal.SIGSTOP)
+        try:
+            time.sleep(8)
+        finally:
+            with contextlib.suppress(ProcessLookupError):  # killed by the supervisor
+                os.kill(workers[0], signal.SIGCONT)
+        time.sleep(1)  # the supervisor's next round of pings
+        assert worker_pids(server.pid) == workers, server.log_tail()
+        assert "died" not in log.read_text(), server.log_tail()
+        assert fresh_get(server.url, "/readyz").status_code == 200
