@@ -40,6 +40,7 @@ from api.routes import (
     related,
     widget,
 )
+from api.serving.click_counts import ClickCounts
 from api.serving.draft_encoder import DraftEncoder
 from api.serving.experiment_arms import ExperimentArms
 from api.serving.feedback_tokens import build_signer
@@ -79,6 +80,14 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         popular = PopularArticles(
             event_log.backend, lambda: holder.current, settings.fallbacks, clock
         )
+        clicks = ClickCounts(
+            event_log.backend,
+            holder.serve_clicks,
+            settings.clicks,
+            settings.data_dir,
+            settings.event_log.retention_days,
+            clock,
+        )
         drafts = DraftEncoder(settings.encoder)
         drafts.preload()
         services = Services(
@@ -94,6 +103,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             event_log=event_log,
             popular=popular,
             experiments=ExperimentArms(holder.stores.experiment, settings),
+            clicks=clicks,
         )
         app.state.services = services
         limiter.start()
@@ -102,6 +112,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             watchers.append(asyncio.create_task(holder.watch_database()))
         if settings.fallbacks.counts_popular:
             watchers.append(asyncio.create_task(popular.run()))
+        watchers.append(asyncio.create_task(clicks.run()))
         try:
             yield
         finally:

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 
 from api.event_log.event_log_writer import EventLogWriter
 from api.middleware.prometheus_metrics import Metrics
+from api.serving.click_counts import ClickCounts
 from api.serving.draft_encoder import DraftEncoder
 from api.serving.experiment_arms import ExperimentArms
 from api.serving.feedback_tokens import FeedbackSigner
@@ -37,6 +38,7 @@ class Services:
     event_log: EventLogWriter
     popular: PopularArticles
     experiments: ExperimentArms
+    clicks: ClickCounts
 
 
 async def get_services(request: Request) -> Services:

@@ -7,7 +7,7 @@ contract), or `Settings(data_dir=...)` in tests and tools.
 `REDIS_URL` keeps the name most deployments already use. `Settings` composes the groups; each
 part of the service takes only its own (`settings.index`, `settings.encoder`, `settings.redis`,
 `settings.cache`, `settings.limits`, `settings.editor`, `settings.feedback`,
-`settings.event_log`, `settings.fallbacks`, `settings.server`).
+`settings.event_log`, `settings.fallbacks`, `settings.clicks`, `settings.server`).
 
 Long (~550 lines) because it declares the settings and their help text; there is no logic
 beyond reading them.
@@ -112,6 +112,14 @@ class RankingSettings(Group):
         default_factory=dict,
         description='Per-section half-lives, e.g. {"sport": 2}.',
     )
+    click_weight: float = setting(
+        "click_weight",
+        0.0,
+        ge=0,
+        description="Weight of readers' clicks (position-debiased, smoothed, decayed; "
+        "docs/learning.md) in the hybrid score, applied when lists are served; 0 = off. "
+        "Choose it with `recommender evaluate-policy --candidate click_weight=...`.",
+    )
 
     @property
     def fusion(self) -> FusionWeights:
@@ -122,6 +130,12 @@ class RankingSettings(Group):
             name_boost=self.name_boost,
             bm25=self.bm25_weight,
         )
+
+    @property
+    def served(self) -> dict[str, float]:
+        """Fusion parameters applied over a version's when its lists are served, rather than
+        recorded in it at reindex (changing them needs no reindex)."""
+        return {"clicks": self.click_weight}
 
     @property
     def policy(self) -> ServingPolicy:
@@ -558,6 +572,33 @@ class FallbackSettings(Group):
         return any("popular" in (parse_chain(chain) or ()) for chain in chains)
 
 
+class ClickSettings(Group):
+    """How readers' clicks are counted from the impression log for the click signal
+    (`RECOMMENDER_CLICK_WEIGHT`; docs/learning.md)."""
+
+    half_life_days: float = setting(
+        "click_half_life_days",
+        7.0,
+        gt=0,
+        description="Age at which a click or an impression counts half.",
+    )
+    prior_clicks: float = setting(
+        "click_prior_clicks",
+        5.0,
+        gt=0,
+        description="Strength of the prior that pulls an item's click ratio towards 1 (the "
+        "content score alone), in expected clicks: evidence of fewer counts for little.",
+    )
+    refresh_seconds: float = setting(
+        "click_refresh_seconds",
+        600,
+        ge=1,
+        description="How often each worker adds the impression log's new events to its click "
+        "counts, in the background. With clicks weighing, each new count changes the lists' "
+        "cache keys.",
+    )
+
+
 class ServerSettings(Group):
     """The HTTP server: address, workers, browsers' origins, proxies, version polling."""
 
@@ -657,6 +698,7 @@ class Settings(BaseSettings):
     feedback: FeedbackSettings = Field(default_factory=FeedbackSettings)
     event_log: EventLogSettings = Field(default_factory=EventLogSettings)
     fallbacks: FallbackSettings = Field(default_factory=FallbackSettings)
+    clicks: ClickSettings = Field(default_factory=ClickSettings)
     server: ServerSettings = Field(default_factory=ServerSettings)
     fault_point: str | None = setting(
         "fault_point",

@@ -24,7 +24,7 @@ ROOMS = {
         "articles": 1, "text_analysis": 1, "encoding": 1, "overrides": 1,
         # ranking, its signals and fallbacks, offline evaluation, reading feeds of every kind
         "ranking": 2, "proper_nouns": 2, "tfidf": 2, "bm25": 2, "signals": 2, "evaluation": 2,
-        "fallbacks": 2,
+        "fallbacks": 2, "click_statistics": 2,
         "ingest": 2,
         # the one reader of the environment, composing every room's group
         "settings": 3,

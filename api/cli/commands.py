@@ -38,6 +38,7 @@ from api.cli.policy_commands import evaluate_policy
 from recommender import fault_points
 from recommender.errors import (
     ArticleNotFound,
+    RecommenderError,
 )
 from recommender.settings import Settings, settings_with
 
@@ -201,7 +202,21 @@ def reindex(
     finally:
         for line in report.summary_lines():
             typer.echo(line, err=True)
+    _recount_clicks(settings)
     typer.echo(summary.to_json())
+
+
+def _recount_clicks(settings: Settings) -> None:
+    """The nightly recount of readers' clicks for the click signal (docs/learning.md); the
+    version is published whatever happens here (workers then count the log themselves)."""
+    from api.serving.click_counts import recount_to_file
+
+    try:
+        path, tally = recount_to_file(settings, time.time())
+    except RecommenderError as exc:
+        typer.echo(f"recommender: warning: click counts not recounted: {exc}", err=True)
+        return
+    typer.echo(f"click counts: {tally.events:,} events of the impression log in {path}", err=True)
 
 
 @app.command(

@@ -51,7 +51,8 @@ def evaluate_policy(
             metavar="SETTINGS",
             help="A candidate ranking: ranking settings changed from the current ones, as "
             "NAME=VALUE pairs separated by spaces or commas (e.g. 'diversity=0.3 "
-            "lexical_weight=0.8'). Repeatable.",
+            "lexical_weight=0.8', or 'click_weight=0.5': readers' clicks as counted from the "
+            "log's days before --since). Repeatable.",
         ),
     ] = None,
     placement: Annotated[
@@ -76,6 +77,7 @@ def evaluate_policy(
     confidence intervals and the effective sample size (docs/learning.md)."""
     from api.event_log.event_log_factory import settings_event_log
     from api.event_log.policy_evaluation import (
+        clicks_before,
         evaluate_policies,
         logged_boxes,
         reranked,
@@ -93,6 +95,7 @@ def evaluate_policy(
             typer.echo(f"recommender: warning: {warning}", err=True)
         with settings_event_log(settings) as log:
             boxes = logged_boxes(log.read(first, last), placement)
+            served = served.with_clicks(clicks_before(log, settings, first))
         rankings = {"current": served_ranking(served)} | {
             text: served_ranking(reranked(served, settings, changed))
             for text, changed in candidates.items()

@@ -120,23 +120,36 @@ class FileEventLog:
                     for line in file:
                         yield from _parse(line, path)
 
+    def read_since(self, since: float) -> Iterator[LoggedEvent]:
+        for line, path in self._lines_since(since):
+            for event in _parse(line, path):
+                if event.at >= since:
+                    yield event
+
     def clicks_since(self, since: float) -> dict[str, int]:
-        # Reads the window's files whole, without the writers' lock; only click lines are
-        # parsed (a record's first field is its type), so impressions cost a byte comparison
-        # each, and a line still being appended (no newline yet) waits for the next count.
+        # Only click lines are parsed (a record's first field is its type), so impressions
+        # cost a byte comparison each.
         counts: dict[str, int] = {}
+        for line, path in self._lines_since(since):
+            if not line.startswith(_CLICK):
+                continue
+            for event in _parse(line, path):
+                if event.at >= since:
+                    counts[event.target] = counts.get(event.target, 0) + 1
+        return counts
+
+    def _lines_since(self, since: float) -> Iterator[tuple[bytes, Path]]:
+        """The whole lines of the files of `since`'s UTC day and later, each with its file.
+        Read without the writers' lock: a line still being appended (no newline yet) waits for
+        the next read."""
         first = utc_day(since)
         for path in self._day_files():
             if date.fromisoformat(path.name.removesuffix(SUFFIX)) < first:
                 continue
             with path.open("rb") as file:
                 for line in file:
-                    if not (line.startswith(_CLICK) and line.endswith(b"\n")):
-                        continue
-                    for event in _parse(line, path):
-                        if event.at >= since:
-                            counts[event.target] = counts.get(event.target, 0) + 1
-        return counts
+                    if line.endswith(b"\n"):
+                        yield line, path
 
     def prune(self, first_kept: date) -> int:
         gone = 0

@@ -73,6 +73,10 @@ class EventLog(Protocol):
     def read(self, since: date, until: date) -> Iterator[LoggedEvent]:
         """The events of UTC days `since`..`until` (both included), day by day, streamed."""
 
+    def read_since(self, since: float) -> Iterator[LoggedEvent]:
+        """The events accepted at `since` (UNIX seconds) or later, streamed: what a worker adds
+        to its click counts. A record still being written may come at the next read."""
+
     def clicks_since(self, since: float) -> dict[str, int]:
         """How many clicks each target got at `since` (UNIX seconds) or later: what makes an
         article popular."""

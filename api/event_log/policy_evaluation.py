@@ -12,12 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
 import numpy as np
 
-from api.event_log.logged_events import LoggedEvent
+from api.event_log.logged_events import EventLog, LoggedEvent, first_kept_day
 from index.serving.recommender_engine import Recommender
+from recommender.click_statistics import ClickStatistics, ClickTally
 from recommender.errors import ArticleNotFound, LogLacksSupport
 from recommender.evaluation.off_policy import (
     Estimate,
@@ -76,19 +78,33 @@ def reranked(recommender: Recommender, current: Settings, candidate: Settings) -
     """`recommender` (what is served with the `current` settings) as it would serve with the
     `candidate` settings' ranking: their serving policy, and the fusion parameters they change
     applied over those the version was built with."""
-    changed = {
-        name: value
-        for name, value in candidate.index.fusion.items()
-        if value != current.index.fusion[name]
-    }
+    before, after = _fusion(current), _fusion(candidate)
+    changed = {name: value for name, value in after.items() if value != before[name]}
     weights = fusion_weights({**recommender.weights, **changed}) if changed else None
     return Recommender(
         recommender.version,
         candidate.index.policy,
         recommender.overlay,
         recommender.overrides,
-        weights,
+        recommender.weights_given if weights is None else weights,
+        recommender.clicks,
     )
+
+
+def _fusion(settings: Settings) -> dict[str, float]:
+    """The fusion parameters the settings rank with: those recorded in a version at reindex,
+    and those applied when it is served (the click weight)."""
+    return {**settings.index.fusion, **settings.index.ranking.served}
+
+
+def clicks_before(event_log: EventLog, settings: Settings, first: date) -> ClickStatistics:
+    """The click statistics as they stood when UTC day `first` began, from the log's earlier
+    days alone: a ranking with clicks is then judged on clicks it did not learn from."""
+    start = datetime(first.year, first.month, first.day, tzinfo=UTC).timestamp()
+    tally = ClickTally(settings.clicks.half_life_days, start)
+    last = first - timedelta(days=1)
+    tally.add(event_log.read(first_kept_day(last, settings.event_log.retention_days), last))
+    return tally.statistics(start, settings.clicks.prior_clicks)
 
 
 def served_ranking(recommender: Recommender) -> Ranking:

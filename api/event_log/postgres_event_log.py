@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Sequence
 from datetime import date
 
-from api.event_log.logged_events import LoggedEvent
+from api.event_log.logged_events import LoggedEvent, utc_day
 from index.state.postgres_database import PostgresState
 
 _COLUMNS = "type, at, source, impression, position, target, placement, arm, version, propensity"
@@ -49,6 +49,13 @@ class PostgresEventLog:
 
     def read(self, since: date, until: date) -> Iterator[LoggedEvent]:
         # The (day, at) index gives the order: rows stream from a server-side cursor, unsorted.
+        return self._stream("day BETWEEN %s AND %s", (since, until))
+
+    def read_since(self, since: float) -> Iterator[LoggedEvent]:
+        # The day bound lets the (day, at) index skip the earlier days.
+        return self._stream("day >= %s AND at >= %s", (utc_day(since), since))
+
+    def _stream(self, where: str, values: tuple[object, ...]) -> Iterator[LoggedEvent]:
         with (
             self._postgres.connection() as conn,
             conn.transaction(),
@@ -56,8 +63,7 @@ class PostgresEventLog:
         ):
             cursor.itersize = FETCH_ROWS
             cursor.execute(
-                f"SELECT {_COLUMNS} FROM event_log WHERE day BETWEEN %s AND %s ORDER BY day, at",
-                (since, until),
+                f"SELECT {_COLUMNS} FROM event_log WHERE {where} ORDER BY day, at", values
             )
             for row in cursor:
                 yield LoggedEvent(*row)

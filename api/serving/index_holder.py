@@ -24,6 +24,7 @@ from index.state.postgres_database import UNAVAILABLE
 from index.state.state_stores import open_stores
 from index.versions.replica_sync import ReplicaSync
 from index.versions.version_store import VersionStore
+from recommender.click_statistics import ClickStatistics
 from recommender.errors import RecommenderError
 from recommender.settings import IndexSettings
 
@@ -50,6 +51,9 @@ class IndexHolder:
         self.database_degraded = False
         """Whether the last poll of the shared database failed (readers serve the last state)."""
         self.current: Recommender | None = None
+        self.clicks: ClickStatistics | None = None
+        """The readers' clicks as last counted (`api.serving.click_counts`): a recount replaces
+        it whole, and `require` applies it to the recommender it serves."""
         self._changing = threading.Lock()
         self.problem: str | None = None
         self._attempted: str | None = None
@@ -72,6 +76,8 @@ class IndexHolder:
                 current = self.apply_overrides()
         except StoreUnavailable:
             self.database_degraded = True
+        if current.clicks is not self.clicks:
+            current = self.apply_clicks()
         return current
 
     async def call_store(self, call: Callable[[], T]) -> T:
@@ -114,6 +120,21 @@ class IndexHolder:
         while True:
             current = self._served()
             updated = current.with_overrides(overrides)
+            if self._replace(current, updated):
+                return updated
+
+    def serve_clicks(self, clicks: ClickStatistics) -> None:
+        """Serve these click statistics from the next request on (a reference swap: a request
+        reads the old ones or these)."""
+        self.clicks = clicks
+
+    def apply_clicks(self) -> Recommender:
+        """Serve the click statistics last counted (`clicks`, replaced whole by a recount)."""
+        while True:
+            current = self._served()
+            if self.clicks is None or current.clicks is self.clicks:
+                return current
+            updated = current.with_clicks(self.clicks)
             if self._replace(current, updated):
                 return updated
 

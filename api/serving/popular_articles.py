@@ -8,7 +8,6 @@ is read there); a request only reads the table. A recount that fails keeps the l
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import time
@@ -16,6 +15,7 @@ from collections.abc import Callable, Mapping
 
 from api.event_log.event_log_factory import settings_event_log
 from api.event_log.logged_events import EventLog
+from api.serving.background_refresh import refresh_forever
 from api.stores.event_schemas import DEFAULT_PLACEMENT
 from index.serving.recommender_engine import Recommender
 from recommender.errors import ArticleNotFound
@@ -61,13 +61,11 @@ class PopularArticles:
 
     async def run(self) -> None:
         """Recount now and then every `popular_refresh_seconds`, until cancelled."""
-        while True:
-            try:
-                await asyncio.to_thread(self.recount)
-            except Exception as exc:  # the last table keeps serving
-                self.failures += 1
-                log.warning("popular articles not recounted (%s); keeping the last count", exc)
-            await asyncio.sleep(self._settings.popular_refresh_seconds)
+        await refresh_forever(self.recount, self._settings.popular_refresh_seconds, self._failed)
+
+    def _failed(self, exc: Exception) -> None:
+        self.failures += 1
+        log.warning("popular articles not recounted (%s); keeping the last count", exc)
 
 
 def top_by_section(

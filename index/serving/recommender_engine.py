@@ -23,6 +23,7 @@ from numpy.typing import NDArray
 from index.serving.live_overlay import LiveOverlay
 from index.versions.index_version import IndexVersion
 from index.versions.neighbours import rank_by_fusion
+from recommender.click_statistics import ClickStatistics
 from recommender.errors import ArticleNotFound
 from recommender.fallbacks import Fallbacks, Reason
 from recommender.overrides import Overrides, Pin, apply_pins
@@ -38,6 +39,8 @@ from recommender.ranking import (
     select,
 )
 from recommender.signals.base import Candidates, Side, Source
+from recommender.signals.click_through import NAME as CLICKS
+from recommender.signals.click_through import ClickPart
 from recommender.signals.registry import candidate_scores, explanation, source_queries
 
 _WORD = re.compile(r"\w+")
@@ -110,6 +113,7 @@ class Recommender:
         overlay: LiveOverlay | None = None,
         overrides: Overrides | None = None,
         weights: FusionWeights | None = None,
+        clicks: ClickStatistics | None = None,
     ) -> None:
         self.version = version
         self.policy = policy or ServingPolicy()
@@ -119,6 +123,8 @@ class Recommender:
         self._weights = weights
         """Fusion parameters other than the version's (an off-policy candidate): its
         precomputed candidates are then scored again with them."""
+        self.clicks = clicks
+        """The readers' clicks as last counted from the impression log (None: not known)."""
 
     def with_overrides(self, overrides: Overrides) -> Recommender:
         """The same recommender (sharing everything it computed) with other overrides."""
@@ -126,17 +132,37 @@ class Recommender:
         changed.overrides = overrides
         return changed
 
+    def with_clicks(self, clicks: ClickStatistics) -> Recommender:
+        """The same recommender with other click statistics."""
+        changed = copy.copy(self)
+        changed.clicks = clicks
+        changed.__dict__.pop("_parts", None)
+        return changed
+
     @property
     def cache_tag(self) -> str:
         """Changes whenever any answer may change: part of every cache key and ETag.
 
-        That is a new version, a live change, an editor's override, or a pin expiring.
+        That is a new version, a live change, an editor's override, a pin expiring, or, when
+        clicks weigh, a new count of them.
         """
         overrides = self.overrides
-        return (
+        tag = (
             f"{self.version.id}.{self.overlay.generation}."
             f"{overrides.generation}.{overrides.epoch(time.time())}"
         )
+        if self.clicks is not None and self.weights[CLICKS]:
+            tag += f".{self.clicks.generation}"
+        return tag
+
+    @cached_property
+    def _parts(self) -> Mapping[str, Any]:
+        """The signals' parts: the version's, and the click statistics when known."""
+        if self.clicks is None:
+            return self.version.signals
+        cards = self.version.cards
+        part = ClickPart(self.clicks, lambda row: str(cards[row]["slug"]))
+        return {**self.version.signals, CLICKS: part}
 
     @cached_property
     def cards(self) -> Sequence[dict[str, Any]]:
@@ -242,6 +268,12 @@ class Recommender:
         scored with at reindex) unless others were given."""
         return self.version.weights if self._weights is None else self._weights
 
+    @property
+    def weights_given(self) -> FusionWeights | None:
+        """The parameters given in place of the version's (None: its own, and its precomputed
+        lists served as they are)."""
+        return self._weights
+
     def _side_of(self, row: int) -> tuple[Side, int]:
         """The side (the version's, or the live articles') that holds a catalog row, and the
         row there."""
@@ -267,7 +299,7 @@ class Recommender:
             rows=frozenset({row}),
             vector=side.vectors[at],
             published=float(side.published[at]),
-            queries=lambda: source_queries(self.version.signals, side.features, at),
+            queries=lambda: source_queries(self._parts, side.features, at),
             section=int(self.facts.sections.codes[row]),
         )
         if row < self.overlay.offset:
@@ -284,7 +316,7 @@ class Recommender:
         """Why `target_row` is related to `source_row`: each signal's part of the hybrid score
         (`RankingSignal.explain`)."""
         return explanation(
-            self.version.signals,
+            self._parts,
             self._side_of(source_row),
             self._side_of(target_row),
             self.weights,
@@ -300,7 +332,7 @@ class Recommender:
             rows=frozenset(),
             vector=vector,
             published=moment,
-            queries=lambda: source_queries(self.version.signals, self.version.prepare(text), 0),
+            queries=lambda: source_queries(self._parts, self.version.prepare(text), 0),
         )
         ids, scores = self._search(source, self.version.manifest.neighbours)
         live_ids, live_scores = self._with_live(source, ids, scores)
@@ -314,7 +346,7 @@ class Recommender:
             return ids, scores
         live = np.arange(self.overlay.size)
         candidates = Candidates(self.overlay.side, live, self.overlay.vectors @ source.vector)
-        fused = candidate_scores(self.version.signals, source, candidates, self.weights)
+        fused = candidate_scores(self._parts, source, candidates, self.weights)
         live_ids, live_scores = rank_by_fusion(live + self.overlay.offset, fused, len(live))
         merged_ids = np.concatenate([ids, live_ids])
         merged_scores = np.concatenate([scores, live_scores])
@@ -328,14 +360,14 @@ class Recommender:
         candidates a reindex with them would keep is not known without one."""
         cosines = self.version.vectors[np.where(ids >= 0, ids, 0)] @ source.vector
         candidates = Candidates(self.version.side, ids, cosines)
-        fused = candidate_scores(self.version.signals, source, candidates, self.weights)
+        fused = candidate_scores(self._parts, source, candidates, self.weights)
         return rank_by_fusion(ids, fused, len(ids))
 
     def _search(self, source: _Source, size: int) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
         """The `size` nearest rows by vector, re-scored with the hybrid score."""
         semantic, ids = self.version.index.search(source.vector[None, :], size)
         candidates = Candidates(self.version.side, ids[0], semantic[0])
-        fused = candidate_scores(self.version.signals, source, candidates, self.weights)
+        fused = candidate_scores(self._parts, source, candidates, self.weights)
         return rank_by_fusion(ids[0], fused, size)
 
     def _rank(

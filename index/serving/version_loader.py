@@ -10,7 +10,9 @@ from index.state.state_stores import StateStores, open_stores
 from index.versions.index_version import IndexVersion
 from index.versions.manifest import Manifest, read_manifest
 from index.versions.version_store import VersionStore
+from recommender.ranking import FusionWeights
 from recommender.settings import IndexSettings
+from recommender.signals.registry import fusion_weights
 
 
 def load_current(settings: IndexSettings) -> tuple[IndexVersion, str | None]:
@@ -34,6 +36,16 @@ def load_current(settings: IndexSettings) -> tuple[IndexVersion, str | None]:
         raise
 
 
+def served_weights(version: IndexVersion, settings: IndexSettings) -> FusionWeights | None:
+    """The fusion parameters `version` is served with when the settings applied at serving
+    (`RankingSettings.served`) differ from those it was built with; None when they do not (its
+    precomputed lists are served as they are)."""
+    served = settings.ranking.served
+    if all(version.weights[name] == value for name, value in served.items()):
+        return None
+    return fusion_weights({**version.weights, **served})
+
+
 def with_live_changes(
     version: IndexVersion,
     live: LiveStore,
@@ -43,7 +55,7 @@ def with_live_changes(
     """A recommender over `version` with the live upserts and retractions applied (preparing only
     the changes `previous` lacks)."""
     overlay = LiveOverlay.read(version, live, previous)
-    return Recommender(version, settings.policy, overlay)
+    return Recommender(version, settings.policy, overlay, weights=served_weights(version, settings))
 
 
 def as_served(version: IndexVersion, stores: StateStores, settings: IndexSettings) -> Recommender:

@@ -12,11 +12,18 @@ from numpy.typing import NDArray
 from recommender.ranking import FusionWeights
 from recommender.signals.base import Candidates, RankingSignal, Reason, Side, Source, fuse
 from recommender.signals.bm25_share import Bm25Share
+from recommender.signals.click_through import ClickThrough
 from recommender.signals.semantic import SemanticCosine
 from recommender.signals.tfidf_cosine import TfidfCosine
 from recommender.signals.time_proximity import TimeProximity
 
-SIGNALS: list[RankingSignal] = [TfidfCosine(), Bm25Share(), SemanticCosine(), TimeProximity()]
+SIGNALS: list[RankingSignal] = [
+    TfidfCosine(),
+    Bm25Share(),
+    SemanticCosine(),
+    TimeProximity(),
+    ClickThrough(),
+]
 
 
 def register(signal: RankingSignal) -> None:

@@ -4,15 +4,19 @@ the served index's own code path."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 
 from api.cli.policy_commands import MIN_SUPPORT, candidate_settings
+from api.event_log.file_event_log import FileEventLog
 from api.event_log.logged_events import LoggedEvent
 from api.event_log.policy_evaluation import (
     LoggedBox,
     Ranking,
+    clicks_before,
     evaluate_policies,
     logged_boxes,
     reranked,
@@ -150,3 +154,36 @@ def test_a_candidate_is_the_current_settings_with_its_ranking_settings_changed()
     assert changed.index.fusion["lexical"] == 0.0
     assert changed.index.fusion["time"] == 2.0  # unchanged settings stay as they are
     assert changed.data_dir == Path("x")
+
+
+def test_a_click_weight_candidate_ranks_with_clicks_learned_before_the_period(
+    tmp_path: Path,
+) -> None:
+    settings, _ = build_fake_index(tmp_path / "data")
+    candidate = candidate_settings(settings, "click_weight=1.5")
+    served, _ = load_recommender(settings.index)
+    current = served_ranking(served)
+    source = "volcano-0"
+    last = current(source, 5, AT)[-1]
+    # The day before the period, readers clicked `last` in slot 5 every time and the article
+    # beside it in turns never; on the period's first day, half the time (not counted).
+    before, first = date(2026, 12, 5), date(2026, 12, 6)
+    other = next(slug for slug in ("volcano-2", "volcano-1") if slug != last)
+    log = FileEventLog(settings.data_dir)
+    for day, clicked_every in ((before, 2), (first, 4)):
+        start = datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp()
+        for n in range(400):
+            target = last if n % 2 == 0 else other
+            shown = LoggedEvent(
+                "impression", start + n, source, f"box-{day}-{n}", 5, target, "default",
+                "default", "v1", 1.0,
+            )  # fmt: skip
+            clicked = target == last and n % clicked_every == 0
+            log.write([shown, *([replace(shown, type="click", propensity=None)] * clicked)])
+    clicks = clicks_before(log, settings, first)
+    assert clicks.score(source, last) > 0.5
+    learned = served.with_clicks(clicks)
+    assert served_ranking(learned)(source, 5, AT) == current(source, 5, AT)  # at weight 0
+    ranked = served_ranking(reranked(learned, settings, candidate))(source, 5, AT)
+    assert ranked.index(last) < 4
+    assert clicks_before(log, settings, before).score(source, last) == 0.0

@@ -17,8 +17,10 @@ import pytest
 from api.event_log.event_log_export import export_events
 from api.event_log.event_log_factory import open_event_log
 from api.event_log.logged_events import EventLog, LoggedEvent, first_kept_day
+from api.serving.click_counts import ClickCounts
 from index.state.postgres_database import PostgresState
-from recommender.settings import DatabaseSettings
+from recommender.click_statistics import ClickStatistics
+from recommender.settings import ClickSettings, DatabaseSettings
 from tests.support.event_log_records import DAY, at, click, impression
 
 
@@ -112,6 +114,35 @@ def test_clicks_since_a_moment_are_counted_per_target_across_days(log: EventLog)
     assert log.clicks_since(since) == {"target-b": 3, "target-c": 1}
     assert log.clicks_since(since + 0.001) == {"target-b": 2}
     assert log.clicks_since(at(DAY, 7200.001)) == {}
+
+
+def test_a_read_since_a_moment_streams_every_later_event_across_days(log: EventLog) -> None:
+    """What a worker's click counts add: every event type, from `since` on (to the second)."""
+    day_before = date(2026, 12, 5)
+    early = impression("box-0000000000000001", day=day_before)
+    later = [*impression("box-0000000000000002"), click("box-0000000000000002", 2)]
+    log.write([*early, *later])
+    since = early[1].at
+    assert sorted(log.read_since(since), key=LoggedEvent.key) == sorted(
+        [*early[1:], *later], key=LoggedEvent.key
+    )
+    assert list(log.read_since(later[-1].at + 0.001)) == []
+
+
+def test_click_counts_follow_the_log_without_a_restart(log: EventLog, tmp_path: Path) -> None:
+    """The click signal's counts over either backend: a first recount, then the new events."""
+    served: list[ClickStatistics] = []
+    now = at(DAY, 3600)  # the events come as they are accepted
+    counts = ClickCounts(log, served.append, ClickSettings(), tmp_path, 10_000, lambda: now)
+    log.write(impression("box-0000000000000001"))
+    counts.refresh()
+    first = served[-1].explained("volcano-0", "target-b")
+    assert first is not None and first.click_rate == 0.0 and first.impressions > 0
+    log.write([*impression("box-0000000000000002"), click("box-0000000000000002", 2)])
+    counts.refresh()
+    found = served[-1].explained("volcano-0", "target-b")
+    assert found is not None and found.impressions == pytest.approx(2 * first.impressions)
+    assert found.click_rate == pytest.approx(0.5, rel=0.01)  # the click came an hour later
 
 
 def test_retention_deletes_whole_days_before_the_first_kept(log: EventLog) -> None:

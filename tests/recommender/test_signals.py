@@ -32,6 +32,7 @@ def hybrid(
         "lexical": zeros if tfidf is None else tfidf,
         "bm25": zeros if bm25 is None else bm25,
         "time": time_proximity(days, weights["time_scale_days"]),
+        "clicks": zeros,  # readers' clicks weigh 0 by default
     }
     return fuse([(s.weight(weights), raw[s.name]) for s in SIGNALS])
 

@@ -1,0 +1,247 @@
+"""How often readers clicked a suggested article, corrected for its slot, smoothed and decayed:
+what the `clicks` ranking signal (`recommender.signals.click_through`) scores.
+
+Counted from the impression log's items shown and clicks (docs/learning.md, "The click
+signal"). Every event weighs 2^-(age / half-life). A slot's click rate `slot_rate[p]` is its
+clicks over its impressions, all lists together: how much readers examine slot p. An item
+shown n_p times at slot p is *expected* to get E = sum_p n_p x slot_rate[p] clicks if it were
+an average item; it got C. C / E ("clicks over expected clicks") says how many times the slot
+average it was clicked. With a prior worth `prior` expected clicks:
+
+    elsewhere(source, target) = (C_t - C_st + prior) / (E_t - E_st + prior)
+    ratio(source, target)     = (C_st + prior x elsewhere) / (E_st + prior)
+    score                     = ln ratio, clipped to +-ln MAX_RATIO
+
+(C_t, E_t: the target's counts in every list; C_st, E_st: in the source's lists), so an item
+with little evidence scores about 0 (its content score decides), a pair without evidence of
+its own scores the target's ratio everywhere, and a target nobody was shown scores 0.
+
+A `ClickTally` accumulates events (the nightly recount, then each worker's refreshes); its
+`statistics` are an immutable `ClickStatistics` that requests read.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from recommender.ranking import SECONDS_PER_DAY
+
+#: Slots counted apart; lower slots share the last one's click rate.
+MAX_POSITION = 10
+#: Largest factor (and smallest, 1 / it) by which clicks move an item: score is +-ln of it.
+MAX_RATIO = 4.0
+#: How late an event may reach the log after it was accepted and still be counted by a worker's
+#: refresh (the writer threads batch for a second or so; the nightly recount takes any).
+LATE_SECONDS = 300.0
+
+Key = tuple[str, str, str, int]
+
+
+class LoggedAction(Protocol):
+    """An impression item or a click as the log keeps it (`api.event_log.LoggedEvent`)."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def at(self) -> float: ...
+    @property
+    def source(self) -> str: ...
+    @property
+    def target(self) -> str: ...
+    @property
+    def position(self) -> int: ...
+    def key(self) -> Key: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Evidence:
+    """Decayed clicks and impressions by slot of one pair or one target (in the tally's units)."""
+
+    clicks: float
+    shown: tuple[float, ...]
+    """Impressions at slots 1..MAX_POSITION."""
+
+    def plus(self, clicked: float, slot: int, shown: float) -> Evidence:
+        counts = list(self.shown)
+        counts[slot] += shown
+        return Evidence(self.clicks + clicked, tuple(counts))
+
+
+_NONE = Evidence(0.0, (0.0,) * MAX_POSITION)
+
+
+@dataclass(frozen=True, slots=True)
+class Explained:
+    """What the editors' page says of an item's clicks."""
+
+    click_rate: float
+    """Clicks per impression (decayed)."""
+    lift: float
+    """Clicks over the slot average's expected clicks (unsmoothed)."""
+    impressions: float
+    score: float
+    """The signal's score (ln of the smoothed ratio, clipped)."""
+    per_pair: bool
+    """Of this source's lists (True) or of every list the target was in (False)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ClickStatistics:
+    """One immutable view of the tally at `at`: what requests read."""
+
+    pairs: Mapping[tuple[str, str], Evidence]
+    targets: Mapping[str, Evidence]
+    slot_rate: tuple[float, ...]
+    scale: float
+    """Tally units -> decayed counts at `at`."""
+    prior: float
+    generation: str
+    """Changes whenever the counted events do (part of the cache key when it weighs)."""
+
+    def _expected(self, evidence: Evidence) -> float:
+        return self.scale * sum(n * r for n, r in zip(evidence.shown, self.slot_rate, strict=True))
+
+    def score(self, source: str, target: str) -> float:
+        """ln of the smoothed ratio of clicks over expected clicks, within +-ln MAX_RATIO."""
+        of_target = self.targets.get(target)
+        if of_target is None:
+            return 0.0
+        clicks, expected = self.scale * of_target.clicks, self._expected(of_target)
+        pair = self.pairs.get((source, target))
+        if pair is None:
+            ratio = (clicks + self.prior) / (expected + self.prior)
+        else:
+            own_clicks, own_expected = self.scale * pair.clicks, self._expected(pair)
+            # The prior is the target's ratio in the other sources' lists.
+            elsewhere = (max(0.0, clicks - own_clicks) + self.prior) / (
+                max(0.0, expected - own_expected) + self.prior
+            )
+            ratio = (own_clicks + self.prior * elsewhere) / (own_expected + self.prior)
+        limit = math.log(MAX_RATIO)
+        return min(limit, max(-limit, math.log(ratio)))
+
+    def explained(self, source: str, target: str) -> Explained | None:
+        """The evidence of the pair, or else of the target; None when it was never shown."""
+        pair = self.pairs.get((source, target))
+        evidence = pair if pair is not None else self.targets.get(target)
+        if evidence is None:
+            return None
+        shown = self.scale * sum(evidence.shown)
+        expected = self._expected(evidence)
+        clicks = self.scale * evidence.clicks
+        return Explained(
+            click_rate=clicks / shown if shown else 0.0,
+            lift=clicks / expected if expected else 0.0,
+            impressions=shown,
+            score=self.score(source, target),
+            per_pair=pair is not None,
+        )
+
+
+class ClickTally:
+    """Decayed clicks and impressions per (source, target), per target and per slot, added to
+    as the log grows. Each event is stored as 2^((at - reference) / half-life), so that adding
+    later events needs no rescaling of earlier ones."""
+
+    def __init__(self, half_life_days: float, reference: float) -> None:
+        self.half_life_days = half_life_days
+        self.reference = reference
+        self.pairs: dict[tuple[str, str], Evidence] = {}
+        self.targets: dict[str, Evidence] = {}
+        self.slot_clicks = [0.0] * MAX_POSITION
+        self.slot_shown = [0.0] * MAX_POSITION
+        self.events = 0
+        self.watermark = -math.inf
+        """The latest moment of an event counted."""
+        self._recent: dict[Key, float] = {}
+        """Keys of the events counted at `watermark` - LATE_SECONDS or later: a refresh that
+        reads them again counts each once."""
+
+    @property
+    def since(self) -> float:
+        """From when a refresh should read the log again: a little before the latest event
+        counted, or before the tally began (`reference`, when the log was read for it)."""
+        return max(self.watermark, self.reference) - LATE_SECONDS
+
+    def _weight(self, at: float) -> float:
+        return float(2.0 ** ((at - self.reference) / (self.half_life_days * SECONDS_PER_DAY)))
+
+    def add(self, events: Iterable[LoggedAction]) -> int:
+        """Count the events not counted yet; returns how many were new."""
+        added = 0
+        for event in events:
+            key = event.key()
+            if key in self._recent or event.position < 1:
+                continue
+            self._recent[key] = event.at
+            weight = self._weight(event.at)
+            slot = min(event.position, MAX_POSITION) - 1
+            clicked, shown = (weight, 0.0) if event.type == "click" else (0.0, weight)
+            pair = (event.source, event.target)
+            self.pairs[pair] = self.pairs.get(pair, _NONE).plus(clicked, slot, shown)
+            self.targets[event.target] = self.targets.get(event.target, _NONE).plus(
+                clicked, slot, shown
+            )
+            self.slot_clicks[slot] += clicked
+            self.slot_shown[slot] += shown
+            self.watermark = max(self.watermark, event.at)
+            added += 1
+        self.events += added
+        cut = self.since
+        self._recent = {key: at for key, at in self._recent.items() if at >= cut}
+        return added
+
+    def statistics(self, now: float, prior: float) -> ClickStatistics:
+        """An immutable view of the counts as they are at `now`."""
+        rates = [
+            c / n if n > 0 else 0.0 for c, n in zip(self.slot_clicks, self.slot_shown, strict=True)
+        ]
+        # A slot not shown yet is examined like the lowest one shown above it.
+        for slot in range(1, MAX_POSITION):
+            if self.slot_shown[slot] <= 0:
+                rates[slot] = rates[slot - 1]
+        return ClickStatistics(
+            pairs=dict(self.pairs),
+            targets=dict(self.targets),
+            slot_rate=tuple(rates),
+            scale=1.0 / self._weight(now),
+            prior=prior,
+            generation=f"{self.events}-{self.watermark:.3f}",
+        )
+
+    def to_json(self) -> dict[str, Any]:
+        """What `from_json` reads back (the nightly recount's file)."""
+        return {
+            "half_life_days": self.half_life_days,
+            "reference": self.reference,
+            "events": self.events,
+            "watermark": self.watermark if self.events else None,
+            "slot_clicks": self.slot_clicks,
+            "slot_shown": self.slot_shown,
+            "pairs": [[s, t, e.clicks, list(e.shown)] for (s, t), e in self.pairs.items()],
+            "recent": [[*key, at] for key, at in self._recent.items()],
+        }
+
+    @classmethod
+    def from_json(cls, data: Mapping[str, Any]) -> ClickTally:
+        """Raises KeyError, TypeError or ValueError for a record that is not a tally's."""
+        tally = cls(float(data["half_life_days"]), float(data["reference"]))
+        tally.events = int(data["events"])
+        tally.watermark = -math.inf if data["watermark"] is None else float(data["watermark"])
+        tally.slot_clicks = [float(v) for v in data["slot_clicks"]]
+        tally.slot_shown = [float(v) for v in data["slot_shown"]]
+        if len(tally.slot_clicks) != MAX_POSITION or len(tally.slot_shown) != MAX_POSITION:
+            raise ValueError("a tally of another number of slots")
+        for source, target, clicks, shown in data["pairs"]:
+            evidence = Evidence(float(clicks), tuple(float(n) for n in shown))
+            tally.pairs[(source, target)] = evidence
+            prior = tally.targets.get(target, _NONE)
+            tally.targets[target] = Evidence(
+                prior.clicks + evidence.clicks,
+                tuple(a + b for a, b in zip(prior.shown, evidence.shown, strict=True)),
+            )
+        tally._recent = {(s, i, t, int(p)): float(at) for s, i, t, p, at in data["recent"]}
+        return tally

@@ -1,0 +1,227 @@
+"""The click signal through the service: at weight 0 lists and ETags are what they were; with
+weight, an item readers clicked far above its slot's average moves up and the ETag follows
+each new count; a worker's refresh adds accepted beacons without a restart (forged ones never
+reach the log); the editors' page says how often readers clicked; the nightly recount's file
+is where workers start; a refresh swapping while requests read breaks none."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from api.event_log.file_event_log import FileEventLog
+from api.event_log.logged_events import LoggedEvent
+from api.serving.click_counts import FILE, ClickCounts, recount_to_file
+from api.serving.index_holder import IndexHolder
+from index.serving.version_loader import load_recommender
+from recommender.click_statistics import ClickStatistics
+from recommender.ranking import RelatedQuery
+from recommender.settings import Settings
+from tests.api.test_editor_pages import log_in
+from tests.support.helpers import ADMIN_TOKEN, box_events, build_fake_index, wait_for
+
+SOURCE = "volcano-0"
+LIMIT = 5
+BEACON = {"Content-Type": "text/plain;charset=UTF-8"}
+PASSWORD = "correct horse"
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    built, _ = build_fake_index(
+        tmp_path / "data", admin_token=ADMIN_TOKEN, editor_password=PASSWORD, redis_url=None
+    )
+    return built
+
+
+def started(settings: Settings) -> TestClient:
+    client = TestClient(create_app(settings), follow_redirects=False)
+    client.__enter__()
+    counts = counter(client)
+    wait_for(lambda: counts.refreshes > 0, "the first count of clicks")
+    return client
+
+
+@pytest.fixture
+def client(settings: Settings) -> Iterator[TestClient]:
+    client = started(settings)
+    yield client
+    client.__exit__(None, None, None)
+
+
+@pytest.fixture
+def weighted(settings: Settings) -> Iterator[TestClient]:
+    client = started(settings.replaced(click_weight=1.0))
+    yield client
+    client.__exit__(None, None, None)
+
+
+def counter(client: TestClient) -> ClickCounts:
+    counts: ClickCounts = client.app.state.services.clicks  # type: ignore[attr-defined]
+    return counts
+
+
+def holder(client: TestClient) -> IndexHolder:
+    found: IndexHolder = client.app.state.services.holder  # type: ignore[attr-defined]
+    return found
+
+
+def related(client: TestClient) -> tuple[list[str], str, bytes]:
+    response = client.get(f"/v1/articles/{SOURCE}/related", params={"limit": LIMIT})
+    assert response.status_code == 200, response.text
+    return (
+        [item["slug"] for item in response.json()["items"]],
+        response.headers["ETag"],
+        (response.content),
+    )
+
+
+def readers_love(data_dir: Path, target: str, slot: int) -> None:
+    """Log 400 new boxes of SOURCE: volcano-1 at slot 1 clicked a tenth of the time; at `slot`,
+    in turns, `target` clicked half the time and another article never (twice the slot's
+    average, and none of it), as the log keeps an accepted beacon's events."""
+    other = "volcano-2" if target != "volcano-2" else "wildfire-2"
+    events = []
+    start = time.time()  # accepted just now, as a worker's refresh finds new events
+    for n in range(400):
+        box = f"box-{target}-{n}".ljust(20, "x")
+        shown = (
+            (1, "volcano-1", n % 10 == 0),
+            (slot, *((target, n % 4 == 0) if n % 2 == 0 else (other, False))),
+        )
+        for position, slug, clicked in shown:
+            common: dict[str, Any] = {
+                "at": start + n / 1000,
+                "source": SOURCE,
+                "impression": box,
+                "position": position,
+                "target": slug,
+                "placement": "default",
+                "arm": "default",
+                "version": "v1",
+            }
+            events.append(LoggedEvent(type="impression", propensity=1.0, **common))
+            if clicked:
+                events.append(LoggedEvent(type="click", propensity=None, **common))
+    FileEventLog(data_dir).write(events)
+
+
+def test_at_weight_zero_lists_and_etags_do_not_change(
+    client: TestClient, settings: Settings
+) -> None:
+    before, etag, body = related(client)
+    last = before[-1]
+    readers_love(settings.data_dir, last, LIMIT)
+    statistics = counter(client).refresh()
+    assert statistics.score(SOURCE, last) > 0.5  # strong evidence, counted
+    served = holder(client).require()
+    assert served.clicks is statistics
+    after, etag_after, body_after = related(client)
+    assert (after, etag_after, body_after) == (before, etag, body)
+    # Computed afresh (no cache): the same list as a recommender that never saw a click.
+    plain, _ = load_recommender(settings.index)
+    query = RelatedQuery(limit=LIMIT)
+    assert served.answer(SOURCE, query) == plain.answer(SOURCE, query)
+    assert served.cache_tag == plain.cache_tag
+
+
+def test_with_weight_a_much_clicked_item_moves_up_and_the_etag_follows(
+    weighted: TestClient, settings: Settings
+) -> None:
+    before, etag, _ = related(weighted)
+    last = before[-1]
+    readers_love(settings.data_dir, last, LIMIT)
+    counter(weighted).refresh()
+    after, etag_after, _ = related(weighted)
+    assert after.index(last) < before.index(last)
+    assert etag_after != etag
+    # The filters still hold: an excluded item stays out however clicked.
+    excluded = weighted.get(
+        f"/v1/articles/{SOURCE}/related", params={"limit": LIMIT, "exclude": last}
+    ).json()
+    assert last not in [item["slug"] for item in excluded["items"]]
+
+
+def test_a_refresh_adds_accepted_beacons_and_never_forged_ones(client: TestClient) -> None:
+    box = box_events(client, SOURCE, limit=3)
+    clicked = box_events(client, SOURCE, "click", [2], limit=3, impression=box[0]["impression"])
+    forged = [
+        {**event, "impression": "forged-impression-01", "token": "v.default.1.AAAA"}
+        for event in box_events(client, SOURCE, "click", [3], limit=3)
+    ]
+    response = client.post(
+        "/v1/events", content=json.dumps({"events": [*box, *clicked, *forged]}), headers=BEACON
+    )
+    assert response.json()["accepted"] == 4
+    writer = client.app.state.services.event_log  # type: ignore[attr-defined]
+    wait_for(lambda: writer.pending() == 0, "the impression log's writer to catch up")
+    statistics = counter(client).refresh()
+    shown = statistics.explained(SOURCE, box[1]["target"])
+    assert shown is not None and shown.impressions == pytest.approx(1.0, rel=1e-3)
+    assert shown.click_rate == pytest.approx(1.0)
+    forged_target = statistics.explained(SOURCE, box[2]["target"])
+    assert forged_target is not None and forged_target.click_rate == 0.0
+
+
+def test_the_editors_page_says_how_often_readers_clicked(
+    client: TestClient, settings: Settings
+) -> None:
+    last = related(client)[0][-1]
+    readers_love(settings.data_dir, last, LIMIT)
+    counter(client).refresh()
+    log_in(client)
+    page = client.get(f"/editor/articles/{SOURCE}", params={"limit": LIMIT}).text
+    line = "readers of this article clicked it 50.0% of the time, 2.0\N{MULTIPLICATION SIGN} the"
+    assert f"{line} slot average" in page
+
+
+def test_workers_start_from_the_nightly_recount(settings: Settings) -> None:
+    readers_love(settings.data_dir, "volcano-2", 3)
+    path, tally = recount_to_file(settings, time.time())
+    assert path == settings.data_dir / FILE and tally.events == 400 * 2 + 40 + 100
+    served: list[ClickStatistics] = []
+    counts = ClickCounts(
+        FileEventLog(settings.data_dir / "elsewhere"),  # an empty log: the file alone counts
+        served.append,
+        settings.clicks,
+        settings.data_dir,
+        settings.event_log.retention_days,
+    )
+    counts.refresh()
+    assert served[-1].score(SOURCE, "volcano-2") > 0.5
+
+
+def test_requests_read_while_refreshes_swap_the_counts(
+    weighted: TestClient, settings: Settings
+) -> None:
+    readers_love(settings.data_dir, "volcano-2", 3)
+    failures: list[BaseException] = []
+    done = threading.Event()
+
+    def refresh() -> None:
+        try:
+            while not done.is_set():
+                counter(weighted).refresh()
+        except BaseException as exc:  # reported by the test
+            failures.append(exc)
+
+    refresher = threading.Thread(target=refresh)
+    refresher.start()
+    try:
+        for _ in range(30):
+            assert weighted.get(f"/v1/articles/{SOURCE}/related").status_code == 200
+            recommender = holder(weighted).require()
+            recommender.related(SOURCE, RelatedQuery(limit=LIMIT))
+    finally:
+        done.set()
+        refresher.join()
+    assert not failures
+    assert counter(weighted).refreshes > 1
