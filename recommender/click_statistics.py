@@ -98,6 +98,8 @@ class ClickStatistics:
     scale: float
     """Tally units -> decayed counts at `at`."""
     prior: float
+    events: int
+    """How many events are counted."""
     generation: str
     """Changes whenever the counted events do (part of the cache key when it weighs)."""
 
@@ -209,6 +211,7 @@ class ClickTally:
             slot_rate=tuple(rates),
             scale=1.0 / self._weight(now),
             prior=prior,
+            events=self.events,
             generation=f"{self.events}-{self.watermark:.3f}",
         )
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import bisect
 import copy
+import functools
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -48,6 +49,8 @@ _WORD = re.compile(r"\w+")
 FALLBACK_SEARCH = 1_000
 #: Rows taken at a time from the newest-first order (a search, a starved list).
 _NEWEST_BLOCK = 1_024
+#: Version rows whose slugs the click signal keeps at hand (about 100 bytes each).
+SLUGS_REMEMBERED = 100_000
 
 
 class _Source(Source):
@@ -160,9 +163,19 @@ class Recommender:
         """The signals' parts: the version's, and the click statistics when known."""
         if self.clicks is None:
             return self.version.signals
+        return {**self.version.signals, CLICKS: ClickPart(self.clicks, self._slug_of)}
+
+    @cached_property
+    def _slug_of(self) -> Callable[[int], str]:
+        """The slug of a version row, remembered for the rows asked for most (a card is parsed
+        to find it; kept across click refreshes, which copy the recommender)."""
         cards = self.version.cards
-        part = ClickPart(self.clicks, lambda row: str(cards[row]["slug"]))
-        return {**self.version.signals, CLICKS: part}
+
+        @functools.lru_cache(maxsize=SLUGS_REMEMBERED)
+        def slug_of(row: int) -> str:
+            return str(cards[row]["slug"])
+
+        return slug_of
 
     @cached_property
     def cards(self) -> Sequence[dict[str, Any]]:
