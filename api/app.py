@@ -20,6 +20,7 @@ from api.event_log.event_log_writer import EventLogWriter
 from api.middleware.body_limit import limit_body_size
 from api.middleware.encoded_slash import refuse_encoded_slashes
 from api.middleware.prometheus_metrics import (
+    ClickMetrics,
     EventLogMetrics,
     EventMetrics,
     Metrics,
@@ -159,6 +160,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
     metrics.registry.register(EventMetrics(lambda: services.events if services else None))
     metrics.registry.register(EventLogMetrics(lambda: services.event_log if services else None))
     metrics.registry.register(PopularMetrics(lambda: services.popular if services else None))
+    metrics.registry.register(ClickMetrics(lambda: services.clicks if services else None))
     limiter.document(app)
     add_examples(app)
     # Inside CORS, so that browsers can read a 429.

@@ -12,6 +12,7 @@ from prometheus_client.registry import Collector
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from api.event_log.event_log_writer import EventLogWriter
+from api.serving.click_counts import ClickCounts
 from api.serving.index_holder import IndexHolder
 from api.serving.popular_articles import PopularArticles
 from api.stores.event_store import EventStore
@@ -107,6 +108,39 @@ class EventLogMetrics(Collector):
         )
         queued.add_metric([], writer.pending())
         yield queued
+
+
+class ClickMetrics(Collector):
+    """The worker's click counts for the click signal: refreshes, failed ones, events counted."""
+
+    def __init__(self, clicks: Callable[[], ClickCounts | None]) -> None:
+        self._clicks = clicks
+
+    def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily]:
+        clicks = self._clicks()
+        if clicks is None:
+            return
+        for name, help_text, value in (
+            (
+                "refreshes",
+                "Refreshes of the click counts from the impression log.",
+                clicks.refreshes,
+            ),
+            (
+                "refresh_failures",
+                "Refreshes of the click counts that failed (the last counts kept serving).",
+                clicks.failures,
+            ),
+        ):
+            family = CounterMetricFamily(f"recommender_click_{name}", help_text)
+            family.add_metric([], value)
+            yield family
+        counted = GaugeMetricFamily(
+            "recommender_click_events",
+            "Impression items and clicks of the log in the click counts the worker serves.",
+        )
+        counted.add_metric([], clicks.events)
+        yield counted
 
 
 class PopularMetrics(Collector):

@@ -113,6 +113,8 @@ class ClickCounts:
         self._file_written: float | None = None
         self.refreshes = 0
         self.failures = 0
+        self.events = 0
+        """Events in the counts last served."""
 
     def refresh(self) -> ClickStatistics:
         """Add the log's new events (after a newer nightly file, or a first recount) and serve
@@ -128,6 +130,7 @@ class ClickCounts:
                 self._tally.add(self._log.read_since(self._tally.since))
             statistics = self._tally.statistics(now, self._settings.prior_clicks)
         self._serve(statistics)
+        self.events = statistics.events
         self.refreshes += 1
         return statistics
 

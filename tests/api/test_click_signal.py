@@ -164,6 +164,8 @@ def test_a_refresh_adds_accepted_beacons_and_never_forged_ones(client: TestClien
     writer = client.app.state.services.event_log  # type: ignore[attr-defined]
     wait_for(lambda: writer.pending() == 0, "the impression log's writer to catch up")
     statistics = counter(client).refresh()
+    assert statistics.events == 4
+    assert "recommender_click_events 4.0" in client.get("/metrics").text
     shown = statistics.explained(SOURCE, box[1]["target"])
     assert shown is not None and shown.impressions == pytest.approx(1.0, rel=1e-3)
     assert shown.click_rate == pytest.approx(1.0)
