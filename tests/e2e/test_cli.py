@@ -8,12 +8,17 @@ import os
 import shutil
 import subprocess
 import sys
+import time
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.event_log.file_event_log import FileEventLog
+from api.event_log.logged_events import LoggedEvent
+from api.serving.click_counts import FILE
 from index.versions.version_store import VersionStore
 from recommender.settings import Settings
 from tests.support.helpers import REPO, SHARED, require_shared, write_jsonl
@@ -66,6 +71,18 @@ def test_reindex_prints_the_summary_line(demo_data: tuple[Path, dict[str, object
 def test_reindex_again_embeds_nothing(data_dir: Path) -> None:
     summary = json.loads(run_cli("reindex", *sources(*DEMO), data_dir=data_dir).stdout)
     assert summary["embedded"] == 0 and summary["reused"] == 301
+
+
+def test_reindex_recounts_the_readers_clicks_for_the_workers(data_dir: Path) -> None:
+    shown = LoggedEvent(
+        "impression", time.time(), "allsides-5612-left", "box-0000000000000001", 1,
+        "allsides-5612-center", "default", "default", "v1", 1.0,
+    )  # fmt: skip
+    FileEventLog(data_dir).write([shown, replace(shown, type="click", propensity=None)])
+    result = run_cli("reindex", *sources(*DEMO), data_dir=data_dir)
+    assert f"click counts: 2 events of the impression log in {data_dir / FILE}" in result.stderr
+    counts = json.loads((data_dir / FILE).read_text())
+    assert counts["events"] == 2 and counts["pairs"][0][:2] == [shown.source, shown.target]
 
 
 def test_related_shows_same_story_coverage_first(data_dir: Path) -> None:
