@@ -37,6 +37,9 @@ MAX_RATIO = 4.0
 #: refresh (the writer threads batch for a second or so; the nightly recount takes any).
 LATE_SECONDS = 300.0
 
+#: Keys remembered (`ClickTally._recent`) above which the older ones are forgotten mid-count.
+PRUNE_AT = 100_000
+
 Key = tuple[str, str, str, int]
 
 
@@ -191,10 +194,17 @@ class ClickTally:
             self.slot_shown[slot] += shown
             self.watermark = max(self.watermark, event.at)
             added += 1
+            if len(self._recent) >= PRUNE_AT:
+                self._forget_old_keys()
         self.events += added
+        self._forget_old_keys()
+        return added
+
+    def _forget_old_keys(self) -> None:
+        """Keep the keys a refresh may read again, not the whole log's (a recount reads the
+        log in time order, and the log holds each event once)."""
         cut = self.since
         self._recent = {key: at for key, at in self._recent.items() if at >= cut}
-        return added
 
     def statistics(self, now: float, prior: float) -> ClickStatistics:
         """An immutable view of the counts as they are at `now`."""

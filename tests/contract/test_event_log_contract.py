@@ -17,10 +17,10 @@ import pytest
 from api.event_log.event_log_export import export_events
 from api.event_log.event_log_factory import open_event_log
 from api.event_log.logged_events import EventLog, LoggedEvent, first_kept_day
-from api.serving.click_counts import ClickCounts
+from api.serving.click_counts import FILE, ClickCounts, load_counts, recount_to_file
 from index.state.postgres_database import PostgresState
 from recommender.click_statistics import ClickStatistics
-from recommender.settings import ClickSettings, DatabaseSettings
+from recommender.settings import ClickSettings, DatabaseSettings, Settings
 from tests.support.event_log_records import DAY, at, click, impression
 
 
@@ -143,6 +143,19 @@ def test_click_counts_follow_the_log_without_a_restart(log: EventLog, tmp_path: 
     found = served[-1].explained("volcano-0", "target-b")
     assert found is not None and found.impressions == pytest.approx(2 * first.impressions)
     assert found.click_rate == pytest.approx(0.5, rel=0.01)  # the click came an hour later
+
+
+def test_the_nightly_recount_counts_either_backend_into_the_data_directory(
+    log: EventLog, where: tuple[Path, str | None]
+) -> None:
+    data_dir, url = where
+    log.write([*impression("box-0000000000000001"), click("box-0000000000000001", 2)])
+    settings = Settings(data_dir=data_dir, database_url=url, events_retention_days=10_000)
+    path, tally = recount_to_file(settings, at(DAY, 7200))
+    assert tally.events == 4
+    saved = load_counts(data_dir, settings.clicks)
+    assert saved is not None and saved[0].to_json() == tally.to_json()
+    assert path == data_dir / FILE
 
 
 def test_retention_deletes_whole_days_before_the_first_kept(log: EventLog) -> None:
