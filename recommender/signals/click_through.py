@@ -84,10 +84,10 @@ class ClickThrough(RankingSignal):
         (source_side, source_row), (target_side, target_row) = source, target
         known = source_side.features.get(NAME) == target_side.features.get(NAME) == VERSION_ROWS
         if not isinstance(part, ClickPart) or not known:
-            return {NAME: None}
+            return {}  # nothing to say: explanations stay as they were
         found = part.statistics.explained(part.slug_of(source_row), part.slug_of(target_row))
         if found is None:
-            return {NAME: None}
+            return {}  # nothing to say: explanations stay as they were
         return {
             NAME: {
                 "click_rate": round(found.click_rate, 4),
