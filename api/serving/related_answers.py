@@ -257,6 +257,9 @@ async def related_response(
     fallbacks = placement_fallbacks(services, placement)
     steps = None if fallbacks is None else fallbacks.steps
     tag = f"{recommender.cache_tag}.{hour}"
+    if experiment is not None:  # an arm may weigh readers' clicks where the service does not
+        rankers = services.experiments.rankers(recommender, experiment)
+        tag += "".join(dict.fromkeys(r.clicks_tag for r in rankers if r is not recommender))
     key = related_cache_key(
         tag,
         slug,

@@ -150,13 +150,17 @@ class Recommender:
         clicks weigh, a new count of them.
         """
         overrides = self.overrides
-        tag = (
+        return (
             f"{self.version.id}.{self.overlay.generation}."
-            f"{overrides.generation}.{overrides.epoch(time.time())}"
+            f"{overrides.generation}.{overrides.epoch(time.time())}{self.clicks_tag}"
         )
-        if self.clicks is not None and self.weights[CLICKS]:
-            tag += f".{self.clicks.generation}"
-        return tag
+
+    @property
+    def clicks_tag(self) -> str:
+        """The part of `cache_tag` that follows the click counts: empty unless clicks weigh."""
+        if self.clicks is None or not self.weights[CLICKS]:
+            return ""
+        return f".{self.clicks.generation}"
 
     @cached_property
     def _parts(self) -> Mapping[str, Any]:

@@ -150,6 +150,30 @@ def test_with_weight_a_much_clicked_item_moves_up_and_the_etag_follows(
     assert last not in [item["slug"] for item in excluded["items"]]
 
 
+def test_an_arm_that_weighs_clicks_gets_a_new_etag_with_each_new_count(
+    client: TestClient, settings: Settings
+) -> None:
+    arms = [
+        {"name": "holdout", "share": 0.5},
+        {"name": "clicks", "share": 0.5, "settings": {"click_weight": 1.0}},
+    ]
+    put = client.put(
+        "/v1/admin/experiment",
+        json={"arms": arms},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
+    assert put.status_code == 200, put.text
+    explore: dict[str, str | int] = {"limit": LIMIT, "explore": "true"}
+    before = client.get(f"/v1/articles/{SOURCE}/related", params=explore)
+    plain = related(client)[1]
+    last = [item["slug"] for item in before.json()["items"]][-1]
+    readers_love(settings.data_dir, last, LIMIT)
+    counter(client).refresh()
+    after = client.get(f"/v1/articles/{SOURCE}/related", params=explore)
+    assert after.headers["ETag"] != before.headers["ETag"]
+    assert related(client)[1] == plain  # the service's own list weighs no clicks
+
+
 def test_a_refresh_adds_accepted_beacons_and_never_forged_ones(client: TestClient) -> None:
     box = box_events(client, SOURCE, limit=3)
     clicked = box_events(client, SOURCE, "click", [2], limit=3, impression=box[0]["impression"])
