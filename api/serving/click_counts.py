@@ -22,11 +22,10 @@ from pathlib import Path
 
 import orjson
 
-from api.event_log.event_log_factory import open_event_log
+from api.event_log.event_log_factory import settings_event_log
 from api.event_log.logged_events import EventLog, first_kept_day
 from api.serving.background_refresh import refresh_forever
 from index.index_errors import StorageError
-from index.state.postgres_database import PostgresState
 from recommender.click_statistics import ClickStatistics, ClickTally
 from recommender.settings import ClickSettings, Settings
 
@@ -49,14 +48,8 @@ def recount(
 def recount_to_file(settings: Settings, now: float) -> tuple[Path, ClickTally]:
     """The nightly recount: the whole log (the shared database's, or the data directory's
     files) counted into `FILE`; the file and the counts."""
-    database = settings.index.database
-    postgres = PostgresState(database) if database.url is not None else None
-    try:
-        event_log = open_event_log(settings.data_dir, postgres)
+    with settings_event_log(settings) as event_log:
         tally = recount(event_log, settings.clicks, settings.event_log.retention_days, now)
-    finally:
-        if postgres is not None:
-            postgres.close()
     return save_counts(tally, settings.data_dir), tally
 
 
