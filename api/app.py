@@ -113,6 +113,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             watchers.append(asyncio.create_task(holder.watch_database()))
         if settings.fallbacks.counts_popular:
             watchers.append(asyncio.create_task(popular.run()))
+        await clicks.first_count()
         watchers.append(asyncio.create_task(clicks.run()))
         try:
             yield

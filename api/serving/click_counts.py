@@ -12,6 +12,7 @@ accepted events are in the log: a forged or refused beacon never counts.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import threading
@@ -31,6 +32,8 @@ from recommender.settings import ClickSettings, Settings
 
 log = logging.getLogger(__name__)
 
+#: How long a starting worker waits for its first count before it serves without clicks.
+FIRST_COUNT_SECONDS = 10.0
 #: The nightly recount, in the data directory.
 FILE = "click-counts.json"
 
@@ -126,6 +129,19 @@ class ClickCounts:
         self.events = statistics.events
         self.refreshes += 1
         return statistics
+
+    async def first_count(self, timeout: float = FIRST_COUNT_SECONDS) -> None:
+        """Count before the worker takes requests, for at most `timeout` seconds: lists
+        served before the first count would rank without clicks and stay cached so. A count
+        that fails or takes longer is left to `run` (the worker starts regardless)."""
+        try:
+            await asyncio.wait_for(asyncio.to_thread(self.refresh), timeout)
+        except TimeoutError:
+            log.warning(
+                "click counts not ready after %.0f s; serving without them meanwhile", timeout
+            )
+        except Exception as exc:  # the worker serves without clicks until `run` counts them
+            self._failed(exc)
 
     async def run(self) -> None:
         """Refresh now and then every `refresh_seconds`, until cancelled."""

@@ -225,6 +225,30 @@ def test_workers_start_from_the_nightly_recount(settings: Settings) -> None:
     assert served[-1].score(SOURCE, "volcano-2") > 0.5
 
 
+def test_the_first_request_of_a_new_worker_already_ranks_with_the_nightly_counts(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker counts before it takes requests: a list served without clicks would stay cached
+    so (and a CDN would keep it) until the next count changed the cache key. The count is made
+    slow (a large log) so that a request could otherwise overtake it."""
+    count = ClickCounts.refresh
+
+    def slow_count(self: ClickCounts) -> ClickStatistics:
+        time.sleep(0.5)
+        return count(self)
+
+    monkeypatch.setattr(ClickCounts, "refresh", slow_count)
+    weighing = settings.replaced(click_weight=1.0)
+    with TestClient(create_app(weighing)) as fresh:
+        before, _, _ = related(fresh)
+    last = before[-1]
+    readers_love(settings.data_dir, last, LIMIT)
+    recount_to_file(weighing, time.time())
+    with TestClient(create_app(weighing)) as fresh:
+        after, _, _ = related(fresh)  # no waiting for the background refresh
+    assert after.index(last) < before.index(last)
+
+
 def test_requests_read_while_refreshes_swap_the_counts(
     weighted: TestClient, settings: Settings
 ) -> None:
