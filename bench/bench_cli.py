@@ -25,6 +25,7 @@ BENCHMARKS = {
     "archive": ("bench.archive_bench", "bench_archive"),
     "chain": ("bench.chain_bench", "bench_chain"),
     "soak": ("bench.soak", "bench_soak"),
+    "learning": ("bench.learning_bench", "bench_learning"),
     "all": ("bench.bench_all", "bench_all"),
 }
 
