@@ -8,6 +8,7 @@ own save path, without its heavy UI), so each save runs the plugin's hooks as an
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from collections.abc import Iterator
@@ -581,3 +582,26 @@ def test_the_plugin_logged_no_php_warning(wordpress: WordPressSite) -> None:
         if "related-articles" in line or "amp_is_request" in line  # or asked too early
     ]
     assert not ours, "\n".join(ours[:10])
+
+
+def test_a_stopped_site_leaves_no_php_worker_behind(
+    tmp_path: Path, wordpress: WordPressSite
+) -> None:
+    """`php -S` forks its PHP_CLI_SERVER_WORKERS workers; stopping the server ends them too
+    (they used to outlive it, holding the port, after every test run)."""
+    site = WordPressSite(tmp_path / "site")
+    try:
+        site.start()
+        group = site.pid
+        os.killpg(group, 0)  # the group is alive while the site serves
+    finally:
+        site.close()
+    wait_for(lambda: not group_alive(group), "php -S's workers to end")
+
+
+def group_alive(group: int) -> bool:
+    try:
+        os.killpg(group, 0)
+    except ProcessLookupError:
+        return False
+    return True

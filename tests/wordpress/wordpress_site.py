@@ -8,9 +8,11 @@ wp-config.php names the database; WordPress is installed by its own installer
 
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import shutil
+import signal
 import subprocess
 import time
 from pathlib import Path
@@ -97,6 +99,12 @@ class WordPressSite(ManagedService):
         self._process: subprocess.Popen[bytes] | None = None
         self._created = False
 
+    @property
+    def pid(self) -> int:
+        """The server's process id: also its process group's, which its workers share."""
+        assert self._process is not None
+        return self._process.pid
+
     def sql(self, statement: str) -> str:
         """Run SQL on this site's database; its output, tab-separated, without headers."""
         done = subprocess.run(
@@ -162,14 +170,21 @@ class WordPressSite(ManagedService):
         )
 
     def stop(self) -> None:
+        """End the server and its workers: `php -S` forks PHP_CLI_SERVER_WORKERS of them into the
+        session it leads, and they outlived a signal to it alone (holding the port)."""
         if self._process is not None:
-            self._process.terminate()
+            self._signal_all(signal.SIGTERM)
             try:
                 self._process.wait(10)
             except subprocess.TimeoutExpired:
-                self._process.kill()
+                self._signal_all(signal.SIGKILL)
                 self._process.wait()
             self._process = None
+
+    def _signal_all(self, signum: int) -> None:
+        assert self._process is not None
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self._process.pid, signum)  # its own session: the group is its pid
 
     def close(self) -> None:
         self.stop()
