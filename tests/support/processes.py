@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -91,9 +92,13 @@ class ServeProcess(ManagedService):
 
     def _end(self, signum: int) -> None:
         process, self._process = self._process, None
-        if process is None or process.poll() is not None:
+        if process is None:
             return
-        os.killpg(process.pid, signum)
+        # The whole group, even when the server itself is gone: uvicorn's workers outlive it.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signum)
+        if process.poll() is not None:
+            return
         try:
             process.wait(timeout=20)
         except subprocess.TimeoutExpired:
