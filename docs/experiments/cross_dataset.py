@@ -64,6 +64,17 @@ def cached(cache: Path) -> dict[str, np.ndarray] | None:
         return {name: saved[name] for name in saved.files}
 
 
+def relevance_matrix(experiment: Experiment, sources: np.ndarray, ids: np.ndarray) -> np.ndarray:
+    """Whether each pool member (`ids`, by source row) is relevant to its source."""
+    slugs = experiment.slugs
+    return np.array(
+        [
+            [slugs[c] in experiment.relevance.relevant(slugs[s]) for c in row]
+            for s, row in zip(sources, ids, strict=True)
+        ]
+    )
+
+
 def pools(feed: str, label: str) -> tuple[Experiment, np.ndarray, np.ndarray]:
     """The labelled feed, each source's candidate pool (the semantic top POOL, self excluded)
     and their cosines."""
@@ -88,12 +99,7 @@ def signals(feed: str, label: str, cache: Path) -> dict[str, np.ndarray]:
     own = pair_products(bm25.queries, bm25.documents, sources, sources[:, None])
     days = np.abs(experiment.dates[sources][:, None] - experiment.dates[ids]) / 86_400
     slugs = experiment.slugs
-    relevant = np.array(
-        [
-            [slugs[c] in experiment.relevance.relevant(slugs[s]) for c in row]
-            for s, row in zip(sources, ids, strict=True)
-        ]
-    )
+    relevant = relevance_matrix(experiment, sources, ids)
     total = np.array([len(experiment.relevance.relevant(slugs[s])) for s in sources])
     result = {
         "semantic": semantic,

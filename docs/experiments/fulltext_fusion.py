@@ -41,6 +41,7 @@ from cross_dataset import (
     ndcg,
     pair_products,
     pools,
+    relevance_matrix,
 )
 
 from index.state.embedding_cache import EmbeddingCache
@@ -125,13 +126,7 @@ def signals(name: str, feed: str, label: str, cache_dir: Path, with_body: bool) 
     bm25 = Bm25Matrices.fit(texts)
     own = pair_products(bm25.queries, bm25.documents, sources, sources[:, None])
     days = np.abs(experiment.dates[sources][:, None] - experiment.dates[ids]) / 86_400
-    slugs = experiment.slugs
-    relevant = np.array(
-        [
-            [slugs[c] in experiment.relevance.relevant(slugs[s]) for c in row]
-            for s, row in zip(sources, ids, strict=True)
-        ]
-    )
+    relevant = relevance_matrix(experiment, sources, ids)
     lengths = np.array([len(text) for text in texts], dtype=np.float32)
     result = {
         "semantic": semantic,
@@ -141,7 +136,9 @@ def signals(name: str, feed: str, label: str, cache_dir: Path, with_body: bool) 
         "days": days.astype(np.float32),
         "chance": np.array(chance_proximity(experiment.dates)),
         "relevant": relevant,
-        "total": np.array([len(experiment.relevance.relevant(slugs[s])) for s in sources]),
+        "total": np.array(
+            [len(experiment.relevance.relevant(experiment.slugs[s])) for s in sources]
+        ),
         "source chars": lengths[sources][:, None],
         "pair chars": np.minimum(lengths[sources][:, None], lengths[ids]),
     }
