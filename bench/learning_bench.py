@@ -25,7 +25,10 @@ attractiveness:
 - (c) the cost of exploration: expected clicks of the boxes as shown against the same boxes
   unexplored;
 - (d) an attacker's 100,000 clicks on one article, posted without valid tokens, then a nightly
-  recount: how many positions the article moved in the learned arm's lists.
+  recount: how many positions the article moved in the learned arm's lists;
+- (e) quality on the labels: nDCG@5 over the set's stories (another report of the same story is
+  relevant, as `recommender evaluate --relevance story_id` judges) of the content-only ranking
+  and of the learned one with every click the run counted.
 Simulated days are runs of the service, not calendar days: the log's timestamps are real, so
 the decay of old clicks (`RECOMMENDER_CLICK_HALF_LIFE_DAYS`) plays no part here.
 """
@@ -70,6 +73,8 @@ BATCH = 50
 NEAR_WEIGHT = 0.1
 #: Set before the run: the learned arm must beat the holdout by more than nothing at 95%.
 LIFT_MARGIN = 0.0
+#: Issue 31: with the simulator's clicks, nDCG@5 on the labels may fall by at most this much.
+NDCG_TOLERANCE = 0.01
 Z95 = 1.959963984540054
 
 
@@ -135,7 +140,16 @@ class SeedResult:
     """(b): the learned arm's ranking, then one nearer the holdout's (`NEAR_WEIGHT`)."""
     forged_refused: int
     forged_rank_change: int
+    quality: LabelQuality
     seconds: float
+
+
+@dataclass(frozen=True, slots=True)
+class LabelQuality:
+    """(e): mean nDCG@5 on the story labels of the content-only and the learned ranking."""
+
+    content: float
+    learned: float
 
 
 def labelled_catalog(
@@ -338,6 +352,16 @@ class OffPolicyCheck:
         return self.estimate.low <= self.truth <= self.estimate.high
 
 
+def counted_clicks(settings: Settings, events: Sequence[Any], until: float) -> Any:
+    """The click statistics of the logged `events` before `until`, as the nightly recount
+    weighs them."""
+    from recommender.click_statistics import ClickTally
+
+    tally = ClickTally(settings.clicks.half_life_days, until)
+    tally.add(event for event in events if event.at < until)
+    return tally.statistics(until, settings.clicks.prior_clicks)
+
+
 def off_policy_checks(
     settings: Settings,
     readers: Readers,
@@ -349,12 +373,9 @@ def off_policy_checks(
     clicks counted from the days before it) from the holdout arm's boxes of that day alone, its
     true value there (the click model's expected clicks of its lists), and the log's support."""
     from api.event_log.policy_evaluation import evaluate_policies, logged_boxes
-    from recommender.click_statistics import ClickTally
 
     events = logged_events(settings, started)
-    tally = ClickTally(settings.clicks.half_life_days, last_day)
-    tally.add(event for event in events if event.at < last_day)
-    clicks = tally.statistics(last_day, settings.clicks.prior_clicks)
+    clicks = counted_clicks(settings, events, last_day)
     boxes = logged_boxes(e for e in events if e.at >= last_day and e.arm == "holdout")
     checks = []
     for weight in weights:
@@ -370,6 +391,29 @@ def off_policy_checks(
             )
         )
     return checks
+
+
+def label_quality(
+    settings: Settings, labels: Sequence[LabelledArticle], click_weight: float, started: float
+) -> LabelQuality:
+    """(e): mean nDCG@5 over the sources with another report of their story in the catalog,
+    of the content-only ranking and of the learned one with every click the run logged."""
+    from recommender.evaluation.metrics import ndcg_at_k
+
+    stories: dict[str, set[str]] = {}
+    for label in labels:
+        stories.setdefault(label.story, set()).add(label.slug)
+    clicks = counted_clicks(settings, logged_events(settings, started), time.time())
+    content = learned_ranking(settings, 0.0, None)
+    learned = learned_ranking(settings, click_weight, clicks)
+    now = time.time()
+    scores: dict[str, list[float]] = {"content": [], "learned": []}
+    for label in labels:
+        relevant = stories[label.story] - {label.slug}
+        if relevant:
+            for name, ranking in (("content", content), ("learned", learned)):
+                scores[name].append(ndcg_at_k(ranking(label.slug, LIMIT, now), relevant, LIMIT))
+    return LabelQuality(float(np.mean(scores["content"])), float(np.mean(scores["learned"])))
 
 
 def positions_of(ranking: Any, sources: Sequence[str], target: str) -> dict[str, int]:
@@ -441,11 +485,13 @@ def run_seed(scenario: Scenario, spread: float, seed: int, built: Path, work: Pa
     ope = off_policy_checks(
         settings, readers, (scenario.click_weight, NEAR_WEIGHT), started, last_day
     )
+    served_labels = [label for label in labels if label.slug in served]
+    quality = label_quality(settings, served_labels, scenario.click_weight, started)
     learned = [b for b in boxes if b.arm == "learned"]
     target = max(set(readers.slugs), key=lambda slug: sum(slug in b.shown for b in learned))
     refused, moved = forged_clicks(settings, readers, scenario, target, rng)
     shutil.rmtree(data_dir, ignore_errors=True)
-    return SeedResult(seed, spread, boxes, ope, refused, moved, time.time() - started)
+    return SeedResult(seed, spread, boxes, ope, refused, moved, quality, time.time() - started)
 
 
 def arm_figures(boxes: Sequence[Box]) -> tuple[dict[str, Interval], Interval]:
@@ -478,6 +524,11 @@ class SpreadReport:
     exploration_cost: float
     forged_refused: int
     forged_rank_change: int
+    ndcg_content: float
+    ndcg_learned: float
+    """(e): mean over seeds of nDCG@5 on the story labels, content-only and learned."""
+    ndcg_worst_drop: float
+    """The largest fall of a seed's nDCG@5 from content-only to learned (negative: a gain)."""
     seconds: float
 
     @classmethod
@@ -502,6 +553,9 @@ class SpreadReport:
             sum(r.ope[1].covered for r in results) / len(results), ope,
             1 - sum(b.expected for b in boxes) / sum(b.unexplored for b in boxes),
             sum(r.forged_refused for r in results), max(r.forged_rank_change for r in results),
+            float(np.mean([r.quality.content for r in results])),
+            float(np.mean([r.quality.learned for r in results])),
+            max(r.quality.content - r.quality.learned for r in results),
             sum(r.seconds for r in results),
         )  # fmt: skip
 
@@ -513,6 +567,9 @@ class SpreadReport:
             "off-policy interval holds the truth for >= 9 of 10 seeds": self.ope_coverage >= 0.9,
             "forged clicks move nothing": self.forged_rank_change == 0
             and self.forged_refused == forged * self.seeds,
+            f"nDCG@5 on the labels falls by <= {NDCG_TOLERANCE} in every seed": (
+                self.ndcg_worst_drop <= NDCG_TOLERANCE
+            ),
         }
 
 
@@ -547,6 +604,8 @@ def report_json(scenario: Scenario, reports: Sequence[SpreadReport]) -> dict[str
         "lift_ci_low": main.lift.low,
         "forged_rank_change": main.forged_rank_change,
         "exploration_cost": main.exploration_cost,
+        "ndcg_content": main.ndcg_content,
+        "ndcg_learned": main.ndcg_learned,
         "scenario": asdict(scenario),
         "spreads": [
             {**asdict(report), "verdicts": report.verdicts(scenario.forged)} for report in reports
@@ -563,11 +622,13 @@ def report_table(reports: Sequence[SpreadReport], forged: int) -> str:
         [f"spread {r.spread}", interval(r.ctr["holdout"]), interval(r.ctr["learned"]),
          interval(r.lift), interval(r.lift_day1),
          f"{r.ope_coverage:.2f} / {r.ope_coverage_near:.2f}",
-         f"{r.exploration_cost:.4f}", str(r.forged_rank_change)]
+         f"{r.exploration_cost:.4f}", str(r.forged_rank_change),
+         f"{r.ndcg_content:.4f} / {r.ndcg_learned:.4f}"]
         for r in reports
     ]  # fmt: skip
     header = ["readers", "CTR holdout", "CTR learned", "lift", "lift day 1",
-              f"OPE coverage (w / {NEAR_WEIGHT})", "exploration cost", "forged moves"]  # fmt: skip
+              f"OPE coverage (w / {NEAR_WEIGHT})", "exploration cost", "forged moves",
+              "nDCG@5 content / learned"]  # fmt: skip
     lines = [format_rows(header, rows), ""]
     for r in reports:
         for name, met in r.verdicts(forged).items():

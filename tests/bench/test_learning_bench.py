@@ -52,7 +52,7 @@ def test_the_quick_run_reports_the_contract_and_forged_clicks_move_nothing() -> 
     assert result.exit_code == 0, result.output
     report = orjson.loads(result.stdout)
     assert report["seeds"] == QUICK.seeds
-    for field in ("ope_coverage", "ctr_holdout", "ctr_learned", "lift_ci_low"):
+    for field in ("ope_coverage", "ctr_holdout", "ctr_learned", "lift_ci_low", "ndcg_content"):
         assert isinstance(report[field], float), field
     assert report["forged_rank_change"] == 0
     assert [spread["spread"] for spread in report["spreads"]] == list(QUICK.spreads)
@@ -66,3 +66,7 @@ def test_the_quick_run_reports_the_contract_and_forged_clicks_move_nothing() -> 
         for check in spread["ope"]:
             assert check["low"] <= check["estimate"] <= check["high"]
             assert 0 <= check["support"] <= 1 and check["truth"] > 0
+        # Quality on the story labels: the hashing encoder finds most same-story reports, and
+        # the clicks the run taught reorder the lists without pushing them far from the labels.
+        assert 0.5 < spread["ndcg_content"] <= 1 and 0 < spread["ndcg_learned"] <= 1
+        assert spread["ndcg_learned"] != spread["ndcg_content"]  # the clicks changed the lists
