@@ -37,7 +37,8 @@ MAX_RATIO = 4.0
 #: refresh (the writer threads batch for a second or so; the nightly recount takes any).
 LATE_SECONDS = 300.0
 
-#: Keys remembered (`ClickTally._recent`) above which the older ones are forgotten mid-count.
+#: Keys remembered (`ClickTally._recent`) above which the older ones are forgotten mid-count;
+#: past a pruning that kept more, twice what it kept (so a busy window costs linear time).
 PRUNE_AT = 100_000
 
 Key = tuple[str, str, str, int]
@@ -164,6 +165,7 @@ class ClickTally:
         self._recent: dict[Key, float] = {}
         """Keys of the events counted at `watermark` - LATE_SECONDS or later: a refresh that
         reads them again counts each once."""
+        self._prune_at = PRUNE_AT
 
     @property
     def since(self) -> float:
@@ -194,7 +196,7 @@ class ClickTally:
             self.slot_shown[slot] += shown
             self.watermark = max(self.watermark, event.at)
             added += 1
-            if len(self._recent) >= PRUNE_AT:
+            if len(self._recent) >= self._prune_at:
                 self._forget_old_keys()
         self.events += added
         self._forget_old_keys()
@@ -205,6 +207,7 @@ class ClickTally:
         log in time order, and the log holds each event once)."""
         cut = self.since
         self._recent = {key: at for key, at in self._recent.items() if at >= cut}
+        self._prune_at = max(PRUNE_AT, 2 * len(self._recent))
 
     def statistics(self, now: float, prior: float) -> ClickStatistics:
         """An immutable view of the counts as they are at `now`."""

@@ -129,3 +129,23 @@ def test_events_read_again_count_once_and_the_tally_survives_its_file() -> None:
     assert copy.add([*first[-5:], *later]) == 0
     assert copy.statistics(NOW, 5.0) == tally.statistics(NOW, 5.0)
     assert tally.statistics(NOW, 5.0).generation != counted(first).statistics(NOW, 5.0).generation
+
+
+def test_a_busy_window_is_counted_in_linear_time(monkeypatch: pytest.MonkeyPatch) -> None:
+    # 210,000 events within a minute: more than PRUNE_AT keys, none old enough to forget.
+    # Pruning must not then run again for every further event (quadratic: a 5,000 events/s
+    # site's refresh took minutes per 100,000 events).
+    prunings = []
+    forget = ClickTally._forget_old_keys
+
+    def counted_forget(self: ClickTally) -> None:
+        prunings.append(len(self._recent))
+        if len(prunings) > 10:
+            raise AssertionError("pruned again for every event")
+        forget(self)
+
+    monkeypatch.setattr(ClickTally, "_forget_old_keys", counted_forget)
+    events = [Event("impression", NOW + n / 3500, "s", "t", 1, f"box-{n}") for n in range(210_000)]
+    tally = ClickTally(7.0, NOW)
+    assert tally.add(events) == 210_000
+    assert prunings == [100_000, 200_000, 210_000]  # at PRUNE_AT, at twice what it kept, last
