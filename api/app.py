@@ -44,6 +44,7 @@ from api.routes import (
 from api.serving.click_counts import ClickCounts
 from api.serving.draft_encoder import DraftEncoder
 from api.serving.experiment_arms import ExperimentArms
+from api.serving.experiment_figures import ExperimentFigureCounts
 from api.serving.feedback_tokens import build_signer
 from api.serving.index_holder import IndexHolder
 from api.serving.popular_articles import PopularArticles
@@ -104,6 +105,7 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             event_log=event_log,
             popular=popular,
             experiments=ExperimentArms(holder.stores.experiment, settings),
+            experiment_figures=ExperimentFigureCounts(event_log.backend, feedback.memory_seconds),
             clicks=clicks,
         )
         app.state.services = services

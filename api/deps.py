@@ -12,6 +12,7 @@ from api.middleware.prometheus_metrics import Metrics
 from api.serving.click_counts import ClickCounts
 from api.serving.draft_encoder import DraftEncoder
 from api.serving.experiment_arms import ExperimentArms
+from api.serving.experiment_figures import ExperimentFigureCounts
 from api.serving.feedback_tokens import FeedbackSigner
 from api.serving.index_holder import IndexHolder
 from api.serving.popular_articles import PopularArticles
@@ -38,6 +39,7 @@ class Services:
     event_log: EventLogWriter
     popular: PopularArticles
     experiments: ExperimentArms
+    experiment_figures: ExperimentFigureCounts
     clicks: ClickCounts
 
 

@@ -28,11 +28,10 @@ from starlette.responses import (
 from api.access import editor_session
 from api.access.editor_session import COOKIE, LOGIN_COOKIE, EditorDep, EditorFormDep
 from api.deps import ServicesDep
-from api.event_log.logged_events import utc_day
 from api.routes.parameters import SlugPath
 from api.serving.ctr_report import ctr_report
 from api.serving.experiment_arms import Experiment
-from api.serving.experiment_figures import ExperimentFigures, experiment_figures, share_text
+from api.serving.experiment_figures import ExperimentFigures, share_text
 from api.serving.override_actions import add_block, add_pin, audit_json, block_json, pin_json
 from api.templating import STATIC, render
 from index.index_errors import StoreUnavailable
@@ -342,13 +341,10 @@ async def status_page(
 
 
 async def _figures(services: ServicesDep, experiment: Experiment) -> ExperimentFigures:
-    """The running experiment's figures, read from the impression log off the event loop."""
+    """The running experiment's figures, with what the impression log gained since the last
+    view, read off the event loop."""
 
-    def compute() -> ExperimentFigures:
-        first, last = utc_day(experiment.started_at), utc_day(time.time())
-        return experiment_figures(services.event_log.backend.read(first, last), experiment)
-
-    return await asyncio.to_thread(compute)
+    return await asyncio.to_thread(services.experiment_figures.figures, experiment)
 
 
 def _status(*, notice: str = "", error: str = "") -> RedirectResponse:

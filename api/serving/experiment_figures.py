@@ -9,20 +9,26 @@ holdout's rate the normal (Wald) interval of a difference of two independent pro
 The sample-ratio check is Pearson's chi-square of the arms' boxes against their shares
 (k - 1 degrees of freedom): p < `SRM_P` means the split is not what the shares say (a bug in
 drawing, caching or counting), and no difference on the page can be trusted.
+
+Each worker keeps a running count of the experiment (`ExperimentFigureCounts`): a view of the
+status page reads only what the log gained since the last view, and a box is remembered only
+while an event of it can still be accepted (its token's life), then only counted.
 """
 
 from __future__ import annotations
 
 import math
-from collections import defaultdict
+import threading
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
 from scipy.stats import chi2
 
-from api.event_log.logged_events import LoggedEvent
+from api.event_log.logged_events import EventLog, LoggedEvent
 from api.serving.experiment_arms import HOLDOUT, Experiment
 from api.serving.exploration_draw import SHARE_STEPS
+from recommender.click_statistics import LATE_SECONDS
 
 #: 95 % two-sided.
 Z = 1.959963984540054
@@ -30,6 +36,11 @@ Z = 1.959963984540054
 SRM_P = 0.001
 #: What the sample-ratio check of every placement together is shown as.
 ALL_PLACEMENTS = "all"
+#: Boxes remembered above which those past their tokens' life are forgotten mid-count; past a
+#: pruning that kept more, twice what it kept (so a busy day costs linear time).
+PRUNE_AT = 100_000
+
+ArmPlacement = tuple[str, str]
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,28 +111,91 @@ def sample_ratio_p(observed: list[int], shares: list[int]) -> float | None:
     return float(chi2.sf(statistic, len(shares) - 1))
 
 
-def experiment_figures(events: Iterable[LoggedEvent], experiment: Experiment) -> ExperimentFigures:
-    """The figures of `experiment` from the log's `events`: those of its arms accepted since
-    it started (events of earlier experiments' arms of the same name, from lists still cached
-    at its start, are counted too: they end within a token's life)."""
+@dataclass(slots=True)
+class _Box:
+    counted_as: ArmPlacement
+    first_at: float
+    shown: bool = False
+    clicked: bool = False
+
+
+class ExperimentTally:
+    """Boxes and clicked boxes of one experiment's arms per placement, added to as the log
+    grows: those of its arms accepted since it started (events of earlier experiments' arms of
+    the same name, from lists still cached at its start, are counted too: they end within a
+    token's life). A box is remembered for `memory_seconds` after its first event, past which
+    no event of it can be accepted; reading an event again counts nothing."""
+
+    def __init__(self, experiment: Experiment, memory_seconds: float) -> None:
+        self.experiment = experiment
+        self._names = {arm.name for arm in experiment.arms}
+        self._memory = memory_seconds
+        self._boxes: Counter[ArmPlacement] = Counter()
+        self._clicked: Counter[ArmPlacement] = Counter()
+        self._placements: set[str] = set()
+        self._recent: dict[tuple[str, str], _Box] = {}
+        self._watermark = experiment.started_at
+        self._prune_at = PRUNE_AT
+        self._lock = threading.Lock()
+
+    @property
+    def since(self) -> float:
+        """From when the log should be read again: a little before the latest event counted
+        (the log's writers may add an event a little after its time)."""
+        return max(self.experiment.started_at, self._watermark - LATE_SECONDS)
+
+    def add(self, events: Iterable[LoggedEvent]) -> None:
+        with self._lock:
+            for event in events:
+                if event.at < self.experiment.started_at or event.arm not in self._names:
+                    continue
+                self._placements.add(event.placement)
+                key = (event.source, event.impression)
+                box = self._recent.get(key)
+                if box is None:
+                    box = self._recent[key] = _Box((event.arm, event.placement), event.at)
+                if event.type == "impression" and not box.shown:
+                    box.shown = True
+                    self._boxes[box.counted_as] += 1
+                    self._clicked[box.counted_as] += box.clicked
+                elif event.type == "click" and not box.clicked:
+                    box.clicked = True
+                    self._clicked[box.counted_as] += box.shown
+                self._watermark = max(self._watermark, event.at)
+                if len(self._recent) >= self._prune_at:
+                    self._forget_old_boxes()
+            self._forget_old_boxes()
+
+    @property
+    def remembered_boxes(self) -> int:
+        """Boxes an event of which may still come."""
+        return len(self._recent)
+
+    def _forget_old_boxes(self) -> None:
+        cut = self._watermark - self._memory
+        self._recent = {key: box for key, box in self._recent.items() if box.first_at >= cut}
+        self._prune_at = max(PRUNE_AT, 2 * len(self._recent))
+
+    def figures(self) -> ExperimentFigures:
+        with self._lock:
+            boxes, clicked = dict(self._boxes), dict(self._clicked)
+            placements = sorted(self._placements)
+        return _figures(self.experiment, boxes, clicked, placements)
+
+
+def _figures(
+    experiment: Experiment,
+    boxes: dict[ArmPlacement, int],
+    clicked: dict[ArmPlacement, int],
+    placements: list[str],
+) -> ExperimentFigures:
     names = [arm.name for arm in experiment.arms]
-    boxes: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
-    clicked: dict[tuple[str, str], set[tuple[str, str]]] = defaultdict(set)
-    placements: set[str] = set()
-    for event in events:
-        if event.at < experiment.started_at or event.arm not in names:
-            continue
-        placements.add(event.placement)
-        counted = boxes if event.type == "impression" else clicked
-        counted[(event.arm, event.placement)].add((event.source, event.impression))
+    shares = [arm.share for arm in experiment.arms]
     rows: list[ArmRow] = []
     ratios: list[SampleRatio] = []
-    for placement in sorted(placements):
+    for placement in placements:
         counts = {
-            name: (
-                len(clicked[(name, placement)] & boxes[(name, placement)]),
-                len(boxes[(name, placement)]),
-            )
+            name: (clicked.get((name, placement), 0), boxes.get((name, placement), 0))
             for name in names
         }
         holdout = counts[HOLDOUT]
@@ -134,13 +208,37 @@ def experiment_figures(events: Iterable[LoggedEvent], experiment: Experiment) ->
                 ArmRow(name, placement, shown, hits, wilson(hits, shown) if shown else None, lift)
             )
         observed = [counts[name][1] for name in names]
-        shares = [arm.share for arm in experiment.arms]
         ratios.append(SampleRatio(placement, sum(observed), sample_ratio_p(observed, shares)))
     if len(ratios) > 1:
         totals = [sum(row.boxes for row in rows if row.arm == name) for name in names]
-        shares = [arm.share for arm in experiment.arms]
         ratios.append(SampleRatio(ALL_PLACEMENTS, sum(totals), sample_ratio_p(totals, shares)))
     return ExperimentFigures(rows, ratios)
+
+
+def experiment_figures(events: Iterable[LoggedEvent], experiment: Experiment) -> ExperimentFigures:
+    """The figures of `experiment` from the log's `events` read at once."""
+    tally = ExperimentTally(experiment, math.inf)
+    tally.add(events)
+    return tally.figures()
+
+
+class ExperimentFigureCounts:
+    """A worker's running count of the current experiment, for the status page: each view
+    adds what the log gained since the last one; a new experiment starts a new count."""
+
+    def __init__(self, log: EventLog, memory_seconds: float) -> None:
+        self._log = log
+        self._memory = memory_seconds
+        self._tally: ExperimentTally | None = None
+        self._lock = threading.Lock()
+
+    def figures(self, experiment: Experiment) -> ExperimentFigures:
+        """Reads the log (blocking): call it off the event loop."""
+        with self._lock:
+            if self._tally is None or self._tally.experiment != experiment:
+                self._tally = ExperimentTally(experiment, self._memory)
+            self._tally.add(self._log.read_since(self._tally.since))
+            return self._tally.figures()
 
 
 def share_text(share: int) -> str:

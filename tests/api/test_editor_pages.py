@@ -486,3 +486,16 @@ def test_the_status_page_shows_each_arms_figures_and_a_sample_ratio_mismatch(
     ]  # fmt: skip
     warnings = re.findall(r'data-testid="srm">Sample ratio mismatch in (\w+)', page)
     assert warnings == ["sidebar", "all"]
+    # The next view adds what the log gained since (each event read once).
+    log = FileEventLog(settings.data_dir)
+    for box in range(100):
+        base = LoggedEvent(
+            "impression", time.time() + 1, "volcano-0", f"later-{box:05d}-box", 1, "volcano-1",
+            "default", "wide", "v", 1.0,
+        )  # fmt: skip
+        log.write([base] + ([replace(base, type="click", propensity=None)] if box < 10 else []))
+    log.close()
+    again = client.get("/editor/status").text
+    row = re.search(r'<tr data-arm="wide" data-placement="default">(.*?)</tr>', again)
+    assert row is not None
+    assert re.findall(r"<td>(.*?)</td>", row.group(1))[1:3] == ["500", "50"]

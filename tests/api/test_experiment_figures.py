@@ -3,13 +3,21 @@ placement, Wilson intervals, the difference to the holdout, and the sample-ratio
 
 from __future__ import annotations
 
+import threading
+import time
+from dataclasses import replace
+from pathlib import Path
+
 import pytest
 from scipy.stats import chisquare
 
+from api.event_log.file_event_log import FileEventLog
 from api.event_log.logged_events import LoggedEvent
 from api.serving.experiment_arms import experiment_of
 from api.serving.experiment_figures import (
     ALL_PLACEMENTS,
+    ExperimentFigureCounts,
+    ExperimentTally,
     difference,
     experiment_figures,
     sample_ratio_p,
@@ -102,3 +110,52 @@ def test_figures_count_boxes_per_arm_and_placement_and_flag_a_skewed_split(
     ratios = {ratio.placement: ratio for ratio in figures.ratios}
     assert not ratios["default"].mismatch and ratios["sidebar"].mismatch
     assert ratios[ALL_PLACEMENTS].boxes == 2000 and ratios[ALL_PLACEMENTS].mismatch
+
+
+def test_a_running_count_counts_each_box_once_and_forgets_boxes_past_their_tokens_life() -> None:
+    experiment = experiment_of(StoredExperiment(4, ARMS, "ana", 50.0), Settings())
+    assert experiment is not None
+    first = events_of("b", "default", 300, 30, at=100.0)
+    later = events_of("holdout", "default", 200, 0, at=3_000.0)
+    tally = ExperimentTally(experiment, memory_seconds=1_000)
+    tally.add(first)
+    tally.add(first[-100:] + later)  # a view reads a little before the last event again
+    assert tally.figures() == experiment_figures(first + later, experiment)
+    # The first boxes are past any token's life: forgotten, and still counted.
+    assert tally.remembered_boxes == 200
+    rows = {row.arm: (row.boxes, row.clicked) for row in tally.figures().rows}
+    assert rows == {"holdout": (200, 0), "b": (300, 30)}
+    # A click that comes after its box's impression counts the box as clicked, once.
+    box = later[0]
+    click = LoggedEvent("click", 3_100.0, box.source, box.impression, 1, box.target,
+                        box.placement, box.arm, "v", None)  # fmt: skip
+    tally.add([click, click])
+    assert {row.arm: row.clicked for row in tally.figures().rows}["holdout"] == 1
+
+
+def test_views_while_the_log_grows_count_every_box_once(tmp_path: Path) -> None:
+    experiment = experiment_of(StoredExperiment(4, ARMS, "ana", 50.0), Settings())
+    assert experiment is not None
+    log = FileEventLog(tmp_path)
+    counts = ExperimentFigureCounts(log, memory_seconds=3_600)
+    written = []
+
+    def write() -> None:
+        for batch in range(20):
+            events = events_of("b", f"p{batch % 2}", 200, 20, at=time.time())
+            events = [replace(e, impression=f"{batch}-{e.impression}") for e in events]
+            log.write(events)
+            written.extend(events)
+
+    def view() -> None:
+        for _ in range(10):
+            counts.figures(experiment)
+
+    threads = [threading.Thread(target=write)] + [threading.Thread(target=view) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert counts.figures(experiment) == experiment_figures(written, experiment)
+    assert sum(row.boxes for row in counts.figures(experiment).rows) == 4_000
+    log.close()
