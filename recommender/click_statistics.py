@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from recommender.ranking import SECONDS_PER_DAY
+from recommender.remembered_keys import RememberedKeys
 
 #: Slots counted apart; lower slots share the last one's click rate.
 MAX_POSITION = 10
@@ -36,10 +37,6 @@ MAX_RATIO = 4.0
 #: How late an event may reach the log after it was accepted and still be counted by a worker's
 #: refresh (the writer threads batch for a second or so; the nightly recount takes any).
 LATE_SECONDS = 300.0
-
-#: Keys remembered (`ClickTally._recent`) above which the older ones are forgotten mid-count;
-#: past a pruning that kept more, twice what it kept (so a busy window costs linear time).
-PRUNE_AT = 100_000
 
 Key = tuple[str, str, str, int]
 
@@ -162,10 +159,9 @@ class ClickTally:
         self.events = 0
         self.watermark = -math.inf
         """The latest moment of an event counted."""
-        self._recent: dict[Key, float] = {}
+        self._recent: RememberedKeys[Key, None] = RememberedKeys()
         """Keys of the events counted at `watermark` - LATE_SECONDS or later: a refresh that
         reads them again counts each once."""
-        self._prune_at = PRUNE_AT
 
     @property
     def since(self) -> float:
@@ -183,7 +179,7 @@ class ClickTally:
             key = event.key()
             if key in self._recent or event.position < 1:
                 continue
-            self._recent[key] = event.at
+            self._recent.put(key, event.at, None)
             weight = self._weight(event.at)
             slot = min(event.position, MAX_POSITION) - 1
             clicked, shown = (weight, 0.0) if event.type == "click" else (0.0, weight)
@@ -196,18 +192,13 @@ class ClickTally:
             self.slot_shown[slot] += shown
             self.watermark = max(self.watermark, event.at)
             added += 1
-            if len(self._recent) >= self._prune_at:
-                self._forget_old_keys()
+            if self._recent.due:
+                self._recent.forget_before(self.since)
         self.events += added
-        self._forget_old_keys()
+        # Keep the keys a refresh may read again, not the whole log's (a recount reads the log
+        # in time order, and the log holds each event once).
+        self._recent.forget_before(self.since)
         return added
-
-    def _forget_old_keys(self) -> None:
-        """Keep the keys a refresh may read again, not the whole log's (a recount reads the
-        log in time order, and the log holds each event once)."""
-        cut = self.since
-        self._recent = {key: at for key, at in self._recent.items() if at >= cut}
-        self._prune_at = max(PRUNE_AT, 2 * len(self._recent))
 
     def statistics(self, now: float, prior: float) -> ClickStatistics:
         """An immutable view of the counts as they are at `now`."""
@@ -238,7 +229,7 @@ class ClickTally:
             "slot_clicks": self.slot_clicks,
             "slot_shown": self.slot_shown,
             "pairs": [[s, t, e.clicks, list(e.shown)] for (s, t), e in self.pairs.items()],
-            "recent": [[*key, at] for key, at in self._recent.items()],
+            "recent": [[*key, at] for key, at, _ in self._recent.items()],
         }
 
     @classmethod
@@ -259,5 +250,6 @@ class ClickTally:
                 prior.clicks + evidence.clicks,
                 tuple(a + b for a, b in zip(prior.shown, evidence.shown, strict=True)),
             )
-        tally._recent = {(s, i, t, int(p)): float(at) for s, i, t, p, at in data["recent"]}
+        for s, i, t, p, at in data["recent"]:
+            tally._recent.put((s, i, t, int(p)), float(at), None)
         return tally

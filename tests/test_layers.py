@@ -20,6 +20,7 @@ ROOMS = {
     "recommender": {
         # bases that import nothing of ours
         "errors": 0, "fault_points": 0, "setting_group": 0, "mapped_files": 0,
+        "remembered_keys": 0,
         # the article model, text analysis, encoders, overrides
         "articles": 1, "text_analysis": 1, "encoding": 1, "overrides": 1,
         # ranking, its signals and fallbacks, offline evaluation, reading feeds of every kind

@@ -121,22 +121,19 @@ class FileEventLog:
                         yield from _parse(line, path)
 
     def read_since(self, since: float) -> Iterator[LoggedEvent]:
-        for line, path in self._lines_since(since):
-            for event in _parse(line, path):
-                if event.at >= since:
-                    yield event
+        return self._events_since(since, b"")
 
-    def clicks_since(self, since: float) -> dict[str, int]:
+    def clicks_read_since(self, since: float) -> Iterator[LoggedEvent]:
         # Only click lines are parsed (a record's first field is its type), so impressions
         # cost a byte comparison each.
-        counts: dict[str, int] = {}
+        return self._events_since(since, _CLICK)
+
+    def _events_since(self, since: float, starting: bytes) -> Iterator[LoggedEvent]:
         for line, path in self._lines_since(since):
-            if not line.startswith(_CLICK):
-                continue
-            for event in _parse(line, path):
-                if event.at >= since:
-                    counts[event.target] = counts.get(event.target, 0) + 1
-        return counts
+            if line.startswith(starting):
+                for event in _parse(line, path):
+                    if event.at >= since:
+                        yield event
 
     def _lines_since(self, since: float) -> Iterator[tuple[bytes, Path]]:
         """The whole lines of the files of `since`'s UTC day and later, each with its file.

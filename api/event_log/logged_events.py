@@ -77,9 +77,9 @@ class EventLog(Protocol):
         """The events accepted at `since` (UNIX seconds) or later, streamed: what a worker adds
         to its click counts. A record still being written may come at the next read."""
 
-    def clicks_since(self, since: float) -> dict[str, int]:
-        """How many clicks each target got at `since` (UNIX seconds) or later: what makes an
-        article popular."""
+    def clicks_read_since(self, since: float) -> Iterator[LoggedEvent]:
+        """The clicks accepted at `since` (UNIX seconds) or later, streamed: what makes an
+        article popular. A record still being written may come at the next read."""
 
     def prune(self, first_kept: date) -> int:
         """Delete every day before `first_kept`; returns how many events (files: days) went."""

@@ -68,15 +68,9 @@ class PostgresEventLog:
             for row in cursor:
                 yield LoggedEvent(*row)
 
-    def clicks_since(self, since: float) -> dict[str, int]:
+    def clicks_read_since(self, since: float) -> Iterator[LoggedEvent]:
         # Through the partial index of clicks by time (migration 0004).
-        with self._postgres.connection() as conn:
-            rows = conn.execute(
-                "SELECT target, count(*) FROM event_log "
-                "WHERE type = 'click' AND at >= %s GROUP BY target",
-                (since,),
-            ).fetchall()
-        return {target: int(count) for target, count in rows}
+        return self._stream("type = 'click' AND at >= %s", (since,))
 
     def prune(self, first_kept: date) -> int:
         with self._postgres.connection() as conn:

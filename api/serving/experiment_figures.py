@@ -29,6 +29,7 @@ from api.event_log.logged_events import EventLog, LoggedEvent
 from api.serving.experiment_arms import HOLDOUT, Experiment
 from api.serving.exploration_draw import SHARE_STEPS
 from recommender.click_statistics import LATE_SECONDS
+from recommender.remembered_keys import RememberedKeys
 
 #: 95 % two-sided.
 Z = 1.959963984540054
@@ -36,10 +37,6 @@ Z = 1.959963984540054
 SRM_P = 0.001
 #: What the sample-ratio check of every placement together is shown as.
 ALL_PLACEMENTS = "all"
-#: Boxes remembered above which those past their tokens' life are forgotten mid-count; past a
-#: pruning that kept more, twice what it kept (so a busy day costs linear time).
-PRUNE_AT = 100_000
-
 ArmPlacement = tuple[str, str]
 
 
@@ -114,7 +111,6 @@ def sample_ratio_p(observed: list[int], shares: list[int]) -> float | None:
 @dataclass(slots=True)
 class _Box:
     counted_as: ArmPlacement
-    first_at: float
     shown: bool = False
     clicked: bool = False
 
@@ -133,9 +129,8 @@ class ExperimentTally:
         self._boxes: Counter[ArmPlacement] = Counter()
         self._clicked: Counter[ArmPlacement] = Counter()
         self._placements: set[str] = set()
-        self._recent: dict[tuple[str, str], _Box] = {}
+        self._recent: RememberedKeys[tuple[str, str], _Box] = RememberedKeys()
         self._watermark = experiment.started_at
-        self._prune_at = PRUNE_AT
         self._lock = threading.Lock()
 
     @property
@@ -153,7 +148,8 @@ class ExperimentTally:
                 key = (event.source, event.impression)
                 box = self._recent.get(key)
                 if box is None:
-                    box = self._recent[key] = _Box((event.arm, event.placement), event.at)
+                    box = _Box((event.arm, event.placement))
+                    self._recent.put(key, event.at, box)
                 if event.type == "impression" and not box.shown:
                     box.shown = True
                     self._boxes[box.counted_as] += 1
@@ -162,19 +158,14 @@ class ExperimentTally:
                     box.clicked = True
                     self._clicked[box.counted_as] += box.shown
                 self._watermark = max(self._watermark, event.at)
-                if len(self._recent) >= self._prune_at:
-                    self._forget_old_boxes()
-            self._forget_old_boxes()
+                if self._recent.due:
+                    self._recent.forget_before(self._watermark - self._memory)
+            self._recent.forget_before(self._watermark - self._memory)
 
     @property
     def remembered_boxes(self) -> int:
         """Boxes an event of which may still come."""
         return len(self._recent)
-
-    def _forget_old_boxes(self) -> None:
-        cut = self._watermark - self._memory
-        self._recent = {key: box for key, box in self._recent.items() if box.first_at >= cut}
-        self._prune_at = max(PRUNE_AT, 2 * len(self._recent))
 
     def figures(self) -> ExperimentFigures:
         with self._lock:

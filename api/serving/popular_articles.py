@@ -4,6 +4,7 @@ Each worker keeps a small table: per section, the articles most clicked over the
 `RECOMMENDER_POPULAR_HOURS` according to the impression log, at most `PER_SECTION` each. A
 background task recounts it every `RECOMMENDER_POPULAR_REFRESH_SECONDS` (in a thread: the log
 is read there); a request only reads the table. A recount that fails keeps the last table.
+Each recount reads only the clicks logged since the last one (`WindowClicks`), not the window's.
 """
 
 from __future__ import annotations
@@ -11,15 +12,18 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 
 from api.event_log.event_log_factory import settings_event_log
-from api.event_log.logged_events import EventLog
+from api.event_log.logged_events import EventLog, LoggedEvent
 from api.serving.background_refresh import refresh_forever
 from api.stores.event_schemas import DEFAULT_PLACEMENT
 from index.serving.recommender_engine import Recommender
+from recommender.click_statistics import LATE_SECONDS
 from recommender.errors import ArticleNotFound
 from recommender.fallbacks import Fallbacks
+from recommender.remembered_keys import RememberedKeys
 from recommender.settings import FallbackSettings, Settings
 
 log = logging.getLogger(__name__)
@@ -28,6 +32,48 @@ log = logging.getLogger(__name__)
 #: blocks and the related items that may already hold some of them.
 PER_SECTION = 100
 SECONDS_PER_HOUR = 3600
+#: Clicks leave the window a minute at a time.
+BUCKET_SECONDS = 60
+
+
+class WindowClicks:
+    """Clicks per article over the last `window_seconds` (to the minute), added to as the log
+    grows: each count reads from a little before the latest click counted (the log's writers
+    may add a click a little after its time, and other hosts' clocks may be a little behind;
+    one read again counts once; a read that failed midway is taken up where it stopped), and
+    the minutes that left the window are taken off. Until a click is counted, each count reads
+    the whole window."""
+
+    def __init__(self, window_seconds: float) -> None:
+        self._window = window_seconds
+        self.totals: Counter[str] = Counter()
+        self._minutes: dict[int, Counter[str]] = {}
+        self._recent: RememberedKeys[tuple[str, str, str, int], None] = RememberedKeys()
+        self._latest = -math.inf
+
+    def since(self, now: float) -> float:
+        """From when the log should be read for a count at `now`."""
+        return max(now - self._window, self._latest - LATE_SECONDS)
+
+    def add(self, clicks: Iterable[LoggedEvent], now: float) -> None:
+        """Count `clicks` (read from `since(now)`, in time order) not counted yet, then leave
+        out the minutes before the window."""
+        start = now - self._window
+        for click in clicks:
+            key = click.key()
+            if key in self._recent or click.at < start:
+                continue
+            self._recent.put(key, click.at, None)
+            self._minutes.setdefault(int(click.at // BUCKET_SECONDS), Counter())[click.target] += 1
+            self.totals[click.target] += 1
+            self._latest = max(self._latest, click.at)
+            if self._recent.due:
+                self._recent.forget_before(self._latest - LATE_SECONDS)
+        self._recent.forget_before(self._latest - LATE_SECONDS)
+        first_kept = int(start // BUCKET_SECONDS)
+        for minute in [minute for minute in self._minutes if minute < first_kept]:
+            self.totals.subtract(self._minutes.pop(minute))
+        self.totals = +self.totals  # only articles with clicks left
 
 
 class PopularArticles:
@@ -49,14 +95,17 @@ class PopularArticles:
         each recount, so a reader sees one table or the next."""
         self.recounts = 0
         self.failures = 0
+        self._clicks = WindowClicks(settings.popular_hours * SECONDS_PER_HOUR)
 
     def recount(self) -> None:
-        """Count the window's clicks again and replace the table (blocking: the log is read)."""
+        """Add the clicks logged since the last recount and replace the table (blocking: the
+        log is read)."""
         recommender = self._current()
         if recommender is None:
             return
-        since = self._clock() - self._settings.popular_hours * SECONDS_PER_HOUR
-        self.by_section = top_by_section(recommender, self._log.clicks_since(since))
+        now = self._clock()
+        self._clicks.add(self._log.clicks_read_since(self._clicks.since(now)), now)
+        self.by_section = top_by_section(recommender, self._clicks.totals)
         self.recounts += 1
 
     async def run(self) -> None:

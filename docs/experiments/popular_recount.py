@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import sys
 import time
+from collections import Counter
 from pathlib import Path
 
 from api.event_log.event_log_factory import open_event_log
@@ -43,7 +44,7 @@ where = (
 )
 for _ in range(3):
     wall, cpu = time.perf_counter(), time.process_time()
-    clicks = log.clicks_since(now - 48 * 3600)
+    clicks = Counter(click.target for click in log.clicks_read_since(now - 48 * 3600))
     print(
         f"{count:,} impression items and {sum(clicks.values()):,} clicks ({where}): recount "
         f"{time.perf_counter() - wall:.3f} s, {time.process_time() - cpu:.3f} s CPU in this process"

@@ -390,10 +390,10 @@ class _DownLog(FileEventLog):
 
     down = False
 
-    def clicks_since(self, since: float) -> dict[str, int]:
+    def clicks_read_since(self, since: float) -> Iterator[LoggedEvent]:
         if self.down:
             raise OSError("the disk went away")
-        return super().clicks_since(since)
+        return super().clicks_read_since(since)
 
 
 def test_a_failed_recount_keeps_the_last_table_and_is_counted(
@@ -448,8 +448,56 @@ def test_a_click_line_being_appended_is_counted_once_it_is_whole(
     line = orjson.dumps({**click.record(), "impression": "another-impression-id"})
     with log.path(click.day).open("ab") as file:
         file.write(line[:-9])  # a writer midway through its append
-    assert log.clicks_since(NOW - HOUR * 2) == {"volcano-1": 1}
+    assert [c.target for c in log.clicks_read_since(NOW - HOUR * 2)] == ["volcano-1"]
     assert "unreadable" not in caplog.text
     with log.path(click.day).open("ab") as file:
         file.write(line[-9:] + b"\n")
-    assert log.clicks_since(NOW - HOUR * 2) == {"volcano-1": 2}
+    assert [c.target for c in log.clicks_read_since(NOW - HOUR * 2)] == ["volcano-1"] * 2
+
+
+class _ReadsRecorded(FileEventLog):
+    """The data directory's log, noting from when each recount reads."""
+
+    reads: list[float]
+
+    def clicks_read_since(self, since: float) -> Iterator[LoggedEvent]:
+        self.reads.append(since)
+        return super().clicks_read_since(since)
+
+
+def test_a_recount_reads_what_the_log_gained_and_clicks_leave_the_window_by_the_minute(
+    tmp_path: Path,
+) -> None:
+    settings = build(tmp_path)
+    log = _ReadsRecorded(settings.data_dir)
+    log.reads = []
+    log.write([*clicks("volcano-1", 4, hours_ago=47.5), *clicks("wildfire-4", 2, hours_ago=1)])
+    recommender, _ = load_recommender(settings.index)
+    clock = [NOW]
+
+    def counting() -> PopularArticles:
+        return PopularArticles(log, lambda: recommender, settings.fallbacks, lambda: clock[0])
+
+    popular = counting()
+
+    def fresh_count() -> dict[str | None, tuple[str, ...]]:
+        again = counting()
+        again.recount()
+        return dict(again.by_section)
+
+    popular.recount()
+    assert popular.by_section == {"world": ("volcano-1", "wildfire-4")}
+    assert log.reads == [NOW - 48 * HOUR]  # the first recount reads the window
+    # One more click half a minute later; the next recount reads from five minutes before the
+    # latest click counted (late writes), counting what it had read already once (wildfire-4:
+    # 3 clicks, below volcano-1's 4; 5 if the two read again counted twice).
+    log.write(clicks("wildfire-4", 1, hours_ago=-30 / HOUR))
+    clock[0] = NOW + 60
+    popular.recount()
+    assert log.reads[-1] == NOW - HOUR - 300
+    assert popular.by_section == {"world": ("volcano-1", "wildfire-4")} == fresh_count()
+    # Half an hour on, volcano-1's clicks are 48 hours old and more: out of the window.
+    clock[0] = NOW + 0.6 * HOUR
+    popular.recount()
+    assert popular.by_section == {"world": ("wildfire-4",)} == fresh_count()
+    log.close()

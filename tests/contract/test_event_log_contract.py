@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import multiprocessing
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import replace
 from datetime import date
@@ -104,16 +105,22 @@ def test_a_read_returns_the_days_asked_for_in_order(log: EventLog) -> None:
     assert list(log.read(date(2026, 12, 6), date(2026, 12, 31))) == []
 
 
-def test_clicks_since_a_moment_are_counted_per_target_across_days(log: EventLog) -> None:
+def test_clicks_since_a_moment_are_read_alone_across_days(log: EventLog) -> None:
     """What popularity reads: clicks only, from `since` on (to the second), over day files."""
     day_before = date(2026, 12, 5)
     log.write([*impression("box-0000000000000001"), click("box-0000000000000001", 2)])
     log.write([click("box-0000000000000002", 1), click("box-0000000000000003", 1, day_before)])
     log.write([replace(click("box-0000000000000004", 3, day_before), target="target-c")])
     since = at(day_before, 7200)  # the moment of the day before's clicks
-    assert log.clicks_since(since) == {"target-b": 3, "target-c": 1}
-    assert log.clicks_since(since + 0.001) == {"target-b": 2}
-    assert log.clicks_since(at(DAY, 7200.001)) == {}
+
+    def clicks_since(moment: float) -> dict[str, int]:
+        read = list(log.clicks_read_since(moment))
+        assert {event.type for event in read} <= {"click"}
+        return dict(Counter(event.target for event in read))
+
+    assert clicks_since(since) == {"target-b": 3, "target-c": 1}
+    assert clicks_since(since + 0.001) == {"target-b": 2}
+    assert clicks_since(at(DAY, 7200.001)) == {}
 
 
 def test_a_read_since_a_moment_streams_every_later_event_across_days(log: EventLog) -> None:

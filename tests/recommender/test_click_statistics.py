@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
 from recommender.click_statistics import MAX_RATIO, ClickTally
 from recommender.ranking import SECONDS_PER_DAY
+from recommender.remembered_keys import RememberedKeys
 
 NOW = 1_765_000_000.0
 
@@ -136,15 +138,15 @@ def test_a_busy_window_is_counted_in_linear_time(monkeypatch: pytest.MonkeyPatch
     # Pruning must not then run again for every further event (quadratic: a 5,000 events/s
     # site's refresh took minutes per 100,000 events).
     prunings = []
-    forget = ClickTally._forget_old_keys
+    forget = RememberedKeys.forget_before
 
-    def counted_forget(self: ClickTally) -> None:
-        prunings.append(len(self._recent))
+    def counted_forget(self: RememberedKeys[Any, Any], cut: float) -> None:
+        prunings.append(len(self))
         if len(prunings) > 10:
             raise AssertionError("pruned again for every event")
-        forget(self)
+        forget(self, cut)
 
-    monkeypatch.setattr(ClickTally, "_forget_old_keys", counted_forget)
+    monkeypatch.setattr(RememberedKeys, "forget_before", counted_forget)
     events = [Event("impression", NOW + n / 3500, "s", "t", 1, f"box-{n}") for n in range(210_000)]
     tally = ClickTally(7.0, NOW)
     assert tally.add(events) == 210_000
