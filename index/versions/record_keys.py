@@ -2,7 +2,7 @@
 was read from (`recommender.ingest.record_memo`), so that the next run carries an unchanged
 record's card and text hashes over from this version without parsing or validating it.
 
-record_keys.npy   uint8 (count, 16): row i = the key of article i's record; zeros where it came
+record_keys.npy   uint8 (count, 20): row i = the key of article i's record; zeros where it came
                   from no keyed record (a live article, a CSV row, a web page)
 record_keys.json  {"fingerprint": what the keys are valid under (`memo_fingerprint`),
                    "notes": {row: [the notes validating its record gave], ...}}
