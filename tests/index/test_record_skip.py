@@ -5,10 +5,7 @@ report are exactly those of a run that parses every record."""
 from __future__ import annotations
 
 import json
-import os
 import signal
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -18,12 +15,11 @@ from index.serving.version_loader import load_current
 from index.versions.manifest import MANIFEST_NAME
 from index.versions.reindex_pipeline import ReindexSummary, reindex
 from index.versions.version_store import VersionStore
-from recommender.encoding.encoder_protocol import FAKE_MODEL
 from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.ingest.feeds import FeedReport
 from recommender.ingest.options import SourceChoices
 from recommender.settings import Settings
-from tests.support.helpers import REPO, fake_settings, synthetic_records
+from tests.support.helpers import cli_reindex, fake_settings, synthetic_records
 
 NEIGHBOURS = 8
 #: The first records of a file are always parsed: they stand in for its header.
@@ -178,24 +174,6 @@ def test_full_and_a_missing_cache_parse_the_records_again(tmp_path: Path) -> Non
     assert load_current(settings.index)[0].cards[0]["title"] == "Volcano: corrected"
 
 
-def _cli_reindex(
-    data_dir: Path, feed: Path, point: str | None = None
-) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
-    env.pop("REDIS_URL", None)
-    env.update(
-        RECOMMENDER_MODEL=FAKE_MODEL,
-        RECOMMENDER_DATA_DIR=str(data_dir),
-        RECOMMENDER_NEIGHBOURS=str(NEIGHBOURS),
-    )
-    if point is not None:
-        env["RECOMMENDER_FAULT_POINT"] = point
-    return subprocess.run(
-        [sys.executable, "-m", "console", "reindex", "--source", str(feed)],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
-
-
 @pytest.mark.parametrize("point", ["reindex-read", "reindex-staged"])
 def test_a_run_killed_after_carrying_records_over_leaves_the_served_version_untouched(
     tmp_path: Path, point: str
@@ -204,12 +182,12 @@ def test_a_run_killed_after_carrying_records_over_leaves_the_served_version_unto
     data_dir = tmp_path / "data"
     feed = tmp_path / "feed.jsonl"
     feed.write_text("".join(_lines(records)), encoding="utf-8")
-    first = _cli_reindex(data_dir, feed)
+    first = cli_reindex(data_dir, feed, RECOMMENDER_NEIGHBOURS=str(NEIGHBOURS))
     assert first.returncode == 0, first.stderr
     settings = fake_settings(data_dir, neighbours=NEIGHBOURS)
     before = _version_files(settings)
     feed.write_text("".join(_lines([{**records[0], "title": "Volcano: corrected"}, *records[1:]])))
-    killed = _cli_reindex(data_dir, feed, point=point)
+    killed = cli_reindex(data_dir, feed, point=point, RECOMMENDER_NEIGHBOURS=str(NEIGHBOURS))
     assert killed.returncode == -signal.SIGKILL, f"{point} was not reached:\n{killed.stderr}"
     assert load_current(settings.index)[0].id == json.loads(first.stdout)["version"]
     assert _version_files(settings) == before
