@@ -11,6 +11,7 @@ remember. Only JSON Lines files are recalled: the other formats are parsed every
 from __future__ import annotations
 
 import hashlib
+import sys
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from importlib.util import find_spec
@@ -43,9 +44,12 @@ def record_key(line: bytes) -> bytes:
 
 
 def memo_fingerprint(field_map: Mapping[str, str]) -> str:
-    """What a record's key is valid under besides its bytes: the field renames and the code of
-    the rules that turn a line into an article, its card and its texts."""
-    digest = hashlib.sha256(orjson.dumps(sorted(field_map.items())))
+    """What a record's key is valid under besides its bytes: the field renames, and the code of
+    the rules (and of the JSON libraries) that turn a line into an article, its card and its
+    texts."""
+    # The JSON libraries' releases too: they parse the line and write the card.
+    versions = [sys.version, orjson.__version__]
+    digest = hashlib.sha256(orjson.dumps([sorted(field_map.items()), versions]))
     for name in _RULE_MODULES:
         spec = find_spec(name)  # the module's file, read without importing it
         assert spec is not None and spec.origin is not None, name

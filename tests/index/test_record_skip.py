@@ -144,6 +144,17 @@ def test_a_nightly_run_carries_unchanged_records_over_and_builds_what_parsing_al
     assert _version_files(nightly) == _version_files(parsed)
 
 
+def test_a_byte_order_mark_is_no_part_of_the_record_it_starts(tmp_path: Path) -> None:
+    lines = _lines(_catalog())
+    settings = fake_settings(tmp_path / "data", neighbours=NEIGHBOURS)
+    _run(settings, {"a.jsonl": ["\ufeff" + lines[0], *lines[1:]]}, "first")
+    # The first record again, on line 12: with its mark there it is not JSON, as always.
+    moved = [*lines[1:12], "\ufeff" + lines[0], *lines[12:], lines[0]]
+    _, report = _run(settings, {"a.jsonl": moved}, "second")
+    assert [problem.line for problem in report.bad] == [12]
+    assert report.recalled == len(lines) - 1 - HEAD + 1  # the last line: the first record
+
+
 def test_records_are_parsed_again_when_the_field_renames_change(tmp_path: Path) -> None:
     records = [{**record, "kicker": f"Kicker {i}"} for i, record in enumerate(_catalog())]
     feeds = {"a.jsonl": _lines(records)}

@@ -9,6 +9,7 @@ from collections.abc import Iterator, Mapping
 from recommender.errors import FeedError, InvalidRecord
 from recommender.ingest.field_map import header_problem, rename
 from recommender.ingest.formats.record_lines import (
+    BOM,
     RawRecord,
     decoded_line,
     first_undecodable,
@@ -69,7 +70,9 @@ def _jsonl_raw(stream: BoundedStream, recall: Recall | None) -> Iterator[RawReco
         if raw is None:
             yield number, too_large(stream)
             continue
-        key = None if recall is None else record_key(raw)
+        # Line 1's byte order mark is not part of its record: the same record on another line,
+        # where a mark would be an error, must not be taken for it.
+        key = None if recall is None else record_key(raw.removeprefix(BOM) if number == 1 else raw)
         recalled = None if key is None or recall is None else recall(key)
         if recalled is not None:  # before decoding: the bytes are those of a valid record
             yield number, recalled
