@@ -8,14 +8,17 @@ import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from index.index_errors import ReindexLocked
 from index.state.curation_store import CurationStore
 from index.state.experiment_store import ExperimentStore
 from index.state.live_store import LiveStore
-from index.state.postgres_database import REINDEX_LOCK, PostgresState
 from index.state.session_store import SessionStore
 from recommender.settings import IndexSettings
+
+if TYPE_CHECKING:  # psycopg is imported only where a database is named: it takes 0.1-0.2 s
+    from index.state.postgres_database import PostgresState
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,6 +48,8 @@ class StateStores:
         if self.postgres is None:
             yield
             return
+        from index.state.postgres_database import REINDEX_LOCK
+
         with self.postgres.exclusive(REINDEX_LOCK) as taken:
             if not taken:
                 raise ReindexLocked("another host's reindex holds the shared database's lock")
@@ -70,6 +75,8 @@ def open_stores(settings: IndexSettings, *, clock: Callable[[], float] = time.ti
             experiment=ExperimentStore.in_directory(settings.data_dir),
             postgres=None,
         )
+    from index.state.postgres_database import PostgresState
+
     postgres = PostgresState(settings.database)
     stores = StateStores(
         live=LiveStore(postgres.view("live")),

@@ -24,7 +24,9 @@ from index.state.embedding_cache import EmbeddingCache
 from index.state.hashed_blobs import HashedBlobs
 from index.state.term_count_cache import TermCountCache
 from index.versions.build_space import NewTexts
+from index.versions.record_keys import ServedRecords
 from recommender.articles import Article, embedding_text, lexical_text, text_hash
+from recommender.ingest.record_memo import Recalled, RecordOrigin
 
 SCRATCH_DIR = "reindex-scratch"
 """The data directory's scratch directory: made by a run, removed when it ends (or by the next
@@ -61,6 +63,8 @@ class CatalogEntry:
     card_size: int
     embedding_hash: str
     lexical_hash: str
+    origin: RecordOrigin | None = None
+    """The key and notes of the feed record it was read from, where the run keys them."""
 
 
 class CardFile:
@@ -230,7 +234,11 @@ class CatalogReader:
     """Makes `CatalogEntry`s of articles as they are read (`keep`), their cards stored in the
     scratch's `CardFile`, and puts aside the texts of those whose embedding (for `model_id`) or
     analysis (with `names` or not) the caches lack: all of them with `full`. Checks the caches
-    a block of articles at a time."""
+    a block of articles at a time.
+
+    A `RecordMemo` of the `served` version's records: a record it recalls is carried over
+    (`carry`: its card and text hashes as the served version holds them, its texts in the
+    caches already), unparsed."""
 
     def __init__(
         self,
@@ -242,7 +250,9 @@ class CatalogReader:
         names: bool,
         full: bool,
         block: int,
+        served: ServedRecords | None = None,
     ) -> None:
+        self._served = served
         self._embeddings = embeddings
         self._terms = terms
         self._spilled = scratch.texts
@@ -253,11 +263,22 @@ class CatalogReader:
         self._block = block
         self._pending: list[tuple[str, str, str, str]] = []
 
-    def keep(self, article: Article) -> CatalogEntry:
+    def recall(self, key: bytes) -> Recalled | None:
+        return None if self._served is None else self._served.recall(key)
+
+    def carry(self, recalled: Recalled) -> CatalogEntry:
+        assert self._served is not None
+        served = self._served.record(recalled.at)
+        offset = self._cards.append(served.card)
+        return CatalogEntry(
+            offset, len(served.card), served.embedding_hash, served.lexical_hash, recalled.origin
+        )
+
+    def keep(self, article: Article, origin: RecordOrigin | None = None) -> CatalogEntry:
         embedded, lexical = embedding_text(article), lexical_text(article)
         card = orjson.dumps(article.card())
         entry = CatalogEntry(
-            self._cards.append(card), len(card), text_hash(embedded), text_hash(lexical)
+            self._cards.append(card), len(card), text_hash(embedded), text_hash(lexical), origin
         )
         self._pending.append((entry.embedding_hash, embedded, entry.lexical_hash, lexical))
         if len(self._pending) >= self._block:

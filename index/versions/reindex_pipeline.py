@@ -62,6 +62,7 @@ from index.versions.index_version import VersionContent, publication_times, writ
 from index.versions.manifest import Manifest, read_manifest
 from index.versions.neighbours import nearest_other_rows, precompute_neighbours
 from index.versions.ray_blocks import block_executor, encoder_engine
+from index.versions.record_keys import ServedRecords, write_record_keys
 from index.versions.reindex_stages import StageMeter
 from index.versions.remote_store import RemoteStore
 from index.versions.text_hashes import write_text_hashes
@@ -74,6 +75,7 @@ from recommender.errors import FeedError, InvalidRecord, StrictModeError
 from recommender.ingest.feeds import FeedReport, read_catalog
 from recommender.ingest.listings import Listing
 from recommender.ingest.options import ReadOptions, SourceChoices, read_options
+from recommender.ingest.record_memo import memo_fingerprint
 from recommender.ranking import FusionWeights
 from recommender.settings import IndexSettings
 from recommender.signals.base import Catalog, Side
@@ -542,10 +544,13 @@ def _reindex_locked(
             # Live changes first: one made while the feed is read is newer than the feed, so
             # this run must neither absorb nor retire it.
             entries = live.entries()
+            current = _current_manifest(store)
+            served = None if full or current is None else (store.current_path(), current)
             catalog, merged = _read_catalog(
-                settings, sources, encoder, entries, scratch, report, read, full, blocks
+                settings, sources, encoder, entries, scratch, report, read, full, served, blocks
             )
             cards = scratch.cards.cards(catalog)
+            log.info("read: %d of %d records carried over unparsed", report.recalled, report.read)
         fault_points.reached("reindex-read")
         if strict and report.bad:
             raise StrictModeError(
@@ -554,7 +559,6 @@ def _reindex_locked(
             )
         if not catalog:
             raise FeedError("the feeds hold no valid article; nothing was published")
-        current = _current_manifest(store)
         # Before any embedding: a broken export or a wrong URL must cost nothing and change
         # nothing.
         if current is not None and not allow_shrink:
@@ -566,6 +570,7 @@ def _reindex_locked(
             check_shrink(current.count - retracted, len(catalog), settings.max_shrink)
         embedding_hashes = [entry.embedding_hash for entry in catalog]
         lexical_hashes = [entry.lexical_hash for entry in catalog]
+        origins = [entry.origin for entry in catalog]
         del catalog
         checksum = _source_checksum(cards, embedding_hashes, encoder.model_id, settings)
         # Also before any embedding: a build that cannot fit on the disk must not start.
@@ -597,10 +602,9 @@ def _reindex_locked(
                 report, current.version, len(cards), embedded, started, False, meter
             )
         # Full, or only what the change reaches (`index.versions.incremental_plan`).
-        served = None if current is None else (store.current_path(), current)
         plan = plan_rebuild(
             settings,
-            served,
+            None if current is None else (store.current_path(), current),
             cards,
             embedding_hashes,
             lexical_hashes,
@@ -662,7 +666,9 @@ def _reindex_locked(
             with store.staging() as staging:
                 # What gc may not prune.
                 recorded = write_text_hashes(staging, embedding_hashes, lexical_hashes)
-                write_version(staging, content, manifest, [recorded])
+                # What the next run recognises unparsed.
+                keyed = write_record_keys(staging, origins, memo_fingerprint(read.field_map))
+                write_version(staging, content, manifest, [recorded, *keyed])
                 fault_points.reached("reindex-staged")
                 store.commit(staging, version)
     fault_points.reached("reindex-committed")
@@ -685,23 +691,41 @@ def _read_catalog(
     report: FeedReport,
     read: ReadOptions,
     full: bool,
+    served: tuple[Path, Manifest] | None,
     blocks: BlockSizes,
 ) -> tuple[list[CatalogEntry], LiveMerge]:
     """The read stage: the feeds with the live changes merged, as compact entries in catalog
-    order, their cards and the texts the caches lack (all with `full`) put in `scratch`."""
+    order, their cards and the texts the caches lack (all with `full`) put in `scratch`. The
+    records the `served` version was built from, byte for byte, are carried over from it
+    unparsed (`index.versions.record_keys`)."""
     embeddings = EmbeddingCache(settings.embedding_cache_path)
     terms = TermCountCache(settings.term_count_cache_path)
+    names = _names(settings)
     try:
+
+        def cached(
+            embedding_hashes: Sequence[str], lexical_hashes: Sequence[str]
+        ) -> NDArray[np.bool_]:
+            vectors = embeddings.known(encoder.model_id, embedding_hashes)
+            analyses = terms.known(names, lexical_hashes)
+            pairs = zip(embedding_hashes, lexical_hashes, strict=True)
+            return np.array([e in vectors and t in analyses for e, t in pairs], dtype=np.bool_)
+
+        records = None
+        if served is not None:
+            fingerprint = memo_fingerprint(read.field_map)
+            records = ServedRecords.load(*served, fingerprint, cached, blocks.rows)
         reader = CatalogReader(
             embeddings,
             terms,
             scratch,
             model_id=encoder.model_id,
-            names=_names(settings),
+            names=names,
             full=full,
             block=blocks.rows,
+            served=records,
         )
-        feed = read_catalog(sources, report, read, reader.keep)
+        feed = read_catalog(sources, report, read, reader.keep, reader)
         merged = merge_live(feed, entries, reader.keep)
         reader.flush()
     finally:

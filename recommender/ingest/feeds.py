@@ -39,9 +39,9 @@ from recommender.ingest.formats.web_sources import (
 from recommender.ingest.limits import BoundedStream
 from recommender.ingest.listings import Listing, PageLimit
 from recommender.ingest.options import ReadOptions
+from recommender.ingest.record_memo import Keyed, Recall, Recalled, RecordMemo, RecordOrigin
 from recommender.ingest.web.fetch import Fetcher
 
-_Located = tuple[str, int, Article]
 T = TypeVar("T")
 
 
@@ -67,6 +67,8 @@ class FeedReport:
     notes: list[Problem] = field(default_factory=list)
     duplicates: list[Problem] = field(default_factory=list)
     listings: list[Listing] = field(default_factory=list)
+    recalled: int = 0
+    """Records of `read` recognised by their bytes and carried over unparsed (`read_catalog`)."""
 
     @property
     def accepted(self) -> int:
@@ -109,7 +111,8 @@ def read_feed(
     limits, or a URL that cannot be fetched raises FeedError when reading reaches it.
     """
     parts = _source_parts(source)
-    return (article for _, _, article in _read_parts(parts, report, options or ReadOptions()))
+    items = _read_parts(parts, report, options or ReadOptions(), None)
+    return (item.article for _, _, item in items if isinstance(item, _Parsed))
 
 
 def load_articles(
@@ -121,28 +124,54 @@ def load_articles(
     but keeps the dict position where the slug first appeared; each replacement is reported in
     `report.duplicates` at the later record, naming the location of the record it replaces.
     """
-    return read_catalog(sources, report, options, lambda article: article)
+    return read_catalog(sources, report, options, lambda article, _origin: article)
 
 
 def read_catalog(
     sources: Sequence[Path | str],
     report: FeedReport,
     options: ReadOptions | None,
-    keep: Callable[[Article], T],
+    keep: Callable[[Article, RecordOrigin | None], T],
+    memo: RecordMemo[T] | None = None,
 ) -> dict[str, T]:
     """`load_articles`, keeping of each article only what `keep` makes of it (so that a large
-    catalog is never held with its bodies)."""
+    catalog is never held with its bodies), with the key and notes of the record it came from.
+
+    With a `memo`, records that it recalls by their raw bytes are not parsed: what `memo.carry`
+    makes of them is kept instead (see `record_memo`); they are counted, noted, and replace or
+    are replaced by duplicates at their own lines, as parsed ones are.
+    """
     parts = [part for source in sources for part in _source_parts(source)]
     kept: dict[str, T] = {}
     seen: dict[str, str] = {}
-    for source, line, article in _read_parts(parts, report, options or ReadOptions()):
+    recall = None if memo is None else memo.recall
+    for source, line, item in _read_parts(parts, report, options or ReadOptions(), recall):
         location = f"{source}:{line}"
-        if article.slug in seen:
-            message = f"duplicate slug {article.slug!r} replaces the record at {seen[article.slug]}"
+        if item.slug in seen:
+            message = f"duplicate slug {item.slug!r} replaces the record at {seen[item.slug]}"
             report.duplicates.append(Problem(source, line, message))
-        seen[article.slug] = location
-        kept[article.slug] = keep(article)
+        seen[item.slug] = location
+        if isinstance(item, Recalled):
+            assert memo is not None
+            kept[item.slug] = memo.carry(item)
+        else:
+            kept[item.slug] = keep(item.article, item.origin)
     return kept
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    """An article parsed from its record, with the record's key where the run keys them."""
+
+    article: Article
+    origin: RecordOrigin | None
+
+    @property
+    def slug(self) -> str:
+        return self.article.slug
+
+
+_Located = tuple[str, int, _Parsed | Recalled]
 
 
 @dataclass(frozen=True, slots=True)
@@ -152,6 +181,8 @@ class ReadContext:
     options: ReadOptions
     fetcher: Fetcher
     limit: PageLimit
+    recall: Recall | None
+    """Records recognised by their bytes (`read_catalog`'s memo), for the formats that can."""
 
 
 #: How one source is read: every format yields the same `RawItem`s (where, number, raw record).
@@ -198,16 +229,16 @@ def _reader_for(path: Path) -> SourceReader | None:
 
 
 def _read_parts(
-    parts: Iterable[_Part], report: FeedReport, options: ReadOptions
+    parts: Iterable[_Part], report: FeedReport, options: ReadOptions, recall: Recall | None
 ) -> Iterator[_Located]:
     limit = PageLimit(options.fetch.max_pages, options.allow_partial, report.listings)
     with Fetcher(options.fetch) as fetcher:
-        context = ReadContext(options, fetcher, limit)
+        context = ReadContext(options, fetcher, limit, recall)
         for source, reader in parts:
             for where, number, raw in reader(source, context):
-                article = _accept(where, number, raw, report)
-                if article is not None:
-                    yield where, number, article
+                item = _accept(where, number, raw, report)
+                if item is not None:
+                    yield where, number, item
 
 
 def _file_reader(records: RecordParser) -> SourceReader:
@@ -218,7 +249,7 @@ def _file_reader(records: RecordParser) -> SourceReader:
         try:
             with _open(Path(source)) as raw_stream:
                 stream = BoundedStream(raw_stream, where, context.options.limits)
-                for line, raw in records(stream, context.options.field_map):
+                for line, raw in records(stream, context.options.field_map, context.recall):
                     yield where, line, raw
         except (OSError, EOFError, zlib.error) as exc:
             raise FeedError(f"{where}: cannot be read: {exc}") from exc
@@ -237,9 +268,17 @@ def _open(path: Path) -> BufferedIOBase:
     return path.open("rb")
 
 
-def _accept(source: str, line: int, raw: object, report: FeedReport) -> Article | None:
-    """Count one record; return its Article, or report why it is skipped."""
+def _accept(source: str, line: int, raw: object, report: FeedReport) -> _Parsed | Recalled | None:
+    """Count one record; return its Article (or what recalls it), or report why it is
+    skipped."""
     report.read += 1
+    if isinstance(raw, Recalled):
+        report.recalled += 1
+        report.notes.extend(Problem(source, line, note) for note in raw.origin.notes)
+        return raw
+    key = None
+    if isinstance(raw, Keyed):
+        key, raw = raw
     try:
         if isinstance(raw, InvalidRecord):
             raise raw
@@ -248,7 +287,8 @@ def _accept(source: str, line: int, raw: object, report: FeedReport) -> Article 
         report.bad.append(Problem(source, line, str(exc)))
         return None
     report.notes.extend(Problem(source, line, note) for note in validated.notes)
-    return validated.article
+    origin = None if key is None else RecordOrigin(key, validated.notes)
+    return _Parsed(validated.article, origin)
 
 
 #: File suffix (before an optional `.gz`) → its reader: where a file format is added.

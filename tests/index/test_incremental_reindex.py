@@ -5,10 +5,8 @@ nothing served."""
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,12 +17,11 @@ from index.serving.version_loader import load_current, load_recommender
 from index.versions.manifest import MANIFEST_NAME
 from index.versions.reindex_pipeline import ReindexSummary, reindex
 from index.versions.version_store import VersionStore
-from recommender.encoding.encoder_protocol import FAKE_MODEL
 from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
 from recommender.signals.tfidf_cosine import load_vocabulary
-from tests.support.helpers import REPO, fake_settings, synthetic_records, write_jsonl
+from tests.support.helpers import cli_reindex, fake_settings, synthetic_records, write_jsonl
 
 #: Small lists, so that a catalog of a few dozen articles does not fill them all.
 NEIGHBOURS = 8
@@ -196,19 +193,7 @@ def test_the_drift_adds_up_over_runs_until_a_full_rebuild(tmp_path: Path) -> Non
 def _cli_reindex(
     data_dir: Path, feed: Path, *args: str, point: str | None = None
 ) -> subprocess.CompletedProcess[str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
-    env.pop("REDIS_URL", None)
-    env.update(
-        RECOMMENDER_MODEL=FAKE_MODEL,
-        RECOMMENDER_DATA_DIR=str(data_dir),
-        RECOMMENDER_NEIGHBOURS=str(NEIGHBOURS),
-    )
-    if point is not None:
-        env["RECOMMENDER_FAULT_POINT"] = point
-    return subprocess.run(
-        [sys.executable, "-m", "console", "reindex", "--source", str(feed), *args],
-        cwd=REPO, env=env, capture_output=True, text=True, timeout=300,
-    )  # fmt: skip
+    return cli_reindex(data_dir, feed, *args, point=point, RECOMMENDER_NEIGHBOURS=str(NEIGHBOURS))
 
 
 def test_reindex_full_forces_a_full_rebuild_and_says_so(tmp_path: Path) -> None:

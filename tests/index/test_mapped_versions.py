@@ -31,6 +31,7 @@ from index.versions.card_table import (
 )
 from index.versions.index_version import NEIGHBOUR_SCORES, NEIGHBOURS, VECTORS
 from index.versions.manifest import MANIFEST_NAME, describe_files, read_manifest
+from index.versions.record_keys import RECORD_KEYS
 from index.versions.text_hashes import TEXT_HASHES
 from index.versions.version_store import VersionStore
 from recommender.articles import embedding_text, validate_record
@@ -98,13 +99,14 @@ def test_a_loaded_version_is_memory_maps_of_its_files(tmp_path: Path) -> None:
     for name, array in backed.items():
         assert mapped_file(array) == path / name, name
         assert not array.flags.writeable, name
-    # Every array file, the cards and the FAISS index stay mapped; only small ones are read, and
-    # the text hashes only by `recommender gc`, never by a worker.
+    # Every array file, the cards and the FAISS index stay mapped; only small ones are read, the
+    # text hashes only by `recommender gc` and the record keys only by the next reindex, never
+    # by a worker.
     small = (".json", ".shape.npy")
     expected = {
         path / name
         for name in version.manifest.files
-        if not name.endswith(small) and name != TEXT_HASHES
+        if not name.endswith(small) and name not in (TEXT_HASHES, RECORD_KEYS)
     }
     assert expected <= mapped_paths()
     assert CARDS in {p.name for p in mapped_paths() if p.parent == path}

@@ -173,6 +173,23 @@ def run_cli(
     )  # fmt: skip
 
 
+def cli_reindex(
+    data_dir: Path, feed: Path, *args: str, point: str | None = None, **env: str
+) -> subprocess.CompletedProcess[str]:
+    """`recommender reindex --source FEED` in a process of its own with the hashing model, the
+    data directory `data_dir`, no Redis and nothing else of this process's `RECOMMENDER_*`;
+    `point` arms a fault point, `env` adds variables (e.g. `RECOMMENDER_NEIGHBOURS="8"`)."""
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("RECOMMENDER_")}
+    environment.pop("REDIS_URL", None)
+    environment.update(RECOMMENDER_MODEL=FAKE_MODEL, RECOMMENDER_DATA_DIR=str(data_dir), **env)
+    if point is not None:
+        environment["RECOMMENDER_FAULT_POINT"] = point
+    return subprocess.run(
+        [sys.executable, "-m", "console", "reindex", "--source", str(feed), *args],
+        cwd=REPO, env=environment, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+
+
 def fake_settings(data_dir: Path, **overrides: Any) -> Settings:
     return Settings(data_dir=data_dir, model=FAKE_MODEL, **overrides)
 

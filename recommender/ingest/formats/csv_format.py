@@ -14,14 +14,18 @@ from recommender.ingest.formats.record_lines import (
     too_large,
 )
 from recommender.ingest.limits import BoundedStream
+from recommender.ingest.record_memo import Recall
 
 #: Above every limit of validate_record, so that it, not csv's 128 KiB default, refuses long fields.
 _CSV_FIELD_LIMIT = 1 << 20
 
 
-def csv_records(stream: BoundedStream, field_map: Mapping[str, str]) -> Iterator[RawRecord]:
+def csv_records(
+    stream: BoundedStream, field_map: Mapping[str, str], _recall: Recall | None = None
+) -> Iterator[RawRecord]:
     """Rows after the header as dicts of text, columns renamed by `field_map`; validate_record
-    splits the ';'-separated tags. A header that lacks a required column fails the file."""
+    splits the ';'-separated tags. A header that lacks a required column fails the file. (Rows
+    are always parsed: a row may span lines, so none is recalled by its bytes.)"""
     csv.field_size_limit(max(csv.field_size_limit(), _CSV_FIELD_LIMIT))
     rows = _csv_rows(stream)
     first = next(rows, None)

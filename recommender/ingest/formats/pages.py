@@ -5,14 +5,14 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import trafilatura
-
 from recommender.errors import InvalidRecord
 from recommender.ingest.web.web_urls import web_url
 
 
 def extract_page(html: bytes, url: str) -> dict[str, Any]:
     """The article in a page as a raw record (no slug); InvalidRecord when it holds no text."""
+    import trafilatura  # heavy (0.1-0.2 s): only runs that fetch pages need it
+
     extracted = trafilatura.extract(
         html, url=url, output_format="json", with_metadata=True, include_comments=False
     )

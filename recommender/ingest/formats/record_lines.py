@@ -9,25 +9,29 @@ from collections.abc import Callable, Iterator, Mapping
 
 from recommender.errors import InvalidRecord
 from recommender.ingest.limits import BoundedStream
+from recommender.ingest.record_memo import Recall
 
 BOM = b"\xef\xbb\xbf"
 #: Lone surrogates that `surrogateescape` leaves in place of bytes that are not UTF-8.
 _UNDECODABLE = re.compile("[\udc80-\udcff]")
 #: (line a record starts on, raw record); an InvalidRecord stands for a record that did not parse.
 RawRecord = tuple[int, object]
-#: A file format: a bounded stream and the field renames in, raw records out.
-RecordParser = Callable[[BoundedStream, Mapping[str, str]], Iterator[RawRecord]]
+#: A file format: a bounded stream, the field renames and a `Recall` (used by formats whose
+#: records can be recognised unparsed: JSON Lines) in, raw records out.
+RecordParser = Callable[[BoundedStream, Mapping[str, str], Recall | None], Iterator[RawRecord]]
 
 
 def numbered_lines(stream: BoundedStream) -> Iterator[tuple[int, str | None]]:
     """Numbered lines, line endings kept, None for one over the record limit; bytes that are not
     UTF-8 become lone surrogates so that one bad line spoils one record, not the file."""
     for number, raw in stream.lines():
-        if raw is None:
-            yield number, None
-            continue
-        data = raw.removeprefix(BOM) if number == 1 else raw
-        yield number, data.decode("utf-8", "surrogateescape")
+        yield number, None if raw is None else decoded_line(number, raw)
+
+
+def decoded_line(number: int, raw: bytes) -> str:
+    """Line `number` of a file (from 1), decoded as `numbered_lines` decodes it."""
+    data = raw.removeprefix(BOM) if number == 1 else raw
+    return data.decode("utf-8", "surrogateescape")
 
 
 def first_undecodable(text: str) -> int | None:

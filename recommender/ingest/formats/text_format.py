@@ -8,6 +8,7 @@ from collections.abc import Iterator, Mapping
 from recommender.errors import InvalidRecord
 from recommender.ingest.formats.record_lines import BOM, RawRecord
 from recommender.ingest.limits import BoundedStream
+from recommender.ingest.record_memo import Recall
 
 #: A .txt article is read whole; a larger file cannot hold a valid one (body <= 500 k characters).
 _MAX_TEXT_BYTES = 4 << 20
@@ -17,8 +18,11 @@ _READ_BIO = "read full bio"
 _MAX_NAME_WORDS = 8
 
 
-def text_records(stream: BoundedStream, _field_map: Mapping[str, str]) -> Iterator[RawRecord]:
-    """One article per file: title, blank line, summary paragraph ending in the slug, body."""
+def text_records(
+    stream: BoundedStream, _field_map: Mapping[str, str], _recall: Recall | None = None
+) -> Iterator[RawRecord]:
+    """One article per file: title, blank line, summary paragraph ending in the slug, body
+    (always parsed: never recalled)."""
     data = stream.read(_MAX_TEXT_BYTES + 1)
     if len(data) > _MAX_TEXT_BYTES:
         yield 1, InvalidRecord(f"larger than {_MAX_TEXT_BYTES:,} bytes; not one article")
