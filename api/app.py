@@ -115,7 +115,12 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
             watchers.append(asyncio.create_task(holder.watch_database()))
         if settings.fallbacks.counts_popular:
             watchers.append(asyncio.create_task(popular.run()))
-        await clicks.first_count()
+        # Lists ranked before the first count would stay cached so: wait for it where clicks
+        # weigh; elsewhere they only explain (the editors' desk), and the count runs behind.
+        if settings.index.ranking.click_weight > 0 or await asyncio.to_thread(
+            services.experiments.weighs_clicks
+        ):
+            await clicks.first_count()
         watchers.append(asyncio.create_task(clicks.run()))
         try:
             yield

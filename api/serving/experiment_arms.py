@@ -170,6 +170,14 @@ class ExperimentArms:
             self._generation = generation
         return self._experiment
 
+    def weighs_clicks(self) -> bool:
+        """Whether an arm of the running experiment weighs readers' clicks (blocking: the store
+        may be read)."""
+        experiment = self.current()
+        return experiment is not None and any(
+            arm.settings.index.ranking.click_weight > 0 for arm in experiment.arms
+        )
+
     def change(
         self, arms: list[dict[str, Any]] | None, actor: str, based_on: int | None
     ) -> StoredExperiment:

@@ -249,6 +249,42 @@ def test_the_first_request_of_a_new_worker_already_ranks_with_the_nightly_counts
     assert after.index(last) < before.index(last)
 
 
+def test_a_worker_whose_lists_do_not_weigh_clicks_starts_without_waiting_for_them(
+    settings: Settings, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Counting a large log adds to a worker's start only where the counts rank lists (the
+    service's weight, or an arm of the running experiment); at weight 0 it runs behind."""
+    counting = threading.Event()
+    count = ClickCounts.refresh
+
+    def held_count(self: ClickCounts) -> ClickStatistics:
+        counting.wait(30)  # a count that takes as long as the test lets it
+        return count(self)
+
+    monkeypatch.setattr(ClickCounts, "refresh", held_count)
+    try:
+        with TestClient(create_app(settings)) as fresh:
+            assert fresh.get("/readyz").status_code == 200
+            assert not counting.is_set()  # started while the count was still held...
+            assert "not ready after" not in caplog.text  # ...without waiting it out
+            counting.set()
+        arms = [{"name": "holdout", "share": 0.5},
+                {"name": "clicks", "share": 0.5, "settings": {"click_weight": 1.0}}]  # fmt: skip
+        counting.clear()
+        with TestClient(create_app(settings)) as fresh:
+            admin = {"Authorization": f"Bearer {ADMIN_TOKEN}"}
+            put = fresh.put("/v1/admin/experiment", json={"arms": arms}, headers=admin)
+            assert put.status_code == 200, put.text
+            counting.set()
+        counting.clear()
+        started = threading.Timer(0.5, counting.set)
+        started.start()
+        with TestClient(create_app(settings)) as fresh:
+            assert counting.is_set()  # an arm weighs clicks: the start waited for the count
+    finally:
+        counting.set()
+
+
 def test_requests_read_while_refreshes_swap_the_counts(
     weighted: TestClient, settings: Settings
 ) -> None:
