@@ -54,7 +54,7 @@ STARTED_FIRST = (
     "tests/bench/test_reindex_bench.py",
     "tests/index/test_ray_blocks.py",
     "tests/e2e/test_real_model_api.py",
-    "tests/bench/test_backend_bench.py",
+    "tests/bench/test_learning_bench.py",
     "tests/browser/test_widget_layouts.py",
     "tests/index/test_ray_encoding.py",
     "tests/e2e/test_workers.py",
