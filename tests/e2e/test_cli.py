@@ -61,6 +61,31 @@ def data_dir(demo_data: tuple[Path, dict[str, object]], tmp_path: Path) -> Path:
     return copy
 
 
+@pytest.fixture(scope="session")
+def two_versions(
+    demo_data: tuple[Path, dict[str, object]], tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str, str]:
+    """The demo corpus's version, then a second one with one more article (no need to embed the
+    other 301 again), built once: (data dir, first version, second version)."""
+    root = tmp_path_factory.mktemp("two-versions")
+    data_dir = shutil.copytree(demo_data[0], root / "data")
+    first = VersionStore(data_dir).current_id()
+    extra = write_jsonl(
+        root / "extra.jsonl", [{"slug": "new-story", "title": "Alaska summit aftermath"}]
+    )
+    run_cli("reindex", *sources(*DEMO, extra), data_dir=data_dir)
+    second = VersionStore(data_dir).current_id()
+    assert second != first
+    return data_dir, first, second
+
+
+@pytest.fixture
+def two_version_dir(two_versions: tuple[Path, str, str], tmp_path: Path) -> tuple[Path, str, str]:
+    """A copy of `two_versions`'s data dir, the second version served."""
+    template, first, second = two_versions
+    return shutil.copytree(template, tmp_path / "two-versions"), first, second
+
+
 def test_reindex_prints_the_summary_line(demo_data: tuple[Path, dict[str, object]]) -> None:
     _, summary = demo_data
     assert summary["read"] == 301 and summary["bad"] == 0 and summary["indexed"] == 301
@@ -115,15 +140,11 @@ def test_info_and_versions(data_dir: Path) -> None:
 
 
 def test_a_corrupted_index_is_refused_and_the_previous_version_still_served(
-    data_dir: Path,
+    data_dir: Path, two_version_dir: tuple[Path, str, str]
 ) -> None:
-    first = VersionStore(data_dir).current_id()
+    # What the first version serves alone (the demo corpus's data dir, that version only).
     before = run_cli("related", "putin-victory-alaska-summit", "--json", data_dir=data_dir).stdout
-    extra = data_dir.parent / "extra.jsonl"
-    extra.write_text(json.dumps({"slug": "new-story", "title": "Alaska summit aftermath"}) + "\n")
-    run_cli("reindex", *sources(*DEMO, extra), data_dir=data_dir)
-    second = VersionStore(data_dir).current_id()
-    assert second != first
+    data_dir, first, second = two_version_dir
     index_file = data_dir / "versions" / second / "index.faiss"
     index_file.write_bytes(index_file.read_bytes()[: index_file.stat().st_size // 2])
 
@@ -135,13 +156,9 @@ def test_a_corrupted_index_is_refused_and_the_previous_version_still_served(
     assert "Traceback" not in refused.stderr
 
 
-def test_rollback_flips_current_back(data_dir: Path) -> None:
-    """A second version (one more article: no need to embed the other 301 again) is rolled
-    back to the first."""
-    first = VersionStore(data_dir).current_id()
-    extra = write_jsonl(data_dir.parent / "extra.jsonl", [{"slug": "new", "title": "Summit"}])
-    run_cli("reindex", *sources(*DEMO, extra), data_dir=data_dir)
-    assert VersionStore(data_dir).current_id() != first
+def test_rollback_flips_current_back(two_version_dir: tuple[Path, str, str]) -> None:
+    data_dir, first, second = two_version_dir
+    assert VersionStore(data_dir).current_id() == second
     assert run_cli("rollback", data_dir=data_dir).stdout.strip() == f"now serving {first}"
     assert VersionStore(data_dir).current_id() == first
 
