@@ -142,8 +142,8 @@ def create_app(settings: Settings, *, clock: Callable[[], float] = time.time) ->
         # Served by `api.routes.home` from packaged assets, under the pages' CSP.
         docs_url=None,
         redoc_url=None,
-        # First, so that plain related requests skip FastAPI's parameter handling.
-        routes=[related.RelatedFastRoute()],
+        # First, so that plain related requests and beacons skip FastAPI's request handling.
+        routes=[related.RelatedFastRoute(), events.EventsFastRoute()],
     )
     install_error_handlers(app)
     # The widget's routes first: a request tries each route in this order until one matches.
