@@ -15,7 +15,9 @@ worker can take) and paced at the target's 5,000 events/s (`--paced-connections`
 fixed schedule: p99 is the latency of beacons arriving at that rate, not of beacons queued
 behind `--connections` others, which Little's law sets at connections / throughput). Events/s
 is what the service accepted while measured (`/v1/stats/ctr` before and after), latencies are
-wrk's per beacon. Afterwards the log must hold every accepted event and have dropped none.
+wrk's per beacon. Afterwards the log must hold every accepted event or count it dropped, and
+have dropped none at the target's rate (saturated, the log writer may fall behind the worker
+that shares its 2 cores with wrk and PostgreSQL: it drops and counts rather than slow readers).
 Target (issue 31): >= 5,000 events/s with p99 <= 20 ms.
 """
 
@@ -137,6 +139,8 @@ class EventsResult:
     logged: int
     log_written: int
     log_dropped: int
+    paced_log_dropped: int
+    """Of `log_dropped`, those of the paced run."""
     log_failed: int
 
 
@@ -159,8 +163,11 @@ def verdict(result: EventsResult) -> list[str]:
         missed.append(f"{result.errors + result.paced_errors} beacons failed")
     if any(result.refused.values()):
         missed.append(f"{sum(result.refused.values())} events refused")
-    if result.log_dropped:
-        missed.append(f"{result.log_dropped} events dropped from the log")
+    if result.paced_log_dropped:
+        missed.append(
+            f"{result.paced_log_dropped} events dropped from the log at "
+            f"{TARGET_EVENTS_PER_SECOND:g} events/s"
+        )
     if result.logged + result.log_dropped != result.accepted:
         missed.append(
             f"the log holds {result.logged} events and dropped {result.log_dropped}, "
@@ -353,7 +360,7 @@ def measure(
             accepted_before, _ = counted(server.port)
             raw = driver.post(server, templates, seconds)
             accepted_after, _ = counted(server.port)
-            wait_until_logged(server.port)
+            saturated_figures = wait_until_logged(server.port)
             paced = driver.post(server, templates, seconds, TARGET_EVENTS_PER_SECOND)
             paced_accepted, _ = counted(server.port)
             figures = wait_until_logged(server.port)
@@ -387,6 +394,7 @@ def measure(
         logged=logged_rows(data_dir, database_url),
         log_written=int(figures.get("written", 0)),
         log_dropped=int(figures.get("dropped", 0)),
+        paced_log_dropped=int(figures.get("dropped", 0) - saturated_figures.get("dropped", 0)),
         log_failed=int(figures.get("failed", 0)),
     )
 
@@ -478,6 +486,7 @@ def bench_events(
     typer.echo(
         f"{result.accepted} events accepted, {refused} refused; the log holds {result.logged} "
         f"(written {result.log_written}, dropped {result.log_dropped}, "
+        f"{result.paced_log_dropped} of them at {TARGET_EVENTS_PER_SECOND:.0f} events/s, "
         f"failed writes {result.log_failed}); {result.errors + result.paced_errors} beacons failed"
     )
     typer.echo(target)
