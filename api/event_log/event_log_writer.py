@@ -2,7 +2,8 @@
 
 `POST /v1/events` hands accepted events to `offer`, which never waits: they go into a bounded
 in-process queue (`RECOMMENDER_EVENTS_QUEUE_SIZE`), and when it is full they are dropped and
-counted. A background task takes them out in batches and writes each batch from a thread; a
+counted. A background task takes them out in batches (letting a short batch fill for
+`GATHER_SECONDS` first) and writes each batch from a thread; a
 failed write is retried with a growing pause while the queue keeps taking events (and drops
 them once full). The writer also prunes days past retention, at start and once a day.
 """
@@ -24,6 +25,10 @@ log = logging.getLogger(__name__)
 
 #: Events written per call of the backend.
 BATCH = 5000
+#: How long a batch that is not full may fill before it is written: at 5,000 events/s, writing
+#: whatever had arrived (a few beacons' worth) cost the worker a third more CPU per beacon than
+#: statements of ~250 events, and PostgreSQL a statement and a commit each time.
+GATHER_SECONDS = 0.05
 #: Pauses between retries of a failed write: from the first to the last, doubling.
 FIRST_RETRY_SECONDS = 0.1
 LAST_RETRY_SECONDS = 5.0
@@ -89,6 +94,8 @@ class EventLogWriter:
                 first = await asyncio.wait_for(self._queue.get(), IDLE_SECONDS)
             except TimeoutError:
                 continue
+            if self._queue.qsize() < BATCH:
+                await asyncio.sleep(GATHER_SECONDS)
             batch = [first]
             while len(batch) < BATCH and not self._queue.empty():
                 batch.append(self._queue.get_nowait())
