@@ -45,6 +45,8 @@ from bench.server_process import (
     Server,
     http_get,
     index_demo_with_fake_model,
+    process_tree_cpu_seconds,
+    process_tree_run_wait_seconds,
     run_server,
 )
 from bench.throwaway_database import LOCAL_SERVER, throwaway_database
@@ -134,6 +136,11 @@ class EventsResult:
     paced_p50_ms: float
     paced_p99_ms: float
     paced_max_ms: float
+    cpu_us_per_beacon: float | None
+    """The worker's CPU (all its threads) per beacon, saturated; None off Linux."""
+    paced_cpu_us_per_beacon: float | None
+    paced_cpu_wait_seconds: float | None
+    """How long the worker's threads were ready to run but waited for a CPU in the paced run."""
     accepted: int
     refused: dict[str, int]
     logged: int
@@ -333,6 +340,26 @@ class Driver:
         )
 
 
+class _Usage:
+    """The server's CPU seconds and CPU wait from now on."""
+
+    def __init__(self, server: Server) -> None:
+        self._pid = server.process.pid
+        self._cpu = process_tree_cpu_seconds(self._pid)
+        self._wait = process_tree_run_wait_seconds(self._pid)
+
+    def since(self) -> tuple[float | None, float | None]:
+        cpu, wait = process_tree_cpu_seconds(self._pid), process_tree_run_wait_seconds(self._pid)
+        return (
+            None if cpu is None or self._cpu is None else cpu - self._cpu,
+            None if wait is None or self._wait is None else wait - self._wait,
+        )
+
+
+def _per_beacon(seconds: float | None, beacons: int) -> float | None:
+    return None if seconds is None or not beacons else round(seconds / beacons * 1e6, 1)
+
+
 def measure(
     data_dir: Path, database_url: str | None, driver: Driver, sources: int, seconds: int,
     warmup: int, redis_url: str | None, log: LogBackend,
@@ -358,10 +385,14 @@ def measure(
                 driver.post(server, templates, warmup)
             wait_until_logged(server.port)
             accepted_before, _ = counted(server.port)
+            cpu = _Usage(server)
             raw = driver.post(server, templates, seconds)
+            cpu_seconds, _ = cpu.since()
             accepted_after, _ = counted(server.port)
             saturated_figures = wait_until_logged(server.port)
+            cpu = _Usage(server)
             paced = driver.post(server, templates, seconds, TARGET_EVENTS_PER_SECOND)
+            paced_cpu_seconds, paced_wait_seconds = cpu.since()
             paced_accepted, _ = counted(server.port)
             figures = wait_until_logged(server.port)
             accepted, refused = counted(server.port)
@@ -389,6 +420,9 @@ def measure(
         paced_p50_ms=paced["p50"] / 1000,
         paced_p99_ms=paced["p99"] / 1000,
         paced_max_ms=paced["max"] / 1000,
+        cpu_us_per_beacon=_per_beacon(cpu_seconds, raw["requests"]),
+        paced_cpu_us_per_beacon=_per_beacon(paced_cpu_seconds, paced["requests"]),
+        paced_cpu_wait_seconds=None if paced_wait_seconds is None else round(paced_wait_seconds, 2),
         accepted=accepted,
         refused=refused,
         logged=logged_rows(data_dir, database_url),
@@ -489,4 +523,10 @@ def bench_events(
         f"{result.paced_log_dropped} of them at {TARGET_EVENTS_PER_SECOND:.0f} events/s, "
         f"failed writes {result.log_failed}); {result.errors + result.paced_errors} beacons failed"
     )
+    if result.cpu_us_per_beacon is not None and result.paced_cpu_us_per_beacon is not None:
+        typer.echo(
+            f"worker CPU per beacon: {result.cpu_us_per_beacon:.0f} µs saturated, "
+            f"{result.paced_cpu_us_per_beacon:.0f} µs paced; paced, its threads waited "
+            f"{result.paced_cpu_wait_seconds} s of {result.seconds:g} s for a CPU"
+        )
     typer.echo(target)

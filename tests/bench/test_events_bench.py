@@ -20,7 +20,8 @@ MET = EventsResult(
     log="postgres", connections=16, click_every=20, seconds=10.0, beacons=20_000, errors=0,
     events_per_second=5000.0, beacons_per_second=2000.0, p50_ms=3.0, p99_ms=40.0, max_ms=60.0,
     paced_connections=64, paced_beacons=10_400, paced_errors=0, paced_events_per_second=4900.0,
-    paced_p50_ms=2.0, paced_p99_ms=20.0, paced_max_ms=30.0, accepted=60_000,
+    paced_p50_ms=2.0, paced_p99_ms=20.0, paced_max_ms=30.0, cpu_us_per_beacon=300.0,
+    paced_cpu_us_per_beacon=300.0, paced_cpu_wait_seconds=0.5, accepted=60_000,
     refused={"missing_token": 0, "duplicate": 0}, logged=60_000,
     log_written=60_000, log_dropped=0, paced_log_dropped=0, log_failed=0,
 )  # fmt: skip
@@ -79,6 +80,8 @@ def test_a_short_run_logs_every_accepted_event_once(log: str) -> None:
     assert report["errors"] == 0 and report["beacons"] > 0
     assert report["paced_errors"] == 0 and report["paced_beacons"] > 0
     assert report["paced_connections"] == 64
+    assert report["cpu_us_per_beacon"] > 0 and report["paced_cpu_us_per_beacon"] > 0
+    assert report["paced_cpu_wait_seconds"] >= 0
     # Paced: never faster than the target's rate (whether it keeps up is the verdict's business).
     assert 0 < report["paced_events_per_second"] <= 5000 * 1.05
     # Every box has an id of its own and a valid token: nothing refused, all accepted and logged.
