@@ -21,7 +21,8 @@ from api.app import create_app
 from api.routes.events import EventsFastRoute
 from api.stores.event_schemas import MAX_EVENT_BYTES
 from recommender.settings import Settings
-from tests.api.test_fast_path import ORIGIN, RouteProbe
+from tests.api.test_fast_path import ORIGIN
+from tests.support.fast_routes import probed_apps, without_route
 from tests.support.helpers import ADMIN_TOKEN, box_events, build_fake_index, impression_id
 
 EVENTS = "/v1/events"
@@ -29,8 +30,7 @@ BEACON = "text/plain;charset=UTF-8"
 
 
 def without_fast_route(app: FastAPI) -> FastAPI:
-    app.router.routes[:] = [r for r in app.router.routes if not isinstance(r, EventsFastRoute)]
-    return app
+    return without_route(app, EventsFastRoute)
 
 
 @pytest.fixture
@@ -43,12 +43,8 @@ def settings(tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def apps(settings: Settings) -> Iterator[tuple[TestClient, TestClient, list[str]]]:
-    seen: list[str] = []
-    fast = create_app(settings)
-    fast.add_middleware(RouteProbe, seen=seen)
-    slow = without_fast_route(create_app(settings))
-    with TestClient(fast) as fast_client, TestClient(slow) as slow_client:
-        yield fast_client, slow_client, seen
+    with probed_apps(settings, EventsFastRoute) as both:
+        yield both
 
 
 def requests(client: TestClient) -> list[tuple[str, bytes, dict[str, str], bool]]:
