@@ -67,6 +67,22 @@ def process_tree_cpu_seconds(pid: int) -> float | None:
     return sum(stats[member][1] for member in tree) if tree else None
 
 
+def process_tree_run_wait_seconds(pid: int) -> float | None:
+    """Seconds the threads of `pid` and its descendants were ready to run but waited for a CPU
+    (Linux /proc/PID/task/TID/schedstat; else None): what other processes cost them."""
+    members = process_tree(pid)
+    if not members:
+        return None
+    waited = 0
+    for member in members:
+        for stat in Path(f"/proc/{member}/task").glob("*/schedstat"):
+            try:
+                waited += int(stat.read_text().split()[1])
+            except (OSError, IndexError, ValueError):
+                continue  # exited meanwhile, or no scheduler statistics
+    return waited / 1e9
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -88,6 +88,44 @@ end
 """
 
 
+#: Replaces COMMON_SCRIPT's `delay()` (a later definition wins) to send at a fixed rate: each
+#: request, on whichever connection is free, takes the next slot of one schedule (the first
+#: after the start pause) and waits for it. Latencies count from the send, so a connection
+#: still waiting for its answer when its slot comes sends late, unmeasured (wrk2's coordinated
+#: omission): give the run enough connections that none waits longer than the slots they hold.
+PACING_SCRIPT = """
+local ffi = require("ffi")
+ffi.cdef[[
+typedef struct { long tv_sec; long tv_nsec; } pacing_timespec;
+int clock_gettime(int clock, pacing_timespec *now);
+]]
+local clock_now = ffi.new("pacing_timespec")
+local next_slot = nil
+
+local function now_ms()
+  ffi.C.clock_gettime(1, clock_now)  -- CLOCK_MONOTONIC
+  return tonumber(clock_now.tv_sec) * 1000 + tonumber(clock_now.tv_nsec) / 1e6
+end
+
+function delay()
+  local now = now_ms()
+  next_slot = next_slot or now + %(pause_ms)d
+  local slot = next_slot
+  next_slot = next_slot + %(interval_ms).6f
+  return math.max(0, math.floor(slot - now))
+end
+"""
+
+
+def pacing_script(threads: int, requests_per_second: float) -> str:
+    """The `delay()` that makes each of `threads` wrk threads send its share of
+    `requests_per_second` on schedule (see PACING_SCRIPT); it goes after `common_script`."""
+    return PACING_SCRIPT % {
+        "pause_ms": round(START_PAUSE_SECONDS * 1000),
+        "interval_ms": 1000 * threads / requests_per_second,
+    }
+
+
 def common_script(threads: int, connections: int) -> str:
     """The shared part of a wrk script (see COMMON_SCRIPT) for `connections` over `threads`."""
     return COMMON_SCRIPT % {

@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hashlib
 import hmac
 import os
@@ -29,7 +30,7 @@ import re
 import secrets
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from api.serving.exploration_draw import ExplorationPlan, arm_draw, parse_segment, shown_at
@@ -45,6 +46,9 @@ TAG_BYTES = 8
 HOUR = 3600
 #: Where the key is kept when `RECOMMENDER_FEEDBACK_SECRET` is unset.
 KEY_FILE = "feedback.key"
+#: Tokens whose reading is remembered: a beacon's events share their box's token, and a list's
+#: token is the same for all its readers for an hour, so most beacons read none anew.
+READ_TOKENS = 4096
 
 _HEADER = re.compile(
     r"(?P<version>[0-9A-Za-z-]{1,64})\.(?P<arm>[a-z0-9_-]{1,32})\.(?P<expiry>\d{1,9})"
@@ -69,7 +73,36 @@ class TokenHeader:
 
 def token_header(token: str) -> TokenHeader | None:
     """The header of `token` as written (not checked: `FeedbackSigner.check` does that)."""
-    parsed = _HEADER.fullmatch(token.rpartition(".")[0])
+    read = _read_token(token)
+    return None if read is None else read.header
+
+
+@dataclass(frozen=True, slots=True)
+class _ReadToken:
+    """A token split up: the header as signed, what it says, and the entries' tags."""
+
+    signed: str
+    header: TokenHeader
+    tags: bytes | None
+    """None when they are not base64."""
+
+
+@functools.lru_cache(maxsize=READ_TOKENS)
+def _read_token(token: str) -> _ReadToken | None:
+    """`token` split up (None when its header is not one); remembered, as it is immutable."""
+    signed, _, encoded = token.rpartition(".")
+    header = _parse_header(signed)
+    if header is None:
+        return None
+    try:
+        tags = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
+    except (binascii.Error, ValueError):
+        tags = None
+    return _ReadToken(signed, header, tags)
+
+
+def _parse_header(signed: str) -> TokenHeader | None:
+    parsed = _HEADER.fullmatch(signed)
     if parsed is None:
         return None
     placement = parsed["placement"] or DEFAULT_PLACEMENT
@@ -91,6 +124,11 @@ class FeedbackSigner:
     key: bytes
     token_hours: int
     clock: Callable[[], float] = time.time
+    _keyed: hmac.HMAC = field(init=False, repr=False, compare=False)
+    """The HMAC with the key already taken in: each tag copies it (half the cost of a new one)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_keyed", hmac.new(self.key, digestmod=hashlib.sha256))
 
     def hour(self) -> int:
         """The hour tokens are issued in now (part of the result-cache key and ETag)."""
@@ -141,10 +179,10 @@ class FeedbackSigner:
         `impression` showed it (`shown_at`: an exploring box may show a reserve there), and is
         valid now; else why not (a bad signature, another list or position, another arm's
         list than the box's: `invalid_token`)."""
-        header, _, encoded = token.rpartition(".")
-        parsed = token_header(token)
-        if parsed is None:
+        read = _read_token(token)
+        if read is None:
             return "invalid_token"
+        parsed = read.header
         if (
             parsed.draws is not None
             and not parsed.draws[0] <= arm_draw(impression) < parsed.draws[1]
@@ -153,14 +191,12 @@ class FeedbackSigner:
         shown = shown_at(parsed.exploration, impression, slot)
         if shown is None:
             return "invalid_token"
-        try:
-            tags = base64.urlsafe_b64decode(encoded + "=" * (-len(encoded) % 4))
-        except (binascii.Error, ValueError):
+        if read.tags is None:
             return "invalid_token"
         entry = shown.entry
-        tag = tags[(entry - 1) * TAG_BYTES : entry * TAG_BYTES]
+        tag = read.tags[(entry - 1) * TAG_BYTES : entry * TAG_BYTES]
         if len(tag) != TAG_BYTES or not hmac.compare_digest(
-            tag, self._tag(header, source, entry, target)
+            tag, self._tag(read.signed, source, entry, target)
         ):
             return "invalid_token"
         if self.hour() >= parsed.expiry:
@@ -169,7 +205,9 @@ class FeedbackSigner:
 
     def _tag(self, header: str, source: str, entry: int, target: str) -> bytes:
         message = f"{header}|{source}|{entry}|{target}".encode()
-        return hmac.new(self.key, message, hashlib.sha256).digest()[:TAG_BYTES]
+        mac = self._keyed.copy()
+        mac.update(message)
+        return mac.digest()[:TAG_BYTES]
 
 
 def feedback_key(settings: FeedbackSettings, data_dir: Path) -> bytes:

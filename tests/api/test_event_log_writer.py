@@ -113,3 +113,32 @@ def test_the_writer_prunes_days_past_retention_when_it_starts(tmp_path: Path) ->
     asyncio.run(main())
     kept = {path.name for path in backend.folder.glob("*.jsonl")}
     assert kept == {"2026-12-04.jsonl", "2026-12-05.jsonl", "2026-12-06.jsonl"}
+
+
+class CountedLog(FileEventLog):
+    """A file log that records the size of each write."""
+
+    def __init__(self, data_dir: Path) -> None:
+        super().__init__(data_dir)
+        self.writes: list[int] = []
+
+    def write(self, events: Sequence[LoggedEvent]) -> int:
+        self.writes.append(len(events))
+        return super().write(events)
+
+
+def test_beacons_offered_while_a_batch_gathers_are_written_together(tmp_path: Path) -> None:
+    """The first beacon after a quiet spell is written at once, the next ones gather."""
+    backend = CountedLog(tmp_path)
+
+    async def main() -> None:
+        writer = EventLogWriter(backend, EventLogSettings(), lambda: NOW)
+        writer.start()
+        for box in boxes(4):  # four beacons 2 ms apart
+            writer.offer([box])
+            await asyncio.sleep(0.002)
+        await settled(writer)
+        await writer.stop()
+
+    asyncio.run(main())
+    assert backend.writes == [1, 3]

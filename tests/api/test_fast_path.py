@@ -15,12 +15,13 @@ from typing import Any
 import pytest
 from fastapi import FastAPI
 from fastapi.testclient import TestClient
-from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.types import Scope
 
 from api.app import create_app
 from api.routes.related import RelatedFastRoute, plain_related_request
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
+from tests.support.fast_routes import probed_apps, without_route
 from tests.support.helpers import build_fake_index
 
 RELATED = "/v1/articles/{}/related"
@@ -54,22 +55,8 @@ REQUESTS = [
 ]
 
 
-class RouteProbe:
-    """Records which route answered each request (the router writes it into the scope)."""
-
-    def __init__(self, app: ASGIApp, seen: list[str]) -> None:
-        self.app = app
-        self.seen = seen
-
-    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        await self.app(scope, receive, send)
-        if scope["type"] == "http":
-            self.seen.append(type(scope.get("route")).__name__)
-
-
 def without_fast_route(app: FastAPI) -> FastAPI:
-    app.router.routes[:] = [r for r in app.router.routes if not isinstance(r, RelatedFastRoute)]
-    return app
+    return without_route(app, RelatedFastRoute)
 
 
 @pytest.fixture(params=[["*"], [ORIGIN]], ids=["any-origin", "listed-origin"])
@@ -80,12 +67,8 @@ def settings(request: pytest.FixtureRequest, tmp_path: Path) -> Settings:
 
 @pytest.fixture
 def apps(settings: Settings) -> Iterator[tuple[TestClient, TestClient, list[str]]]:
-    seen: list[str] = []
-    fast = create_app(settings)
-    fast.add_middleware(RouteProbe, seen=seen)
-    slow = without_fast_route(create_app(settings))
-    with TestClient(fast) as fast_client, TestClient(slow) as slow_client:
-        yield fast_client, slow_client, seen
+    with probed_apps(settings, RelatedFastRoute) as both:
+        yield both
 
 
 def answer(client: TestClient, path: str, headers: dict[str, str]) -> dict[str, Any]:
