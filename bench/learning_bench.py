@@ -24,8 +24,9 @@ attractiveness:
   share of seeds whose true value lies inside the doubly robust 95% interval;
 - (c) the cost of exploration: expected clicks of the boxes as shown against the same boxes
   unexplored;
-- (d) an attacker's 100,000 clicks on one article, posted without valid tokens, then a nightly
-  recount: how many positions the article moved in the learned arm's lists;
+- (d) an attacker's 100,000 clicks on one article (the one the learned arm showed least, so that
+  it has room to rise), posted without valid tokens, then a nightly recount: how many positions
+  the article moved in the learned arm's lists;
 - (e) quality on the labels: nDCG@5 over the set's stories (another report of the same story is
   relevant, as `recommender evaluate --relevance story_id` judges) of the content-only ranking
   and of the learned one with every click the run counted.
@@ -40,6 +41,7 @@ import secrets
 import shutil
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
@@ -488,7 +490,10 @@ def run_seed(scenario: Scenario, spread: float, seed: int, built: Path, work: Pa
     served_labels = [label for label in labels if label.slug in served]
     quality = label_quality(settings, served_labels, scenario.click_weight, started)
     learned = [b for b in boxes if b.arm == "learned"]
-    target = max(set(readers.slugs), key=lambda slug: sum(slug in b.shown for b in learned))
+    # The attacker's article: the one the learned arm showed least (but showed), low in the
+    # lists it is in, so that counted clicks would have room to lift it.
+    shown = Counter(slug for box in learned for slug in box.shown)
+    target = min(sorted(shown), key=shown.__getitem__)
     refused, moved = forged_clicks(settings, readers, scenario, target, rng)
     shutil.rmtree(data_dir, ignore_errors=True)
     return SeedResult(seed, spread, boxes, ope, refused, moved, quality, time.time() - started)
