@@ -9,6 +9,7 @@ the filters) and its items carry no `reason`. With a chain, every item says why 
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Literal, get_args
@@ -22,6 +23,7 @@ STEPS: tuple[FallbackStep, ...] = get_args(FallbackStep)
 OFF = "off"
 
 
+@functools.lru_cache(maxsize=64)  # every request reads its placement's chain
 def parse_chain(text: str) -> tuple[FallbackStep, ...] | None:
     """The steps of a chain written `popular,newest` (any order, each at most once), or None
     for `off`; anything else raises ValueError saying what is allowed."""
