@@ -76,6 +76,14 @@ class RankingSettings(Group):
         description="Weight of publication-time proximity in the hybrid score, before it is "
         "scaled by the catalog's date informativeness (0..1, measured at each reindex).",
     )
+    local_scaling: float = setting(
+        "local_scaling",
+        0.1,
+        ge=0,
+        description="Weight of local scaling: a candidate's hybrid score measured against its "
+        "own usual scores, so that an article close to everything counts for less (0 = off; "
+        "docs/quality.md).",
+    )
     time_scale_days: float = setting(
         "time_scale_days",
         3.0,
@@ -129,6 +137,7 @@ class RankingSettings(Group):
             time_scale_days=self.time_scale_days,
             name_boost=self.name_boost,
             bm25=self.bm25_weight,
+            local_scaling=self.local_scaling,
         )
 
     @property

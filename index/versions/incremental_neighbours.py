@@ -30,7 +30,12 @@ from numpy.typing import NDArray
 
 from index.versions.incremental_plan import Reuse
 from index.versions.index_version import IndexVersion, VersionContent, publication_times
-from index.versions.neighbours import POOL_FACTOR, candidate_batches, rank_by_fusion
+from index.versions.neighbours import (
+    POOL_FACTOR,
+    candidate_batches,
+    pool_scorer,
+    rank_by_fusion,
+)
 from index.versions.reindex_stages import StageMeter
 from index.versions.vector_index import VectorIndex, build_tuned
 from index.versions.version_store import VersionStore
@@ -75,13 +80,17 @@ def build_incremental(
         served = IndexVersion.load(store, reuse.version, expected_model=None)
         published = publication_times(cards)
         weighed = np.flatnonzero(reuse.reused < 0)
+        weights = served.weights  # measured on the catalog of the last full fit, like the idf
         change = CatalogChange(
-            reuse.reused, analysed([lexical_hashes[row] for row in weighed.tolist()]), block
+            reuse.reused,
+            analysed([lexical_hashes[row] for row in weighed.tolist()]),
+            block,
+            pool_scorer(index, vectors, published, settings.neighbours),
+            weights,
         )
         parts: dict[str, Any] = {}
         for signal in SIGNALS:  # in order: a signal may build on the parts of those before it
             parts[signal.name] = signal.update(served.signals[signal.name], change, parts)
-        weights = served.weights  # measured on the catalog of the last full fit, like the idf
     fault_points.reached("reindex-fitted")
     with meter.stage("neighbours"):
         side = Side(vectors, published, {s.name: s.rows(parts[s.name]) for s in SIGNALS})

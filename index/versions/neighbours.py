@@ -18,8 +18,8 @@ from numpy.typing import NDArray
 from index.versions.block_executor import LOCAL, BlockExecutor, BlockJob
 from index.versions.vector_index import VectorIndex
 from recommender.ranking import FusionWeights
-from recommender.signals.base import Candidates, Side
-from recommender.signals.registry import pair_scores
+from recommender.signals.base import Candidates, PoolScores, Side
+from recommender.signals.registry import SIGNALS, pair_scores
 
 #: Candidates examined per article, as a multiple of those kept.
 POOL_FACTOR = 2
@@ -79,6 +79,26 @@ def candidate_batches(
         found = rows[start : start + len(ids)]
         pool_ids, pool_scores = drop_self(found, ids, scores, pool)
         yield found, pool_ids, pool_scores
+
+
+def pool_scorer(
+    index: VectorIndex, vectors: NDArray[np.float32], published: NDArray[np.float64], k: int
+) -> PoolScores:
+    """`Catalog.pools`: rows, parts, weights -> the candidate pools that lists of k are chosen
+    from, with the hybrid scores of the signals whose parts are given."""
+
+    def pools(
+        rows: NDArray[np.int64], parts: Mapping[str, Any], weights: FusionWeights
+    ) -> tuple[NDArray[np.int64], NDArray[np.float32]]:
+        features = {s.name: s.rows(parts[s.name]) for s in SIGNALS if s.name in parts}
+        side = Side(vectors, published, features)
+        width = max(1, min(k, len(vectors) - 1))
+        [(found, ids, cosines)] = candidate_batches(
+            index, vectors[rows], rows, width, batch=max(1, len(rows))
+        )
+        return ids, pair_scores(parts, side, found, Candidates(side, ids, cosines), weights)
+
+    return pools
 
 
 @dataclass(frozen=True, slots=True)

@@ -60,7 +60,7 @@ from index.versions.incremental_neighbours import build_incremental
 from index.versions.incremental_plan import Rebuild, RebuildPlan, plan_rebuild
 from index.versions.index_version import VersionContent, publication_times, write_version
 from index.versions.manifest import Manifest, read_manifest
-from index.versions.neighbours import nearest_other_rows, precompute_neighbours
+from index.versions.neighbours import nearest_other_rows, pool_scorer, precompute_neighbours
 from index.versions.ray_blocks import block_executor, encoder_engine
 from index.versions.record_keys import ServedRecords, write_record_keys
 from index.versions.reindex_stages import StageMeter
@@ -350,7 +350,8 @@ def build_content(
         published = publication_times(cards)
         terms = analysed_terms(lexical_hashes, settings, block=block)
         nearest = nearest_other_rows(index, vectors)
-        catalog = Catalog(terms, vectors, published, nearest, block)
+        pools = pool_scorer(index, vectors, published, settings.neighbours)
+        catalog = Catalog(terms, vectors, published, nearest, block, pools)
         weights = fusion_weights(settings.fusion)
         for signal in SIGNALS:
             weights = FusionWeights(**{**weights, **signal.measure(catalog, weights)})

@@ -1,7 +1,8 @@
 """What a ranking signal is: `RankingSignal`, and the views of articles it scores.
 
 A hybrid score is the sum, over the registered signals (`recommender.signals.registry`), of each
-signal's weight times its score of a (source, candidate) pair. A signal may keep something in
+signal's weight times its score of a (source, candidate) pair; a signal that `rescales` instead
+maps the sum of those before it (local scaling). A signal may keep something in
 each index version (the TF-IDF vocabulary and rows, say): its *part*, an object only the signal
 reads, fitted from the catalog at reindex, saved into the version's files, loaded back.
 """
@@ -21,6 +22,14 @@ from numpy.typing import NDArray
 from recommender.ranking import FusionWeights
 from recommender.tfidf import CatalogTerms
 
+PoolScores = Callable[
+    [NDArray[np.int64], Mapping[str, Any], FusionWeights],
+    tuple[NDArray[np.int64], NDArray[np.float32]],
+]
+"""rows, parts, weights -> each row's candidate pool (the one its list is chosen from; -1 pads)
+and the hybrid scores of its pairs under the signals whose parts are given (those registered
+before the one asking: `LocalScaling`)."""
+
 
 @dataclass(frozen=True, slots=True)
 class Catalog:
@@ -36,6 +45,7 @@ class Catalog:
     """rows, k -> each row's k nearest other rows by meaning (-1 pads)."""
     block: int
     """Rows a signal's fit should handle at once, so its temporaries stay small."""
+    pools: PoolScores
 
 
 @dataclass(frozen=True, slots=True)
@@ -49,6 +59,10 @@ class CatalogChange:
     terms: CatalogTerms
     """The lexical analyses of the new and changed rows (`weighed`), in row order."""
     block: int
+    pools: PoolScores
+    """Over the new catalog, as `Catalog.pools`."""
+    weights: FusionWeights
+    """The parameters of the served version, which an incremental run keeps."""
 
     @property
     def weighed(self) -> NDArray[np.int64]:
@@ -128,6 +142,9 @@ class RankingSignal(ABC):
     neither is `absent`)."""
     strategy: ClassVar[str | None] = None
     """Its name as a strategy of its own in `recommender evaluate` (with `alone`), if any."""
+    rescales: ClassVar[bool] = False
+    """Whether it rescales the sum of the signals registered before it (`rescale`) rather than
+    adding a weighted term of its own (`pairs`, `scores`)."""
 
     @abstractmethod
     def weight(self, weights: FusionWeights) -> float:
@@ -181,7 +198,6 @@ class RankingSignal(ABC):
         """What a source at `row` of a side whose features are `features` queries with."""
         return None
 
-    @abstractmethod
     def pairs(
         self,
         part: Any,
@@ -191,13 +207,16 @@ class RankingSignal(ABC):
         weights: FusionWeights,
     ) -> NDArray[np.floating[Any]]:
         """Its scores of a block of pairs within one version at reindex: `sources` (n,) are
-        rows of `side`, and so are `candidates.rows` (n, width)."""
+        rows of `side`, and so are `candidates.rows` (n, width). By default none: a signal that
+        only rescales, or scores only when lists are served."""
+        return np.zeros(candidates.rows.shape, dtype=np.float32)
 
-    @abstractmethod
     def scores(
         self, part: Any, source: Source, candidates: Candidates, weights: FusionWeights
     ) -> NDArray[np.floating[Any]]:
-        """Its scores of candidates (one dimension) for one source, when serving."""
+        """Its scores of candidates (one dimension) for one source, when serving. By default
+        none (a signal that only rescales)."""
+        return np.zeros(candidates.rows.shape, dtype=np.float32)
 
     @abstractmethod
     def explain(
@@ -212,6 +231,17 @@ class RankingSignal(ABC):
     def reasons(self, why: Mapping[str, Any]) -> list[Reason]:
         """Its entries of an explanation (`explain`), as the editors' page shows them."""
         return []
+
+    def rescale(
+        self,
+        part: Any,
+        total: NDArray[np.float32],
+        candidates: Candidates,
+        weights: FusionWeights,
+    ) -> NDArray[np.float32]:
+        """The hybrid score so far of `candidates` (any shape of `candidates.rows`), rescaled
+        (only with `rescales`)."""
+        return total
 
     def alone(self, part: Any, side: Side, sources: NDArray[np.int64]) -> NDArray[np.float32]:
         """Its scores of every row of `side` for each of `sources`, dense (sources, rows): the

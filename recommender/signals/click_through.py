@@ -54,16 +54,6 @@ class ClickThrough(RankingSignal):
             return None
         return part.slug_of(row)
 
-    def pairs(
-        self,
-        part: Any,
-        side: Side,
-        sources: NDArray[np.int64],
-        candidates: Candidates,
-        weights: FusionWeights,
-    ) -> NDArray[np.float32]:
-        return np.zeros(candidates.rows.shape, dtype=np.float32)
-
     def scores(
         self, part: Any, source: Source, candidates: Candidates, weights: FusionWeights
     ) -> NDArray[np.float32]:

@@ -3,7 +3,7 @@ sum rounds: a new signal goes last) and fitted (a signal may read the parts of t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
@@ -13,6 +13,7 @@ from recommender.ranking import FusionWeights
 from recommender.signals.base import Candidates, RankingSignal, Reason, Side, Source, fuse
 from recommender.signals.bm25_share import Bm25Share
 from recommender.signals.click_through import ClickThrough
+from recommender.signals.local_scaling import LocalScaling
 from recommender.signals.semantic import SemanticCosine
 from recommender.signals.tfidf_cosine import TfidfCosine
 from recommender.signals.time_proximity import TimeProximity
@@ -22,6 +23,7 @@ SIGNALS: list[RankingSignal] = [
     Bm25Share(),
     SemanticCosine(),
     TimeProximity(),
+    LocalScaling(),
     ClickThrough(),
 ]
 
@@ -42,6 +44,30 @@ def fusion_weights(given: Mapping[str, float]) -> FusionWeights:
     return FusionWeights(**{**defaults, **given})
 
 
+def _combined(
+    parts: Mapping[str, Any],
+    candidates: Candidates,
+    weights: FusionWeights,
+    term: Callable[[RankingSignal], NDArray[np.floating[Any]]],
+) -> NDArray[np.float32]:
+    """The hybrid score: signal by signal in the registry's order, each adding its weighted
+    `term` or rescaling the sum so far; only the signals whose parts are given (all of them,
+    but while a version is fitted)."""
+    total: NDArray[np.float32] | None = None
+    terms: list[tuple[float, NDArray[np.floating[Any]]]] = []
+    for signal in SIGNALS:
+        if signal.name not in parts:
+            break
+        if signal.rescales:
+            total = fuse(terms) if total is None else fuse([(1.0, total), *terms])
+            total, terms = signal.rescale(parts[signal.name], total, candidates, weights), []
+        else:
+            terms.append((signal.weight(weights), term(signal)))
+    if total is None:
+        return fuse(terms)
+    return fuse([(1.0, total), *terms]) if terms else total
+
+
 def pair_scores(
     parts: Mapping[str, Any],
     side: Side,
@@ -50,12 +76,13 @@ def pair_scores(
     weights: FusionWeights,
 ) -> NDArray[np.float32]:
     """The hybrid scores of a block of pairs within one version, at reindex
-    (`RankingSignal.pairs`); `parts` are the version's signal parts by name."""
-    return fuse(
-        [
-            (s.weight(weights), s.pairs(parts[s.name], side, sources, candidates, weights))
-            for s in SIGNALS
-        ]
+    (`RankingSignal.pairs`); `parts` are the version's signal parts by name (while a version is
+    fitted, those fitted so far)."""
+    return _combined(
+        parts,
+        candidates,
+        weights,
+        lambda s: s.pairs(parts[s.name], side, sources, candidates, weights),
     )
 
 
@@ -63,8 +90,8 @@ def candidate_scores(
     parts: Mapping[str, Any], source: Source, candidates: Candidates, weights: FusionWeights
 ) -> NDArray[np.float32]:
     """The hybrid scores of candidates for one source, when serving (`RankingSignal.scores`)."""
-    return fuse(
-        [(s.weight(weights), s.scores(parts[s.name], source, candidates, weights)) for s in SIGNALS]
+    return _combined(
+        parts, candidates, weights, lambda s: s.scores(parts[s.name], source, candidates, weights)
     )
 
 

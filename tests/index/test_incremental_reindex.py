@@ -119,7 +119,10 @@ def test_an_incremental_run_weighs_only_the_changed_articles_and_keeps_the_fit(
     vector = HashingEncoder().encode([text])[0]
     draft = recommender.answer_draft(vector, text, RelatedQuery(limit=3))
     assert draft["items"][0]["slug"] == records[3]["slug"]
-    # Close to a full rebuild of the same catalog: the first entries of most lists agree.
+    # Close to a full rebuild of the same catalog: the first entries of most lists agree. Not
+    # all: the idf and each article's local-scaling mean and spread stay those of the last full
+    # fit, and here 3 changes of 48 articles move a third of every pool of 16 (without local
+    # scaling all agree; with it 0.94; `recommender bench chain` measures real catalogs).
     fresh = _settings(tmp_path / "fresh")
     _run(fresh, records, "full", full=True)
     got, expected = _lists(nightly), _lists(fresh)
@@ -127,7 +130,7 @@ def test_an_incremental_run_weighs_only_the_changed_articles_and_keeps_the_fit(
         len({s for s, _ in got[slug][:3]} & {s for s, _ in expected[slug][:3]}) / 3
         for slug in expected
     ]
-    assert np.mean(top) >= 0.95
+    assert np.mean(top) >= 0.92
 
 
 def _drop_lexical_fit(settings: Settings) -> None:

@@ -143,7 +143,7 @@ def test_a_registered_signal_is_stored_in_versions_and_weighs_everywhere(tmp_pat
         assert why["length_ratio"] == round(float(expected), 4)
         assert {"semantic", "lexical", "bm25", "days_apart", "shared_terms"} <= why.keys()
         shown = [reason.text for reason in reasons(why)]  # the editors' page
-        assert f"lengths alike {expected:.2f}" in shown and len(shown) == 6
+        assert f"lengths alike {expected:.2f}" in shown and len(shown) == 7
         # Checksummed like every file of a version.
         path = VersionStore(settings.data_dir).current_path()
         np.save(path / LENGTHS, stored + 1, allow_pickle=False)

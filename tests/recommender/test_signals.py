@@ -23,7 +23,8 @@ def hybrid(
     tfidf: NDArray[np.float32] | None = None,
     bm25: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float32]:
-    """The hybrid score of candidates published at `times` for a source published at NOW."""
+    """The hybrid score of candidates published at `times` for a source published at NOW, before
+    local scaling (`tests/recommender/test_local_scaling.py`)."""
     weights = fusion_weights(parameters)
     days = np.abs(times - NOW) / SECONDS_PER_DAY
     zeros = np.zeros_like(semantic)
@@ -34,7 +35,7 @@ def hybrid(
         "time": time_proximity(days, weights["time_scale_days"]),
         "clicks": zeros,  # readers' clicks weigh 0 by default
     }
-    return fuse([(s.weight(weights), raw[s.name]) for s in SIGNALS])
+    return fuse([(s.weight(weights), raw[s.name]) for s in SIGNALS if not s.rescales])
 
 
 def test_fused_score_adds_both_lexical_signals_and_time_proximity() -> None:
