@@ -145,14 +145,8 @@ class LocalScaling(RankingSignal):
         medians = json.loads((directory / MEDIANS).read_text(encoding="utf-8"))
         return _part(statistics, (float(medians["typical_mean"]), float(medians["typical_spread"])))
 
-    def absent(self, count: int, loaded: Mapping[str, Any]) -> None:
-        return None
-
     def rows(self, part: ScalingPart | None) -> NDArray[np.float32] | None:
         return None if part is None else part.statistics
-
-    def prepare(self, part: ScalingPart | None, text: str) -> None:
-        return None
 
     def stack(self, part: ScalingPart | None, prepared: Sequence[Any]) -> Any:
         return None if part is None else part.typical(len(prepared))
