@@ -60,7 +60,12 @@ from index.versions.incremental_neighbours import build_incremental
 from index.versions.incremental_plan import Rebuild, RebuildPlan, plan_rebuild
 from index.versions.index_version import VersionContent, publication_times, write_version
 from index.versions.manifest import Manifest, read_manifest
-from index.versions.neighbours import nearest_other_rows, pool_scorer, precompute_neighbours
+from index.versions.neighbours import (
+    ScoredPools,
+    nearest_other_rows,
+    pool_scorer,
+    precompute_neighbours,
+)
 from index.versions.ray_blocks import block_executor, encoder_engine
 from index.versions.record_keys import ServedRecords, write_record_keys
 from index.versions.reindex_stages import StageMeter
@@ -350,7 +355,10 @@ def build_content(
         published = publication_times(cards)
         terms = analysed_terms(lexical_hashes, settings, block=block)
         nearest = nearest_other_rows(index, vectors)
-        pools = pool_scorer(index, vectors, published, settings.neighbours)
+        # Pools the fit scores are kept for the neighbour stage here; a Ray build scores again
+        # in its workers rather than ship them.
+        scored = ScoredPools(len(vectors)) if executor.engine == "local" else None
+        pools = pool_scorer(index, vectors, published, settings.neighbours, scored)
         catalog = Catalog(terms, vectors, published, nearest, block, pools)
         weights = fusion_weights(settings.fusion)
         for signal in SIGNALS:
@@ -366,8 +374,17 @@ def build_content(
             total=len(vectors), desc="neighbours", unit="article", disable=not show_progress
         ) as bar:
             ids, scores = precompute_neighbours(
-                index, side, parts, weights, settings.neighbours, bar.update, block, executor
+                index,
+                side,
+                parts,
+                weights,
+                settings.neighbours,
+                bar.update,
+                block,
+                executor,
+                scored,
             )
+        del scored
     fault_points.reached("reindex-neighboured")
     return VersionContent(cards, vectors, index, ids, scores, parts), recall, weights
 

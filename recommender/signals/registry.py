@@ -49,17 +49,24 @@ def _combined(
     candidates: Candidates,
     weights: FusionWeights,
     term: Callable[[RankingSignal], NDArray[np.floating[Any]]],
+    before: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float32]:
     """The hybrid score: signal by signal in the registry's order, each adding its weighted
     `term` or rescaling the sum so far; only the signals whose parts are given (all of them,
-    but while a version is fitted)."""
+    but while a version is fitted). `before`, when given, is the sum of the signals before the
+    first that rescales, already computed: those are not scored again."""
     total: NDArray[np.float32] | None = None
     terms: list[tuple[float, NDArray[np.floating[Any]]]] = []
     for signal in SIGNALS:
         if signal.name not in parts:
             break
+        if before is not None and not signal.rescales:
+            continue
         if signal.rescales:
-            total = fuse(terms) if total is None else fuse([(1.0, total), *terms])
+            if before is not None:
+                total, before = before, None
+            else:
+                total = fuse(terms) if total is None else fuse([(1.0, total), *terms])
             total, terms = signal.rescale(parts[signal.name], total, candidates, weights), []
         else:
             terms.append((signal.weight(weights), term(signal)))
@@ -74,15 +81,18 @@ def pair_scores(
     sources: NDArray[np.int64],
     candidates: Candidates,
     weights: FusionWeights,
+    before: NDArray[np.float32] | None = None,
 ) -> NDArray[np.float32]:
     """The hybrid scores of a block of pairs within one version, at reindex
     (`RankingSignal.pairs`); `parts` are the version's signal parts by name (while a version is
-    fitted, those fitted so far)."""
+    fitted, those fitted so far). `before`: the sum of the signals before the first that
+    rescales, where it is known (the fit measured it), so that they are not scored again."""
     return _combined(
         parts,
         candidates,
         weights,
         lambda s: s.pairs(parts[s.name], side, sources, candidates, weights),
+        before,
     )
 
 
