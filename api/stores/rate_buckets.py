@@ -132,5 +132,10 @@ class RedisBuckets:
             return await self._fallback.take(key, rule)
         return float(cast(str, wait))
 
+    async def probe_finished(self) -> None:
+        """Return once no probe of a failed Redis is running (see `RedisGuard`)."""
+        await self._guard.probe_finished()
+
     async def close(self) -> None:
+        await self._guard.close()
         await self._client.aclose()

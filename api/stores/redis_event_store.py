@@ -162,6 +162,7 @@ class RedisEventStore:
         return self._policy_risk
 
     async def close(self) -> None:
+        await self._guard.close()
         await self._client.aclose()
 
 

@@ -118,9 +118,14 @@ class RedisCache:
     def stats(self) -> CacheStats:
         return CacheStats(hits=self._hits, misses=self._misses, errors=self._guard.errors)
 
+    async def probe_finished(self) -> None:
+        """Return once no probe of a degraded Redis is running (see `RedisGuard`)."""
+        await self._guard.probe_finished()
+
     async def close(self) -> None:
         if not self._closed:
             self._closed = True
+            await self._guard.close()
             await self._client.aclose()
 
     async def _call(self, op: Callable[[], Awaitable[_T]]) -> _T | None:

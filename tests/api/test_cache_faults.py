@@ -22,6 +22,7 @@ from api.stores.redis_result_cache import RedisCache
 from api.stores.result_cache_factory import build_cache
 from api.stores.tiered_result_cache import TieredCache
 from recommender.settings import Settings
+from tests.support.hanging_server import HangingServer
 from tests.support.redis_server import RedisProcess, free_port
 
 if TYPE_CHECKING:
@@ -178,10 +179,12 @@ def test_backoff_doubles_up_to_the_cap_and_sends_one_probe_at_a_time(
         cache = RedisCache(url, TIMEOUT_MS, backoff_initial=0.5, backoff_max=4, clock=fake_clock)
 
         async def attempts_after(seconds: float) -> int:
-            """Advance the clock, make a call, return how many calls reached the network."""
+            """Advance the clock, make a call, return how many calls or probes reached the
+            network (a probe runs in the background: its end is awaited)."""
             fake_clock.advance(seconds)
             before = cache.stats().errors
             await bounded(cache.get("k"))
+            await bounded(cache.probe_finished())
             return cache.stats().errors - before
 
         try:
@@ -194,6 +197,7 @@ def test_backoff_doubles_up_to_the_cap_and_sends_one_probe_at_a_time(
             fake_clock.advance(4)
             before = cache.stats().errors
             await asyncio.gather(*(bounded(cache.get("k")) for _ in range(20)))
+            await bounded(cache.probe_finished())
             assert cache.stats().errors == before + 1
             assert cache.stats().misses == 36  # every bypassed or failed get
         finally:
@@ -201,6 +205,31 @@ def test_backoff_doubles_up_to_the_cap_and_sends_one_probe_at_a_time(
 
     asyncio.run(main())
     assert len(caplog.records) == 1  # log_interval (60 s) has not passed on the fake clock
+
+
+def test_no_call_waits_for_a_probe(fake_clock: FakeClock) -> None:
+    """The call that starts a probe returns a miss at once; the probe, against a server that
+    accepts and never answers, ends later, by its own bound, and leaves Redis bypassed."""
+
+    async def main() -> None:
+        with HangingServer() as server:
+            url = f"redis://127.0.0.1:{server.port}/0"
+            cache = RedisCache(
+                url, TIMEOUT_MS, backoff_initial=0.5, backoff_max=4, clock=fake_clock
+            )
+            try:
+                assert await bounded(cache.get("k")) is None  # times out: degraded
+                assert cache.stats().errors == 1
+                fake_clock.advance(0.5)  # the retry time
+                assert await bounded(cache.get("k")) is None
+                assert cache.stats().errors == 1  # the probe has not even been scheduled yet
+                await bounded(cache.probe_finished())
+                assert cache.stats().errors == 2
+                assert cache.status() == "degraded"
+            finally:
+                await cache.close()
+
+    asyncio.run(main())
 
 
 def test_closed_cache_does_nothing() -> None:

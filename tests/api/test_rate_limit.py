@@ -60,6 +60,9 @@ def test_without_redis_buckets_count_locally_and_return_to_redis(
             assert waits == [0, 0, 0, pytest.approx(0.5)]
             redis_process.start()  # empty (no persistence): its buckets start full
             fake_clock.advance(1)  # the retry time; the local bucket has refilled 2 tokens
+            # The first call after it starts a probe in the background and counts locally.
+            assert await shared.take("other", RULE) == 0
+            await shared.probe_finished()
             waits = [await shared.take("x", RULE) for _ in range(4)]
             assert waits == [0, 0, 0, pytest.approx(0.5)]  # three: Redis's bucket, not the local
         finally:
