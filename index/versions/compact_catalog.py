@@ -209,6 +209,7 @@ class SpilledTexts:
 class Scratch:
     """What a run puts aside in its scratch directory."""
 
+    directory: Path
     texts: SpilledTexts
     cards: CardFile
 
@@ -221,7 +222,7 @@ def run_scratch(data_dir: Path, budget: int) -> Iterator[Scratch]:
     directory = data_dir / SCRATCH_DIR
     shutil.rmtree(directory, ignore_errors=True)
     directory.mkdir(parents=True)
-    scratch = Scratch(SpilledTexts(directory, budget), CardFile(directory, budget))
+    scratch = Scratch(directory, SpilledTexts(directory, budget), CardFile(directory, budget))
     try:
         yield scratch
     finally:

@@ -8,13 +8,17 @@ Rows go in blocks (`neighbour_block`) to a `BlockExecutor`: this process, or Ray
 
 from __future__ import annotations
 
+import os
+import tempfile
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from pathlib import Path
+from typing import Any, Self
 
 import numpy as np
 from numpy.typing import NDArray
 
+from index.index_errors import StorageError
 from index.versions.block_executor import LOCAL, BlockExecutor, BlockJob
 from index.versions.vector_index import VectorIndex
 from recommender.ranking import FusionWeights
@@ -85,13 +89,25 @@ class ScoredPools:
     """Every row's candidate pool with its cosines and the hybrid scores of the signals before
     the first that rescales, as the fit scored them (`pool_scorer`), so that the neighbour
     stage rescales them instead of scoring every pool a second time. About 1.5 KB an article
-    (a pool of 128), held only for a build in this process."""
+    (a pool of 128), held in an unlinked temporary file in `directory` (the run's scratch
+    directory; the system's temporary directory when None) rather than in memory, so that
+    keeping them costs disk, not memory that grows with the catalog. Close it when done."""
 
-    def __init__(self, count: int) -> None:
+    def __init__(self, count: int, directory: Path | None = None) -> None:
         self._count = count
+        self._directory = directory if directory is not None else Path(tempfile.gettempdir())
+        self._file = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115 (closed by `close`)
+        self._record: np.dtype[Any] | None = None
         self._filled = 0
-        self._arrays: tuple[NDArray[np.int32], NDArray[np.float32], NDArray[np.float32]] | None
-        self._arrays = None
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._file.close()
 
     def put(
         self,
@@ -100,29 +116,46 @@ class ScoredPools:
         cosines: NDArray[np.float32],
         scores: NDArray[np.float32],
     ) -> None:
-        if self._arrays is None:
-            shape = (self._count, ids.shape[1])
-            self._arrays = (
-                np.full(shape, -1, np.int32),
-                np.zeros(shape, np.float32),
-                np.zeros(shape, np.float32),
+        if self._record is None:
+            pool = (ids.shape[1],)
+            self._record = np.dtype(
+                [("ids", "<i4", pool), ("cos", "<f4", pool), ("sc", "<f4", pool)]
             )
-        kept_ids, kept_cosines, kept_scores = self._arrays
-        kept_ids[rows], kept_cosines[rows], kept_scores[rows] = ids, cosines, scores
+        records = np.empty(len(rows), self._record)
+        records["ids"], records["cos"], records["sc"] = ids, cosines, scores
+        size = self._record.itemsize
+        # One write per run of consecutive rows (a fit measures its rows in blocks).
+        breaks = np.flatnonzero(np.diff(rows) != 1) + 1
+        for run_rows, run in zip(np.split(rows, breaks), np.split(records, breaks), strict=True):
+            self._write(run.tobytes(), int(run_rows[0]) * size)
         self._filled += len(rows)
+
+    def _write(self, data: bytes, offset: int) -> None:
+        view = memoryview(data)
+        try:
+            while view:
+                written = os.pwrite(self._file.fileno(), view, offset)
+                view, offset = view[written:], offset + written
+        except OSError as exc:
+            raise StorageError(
+                f"cannot write the scored candidate pools in {self._directory} ({exc}): "
+                "is the disk full?"
+            ) from exc
 
     @property
     def complete(self) -> bool:
         """Whether every row's pool was scored (the fit measures none when nothing rescales)."""
-        return self._arrays is not None and self._filled == self._count
+        return self._record is not None and self._filled == self._count
 
     def block(
         self, start: int, stop: int
     ) -> tuple[NDArray[np.int64], NDArray[np.float32], NDArray[np.float32]]:
         """(ids, cosines, scores) of the rows start:stop."""
-        assert self._arrays is not None, "only a complete set of pools is read"
-        ids, cosines, scores = self._arrays
-        return ids[start:stop].astype(np.int64), cosines[start:stop], scores[start:stop].copy()
+        assert self._record is not None, "only a complete set of pools is read"
+        size = self._record.itemsize
+        data = os.pread(self._file.fileno(), (stop - start) * size, start * size)
+        records = np.frombuffer(data, self._record)
+        return records["ids"].astype(np.int64), records["cos"].copy(), records["sc"].copy()
 
 
 def pool_scorer(

@@ -340,51 +340,56 @@ def build_content(
     meter: StageMeter | None = None,
     block: int = DEFAULT_BLOCKS.rows,
     executor: BlockExecutor = LOCAL,
+    scratch_dir: Path | None = None,
 ) -> tuple[VersionContent, float, FusionWeights]:
     """The index, signals, neighbours and cards of a version from the articles' cards, vectors
     and the hashes of their lexical texts, whose analyses the term-count cache holds
     (`analyse_texts`); also returns the index's recall@10 and the parameters the neighbours
     were scored with (with those the signals measured on the catalog). Its stages (index, fit,
     neighbours) are recorded in `meter`; the neighbour lists are computed in blocks by
-    `executor` (the index and the fit stay here: they are a small part of the time)."""
+    `executor` (the index and the fit stay here: they are a small part of the time). What the
+    two stages pass on is kept in `scratch_dir` (a run's scratch directory)."""
     meter = meter if meter is not None else StageMeter()
     with meter.stage("index"):
         index, recall = build_tuned(vectors, settings)
     fault_points.reached("reindex-indexed")
-    with meter.stage("fit"):
-        published = publication_times(cards)
-        terms = analysed_terms(lexical_hashes, settings, block=block)
-        nearest = nearest_other_rows(index, vectors)
-        # Pools the fit scores are kept for the neighbour stage here; a Ray build scores again
-        # in its workers rather than ship them.
-        scored = ScoredPools(len(vectors)) if executor.engine == "local" else None
-        pools = pool_scorer(index, vectors, published, settings.neighbours, scored)
-        catalog = Catalog(terms, vectors, published, nearest, block, pools)
-        weights = fusion_weights(settings.fusion)
-        for signal in SIGNALS:
-            weights = FusionWeights(**{**weights, **signal.measure(catalog, weights)})
-        parts: dict[str, Any] = {}
-        for signal in SIGNALS:  # in order: a signal may build on the parts of those before it
-            parts[signal.name] = signal.fit(catalog, weights, parts)
-        del catalog, terms  # what the signals need of the analyses is in their parts now
-    fault_points.reached("reindex-fitted")
-    with meter.stage("neighbours", executor.engine):
-        side = Side(vectors, published, {s.name: s.rows(parts[s.name]) for s in SIGNALS})
-        with tqdm(
-            total=len(vectors), desc="neighbours", unit="article", disable=not show_progress
-        ) as bar:
-            ids, scores = precompute_neighbours(
-                index,
-                side,
-                parts,
-                weights,
-                settings.neighbours,
-                bar.update,
-                block,
-                executor,
-                scored,
-            )
-        del scored
+    # Pools the fit scores are kept (on disk) for the neighbour stage here; a Ray build scores
+    # again in its workers rather than ship them.
+    scored = ScoredPools(len(vectors), scratch_dir) if executor.engine == "local" else None
+    try:
+        with meter.stage("fit"):
+            published = publication_times(cards)
+            terms = analysed_terms(lexical_hashes, settings, block=block)
+            nearest = nearest_other_rows(index, vectors)
+            pools = pool_scorer(index, vectors, published, settings.neighbours, scored)
+            catalog = Catalog(terms, vectors, published, nearest, block, pools)
+            weights = fusion_weights(settings.fusion)
+            for signal in SIGNALS:
+                weights = FusionWeights(**{**weights, **signal.measure(catalog, weights)})
+            parts: dict[str, Any] = {}
+            for signal in SIGNALS:  # in order: a signal may build on the parts of those before it
+                parts[signal.name] = signal.fit(catalog, weights, parts)
+            del catalog, terms  # what the signals need of the analyses is in their parts now
+        fault_points.reached("reindex-fitted")
+        with meter.stage("neighbours", executor.engine):
+            side = Side(vectors, published, {s.name: s.rows(parts[s.name]) for s in SIGNALS})
+            with tqdm(
+                total=len(vectors), desc="neighbours", unit="article", disable=not show_progress
+            ) as bar:
+                ids, scores = precompute_neighbours(
+                    index,
+                    side,
+                    parts,
+                    weights,
+                    settings.neighbours,
+                    bar.update,
+                    block,
+                    executor,
+                    scored,
+                )
+    finally:
+        if scored is not None:
+            scored.close()
     fault_points.reached("reindex-neighboured")
     return VersionContent(cards, vectors, index, ids, scores, parts), recall, weights
 
@@ -652,6 +657,7 @@ def _reindex_locked(
                 meter=meter,
                 block=blocks.rows,
                 executor=executor,
+                scratch_dir=scratch.directory,
             )
         else:
             content, recall, weights = build_incremental(

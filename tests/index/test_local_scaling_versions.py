@@ -11,7 +11,7 @@ import pytest
 
 from index.index_errors import CorruptVersionError
 from index.serving.version_loader import load_current, load_recommender
-from index.versions.neighbours import candidate_batches, rank_by_fusion
+from index.versions.neighbours import ScoredPools, candidate_batches, rank_by_fusion
 from index.versions.version_store import VersionStore
 from recommender.signals.base import Candidates, Side
 from recommender.signals.local_scaling import NAME, STATISTICS, LocalScaling
@@ -81,3 +81,25 @@ def test_turned_off_a_version_ranks_by_the_plain_hybrid_score(tmp_path: Path) ->
     assert np.array_equal(plain.neighbour_ids, raw_ids)
     assert np.allclose(plain.neighbour_scores, raw_scores, atol=1e-6)
     assert not np.array_equal(scaled.neighbour_ids, plain.neighbour_ids)
+
+
+def test_the_fits_scored_pools_come_back_by_block_whatever_order_they_were_put_in(
+    tmp_path: Path,
+) -> None:
+    rng = np.random.default_rng(7)
+    count, pool = 10, 4
+    ids = rng.integers(-1, count, size=(count, pool))
+    cosines = rng.random((count, pool), dtype=np.float32)
+    scores = rng.random((count, pool), dtype=np.float32)
+    order = np.array([6, 7, 8, 0, 1, 9, 2, 3, 4, 5])  # runs of rows, and single rows
+    with ScoredPools(count, tmp_path) as kept:
+        kept.put(order[:5], ids[order[:5]], cosines[order[:5]], scores[order[:5]])
+        assert not kept.complete
+        kept.put(order[5:], ids[order[5:]], cosines[order[5:]], scores[order[5:]])
+        assert kept.complete
+        for start, stop in [(0, 3), (3, 10), (9, 10)]:
+            got_ids, got_cosines, got_scores = kept.block(start, stop)
+            np.testing.assert_array_equal(got_ids, ids[start:stop])
+            np.testing.assert_array_equal(got_cosines, cosines[start:stop])
+            np.testing.assert_array_equal(got_scores, scores[start:stop])
+    assert list(tmp_path.iterdir()) == []  # an unlinked file: nothing left, even after a kill
