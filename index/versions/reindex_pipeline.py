@@ -176,9 +176,12 @@ def reindex_lock(data_dir: Path) -> Iterator[None]:
 def _source_checksum(
     cards: Sequence[dict[str, Any]],
     embedding_hashes: Sequence[str],
+    lexical_hashes: Sequence[str],
     model_id: str,
     settings: IndexSettings,
 ) -> str:
+    """What a version was built from: the build's settings, and each article's card and the
+    hashes of both its texts (an edit past the embedding's lead changes the lexical one only)."""
     digest = hashlib.sha256()
     build = {
         "model_id": model_id,
@@ -190,8 +193,9 @@ def _source_checksum(
     if settings.ann_index == "hnsw":  # an IVF build does not depend on it
         build["hnsw_ef_construction"] = settings.hnsw_ef_construction
     digest.update(orjson.dumps(build, option=orjson.OPT_SORT_KEYS))
-    for card, hashed in zip(cards, embedding_hashes, strict=True):
-        digest.update(hashed.encode())
+    for card, embedded, lexical in zip(cards, embedding_hashes, lexical_hashes, strict=True):
+        digest.update(embedded.encode())
+        digest.update(lexical.encode())
         digest.update(orjson.dumps(card, option=orjson.OPT_SORT_KEYS))
     return digest.hexdigest()
 
@@ -595,7 +599,9 @@ def _reindex_locked(
         lexical_hashes = [entry.lexical_hash for entry in catalog]
         origins = [entry.origin for entry in catalog]
         del catalog
-        checksum = _source_checksum(cards, embedding_hashes, encoder.model_id, settings)
+        checksum = _source_checksum(
+            cards, embedding_hashes, lexical_hashes, encoder.model_id, settings
+        )
         # Also before any embedding: a build that cannot fit on the disk must not start.
         rebuild = full or current is None or current.source_checksum != checksum
         require_room(settings, current, len(cards), scratch.texts.new, rebuild=rebuild)

@@ -17,6 +17,7 @@ from index.serving.version_loader import load_current, load_recommender
 from index.versions.manifest import MANIFEST_NAME
 from index.versions.reindex_pipeline import ReindexSummary, reindex
 from index.versions.version_store import VersionStore
+from recommender.articles import EMBEDDING_LEAD_CHARS
 from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings
@@ -85,6 +86,23 @@ def _rows_by_term(settings: Settings, signal: str) -> dict[str, dict[str, float]
         }
         for row, card in enumerate(version.cards)
     }
+
+
+def test_an_edit_past_the_embeddings_lead_is_published_and_weighs(tmp_path: Path) -> None:
+    """The embedding reads a body's first EMBEDDING_LEAD_CHARS only; the lexical signals read
+    all of it, so a correction near the end of a long article is a change too."""
+    records = _catalog()
+    filler = " ".join(["The council met again on Tuesday evening."] * 60)
+    records[3] = {**records[3], "body": records[3]["body"] + " " + filler}
+    assert len(records[3]["body"]) > 2 * EMBEDDING_LEAD_CHARS
+    nightly = _settings(tmp_path / "nightly")
+    first = _run(nightly, records, "first")
+    records[3] = {**records[3], "body": records[3]["body"] + " Correction: Reykjavik airport."}
+    second = _run(nightly, records, "second")
+    assert (second.rebuild, second.published) == ("incremental", True)
+    assert second.version != first.version
+    assert second.rebuild_reason.startswith("1 changed, 0 added, 0 removed")
+    assert "reykjavik" in _rows_by_term(nightly, "lexical")[records[3]["slug"]]
 
 
 def test_an_incremental_run_weighs_only_the_changed_articles_and_keeps_the_fit(
