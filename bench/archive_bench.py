@@ -49,7 +49,7 @@ from bench.archive_catalog import (
     write_catalog,
     write_nightly,
 )
-from bench.process_memory import ProcessMemory, memory_rollup, run_to_end, worker_processes
+from bench.process_memory import ProcessMemory, memory_rollup, run_to_end, serving_processes
 from bench.report import BenchError, format_rows, say
 from bench.server_process import REPO, Server, http_get, run_server
 from bench.wrk_load import Load, Sample, require_wrk
@@ -301,7 +301,7 @@ def serve(
     say(f"serving with {workers} workers: cold start, then uncached load over random slugs ...")
     with timed_server(data_dir, workers, logs, name="serve", cli_serve=True) as (server, cold):
         uncached = measured_load(load, server, paths, "uncached related")
-        pids = worker_processes(server.process.pid)
+        pids = serving_processes(server.process.pid, workers)
         if len(pids) != workers:
             raise BenchError(f"found {len(pids)} worker processes of the server, not {workers}")
         memory = [memory_rollup(pid) for pid in pids]

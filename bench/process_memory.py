@@ -103,6 +103,13 @@ def memory_rollup(pid: int) -> ProcessMemory:
     )
 
 
+def serving_processes(pid: int, workers: int) -> list[int]:
+    """The processes of `recommender serve` (pid `pid`, started with `workers`) that answer
+    requests: with one worker uvicorn serves in that process itself, with more in its spawned
+    workers (`worker_processes`)."""
+    return [pid] if workers == 1 else worker_processes(pid)
+
+
 def worker_processes(pid: int) -> list[int]:
     """The worker processes of the uvicorn supervisor `pid` (its children started by
     multiprocessing's spawn, not its resource tracker), in pid order."""

@@ -28,7 +28,7 @@ from bench.archive_bench import (
     verdicts,
 )
 from bench.archive_catalog import write_catalog, write_nightly
-from bench.process_memory import memory_rollup, run_to_end
+from bench.process_memory import memory_rollup, run_to_end, serving_processes
 from bench.report import BenchError
 from console.main import app
 from tests.support.helpers import REPO, SHARED, require_shared
@@ -129,6 +129,17 @@ def test_the_memory_of_a_running_process_adds_up() -> None:
     assert memory.private <= memory.pss <= memory.rss
     with pytest.raises(BenchError, match="cannot read the memory"):
         memory_rollup(2**22 + 12345)
+
+
+def test_one_worker_serves_in_the_server_process_itself_and_more_in_spawned_children() -> None:
+    """`recommender serve --workers 1` runs uvicorn in its own process: the bench measures that
+    one (it once found "0 worker processes of the server, not 1" and stopped)."""
+    with subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)"]) as server:
+        try:
+            assert serving_processes(server.pid, 1) == [server.pid]
+            assert serving_processes(server.pid, 2) == []  # no spawned workers: none counted
+        finally:
+            server.kill()
 
 
 def test_the_data_directory_counts_each_file_once_and_sorts_caches(tmp_path: Path) -> None:
