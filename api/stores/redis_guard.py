@@ -16,7 +16,6 @@ warning.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 import time
@@ -93,8 +92,7 @@ class RedisGuard:
     async def probe_finished(self) -> None:
         """Return once no probe is running (for a caller that must know how one ended)."""
         if self._probe is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._probe
+            await asyncio.wait([self._probe])  # its outcome is in the guard, not raised here
 
     async def close(self) -> None:
         """Stop a running probe; call before closing the client."""
@@ -121,8 +119,6 @@ class RedisGuard:
                 await self._client.ping()
             async with asyncio.timeout(self._timeout):
                 await self._client.ping()
-        except asyncio.CancelledError:
-            raise
         except Exception as exc:
             self.errors += 1
             self._delay = min(self._delay * 2, self._backoff_max)
