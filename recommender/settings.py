@@ -174,6 +174,13 @@ class DatabaseSettings(Group):
         description="Longest wait for a database connection or statement; then writes answer "
         "503 and readers keep the last state they knew.",
     )
+    open_timeout_seconds: float = setting(
+        "database_open_timeout_seconds",
+        15.0,
+        gt=0,
+        description="Longest wait at start-up for the first connection and the schema migrations "
+        "(another host's migration included); then the command exits 69.",
+    )
     poll_seconds: float = setting(
         "database_poll_seconds",
         0.2,

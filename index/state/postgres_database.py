@@ -1,9 +1,12 @@
 """The stores in one shared PostgreSQL database (`RECOMMENDER_DATABASE_URL`).
 
 One `PostgresState` per process holds a connection pool; each store gets a
-`PostgresStateDatabase` view of it. Every wait is bounded by `timeout_seconds` (connecting,
-taking a connection from the pool, a statement, a lock), and every driver failure becomes
-`StoreUnavailable`, whose message never carries the URL or its credentials.
+`PostgresStateDatabase` view of it. Every wait of a call is bounded by `timeout_seconds`
+(taking a connection from the pool, a statement, a lock), and every driver failure becomes
+`StoreUnavailable`, whose message never carries the URL or its credentials. Opening is the one
+longer wait (`open_timeout_seconds`): the first connection to a database just created or busy,
+and migrations, which may wait for another host's or rewrite a large table. The pool connects in
+its own threads, each attempt bounded by the open timeout too, so no call waits on a connect.
 
 Migrations are the numbered SQL files in `index/state/migrations/`, applied in order, each in
 its own transaction recorded in `schema_version`, under an advisory lock so that hosts starting
@@ -31,7 +34,7 @@ from recommender.settings import DatabaseSettings
 log = logging.getLogger(__name__)
 
 #: Held while migrating (any constant shared by every host; "rec-migr").
-_MIGRATION_LOCK = 0x7265632D6D696772
+MIGRATION_LOCK = 0x7265632D6D696772
 #: Held by the reindex that publishes ("rec-rein").
 REINDEX_LOCK = 0x7265632D7265696E
 UNAVAILABLE = "the shared database is unavailable; try again shortly"
@@ -54,6 +57,7 @@ class PostgresState:
     def __init__(self, settings: DatabaseSettings, *, upgrade: bool = True) -> None:
         assert settings.url is not None
         self._timeout = settings.timeout_seconds
+        self._open_timeout = max(settings.open_timeout_seconds, settings.timeout_seconds)
         milliseconds = int(settings.timeout_seconds * 1000)
         self._pool = psycopg_pool.ConnectionPool(
             settings.url.get_secret_value(),
@@ -62,7 +66,7 @@ class PostgresState:
             timeout=settings.timeout_seconds,
             open=False,
             kwargs={
-                "connect_timeout": max(1, math.ceil(settings.timeout_seconds)),
+                "connect_timeout": max(1, math.ceil(self._open_timeout)),
                 "options": f"-c statement_timeout={milliseconds} -c lock_timeout={milliseconds}",
             },
         )
@@ -78,10 +82,17 @@ class PostgresState:
         return PostgresStateDatabase(self, store)
 
     def upgrade(self) -> list[int]:
-        """Apply the migrations this database lacks; returns the versions applied."""
+        """Apply the migrations this database lacks; returns the versions applied. Every wait
+        in it is bounded by the open timeout, then the session's own bounds are restored."""
         applied: list[int] = []
-        with self.connection() as conn:
-            conn.execute("SELECT pg_advisory_lock(%s)", (_MIGRATION_LOCK,))
+        with self.connection(timeout=self._open_timeout) as conn:
+            opening = f"{int(self._open_timeout * 1000)}ms"
+            conn.execute(
+                "SELECT set_config('statement_timeout', %s, false), "
+                "set_config('lock_timeout', %s, false)",
+                (opening, opening),
+            )
+            conn.execute("SELECT pg_advisory_lock(%s)", (MIGRATION_LOCK,))
             try:
                 conn.execute(
                     "CREATE TABLE IF NOT EXISTS schema_version "
@@ -98,7 +109,9 @@ class PostgresState:
                     applied.append(version)
                     log.info("database schema migrated to version %d", version)
             finally:
-                conn.execute("SELECT pg_advisory_unlock(%s)", (_MIGRATION_LOCK,))
+                conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
+                conn.execute("RESET statement_timeout")
+                conn.execute("RESET lock_timeout")
                 conn.commit()
         return applied
 
@@ -125,10 +138,11 @@ class PostgresState:
         return int(rows[0][0])
 
     @contextmanager
-    def connection(self) -> Iterator[psycopg.Connection[Any]]:
-        """A pooled connection (committed when the block ends); failures → StoreUnavailable."""
+    def connection(self, *, timeout: float | None = None) -> Iterator[psycopg.Connection[Any]]:
+        """A pooled connection (committed when the block ends), waited for up to `timeout`
+        (default: the per-call timeout); failures → StoreUnavailable."""
         try:
-            with self._pool.connection(timeout=self._timeout) as conn:
+            with self._pool.connection(timeout=timeout or self._timeout) as conn:
                 yield conn
         except (psycopg.OperationalError, psycopg_pool.PoolTimeout) as exc:
             log.warning("database unavailable: %s", type(exc).__name__)

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from pathlib import Path
 
 import numpy as np
@@ -84,9 +85,16 @@ def test_db_commands_say_what_is_wrong_in_one_line_without_credentials() -> None
     unset = recommender("db", "upgrade", database_url=None)
     assert unset.returncode == 2
     assert "RECOMMENDER_DATABASE_URL is not set" in unset.stderr
-    unreachable = recommender(
-        "db", "upgrade", database_url="postgresql://editor:s3cret-pw@127.0.0.1:1/related"
+    started = time.monotonic()
+    unreachable = run_cli(
+        "db",
+        "upgrade",
+        env={
+            "RECOMMENDER_DATABASE_URL": "postgresql://editor:s3cret-pw@127.0.0.1:1/related",
+            "RECOMMENDER_DATABASE_OPEN_TIMEOUT_SECONDS": "3",
+        },
     )
     assert unreachable.returncode == 69
+    assert time.monotonic() - started >= 3  # a database restarting is waited for
     assert unreachable.stderr.count("\n") == 1
     assert "s3cret-pw" not in unreachable.stderr + unreachable.stdout

@@ -353,6 +353,7 @@ def test_with_the_database_down_every_reader_path_answers_and_writes_give_up_in_
                 "postgres@", f"postgres:{SECRET}@"
             ),
             "RECOMMENDER_DATABASE_TIMEOUT_SECONDS": "1",
+            "RECOMMENDER_DATABASE_OPEN_TIMEOUT_SECONDS": "2",
         }
         env.pop("REDIS_URL", None)
         started = subprocess.run(
