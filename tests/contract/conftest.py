@@ -32,8 +32,11 @@ class OpenStores:
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
 def open_state(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[OpenStores]:
-    """The stores of SQLite in `tmp_path`, or of a throwaway PostgreSQL database."""
+    """The stores of SQLite in `tmp_path`, or of a throwaway PostgreSQL database. These suites
+    race writes, not the clock: a call may wait 10 s for a connection (a pool growing on a
+    loaded machine), where the 2 s default is for serving."""
     url = request.getfixturevalue("postgres_url") if request.param == "postgres" else None
-    opener = OpenStores(fake_settings(tmp_path / "data", database_url=url).index)
+    settings = fake_settings(tmp_path / "data", database_url=url, database_timeout_seconds=10)
+    opener = OpenStores(settings.index)
     yield opener
     opener.close()
