@@ -94,11 +94,10 @@ class ScoredPools:
     keeping them costs disk, not memory that grows with the catalog. Close it when done."""
 
     def __init__(self, count: int, directory: Path | None = None) -> None:
-        self._count = count
         self._directory = directory if directory is not None else Path(tempfile.gettempdir())
         self._file = tempfile.TemporaryFile(dir=self._directory)  # noqa: SIM115 (closed by `close`)
         self._record: np.dtype[Any] | None = None
-        self._filled = 0
+        self._filled = np.zeros(count, dtype=bool)
 
     def __enter__(self) -> Self:
         return self
@@ -128,7 +127,7 @@ class ScoredPools:
         breaks = np.flatnonzero(np.diff(rows) != 1) + 1
         for run_rows, run in zip(np.split(rows, breaks), np.split(records, breaks), strict=True):
             self._write(run.tobytes(), int(run_rows[0]) * size)
-        self._filled += len(rows)
+        self._filled[rows] = True
 
     def _write(self, data: bytes, offset: int) -> None:
         view = memoryview(data)
@@ -145,7 +144,7 @@ class ScoredPools:
     @property
     def complete(self) -> bool:
         """Whether every row's pool was scored (the fit measures none when nothing rescales)."""
-        return self._record is not None and self._filled == self._count
+        return self._record is not None and bool(self._filled.all())
 
     def block(
         self, start: int, stop: int

@@ -95,6 +95,8 @@ def test_the_fits_scored_pools_come_back_by_block_whatever_order_they_were_put_i
     with ScoredPools(count, tmp_path) as kept:
         kept.put(order[:5], ids[order[:5]], cosines[order[:5]], scores[order[:5]])
         assert not kept.complete
+        kept.put(order[:5], ids[order[:5]], cosines[order[:5]], scores[order[:5]])
+        assert not kept.complete  # rows put twice are not the rows never put
         kept.put(order[5:], ids[order[5:]], cosines[order[5:]], scores[order[5:]])
         assert kept.complete
         for start, stop in [(0, 3), (3, 10), (9, 10)]:
