@@ -22,7 +22,7 @@ def ceiling_body(service: FastAPI) -> bytes:
     they equal the route's own answer before measuring.
     """
     from api.serving.related_answers import placement_fallbacks, related_body
-    from api.stores.event_schemas import DEFAULT_PLACEMENT
+    from recommender.articles import DEFAULT_PLACEMENT
     from recommender.ranking import RelatedQuery
 
     services = service.state.services

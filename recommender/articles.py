@@ -17,6 +17,8 @@ SLUG_PATTERN = re.compile(r"^[a-z0-9][a-z0-9-]*$")
 MAX_SLUG_LENGTH = 200
 #: Where on a page a box of suggestions sits (`data-placement`, `placement=`), e.g. `article-end`.
 PLACEMENT_PATTERN = r"^[a-z0-9_-]{1,32}$"
+#: The placement of a box that names none: its lists keep the bytes they had before placements.
+DEFAULT_PLACEMENT = "default"
 
 #: Upper bounds on each text field, in characters. A record over a bound is refused.
 FIELD_LIMITS: dict[str, int] = {

@@ -2,11 +2,14 @@
 what the `clicks` ranking signal (`recommender.signals.click_through`) scores.
 
 Counted from the impression log's items shown and clicks (docs/learning.md, "The click
-signal"). Every event weighs 2^-(age / half-life). A slot's click rate `slot_rate[p]` is its
-clicks over its impressions, all lists together: how much readers examine slot p. An item
-shown n_p times at slot p is *expected* to get E = sum_p n_p x slot_rate[p] clicks if it were
-an average item; it got C. C / E ("clicks over expected clicks") says how many times the slot
-average it was clicked. With a prior worth `prior` expected clicks:
+signal"). Every event weighs 2^-(age / half-life). A slot's click rate `rate[b, p]` is its
+clicks over its impressions in the lists of placement b: how much readers examine slot p of a
+box placed there (a box at the end of an article and one in the sidebar are looked at
+differently). With few impressions it leans on every placement's rate at that slot, as if it
+had `RATE_PRIOR` more of them. An item shown n_bp times at slot p of placement b is *expected*
+to get E = sum_bp n_bp x rate[b, p] clicks if it were an average item; it got C. C / E
+("clicks over expected clicks") says how many times the slot average it was clicked. With a
+prior worth `prior` expected clicks:
 
     elsewhere(source, target) = (C_t - C_st + prior) / (E_t - E_st + prior)
     ratio(source, target)     = (C_st + prior x elsewhere) / (E_st + prior)
@@ -23,15 +26,20 @@ A `ClickTally` accumulates events (the nightly recount, then each worker's refre
 from __future__ import annotations
 
 import math
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from recommender.articles import DEFAULT_PLACEMENT
 from recommender.ranking import SECONDS_PER_DAY
 from recommender.remembered_keys import RememberedKeys
 
 #: Slots counted apart; lower slots share the last one's click rate.
 MAX_POSITION = 10
+#: Impressions (decayed) at a slot of one placement worth as much as every placement's rate.
+RATE_PRIOR = 100.0
+#: The layout of `ClickTally.to_json`; a file of another is counted again from the log.
+FORMAT = 2
 #: Largest factor (and smallest, 1 / it) by which clicks move an item: score is +-ln of it.
 MAX_RATIO = 4.0
 #: How late an event may reach the log after it was accepted and still be counted by a worker's
@@ -54,24 +62,63 @@ class LoggedAction(Protocol):
     def target(self) -> str: ...
     @property
     def position(self) -> int: ...
+    @property
+    def placement(self) -> str: ...
     def key(self) -> Key: ...
+
+
+Slots = tuple[float, ...]
+_ZEROS: Slots = (0.0,) * MAX_POSITION
 
 
 @dataclass(frozen=True, slots=True)
 class Evidence:
-    """Decayed clicks and impressions by slot of one pair or one target (in the tally's units)."""
+    """Decayed clicks and impressions by placement and slot of one pair or one target (in the
+    tally's units)."""
 
     clicks: float
-    shown: tuple[float, ...]
-    """Impressions at slots 1..MAX_POSITION."""
+    shown: Slots
+    """Impressions at slots 1..MAX_POSITION of the default placement."""
+    elsewhere: tuple[tuple[str, Slots], ...] = ()
+    """The same in each other placement, by name (none on most sites: nothing more held)."""
 
-    def plus(self, clicked: float, slot: int, shown: float) -> Evidence:
-        counts = list(self.shown)
-        counts[slot] += shown
-        return Evidence(self.clicks + clicked, tuple(counts))
+    def by_placement(self) -> Iterator[tuple[str, Slots]]:
+        yield DEFAULT_PLACEMENT, self.shown
+        yield from self.elsewhere
+
+    @property
+    def impressions(self) -> float:
+        return sum(sum(slots) for _, slots in self.by_placement())
+
+    def plus(self, clicked: float, placement: str, slot: int, shown: float) -> Evidence:
+        if placement == DEFAULT_PLACEMENT:
+            return Evidence(self.clicks + clicked, _added(self.shown, slot, shown), self.elsewhere)
+        others = dict(self.elsewhere)
+        others[placement] = _added(others.get(placement, _ZEROS), slot, shown)
+        return Evidence(self.clicks + clicked, self.shown, tuple(sorted(others.items())))
+
+    def merged(self, other: Evidence) -> Evidence:
+        others = dict(self.elsewhere)
+        for placement, slots in other.elsewhere:
+            others[placement] = _summed(others.get(placement, _ZEROS), slots)
+        return Evidence(
+            self.clicks + other.clicks,
+            _summed(self.shown, other.shown),
+            tuple(sorted(others.items())),
+        )
 
 
-_NONE = Evidence(0.0, (0.0,) * MAX_POSITION)
+def _added(slots: Slots, slot: int, shown: float) -> Slots:
+    counts = list(slots)
+    counts[slot] += shown
+    return tuple(counts)
+
+
+def _summed(a: Slots, b: Slots) -> Slots:
+    return tuple(x + y for x, y in zip(a, b, strict=True))
+
+
+_NONE = Evidence(0.0, _ZEROS)
 
 
 @dataclass(frozen=True, slots=True)
@@ -95,7 +142,10 @@ class ClickStatistics:
 
     pairs: Mapping[tuple[str, str], Evidence]
     targets: Mapping[str, Evidence]
-    slot_rate: tuple[float, ...]
+    slot_rate: Slots
+    """Every placement's click rate at each slot."""
+    placement_rates: Mapping[str, Slots]
+    """Each placement's, leaning on `slot_rate` where it has few impressions."""
     scale: float
     """Tally units -> decayed counts at `at`."""
     prior: float
@@ -104,8 +154,16 @@ class ClickStatistics:
     generation: str
     """Changes whenever the counted events do (part of the cache key when it weighs)."""
 
+    def rates(self, placement: str) -> Slots:
+        """The click rate at each slot of a box in `placement`."""
+        return self.placement_rates.get(placement, self.slot_rate)
+
     def _expected(self, evidence: Evidence) -> float:
-        return self.scale * sum(n * r for n, r in zip(evidence.shown, self.slot_rate, strict=True))
+        return self.scale * sum(
+            n * r
+            for placement, shown in evidence.by_placement()
+            for n, r in zip(shown, self.rates(placement), strict=True)
+        )
 
     def score(self, source: str, target: str) -> float:
         """ln of the smoothed ratio of clicks over expected clicks, within +-ln MAX_RATIO."""
@@ -132,7 +190,7 @@ class ClickStatistics:
         evidence = pair if pair is not None else self.targets.get(target)
         if evidence is None:
             return None
-        shown = self.scale * sum(evidence.shown)
+        shown = self.scale * evidence.impressions
         expected = self._expected(evidence)
         clicks = self.scale * evidence.clicks
         return Explained(
@@ -145,17 +203,18 @@ class ClickStatistics:
 
 
 class ClickTally:
-    """Decayed clicks and impressions per (source, target), per target and per slot, added to
-    as the log grows. Each event is stored as 2^((at - reference) / half-life), so that adding
-    later events needs no rescaling of earlier ones."""
+    """Decayed clicks and impressions per (source, target), per target and per placement and
+    slot, added to as the log grows. Each event is stored as 2^((at - reference) / half-life), so
+    that adding later events needs no rescaling of earlier ones."""
 
     def __init__(self, half_life_days: float, reference: float) -> None:
         self.half_life_days = half_life_days
         self.reference = reference
         self.pairs: dict[tuple[str, str], Evidence] = {}
         self.targets: dict[str, Evidence] = {}
-        self.slot_clicks = [0.0] * MAX_POSITION
-        self.slot_shown = [0.0] * MAX_POSITION
+        self.slot_clicks: dict[str, list[float]] = {}
+        self.slot_shown: dict[str, list[float]] = {}
+        """By placement."""
         self.events = 0
         self.watermark = -math.inf
         """The latest moment of an event counted."""
@@ -183,13 +242,13 @@ class ClickTally:
             weight = self._weight(event.at)
             slot = min(event.position, MAX_POSITION) - 1
             clicked, shown = (weight, 0.0) if event.type == "click" else (0.0, weight)
-            pair = (event.source, event.target)
-            self.pairs[pair] = self.pairs.get(pair, _NONE).plus(clicked, slot, shown)
+            pair, placement = (event.source, event.target), event.placement
+            self.pairs[pair] = self.pairs.get(pair, _NONE).plus(clicked, placement, slot, shown)
             self.targets[event.target] = self.targets.get(event.target, _NONE).plus(
-                clicked, slot, shown
+                clicked, placement, slot, shown
             )
-            self.slot_clicks[slot] += clicked
-            self.slot_shown[slot] += shown
+            self.slot_clicks.setdefault(placement, [0.0] * MAX_POSITION)[slot] += clicked
+            self.slot_shown.setdefault(placement, [0.0] * MAX_POSITION)[slot] += shown
             self.watermark = max(self.watermark, event.at)
             added += 1
             if self._recent.due:
@@ -202,18 +261,27 @@ class ClickTally:
 
     def statistics(self, now: float, prior: float) -> ClickStatistics:
         """An immutable view of the counts as they are at `now`."""
-        rates = [
-            c / n if n > 0 else 0.0 for c, n in zip(self.slot_clicks, self.slot_shown, strict=True)
-        ]
+        scale = 1.0 / self._weight(now)
+        clicks = [sum(slots) for slots in zip(_ZEROS, *self.slot_clicks.values(), strict=True)]
+        shown = [sum(slots) for slots in zip(_ZEROS, *self.slot_shown.values(), strict=True)]
+        rates = [c / n if n > 0 else 0.0 for c, n in zip(clicks, shown, strict=True)]
         # A slot not shown yet is examined like the lowest one shown above it.
         for slot in range(1, MAX_POSITION):
-            if self.slot_shown[slot] <= 0:
+            if shown[slot] <= 0:
                 rates[slot] = rates[slot - 1]
+        placement_rates = {
+            placement: tuple(
+                (scale * c + RATE_PRIOR * r) / (scale * n + RATE_PRIOR)
+                for c, n, r in zip(self.slot_clicks[placement], placed, rates, strict=True)
+            )
+            for placement, placed in self.slot_shown.items()
+        }
         return ClickStatistics(
             pairs=dict(self.pairs),
             targets=dict(self.targets),
             slot_rate=tuple(rates),
-            scale=1.0 / self._weight(now),
+            placement_rates=placement_rates,
+            scale=scale,
             prior=prior,
             events=self.events,
             generation=f"{self.events}-{self.watermark:.3f}",
@@ -222,34 +290,49 @@ class ClickTally:
     def to_json(self) -> dict[str, Any]:
         """What `from_json` reads back (the nightly recount's file)."""
         return {
+            "format": FORMAT,
             "half_life_days": self.half_life_days,
             "reference": self.reference,
             "events": self.events,
             "watermark": self.watermark if self.events else None,
             "slot_clicks": self.slot_clicks,
             "slot_shown": self.slot_shown,
-            "pairs": [[s, t, e.clicks, list(e.shown)] for (s, t), e in self.pairs.items()],
+            "pairs": [
+                [s, t, e.clicks, list(e.shown), *([dict(e.elsewhere)] if e.elsewhere else [])]
+                for (s, t), e in self.pairs.items()
+            ],
             "recent": [[*key, at] for key, at, _ in self._recent.items()],
         }
 
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> ClickTally:
-        """Raises KeyError, TypeError or ValueError for a record that is not a tally's."""
+        """Raises KeyError, TypeError or ValueError for a record that is not a tally's of this
+        layout (one written before slot rates per placement is counted again)."""
+        if data.get("format") != FORMAT:
+            raise ValueError(f"counts of layout {data.get('format', 1)}, not {FORMAT}")
         tally = cls(float(data["half_life_days"]), float(data["reference"]))
         tally.events = int(data["events"])
         tally.watermark = -math.inf if data["watermark"] is None else float(data["watermark"])
-        tally.slot_clicks = [float(v) for v in data["slot_clicks"]]
-        tally.slot_shown = [float(v) for v in data["slot_shown"]]
-        if len(tally.slot_clicks) != MAX_POSITION or len(tally.slot_shown) != MAX_POSITION:
-            raise ValueError("a tally of another number of slots")
-        for source, target, clicks, shown in data["pairs"]:
-            evidence = Evidence(float(clicks), tuple(float(n) for n in shown))
-            tally.pairs[(source, target)] = evidence
-            prior = tally.targets.get(target, _NONE)
-            tally.targets[target] = Evidence(
-                prior.clicks + evidence.clicks,
-                tuple(a + b for a, b in zip(prior.shown, evidence.shown, strict=True)),
+        tally.slot_clicks = {p: _slots(v) for p, v in data["slot_clicks"].items()}
+        tally.slot_shown = {p: _slots(v) for p, v in data["slot_shown"].items()}
+        if tally.slot_clicks.keys() != tally.slot_shown.keys():
+            raise ValueError("clicks and impressions of different placements")
+        for source, target, clicks, shown, *elsewhere in data["pairs"]:
+            others = elsewhere[0].items() if elsewhere else ()
+            evidence = Evidence(
+                float(clicks),
+                tuple(_slots(shown)),
+                tuple(sorted((str(p), tuple(_slots(v))) for p, v in others)),
             )
+            tally.pairs[(source, target)] = evidence
+            tally.targets[target] = tally.targets.get(target, _NONE).merged(evidence)
         for s, i, t, p, at in data["recent"]:
             tally._recent.put((s, i, t, int(p)), float(at), None)
         return tally
+
+
+def _slots(values: Iterable[Any]) -> list[float]:
+    counts = [float(v) for v in values]
+    if len(counts) != MAX_POSITION:
+        raise ValueError("a tally of another number of slots")
+    return counts

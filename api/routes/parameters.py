@@ -8,8 +8,13 @@ from fastapi import Path, Query
 from pydantic import StringConstraints
 
 from api.schemas import ErrorBody
-from api.stores.event_schemas import DEFAULT_PLACEMENT
-from recommender.articles import FIELD_LIMITS, MAX_SLUG_LENGTH, PLACEMENT_PATTERN, SLUG_PATTERN
+from recommender.articles import (
+    DEFAULT_PLACEMENT,
+    FIELD_LIMITS,
+    MAX_SLUG_LENGTH,
+    PLACEMENT_PATTERN,
+    SLUG_PATTERN,
+)
 
 SlugPath = Annotated[
     str,

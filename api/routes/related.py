@@ -31,8 +31,8 @@ from api.routes.parameters import (
 )
 from api.schemas import DraftRequest, ErrorBody, RelatedResponse
 from api.serving.related_answers import related_response
-from api.stores.event_schemas import DEFAULT_PLACEMENT
 from recommender.articles import (
+    DEFAULT_PLACEMENT,
     MAX_SLUG_LENGTH,
     Article,
     embedding_text,

@@ -26,8 +26,8 @@ from api.serving.related_answers import (
     not_modified,
     related_response,
 )
-from api.stores.event_schemas import DEFAULT_PLACEMENT
 from api.templating import STATIC, render, safe_href
+from recommender.articles import DEFAULT_PLACEMENT
 from recommender.ranking import RelatedQuery
 
 router = APIRouter(tags=["widget"])

@@ -34,8 +34,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from api.serving.exploration_draw import ExplorationPlan, arm_draw, parse_segment, shown_at
-from api.stores.event_schemas import DEFAULT_PLACEMENT, Refusal
+from api.stores.event_schemas import Refusal
 from index.index_errors import StorageError
+from recommender.articles import DEFAULT_PLACEMENT
 from recommender.settings import FeedbackSettings, IndexSettings
 
 #: The arm of every list until experiments exist.

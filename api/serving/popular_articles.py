@@ -18,8 +18,8 @@ from collections.abc import Callable, Iterable, Mapping
 from api.event_log.event_log_factory import settings_event_log
 from api.event_log.logged_events import EventLog, LoggedEvent
 from api.serving.background_refresh import refresh_forever
-from api.stores.event_schemas import DEFAULT_PLACEMENT
 from index.serving.recommender_engine import Recommender
+from recommender.articles import DEFAULT_PLACEMENT
 from recommender.click_statistics import LATE_SECONDS
 from recommender.errors import ArticleNotFound
 from recommender.fallbacks import Fallbacks

@@ -22,9 +22,9 @@ from api.serving.feedback_tokens import DEFAULT_ARM, FeedbackSigner
 from api.serving.index_holder import IndexHolder
 from api.serving.popular_articles import PopularArticles
 from api.serving.single_flight import SingleFlight
-from api.stores.event_schemas import DEFAULT_PLACEMENT
 from api.stores.result_cache import ResultCache
 from index.serving.recommender_engine import Recommender, Suggestion
+from recommender.articles import DEFAULT_PLACEMENT
 from recommender.fallbacks import Fallbacks, FallbackStep
 from recommender.ranking import RelatedQuery
 from recommender.settings import Settings

@@ -17,8 +17,6 @@ MAX_SLOT = 50
 #: A token of a 50-item list is ~600 characters.
 MAX_TOKEN_LENGTH = 1024
 IMPRESSION_PATTERN = r"^[A-Za-z0-9_-]{16,64}$"
-#: The placement of a box that names none: its lists keep the bytes they had before placements.
-DEFAULT_PLACEMENT = "default"
 
 Slug = Annotated[str, Field(pattern=SLUG_PATTERN.pattern, max_length=MAX_SLUG_LENGTH)]
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from recommender.click_statistics import MAX_RATIO, ClickTally
+from recommender.click_statistics import MAX_RATIO, RATE_PRIOR, ClickTally
 from recommender.ranking import SECONDS_PER_DAY
 from recommender.remembered_keys import RememberedKeys
 
@@ -25,22 +25,29 @@ class Event:
     target: str
     position: int
     impression: str
+    placement: str = "default"
 
     def key(self) -> tuple[str, str, str, int]:
         return (self.source, self.impression, self.type, self.position)
 
 
 def boxes(
-    source: str, target: str, position: int, shown: int, clicked: int, at: float = NOW
+    source: str,
+    target: str,
+    position: int,
+    shown: int,
+    clicked: int,
+    at: float = NOW,
+    placement: str = "default",
 ) -> list[Event]:
-    """`shown` impressions of `target` at `position` in `source`'s lists, `clicked` of them
-    clicked."""
+    """`shown` impressions of `target` at `position` in `source`'s lists in `placement`,
+    `clicked` of them clicked."""
     events = []
     for n in range(shown):
-        box = f"{source}-{target}-{position}-{at}-{n}"
-        events.append(Event("impression", at, source, target, position, box))
+        box = f"{source}-{target}-{position}-{at}-{placement}-{n}"
+        events.append(Event("impression", at, source, target, position, box, placement))
         if n < clicked:
-            events.append(Event("click", at, source, target, position, box))
+            events.append(Event("click", at, source, target, position, box, placement))
     return events
 
 
@@ -69,6 +76,35 @@ def test_clicks_are_compared_with_their_slots_average() -> None:
     assert statistics.score("s", "b") == pytest.approx(math.log(2.0), abs=1e-3)
     # Never clicked: the smallest factor the score allows.
     assert statistics.score("s", "c") == pytest.approx(-math.log(MAX_RATIO))
+
+
+def test_each_placement_is_compared_with_its_own_slots_average() -> None:
+    # Readers click slot 1 of the box at the article's end 10% of the time, of the sidebar's 2%.
+    log = [
+        *boxes("s", "a", 1, 5000, 500),
+        *boxes("s", "b", 1, 5000, 100, placement="sidebar"),
+        *boxes("s", "c", 1, 200, 8, placement="sidebar"),
+        *boxes("s", "d", 1, 1000, 100),
+        *boxes("s", "d", 1, 1000, 20, placement="sidebar"),
+    ]
+    statistics = counted(log).statistics(NOW, prior=0.001)
+    assert statistics.rates("default")[0] == pytest.approx(0.1, abs=0.002)
+    assert statistics.rates("sidebar")[0] == pytest.approx(0.021, abs=0.001)
+    # The sidebar's average item is average (all placements' rate, 6%, would make it a third).
+    assert statistics.score("s", "b") == pytest.approx(0.0, abs=0.1)
+    assert statistics.score("s", "c") == pytest.approx(math.log(2.0), abs=0.1)
+    # Average in both placements: its expected clicks are summed over them.
+    assert statistics.score("s", "d") == pytest.approx(0.0, abs=0.1)
+    explained = statistics.explained("s", "d")
+    assert explained is not None and explained.impressions == pytest.approx(2000)
+
+
+def test_a_placement_with_few_impressions_leans_on_every_placements_rate() -> None:
+    log = [*boxes("s", "a", 1, 10_000, 1000), *boxes("s", "b", 1, 10, 0, placement="footer")]
+    statistics = counted(log).statistics(NOW, prior=0.001)
+    overall = 1000 / 10_010
+    assert statistics.rates("footer")[0] == pytest.approx(RATE_PRIOR * overall / (10 + RATE_PRIOR))
+    assert statistics.rates("never-seen") == statistics.slot_rate
 
 
 def test_little_evidence_scores_about_nothing_and_more_evidence_more() -> None:
@@ -122,7 +158,7 @@ def test_old_events_count_half_after_a_half_life() -> None:
 
 
 def test_events_read_again_count_once_and_the_tally_survives_its_file() -> None:
-    first = boxes("s", "x", 1, 100, 10)
+    first = [*boxes("s", "x", 1, 100, 10), *boxes("s", "x", 1, 100, 3, placement="sidebar")]
     tally = counted(first)
     later = boxes("s", "x", 2, 50, 10, at=NOW + 60)
     # A refresh reads from a little before the last event counted: those count once.
@@ -131,6 +167,9 @@ def test_events_read_again_count_once_and_the_tally_survives_its_file() -> None:
     assert copy.add([*first[-5:], *later]) == 0
     assert copy.statistics(NOW, 5.0) == tally.statistics(NOW, 5.0)
     assert tally.statistics(NOW, 5.0).generation != counted(first).statistics(NOW, 5.0).generation
+    before_placements = {**tally.to_json(), "format": None}
+    with pytest.raises(ValueError, match="layout"):  # counted again from the log
+        ClickTally.from_json(before_placements)
 
 
 def test_a_busy_window_is_counted_in_linear_time(monkeypatch: pytest.MonkeyPatch) -> None:
