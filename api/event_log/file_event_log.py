@@ -6,12 +6,20 @@ kept once: under the lock, each writer first reads what the others appended sinc
 looked (the files only grow), so it knows every key of the days an event may repeat in (its
 own and the day before: a beacon is replayed within its token's hours, and the events store
 refuses replays before they reach the log while Redis works).
+
+Reads of what came since a moment (each worker's click and popularity refreshes) start where
+the file holds only earlier events: a read leaves marks, every `MARK_BYTES`, of the latest
+moment of every line before them (the files only grow, so a mark stays true), and the next read
+starts at the last mark before its moment instead of at the start of the day.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
+import threading
+from bisect import bisect_left
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -34,6 +42,10 @@ LOCK_SECONDS = 10.0
 Key = tuple[str, str, str, int]
 #: How a click's line starts (`LoggedEvent.record` puts the type first).
 _CLICK = b'{"type":"click"'
+#: What comes before a record's moment (`LoggedEvent.record` puts it second).
+_AT = b'"at":'
+#: A read marks where a later one may start about every this many bytes of a day's file.
+MARK_BYTES = 1 << 20
 
 
 @dataclass
@@ -44,6 +56,25 @@ class _SeenDay:
     keys: set[Key] = field(default_factory=set)
 
 
+@dataclass
+class _Marks:
+    """Offsets of one day's file, each with the latest moment of every line before it; both
+    only grow."""
+
+    offsets: list[int] = field(default_factory=lambda: [0])
+    latest: list[float] = field(default_factory=lambda: [-math.inf])
+
+    def start(self, since: float) -> tuple[int, float]:
+        """The last mark before which every line is earlier than `since`."""
+        last = bisect_left(self.latest, since) - 1
+        return self.offsets[last], self.latest[last]
+
+    def add(self, offset: int, latest: float) -> None:
+        if offset > self.offsets[-1]:
+            self.offsets.append(offset)
+            self.latest.append(latest)
+
+
 class FileEventLog:
     """`EventLog` over one file per UTC day in `data_dir / FOLDER`."""
 
@@ -51,6 +82,9 @@ class FileEventLog:
         self.folder = data_dir / FOLDER
         self._lock = FileLock(str(self.folder / LOCK_NAME), timeout=LOCK_SECONDS)
         self._seen: dict[date, _SeenDay] = {}
+        self._marks: dict[Path, _Marks] = {}
+        self._marking = threading.Lock()
+        """Refreshes of several kinds may read at once."""
 
     def path(self, day: date) -> Path:
         return self.folder / f"{day.isoformat()}{SUFFIX}"
@@ -136,17 +170,39 @@ class FileEventLog:
                         yield event
 
     def _lines_since(self, since: float) -> Iterator[tuple[bytes, Path]]:
-        """The whole lines of the files of `since`'s UTC day and later, each with its file.
-        Read without the writers' lock: a line still being appended (no newline yet) waits for
-        the next read."""
+        """The whole lines of the files of `since`'s UTC day and later that may be at `since`
+        or later (from the last mark before it), each with its file. Read without the writers'
+        lock: a line still being appended (no newline yet) waits for the next read."""
         first = utc_day(since)
-        for path in self._day_files():
-            if date.fromisoformat(path.name.removesuffix(SUFFIX)) < first:
-                continue
-            with path.open("rb") as file:
-                for line in file:
-                    if line.endswith(b"\n"):
-                        yield line, path
+        paths = [
+            path
+            for path in self._day_files()
+            if date.fromisoformat(path.name.removesuffix(SUFFIX)) >= first
+        ]
+        with self._marking:
+            self._marks = {path: self._marks.get(path, _Marks()) for path in paths}
+        for path in paths:
+            yield from self._marked_lines(path, self._marks[path], since)
+
+    def _marked_lines(
+        self, path: Path, marks: _Marks, since: float
+    ) -> Iterator[tuple[bytes, Path]]:
+        with self._marking:
+            offset, latest = marks.start(since)
+        unmarked = 0
+        with path.open("rb") as file:
+            file.seek(offset)
+            for line in file:
+                if not line.endswith(b"\n"):
+                    break
+                offset += len(line)
+                unmarked += len(line)
+                latest = max(latest, _moment(line))
+                yield line, path
+                if unmarked >= MARK_BYTES:
+                    with self._marking:
+                        marks.add(offset, latest)
+                    unmarked = 0
 
     def prune(self, first_kept: date) -> int:
         gone = 0
@@ -172,6 +228,15 @@ class FileEventLog:
 
     def close(self) -> None:
         """Nothing stays open between writes."""
+
+
+def _moment(line: bytes) -> float:
+    """A record's `at`, read without parsing the rest (-inf for a line a crash cut short)."""
+    start = line.find(_AT) + len(_AT)
+    try:
+        return float(line[start : line.index(b",", start)])
+    except ValueError:
+        return -math.inf
 
 
 def _parse(lines: bytes, path: Path) -> Iterator[LoggedEvent]:
