@@ -96,7 +96,7 @@ def test_killed_redis_is_bypassed_and_used_again_after_a_restart(
     assert levels == [logging.WARNING, logging.INFO]
 
 
-def test_frozen_redis_costs_at_most_the_timeout(redis_process: RedisProcess) -> None:
+def test_a_frozen_redis_holds_no_call_for_long(redis_process: RedisProcess) -> None:
     async def main() -> None:
         cache = fast_retrying_cache(redis_process.url)
         try:
@@ -116,7 +116,7 @@ def test_frozen_redis_costs_at_most_the_timeout(redis_process: RedisProcess) -> 
     asyncio.run(main())
 
 
-def test_client_pause_costs_at_most_the_timeout(redis_process: RedisProcess) -> None:
+def test_a_client_pause_holds_no_call_for_long(redis_process: RedisProcess) -> None:
     async def main() -> None:
         cache = fast_retrying_cache(redis_process.url)
         try:

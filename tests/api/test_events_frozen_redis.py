@@ -86,7 +86,7 @@ def pause_clients(redis_process: RedisProcess) -> Callable[[], None]:
 
 
 @pytest.mark.parametrize("outage", ["frozen", "paused"])
-def test_events_are_dropped_counted_and_logged_within_the_timeout(
+def test_events_are_dropped_counted_and_logged_without_holding_the_beacon(
     served: httpx.Client,
     redis_process: RedisProcess,
     caplog: pytest.LogCaptureFixture,

@@ -360,7 +360,9 @@ def editor_login(client: TestClient) -> str:
     return session.group(1)
 
 
-def test_every_route_sends_the_security_headers(app: FastAPI, client: TestClient) -> None:
+def test_every_route_sends_nosniff_and_every_page_its_headers(
+    app: FastAPI, client: TestClient
+) -> None:
     """Whatever a route answers (200, 303, 4xx, 5xx), with or without credentials."""
     requests = route_requests(app)
     assert len(requests) > 30, requests

@@ -76,7 +76,7 @@ def evaluate(feed: Path, data_dir: Path) -> dict[str, Any]:
     return report
 
 
-def test_the_served_blend_is_at_least_as_good_as_each_signal_alone(
+def test_the_served_blend_trails_no_signal_by_more_than_one_list(
     quality_data_dir: Path, tmp_path: Path
 ) -> None:
     records = story_slice(SLICE_ARTICLES)

@@ -380,7 +380,7 @@ def save_settings(page: Page, wordpress: WordPressSite, **fields: str) -> None:
     expect(page.locator("#setting-error-settings_updated")).to_be_visible()
 
 
-def test_a_hung_service_holds_a_save_no_longer_than_the_plugins_timeout(
+def test_a_hung_service_holds_a_save_a_few_seconds_at_most(
     admin: AdminClient, wordpress: WordPressSite, service: ServeProcess, settings_page: Page
 ) -> None:
     """A service that accepts and never answers: the save returns after the 3 s timeout, the
