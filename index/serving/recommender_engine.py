@@ -51,6 +51,10 @@ FALLBACK_SEARCH = 1_000
 _NEWEST_BLOCK = 1_024
 #: Version rows whose slugs the click signal keeps at hand (about 100 bytes each).
 SLUGS_REMEMBERED = 100_000
+#: Cards whose public fields a recommender keeps decoded: the ones shown most (a few MB).
+ITEMS_REMEMBERED = 4096
+#: The fields of a card that a suggestion shows, in the order of the answer.
+ITEM_FIELDS = ("slug", "title", "url", "image", "summary", "section", "published_at")
 
 
 class _Source(Source):
@@ -180,6 +184,20 @@ class Recommender:
             return str(cards[row]["slug"])
 
         return slug_of
+
+    @cached_property
+    def _item_fields(self) -> Callable[[int], dict[str, Any]]:
+        """The public fields of a row's card, remembered for the rows shown most (a version's
+        card is otherwise decoded from its line of the mapped file each time); never changed
+        by their readers, who copy them."""
+        cards = self.cards
+
+        @functools.lru_cache(maxsize=ITEMS_REMEMBERED)
+        def fields(row: int) -> dict[str, Any]:
+            card = cards[row]
+            return {field: card.get(field) for field in ITEM_FIELDS}
+
+        return fields
 
     @cached_property
     def cards(self) -> Sequence[dict[str, Any]]:
@@ -621,17 +639,10 @@ class Recommender:
 
     def item(self, suggestion: Suggestion) -> dict[str, Any]:
         """The public JSON shape of one suggestion."""
-        card = self.cards[suggestion.row]
-        return {
-            "slug": card["slug"],
-            "title": card["title"],
-            "url": card["url"],
-            "image": card.get("image"),
-            "summary": card["summary"],
-            "section": card["section"],
-            "published_at": card["published_at"],
-            "score": round(suggestion.score, 4),
-        } | ({} if suggestion.reason is None else {"reason": suggestion.reason})
+        shown = self._item_fields(suggestion.row) | {"score": round(suggestion.score, 4)}
+        if suggestion.reason is not None:
+            shown["reason"] = suggestion.reason
+        return shown
 
     def answer(
         self,

@@ -232,3 +232,26 @@ def test_an_overlay_brought_up_to_date_matches_one_read_afresh_and_reuses_the_re
     ]
     unchanged = next(seq for seq, a in before.prepared.items() if a.card["slug"] == "bitcoin-0")
     assert updated.prepared[unchanged] is before.prepared[unchanged]  # not read nor prepared again
+
+
+def test_answers_show_the_cards_as_they_are_whatever_a_caller_did_to_an_earlier_one(
+    settings: Settings,
+) -> None:
+    # A recommender keeps the fields of the cards it shows most decoded: a caller changing an
+    # answer changes no later one, and a correction is shown by the next recommender.
+    recommender, _ = load_recommender(settings.index)
+    first = recommender.answer("volcano-0", RelatedQuery(limit=8))
+    for item in first["items"]:
+        item["title"] = "changed by a caller"
+    again = recommender.answer("volcano-0", RelatedQuery(limit=8))["items"]
+    assert [item["title"] for item in again] == [
+        recommender.card(recommender.row_of(item["slug"]))["title"] for item in again
+    ]
+    corrected = again[0]["slug"]
+    put(settings, {**NEW_VOLCANO, "slug": corrected, "title": "Corrected: volcano story"})
+    recommender, _ = load_recommender(settings.index)
+    titles = {
+        i["slug"]: i["title"]
+        for i in recommender.answer("volcano-0", RelatedQuery(limit=8))["items"]
+    }
+    assert titles[corrected] == "Corrected: volcano story"
