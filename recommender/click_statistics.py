@@ -38,6 +38,9 @@ from recommender.remembered_keys import RememberedKeys
 MAX_POSITION = 10
 #: Impressions (decayed) at a slot of one placement worth as much as every placement's rate.
 RATE_PRIOR = 100.0
+#: Placements with rates of their own besides the default one: any name that fits the pattern
+#: is accepted from a request, so later ones are counted as the default placement's.
+MAX_PLACEMENTS = 32
 #: The layout of `ClickTally.to_json`; a file of another is counted again from the log.
 FORMAT = 2
 #: Largest factor (and smallest, 1 / it) by which clicks move an item: score is +-ln of it.
@@ -242,7 +245,7 @@ class ClickTally:
             weight = self._weight(event.at)
             slot = min(event.position, MAX_POSITION) - 1
             clicked, shown = (weight, 0.0) if event.type == "click" else (0.0, weight)
-            pair, placement = (event.source, event.target), event.placement
+            pair, placement = (event.source, event.target), self._counted_as(event.placement)
             self.pairs[pair] = self.pairs.get(pair, _NONE).plus(clicked, placement, slot, shown)
             self.targets[event.target] = self.targets.get(event.target, _NONE).plus(
                 clicked, placement, slot, shown
@@ -258,6 +261,13 @@ class ClickTally:
         # in time order, and the log holds each event once).
         self._recent.forget_before(self.since)
         return added
+
+    def _counted_as(self, placement: str) -> str:
+        """`placement`, or the default one once `MAX_PLACEMENTS` others have counts."""
+        if placement in self.slot_shown or placement == DEFAULT_PLACEMENT:
+            return placement
+        others = len(self.slot_shown) - (DEFAULT_PLACEMENT in self.slot_shown)
+        return placement if others < MAX_PLACEMENTS else DEFAULT_PLACEMENT
 
     def statistics(self, now: float, prior: float) -> ClickStatistics:
         """An immutable view of the counts as they are at `now`."""

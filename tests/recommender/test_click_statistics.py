@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from recommender.click_statistics import MAX_RATIO, RATE_PRIOR, ClickTally
+from recommender.click_statistics import MAX_PLACEMENTS, MAX_RATIO, RATE_PRIOR, ClickTally
 from recommender.ranking import SECONDS_PER_DAY
 from recommender.remembered_keys import RememberedKeys
 
@@ -105,6 +105,24 @@ def test_a_placement_with_few_impressions_leans_on_every_placements_rate() -> No
     overall = 1000 / 10_010
     assert statistics.rates("footer")[0] == pytest.approx(RATE_PRIOR * overall / (10 + RATE_PRIOR))
     assert statistics.rates("never-seen") == statistics.slot_rate
+
+
+def test_placements_past_the_most_kept_apart_are_counted_as_the_default_one() -> None:
+    # Any name that fits the pattern is accepted from a request: a stranger naming thousands
+    # must not make every worker hold rates and per-pair counts for each.
+    log = [
+        event
+        for n in range(MAX_PLACEMENTS + 8)
+        for event in boxes("s", "t", 1, 2, 1, placement=f"box-{n}")
+    ]
+    tally = counted(log)
+    statistics = tally.statistics(NOW, prior=5.0)
+    assert set(statistics.placement_rates) == {
+        *(f"box-{n}" for n in range(MAX_PLACEMENTS)),
+        "default",
+    }
+    assert len(statistics.pairs[("s", "t")].elsewhere) == MAX_PLACEMENTS
+    assert statistics.pairs[("s", "t")].impressions == pytest.approx(2 * (MAX_PLACEMENTS + 8))
 
 
 def test_little_evidence_scores_about_nothing_and_more_evidence_more() -> None:
