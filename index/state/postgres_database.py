@@ -100,6 +100,9 @@ class PostgresState:
                 )
                 conn.commit()
                 done = {v for (v,) in conn.execute("SELECT version FROM schema_version")}
+                # Ended here, so that each migration below is a transaction of its own,
+                # committed before the lock goes (not a savepoint of this one).
+                conn.commit()
                 for version, sql in migrations():
                     if version in done:
                         continue
@@ -109,6 +112,7 @@ class PostgresState:
                     applied.append(version)
                     log.info("database schema migrated to version %d", version)
             finally:
+                conn.rollback()  # a migration that failed: nothing of it stays
                 conn.execute("SELECT pg_advisory_unlock(%s)", (MIGRATION_LOCK,))
                 conn.execute("RESET statement_timeout")
                 conn.execute("RESET lock_timeout")
