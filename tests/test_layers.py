@@ -1,11 +1,14 @@
 """Dependencies point one way, read from each module's imports with `ast` (imports inside
 functions too): recommender <- index <- api <- bench <- console; inside `recommender`, `index`
 and `api` the rooms (sub-packages, or top-level modules) point one way too; no module imports
-itself back through others. No two source modules share a file name."""
+itself back through others. No two source modules share a file name. A serving worker starts
+without the nightly build's stack."""
 
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections import Counter
 from pathlib import Path
 
@@ -176,3 +179,25 @@ def test_faiss_and_sentence_transformers_are_each_touched_by_one_module() -> Non
         "faiss": ["index/versions/vector_index.py"],
         "sentence_transformers": ["recommender/encoding/sentence_transformer_encoder.py"],
     }
+
+
+#: What a serving worker must not import at start: each costs a fraction of a second in every
+#: worker (and in every server a test starts), and serving uses none of them.
+NOT_SERVED = (
+    "index.versions.reindex_pipeline",  # the nightly build, and every feed reader it imports
+    "feedparser",
+    "trafilatura",
+    "scipy.stats",
+    "torch",
+    "sentence_transformers",
+    "ray",
+)
+
+
+def test_a_serving_worker_starts_without_the_build_stack() -> None:
+    imported = subprocess.run(
+        [sys.executable, "-c", "import sys, api.app; print(*sys.modules)"],
+        cwd=REPO, check=True, capture_output=True, text=True, timeout=60,
+    ).stdout.split()  # fmt: skip
+    assert "api.app" in imported
+    assert [name for name in NOT_SERVED if name in imported] == []

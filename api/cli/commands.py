@@ -452,7 +452,7 @@ def gc(
     """
     from index.state.state_stores import open_stores
     from index.versions.cache_gc import collect_garbage
-    from index.versions.reindex_pipeline import reindex_lock
+    from index.versions.reindex_lock import reindex_lock
     from index.versions.version_store import VersionStore
 
     settings = _settings(data_dir).index

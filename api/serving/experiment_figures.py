@@ -23,7 +23,8 @@ from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass
 
-from scipy.stats import chi2
+# scipy.special, not scipy.stats: the same survival function without ~0.5 s of imports at start.
+from scipy.special import chdtrc
 
 from api.event_log.logged_events import EventLog, LoggedEvent
 from api.serving.experiment_arms import HOLDOUT, Experiment
@@ -105,7 +106,7 @@ def sample_ratio_p(observed: list[int], shares: list[int]) -> float | None:
         return None
     expected = [total * share / sum(shares) for share in shares]
     statistic = sum((o - e) ** 2 / e for o, e in zip(observed, expected, strict=True))
-    return float(chi2.sf(statistic, len(shares) - 1))
+    return float(chdtrc(len(shares) - 1, statistic))
 
 
 @dataclass(slots=True)

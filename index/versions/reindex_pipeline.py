@@ -19,8 +19,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,7 +27,6 @@ from typing import Any, TypeVar
 
 import numpy as np
 import orjson
-from filelock import FileLock, Timeout
 from numpy.typing import NDArray
 from tqdm import tqdm
 
@@ -36,7 +34,6 @@ from index.index_errors import (
     CatalogShrinkRefused,
     CorruptVersionError,
     NoIndexError,
-    ReindexLocked,
 )
 from index.state.embedding_cache import EmbeddingCache
 from index.state.live_store import LiveEntry, LiveStore
@@ -68,6 +65,7 @@ from index.versions.neighbours import (
 )
 from index.versions.ray_blocks import block_executor, encoder_engine
 from index.versions.record_keys import ServedRecords, write_record_keys
+from index.versions.reindex_lock import reindex_lock
 from index.versions.reindex_stages import StageMeter
 from index.versions.remote_store import RemoteStore
 from index.versions.text_hashes import write_text_hashes
@@ -91,7 +89,6 @@ log = logging.getLogger(__name__)
 
 #: Texts encoded (and committed to the cache) per step; small enough to lose little on a kill.
 ENCODE_CHUNK = 256
-LOCK_NAME = "reindex.lock"
 T = TypeVar("T")
 
 
@@ -150,27 +147,6 @@ class ReindexSummary:
 
     def to_json(self) -> str:
         return orjson.dumps(asdict(self)).decode()
-
-
-@contextmanager
-def reindex_lock(data_dir: Path) -> Iterator[None]:
-    """Hold the data directory's reindex lock, or raise ReindexLocked at once.
-
-    The lock is an OS file lock: a killed run releases it with its process.
-    """
-    data_dir.mkdir(parents=True, exist_ok=True)
-    lock = FileLock(str(data_dir / LOCK_NAME), timeout=0)
-    try:
-        lock.acquire()
-    except Timeout:
-        raise ReindexLocked(
-            f"another reindex is running on {data_dir} (lock {data_dir / LOCK_NAME}); "
-            "nothing was changed"
-        ) from None
-    try:
-        yield
-    finally:
-        lock.release()
 
 
 def _source_checksum(

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 
 from index.index_errors import IndexStoreError, ReindexLocked
-from index.versions.reindex_pipeline import reindex_lock
+from index.versions.reindex_lock import reindex_lock
 from index.versions.remote_store import RemoteStore
 from index.versions.version_store import VersionStore
 from recommender.settings import IndexSettings

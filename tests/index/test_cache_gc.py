@@ -18,7 +18,8 @@ from index.state.embedding_cache import EmbeddingCache
 from index.state.live_store import LiveStore
 from index.versions.cache_gc import collect_garbage
 from index.versions.manifest import MANIFEST_NAME, read_manifest
-from index.versions.reindex_pipeline import reindex, reindex_lock
+from index.versions.reindex_lock import reindex_lock
+from index.versions.reindex_pipeline import reindex
 from index.versions.text_hashes import TEXT_HASHES, read_text_hashes
 from index.versions.version_store import VersionStore
 from recommender.articles import embedding_text, text_hash, validate_record

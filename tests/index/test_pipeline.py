@@ -14,7 +14,8 @@ import pytest
 from index.index_errors import ReindexLocked
 from index.serving.version_loader import load_current, load_recommender
 from index.state.term_count_cache import TermCountCache
-from index.versions.reindex_pipeline import analyse_articles, reindex, reindex_lock
+from index.versions.reindex_lock import reindex_lock
+from index.versions.reindex_pipeline import analyse_articles, reindex
 from index.versions.vector_index import IndexSpec
 from index.versions.version_store import VersionStore
 from recommender.articles import lexical_text, text_hash, validate_record

@@ -19,7 +19,7 @@ from index.index_errors import CorruptVersionError, ReindexLocked, RemoteStoreEr
 from index.serving.version_loader import load_current
 from index.versions.card_table import CARDS
 from index.versions.manifest import MANIFEST_NAME
-from index.versions.reindex_pipeline import reindex_lock
+from index.versions.reindex_lock import reindex_lock
 from index.versions.remote_store import RemoteStore
 from index.versions.replica_sync import ReplicaSync, pull_current
 from index.versions.version_store import VersionStore
