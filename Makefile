@@ -65,6 +65,10 @@ demo: $(INSTALLED)  ## index the bundled demo corpus; serve it at http://127.0.0
 	trap 'kill $$site $$banner 2>/dev/null' EXIT INT TERM; \
 	$(BIN)/recommender serve --host 127.0.0.1 --port $(DEMO_API_PORT)
 
+# Python caches compiled modules (ours and the tests', rewritten by pytest) only where this is unset:
+# a shell that sets it would compile every module again in each of the suite's ~400 processes.
+unexport PYTHONDONTWRITEBYTECODE
+
 # Two phases: the suite on two workers, then the tests that hold the app to a timeout or a pause
 # (marker `timing`) one at a time, so that no parallel test steals their time slices.
 test: $(INSTALLED) $(CHROMIUM) $(WRK) $(DOCKER_COMPOSE) $(WORDPRESS) lint typecheck  ## lint, type check, then the whole suite: real model, real Redis, real Chromium, real WordPress
