@@ -226,6 +226,11 @@ def embed_texts(
         for start in range(0, len(missing), ENCODE_CHUNK):
             chunk = missing[start : start + ENCODE_CHUNK]
             chunk_texts = texts(chunk)
+            # Longest first, as the encoders order one call's texts: batches of like lengths pad
+            # least. The cache takes each vector by its hash, so the order is not restored.
+            order = sorted(range(len(chunk)), key=lambda row: -len(chunk_texts[row]))
+            chunk = [chunk[row] for row in order]
+            chunk_texts = [chunk_texts[row] for row in order]
             # One encoder batch per call, so that the progress bar moves after each.
             step = max(1, encoder.batch_size)
             parts = []

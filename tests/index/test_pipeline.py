@@ -18,7 +18,7 @@ from index.versions.reindex_lock import reindex_lock
 from index.versions.reindex_pipeline import analyse_articles, reindex
 from index.versions.vector_index import IndexSpec
 from index.versions.version_store import VersionStore
-from recommender.articles import lexical_text, text_hash, validate_record
+from recommender.articles import embedding_text, lexical_text, text_hash, validate_record
 from recommender.encoding.encoder_protocol import Vectors
 from recommender.encoding.hashing_encoder import HashingEncoder
 from recommender.errors import FeedError, StrictModeError
@@ -321,18 +321,18 @@ def test_the_index_settings_are_part_of_what_a_rebuild_compares(tmp_path: Path) 
 
 
 class BatchRecordingEncoder(HashingEncoder):
-    """The hashing encoder with a small batch, recording the size of each call."""
+    """The hashing encoder with a small batch, recording the texts of each call."""
 
     def __init__(self) -> None:
         super().__init__()
-        self.sizes: list[int] = []
+        self.calls: list[list[str]] = []
 
     @property
     def batch_size(self) -> int:
         return 4
 
     def encode(self, texts: Sequence[str]) -> Vectors:
-        self.sizes.append(len(texts))
+        self.calls.append(list(texts))
         return super().encode(texts)
 
 
@@ -344,9 +344,30 @@ def test_texts_are_encoded_one_batch_per_call_so_progress_moves_every_batch(
     encoder = BatchRecordingEncoder()
     summary = reindex(settings.index, [feed], encoder)
     assert summary.embedded == 18
-    assert encoder.sizes == [4, 4, 4, 4, 2]
+    assert [len(call) for call in encoder.calls] == [4, 4, 4, 4, 2]
     # The same vectors as one call for all of them would give.
     whole, _ = build_fake_index(tmp_path / "whole")
     assert np.array_equal(
         load_current(settings.index)[0].vectors, load_current(whole.index)[0].vectors
     )
+
+
+def test_texts_are_encoded_longest_first_and_each_vector_lands_on_its_article(
+    tmp_path: Path,
+) -> None:
+    """Like lengths are batched together (a feed mixing summaries with full texts pads least),
+    and the published vectors are still each article's own."""
+    records = synthetic_records()
+    for row, record in enumerate(records):  # every other article a long one
+        record["body"] = " ".join([record["body"]] * (12 if row % 2 else 1))
+    settings = fake_settings(tmp_path / "data")
+    encoder = BatchRecordingEncoder()
+    reindex(settings.index, [write_jsonl(tmp_path / "feed.jsonl", records)], encoder)
+    lengths = [len(text) for call in encoder.calls for text in call]
+    assert max(len(call) for call in encoder.calls) == 4 and len(lengths) == len(records)
+    assert lengths == sorted(lengths, reverse=True)
+    version, _ = load_current(settings.index)
+    texts = [embedding_text(validate_record(record).article) for record in records]
+    by_slug = dict(zip((record["slug"] for record in records), texts, strict=True))
+    expected = HashingEncoder().encode([by_slug[card["slug"]] for card in version.cards])
+    assert np.allclose(version.vectors, expected)
