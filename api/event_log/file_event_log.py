@@ -174,13 +174,14 @@ class FileEventLog:
         or later (from the last mark before it), each with its file. Read without the writers'
         lock: a line still being appended (no newline yet) waits for the next read."""
         first = utc_day(since)
+        files = self._day_files()
         paths = [
-            path
-            for path in self._day_files()
-            if date.fromisoformat(path.name.removesuffix(SUFFIX)) >= first
+            path for path in files if date.fromisoformat(path.name.removesuffix(SUFFIX)) >= first
         ]
         with self._marking:
-            self._marks = {path: self._marks.get(path, _Marks()) for path in paths}
+            # Every day still on disk keeps its marks (another refresh may read further back
+            # than this one); a pruned day's go.
+            self._marks = {path: self._marks.get(path, _Marks()) for path in files}
         for path in paths:
             yield from self._marked_lines(path, self._marks[path], since)
 

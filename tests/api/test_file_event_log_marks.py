@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import random
 from dataclasses import replace
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -73,3 +74,23 @@ def test_a_later_read_takes_only_the_tail_of_the_day(
     read = sum(len(line) for line, _ in tail)
     assert read < size / 3, f"read {read} of {size} bytes for the last fifth of the day"
     assert all(e.at < last_fifth for e in in_file[: len(in_file) - len(tail)])
+
+
+def test_a_read_of_today_keeps_the_marks_of_yesterday_for_a_read_from_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Refreshes of several kinds share one log: the popular articles' window may reach into
+    yesterday while the click counts read the last minutes."""
+    monkeypatch.setattr(file_event_log, "MARK_BYTES", 4096)
+    log = FileEventLog(tmp_path)
+    for batch in day_of_batches(seed=5):
+        log.write(batch)
+    tomorrow = DAY + timedelta(days=1)
+    log.write(impression("box-of-the-next-day", day=tomorrow))
+    late_yesterday = at(DAY, 60.0 * 240)
+    list(log._lines_since(at(DAY)))  # marks the whole of yesterday
+    list(log._lines_since(at(tomorrow)))  # a read of today only
+    yesterday = [line for line, path in log._lines_since(late_yesterday) if path == log.path(DAY)]
+    size = log.path(DAY).stat().st_size
+    read = sum(len(line) for line in yesterday)
+    assert read < size / 3, f"read {read} of {size} bytes of yesterday's file again"
