@@ -97,8 +97,8 @@ class Scenario:
 #: A wide spread of attractiveness, where clicks have much to teach, and a small one, where
 #: learning should gain little.
 SPREADS = (0.8, 0.1)
-QUICK = Scenario(articles=150, days=3, boxes=400, seeds=2, spreads=SPREADS,
-                 click_weight=1.0, forged=10_000)  # fmt: skip
+QUICK = Scenario(articles=150, days=2, boxes=400, seeds=2, spreads=SPREADS,
+                 click_weight=1.0, forged=5_000)  # fmt: skip
 
 
 @dataclass
