@@ -207,9 +207,3 @@ class _Wrap:
 
     def __new__(cls, app: ASGIApp, wrap: Callable[[ASGIApp], ASGIApp]) -> Any:
         return wrap(app)
-
-
-def create_logged_app(settings: Settings) -> FastAPI:
-    """`create_app` with the service's log lines on stderr: what `recommender serve` runs."""
-    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    return create_app(settings)

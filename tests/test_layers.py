@@ -40,7 +40,7 @@ ROOMS = {
         "stores": 0, "event_log": 0, "serving": 1,
         # `Services` (what routes depend on), the middleware, access checks, error pages
         "deps": 2, "middleware": 2, "access": 2, "error_handlers": 2,
-        "routes": 3, "app": 4, "cli": 5,
+        "routes": 3, "app": 4, "worker_app": 4, "cli": 5,
     },
 }  # fmt: skip
 

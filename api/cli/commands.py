@@ -630,8 +630,8 @@ def serve(
     import uvicorn
     from uvicorn.supervisors import Multiprocess
 
-    from api.app import create_logged_app
     from api.cli.header_timeout import HeaderTimeoutProtocol
+    from api.worker_app import create_logged_app
     from index.state.state_stores import open_stores
 
     settings = settings_with(data_dir=data_dir, host=host, port=port, workers=workers)

@@ -30,7 +30,8 @@ TOKEN = "workers-test-token"
 
 
 @pytest.fixture
-def served(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
+def server(tmp_path: Path) -> Iterator[tuple[ServeProcess, Settings]]:
+    """`serve --workers 2` over the synthetic corpus, and its settings."""
     settings, _ = build_fake_index(tmp_path / "data", redis_url=None)
     env = {
         "RECOMMENDER_MODEL": "fake-hashing",
@@ -38,8 +39,14 @@ def served(tmp_path: Path) -> Iterator[tuple[str, Settings]]:
         "RECOMMENDER_ADMIN_TOKEN": TOKEN,
         "RECOMMENDER_RELOAD_INTERVAL_SECONDS": "0.2",
     }
-    with ServeProcess(env, tmp_path / "serve.log", args=["--workers", "2"]) as server:
-        yield server.url, settings
+    with ServeProcess(env, tmp_path / "serve.log", args=["--workers", "2"]) as process:
+        yield process, settings
+
+
+@pytest.fixture
+def served(server: tuple[ServeProcess, Settings]) -> tuple[str, Settings]:
+    process, settings = server
+    return process.url, settings
 
 
 def fresh_get(base: str, path: str) -> httpx.Response:
@@ -178,6 +185,24 @@ def worker_pids(parent: int) -> list[int]:
     return [
         int(pid) for pid in children if b"spawn_main" in Path(f"/proc/{pid}/cmdline").read_bytes()
     ]
+
+
+def mapped_files(pid: int) -> str:
+    """The shared libraries and files process `pid` has mapped (/proc/PID/maps)."""
+    return Path(f"/proc/{pid}/maps").read_text()
+
+
+def test_the_supervisor_leaves_the_app_to_its_workers(
+    server: tuple[ServeProcess, Settings],
+) -> None:
+    """uvicorn's supervisor only binds the socket and watches the workers: it never loads the
+    app (FastAPI, FAISS, the routes), which each worker imports for itself."""
+    process, _ = server
+    workers = worker_pids(process.pid)
+    assert len(workers) == 2, workers
+    assert "faiss" not in mapped_files(process.pid)
+    assert all("faiss" in mapped_files(worker) for worker in workers)
+    assert fresh_get(process.url, "/readyz").status_code == 200
 
 
 @pytest.mark.timing
