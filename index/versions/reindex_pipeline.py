@@ -73,7 +73,7 @@ from index.versions.vector_index import build_tuned
 from index.versions.version_store import VersionStore, new_version_id
 from recommender import fault_points
 from recommender.articles import Article, lexical_text, text_hash, validate_record
-from recommender.encoding.encoder_protocol import Encoder
+from recommender.encoding.encoder_protocol import Encoder, longest_first
 from recommender.errors import FeedError, InvalidRecord, StrictModeError
 from recommender.ingest.feeds import FeedReport, read_catalog
 from recommender.ingest.listings import Listing
@@ -226,9 +226,9 @@ def embed_texts(
         for start in range(0, len(missing), ENCODE_CHUNK):
             chunk = missing[start : start + ENCODE_CHUNK]
             chunk_texts = texts(chunk)
-            # Longest first, as the encoders order one call's texts: batches of like lengths pad
-            # least. The cache takes each vector by its hash, so the order is not restored.
-            order = sorted(range(len(chunk)), key=lambda row: -len(chunk_texts[row]))
+            # Longest first, as the encoders order one call's texts (one call per batch here).
+            # The cache takes each vector by its hash, so the order is not restored.
+            order = longest_first(chunk_texts)
             chunk = [chunk[row] for row in order]
             chunk_texts = [chunk_texts[row] for row in order]
             # One encoder batch per call, so that the progress bar moves after each.

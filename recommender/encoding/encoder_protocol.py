@@ -44,3 +44,9 @@ def normalise_rows(vectors: NDArray[Any]) -> Vectors:
     norms = np.linalg.norm(out, axis=1, keepdims=True)
     norms[norms == 0] = 1.0
     return np.ascontiguousarray(out / norms, dtype=np.float32)
+
+
+def longest_first(texts: Sequence[str]) -> list[int]:
+    """The rows of `texts`, longest first: batches cut from this order hold texts of like
+    lengths, so they pad least (sentence-transformers orders its batches so too)."""
+    return sorted(range(len(texts)), key=lambda row: -len(texts[row]))

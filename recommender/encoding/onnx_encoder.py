@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from recommender.encoding.encoder_protocol import Vectors, normalise_rows
+from recommender.encoding.encoder_protocol import Vectors, longest_first, normalise_rows
 from recommender.encoding.model_files import model_id_of, resolve_model_path, weights_fingerprint
 from recommender.encoding.onnx_export import exported_model
 from recommender.errors import ModelError
@@ -96,8 +96,7 @@ class OnnxEncoder:
         session = self._loaded()
         if not texts:
             return np.zeros((0, self.dimension), dtype=np.float32)
-        # Longest first, as sentence-transformers does: batches of like lengths pad least.
-        order = sorted(range(len(texts)), key=lambda row: -len(texts[row]))
+        order = longest_first(texts)
         out: list[Any] = []
         for start in range(0, len(order), self._batch_size):
             batch = self._tokenizer.encode_batch(
