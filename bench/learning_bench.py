@@ -70,6 +70,9 @@ BEACON = {"Content-Type": "text/plain;charset=UTF-8"}
 LIMIT = 5
 #: Events per beacon (the route takes at most 50).
 BATCH = 50
+#: The learned arm's click weight: the largest that kept nDCG@5 on the labels within
+#: `NDCG_TOLERANCE` at the default prior (docs/learning.md, "Quality on the labels").
+LEARNED_WEIGHT = 0.2
 #: The click weight of the second candidate that (b) judges: one nearer the holdout's ranking,
 #: so that the log supports more of its choices.
 NEAR_WEIGHT = 0.1
@@ -98,7 +101,7 @@ class Scenario:
 #: learning should gain little.
 SPREADS = (0.8, 0.1)
 QUICK = Scenario(articles=150, days=2, boxes=400, seeds=2, spreads=SPREADS[:1],
-                 click_weight=1.0, forged=5_000)  # fmt: skip
+                 click_weight=LEARNED_WEIGHT, forged=5_000)  # fmt: skip
 
 
 @dataclass
@@ -382,7 +385,9 @@ def off_policy_checks(
     checks = []
     for weight in weights:
         ranking = learned_ranking(settings, weight, clicks)
-        report = evaluate_policies(boxes, {"candidate": ranking}, min_support=0.0).policies[0]
+        report = evaluate_policies(
+            boxes, {"candidate": ranking}, min_support=0.0, known=clicks.ratio
+        ).policies[0]
         truth = np.mean(
             [readers.expected_clicks(b.source, ranking(b.source, b.length, b.at)) for b in boxes]
         )
@@ -462,41 +467,63 @@ def forged_clicks(
     return refused, sum(abs(before[s] - after[s]) for s in readers.slugs)
 
 
-def run_seed(scenario: Scenario, spread: float, seed: int, built: Path, work: Path) -> SeedResult:
-    """One seed at one spread, on a copy of the built catalog."""
+@dataclass(frozen=True, slots=True)
+class SimulatedLog:
+    """A seed's simulated days over a catalog: what they logged in `settings.data_dir`."""
+
+    settings: Settings
+    readers: Readers
+    labels: list[LabelledArticle]
+    """Of the served articles."""
+    boxes: list[Box]
+    started: float
+    day_starts: list[float]
+    """When each day began."""
+
+
+def simulate_days(scenario: Scenario, spread: float, seed: int, data_dir: Path) -> SimulatedLog:
+    """The experiment and `scenario.days` days of readers over the catalog in `data_dir`."""
     started = time.time()
-    data_dir = work / f"spread-{spread}-seed-{seed}"
-    shutil.copytree(built, data_dir)
     settings = simulation_settings(data_dir)
     rng = np.random.default_rng([seed, int(spread * 1000)])
     _, labels = labelled_catalog(NEUS, scenario.articles)
     served = served_slugs(settings)
-    readers = Readers([label for label in labels if label.slug in served], spread, rng)
+    labels = [label for label in labels if label.slug in served]
+    readers = Readers(labels, spread, rng)
     content = learned_ranking(settings, 0.0, None)
     now = time.time()
     readers.calibrate({s: content(s, LIMIT, now) for s in readers.slugs}, scenario.target_ctr)
     start_experiment(settings, scenario.click_weight)
     boxes: list[Box] = []
-    last_day = started
+    day_starts = []
     for day in range(scenario.days):
         if day:
             nightly(settings)
-        last_day = time.time()
+        day_starts.append(time.time())
         with serving(settings) as client:
             boxes += run_day(client, readers, day, seed, scenario.boxes, rng)
+    return SimulatedLog(settings, readers, labels, boxes, started, day_starts)
+
+
+def run_seed(scenario: Scenario, spread: float, seed: int, built: Path, work: Path) -> SeedResult:
+    """One seed at one spread, on a copy of the built catalog."""
+    data_dir = work / f"spread-{spread}-seed-{seed}"
+    shutil.copytree(built, data_dir)
+    run = simulate_days(scenario, spread, seed, data_dir)
+    settings, readers, boxes = run.settings, run.readers, run.boxes
     ope = off_policy_checks(
-        settings, readers, (scenario.click_weight, NEAR_WEIGHT), started, last_day
+        settings, readers, (scenario.click_weight, NEAR_WEIGHT), run.started, run.day_starts[-1]
     )
-    served_labels = [label for label in labels if label.slug in served]
-    quality = label_quality(settings, served_labels, scenario.click_weight, started)
+    quality = label_quality(settings, run.labels, scenario.click_weight, run.started)
     learned = [b for b in boxes if b.arm == "learned"]
     # The attacker's article: the one the learned arm showed least (but showed), low in the
     # lists it is in, so that counted clicks would have room to lift it.
     shown = Counter(slug for box in learned for slug in box.shown)
     target = min(sorted(shown), key=shown.__getitem__)
+    rng = np.random.default_rng([seed, int(spread * 1000), 1])
     refused, moved = forged_clicks(settings, readers, scenario, target, rng)
     shutil.rmtree(data_dir, ignore_errors=True)
-    return SeedResult(seed, spread, boxes, ope, refused, moved, quality, time.time() - started)
+    return SeedResult(seed, spread, boxes, ope, refused, moved, quality, time.time() - run.started)
 
 
 def arm_figures(boxes: Sequence[Box]) -> tuple[dict[str, Interval], Interval]:
@@ -662,7 +689,7 @@ def bench_learning(
     ] = None,
     click_weight: Annotated[
         float, typer.Option(min=0.0, help="The learned arm's RECOMMENDER_CLICK_WEIGHT.")
-    ] = 1.0,
+    ] = LEARNED_WEIGHT,
     as_json: JsonOption = False,
 ) -> None:
     """Simulated readers: the click-aware arm against the content-only holdout, off-policy

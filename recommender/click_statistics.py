@@ -170,22 +170,24 @@ class ClickStatistics:
 
     def score(self, source: str, target: str) -> float:
         """ln of the smoothed ratio of clicks over expected clicks, within +-ln MAX_RATIO."""
+        limit = math.log(MAX_RATIO)
+        return min(limit, max(-limit, math.log(self.ratio(source, target))))
+
+    def ratio(self, source: str, target: str) -> float:
+        """The smoothed ratio of clicks over expected clicks (1 for a target never shown)."""
         of_target = self.targets.get(target)
         if of_target is None:
-            return 0.0
+            return 1.0
         clicks, expected = self.scale * of_target.clicks, self._expected(of_target)
         pair = self.pairs.get((source, target))
         if pair is None:
-            ratio = (clicks + self.prior) / (expected + self.prior)
-        else:
-            own_clicks, own_expected = self.scale * pair.clicks, self._expected(pair)
-            # The prior is the target's ratio in the other sources' lists.
-            elsewhere = (max(0.0, clicks - own_clicks) + self.prior) / (
-                max(0.0, expected - own_expected) + self.prior
-            )
-            ratio = (own_clicks + self.prior * elsewhere) / (own_expected + self.prior)
-        limit = math.log(MAX_RATIO)
-        return min(limit, max(-limit, math.log(ratio)))
+            return (clicks + self.prior) / (expected + self.prior)
+        own_clicks, own_expected = self.scale * pair.clicks, self._expected(pair)
+        # The prior is the target's ratio in the other sources' lists.
+        elsewhere = (max(0.0, clicks - own_clicks) + self.prior) / (
+            max(0.0, expected - own_expected) + self.prior
+        )
+        return (own_clicks + self.prior * elsewhere) / (own_expected + self.prior)
 
     def explained(self, source: str, target: str) -> Explained | None:
         """The evidence of the pair, or else of the target; None when it was never shown."""

@@ -600,7 +600,7 @@ class ClickSettings(Group):
     )
     prior_clicks: float = setting(
         "click_prior_clicks",
-        5.0,
+        10.0,
         gt=0,
         description="Strength of the prior that pulls an item's click ratio towards 1 (the "
         "content score alone), in expected clicks: evidence of fewer counts for little.",

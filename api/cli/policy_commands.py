@@ -95,12 +95,13 @@ def evaluate_policy(
             typer.echo(f"recommender: warning: {warning}", err=True)
         with settings_event_log(settings) as log:
             boxes = logged_boxes(log.read(first, last), placement)
-            served = served.with_clicks(clicks_before(log, settings, first))
+            clicks = clicks_before(log, settings, first)
+            served = served.with_clicks(clicks)
         rankings = {"current": served_ranking(served)} | {
             text: served_ranking(reranked(served, settings, changed))
             for text, changed in candidates.items()
         }
-        return evaluate_policies(boxes, rankings, min_support)
+        return evaluate_policies(boxes, rankings, min_support, clicks.ratio)
 
     evaluation = run_command(run)
     period = {"since": str(first), "until": str(last), "placement": placement}

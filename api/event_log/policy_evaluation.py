@@ -23,9 +23,11 @@ from recommender.click_statistics import ClickStatistics, ClickTally
 from recommender.errors import ArticleNotFound, LogLacksSupport
 from recommender.evaluation.off_policy import (
     Estimate,
+    PairPrior,
     PolicyEstimates,
     RewardModel,
     SlotRows,
+    average_pair,
     estimate,
 )
 from recommender.ranking import RelatedQuery
@@ -35,6 +37,8 @@ from recommender.signals.registry import fusion_weights
 #: A deterministic ranking: (source slug, list length, time) -> the slugs it shows, best first;
 #: raises ArticleNotFound for a source it does not serve.
 Ranking = Callable[[str, int, float], list[str]]
+#: (source slug, target slug) -> how many times its slot's average clicks the pair earns.
+PairRatio = Callable[[str, str], float]
 _HOUR = 3600
 
 
@@ -180,10 +184,17 @@ class Evaluation:
 
 
 def evaluate_policies(
-    boxes: list[LoggedBox], rankings: Mapping[str, Ranking], min_support: float
+    boxes: list[LoggedBox],
+    rankings: Mapping[str, Ranking],
+    min_support: float,
+    known: PairRatio | None = None,
 ) -> Evaluation:
     """Estimate each ranking's clicks per impression over `boxes`; raises `LogLacksSupport` when
-    there are none, or when the log shows less than `min_support` of a ranking's choices."""
+    there are none, or when the log shows less than `min_support` of a ranking's choices.
+
+    `known`: what was known of a pair before the boxes (`ClickStatistics.ratio` of the clicks
+    counted before them), which the doubly robust estimate's reward model starts from; without
+    it, a pair the boxes do not show is expected to earn its slot's average."""
     lists = {name: _lists(boxes, ranking) for name, ranking in rankings.items()}
     served = [i for i in range(len(boxes)) if all(i in by_box for by_box in lists.values())]
     if not served:
@@ -194,7 +205,7 @@ def evaluate_policies(
         )
     kept = [boxes[i] for i in served]
     codes: dict[str, int] = {}
-    models = _reward_models(kept, codes)
+    models = _reward_models(kept, codes, known)
     supported = {
         (box.source, slot, target)
         for box in kept
@@ -240,7 +251,9 @@ def _code(codes: dict[str, int], slug: str) -> int:
     return codes.setdefault(slug, len(codes))
 
 
-def _reward_models(boxes: list[LoggedBox], codes: dict[str, int]) -> tuple[RewardModel, ...]:
+def _reward_models(
+    boxes: list[LoggedBox], codes: dict[str, int], known: PairRatio | None
+) -> tuple[RewardModel, ...]:
     """Cross-fitted: the model for even-numbered boxes is fitted on the odd ones, and back."""
     shown = [
         (i, box, slot, target)
@@ -253,7 +266,20 @@ def _reward_models(boxes: list[LoggedBox], codes: dict[str, int]) -> tuple[Rewar
         np.array([slot for _, _, slot, _ in shown], dtype=np.int64),
         np.array([slot in box.clicked for _, box, slot, _ in shown], dtype=np.float64),
         np.array([i % 2 == 1 for i, _, _, _ in shown], dtype=np.bool_),
+        average_pair if known is None else _by_code(codes, known),
     )
+
+
+def _by_code(codes: dict[str, int], known: PairRatio) -> PairPrior:
+    """`known` over the slugs' codes (which grow as the candidates' lists are coded)."""
+    slugs: list[str] = []
+
+    def prior(source: int, item: int) -> float:
+        if max(source, item) >= len(slugs):
+            slugs[:] = codes
+        return known(slugs[source], slugs[item])
+
+    return prior
 
 
 def _slot_rows(

@@ -13,6 +13,7 @@ the logged item. The formulas and their assumptions are in docs/learning.md.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
@@ -23,6 +24,15 @@ Z_95 = 1.959963984540054
 #: Prior strength of the reward model: a pair's attractiveness starts at 1 (its slot's
 #: click-through rate) as if it had earned this many clicks where this many were expected.
 PRIOR_EXPECTED_CLICKS = 1.0
+
+
+PairPrior = Callable[[int, int], float]
+"""(source, item) -> the attractiveness expected of the pair before the log is read."""
+
+
+def average_pair(source: int, item: int) -> float:
+    """The average item's attractiveness: nothing known of the pair."""
+    return 1.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,12 +135,15 @@ def estimate(rows: SlotRows) -> PolicyEstimates:
 @dataclass(frozen=True, slots=True)
 class RewardModel:
     """r̂(source, item, slot) = slot CTR x attractiveness(source, item): the logged clicks of a
-    pair over the clicks its slots would have given an average item, shrunk towards 1 by
-    `PRIOR_EXPECTED_CLICKS` (a position-debiased, smoothed click-through rate)."""
+    pair over the clicks its slots would have given an average item, shrunk by
+    `PRIOR_EXPECTED_CLICKS` towards what was known before the log (`prior`: 1, the average
+    item, unless told) (a position-debiased, smoothed click-through rate)."""
 
     slot_rate: NDArray[np.float64]
     """Clicks per display at each slot (index 0 unused when slots start at 1)."""
     attractiveness: dict[tuple[int, int], float]
+    prior: PairPrior = average_pair
+    """The attractiveness of a pair the log does not show."""
 
     @classmethod
     def fit(
@@ -139,6 +152,7 @@ class RewardModel:
         item: NDArray[np.int64],
         slot: NDArray[np.int64],
         click: NDArray[np.float64],
+        prior: PairPrior = average_pair,
     ) -> RewardModel:
         """From the logged displays: each row one item shown at a slot, clicked or not."""
         slots = int(slot.max()) + 1 if len(slot) else 1
@@ -152,10 +166,14 @@ class RewardModel:
             totals = pairs.setdefault((s, a), [0.0, 0.0])
             totals[0] += c
             totals[1] += expected
-        prior = PRIOR_EXPECTED_CLICKS
+        strength = PRIOR_EXPECTED_CLICKS
         return cls(
             rate,
-            {pair: (c + prior) / (e + prior) for pair, (c, e) in pairs.items()},
+            {
+                pair: (c + strength * prior(*pair)) / (e + strength)
+                for pair, (c, e) in pairs.items()
+            },
+            prior,
         )
 
     @classmethod
@@ -166,14 +184,16 @@ class RewardModel:
         slot: NDArray[np.int64],
         click: NDArray[np.float64],
         fold: NDArray[np.bool_],
+        prior: PairPrior = average_pair,
     ) -> tuple[RewardModel, RewardModel]:
         """The models for the displays outside `fold` and for those in it, each fitted on the
         other's: no display's own click enters the model that corrects it (the doubly robust
         correction then stays unbiased however the model errs)."""
-        inside = cls.fit(source[fold], item[fold], slot[fold], click[fold])
-        outside = cls.fit(source[~fold], item[~fold], slot[~fold], click[~fold])
+        inside = cls.fit(source[fold], item[fold], slot[fold], click[fold], prior)
+        outside = cls.fit(source[~fold], item[~fold], slot[~fold], click[~fold], prior)
         return inside, outside
 
     def __call__(self, source: int, item: int, slot: int) -> float:
         rate = float(self.slot_rate[slot]) if slot < len(self.slot_rate) else 0.0
-        return rate * self.attractiveness.get((source, item), 1.0)
+        found = self.attractiveness.get((source, item))
+        return rate * (found if found is not None else self.prior(source, item))

@@ -36,8 +36,13 @@ PASSWORD = "correct horse"
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
+    # The prior of a small site: the boxes these tests log are strong evidence against it.
     built, _ = build_fake_index(
-        tmp_path / "data", admin_token=ADMIN_TOKEN, editor_password=PASSWORD, redis_url=None
+        tmp_path / "data",
+        admin_token=ADMIN_TOKEN,
+        editor_password=PASSWORD,
+        redis_url=None,
+        click_prior_clicks=5.0,
     )
     return built
 

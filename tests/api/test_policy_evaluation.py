@@ -107,6 +107,21 @@ def test_below_the_threshold_a_partly_supported_candidate_is_estimated() -> None
     assert top.estimates.ips.value == 1 / 4  # the click at slot 3 was on another item
 
 
+def test_the_doubly_robust_model_of_an_unshown_choice_starts_from_earlier_clicks() -> None:
+    # Slot 3 is clicked in a quarter of the boxes; "q" was never shown there, but before these
+    # boxes readers clicked it twice as often as the slot average.
+    boxes = boxes_of("xyz", [{1}, {3}, set(), set()])
+    candidate = {"top": fixed("x", "y", "q")}
+
+    def known(source: str, target: str) -> float:
+        return 2.0 if (source, target) == ("a", "q") else 1.0
+
+    plain = evaluate_policies(boxes, candidate, min_support=0.5).policies[0].estimates
+    told = evaluate_policies(boxes, candidate, 0.5, known).policies[0].estimates
+    assert told.dr.value == pytest.approx(plain.dr.value + 0.25)  # one more quarter at slot 3
+    assert told.ips == plain.ips and told.snips == plain.snips  # no model in these
+
+
 def test_no_impression_is_a_refusal_and_sources_no_longer_served_are_left_out() -> None:
     with pytest.raises(LogLacksSupport, match="no impression to evaluate"):
         evaluate_policies([], {"current": fixed("x")}, MIN_SUPPORT)
@@ -159,7 +174,7 @@ def test_a_candidate_is_the_current_settings_with_its_ranking_settings_changed()
 def test_a_click_weight_candidate_ranks_with_clicks_learned_before_the_period(
     tmp_path: Path,
 ) -> None:
-    settings, _ = build_fake_index(tmp_path / "data")
+    settings, _ = build_fake_index(tmp_path / "data", click_prior_clicks=5.0)
     candidate = candidate_settings(settings, "click_weight=1.5")
     served, _ = load_recommender(settings.index)
     current = served_ranking(served)

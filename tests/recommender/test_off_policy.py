@@ -218,6 +218,21 @@ def test_the_reward_model_shrinks_a_pair_towards_its_slots_rate() -> None:
     assert model(0, 9, 5) == 0.0  # a slot the log never showed
 
 
+def test_the_reward_model_starts_each_pair_from_what_was_known_before_the_log() -> None:
+    # The same displays; before them, item 9 was clicked three times its slot's average and
+    # item 7 half of it.
+    source = np.zeros(10, dtype=np.int64)
+    item = np.array([7, 7] + [8] * 8)
+    click = np.array([1.0, 1.0] + [0.0] * 8)
+    known = {7: 0.5, 9: 3.0}
+    model = RewardModel.fit(
+        source, item, np.ones(10, dtype=np.int64), click, lambda s, a: known.get(a, 1.0)
+    )
+    assert model(0, 9, 1) == pytest.approx(0.2 * 3.0)  # never shown in the log
+    assert model(0, 7, 1) == pytest.approx(0.2 * (2 + 0.5) / (0.4 + 1))
+    assert model(0, 8, 1) == pytest.approx(0.2 * (0 + 1) / (1.6 + 1))  # nothing known: 1
+
+
 def test_cross_fitted_models_never_see_the_clicks_they_correct() -> None:
     source = np.zeros(4, dtype=np.int64)
     item = np.array([7, 7, 8, 8])
