@@ -6,9 +6,11 @@ from __future__ import annotations
 import socket
 
 import pytest
+import redis
 
 from tests.support.hanging_server import HangingServer
 from tests.support.helpers import wait_for
+from tests.support.redis_cluster import RedisClusterProcesses
 from tests.support.redis_server import RedisProcess, RedisUnavailableError
 from tests.support.tcp_proxy import DelayingProxy
 
@@ -55,3 +57,23 @@ def test_a_hanging_server_accepts_answers_nothing_and_lets_go_when_closed() -> N
     assert answer == b""
     with pytest.raises(OSError):
         socket.create_connection(("127.0.0.1", server.port), timeout=1)
+
+
+def test_a_new_cluster_whose_drawn_port_is_taken_draws_its_ports_again() -> None:
+    """A port drawn free can be bound by another test's server before the node binds it (seen
+    in `make test`: a node's cluster bus port); a cluster not created yet starts elsewhere."""
+    cluster = RedisClusterProcesses()
+    options = cluster.nodes[1].extra_args
+    bus = int(options[options.index("--cluster-port") + 1])
+    first = cluster.nodes[0].dir
+    with socket.socket() as squatter:
+        squatter.bind(("127.0.0.1", bus))
+        squatter.listen()
+        with cluster:
+            client = redis.RedisCluster(host="127.0.0.1", port=cluster.nodes[0].port)
+            try:
+                assert client.set("k", "v") and client.get("k") == b"v"
+            finally:
+                client.close()
+            assert bus not in {node.port for node in cluster.nodes}
+        assert not first.exists()  # the first draw's nodes were closed

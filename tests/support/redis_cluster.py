@@ -11,6 +11,9 @@ import redis
 from tests.support.managed_service import ManagedService
 from tests.support.redis_server import RedisProcess, RedisUnavailableError, free_port
 
+#: Times a new cluster draws its ports again when one was taken before its node bound it.
+FIRST_START_ATTEMPTS = 3
+
 
 class RedisClusterProcesses(ManagedService):
     """`size` cluster-enabled redis-servers that `start()` joins into one cluster.
@@ -20,14 +23,23 @@ class RedisClusterProcesses(ManagedService):
     """
 
     def __init__(self, size: int = 3) -> None:
-        self.nodes = [RedisProcess(extra_args=self._node_options()) for _ in range(size)]
+        self.nodes = self._drawn(size)
         self._created = False
 
     @staticmethod
-    def _node_options() -> list[str]:
-        bus_port = str(free_port())  # the default, port + 10000, may be taken or out of range
-        return ["--cluster-enabled", "yes", "--cluster-port", bus_port,
-                "--cluster-node-timeout", "2000"]  # fmt: skip
+    def _drawn(size: int) -> list[RedisProcess]:
+        """`size` nodes on distinct ports, each with a cluster bus port of its own (the default,
+        port + 10000, may be taken or out of range)."""
+        ports: list[int] = []
+        while len(ports) < 2 * size:
+            port = free_port()
+            if port not in ports:
+                ports.append(port)
+        return [
+            RedisProcess(port, extra_args=["--cluster-enabled", "yes", "--cluster-port",
+                                           str(bus), "--cluster-node-timeout", "2000"])
+            for port, bus in zip(ports[:size], ports[size:], strict=True)
+        ]  # fmt: skip
 
     @property
     def url(self) -> str:
@@ -37,8 +49,19 @@ class RedisClusterProcesses(ManagedService):
     def start(self, timeout: float = 30.0) -> None:
         """Start every node, create the cluster the first time, and wait until it serves."""
         deadline = time.monotonic() + timeout
-        for node in self.nodes:
-            node.start()
+        for attempt in range(FIRST_START_ATTEMPTS):
+            try:
+                for node in self.nodes:
+                    node.start()
+                break
+            except RedisUnavailableError as exc:
+                # A port drawn free may be bound by another test's server before the node binds
+                # it; a cluster not created yet can start over on other ports.
+                taken = "Address already in use" in str(exc)
+                if self._created or not taken or attempt == FIRST_START_ATTEMPTS - 1:
+                    raise
+                self.close()
+                self.nodes = self._drawn(len(self.nodes))
         if not self._created:
             self._create(timeout)
             self._created = True
