@@ -78,7 +78,7 @@ class Result:
     errors: int
     """Socket errors, timeouts and non-2xx/3xx answers over all rounds (must be 0)."""
     cache_hit_rate: float | None
-    """Share of cache lookups that hit (None for the ceiling, or with several workers)."""
+    """Share of cache lookups that hit, over every worker (None for the ceiling)."""
     server_cpu_us: float | None
     """Server CPU time (user + system, all its processes) per request, in microseconds."""
     ratio_to_ceiling: float | None = None
@@ -98,7 +98,7 @@ def _cpu_per_request(sample: Sample) -> float | None:
     return sample.server_cpu_seconds / sample.requests
 
 
-def summarise(samples: dict[str, list[Sample]], workers: int) -> list[Result]:
+def summarise(samples: dict[str, list[Sample]]) -> list[Result]:
     """One result per variant; ratios are taken round by round, then their median."""
     ceiling = samples.get("ceiling")
     results = []
@@ -129,7 +129,7 @@ def summarise(samples: dict[str, list[Sample]], workers: int) -> list[Result]:
                 errors=sum(s.errors for s in runs),
                 cache_hit_rate=(
                     round(sum(s.hits for s in runs) / lookups, 4)
-                    if workers == 1 and variant != "ceiling" and lookups
+                    if variant != "ceiling" and lookups
                     else None
                 ),
                 server_cpu_us=(
@@ -235,7 +235,7 @@ def run_benchmark(
                             f"(errors or non-2xx answers); server log:\n{server.log_tail()}"
                         )
                     samples[variant].append(sample)
-    return summarise(samples, workers), len(slugs)
+    return summarise(samples), len(slugs)
 
 
 def check_ceiling(server: Server, hot: Sequence[str]) -> None:

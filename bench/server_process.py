@@ -13,7 +13,7 @@ import sys
 import time
 import uuid
 from collections.abc import Collection, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.report import BenchError
@@ -100,11 +100,43 @@ def http_get(port: int, path: str, timeout: float = 30.0) -> tuple[int, bytes]:
         connection.close()
 
 
-def cache_counters(port: int) -> tuple[float, float]:
-    """(hits, misses) of the result cache, from the worker that answers GET /metrics."""
-    _, text = http_get(port, "/metrics")
+def every_worker_metrics(port: int, workers: int, patience_s: float = 10.0) -> dict[str, str]:
+    """GET /metrics of each of the server's `workers` processes, by pid.
+
+    The workers share the listening socket and whichever accepts a connection answers (a
+    worker still starting accepts none), so /metrics is read over new connections until
+    every worker has answered once.
+    """
+    by_worker: dict[str, str] = {}
+    deadline = time.monotonic() + patience_s
+    while True:
+        text = http_get(port, "/metrics")[1].decode()
+        by_worker[_answering_worker(text)] = text
+        if len(by_worker) >= workers:
+            return by_worker
+        if time.monotonic() > deadline:
+            raise BenchError(
+                f"{len(by_worker)} of {workers} workers answered GET /metrics in {patience_s:g} s"
+            )
+        time.sleep(0.01)
+
+
+def cache_counters(port: int, workers: int = 1) -> tuple[float, float]:
+    """(hits, misses) of the result cache, summed over the server's `workers` processes."""
+    counted = [_cache_counters(text) for text in every_worker_metrics(port, workers).values()]
+    return sum(hits for hits, _ in counted), sum(misses for _, misses in counted)
+
+
+def _answering_worker(metrics: str) -> str:
+    for line in metrics.splitlines():
+        if line.startswith("recommender_worker_info{"):
+            return line.split('pid="', 1)[1].split('"', 1)[0]
+    raise BenchError("GET /metrics does not name its worker (recommender_worker_info)")
+
+
+def _cache_counters(metrics: str) -> tuple[float, float]:
     values = {"hits": 0.0, "misses": 0.0}
-    for line in text.decode().splitlines():
+    for line in metrics.splitlines():
         for name in values:
             if line.startswith(f"recommender_cache_{name}_total "):
                 values[name] = float(line.split()[1])
@@ -118,6 +150,9 @@ class Server:
     port: int
     process: subprocess.Popen[bytes]
     log: Path
+    workers: int
+    worker_pids: list[int] = field(default_factory=list)
+    """Each worker's, once it answered (`run_server` waits for all)."""
 
     def log_tail(self, lines: int = 20) -> str:
         try:
@@ -169,7 +204,7 @@ def run_server(
     log = log_dir / f"server-{name}.log"
     with log.open("wb") as handle:
         process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env)
-    server = Server(port, process, log)
+    server = Server(port, process, log, workers)
     try:
         deadline = time.monotonic() + 120
         while True:
@@ -181,6 +216,11 @@ def run_server(
             if time.monotonic() > deadline:
                 raise BenchError(f"the server was not ready after 120 s:\n{server.log_tail()}")
             time.sleep(0.1)
+        # one worker answered: the others may still be loading the version
+        patience = max(deadline - time.monotonic(), 1.0)
+        server.worker_pids = sorted(
+            int(pid) for pid in every_worker_metrics(port, workers, patience)
+        )
         yield server
     finally:
         if process.poll() is None:

@@ -103,7 +103,7 @@ class SoakResult:
     cache: str
     """The Redis tier's state at the end: ok or degraded."""
     cache_hit_rate: float | None
-    """Share of cache lookups that hit under load (None with several workers)."""
+    """Share of cache lookups that hit under load, over every worker."""
     hostile_share: float
     """Share of requests with a random `exclude` list."""
     live_changes: int
@@ -396,7 +396,7 @@ def run_soak(
         before = served_version(server.port)
         rss_start = rss_bytes(server.process.pid)
         redis_start = redis_used_memory(redis_url)
-        hits_before, misses_before = cache_counters(server.port)
+        hits_before, misses_before = cache_counters(server.port, workers)
         midway = MidwayReindex([*sources, extra], data_dir, server, load.seconds / 2)
         midway.start()
         live.start()
@@ -409,7 +409,7 @@ def run_soak(
             live.stop()
         rss_end = rss_bytes(server.process.pid)
         redis_end = redis_used_memory(redis_url)
-        hits, misses = cache_counters(server.port)
+        hits, misses = cache_counters(server.port, workers)
         midway.join()
         after = served_version(server.port)
         ctr_after = ctr_totals(server.port, token)
@@ -420,7 +420,7 @@ def run_soak(
     ratio = rss_end / rss_start if rss_start else float("inf")
     redis_ratio = redis_end / redis_start if redis_start else float("inf")
     lookups = hits - hits_before + misses - misses_before
-    hit_rate = round((hits - hits_before) / lookups, 4) if lookups and workers == 1 else None
+    hit_rate = round((hits - hits_before) / lookups, 4) if lookups else None
     seconds = raw["duration_us"] / 1e6
     return SoakResult(
         articles=len(slugs),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -31,6 +32,11 @@ class _StateCollector(Collector):
         self._holder = holder
 
     def collect(self) -> Iterator[CounterMetricFamily | GaugeMetricFamily | InfoMetricFamily]:
+        # Each worker of a host counts on its own and one of them answers a scrape: the pid
+        # says whose counters these are.
+        worker = InfoMetricFamily("recommender_worker", "The worker process that answered.")
+        worker.add_metric([], {"pid": str(os.getpid())})
+        yield worker
         cache = self._cache()
         if cache is not None:
             stats = cache.stats()

@@ -19,7 +19,15 @@ from typer.testing import CliRunner
 from api.app import create_app
 from bench.api_bench import CEILING_PATH, format_table, run_benchmark, summarise, target_lines
 from bench.ceiling_app import create_bench_app
-from bench.server_process import process_tree_cpu_seconds
+from bench.process_memory import serving_processes
+from bench.report import BenchError
+from bench.server_process import (
+    cache_counters,
+    every_worker_metrics,
+    http_get,
+    process_tree_cpu_seconds,
+    run_server,
+)
 from bench.wrk_load import (
     START_PAUSE_SECONDS,
     WRK_INSTALL_HINT,
@@ -31,7 +39,7 @@ from bench.wrk_load import (
 from console.main import app
 from recommender.encoding.encoder_protocol import FAKE_MODEL
 from recommender.settings import Settings
-from tests.support.helpers import build_fake_index
+from tests.support.helpers import build_fake_index, synthetic_records
 
 #: Sends every path of the script's paths file once, then prints a result line.
 FAKE_WRK = """#!{python}
@@ -129,7 +137,6 @@ def test_ratios_are_taken_round_by_round() -> None:
                 sample(800, cpu=0.1, hits=800),
             ],
         },
-        workers=1,
     )
     ceiling, cached = results
     assert ceiling.ratio_to_ceiling == 1.0
@@ -142,8 +149,8 @@ def test_ratios_are_taken_round_by_round() -> None:
     assert "cached >= 0.7 x ceiling: met (0.80)" in target_lines(results)
 
 
-def test_unknown_cpu_and_several_workers_are_reported_as_unknown() -> None:
-    (result,) = summarise({"cached": [sample(100, cpu=None, hits=100)]}, workers=2)
+def test_unknown_cpu_and_no_lookups_are_reported_as_unknown() -> None:
+    (result,) = summarise({"cached": [sample(0, cpu=None)]})
     assert result.server_cpu_us is None and result.cache_hit_rate is None
     assert result.ratio_to_ceiling is None
     assert "-" in format_table([result]).splitlines()[1]
@@ -179,3 +186,36 @@ def test_without_wrk_the_command_says_how_to_install_it(tmp_path: Path) -> None:
 def test_unknown_variants_are_refused() -> None:
     result = CliRunner().invoke(app, ["bench", "api", "--variant", "warm"])
     assert result.exit_code == 2 and "unknown variant" in result.output
+
+
+def test_the_cache_counters_add_up_every_worker(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each worker counts its own lookups and any one answers GET /metrics: the read hears
+    from both (it failed the archive bench once when both reads reached the idle worker)."""
+    monkeypatch.setenv("RECOMMENDER_MODEL", FAKE_MODEL)
+    slugs = [record["slug"] for record in synthetic_records()]
+    with run_server(
+        settings.data_dir, 2, tmp_path, name="two", redis_url=None, access_log=False,
+        cli_serve=True,
+    ) as server:  # fmt: skip
+        assert cache_counters(server.port, 2) == (0.0, 0.0)
+        for slug in slugs:  # a new connection each: the two workers share them
+            assert http_get(server.port, f"/v1/articles/{slug}/related")[0] == 200
+        assert cache_counters(server.port, 2) == (0.0, len(slugs))
+        assert http_get(server.port, f"/v1/articles/{slugs[0]}/related")[0] == 200
+        hits, misses = cache_counters(server.port, 2)
+        assert misses + hits == len(slugs) + 1 and hits <= 1  # a hit where it was cached
+
+
+def test_a_server_is_ready_once_every_worker_answers(
+    settings: Settings, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("RECOMMENDER_MODEL", FAKE_MODEL)
+    with run_server(
+        settings.data_dir, 2, tmp_path, name="two", redis_url=None, access_log=False
+    ) as server:
+        assert server.worker_pids == serving_processes(server.process.pid, 2)
+        assert len(server.worker_pids) == 2
+        with pytest.raises(BenchError, match=r"2 of 3 workers answered GET /metrics in 0.2 s"):
+            every_worker_metrics(server.port, 3, patience_s=0.2)
