@@ -400,27 +400,32 @@ def off_policy_checks(
     return checks
 
 
-def label_quality(
-    settings: Settings, labels: Sequence[LabelledArticle], click_weight: float, started: float
-) -> LabelQuality:
-    """(e): mean nDCG@5 over the sources with another report of their story in the catalog,
-    of the content-only ranking and of the learned one with every click the run logged."""
+def story_ndcg(ranking: Any, labels: Sequence[LabelledArticle], now: float) -> float:
+    """Mean nDCG@5 of `ranking` over the sources with another report of their story."""
     from recommender.evaluation.metrics import ndcg_at_k
 
     stories: dict[str, set[str]] = {}
     for label in labels:
         stories.setdefault(label.story, set()).add(label.slug)
-    clicks = counted_clicks(settings, logged_events(settings, started), time.time())
-    content = learned_ranking(settings, 0.0, None)
-    learned = learned_ranking(settings, click_weight, clicks)
-    now = time.time()
-    scores: dict[str, list[float]] = {"content": [], "learned": []}
+    scores = []
     for label in labels:
         relevant = stories[label.story] - {label.slug}
         if relevant:
-            for name, ranking in (("content", content), ("learned", learned)):
-                scores[name].append(ndcg_at_k(ranking(label.slug, LIMIT, now), relevant, LIMIT))
-    return LabelQuality(float(np.mean(scores["content"])), float(np.mean(scores["learned"])))
+            scores.append(ndcg_at_k(ranking(label.slug, LIMIT, now), relevant, LIMIT))
+    return float(np.mean(scores))
+
+
+def label_quality(
+    settings: Settings, labels: Sequence[LabelledArticle], click_weight: float, started: float
+) -> LabelQuality:
+    """(e): `story_ndcg` of the content-only ranking and of the learned one with every click
+    the run logged."""
+    clicks = counted_clicks(settings, logged_events(settings, started), time.time())
+    now = time.time()
+    return LabelQuality(
+        story_ndcg(learned_ranking(settings, 0.0, None), labels, now),
+        story_ndcg(learned_ranking(settings, click_weight, clicks), labels, now),
+    )
 
 
 def positions_of(ranking: Any, sources: Sequence[str], target: str) -> dict[str, int]:

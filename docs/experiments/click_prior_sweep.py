@@ -28,7 +28,6 @@ os.environ["RECOMMENDER_CLICK_PRIOR_CLICKS"] = "5"  # the learned arm's, while t
 
 from bench import learning_bench as bench
 from recommender.click_statistics import ClickTally
-from recommender.evaluation.metrics import ndcg_at_k
 
 spread, seed = float(sys.argv[1]), int(sys.argv[2])
 priors = [float(p) for p in (sys.argv[3] if len(sys.argv) > 3 else "5,10,20,50").split(",")]
@@ -45,10 +44,6 @@ with tempfile.TemporaryDirectory(prefix="click-prior-sweep-") as work:
     run = bench.simulate_days(scenario, spread, seed, data_dir)
     events = bench.logged_events(run.settings, run.started)
     now = time.time()
-    stories: dict[str, set[str]] = {}
-    for label in run.labels:
-        stories.setdefault(label.story, set()).add(label.slug)
-    judged = [label for label in run.labels if stories[label.story] - {label.slug}]
 
     def clicks_per_box(ranking: Any) -> float:
         readers = run.readers
@@ -60,18 +55,7 @@ with tempfile.TemporaryDirectory(prefix="click-prior-sweep-") as work:
         )
 
     def ndcg(ranking: Any) -> float:
-        return float(
-            np.mean(
-                [
-                    ndcg_at_k(
-                        ranking(label.slug, bench.LIMIT, now),
-                        stories[label.story] - {label.slug},
-                        bench.LIMIT,
-                    )
-                    for label in judged
-                ]
-            )
-        )
+        return bench.story_ndcg(ranking, run.labels, now)
 
     content = bench.learned_ranking(run.settings, 0.0, None)
     content_clicks, content_ndcg = clicks_per_box(content), ndcg(content)
