@@ -121,9 +121,10 @@ def every_worker_metrics(port: int, workers: int, patience_s: float = 10.0) -> d
         time.sleep(0.01)
 
 
-def cache_counters(port: int, workers: int = 1) -> tuple[float, float]:
-    """(hits, misses) of the result cache, summed over the server's `workers` processes."""
-    counted = [_cache_counters(text) for text in every_worker_metrics(port, workers).values()]
+def cache_counters(server: Server) -> tuple[float, float]:
+    """(hits, misses) of the result cache, summed over every worker of `server`."""
+    answers = every_worker_metrics(server.port, server.workers).values()
+    counted = [_cache_counters(text) for text in answers]
     return sum(hits for hits, _ in counted), sum(misses for _, misses in counted)
 
 

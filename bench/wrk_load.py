@@ -208,11 +208,11 @@ class Load:
         """Warm up, then measure; the cache counters say how requests were answered."""
         if self.warmup > 0:
             self.run(server.port, paths, self.warmup)
-        hits_before, misses_before = cache_counters(server.port, server.workers)
+        hits_before, misses_before = cache_counters(server)
         cpu_before = process_tree_cpu_seconds(server.process.pid)
         raw = self.run(server.port, paths, self.seconds)
         cpu_after = process_tree_cpu_seconds(server.process.pid)
-        hits, misses = cache_counters(server.port, server.workers)
+        hits, misses = cache_counters(server)
         cpu = None if cpu_before is None or cpu_after is None else cpu_after - cpu_before
         return Sample(
             requests=raw["requests"],

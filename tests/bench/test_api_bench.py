@@ -199,12 +199,12 @@ def test_the_cache_counters_add_up_every_worker(
         settings.data_dir, 2, tmp_path, name="two", redis_url=None, access_log=False,
         cli_serve=True,
     ) as server:  # fmt: skip
-        assert cache_counters(server.port, 2) == (0.0, 0.0)
+        assert cache_counters(server) == (0.0, 0.0)
         for slug in slugs:  # a new connection each: the two workers share them
             assert http_get(server.port, f"/v1/articles/{slug}/related")[0] == 200
-        assert cache_counters(server.port, 2) == (0.0, len(slugs))
+        assert cache_counters(server) == (0.0, len(slugs))
         assert http_get(server.port, f"/v1/articles/{slugs[0]}/related")[0] == 200
-        hits, misses = cache_counters(server.port, 2)
+        hits, misses = cache_counters(server)
         assert misses + hits == len(slugs) + 1 and hits <= 1  # a hit where it was cached
 
 
